@@ -1,0 +1,105 @@
+"""Our PeerJS client core against the stock npm ``peer`` server, over real WebSockets on loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import simple_websocket
+
+from pyfront.signaling import (
+    BrokerAddress,
+    Registered,
+    RemoteDescription,
+    SignalingClient,
+    SignalingFailed,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PEER_BIN = ROOT / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
+SDP = "v=0\r\na=fingerprint:sha-256 " + ":".join("0F" for _ in range(32)) + "\r\n"
+
+pytestmark = pytest.mark.interop
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def stock_peer_server() -> Iterator[BrokerAddress]:
+    port = _free_port()
+    process = subprocess.Popen(
+        ["node", str(PEER_BIN), "--port", str(port), "--host", "127.0.0.1", "--key", "parley"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    address = BrokerAddress(host="127.0.0.1", port=port, key="parley")
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(address.id_url(), timeout=1) as response:
+                assert len(response.read()) == 36
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("the stock peer server did not start")
+            time.sleep(0.1)
+    yield address
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _connect(address: BrokerAddress, client: SignalingClient) -> simple_websocket.Client:
+    client.connecting()
+    ws = simple_websocket.Client.connect(address.websocket_url(client.peer_id, client.token))
+    client.socket_opened(time.monotonic())
+    return ws
+
+
+def _receive(ws: simple_websocket.Client, client: SignalingClient) -> list[object]:
+    frame = ws.receive(timeout=5)
+    assert frame is not None, "no frame from the broker within 5 s"
+    return list(client.receive(frame))
+
+
+def test_register_and_relay_an_offer_through_the_stock_server(stock_peer_server: BrokerAddress) -> None:
+    alice = SignalingClient(peer_id="palice0", token="ta")
+    bob = SignalingClient(peer_id="pbob0", token="tb")
+    ws_alice = _connect(stock_peer_server, alice)
+    ws_bob = _connect(stock_peer_server, bob)
+    try:
+        assert _receive(ws_alice, alice) == [Registered("palice0")]
+        assert _receive(ws_bob, bob) == [Registered("pbob0")]
+        ws_alice.send(alice.offer("pbob0", "dc_x", SDP, now=time.monotonic(), metadata={"n": 1}).text)
+        events = _receive(ws_bob, bob)
+        assert events == [
+            RemoteDescription(peer="palice0", kind="offer", sdp=SDP, connection_id="dc_x", metadata={"n": 1})
+        ]
+    finally:
+        ws_alice.close()
+        ws_bob.close()
+
+
+def test_id_takeover_is_refused_by_the_stock_server(stock_peer_server: BrokerAddress) -> None:
+    owner = SignalingClient(peer_id="pcarol0", token="owner")
+    thief = SignalingClient(peer_id="pcarol0", token="thief")
+    ws_owner = _connect(stock_peer_server, owner)
+    try:
+        assert _receive(ws_owner, owner) == [Registered("pcarol0")]
+        ws_thief = _connect(stock_peer_server, thief)
+        try:
+            events = _receive(ws_thief, thief)
+        finally:
+            ws_thief.close()
+        assert events == [SignalingFailed("id-taken", "ID is taken")]
+    finally:
+        ws_owner.close()
