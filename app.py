@@ -1,0 +1,169 @@
+"""Parley's server and command line.
+
+``create_app(config)`` builds the Flask application: the verifiable static bundle (whitenoise, with
+precompressed variants and the cache policy of ``server.headers``), the page at ``/``, the manifest at
+``/bundle.json``, the service worker at ``/service_worker.js``, ``/healthz``, and, when the broker module
+is present, the PeerJS-compatible signaling endpoints (``server.sockets.register``).
+
+Command line (``python app.py --help``)::
+
+    python app.py [serve] [--host 127.0.0.1] [--port 8000] [--data-dir DIR] [--static-root DIR]
+    python app.py build            # vendor files, pyfront zip, precompression, static/bundle.json
+    python app.py hash             # print the bundle root hash (builds first)
+    python app.py verify URL       # compare a running server's bundle with the local build
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from flask import Flask, Response, abort, send_file
+from whitenoise import WhiteNoise
+
+from server import bundle, headers
+from server.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STATIC_ROOT, Config
+
+# Files the browser must always revalidate: they name the current bundle.
+NO_CACHE = headers.CACHE_REVALIDATE
+
+
+def _optional_module(name: str) -> object | None:
+    """Import ``name`` if it exists in this checkout (the broker's modules land independently)."""
+    if importlib.util.find_spec(name) is None:
+        return None
+    return importlib.import_module(name)
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """The WSGI application for ``config`` (defaults: serve ./static on 127.0.0.1:8000)."""
+    config = config or Config()
+    app = Flask(__name__, static_folder=None)
+    app.config["PARLEY"] = config
+    app.config["TESTING"] = config.testing
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", mimetype="text/plain", headers={"Cache-Control": "no-store"})
+
+    @app.get("/")
+    @app.get("/index.html")
+    def index() -> Response:
+        return _no_cache_file(config.static_root / "index.html", "text/html")
+
+    @app.get("/bundle.json")
+    def manifest() -> Response:
+        return _no_cache_file(config.manifest_path, "application/json")
+
+    @app.get("/service_worker.js")
+    def service_worker() -> Response:
+        response = _no_cache_file(config.service_worker_path, "text/javascript")
+        response.headers["Service-Worker-Allowed"] = "/"
+        return response
+
+    @app.get("/manifest.webmanifest")
+    def web_manifest() -> Response:
+        return _no_cache_file(config.static_root / "manifest.webmanifest", "application/manifest+json")
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers.apply(response.headers)
+        return response
+
+    sockets = _optional_module("server.sockets")
+    if sockets is not None:
+        sockets.register(app, config)  # type: ignore[attr-defined]
+
+    app.wsgi_app = WhiteNoise(  # type: ignore[method-assign]
+        app.wsgi_app,
+        root=str(config.static_root),
+        prefix="/static/",
+        mimetypes=bundle.MIME_TYPES,
+        add_headers_function=headers.whitenoise_headers,
+        autorefresh=config.testing,
+    )
+    return app
+
+
+def _no_cache_file(path: Path, mimetype: str) -> Response:
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=None)
+    response.headers["Cache-Control"] = NO_CACHE
+    return response
+
+
+def serve(config: Config) -> None:
+    """Run the server: ``server.serve.run`` (the production stack) when present, else werkzeug."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(config)
+    production = _optional_module("server.serve")
+    print(f"Parley on http://{config.host}:{config.port}/", flush=True)
+    if production is not None:
+        production.run(app, host=config.host, port=config.port)  # type: ignore[attr-defined]
+        return
+    app.run(host=config.host, port=config.port, threaded=True, use_reloader=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description="Parley server and bundle tools")
+    commands = parser.add_subparsers(dest="command")
+
+    serve_cmd = commands.add_parser("serve", help="serve the app (the default command)")
+    serve_cmd.add_argument("--host", default=DEFAULT_HOST)
+    serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve_cmd.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    serve_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
+    serve_cmd.add_argument(
+        "--autorefresh", action="store_true", help="re-read static files on every request (tests)"
+    )
+
+    build_cmd = commands.add_parser("build", help="build static/vendor, the pyfront zip and bundle.json")
+    build_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
+
+    hash_cmd = commands.add_parser("hash", help="build, then print the bundle root hash")
+    hash_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
+
+    verify_cmd = commands.add_parser("verify", help="compare a served bundle with the local build")
+    verify_cmd.add_argument("url", help="base URL of a running Parley server, e.g. http://127.0.0.1:8000")
+    verify_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in {"-h", "--help"}):
+        args_list = ["serve", *args_list]
+    args = _parser().parse_args(args_list)
+
+    if args.command == "serve":
+        serve(
+            Config(
+                host=args.host,
+                port=args.port,
+                data_dir=args.data_dir.resolve(),
+                static_root=args.static_root.resolve(),
+                testing=args.autorefresh,
+            )
+        )
+        return 0
+    config = Config(static_root=args.static_root.resolve())
+    if args.command == "build":
+        built = bundle.build(config)
+        print(f"built {len(built.files)} files, root hash {built.root}")
+        return 0
+    if args.command == "hash":
+        print(bundle.build(config).root)
+        return 0
+    if args.command == "verify":
+        return bundle.verify_command(config, args.url)
+    _parser().print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,449 @@
+"""The verifiable static bundle: vendored files, the pyfront zip, precompression and the manifest.
+
+``build`` turns a checkout (plus ``node_modules`` installed by ``npm ci``) into the exact set of files
+the server sends, and writes ``static/bundle.json``: every served file's URL path, SHA-256 and size, and
+a **root hash** over a canonical serialisation of that list (docs/security.md, "The bundle manifest";
+DESIGN.md section 7). The build is deterministic, so two clean builds give the same root hash, and
+idempotent, so running it before every test run costs little.
+
+Canonical serialisation (``canonical_bytes``): the ASCII line ``parley-bundle-v1``, then one line per
+file sorted by path (byte order of the UTF-8 path), each ``<sha256 hex>  <size>  <path>``, every line
+ending in ``\\n``. The root hash is the SHA-256 of those bytes, in lowercase hex. The service worker and
+``python app.py verify`` recompute it from the file list; they never trust a ``root`` field alone.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import brotli
+
+from server.config import Config
+
+MANIFEST_FORMAT = "parley-bundle-v1"
+MANIFEST_VERSION = 1
+VENDOR_DIR = "vendor"
+PYFRONT_ZIP_PREFIX = "pyfront-"
+PYSCRIPT_CONFIG = "pyscript.json"
+PYODIDE_INDEX_URL = "/static/vendor/pyodide/"
+
+# Fixed timestamp for zip entries (the earliest a zip can hold), so the zip's bytes depend only on content.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+ZIP_FILE_MODE = 0o644 << 16
+
+# Precompression: only text-like and wasm files, and only when it saves at least 10 %.
+COMPRESSIBLE_SUFFIXES = frozenset({".js", ".mjs", ".css", ".html", ".json", ".wasm", ".svg", ".webmanifest"})
+COMPRESSION_WORTHWHILE = 0.9
+BROTLI_QUALITY = 11
+BROTLI_QUALITY_LARGE = 9  # q11 on the 9 MB wasm costs minutes on 2 cores for about 2 % smaller output
+BROTLI_LARGE_FILE = 1 << 20
+GZIP_LEVEL = 9
+
+# A served file never exceeds this (the Pyodide wasm is about 9 MB); ``verify`` refuses larger downloads.
+MAX_FILE_SIZE = 64 << 20
+MAX_MANIFEST_SIZE = 1 << 20
+VERIFY_TIMEOUT_SECONDS = 30
+
+MIME_TYPES: dict[str, str] = {
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".wasm": "application/wasm",
+    ".webmanifest": "application/manifest+json",
+    ".json": "application/json",
+    ".zip": "application/zip",
+    ".py": "text/x-python",
+}
+
+# Where generated files never go: these are sources or outputs of the build itself.
+_NOT_SERVED = re.compile(r"(^|/)(\.|__pycache__/)|\.(gz|br|map)$")
+
+
+@dataclass(frozen=True)
+class VendorEntry:
+    """Files copied from one npm package into ``static/vendor/<dest>/``.
+
+    ``include`` and ``exclude`` are glob patterns relative to ``source`` (itself relative to
+    ``node_modules``); a pattern with ``/`` matches in subfolders. Add a row here to vendor a package.
+    """
+
+    dest: str
+    source: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+
+# | dest                | npm package                 | what the page needs                                 |
+VENDOR: tuple[VendorEntry, ...] = (
+    VendorEntry(
+        # Pyodide core only (no wheels): the interpreter, its JS glue, the stdlib and the lockfile.
+        "pyodide",
+        "pyodide",
+        ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"),
+    ),
+    VendorEntry(
+        # PyScript's runtime chunks; not the editor, terminal, game or MicroPython chunks, no source maps.
+        "pyscript",
+        "@pyscript/core/dist",
+        ("*.js", "*.css"),
+        (
+            "codemirror*",
+            "xterm*",
+            "py-editor-*",
+            "py-terminal-*",
+            "py-game-*",
+            "mpy-*",
+            "service-worker.js",
+        ),
+    ),
+    VendorEntry("peerjs", "peerjs/dist", ("peerjs.min.js",)),
+    VendorEntry("jsqr", "jsqr/dist", ("jsQR.js",)),
+)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One served file: its SHA-256 (lowercase hex) and size in bytes."""
+
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The bundle's file list (URL path -> entry) and its root hash."""
+
+    files: Mapping[str, FileEntry]
+    root: str
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, FileEntry]) -> Manifest:
+        ordered = dict(sorted(files.items(), key=lambda item: item[0].encode()))
+        return cls(ordered, root_hash(ordered))
+
+    def to_json(self) -> bytes:
+        document = {
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
+            "algorithm": "sha256",
+            "root": self.root,
+            "files": {path: {"sha256": e.sha256, "size": e.size} for path, e in self.files.items()},
+        }
+        return (json.dumps(document, indent=1, sort_keys=False) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Manifest:
+        """Parse and check a manifest: the ``root`` field must equal the hash of the file list."""
+        if len(raw) > MAX_MANIFEST_SIZE:
+            raise BundleError(f"manifest is {len(raw)} bytes, limit {MAX_MANIFEST_SIZE}")
+        try:
+            document = json.loads(raw)
+            if document["format"] != MANIFEST_FORMAT or document["version"] != MANIFEST_VERSION:
+                raise BundleError(f"unknown manifest format {document['format']!r} v{document['version']}")
+            files = {
+                str(path): FileEntry(str(entry["sha256"]), int(entry["size"]))
+                for path, entry in document["files"].items()
+            }
+            claimed = str(document["root"])
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise BundleError(f"malformed manifest: {error!r}") from error
+        for path, entry in files.items():
+            _check_entry(path, entry)
+        manifest = cls.from_files(files)
+        if manifest.root != claimed:
+            raise BundleError(f"manifest root {claimed} does not match its file list ({manifest.root})")
+        return manifest
+
+
+class BundleError(Exception):
+    """A build input is missing, or a manifest or served file is malformed or does not match."""
+
+
+def canonical_bytes(files: Mapping[str, FileEntry]) -> bytes:
+    """The canonical serialisation the root hash is taken over (see the module docstring)."""
+    lines = [MANIFEST_FORMAT]
+    for path in sorted(files, key=str.encode):
+        entry = files[path]
+        _check_entry(path, entry)
+        lines.append(f"{entry.sha256}  {entry.size}  {path}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def root_hash(files: Mapping[str, FileEntry]) -> str:
+    """SHA-256 (hex) of ``canonical_bytes(files)``."""
+    return hashlib.sha256(canonical_bytes(files)).hexdigest()
+
+
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._/@+-]+$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_entry(path: str, entry: FileEntry) -> None:
+    if not _PATH_RE.fullmatch(path) or "/../" in path or "//" in path or path.endswith("/.."):
+        raise BundleError(f"manifest path {path!r} is not a plain absolute URL path")
+    if not _SHA_RE.fullmatch(entry.sha256):
+        raise BundleError(f"manifest entry {path!r} has no lowercase hex sha256")
+    if not 0 <= entry.size <= MAX_FILE_SIZE:
+        raise BundleError(f"manifest entry {path!r} has size {entry.size}, limit {MAX_FILE_SIZE}")
+
+
+def file_entry(data: bytes) -> FileEntry:
+    return FileEntry(hashlib.sha256(data).hexdigest(), len(data))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Build
+
+
+def build(config: Config, *, node_modules: Path | None = None, log: bool = True) -> Manifest:
+    """Write ``static/vendor/`` and ``static/bundle.json`` for ``config``; return the manifest."""
+    static_root = config.static_root
+    vendor_root = static_root / VENDOR_DIR
+    node_modules = node_modules or config.repo_root / "node_modules"
+    vendor_root.mkdir(parents=True, exist_ok=True)
+
+    wanted: dict[Path, bytes] = {}
+    for entry in VENDOR:
+        for relative, data in _vendor_files(node_modules, entry):
+            wanted[vendor_root / entry.dest / relative] = data
+
+    pyfront_zip = pack_pyfront(config.repo_root / "pyfront")
+    zip_name = f"{PYFRONT_ZIP_PREFIX}{hashlib.sha256(pyfront_zip).hexdigest()[:16]}.zip"
+    wanted[vendor_root / zip_name] = pyfront_zip
+    wanted[vendor_root / PYSCRIPT_CONFIG] = pyscript_config(f"/static/{VENDOR_DIR}/{zip_name}")
+
+    for path, data in wanted.items():
+        _write_if_changed(path, data)
+    _remove_stale(vendor_root, set(wanted))
+
+    files: dict[str, FileEntry] = {}
+    for url, data in _served_files(config):
+        files[url] = file_entry(data)
+        if Path(url).suffix in COMPRESSIBLE_SUFFIXES and url.startswith("/static/"):
+            precompress(static_root / url.removeprefix("/static/"), data)
+    manifest = Manifest.from_files(files)
+    _write_if_changed(config.manifest_path, manifest.to_json())
+    if log:
+        print(f"[build] {len(files)} files, root {manifest.root}", file=sys.stderr)
+    return manifest
+
+
+def _vendor_files(node_modules: Path, entry: VendorEntry) -> Iterator[tuple[str, bytes]]:
+    source = node_modules / entry.source
+    if not source.is_dir():
+        raise BundleError(f"{source} is missing: run `npm ci` (./dev build does)")
+    found = False
+    for path in sorted(source.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(source).as_posix()
+        if not any(_matches(relative, pattern) for pattern in entry.include):
+            continue
+        if any(_matches(relative, pattern) for pattern in entry.exclude) or relative.endswith(".map"):
+            continue
+        found = True
+        yield relative, path.read_bytes()
+    if not found:
+        raise BundleError(f"vendor entry {entry.dest!r} matched no file in {source}")
+
+
+def _matches(relative: str, pattern: str) -> bool:
+    if "/" in pattern:
+        return fnmatch.fnmatchcase(relative, pattern)
+    return "/" not in relative and fnmatch.fnmatchcase(relative, pattern)
+
+
+def pack_pyfront(package_dir: Path) -> bytes:
+    """A deterministic zip of ``pyfront/`` (sorted entries, fixed timestamps and modes, no caches)."""
+    buffer = io.BytesIO()
+    base = package_dir.parent
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(package_dir.rglob("*"), key=lambda p: p.relative_to(base).as_posix()):
+            relative = path.relative_to(base).as_posix()
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo"}:
+                continue
+            if any(part.startswith(".") for part in path.relative_to(base).parts):
+                continue
+            info = zipfile.ZipInfo(relative, date_time=ZIP_EPOCH)
+            info.external_attr = ZIP_FILE_MODE
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, whatever machine builds it
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    return buffer.getvalue()
+
+
+def pyscript_config(zip_url: str) -> bytes:
+    """PyScript's config: the local interpreter (else PyScript falls back to a CDN) and our zip."""
+    document = {
+        "interpreter": f"{PYODIDE_INDEX_URL}pyodide.mjs",
+        "files": {zip_url: "./*"},
+    }
+    return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _served_files(config: Config) -> Iterator[tuple[str, bytes]]:
+    """Every file the server sends, as (URL path, bytes), in sorted order."""
+    static_root = config.static_root
+    for path in sorted(static_root.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(static_root).as_posix()
+        if relative == config.manifest_path.name or _NOT_SERVED.search(relative):
+            continue
+        yield f"/static/{relative}", path.read_bytes()
+    if config.service_worker_path.is_file():
+        yield "/service_worker.js", config.service_worker_path.read_bytes()
+
+
+def precompress(path: Path, data: bytes) -> None:
+    """Write ``path.gz`` (mtime 0) and ``path.br`` next to ``path`` when they save enough bytes.
+
+    Outputs are rewritten only when the source changed (the variants carry the source's mtime), so
+    repeated builds are cheap and deterministic.
+    """
+    stamp = path.stat().st_mtime_ns
+    for suffix, compress in ((".gz", _gzip), (".br", _brotli)):
+        target = path.with_name(path.name + suffix)
+        if target.is_file() and target.stat().st_mtime_ns == stamp:
+            continue
+        compressed = compress(data)
+        if len(compressed) > len(data) * COMPRESSION_WORTHWHILE:
+            target.unlink(missing_ok=True)
+            continue
+        target.write_bytes(compressed)
+        os.utime(target, ns=(stamp, stamp))
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def _brotli(data: bytes) -> bytes:
+    quality = BROTLI_QUALITY if len(data) < BROTLI_LARGE_FILE else BROTLI_QUALITY_LARGE
+    return bytes(brotli.compress(data, quality=quality))
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    if path.is_file() and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
+def _remove_stale(vendor_root: Path, wanted: Iterable[Path]) -> None:
+    """Delete generated files that the current build no longer produces (and their variants)."""
+    keep = set(wanted)
+    keep |= {path.with_name(path.name + suffix) for path in keep for suffix in (".gz", ".br")}
+    for path in sorted(vendor_root.rglob("*"), reverse=True):
+        if path.is_file() and path not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    shutil.rmtree(vendor_root / "__pycache__", ignore_errors=True)
+
+
+def load_manifest(config: Config) -> Manifest:
+    """The manifest of the last local build."""
+    return Manifest.from_json(config.manifest_path.read_bytes())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Verify a served bundle
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of comparing a served bundle with the local build."""
+
+    local_root: str
+    remote_root: str | None
+    differing: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differing and self.local_root == self.remote_root
+
+
+def verify(local: Manifest, base_url: str) -> VerifyReport:
+    """Download ``base_url``'s manifest and every file it serves; list what differs from ``local``.
+
+    Each served file is hashed as downloaded (the server's manifest is not trusted for content). The
+    page at ``/`` must be byte-identical to ``/static/index.html``.
+    """
+    base = base_url.rstrip("/")
+    differing: list[str] = []
+    try:
+        remote = Manifest.from_json(_download(f"{base}/bundle.json", MAX_MANIFEST_SIZE))
+        remote_root: str | None = remote.root
+    except (BundleError, OSError) as error:
+        return VerifyReport(local.root, None, (f"/bundle.json ({error})",))
+    for path in sorted(set(local.files) | set(remote.files), key=str.encode):
+        if path not in remote.files:
+            differing.append(f"{path} (missing from the served manifest)")
+            continue
+        if path not in local.files:
+            differing.append(f"{path} (not in the local build)")
+            continue
+        try:
+            served = file_entry(_download(base + urllib.parse.quote(path), MAX_FILE_SIZE))
+        except (BundleError, OSError) as error:
+            differing.append(f"{path} ({error})")
+            continue
+        if served != local.files[path]:
+            differing.append(
+                f"{path} (served sha256 {served.sha256[:16]}…, local {local.files[path].sha256[:16]}…)"
+            )
+    index = local.files.get("/static/index.html")
+    if index is not None:
+        try:
+            page = file_entry(_download(f"{base}/", MAX_FILE_SIZE))
+        except (BundleError, OSError) as error:
+            differing.append(f"/ ({error})")
+        else:
+            if page != index:
+                differing.append("/ (differs from /static/index.html)")
+    return VerifyReport(local.root, remote_root, tuple(differing))
+
+
+def _download(url: str, limit: int) -> bytes:
+    if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+        raise BundleError(f"{url}: only http and https URLs can be verified")
+    request_headers = {"Accept-Encoding": "identity", "Cache-Control": "no-cache"}
+    request = urllib.request.Request(url, headers=request_headers)  # noqa: S310 - scheme checked above
+    try:
+        with urllib.request.urlopen(request, timeout=VERIFY_TIMEOUT_SECONDS) as response:  # noqa: S310
+            data = response.read(limit + 1)
+    except urllib.error.HTTPError as error:
+        raise BundleError(f"HTTP {error.code}") from error
+    if len(data) > limit:
+        raise BundleError(f"larger than {limit} bytes")
+    return bytes(data)
+
+
+def verify_command(config: Config, url: str) -> int:
+    """``python app.py verify URL``: exit 0 and print the root hash when identical, else list files."""
+    local = build(config, log=False)
+    report = verify(local, url)
+    if report.ok:
+        print(report.local_root)
+        return 0
+    print(f"MISMATCH: local root {report.local_root}, served root {report.remote_root}", file=sys.stderr)
+    for line in report.differing:
+        print(f"  {line}", file=sys.stderr)
+    return 1

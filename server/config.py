@@ -1,0 +1,44 @@
+"""Server configuration: one frozen dataclass that ``create_app`` and the command line share.
+
+The broker settings are an opaque mapping passed through to ``server.sockets.register`` (the broker
+owns their meaning); everything else is read by ``app.py`` and ``server.bundle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+DEFAULT_STATIC_ROOT = REPO_ROOT / "static"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the server needs to start.
+
+    ``static_root`` holds ``index.html``, the committed assets and the generated ``vendor/`` folder and
+    ``bundle.json``; ``repo_root`` holds ``service_worker.js`` and ``pyfront/`` (the build packs it).
+    ``data_dir`` is where the broker's mailbox and other server state live (created on serve).
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = DEFAULT_DATA_DIR
+    static_root: Path = DEFAULT_STATIC_ROOT
+    repo_root: Path = REPO_ROOT
+    broker: Mapping[str, Any] = field(default_factory=dict)
+    testing: bool = False
+
+    @property
+    def service_worker_path(self) -> Path:
+        return self.repo_root / "service_worker.js"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.static_root / "bundle.json"

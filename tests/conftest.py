@@ -1,0 +1,73 @@
+"""The test rig shared by every test (issue 2). Fixtures and helpers, all parallel-safe under xdist:
+
+Servers (``tests/rig/server.py``):
+    ``live_server``          module-scoped ``LiveServer`` running ``python app.py serve`` on a free
+                             loopback port with a temporary ``--data-dir``; ``.url`` (no trailing slash),
+                             ``.port``, ``.stop()``, ``.start()`` (restart on the same port), ``.log()``.
+    ``live_server_factory``  function-scoped factory:
+                             ``live_server_factory(port=None, static_root=None, data_dir=None,
+                             extra_args=())`` -> ``LiveServer``; all are stopped after the test.
+                             The bundle is built (``server.bundle.build``) before the first server that
+                             serves the repository's ``static/``.
+
+Browser (``tests/rig/browser.py``; these fail unless run in a loopback-only network namespace, i.e.
+through ``./dev pytest ...`` or ``./dev test``):
+    ``chromium``             session-scoped Playwright ``Browser`` (Debian's /usr/bin/chromium, headless,
+                             the flags of DESIGN.md section 3).
+    ``browser_context``      factory ``browser_context(guard="route"|"observe", **new_context_kwargs)``:
+                             a fresh context, camera+microphone granted, any non-loopback request
+                             recorded (and aborted with guard="route") -> the test fails at teardown.
+    ``page``                 a page in a fresh guarded context.
+    ``save_screenshot(page, name)``  writes ``test-artifacts/<name>.png`` (git-ignored).
+    ``console_log(page)``    returns a list that collects the page's console messages and errors.
+
+Examples::
+
+    from tests.conftest import save_screenshot
+
+    @pytest.mark.browser
+    def test_page_loads(live_server, page):
+        page.goto(live_server.url)
+        save_screenshot(page, "page-loads")
+
+Run: ``./dev pytest tests/browser/test_app_shell.py -n 0`` (browser) or
+``.venv/bin/pytest -p no:xdist tests/unit/test_bundle.py`` (no browser).
+"""
+
+from __future__ import annotations
+
+from tests.rig.browser import (
+    BrowserContextFactory,
+    browser_context,
+    chromium,
+    console_log,
+    is_loopback_url,
+    page,
+    require_loopback_namespace,
+    save_screenshot,
+)
+from tests.rig.server import (
+    LiveServer,
+    LiveServerFactory,
+    build_bundle_once,
+    free_port,
+    live_server,
+    live_server_factory,
+)
+
+__all__ = [
+    "BrowserContextFactory",
+    "LiveServer",
+    "LiveServerFactory",
+    "browser_context",
+    "build_bundle_once",
+    "chromium",
+    "console_log",
+    "free_port",
+    "is_loopback_url",
+    "live_server",
+    "live_server_factory",
+    "page",
+    "require_loopback_namespace",
+    "save_screenshot",
+]
