@@ -26,11 +26,14 @@ from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import AuthenticationError, DecodeError, ProtocolError
 from pyfront.mls import ciphersuite, tree_math
 from pyfront.mls.codec import Reader, Writer, decode_all
-from pyfront.mls.messages import LeafNode, LeafNodeSource, ParentNode
+from pyfront.mls.messages import ExtensionType, LeafNode, LeafNodeSource, ParentNode
 
 Node: TypeAlias = LeafNode | ParentNode
 
 LEAF_NODE_LABEL = b"LeafNodeTBS"
+DEFAULT_EXTENSION_TYPES = frozenset(int(kind) for kind in ExtensionType)
+"""Extension types every client supports; a leaf need not list them (section 7.2)."""
+
 NODE_TYPE_LEAF = 1
 NODE_TYPE_PARENT = 2
 
@@ -386,12 +389,19 @@ class RatchetTree:
 
     # --- full validation (sections 7.3, 7.9.2, 12.4.3.1) ------------------------------------------
 
-    def verify_structure(self) -> None:
-        """The synchronous checks of section 12.4.3.1: unmerged leaves and key uniqueness, then parent
-        hashes. Raises ``TreeValidationError`` (or ``ParentHashError``)."""
-        n_leaves = self.n_leaves
+    def verify_structure(self, now: int | None = None) -> None:
+        """The synchronous checks of section 12.4.3.1: unmerged leaves, key sizes and uniqueness, leaf
+        contents (section 7.3; lifetimes only when ``now``, seconds since the epoch, is given), then
+        parent hashes. Raises ``TreeValidationError`` (``ParentHashError`` for the chain)."""
         if all(node is None for node in self._nodes[::2]):
             raise TreeValidationError("the tree has no members")
+        self._verify_unmerged_leaves()
+        self._verify_keys()
+        self._verify_leaf_contents(now)
+        self.verify_parent_hashes()
+
+    def _verify_unmerged_leaves(self) -> None:
+        n_leaves = self.n_leaves
         for index in range(1, len(self._nodes), 2):
             parent = self._nodes[index]
             if parent is None:
@@ -409,24 +419,44 @@ class RatchetTree:
                     if between == index:
                         break
                     node = self._nodes[between]
-                    if node is not None and leaf_index not in node.unmerged_leaves:  # type: ignore[union-attr]
+                    assert node is None or isinstance(node, ParentNode)
+                    if node is not None and leaf_index not in node.unmerged_leaves:
                         raise TreeValidationError(
                             f"node {between} lies between unmerged leaf {leaf_index} and node {index} "
                             "but does not list it as unmerged"
                         )
+
+    def _verify_keys(self) -> None:
         encryption_keys: set[bytes] = set()
         signature_keys: set[bytes] = set()
         for index, node in enumerate(self._nodes):
             if node is None:
                 continue
+            if len(node.encryption_key) != ciphersuite.HPKE_PUBLIC_KEY_LENGTH:
+                raise TreeValidationError(
+                    f"node {index}: encryption key of {len(node.encryption_key)} bytes, "
+                    f"expected {ciphersuite.HPKE_PUBLIC_KEY_LENGTH}"
+                )
             if node.encryption_key in encryption_keys:
                 raise TreeValidationError(f"node {index}: encryption key appears twice in the tree")
             encryption_keys.add(node.encryption_key)
             if isinstance(node, LeafNode):
+                if len(node.signature_key) != ciphersuite.SIGNATURE_PUBLIC_KEY_LENGTH:
+                    raise TreeValidationError(f"leaf {index // 2}: signature key of the wrong length")
                 if node.signature_key in signature_keys:
                     raise TreeValidationError(f"leaf {index // 2}: signature key appears twice in the tree")
                 signature_keys.add(node.signature_key)
-        self.verify_parent_hashes()
+
+    def _verify_leaf_contents(self, now: int | None) -> None:
+        members = list(self.leaves())
+        credential_types = {leaf.credential.credential_type for _, leaf in members}
+        for leaf_index, leaf in members:
+            check_leaf_node_contents(leaf, now, f"leaf {leaf_index}")
+            missing = credential_types - set(leaf.capabilities.credentials)
+            if missing:
+                raise TreeValidationError(
+                    f"leaf {leaf_index}: lacks support for credential types {sorted(missing)} in use"
+                )
 
     async def verify_leaf_signatures(self, provider: CryptoProvider, group_id: bytes) -> None:
         """Verify the signature of every leaf (section 7.3); raises ``AuthenticationError``."""
@@ -434,10 +464,25 @@ class RatchetTree:
             if not await verify_leaf_signature(provider, leaf, group_id, leaf_index):
                 raise AuthenticationError(f"leaf {leaf_index}: LeafNode signature does not verify")
 
-    async def verify(self, provider: CryptoProvider, group_id: bytes) -> None:
+    async def verify(self, provider: CryptoProvider, group_id: bytes, now: int | None = None) -> None:
         """Everything a joiner checks about a ratchet tree it did not build (section 12.4.3.1)."""
-        self.verify_structure()
+        self.verify_structure(now)
         await self.verify_leaf_signatures(provider, group_id)
+
+
+def check_leaf_node_contents(leaf: LeafNode, now: int | None = None, where: str = "leaf node") -> None:
+    """The signature-free LeafNode checks of section 7.3: the credential type and every non-default
+    extension are listed in the leaf's own capabilities, and, when ``now`` is given, a key_package leaf
+    is within its lifetime. Raises ``TreeValidationError``."""
+    if leaf.credential.credential_type not in leaf.capabilities.credentials:
+        raise TreeValidationError(f"{where}: credential type not listed in its capabilities")
+    for extension in leaf.extensions:
+        kind = extension.extension_type
+        if kind not in DEFAULT_EXTENSION_TYPES and kind not in leaf.capabilities.extensions:
+            raise TreeValidationError(f"{where}: extension {kind} not listed in its capabilities")
+    lifetime = leaf.lifetime
+    if now is not None and lifetime is not None and not lifetime.not_before <= now <= lifetime.not_after:
+        raise TreeValidationError(f"{where}: outside its lifetime")
 
 
 async def verify_leaf_signature(

@@ -153,17 +153,14 @@ class ProcessedPath:
         return "<ProcessedPath>"
 
 
-def _check_fresh_keys(tree: RatchetTree, sender: int, public_keys: Iterable[bytes]) -> None:
-    """No key of an UpdatePath may already be in the tree (section 12.4.2), except on nodes the path
-    replaces anyway, and keys may not repeat within the path."""
-    replaced = {2 * sender, *tree_math.direct_path(2 * sender, tree.n_leaves)}
-    existing = {
-        node.encryption_key
-        for index in range(len(tree))
-        if index not in replaced and (node := tree.node(index)) is not None
-    }
+def _check_fresh_keys(tree: RatchetTree, public_keys: Iterable[bytes]) -> None:
+    """No public key of an UpdatePath may already appear in the tree (section 12.4.2), and none may
+    repeat within the path."""
+    existing = {node.encryption_key for index in range(len(tree)) if (node := tree.node(index)) is not None}
     seen: set[bytes] = set()
     for key in public_keys:
+        if len(key) != ciphersuite.HPKE_PUBLIC_KEY_LENGTH:
+            raise UpdatePathError(f"an UpdatePath public key has {len(key)} bytes")
         if key in existing or key in seen:
             raise UpdatePathError("an UpdatePath public key already appears in the tree")
         seen.add(key)
@@ -188,9 +185,7 @@ def merge_update_path(tree: RatchetTree, sender: int, update_path: UpdatePath) -
         raise UpdatePathError(
             f"UpdatePath has {len(update_path.nodes)} nodes, the filtered direct path has {len(path)}"
         )
-    _check_fresh_keys(
-        tree, sender, [leaf.encryption_key, *(node.encryption_key for node in update_path.nodes)]
-    )
+    _check_fresh_keys(tree, [leaf.encryption_key, *(node.encryption_key for node in update_path.nodes)])
     parent_hash_above = b""
     new_parents: list[tuple[int, ParentNode]] = []
     for (parent_index, copath_child), path_node in zip(

@@ -20,7 +20,7 @@ import pytest
 from pyfront.crypto.native import NativeProvider
 from pyfront.mls import ciphersuite
 from pyfront.mls.messages import GroupContext, UpdatePath
-from pyfront.mls.tree import RatchetTree, verify_leaf_signature
+from pyfront.mls.tree import RatchetTree
 from pyfront.mls.treekem import (
     TreeKemPrivateKeys,
     create_update_path,
@@ -57,6 +57,7 @@ async def _run_case(case: dict[str, Any]) -> None:
     provider = NativeProvider()
     group_id = h(case["group_id"])
     tree = RatchetTree.decode(h(case["ratchet_tree"]))
+    await tree.verify(provider, group_id)
     states = await _private_states(provider, tree, case)
     signature_keys = {entry["index"]: h(entry["signature_priv"]) for entry in case["leaves_private"]}
 
@@ -70,8 +71,7 @@ async def _run_case(case: dict[str, Any]) -> None:
         update_path = UpdatePath.decode(h(entry["update_path"]))
         merged = tree.copy()
         merge_update_path(merged, sender, update_path)
-        merged.verify_parent_hashes()
-        assert await verify_leaf_signature(provider, update_path.leaf_node, group_id, sender)
+        await merged.verify(provider, group_id)
         assert merged.tree_hash().hex() == entry["tree_hash_after"]
         context = group_context(merged.tree_hash())
         for receiver, keys in states.items():
@@ -90,7 +90,7 @@ async def _run_case(case: dict[str, Any]) -> None:
         created = await create_update_path(
             provider, committed, sender, sign_leaf=sign_leaf, group_context_for=group_context
         )
-        committed.verify_parent_hashes()
+        await committed.verify(provider, group_id)
         context = group_context(committed.tree_hash())
         for receiver, keys in states.items():
             if receiver == sender or tree.leaf(receiver) is None:
