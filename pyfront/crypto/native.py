@@ -29,6 +29,7 @@ from pyfront.crypto.provider import (
     CryptoProvider,
     SharedSecret,
     require_length,
+    require_pbkdf2_parameters,
 )
 from pyfront.errors import AuthenticationError, CryptoError
 
@@ -132,5 +133,6 @@ class NativeProvider(CryptoProvider):
         return SharedSecret(private.decapsulate(ciphertext))
 
     async def pbkdf2_sha256(self, password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+        require_pbkdf2_parameters(iterations, length)
         kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt, iterations=iterations)
         return kdf.derive(password)

@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar, Literal
 
-from pyfront.errors import KeyLengthError
+from pyfront.errors import CryptoError, KeyLengthError
 
 HashName = Literal["sha256", "sha512"]
 
@@ -90,6 +90,14 @@ def require_length(name: str, value: bytes, *lengths: int) -> None:
     if len(value) not in lengths:
         expected = " or ".join(str(n) for n in lengths)
         raise KeyLengthError(f"{name}: expected {expected} bytes, got {len(value)}")
+
+
+def require_pbkdf2_parameters(iterations: int, length: int) -> None:
+    """Raise ``CryptoError`` for a non-positive iteration count, ``KeyLengthError`` for an empty output."""
+    if iterations < 1:
+        raise CryptoError(f"PBKDF2: iterations must be at least 1, got {iterations}")
+    if length < 1:
+        raise KeyLengthError(f"PBKDF2: output length must be at least 1 byte, got {length}")
 
 
 class CryptoProvider(ABC):
@@ -209,6 +217,14 @@ class CryptoProvider(ABC):
         return seed, await self.ed25519_public_key(seed)
 
     # --- ML-KEM-768 (FIPS 203) ---------------------------------------------------------------------
+
+    @property
+    def mlkem768_explicit_randomness(self) -> bool:
+        """True when ``mlkem768_encapsulate`` honours pinned ``randomness`` (FIPS 203 KATs).
+
+        Backends that draw ``m`` themselves (``cryptography``, WebCrypto) raise ``CryptoError`` when
+        given randomness; vectors then prove encapsulation by a round trip instead."""
+        return False
 
     @abstractmethod
     async def mlkem768_public_key(self, seed: bytes) -> bytes:
