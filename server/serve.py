@@ -1,0 +1,39 @@
+"""The production server behind ``python app.py serve``: gevent's WSGI server, one greenlet per client.
+
+Spec: DESIGN.md section 6 and docs/broker.md ("Server stack"). gevent patches the standard library so the
+broker adapter's blocking reads and writes (``server/sockets.py``) become cooperative; thousands of idle
+WebSockets then cost a parked greenlet and a descriptor each, in one process. The descriptor limit is raised
+to its hard maximum at start, because each client holds one.
+"""
+
+from __future__ import annotations
+
+import resource
+from typing import Any, Final
+
+from gevent import monkey
+from gevent.pool import Pool
+from gevent.pywsgi import WSGIServer
+
+LISTEN_BACKLOG: Final = 4096
+"""Pending TCP connections the kernel queues while a burst of clients connects."""
+
+
+def _raise_descriptor_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
+def run(app: Any, host: str, port: int) -> None:
+    """Serve ``app`` on ``host:port`` until the process is stopped."""
+    # Patching after the app was built is safe here: the broker creates its locks and timer lazily, on the
+    # first WebSocket, and nothing else has started a thread or opened a socket yet.
+    monkey.patch_all()
+
+    limit = _raise_descriptor_limit()
+    server = WSGIServer((host, port), app, spawn=Pool(None), log=None, backlog=LISTEN_BACKLOG)
+    print(f"gevent WSGI server, descriptor limit {limit}", flush=True)
+    server.serve_forever()
