@@ -172,9 +172,8 @@ def merge_update_path(tree: RatchetTree, sender: int, update_path: UpdatePath) -
     Checks the shape (one node per filtered-direct-path entry), key freshness and that the parent
     hash the sender signed in its leaf matches the chain computed here. On error ``tree`` is unchanged.
     The caller verifies the leaf node itself (signature, source ``commit``, capabilities)."""
-    current = tree.leaf(sender)
-    if current is None:
-        raise UpdatePathError(f"UpdatePath from blank leaf {sender}")
+    if not 0 <= sender < tree.n_leaves or (current := tree.leaf(sender)) is None:
+        raise UpdatePathError(f"UpdatePath from leaf {sender}, which is not a member")
     leaf = update_path.leaf_node
     if leaf.leaf_node_source != LeafNodeSource.COMMIT:
         raise UpdatePathError("the UpdatePath leaf node must have leaf_node_source commit")
