@@ -86,14 +86,18 @@ def right(x: int) -> int:
     return x ^ (0x03 << (k - 1))
 
 
+def _parent_unchecked(x: int) -> int:
+    k = level(x)
+    b = (x >> (k + 1)) & 0x01
+    return (x | (1 << k)) ^ (b << (k + 1))
+
+
 def parent(x: int, n_leaves: int) -> int:
     """The parent of node ``x`` (not the root)."""
     _check_node(x, n_leaves)
     if x == root(n_leaves):
         raise TreeIndexError(f"root node {x} has no parent")
-    k = level(x)
-    b = (x >> (k + 1)) & 0x01
-    return (x | (1 << k)) ^ (b << (k + 1))
+    return _parent_unchecked(x)
 
 
 def sibling(x: int, n_leaves: int) -> int:
@@ -108,7 +112,7 @@ def direct_path(x: int, n_leaves: int) -> list[int]:
     top = root(n_leaves)
     path: list[int] = []
     while x != top:
-        x = parent(x, n_leaves)
+        x = _parent_unchecked(x)
         path.append(x)
     return path
 
