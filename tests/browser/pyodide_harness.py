@@ -35,7 +35,8 @@ traceback from inside the browser. ``install(files)`` / ``install_tree(local_dir
 files (vector files, test helpers) into the Pyodide filesystem under ``APP_DIR``.
 
 Run browser tests inside the loopback-only network namespace: ``./dev pytest tests/browser -n 0``.
-The fixture refuses to start when the process can reach a network interface other than loopback.
+The fixture uses the rig's session-scoped ``chromium`` (tests/conftest.py) and, like it, refuses to start
+when the process can see a network interface other than loopback.
 """
 
 from __future__ import annotations
@@ -53,22 +54,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.rig.browser import require_loopback_namespace
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYODIDE_DIR = REPO_ROOT / "node_modules" / "pyodide"
 NOBLE_DIR = REPO_ROOT / "node_modules" / "@noble"
 APP_DIR = "/home/pyodide/app"
 PYTHON_PACKAGES = ("pyfront",)
-CHROMIUM_PATH = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 PYODIDE_START_TIMEOUT_MS = 120_000
 RUN_TIMEOUT_S = 240.0
 
@@ -280,52 +272,20 @@ class PyodideRunner:
         self.install(files)
 
 
-def non_loopback_interfaces() -> list[str]:
-    """Network interfaces other than ``lo`` that this process can see (Linux ``/proc/net/dev``)."""
-    try:
-        lines = Path("/proc/net/dev").read_text().splitlines()[2:]
-    except OSError:
-        return []
-    names = [line.split(":", 1)[0].strip() for line in lines]
-    return [name for name in names if name != "lo"]
-
-
-def _launch_browser(request: pytest.FixtureRequest) -> tuple[Any, Any]:
-    """The rig's ``chromium`` fixture when it is available at session scope, else our own launch.
-
-    Returns ``(browser, playwright_or_None)``; a non-None second item is ours to stop.
-    """
-    try:
-        browser = request.getfixturevalue("chromium")
-    except (pytest.FixtureLookupError, pytest.fail.Exception):
-        browser = None
-    if browser is not None and hasattr(browser, "new_context"):
-        return browser, None
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    return playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS)), playwright
-
-
 @pytest.fixture(scope="session")
-def pyodide_runner(request: pytest.FixtureRequest) -> Iterator[PyodideRunner]:
-    """One Chromium page with Pyodide and ``pyfront`` loaded from a loopback server, for the session."""
-    interfaces = non_loopback_interfaces()
-    if interfaces:
-        pytest.fail(
-            f"browser tests must run in a loopback-only network namespace (found {interfaces}): "
-            "use ./dev pytest tests/browser -n 0"
-        )
+def pyodide_runner(chromium: Any) -> Iterator[PyodideRunner]:
+    """One Chromium page with Pyodide and ``pyfront`` loaded from a loopback server, for the session.
+
+    ``chromium`` is the rig's session-scoped browser (tests/rig/browser.py), which refuses to start
+    outside a loopback-only network namespace.
+    """
+    require_loopback_namespace()
     server = HarnessServer(zip_tree(REPO_ROOT)).start()
-    browser, playwright = _launch_browser(request)
-    context = browser.new_context()
+    context = chromium.new_context()
     try:
         runner = PyodideRunner(context.new_page(), server.origin)
         runner.start()
         yield runner
     finally:
         context.close()
-        if playwright is not None:
-            browser.close()
-            playwright.stop()
         server.stop()

@@ -1,0 +1,382 @@
+"""The browser provider: WebCrypto (``crypto.subtle``) through Pyodide's ``js`` module, awaited from Python.
+
+DESIGN.md section 3: ``cryptography`` cannot load in the browser, so every asynchronous primitive of the
+``CryptoProvider`` interface is a WebCrypto call here; hashes, HMAC and HKDF stay in Python's standard
+library (inherited from ``CryptoProvider``), identical to the native provider. The same known-answer
+vectors run against this provider inside Chromium (``tests/browser/test_crypto_webcrypto.py``).
+
+Mapping onto WebCrypto (W3C Web Cryptography API, and the WICG "Modern Algorithms in WebCrypto" draft
+for ML-KEM):
+
+* AES-GCM / AES-CBC: ``importKey("raw")`` then ``encrypt``/``decrypt``; WebCrypto adds and checks the
+  PKCS#7 padding of AES-CBC itself. A failed tag or padding check is ``AuthenticationError``.
+* X25519 / Ed25519: WebCrypto imports private keys only as PKCS#8 (or JWK), so the 32-byte scalar or
+  seed is wrapped in the fixed RFC 8410 PKCS#8 prefix; public keys come from the JWK export (``x``).
+  An all-zero X25519 result (RFC 7748 section 6.1) is refused by WebCrypto and re-checked here.
+* PBKDF2-SHA-256: ``importKey("raw", ..., "PBKDF2")`` then ``deriveBits``.
+* ML-KEM-768 (FIPS 203), two backends chosen at start-up by ``create_webcrypto_provider``:
+  ``"webcrypto"`` when ``crypto.subtle`` has it (Chromium 156: ``importKey("raw-seed"|"raw-public")``,
+  ``encapsulateBits``, ``decapsulateBits``, public key from the JWK ``pub``), else ``"noble"``, the
+  audited ``@noble/post-quantum`` (vendored, loaded from our own origin) called synchronously through
+  the FFI. ``force_noble=True`` selects the fallback even where WebCrypto has ML-KEM (tests cover both).
+  Only the noble backend honours pinned encapsulation randomness (FIPS 203 KATs).
+
+Loading noble: the host page either sets ``globalThis.parleyNobleMlKem`` to the module namespace of
+``@noble/post-quantum/ml-kem.js`` (works under a CSP without ``'unsafe-eval'``), or this module imports
+``NOBLE_MLKEM_SPECIFIER`` dynamically (the page's import map must resolve ``@noble/...``).
+
+This is the one module of ``pyfront`` outside ``pyfront/browser/`` that touches ``js``: the imports are
+lazy (``_Ffi``), so the package still imports under CPython, where this provider cannot be constructed.
+Every call crosses the FFI and awaits a promise; see ``docs/crypto.md`` and ``bench/crypto.py`` for cost.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+from pyfront.crypto.provider import (
+    AES_BLOCK,
+    AES_GCM_NONCE_LENGTH,
+    AES_GCM_TAG_LENGTH,
+    ED25519_PUBLIC_LENGTH,
+    ED25519_SEED_LENGTH,
+    ED25519_SIGNATURE_LENGTH,
+    MLKEM768_CIPHERTEXT_LENGTH,
+    MLKEM768_ENCAPS_RANDOMNESS_LENGTH,
+    MLKEM768_ENCAPSULATION_KEY_LENGTH,
+    MLKEM768_SEED_LENGTH,
+    MLKEM_SHARED_SECRET_LENGTH,
+    X25519_KEY_LENGTH,
+    CryptoProvider,
+    SharedSecret,
+    require_length,
+    require_pbkdf2_parameters,
+)
+from pyfront.errors import AuthenticationError, CryptoError
+
+MlKemBackend = Literal["webcrypto", "noble"]
+
+# RFC 8410 section 7: PrivateKeyInfo { version 0, AlgorithmIdentifier { OID }, OCTET STRING { OCTET STRING
+# (32 bytes) } }; OID 1.3.101.110 is X25519, 1.3.101.112 is Ed25519. The key bytes follow the prefix.
+PKCS8_X25519_PREFIX = bytes.fromhex("302e020100300506032b656e04220420")
+PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+
+MLKEM768_ALGORITHM = "ML-KEM-768"
+NOBLE_MLKEM_SPECIFIER = "@noble/post-quantum/ml-kem.js"
+NOBLE_MLKEM_GLOBAL = "parleyNobleMlKem"
+GET_RANDOM_VALUES_MAX = 65536  # bytes per crypto.getRandomValues call (W3C WebCrypto, QuotaExceededError)
+AES_GCM_TAG_BITS = AES_GCM_TAG_LENGTH * 8
+
+
+class _Ffi:
+    """The Pyodide FFI pieces this provider needs, imported lazily (they exist only in the browser)."""
+
+    def __init__(self) -> None:
+        try:
+            import js  # noqa: PLC0415
+            from pyodide.ffi import JsException, to_js  # noqa: PLC0415
+        except ImportError as error:
+            raise CryptoError("the WebCrypto provider runs only inside Pyodide") from error
+        self.js: Any = js
+        self.subtle: Any = js.crypto.subtle
+        self.js_exception: type[Exception] = JsException
+        self._to_js: Callable[..., Any] = to_js
+        self._from_entries: Any = js.Object.fromEntries
+
+    def bytes_in(self, data: bytes) -> Any:
+        """A fresh ``Uint8Array`` copy of ``data``."""
+        array = self.js.Uint8Array.new(len(data))
+        array.assign(data)
+        return array
+
+    def record(self, **fields: Any) -> Any:
+        """A plain JS object (WebCrypto algorithm dictionaries)."""
+        return self._to_js(fields, dict_converter=self._from_entries)
+
+    def usages(self, *names: str) -> Any:
+        return self._to_js(list(names))
+
+
+def bytes_out(buffer: Any) -> bytes:
+    """Python ``bytes`` from an ``ArrayBuffer`` or typed array proxy."""
+    return bytes(buffer.to_bytes())
+
+
+def _base64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class WebCryptoProvider(CryptoProvider):
+    """``crypto.subtle`` through Pyodide; build it with ``create_webcrypto_provider`` (detects ML-KEM)."""
+
+    name: ClassVar[str] = "webcrypto"
+
+    def __init__(
+        self, *, noble_ml_kem768: Any = None, random_bytes: Callable[[int], bytes] | None = None
+    ) -> None:
+        """``noble_ml_kem768``: noble's ``ml_kem768`` object to use for ML-KEM, or None for WebCrypto's."""
+        super().__init__(random_bytes)
+        self._ffi = _Ffi()
+        self._noble = noble_ml_kem768
+
+    @property
+    def mlkem_backend(self) -> MlKemBackend:
+        return "webcrypto" if self._noble is None else "noble"
+
+    @property
+    def mlkem768_explicit_randomness(self) -> bool:
+        return self._noble is not None
+
+    def _system_random(self, length: int) -> bytes:
+        out = bytearray()
+        while len(out) < length:
+            chunk = min(GET_RANDOM_VALUES_MAX, length - len(out))
+            out += bytes_out(self._ffi.js.crypto.getRandomValues(self._ffi.js.Uint8Array.new(chunk)))
+        return bytes(out)
+
+    # --- AES ---------------------------------------------------------------------------------------
+
+    async def _aes_key(self, algorithm: str, key: bytes, usage: str) -> Any:
+        ffi = self._ffi
+        return await ffi.subtle.importKey(
+            "raw", ffi.bytes_in(key), ffi.record(name=algorithm), False, ffi.usages(usage)
+        )
+
+    def _gcm_params(self, nonce: bytes, aad: bytes) -> Any:
+        ffi = self._ffi
+        return ffi.record(
+            name="AES-GCM",
+            iv=ffi.bytes_in(nonce),
+            additionalData=ffi.bytes_in(aad),
+            tagLength=AES_GCM_TAG_BITS,
+        )
+
+    async def aes_gcm_encrypt(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
+        require_length("AES-GCM key", key, 16, 32)
+        require_length("AES-GCM nonce", nonce, AES_GCM_NONCE_LENGTH)
+        crypto_key = await self._aes_key("AES-GCM", key, "encrypt")
+        sealed = await self._ffi.subtle.encrypt(
+            self._gcm_params(nonce, aad), crypto_key, self._ffi.bytes_in(plaintext)
+        )
+        return bytes_out(sealed)
+
+    async def aes_gcm_decrypt(self, key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes = b"") -> bytes:
+        require_length("AES-GCM key", key, 16, 32)
+        require_length("AES-GCM nonce", nonce, AES_GCM_NONCE_LENGTH)
+        if len(ciphertext) < AES_GCM_TAG_LENGTH:
+            raise AuthenticationError("AES-GCM: ciphertext shorter than its tag")
+        crypto_key = await self._aes_key("AES-GCM", key, "decrypt")
+        try:
+            opened = await self._ffi.subtle.decrypt(
+                self._gcm_params(nonce, aad), crypto_key, self._ffi.bytes_in(ciphertext)
+            )
+        except self._ffi.js_exception:
+            raise AuthenticationError("AES-GCM: tag does not verify") from None
+        return bytes_out(opened)
+
+    async def aes_cbc_encrypt(self, key: bytes, iv: bytes, plaintext: bytes) -> bytes:
+        require_length("AES-CBC key", key, 32)
+        require_length("AES-CBC iv", iv, AES_BLOCK)
+        ffi = self._ffi
+        crypto_key = await self._aes_key("AES-CBC", key, "encrypt")
+        params = ffi.record(name="AES-CBC", iv=ffi.bytes_in(iv))
+        return bytes_out(await ffi.subtle.encrypt(params, crypto_key, ffi.bytes_in(plaintext)))
+
+    async def aes_cbc_decrypt(self, key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+        require_length("AES-CBC key", key, 32)
+        require_length("AES-CBC iv", iv, AES_BLOCK)
+        if not ciphertext or len(ciphertext) % AES_BLOCK:
+            raise AuthenticationError("AES-CBC: ciphertext is not a whole number of blocks")
+        ffi = self._ffi
+        crypto_key = await self._aes_key("AES-CBC", key, "decrypt")
+        params = ffi.record(name="AES-CBC", iv=ffi.bytes_in(iv))
+        try:
+            return bytes_out(await ffi.subtle.decrypt(params, crypto_key, ffi.bytes_in(ciphertext)))
+        except ffi.js_exception:
+            raise AuthenticationError("AES-CBC: invalid padding") from None
+
+    # --- X25519 and Ed25519 -------------------------------------------------------------------------
+
+    async def _import_pkcs8(
+        self, algorithm: str, prefix: bytes, raw: bytes, extractable: bool, usage: str
+    ) -> Any:
+        ffi = self._ffi
+        return await ffi.subtle.importKey(
+            "pkcs8", ffi.bytes_in(prefix + raw), ffi.record(name=algorithm), extractable, ffi.usages(usage)
+        )
+
+    async def _jwk_member(self, crypto_key: Any, member: str) -> bytes:
+        jwk = await self._ffi.subtle.exportKey("jwk", crypto_key)
+        return _base64url(str(getattr(jwk, member)))
+
+    async def x25519_public_key(self, private_key: bytes) -> bytes:
+        require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
+        crypto_key = await self._import_pkcs8("X25519", PKCS8_X25519_PREFIX, private_key, True, "deriveBits")
+        return await self._jwk_member(crypto_key, "x")
+
+    async def x25519(self, private_key: bytes, public_key: bytes) -> SharedSecret:
+        require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
+        require_length("X25519 public key", public_key, X25519_KEY_LENGTH)
+        ffi = self._ffi
+        ours = await self._import_pkcs8("X25519", PKCS8_X25519_PREFIX, private_key, False, "deriveBits")
+        try:
+            theirs = await ffi.subtle.importKey(
+                "raw", ffi.bytes_in(public_key), ffi.record(name="X25519"), True, ffi.usages()
+            )
+            shared = bytes_out(
+                await ffi.subtle.deriveBits(
+                    ffi.record(name="X25519", public=theirs), ours, X25519_KEY_LENGTH * 8
+                )
+            )
+        except ffi.js_exception:
+            # WebCrypto throws OperationError for an all-zero result (low-order public key).
+            raise CryptoError("X25519: all-zero shared secret (low-order public key)") from None
+        if not any(shared):
+            raise CryptoError("X25519: all-zero shared secret (low-order public key)")
+        return SharedSecret(shared)
+
+    async def ed25519_public_key(self, seed: bytes) -> bytes:
+        require_length("Ed25519 seed", seed, ED25519_SEED_LENGTH)
+        crypto_key = await self._import_pkcs8("Ed25519", PKCS8_ED25519_PREFIX, seed, True, "sign")
+        return await self._jwk_member(crypto_key, "x")
+
+    async def ed25519_sign(self, seed: bytes, message: bytes) -> bytes:
+        require_length("Ed25519 seed", seed, ED25519_SEED_LENGTH)
+        ffi = self._ffi
+        crypto_key = await self._import_pkcs8("Ed25519", PKCS8_ED25519_PREFIX, seed, False, "sign")
+        return bytes_out(await ffi.subtle.sign(ffi.record(name="Ed25519"), crypto_key, ffi.bytes_in(message)))
+
+    async def ed25519_verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        if len(public_key) != ED25519_PUBLIC_LENGTH or len(signature) != ED25519_SIGNATURE_LENGTH:
+            return False
+        ffi = self._ffi
+        try:
+            crypto_key = await ffi.subtle.importKey(
+                "raw", ffi.bytes_in(public_key), ffi.record(name="Ed25519"), False, ffi.usages("verify")
+            )
+            valid = await ffi.subtle.verify(
+                ffi.record(name="Ed25519"), crypto_key, ffi.bytes_in(signature), ffi.bytes_in(message)
+            )
+        except ffi.js_exception:
+            return False
+        return bool(valid)
+
+    # --- ML-KEM-768 ---------------------------------------------------------------------------------
+
+    async def _mlkem_private(self, seed: bytes, extractable: bool) -> Any:
+        ffi = self._ffi
+        return await ffi.subtle.importKey(
+            "raw-seed",
+            ffi.bytes_in(seed),
+            ffi.record(name=MLKEM768_ALGORITHM),
+            extractable,
+            ffi.usages("decapsulateBits"),
+        )
+
+    async def mlkem768_public_key(self, seed: bytes) -> bytes:
+        require_length("ML-KEM-768 seed", seed, MLKEM768_SEED_LENGTH)
+        if self._noble is not None:
+            return bytes_out(self._noble.keygen(self._ffi.bytes_in(seed)).publicKey)
+        return await self._jwk_member(await self._mlkem_private(seed, True), "pub")
+
+    async def mlkem768_encapsulate(
+        self, encapsulation_key: bytes, randomness: bytes | None = None
+    ) -> tuple[bytes, SharedSecret]:
+        require_length("ML-KEM-768 encapsulation key", encapsulation_key, MLKEM768_ENCAPSULATION_KEY_LENGTH)
+        if randomness is not None:
+            require_length("ML-KEM-768 randomness", randomness, MLKEM768_ENCAPS_RANDOMNESS_LENGTH)
+        ffi = self._ffi
+        if self._noble is not None:
+            try:
+                if randomness is None:
+                    result = self._noble.encapsulate(ffi.bytes_in(encapsulation_key))
+                else:
+                    result = self._noble.encapsulate(
+                        ffi.bytes_in(encapsulation_key), ffi.bytes_in(randomness)
+                    )
+            except ffi.js_exception:
+                raise CryptoError("ML-KEM-768: malformed encapsulation key") from None
+            return bytes_out(result.cipherText), SharedSecret(bytes_out(result.sharedSecret))
+        if randomness is not None:
+            # WebCrypto draws m itself; pinned randomness is for known-answer vectors only.
+            raise CryptoError("WebCrypto ML-KEM: encapsulation with explicit randomness unsupported")
+        algorithm = ffi.record(name=MLKEM768_ALGORITHM)
+        try:
+            public = await ffi.subtle.importKey(
+                "raw-public", ffi.bytes_in(encapsulation_key), algorithm, False, ffi.usages("encapsulateBits")
+            )
+        except ffi.js_exception:
+            raise CryptoError("ML-KEM-768: malformed encapsulation key") from None
+        result = await ffi.subtle.encapsulateBits(algorithm, public)
+        return bytes_out(result.ciphertext), SharedSecret(bytes_out(result.sharedKey))
+
+    async def mlkem768_decapsulate(self, seed: bytes, ciphertext: bytes) -> SharedSecret:
+        require_length("ML-KEM-768 seed", seed, MLKEM768_SEED_LENGTH)
+        require_length("ML-KEM-768 ciphertext", ciphertext, MLKEM768_CIPHERTEXT_LENGTH)
+        ffi = self._ffi
+        if self._noble is not None:
+            secret_key = self._noble.keygen(ffi.bytes_in(seed)).secretKey
+            shared = bytes_out(self._noble.decapsulate(ffi.bytes_in(ciphertext), secret_key))
+        else:
+            private = await self._mlkem_private(seed, False)
+            algorithm = ffi.record(name=MLKEM768_ALGORITHM)
+            shared = bytes_out(await ffi.subtle.decapsulateBits(algorithm, private, ffi.bytes_in(ciphertext)))
+        require_length("ML-KEM-768 shared secret", shared, MLKEM_SHARED_SECRET_LENGTH)
+        return SharedSecret(shared)
+
+    # --- PBKDF2 -------------------------------------------------------------------------------------
+
+    async def pbkdf2_sha256(self, password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+        require_pbkdf2_parameters(iterations, length)
+        ffi = self._ffi
+        base = await ffi.subtle.importKey(
+            "raw", ffi.bytes_in(password), ffi.record(name="PBKDF2"), False, ffi.usages("deriveBits")
+        )
+        params = ffi.record(name="PBKDF2", hash="SHA-256", salt=ffi.bytes_in(salt), iterations=iterations)
+        return bytes_out(await ffi.subtle.deriveBits(params, base, length * 8))
+
+
+async def webcrypto_supports_mlkem768() -> bool:
+    """True when this browser's ``crypto.subtle`` imports an ML-KEM-768 seed and can encapsulate."""
+    ffi = _Ffi()
+    if getattr(ffi.subtle, "encapsulateBits", None) is None:
+        return False
+    try:
+        await ffi.subtle.importKey(
+            "raw-seed",
+            ffi.bytes_in(bytes(MLKEM768_SEED_LENGTH)),
+            ffi.record(name=MLKEM768_ALGORITHM),
+            False,
+            ffi.usages("decapsulateBits"),
+        )
+    except ffi.js_exception:
+        return False
+    return True
+
+
+async def load_noble_ml_kem768(specifier: str = NOBLE_MLKEM_SPECIFIER) -> Any:
+    """noble's ``ml_kem768``: from ``globalThis.parleyNobleMlKem`` if the page set it, else imported."""
+    ffi = _Ffi()
+    module = getattr(ffi.js, NOBLE_MLKEM_GLOBAL, None)
+    if module is None:
+        try:
+            module = await ffi.js.eval("(specifier) => import(specifier)")(specifier)
+        except ffi.js_exception as error:
+            raise CryptoError(f"cannot load the ML-KEM fallback {specifier!r}: {error}") from None
+    return module.ml_kem768
+
+
+async def create_webcrypto_provider(
+    *,
+    force_noble: bool = False,
+    noble_specifier: str = NOBLE_MLKEM_SPECIFIER,
+    random_bytes: Callable[[int], bytes] | None = None,
+) -> WebCryptoProvider:
+    """The browser provider, with ML-KEM from WebCrypto when available, noble otherwise or if forced."""
+    if not force_noble and await webcrypto_supports_mlkem768():
+        return WebCryptoProvider(random_bytes=random_bytes)
+    return WebCryptoProvider(
+        noble_ml_kem768=await load_noble_ml_kem768(noble_specifier), random_bytes=random_bytes
+    )

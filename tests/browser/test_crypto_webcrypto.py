@@ -1,0 +1,115 @@
+"""The same vector runner as under CPython, inside Chromium against ``WebCryptoProvider``.
+
+Runs twice: ML-KEM through WebCrypto (Chromium 156 has it) and through the vendored noble fallback
+(``force_noble=True``), which also runs the FIPS 203 encapsulation KATs with pinned randomness.
+Counts per file are printed (``-s``) and must equal the expected checks, and no check may fail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.pyodide_harness import REPO_ROOT, PyodideRunner
+from tests.unit.test_crypto_vectors import EXPECTED_CHECKS, EXPECTED_TAMPER_CHECKS
+from tests.vectors.crypto_runner import ALL_FILES, ERRORS, TAMPER
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pyodide")]
+
+MLKEM_FILE = "crypto/mlkem768_fips203.json"
+VECTORS = REPO_ROOT / "tests" / "vectors"
+
+
+@pytest.fixture(scope="module")
+def crypto_runner(pyodide_runner: PyodideRunner) -> PyodideRunner:
+    """The harness with the vector runner and its files installed under ``tests/vectors``."""
+    files = {
+        "tests/__init__.py": b"",
+        "tests/vectors/crypto_runner.py": (VECTORS / "crypto_runner.py").read_bytes(),
+    }
+    for name in ALL_FILES:
+        files[f"tests/vectors/{name}"] = (VECTORS / name).read_bytes()
+    pyodide_runner.install(files)
+    return pyodide_runner
+
+
+def run_everything(runner: PyodideRunner, force_noble: bool) -> dict[str, Any]:
+    result: dict[str, Any] = runner.run(f"""
+from pyfront.crypto.webcrypto import create_webcrypto_provider
+from tests.vectors.crypto_runner import load_vector_files, run_all, summary
+provider = await create_webcrypto_provider(force_noble={force_noble!r})
+results = await run_all(provider, load_vector_files())
+{{"backend": provider.mlkem_backend, "name": provider.name, "summary": summary(results)}}
+""")
+    return result
+
+
+def expected_checks(backend: str) -> dict[str, dict[str, int]]:
+    expected = {name: dict(checks) for name, checks in EXPECTED_CHECKS.items()}
+    if backend == "noble":  # pinned randomness: the KATs prove encapsulation byte for byte
+        expected[MLKEM_FILE]["encapsulate"] = expected[MLKEM_FILE].pop("encapsulate_roundtrip")
+    expected[TAMPER] = dict(EXPECTED_TAMPER_CHECKS)
+    # The "randomness unsupported" check applies only to backends that draw m themselves.
+    expected[ERRORS] = {"narrow_error": 24 if backend == "webcrypto" else 23, "verify_false": 2}
+    return expected
+
+
+@pytest.mark.parametrize(("force_noble", "backend"), [(False, "webcrypto"), (True, "noble")])
+def test_webcrypto_provider_passes_every_vector_file(
+    crypto_runner: PyodideRunner, force_noble: bool, backend: str
+) -> None:
+    outcome = run_everything(crypto_runner, force_noble)
+    assert outcome["name"] == "webcrypto"
+    assert outcome["backend"] == backend
+    for name, counts in outcome["summary"].items():
+        print(f"[{backend}] {name}: {counts['passed']} passed, {counts['failed']} failed {counts['checks']}")
+    failures = {name: counts["failures"] for name, counts in outcome["summary"].items() if counts["failed"]}
+    assert failures == {}
+    assert {name: counts["checks"] for name, counts in outcome["summary"].items()} == expected_checks(backend)
+
+
+def test_mlkem_backends_interoperate(crypto_runner: PyodideRunner) -> None:
+    """A key made by one backend decapsulates what the other encapsulated, both ways."""
+    value = crypto_runner.run("""
+from pyfront.crypto.webcrypto import create_webcrypto_provider
+web = await create_webcrypto_provider()
+noble = await create_webcrypto_provider(force_noble=True)
+checks = []
+for maker, sender in ((web, noble), (noble, web)):
+    seed, public = await maker.mlkem768_generate()
+    assert public == await sender.mlkem768_public_key(seed)
+    ciphertext, sent = await sender.mlkem768_encapsulate(public)
+    checks.append(sent == await maker.mlkem768_decapsulate(seed, ciphertext))
+[web.mlkem_backend, noble.mlkem_backend, checks]
+""")
+    assert value == ["webcrypto", "noble", [True, True]]
+
+
+def test_browser_randomness_comes_in_any_length(crypto_runner: PyodideRunner) -> None:
+    value = crypto_runner.run("""
+from pyfront.crypto.webcrypto import create_webcrypto_provider
+provider = await create_webcrypto_provider()
+big = provider.random_bytes(70_000)
+fresh = provider.random_bytes(32) != provider.random_bytes(32)
+[len(big), len(set(big)), fresh, len(provider.random_bytes(0))]
+""")
+    assert value[0] == 70_000 and value[1] == 256 and value[2] is True and value[3] == 0
+
+
+def test_outputs_are_typed_secrets_in_the_browser(crypto_runner: PyodideRunner) -> None:
+    value = crypto_runner.run("""
+from pyfront.crypto.webcrypto import create_webcrypto_provider
+provider = await create_webcrypto_provider()
+ours, _ = await provider.x25519_generate()
+_, theirs = await provider.x25519_generate()
+shared = await provider.x25519(ours, theirs)
+[repr(ours), repr(shared), shared.hex() in repr(shared)]
+""")
+    assert value == ["<X25519PrivateKey 32 bytes>", "<SharedSecret 32 bytes>", False]
+
+
+def test_vector_files_are_the_committed_ones() -> None:
+    assert all((VECTORS / name).is_file() for name in ALL_FILES)
+    assert Path(VECTORS / "crypto_runner.py").is_file()
