@@ -26,13 +26,16 @@ from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import AuthenticationError, DecodeError, ProtocolError
 from pyfront.mls import ciphersuite, tree_math
 from pyfront.mls.codec import Reader, Writer, decode_all
-from pyfront.mls.messages import ExtensionType, LeafNode, LeafNodeSource, ParentNode
+from pyfront.mls.messages import ExtensionType, LeafNode, LeafNodeSource, ParentNode, ProposalType
 
 Node: TypeAlias = LeafNode | ParentNode
 
 LEAF_NODE_LABEL = b"LeafNodeTBS"
 DEFAULT_EXTENSION_TYPES = frozenset(int(kind) for kind in ExtensionType)
 """Extension types every client supports; a leaf need not list them (section 7.2)."""
+
+DEFAULT_PROPOSAL_TYPES = frozenset(int(kind) for kind in ProposalType)
+"""Proposal types every client supports (section 7.2)."""
 
 NODE_TYPE_LEAF = 1
 NODE_TYPE_PARENT = 2
@@ -483,6 +486,72 @@ def check_leaf_node_contents(leaf: LeafNode, now: int | None = None, where: str 
     lifetime = leaf.lifetime
     if now is not None and lifetime is not None and not lifetime.not_before <= now <= lifetime.not_after:
         raise TreeValidationError(f"{where}: outside its lifetime")
+
+
+def _read_required_capabilities(data: bytes) -> tuple[set[int], set[int], set[int]]:
+    """RequiredCapabilities (section 11.1): extension, proposal and credential types, each uint16<V>."""
+
+    def read(reader: Reader) -> tuple[set[int], set[int], set[int]]:
+        return (
+            set(reader.vector(Reader.uint16)),
+            set(reader.vector(Reader.uint16)),
+            set(reader.vector(Reader.uint16)),
+        )
+
+    return decode_all(data, read)
+
+
+async def validate_leaf_node(
+    provider: CryptoProvider,
+    tree: RatchetTree,
+    leaf: LeafNode,
+    *,
+    expected_source: LeafNodeSource,
+    group_id: bytes,
+    leaf_index: int | None,
+    required_capabilities: bytes | None = None,
+    now: int | None = None,
+) -> None:
+    """Section 7.3 for a LeafNode arriving in an Add (``key_package``), an Update (``update``) or an
+    UpdatePath (``commit``), checked against the current ``tree``.
+
+    ``leaf_index`` is the leaf being replaced (Update, commit) or ``None`` (Add). ``required_capabilities``
+    is the body of the GroupContext's ``required_capabilities`` extension, if any. Raises
+    ``TreeValidationError`` (``AuthenticationError`` for the signature); changes nothing."""
+    where = "leaf node" if leaf_index is None else f"leaf node for {leaf_index}"
+    if leaf.leaf_node_source != expected_source:
+        raise TreeValidationError(f"{where}: leaf_node_source must be {expected_source.name.lower()}")
+    if len(leaf.encryption_key) != ciphersuite.HPKE_PUBLIC_KEY_LENGTH:
+        raise TreeValidationError(f"{where}: encryption key of {len(leaf.encryption_key)} bytes")
+    if len(leaf.signature_key) != ciphersuite.SIGNATURE_PUBLIC_KEY_LENGTH:
+        raise TreeValidationError(f"{where}: signature key of {len(leaf.signature_key)} bytes")
+    check_leaf_node_contents(leaf, now, where)
+    if required_capabilities is not None:
+        extensions, proposals, credentials = _read_required_capabilities(required_capabilities)
+        capabilities = leaf.capabilities
+        if not (
+            extensions <= set(capabilities.extensions) | DEFAULT_EXTENSION_TYPES
+            and proposals <= set(capabilities.proposals) | DEFAULT_PROPOSAL_TYPES
+            and credentials <= set(capabilities.credentials)
+        ):
+            raise TreeValidationError(f"{where}: does not meet the group's required capabilities")
+    replaced = None if leaf_index is None else tree.leaf(leaf_index)
+    if leaf_index is not None and replaced is None:
+        raise TreeValidationError(f"{where}: leaf {leaf_index} is blank")
+    if replaced is not None and replaced.encryption_key == leaf.encryption_key:
+        raise TreeValidationError(f"{where}: encryption key must change")
+    for other_index, other in tree.leaves():
+        if other_index == leaf_index:
+            continue
+        if other.encryption_key == leaf.encryption_key or other.signature_key == leaf.signature_key:
+            raise TreeValidationError(f"{where}: a key already used by leaf {other_index}")
+        if other.credential.credential_type not in leaf.capabilities.credentials:
+            raise TreeValidationError(f"{where}: lacks a credential type leaf {other_index} uses")
+        if leaf.credential.credential_type not in other.capabilities.credentials:
+            raise TreeValidationError(f"{where}: credential type unsupported by leaf {other_index}")
+    signed_index = 0 if leaf_index is None else leaf_index
+    if not await verify_leaf_signature(provider, leaf, group_id, signed_index):
+        raise AuthenticationError(f"{where}: LeafNode signature does not verify")
 
 
 async def verify_leaf_signature(

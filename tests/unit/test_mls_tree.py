@@ -22,6 +22,8 @@ from pyfront.mls.tree import (
     RatchetTree,
     TreeValidationError,
     check_leaf_node_contents,
+    sign_leaf_node,
+    validate_leaf_node,
 )
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "mls" / "tree-validation.json"
@@ -245,3 +247,72 @@ def test_leaf_content_rules() -> None:
 def test_repr_names_size_only() -> None:
     tree, _ = _vector_tree(0)
     assert repr(tree) == "<RatchetTree 2 members, 2 leaves>"
+
+
+async def _signed_leaf(
+    provider: NativeProvider,
+    tag: int,
+    source: LeafNodeSource = LeafNodeSource.KEY_PACKAGE,
+    leaf_index: int = 0,
+    **changes: Any,
+) -> LeafNode:
+    seed = bytes([tag]) * 32
+    leaf = dataclasses.replace(
+        fake_leaf(tag),
+        signature_key=await provider.ed25519_public_key(seed),
+        leaf_node_source=source,
+        lifetime=Lifetime(0, 100) if source == LeafNodeSource.KEY_PACKAGE else None,
+        **changes,
+    )
+    return await sign_leaf_node(provider, leaf, seed, b"group", leaf_index)
+
+
+def test_validate_leaf_node() -> None:
+    async def scenario() -> None:
+        provider = NativeProvider()
+        tree = RatchetTree([await _signed_leaf(provider, 1), None, await _signed_leaf(provider, 2)])
+
+        async def check(leaf: LeafNode, source: LeafNodeSource, index: int | None, **options: Any) -> None:
+            await validate_leaf_node(
+                provider, tree, leaf, expected_source=source, group_id=b"group", leaf_index=index, **options
+            )
+
+        newcomer = await _signed_leaf(provider, 3)
+        await check(newcomer, LeafNodeSource.KEY_PACKAGE, None, now=50)
+        with pytest.raises(TreeValidationError, match="must be update"):
+            await check(newcomer, LeafNodeSource.UPDATE, 1)
+        with pytest.raises(TreeValidationError, match="lifetime"):
+            await check(newcomer, LeafNodeSource.KEY_PACKAGE, None, now=1000)
+        with pytest.raises(TreeValidationError, match="already used by leaf 1"):
+            await check(await _signed_leaf(provider, 2), LeafNodeSource.KEY_PACKAGE, None)
+        forged = dataclasses.replace(newcomer, credential=Credential.basic(b"mallory"))
+        with pytest.raises(AuthenticationError):
+            await check(forged, LeafNodeSource.KEY_PACKAGE, None)
+
+        update = await _signed_leaf(provider, 1, LeafNodeSource.UPDATE, 0, encryption_key=b"\x33" * 32)
+        await check(update, LeafNodeSource.UPDATE, 0)
+        misplaced = await _signed_leaf(provider, 2, LeafNodeSource.UPDATE, 0, encryption_key=b"\x44" * 32)
+        with pytest.raises(AuthenticationError):  # signed for leaf 0, presented for leaf 1
+            await check(misplaced, LeafNodeSource.UPDATE, 1)
+        same_key = await _signed_leaf(provider, 1, LeafNodeSource.UPDATE, 0)
+        with pytest.raises(TreeValidationError, match="must change"):
+            await check(same_key, LeafNodeSource.UPDATE, 0)
+
+        required = (
+            Writer().vector([0x0A0A], Writer.uint16).vector([], Writer.uint16).vector([], Writer.uint16)
+        )
+        with pytest.raises(TreeValidationError, match="required capabilities"):
+            await check(newcomer, LeafNodeSource.KEY_PACKAGE, None, required_capabilities=required.bytes())
+        capable = await _signed_leaf(provider, 4, capabilities=Capabilities(extensions=(0x0A0A,)))
+        await check(capable, LeafNodeSource.KEY_PACKAGE, None, required_capabilities=required.bytes())
+
+        x509_only = await _signed_leaf(
+            provider,
+            5,
+            credential=Credential(2, b"", (b"cert",)),
+            capabilities=Capabilities(credentials=(1, 2)),
+        )
+        with pytest.raises(TreeValidationError, match="unsupported by leaf 0"):
+            await check(x509_only, LeafNodeSource.KEY_PACKAGE, None)
+
+    asyncio.run(scenario())
