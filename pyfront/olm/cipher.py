@@ -41,7 +41,7 @@ async def encrypt(
     aes_key, mac_key, iv = _expand(message_key)
     ciphertext = await provider.aes_cbc_encrypt(aes_key, iv, plaintext)
     body = NormalMessage.encode_body(ratchet_key, chain_index, ciphertext)
-    return NormalMessage(ratchet_key, chain_index, ciphertext, _mac(mac_key, body))
+    return NormalMessage.from_parts(ratchet_key, chain_index, ciphertext, _mac(mac_key, body), body)
 
 
 async def decrypt(provider: CryptoProvider, message_key: bytes, message: NormalMessage) -> bytes:

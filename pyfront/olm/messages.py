@@ -148,12 +148,19 @@ class NormalMessage:
             raise DecodeError("Olm message: chain index missing")
         if not isinstance(ciphertext, bytes):
             raise DecodeError("Olm message: ciphertext missing")
+        return cls.from_parts(ratchet_key, chain_index, ciphertext, data[end:], data[:end])
+
+    @classmethod
+    def from_parts(
+        cls, ratchet_key: bytes, chain_index: int, ciphertext: bytes, mac: bytes, body: bytes
+    ) -> NormalMessage:
+        """Assemble a message whose ``body`` (the MAC input) is already encoded; no checks."""
         message = cls.__new__(cls)
         message.ratchet_key = ratchet_key
         message.chain_index = chain_index
         message.ciphertext = ciphertext
-        message.mac = data[end:]
-        message._body = data[:end]
+        message.mac = mac
+        message._body = body
         return message
 
     def __eq__(self, other: object) -> bool:
