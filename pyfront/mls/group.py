@@ -1,0 +1,1003 @@
+"""The MLS group state machine (RFC 9420 sections 11, 12 and 14-15) for cipher suite 1.
+
+One ``Group`` is one member's view of one epoch of a group. It is created (``Group.create``) or joined
+from a Welcome (``Group.join``), sends application messages (``protect``), commits changes (``add``,
+``remove``, ``update``, ``commit``) and processes what others send (``process``/``unprotect``).
+
+Public API (all ``async`` where the provider is used)::
+
+    key_package_bytes, kp_private = await generate_key_package(provider, identity, signature_key)
+    group = await Group.create(provider, identity, signature_key, group_id=None, now=None)
+    result = await group.add([key_package_bytes])     # CommitResult(commit=bytes, welcome=bytes | None)
+    bob = await Group.join(provider, result.welcome, kp_private)
+    await alice_peer_group.process(result.commit)      # -> Received
+    wire = await group.protect(b"hello")               # PrivateMessage, always signed
+    data, sender = await bob.unprotect(wire)
+    await group.remove(leaf_index); await group.update()
+    group.export_secret(label, context, length); group.epoch_authenticator
+    state = group.to_dict(); Group.from_dict(provider, state)
+
+The committer moves to the new epoch as soon as it builds a commit (no delivery service orders commits
+in a peer-to-peer chat); the others move when they process it. Messages of other epochs are refused
+(``EpochError``), so a commit and the application messages of the old epoch must not cross.
+
+Security rules enforced here: application data travels only in PrivateMessages and every message is
+signed and verified (the signature is checked before a ratchet generation is used up, so a forgery
+changes nothing); PublicMessages from members carry a verified membership tag; commits are validated
+fully (proposal list rules of section 12.2, KeyPackages, leaf node signatures, UpdatePath shape and
+parent hashes, the confirmation tag, group id and epoch); a used generation raises ``ReplayError``;
+unknown or blank senders raise ``UnknownSenderError``. Every failure leaves the group unchanged.
+Limits are the named constants below. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pyfront.crypto.provider import CryptoProvider, Ed25519Seed
+from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, LimitError, ProtocolError
+from pyfront.mls import ciphersuite as cs
+from pyfront.mls import framing, transcript
+from pyfront.mls import key_schedule as ks
+from pyfront.mls import welcome as welcome_module
+from pyfront.mls.key_package import (
+    KeyPackageError,
+    KeyPackagePrivate,
+    default_capabilities,
+    generate_key_package,
+    lifetime_from,
+    parse_key_package,
+    validate_key_package,
+)
+from pyfront.mls.messages import (
+    PROTOCOL_VERSION_MLS10,
+    Add,
+    AuthenticatedContent,
+    Commit,
+    ContentType,
+    Credential,
+    Extension,
+    ExtensionType,
+    FramedContent,
+    FramedContentAuthData,
+    GroupContext,
+    GroupContextExtensions,
+    GroupInfo,
+    KeyPackage,
+    LeafNode,
+    LeafNodeSource,
+    MLSMessage,
+    PreSharedKey,
+    PreSharedKeyID,
+    PrivateMessage,
+    Proposal,
+    ProposalOrRef,
+    PSKType,
+    PublicMessage,
+    Remove,
+    ResumptionPSKUsage,
+    Sender,
+    SenderType,
+    Update,
+    Welcome,
+    WireFormat,
+    find_extension,
+)
+from pyfront.mls.secret_tree import SecretTree
+from pyfront.mls.tree import (
+    DEFAULT_EXTENSION_TYPES,
+    RatchetTree,
+    TreeValidationError,
+    check_leaf_node_contents,
+    sign_leaf_node,
+    verify_leaf_signature,
+)
+from pyfront.mls.tree_ops import add_leaf, remove_leaf, update_leaf
+from pyfront.mls.treekem import (
+    TreeKemPrivateKeys,
+    check_ciphertext_counts,
+    create_update_path,
+    decrypt_update_path,
+    leaf_signer,
+    merge_update_path,
+    private_keys_from_welcome,
+)
+
+__all__ = [
+    "CommitResult",
+    "EpochError",
+    "Group",
+    "KeyPackagePrivate",
+    "ProposalValidationError",
+    "Received",
+    "UnknownSenderError",
+    "WrongGroupError",
+    "generate_key_package",
+]
+
+#: Version of the ``to_dict`` format.
+GROUP_STATE_VERSION = 1
+#: Largest MLSMessage ``process`` accepts (bytes).
+MAX_MESSAGE_SIZE = 4 << 20
+#: Largest application payload ``protect`` accepts (bytes).
+MAX_APPLICATION_DATA = 1 << 20
+#: Largest ``authenticated_data`` on any message (bytes).
+MAX_AUTHENTICATED_DATA = 4096
+#: Most proposals one commit may cover, and most received proposals held for a commit.
+MAX_PROPOSALS = 1024
+MAX_PENDING_PROPOSALS = 256
+#: How many past epochs' resumption PSKs are kept for PreSharedKey proposals.
+RESUMPTION_PSK_WINDOW = 16
+#: Largest group id (bytes), and the length of a generated one.
+MAX_GROUP_ID_LENGTH = 256
+GROUP_ID_LENGTH = 32
+
+_PATH_REQUIRED = (Update, Remove, GroupContextExtensions)
+
+
+class WrongGroupError(InvalidStateError):
+    """A message for another group id."""
+
+
+class EpochError(InvalidStateError):
+    """A message from an epoch other than the current one (stale or from the future)."""
+
+
+class UnknownSenderError(AuthenticationError):
+    """A sender that is not a member (blank or out-of-range leaf) or a sender type we do not accept."""
+
+
+class ProposalValidationError(InvalidStateError):
+    """A proposal list that breaks section 12.2, or a commit that does not fit it."""
+
+
+class GroupStatus(Enum):
+    ACTIVE = "active"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What ``commit`` (and ``add``/``remove``/``update``) returns: the MLSMessage to send to the current
+    members and, when members were added, the Welcome (an MLSMessage) to send to them."""
+
+    commit: bytes
+    welcome: bytes | None = None
+    added_leaves: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Received:
+    """The outcome of ``process``: what came, from which leaf, in which epoch."""
+
+    content_type: ContentType
+    sender: int
+    epoch: int
+    authenticated_data: bytes = b""
+    application_data: bytes = b""
+    proposal_ref: bytes | None = None
+    removed_self: bool = False
+
+    def __repr__(self) -> str:
+        return f"<Received {self.content_type.name} from leaf {self.sender} in epoch {self.epoch}>"
+
+
+@dataclass
+class _EpochState:
+    """Everything that changes together when the epoch changes."""
+
+    context: GroupContext
+    tree: RatchetTree
+    keys: TreeKemPrivateKeys
+    secrets: ks.EpochSecrets
+    secret_tree: SecretTree
+    interim_transcript_hash: bytes
+
+
+@dataclass
+class _Pending:
+    proposal: Proposal
+    sender: int
+
+
+class Group:
+    """One member's state of an MLS group (see the module docstring)."""
+
+    def __init__(
+        self,
+        provider: CryptoProvider,
+        state: _EpochState,
+        my_leaf: int,
+        signature_key: bytes,
+        *,
+        external_psks: dict[bytes, bytes] | None = None,
+        public_handshake: bool = False,
+    ) -> None:
+        self._provider = provider
+        self._state = state
+        self._my_leaf = my_leaf
+        self._signature_key = Ed25519Seed(signature_key)
+        self._external_psks = dict(external_psks or {})
+        self._public_handshake = public_handshake
+        self._pending: dict[bytes, _Pending] = {}
+        self._resumption_psks: dict[int, bytes] = {state.context.epoch: state.secrets.resumption_psk}
+        self._status = GroupStatus.ACTIVE
+
+    def __repr__(self) -> str:
+        return (
+            f"<Group epoch={self.epoch} leaf={self._my_leaf} members={self.member_count} "
+            f"status={self._status.value}>"
+        )
+
+    # --- read-only views ---------------------------------------------------------------------------
+
+    @property
+    def group_id(self) -> bytes:
+        return self._state.context.group_id
+
+    @property
+    def epoch(self) -> int:
+        return self._state.context.epoch
+
+    @property
+    def my_leaf(self) -> int:
+        return self._my_leaf
+
+    @property
+    def status(self) -> GroupStatus:
+        return self._status
+
+    @property
+    def group_context(self) -> GroupContext:
+        return self._state.context
+
+    @property
+    def tree(self) -> RatchetTree:
+        """The public ratchet tree (a copy: changing it does not change the group)."""
+        return self._state.tree.copy()
+
+    @property
+    def member_count(self) -> int:
+        return self._state.tree.member_count()
+
+    @property
+    def epoch_authenticator(self) -> bytes:
+        self._require_active()
+        return bytes(self._state.secrets.epoch_authenticator)
+
+    def members(self) -> dict[int, bytes]:
+        """``leaf index -> identity`` (the basic credential's bytes) of every member."""
+        return {index: leaf.credential.identity for index, leaf in self._state.tree.leaves()}
+
+    def export_secret(self, label: str | bytes, context: bytes, length: int) -> bytes:
+        """MLS-Exporter (section 8.5) of the current epoch."""
+        self._require_active()
+        return ks.export_secret(self._state.secrets.exporter_secret, label, context, length)
+
+    def _require_active(self) -> None:
+        if self._status is not GroupStatus.ACTIVE:
+            raise InvalidStateError("this member was removed from the group")
+
+    # --- creation and joining (sections 11, 12.4.3.1) ----------------------------------------------
+
+    @classmethod
+    async def create(
+        cls,
+        provider: CryptoProvider,
+        identity: bytes,
+        signature_key: bytes,
+        *,
+        group_id: bytes | None = None,
+        now: int | None = None,
+        external_psks: dict[bytes, bytes] | None = None,
+        public_handshake: bool = False,
+    ) -> Group:
+        """A one-member group with the caller at leaf 0, in epoch 0."""
+        group_id = group_id if group_id is not None else provider.random_bytes(GROUP_ID_LENGTH)
+        if not 0 < len(group_id) <= MAX_GROUP_ID_LENGTH:
+            raise LimitError(f"group id must be 1..{MAX_GROUP_ID_LENGTH} bytes")
+        encryption_private, encryption_public = await cs.derive_key_pair(
+            provider, provider.random_bytes(cs.NH)
+        )
+        leaf = LeafNode(
+            encryption_key=encryption_public,
+            signature_key=await provider.ed25519_public_key(signature_key),
+            credential=Credential.basic(identity),
+            capabilities=default_capabilities(),
+            leaf_node_source=LeafNodeSource.KEY_PACKAGE,
+            lifetime=lifetime_from(now, 90 * 24 * 3600),
+        )
+        leaf = await sign_leaf_node(provider, leaf, signature_key, b"", 0)
+        tree = RatchetTree.one_member(leaf)
+        keys = TreeKemPrivateKeys(0)
+        keys.set(0, encryption_private, encryption_public)
+        context = GroupContext(PROTOCOL_VERSION_MLS10, cs.CIPHER_SUITE, group_id, 0, tree.tree_hash(), b"")
+        init_secret = provider.random_bytes(cs.NH)
+        encoded = context.encode()
+        joiner = ks.derive_joiner_secret(init_secret, ks.zero_secret(), encoded)
+        secrets = ks.derive_epoch_secrets(joiner, ks.zero_secret(), encoded)
+        tag = ks.confirmation_tag(secrets.confirmation_key, b"")
+        state = _EpochState(
+            context,
+            tree,
+            keys,
+            secrets,
+            SecretTree(secrets.encryption_secret, 1),
+            transcript.next_interim_hash(b"", tag),
+        )
+        return cls(
+            provider, state, 0, signature_key, external_psks=external_psks, public_handshake=public_handshake
+        )
+
+    @classmethod
+    async def join(
+        cls,
+        provider: CryptoProvider,
+        welcome: bytes,
+        key_package_private: KeyPackagePrivate,
+        *,
+        ratchet_tree: bytes | None = None,
+        external_psks: dict[bytes, bytes] | None = None,
+        now: int | None = None,
+        public_handshake: bool = False,
+    ) -> Group:
+        """Join from a Welcome (an MLSMessage). The ratchet tree comes from the GroupInfo's
+        ``ratchet_tree`` extension or from ``ratchet_tree``; it is validated fully."""
+        if len(welcome) > MAX_MESSAGE_SIZE:
+            raise LimitError(f"Welcome larger than {MAX_MESSAGE_SIZE} bytes")
+        body = MLSMessage.decode(welcome).body
+        if not isinstance(body, Welcome):
+            raise DecodeError(f"expected a Welcome, got {type(body).__name__}")
+        psks = dict(external_psks or {})
+
+        def psk_secret_for(ids: tuple[PreSharedKeyID, ...]) -> bytes:
+            resolved = []
+            for psk_id in ids:
+                if psk_id.psktype != PSKType.EXTERNAL or psk_id.psk_id not in psks:
+                    raise InvalidStateError("the Welcome needs a pre-shared key we do not have")
+                resolved.append((psk_id, psks[psk_id.psk_id]))
+            return ks.compute_psk_secret(resolved)
+
+        key_package = key_package_private.key_package
+        group_secrets, group_info, psk_secret = await welcome_module.open_welcome(
+            provider, body, key_package, key_package_private.init_private_key, psk_secret_for
+        )
+        context = group_info.group_context
+        if context.version != PROTOCOL_VERSION_MLS10:
+            raise InvalidStateError("GroupInfo protocol version is not mls10")
+        tree_data = find_extension(group_info.extensions, ExtensionType.RATCHET_TREE)
+        if tree_data is None:
+            tree_data = ratchet_tree
+        if tree_data is None:
+            raise InvalidStateError("no ratchet tree: neither in the GroupInfo nor given")
+        tree = RatchetTree.decode(tree_data)
+        signer = tree.leaf(group_info.signer) if group_info.signer < tree.n_leaves else None
+        if signer is None:
+            raise UnknownSenderError(f"GroupInfo signer {group_info.signer} is not a member")
+        await welcome_module.verify_group_info(provider, group_info, signer.signature_key)
+        if tree.tree_hash() != context.tree_hash:
+            raise TreeValidationError("the ratchet tree does not match the GroupInfo tree hash")
+        await tree.verify(provider, context.group_id, now)
+        my_leaf = next(
+            (index for index, leaf in tree.leaves() if leaf == key_package.leaf_node),
+            None,
+        )
+        if my_leaf is None:
+            raise InvalidStateError("our KeyPackage's leaf is not in the tree")
+        encoded = context.encode()
+        secrets = ks.derive_epoch_secrets(group_secrets.joiner_secret, psk_secret, encoded)
+        tag = ks.confirmation_tag(secrets.confirmation_key, context.confirmed_transcript_hash)
+        if not hmac.compare_digest(tag, group_info.confirmation_tag):
+            raise AuthenticationError("GroupInfo confirmation tag does not verify")
+        path_secret = group_secrets.path_secret.path_secret if group_secrets.path_secret else None
+        keys = await private_keys_from_welcome(
+            provider,
+            tree,
+            my_leaf,
+            leaf_private_key=key_package_private.encryption_private_key,
+            sender=group_info.signer,
+            path_secret=path_secret,
+        )
+        state = _EpochState(
+            context,
+            tree,
+            keys,
+            secrets,
+            SecretTree(secrets.encryption_secret, tree.n_leaves),
+            transcript.next_interim_hash(context.confirmed_transcript_hash, group_info.confirmation_tag),
+        )
+        return cls(
+            provider,
+            state,
+            my_leaf,
+            key_package_private.signature_private_key,
+            external_psks=psks,
+            public_handshake=public_handshake,
+        )
+
+    # --- application messages (section 6.3, 15.2) ---------------------------------------------------
+
+    async def protect(self, application_data: bytes, authenticated_data: bytes = b"") -> bytes:
+        """A signed, encrypted PrivateMessage (MLSMessage bytes) carrying ``application_data``."""
+        self._require_active()
+        if len(application_data) > MAX_APPLICATION_DATA:
+            raise LimitError(f"application data larger than {MAX_APPLICATION_DATA} bytes")
+        return await self._send(application_data, authenticated_data, WireFormat.PRIVATE_MESSAGE, None)
+
+    async def unprotect(self, message: bytes) -> tuple[bytes, int]:
+        """Process an application message; returns ``(application_data, sender_leaf)``."""
+        received = await self.process(message, expect=ContentType.APPLICATION)
+        return received.application_data, received.sender
+
+    async def _send(
+        self,
+        body: bytes | Proposal | Commit,
+        authenticated_data: bytes,
+        wire_format: WireFormat,
+        confirmation_tag: bytes | None,
+    ) -> bytes:
+        if len(authenticated_data) > MAX_AUTHENTICATED_DATA:
+            raise LimitError(f"authenticated data larger than {MAX_AUTHENTICATED_DATA} bytes")
+        state = self._state
+        content = FramedContent(
+            state.context.group_id,
+            state.context.epoch,
+            Sender.member(self._my_leaf),
+            authenticated_data,
+            body,
+        )
+        signature = await framing.sign_content(
+            self._provider, wire_format, content, state.context, self._signature_key
+        )
+        authenticated = AuthenticatedContent(
+            wire_format, content, FramedContentAuthData(signature, confirmation_tag)
+        )
+        return await self._frame(authenticated)
+
+    async def _frame(self, authenticated: AuthenticatedContent) -> bytes:
+        state = self._state
+        if authenticated.wire_format == WireFormat.PUBLIC_MESSAGE:
+            message = framing.public_message(authenticated, state.context, state.secrets.membership_key)
+            return MLSMessage(message).encode()
+        private = await framing.encrypt_private(
+            self._provider, authenticated, state.secret_tree, state.secrets.sender_data_secret
+        )
+        return MLSMessage(private).encode()
+
+    # --- receiving (sections 6, 12.4.2) -------------------------------------------------------------
+
+    async def process(self, message: bytes, *, expect: ContentType | None = None) -> Received:
+        """Verify and apply one MLSMessage from a member: an application message, a proposal (held for
+        a later commit) or a commit (moves the group to the next epoch). Raises without changing
+        anything if the message is not acceptable."""
+        self._require_active()
+        if len(message) > MAX_MESSAGE_SIZE:
+            raise LimitError(f"message larger than {MAX_MESSAGE_SIZE} bytes")
+        body = MLSMessage.decode(message).body
+        state = self._state
+        consume = None
+        if isinstance(body, PublicMessage):
+            content = body.content
+            self._check_header(content.group_id, content.epoch)
+            if content.content_type == ContentType.APPLICATION:
+                raise AuthenticationError("application data must not travel in a PublicMessage")
+            sender_leaf = self._member_sender(content.sender)
+            framing.verify_membership_tag(body, state.context, state.secrets.membership_key)
+            authenticated = AuthenticatedContent(WireFormat.PUBLIC_MESSAGE, content, body.auth)
+        elif isinstance(body, PrivateMessage):
+            self._check_header(body.group_id, body.epoch)
+            try:
+                decrypted = await framing.decrypt_private(
+                    self._provider, body, state.secret_tree, state.secrets.sender_data_secret
+                )
+            except LimitError as error:
+                raise UnknownSenderError(f"PrivateMessage sender outside the tree: {error}") from None
+            authenticated = decrypted.authenticated
+            sender_leaf = self._member_sender(authenticated.content.sender)
+            consume = decrypted.consume
+        else:
+            raise DecodeError(f"expected a PublicMessage or PrivateMessage, got {type(body).__name__}")
+        content = authenticated.content
+        if expect is not None and content.content_type != expect:
+            raise InvalidStateError(f"expected {expect.name}, got {content.content_type.name}")
+        if len(content.authenticated_data) > MAX_AUTHENTICATED_DATA:
+            raise LimitError(f"authenticated data larger than {MAX_AUTHENTICATED_DATA} bytes")
+        leaf = state.tree.leaf(sender_leaf)
+        assert leaf is not None
+        await framing.verify_content(self._provider, authenticated, state.context, leaf.signature_key)
+        epoch = state.context.epoch
+        if isinstance(content.content, Commit):
+            if sender_leaf == self._my_leaf:
+                raise InvalidStateError("a member does not process its own commit")
+            # The old epoch's secret tree is replaced on success, so there is no generation to consume.
+            removed = await self._process_commit(authenticated, content.content, sender_leaf)
+            return Received(
+                ContentType.COMMIT, sender_leaf, epoch, content.authenticated_data, removed_self=removed
+            )
+        if isinstance(content.content, Proposal):
+            reference = self._hold_proposal(authenticated, content.content, sender_leaf)
+            if consume is not None:
+                consume()
+            return Received(
+                ContentType.PROPOSAL, sender_leaf, epoch, content.authenticated_data, proposal_ref=reference
+            )
+        if consume is not None:
+            consume()
+        return Received(
+            ContentType.APPLICATION,
+            sender_leaf,
+            epoch,
+            content.authenticated_data,
+            application_data=content.content,
+        )
+
+    def _check_header(self, group_id: bytes, epoch: int) -> None:
+        if group_id != self.group_id:
+            raise WrongGroupError("message for another group")
+        if epoch != self.epoch:
+            raise EpochError(f"message from epoch {epoch}, the group is in epoch {self.epoch}")
+
+    def _member_sender(self, sender: Sender) -> int:
+        if sender.sender_type != SenderType.MEMBER:
+            raise UnknownSenderError(f"sender type {sender.sender_type.name} is not accepted")
+        tree = self._state.tree
+        if not 0 <= sender.leaf_index < tree.n_leaves or tree.leaf(sender.leaf_index) is None:
+            raise UnknownSenderError(f"leaf {sender.leaf_index} is not a member")
+        return sender.leaf_index
+
+    def _hold_proposal(self, authenticated: AuthenticatedContent, proposal: Proposal, sender: int) -> bytes:
+        if len(self._pending) >= MAX_PENDING_PROPOSALS:
+            raise LimitError(f"more than {MAX_PENDING_PROPOSALS} pending proposals")
+        if not isinstance(proposal.body, Add | Update | Remove | PreSharedKey | GroupContextExtensions):
+            raise ProposalValidationError(f"{proposal.proposal_type.name} proposals are not supported")
+        reference = cs.make_proposal_ref(authenticated.encode())
+        self._pending[reference] = _Pending(proposal, sender)
+        return reference
+
+    # --- proposal lists (sections 12.2, 12.3) -------------------------------------------------------
+
+    def _resolve(self, entries: tuple[ProposalOrRef, ...], committer: int) -> list[_Pending]:
+        if len(entries) > MAX_PROPOSALS:
+            raise LimitError(f"a commit covers at most {MAX_PROPOSALS} proposals")
+        resolved = []
+        for entry in entries:
+            if entry.proposal is not None:
+                resolved.append(_Pending(entry.proposal, committer))
+            else:
+                assert entry.reference is not None
+                pending = self._pending.get(entry.reference)
+                if pending is None:
+                    raise ProposalValidationError("the commit references a proposal we have not received")
+                resolved.append(pending)
+        return resolved
+
+    async def _validate(self, proposals: list[_Pending], committer: int, now: int | None = None) -> None:
+        """The proposal list rules of section 12.2 (for a member commit)."""
+        tree = self._state.tree
+        touched: set[int] = set()
+        signature_keys = {leaf.signature_key for _, leaf in tree.leaves()}
+        encryption_keys = {leaf.encryption_key for _, leaf in tree.leaves()}
+        psk_ids: set[bytes] = set()
+        extensions_seen = False
+        for item in proposals:
+            body = item.proposal.body
+            if isinstance(body, Update):
+                if item.sender == committer:
+                    raise ProposalValidationError("a committer must not include its own Update")
+                if item.sender in touched:
+                    raise ProposalValidationError(f"leaf {item.sender} updated or removed twice")
+                touched.add(item.sender)
+                await self._check_update_leaf(body.leaf_node, item.sender, now)
+            elif isinstance(body, Remove):
+                if body.removed == committer:
+                    raise ProposalValidationError("a committer must not remove itself")
+                if not 0 <= body.removed < tree.n_leaves or tree.leaf(body.removed) is None:
+                    raise ProposalValidationError(f"Remove of leaf {body.removed}, which is not a member")
+                if body.removed in touched:
+                    raise ProposalValidationError(f"leaf {body.removed} updated or removed twice")
+                touched.add(body.removed)
+            elif isinstance(body, Add):
+                try:
+                    await validate_key_package(self._provider, body.key_package, now)
+                except KeyPackageError as error:
+                    raise ProposalValidationError(f"Add: {error}") from None
+                leaf = body.key_package.leaf_node
+                if leaf.signature_key in signature_keys:
+                    raise ProposalValidationError("Add of a signature key already in the group")
+                if leaf.encryption_key in encryption_keys:
+                    raise ProposalValidationError("Add of an encryption key already in the group")
+                signature_keys.add(leaf.signature_key)
+                encryption_keys.add(leaf.encryption_key)
+            elif isinstance(body, PreSharedKey):
+                psk = body.psk
+                key = psk.encode()
+                if key in psk_ids:
+                    raise ProposalValidationError("the same PSK appears twice")
+                psk_ids.add(key)
+                if len(psk.psk_nonce) != cs.NH:
+                    raise ProposalValidationError(f"PSK nonce must be {cs.NH} bytes")
+                if psk.psktype == PSKType.RESUMPTION and psk.usage != ResumptionPSKUsage.APPLICATION:
+                    raise ProposalValidationError("resumption PSK usage must be application")
+            elif isinstance(body, GroupContextExtensions):
+                if extensions_seen:
+                    raise ProposalValidationError("more than one GroupContextExtensions proposal")
+                extensions_seen = True
+                self._check_extensions_supported(body.extensions)
+            else:
+                raise ProposalValidationError(
+                    f"{item.proposal.proposal_type.name} proposals are not supported"
+                )
+
+    async def _check_update_leaf(self, leaf: LeafNode, sender: int, now: int | None) -> None:
+        if leaf.leaf_node_source != LeafNodeSource.UPDATE:
+            raise ProposalValidationError("Update leaf node source must be update")
+        current = self._state.tree.leaf(sender)
+        if current is None:
+            raise ProposalValidationError(f"Update from blank leaf {sender}")
+        try:
+            check_leaf_node_contents(leaf, now, f"Update leaf {sender}")
+        except TreeValidationError as error:
+            raise ProposalValidationError(str(error)) from None
+        if not await verify_leaf_signature(self._provider, leaf, self.group_id, sender):
+            raise AuthenticationError(f"Update leaf node of leaf {sender}: signature does not verify")
+
+    def _check_extensions_supported(self, extensions: tuple[Extension, ...]) -> None:
+        for extension in extensions:
+            kind = extension.extension_type
+            if kind in DEFAULT_EXTENSION_TYPES:
+                continue
+            for index, leaf in self._state.tree.leaves():
+                if kind not in leaf.capabilities.extensions:
+                    raise ProposalValidationError(f"leaf {index} does not support extension {kind}")
+
+    @staticmethod
+    def _path_required(proposals: list[_Pending]) -> bool:
+        return not proposals or any(isinstance(item.proposal.body, _PATH_REQUIRED) for item in proposals)
+
+    def _apply(self, tree: RatchetTree, proposals: list[_Pending]) -> tuple[tuple[Extension, ...], list[int]]:
+        """Apply in the order of section 12.3; returns the new extensions and the added leaves."""
+        extensions = self._state.context.extensions
+        for item in proposals:
+            if isinstance(item.proposal.body, GroupContextExtensions):
+                extensions = item.proposal.body.extensions
+        for item in proposals:
+            if isinstance(item.proposal.body, Update):
+                update_leaf(tree, item.sender, item.proposal.body.leaf_node)
+        for item in proposals:
+            if isinstance(item.proposal.body, Remove):
+                remove_leaf(tree, item.proposal.body.removed)
+        added = [
+            add_leaf(tree, item.proposal.body.key_package.leaf_node)
+            for item in proposals
+            if isinstance(item.proposal.body, Add)
+        ]
+        return extensions, added
+
+    def _psk_secret(self, proposals: list[_Pending]) -> tuple[bytes, tuple[PreSharedKeyID, ...]]:
+        resolved = []
+        for item in proposals:
+            body = item.proposal.body
+            if not isinstance(body, PreSharedKey):
+                continue
+            psk_id = body.psk
+            if psk_id.psktype == PSKType.EXTERNAL:
+                secret = self._external_psks.get(psk_id.psk_id)
+            elif psk_id.psk_group_id == self.group_id:
+                secret = self._resumption_psks.get(psk_id.psk_epoch)
+            else:
+                secret = None
+            if secret is None:
+                raise ProposalValidationError("the commit uses a PSK we do not have")
+            resolved.append((psk_id, secret))
+        return ks.compute_psk_secret(resolved), tuple(psk_id for psk_id, _ in resolved)
+
+    def _next_context(
+        self, tree: RatchetTree, confirmed_transcript_hash: bytes, extensions: tuple[Extension, ...]
+    ) -> GroupContext:
+        old = self._state.context
+        return GroupContext(
+            old.version,
+            old.cipher_suite,
+            old.group_id,
+            old.epoch + 1,
+            tree.tree_hash(),
+            confirmed_transcript_hash,
+            extensions,
+        )
+
+    def _install(self, state: _EpochState) -> None:
+        self._state = state
+        self._pending.clear()
+        self._resumption_psks[state.context.epoch] = state.secrets.resumption_psk
+        for old in sorted(self._resumption_psks)[:-RESUMPTION_PSK_WINDOW]:
+            del self._resumption_psks[old]
+
+    async def _process_commit(
+        self, authenticated: AuthenticatedContent, commit: Commit, committer: int
+    ) -> bool:
+        """Validate and apply a commit from another member; returns True if it removed us."""
+        state = self._state
+        if authenticated.auth.confirmation_tag is None:
+            raise DecodeError("a commit without a confirmation tag")
+        proposals = self._resolve(commit.proposals, committer)
+        await self._validate(proposals, committer)
+        if self._path_required(proposals) and commit.path is None:
+            raise ProposalValidationError("this commit requires an UpdatePath")
+        tree = state.tree.copy()
+        try:
+            extensions, added = self._apply(tree, proposals)
+        except ProtocolError as error:
+            raise ProposalValidationError(f"proposals do not apply: {error}") from None
+        if any(
+            isinstance(item.proposal.body, Remove) and item.proposal.body.removed == self._my_leaf
+            for item in proposals
+        ):
+            self._status = GroupStatus.REMOVED
+            self._pending.clear()
+            return True
+        provider = self._provider
+        if commit.path is not None:
+            path_leaf = commit.path.leaf_node
+            try:
+                check_leaf_node_contents(path_leaf, None, f"UpdatePath leaf {committer}")
+            except TreeValidationError as error:
+                raise ProposalValidationError(str(error)) from None
+            if not await verify_leaf_signature(provider, path_leaf, self.group_id, committer):
+                raise AuthenticationError("UpdatePath leaf node signature does not verify")
+            check_ciphertext_counts(tree, committer, commit.path, added)
+            merge_update_path(tree, committer, commit.path)
+            provisional = self._next_context(tree, state.context.confirmed_transcript_hash, extensions)
+            processed = await decrypt_update_path(
+                provider,
+                tree,
+                committer,
+                commit.path,
+                private_keys=state.keys,
+                group_context=provisional.encode(),
+                excluded_leaves=added,
+            )
+            commit_secret: bytes = processed.commit_secret
+            keys = processed.private_keys
+        else:
+            commit_secret = ks.zero_secret()
+            keys = state.keys.copy()
+            keys.prune(tree)
+        signature = authenticated.auth.signature
+        confirmed = transcript.next_confirmed_hash(
+            state.interim_transcript_hash, authenticated.wire_format, authenticated.content, signature
+        )
+        context = self._next_context(tree, confirmed, extensions)
+        psk_secret, _ = self._psk_secret(proposals)
+        encoded = context.encode()
+        joiner = ks.derive_joiner_secret(state.secrets.init_secret, commit_secret, encoded)
+        secrets = ks.derive_epoch_secrets(joiner, psk_secret, encoded)
+        tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
+        if not hmac.compare_digest(tag, authenticated.auth.confirmation_tag):
+            raise AuthenticationError("commit confirmation tag does not verify")
+        self._install(
+            _EpochState(
+                context,
+                tree,
+                keys,
+                secrets,
+                SecretTree(secrets.encryption_secret, tree.n_leaves),
+                transcript.next_interim_hash(confirmed, tag),
+            )
+        )
+        return False
+
+    # --- committing (section 12.4) ------------------------------------------------------------------
+
+    async def add(self, key_packages: list[bytes], *, path: bool = True) -> CommitResult:
+        """Commit Add proposals for ``key_packages`` (MLSMessage bytes); returns the commit and Welcome."""
+        proposals = [Proposal(Add(parse_key_package(data))) for data in key_packages]
+        return await self.commit(proposals, path=path)
+
+    async def remove(self, leaf_index: int) -> CommitResult:
+        """Commit the removal of ``leaf_index`` (with an UpdatePath, as section 12.4 requires)."""
+        return await self.commit([Proposal(Remove(leaf_index))])
+
+    async def update(self) -> CommitResult:
+        """An empty commit with an UpdatePath: fresh keys on our whole direct path."""
+        return await self.commit([])
+
+    async def propose(self, proposal: Proposal) -> bytes:
+        """Send a standalone proposal (held by the others until a commit covers it)."""
+        self._require_active()
+        wire_format = WireFormat.PUBLIC_MESSAGE if self._public_handshake else WireFormat.PRIVATE_MESSAGE
+        return await self._send(proposal, b"", wire_format, None)
+
+    async def commit(
+        self,
+        proposals: list[Proposal],
+        *,
+        path: bool = True,
+        authenticated_data: bytes = b"",
+        include_pending: bool = True,
+    ) -> CommitResult:
+        """Commit ``proposals`` (inline) and, if ``include_pending``, the valid received proposals (by
+        reference); ``path`` adds an UpdatePath (forced when the proposals require one). The group moves
+        to the new epoch immediately."""
+        self._require_active()
+        state = self._state
+        items = [_Pending(proposal, self._my_leaf) for proposal in proposals]
+        references: list[bytes | None] = [None] * len(items)
+        await self._validate(items, self._my_leaf)
+        if include_pending and self._pending:
+            extra = [(ref, item) for ref, item in self._pending.items()]
+            try:
+                await self._validate(items + [item for _, item in extra], self._my_leaf)
+            except ProtocolError:
+                extra = []
+            items += [item for _, item in extra]
+            references += [ref for ref, _ in extra]
+        with_path = path or self._path_required(items)
+        tree = state.tree.copy()
+        extensions, added = self._apply(tree, items)
+        provider = self._provider
+        old_context = state.context
+        created = None
+        if with_path:
+            my_leaf_node = tree.leaf(self._my_leaf)
+            assert my_leaf_node is not None
+
+            def context_for(tree_hash: bytes) -> bytes:
+                return GroupContext(
+                    old_context.version,
+                    old_context.cipher_suite,
+                    old_context.group_id,
+                    old_context.epoch + 1,
+                    tree_hash,
+                    old_context.confirmed_transcript_hash,
+                    extensions,
+                ).encode()
+
+            created = await create_update_path(
+                provider,
+                tree,
+                self._my_leaf,
+                sign_leaf=leaf_signer(
+                    provider, my_leaf_node, self._signature_key, self.group_id, self._my_leaf
+                ),
+                group_context_for=context_for,
+                excluded_leaves=added,
+            )
+            commit_secret: bytes = created.commit_secret
+            keys = created.private_keys
+        else:
+            commit_secret = ks.zero_secret()
+            keys = state.keys.copy()
+            keys.prune(tree)
+        entries = tuple(
+            ProposalOrRef(reference=ref) if ref is not None else ProposalOrRef(proposal=item.proposal)
+            for item, ref in zip(items, references, strict=True)
+        )
+        commit = Commit(entries, created.update_path if created is not None else None)
+        wire_format = WireFormat.PUBLIC_MESSAGE if self._public_handshake else WireFormat.PRIVATE_MESSAGE
+        content = FramedContent(
+            old_context.group_id, old_context.epoch, Sender.member(self._my_leaf), authenticated_data, commit
+        )
+        signature = await framing.sign_content(
+            provider, wire_format, content, old_context, self._signature_key
+        )
+        confirmed = transcript.next_confirmed_hash(
+            state.interim_transcript_hash, wire_format, content, signature
+        )
+        context = self._next_context(tree, confirmed, extensions)
+        psk_secret, psk_ids = self._psk_secret(items)
+        encoded = context.encode()
+        joiner = ks.derive_joiner_secret(state.secrets.init_secret, commit_secret, encoded)
+        secrets = ks.derive_epoch_secrets(joiner, psk_secret, encoded)
+        tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
+        message = await self._frame(
+            AuthenticatedContent(wire_format, content, FramedContentAuthData(signature, tag))
+        )
+        welcome_bytes = None
+        if added:
+            group_info = await welcome_module.sign_group_info(
+                provider,
+                GroupInfo(
+                    context, (Extension(ExtensionType.RATCHET_TREE, tree.encode()),), tag, self._my_leaf
+                ),
+                self._signature_key,
+            )
+            recipients: list[tuple[KeyPackage, bytes | None]] = []
+            add_items = [item for item in items if isinstance(item.proposal.body, Add)]
+            for item, leaf_index in zip(add_items, added, strict=True):
+                assert isinstance(item.proposal.body, Add)
+                path_secret = created.path_secret_for_joiner(self._my_leaf, leaf_index) if created else None
+                recipients.append((item.proposal.body.key_package, path_secret))
+            sealed = await welcome_module.seal_welcome(
+                provider, group_info, joiner, psk_secret, recipients, psks=psk_ids
+            )
+            welcome_bytes = MLSMessage(sealed).encode()
+        self._install(
+            _EpochState(
+                context,
+                tree,
+                keys,
+                secrets,
+                SecretTree(secrets.encryption_secret, tree.n_leaves),
+                transcript.next_interim_hash(confirmed, tag),
+            )
+        )
+        return CommitResult(message, welcome_bytes, tuple(added))
+
+    # --- persistence ----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as JSON-ready values (secrets included: store it encrypted)."""
+        state = self._state
+        keys = {
+            str(node): [key.hex(), (state.keys.public_key(node) or b"").hex()]
+            for node in state.keys.nodes()
+            if (key := state.keys.key_for(state.tree, node)) is not None
+        }
+        return {
+            "version": GROUP_STATE_VERSION,
+            "status": self._status.value,
+            "context": state.context.encode().hex(),
+            "tree": state.tree.encode().hex(),
+            "my_leaf": self._my_leaf,
+            "private_keys": keys,
+            "signature_key": self._signature_key.hex(),
+            "secrets": {name: getattr(state.secrets, name).hex() for name in _SECRET_FIELDS},
+            "secret_tree": state.secret_tree.to_dict(),
+            "interim_transcript_hash": state.interim_transcript_hash.hex(),
+            "pending": {
+                ref.hex(): [item.proposal.encode().hex(), item.sender] for ref, item in self._pending.items()
+            },
+            "resumption_psks": {str(epoch): psk.hex() for epoch, psk in self._resumption_psks.items()},
+            "external_psks": {psk_id.hex(): psk.hex() for psk_id, psk in self._external_psks.items()},
+            "public_handshake": self._public_handshake,
+        }
+
+    @classmethod
+    def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> Group:
+        """Restore ``to_dict`` output; raises ``DecodeError`` for an unknown version or a malformed state."""
+        try:
+            if data["version"] != GROUP_STATE_VERSION:
+                raise DecodeError(f"group state version {data['version']}, expected {GROUP_STATE_VERSION}")
+            context = GroupContext.decode(bytes.fromhex(data["context"]))
+            tree = RatchetTree.decode(bytes.fromhex(data["tree"]))
+            my_leaf = int(data["my_leaf"])
+            keys = TreeKemPrivateKeys(my_leaf)
+            for node, (private, public) in data["private_keys"].items():
+                keys.set(int(node), bytes.fromhex(private), bytes.fromhex(public))
+            secrets = ks.EpochSecrets(
+                **{name: ks.EpochSecret(bytes.fromhex(data["secrets"][name])) for name in _SECRET_FIELDS}
+            )
+            state = _EpochState(
+                context,
+                tree,
+                keys,
+                secrets,
+                SecretTree.from_dict(data["secret_tree"]),
+                bytes.fromhex(data["interim_transcript_hash"]),
+            )
+            group = cls(
+                provider,
+                state,
+                my_leaf,
+                bytes.fromhex(data["signature_key"]),
+                external_psks={bytes.fromhex(k): bytes.fromhex(v) for k, v in data["external_psks"].items()},
+                public_handshake=bool(data["public_handshake"]),
+            )
+            group._status = GroupStatus(data["status"])
+            group._pending = {
+                bytes.fromhex(ref): _Pending(Proposal.decode(bytes.fromhex(proposal)), int(sender))
+                for ref, (proposal, sender) in data["pending"].items()
+            }
+            group._resumption_psks = {
+                int(epoch): bytes.fromhex(psk) for epoch, psk in data["resumption_psks"].items()
+            }
+        except (KeyError, ValueError, TypeError) as error:
+            raise DecodeError(f"group state: {error}") from None
+        return group
+
+
+_SECRET_FIELDS = [field.name for field in dataclasses.fields(ks.EpochSecrets)]
