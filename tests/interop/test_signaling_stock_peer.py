@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import simple_websocket
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 from pyfront.signaling import (
     BrokerAddress,
@@ -59,22 +60,22 @@ def stock_peer_server() -> Iterator[BrokerAddress]:
     process.wait(timeout=10)
 
 
-def _connect(address: BrokerAddress, client: SignalingClient) -> simple_websocket.Client:
+def _connect(address: BrokerAddress, client: SignalingClient) -> ClientConnection:
     client.connecting()
-    ws = simple_websocket.Client.connect(address.websocket_url(client.peer_id, client.token))
+    ws = connect(address.websocket_url(client.peer_id, client.token), open_timeout=10)
     client.socket_opened(time.monotonic())
     return ws
 
 
-def _close(ws: simple_websocket.Client) -> None:
+def _close(ws: ClientConnection) -> None:
     """Close our side; the server may have closed first (it does after ID-TAKEN)."""
-    with contextlib.suppress(simple_websocket.ConnectionClosed):
+    with contextlib.suppress(ConnectionClosed):
         ws.close()
 
 
-def _receive(ws: simple_websocket.Client, client: SignalingClient) -> list[object]:
-    frame = ws.receive(timeout=5)
-    assert frame is not None, "no frame from the broker within 5 s"
+def _receive(ws: ClientConnection, client: SignalingClient) -> list[object]:
+    frame = ws.recv(timeout=10)
+    assert isinstance(frame, str), "the broker sends text frames"
     return list(client.receive(frame))
 
 
