@@ -1,0 +1,56 @@
+"""The Olm (Double Ratchet) layer of the cascade (DESIGN.md section 5, "Olm layer").
+
+Framing: ``message_type(1) || olm_message`` where the type is libolm's (0 pre-key, 1 normal) and the
+message is exactly libolm's/vodozemac's binary encoding. The session is created in the handshake: the
+initiator's first Olm message (a pre-key message) travels in the ``Finish`` frame. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyfront.crypto.provider import CryptoProvider
+from pyfront.errors import DecodeError
+from pyfront.olm import MessageType, PreKeyMessage, Session, decode_message
+
+OLM_LAYER_STATE_VERSION = 1
+
+
+def encode_olm_message(message: Any) -> bytes:
+    kind = MessageType.PRE_KEY if isinstance(message, PreKeyMessage) else MessageType.NORMAL
+    return bytes([kind]) + bytes(message.to_bytes())
+
+
+def decode_olm_message(data: bytes) -> Any:
+    if not data:
+        raise DecodeError("Olm layer: empty message")
+    return decode_message(data[0], data[1:])
+
+
+class OlmLayer:
+    name = "olm"
+
+    def __init__(self, provider: CryptoProvider, session: Session) -> None:
+        self._provider = provider
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"OlmLayer({self._session!r})"
+
+    async def encrypt(self, plaintext: bytes, now: float) -> bytes:
+        return encode_olm_message(await self._session.encrypt(plaintext))
+
+    async def decrypt(self, ciphertext: bytes, now: float) -> bytes:
+        return await self._session.decrypt(decode_olm_message(ciphertext))
+
+    async def clone(self) -> OlmLayer:
+        return OlmLayer(self._provider, Session.from_dict(self._provider, self._session.to_dict()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": OLM_LAYER_STATE_VERSION, "session": self._session.to_dict()}
+
+    @classmethod
+    def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> OlmLayer:
+        if not isinstance(data, dict) or data.get("version") != OLM_LAYER_STATE_VERSION:
+            raise DecodeError("Olm layer state: missing or unknown version")
+        return cls(provider, Session.from_dict(provider, data.get("session")))

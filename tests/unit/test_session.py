@@ -1,0 +1,338 @@
+"""The session state machine over an in-memory channel (pyfront.session)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from pyfront.crypto.native import NativeProvider
+from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
+from pyfront.identity import invite_fingerprint
+from pyfront.session import HandshakeFailed, KeyChanged, LocalParty, Ready, Session, SessionState
+from pyfront.wire import Text, Typing, decode_frame
+from tests.unit.test_session_support import DTLS_A, Pair, make_party
+
+
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(test())
+
+
+def text(n: int, body: str = "") -> Text:
+    return Text(n.to_bytes(16, "big"), 1_700_000_000_000 + n, body or f"message {n}")
+
+
+async def ready_pair(seed: int = 1, **channel: float | bool) -> tuple[Pair, LocalParty, LocalParty]:
+    provider = NativeProvider()
+    alice, bob = await make_party(provider), await make_party(provider)
+    pair = Pair(
+        Session(provider, alice, is_initiator=True),
+        Session(provider, bob, is_initiator=False),
+        random.Random(seed),
+        **channel,
+    )
+    await pair.connect()
+    await pair.pump()
+    assert pair.alice.session.state == SessionState.READY
+    assert pair.bob.session.state == SessionState.READY
+    return pair, alice, bob
+
+
+def test_handshake_ready_and_safety_numbers_equal() -> None:
+    async def body() -> None:
+        pair, alice, bob = await ready_pair()
+        ready_a = [a for a in pair.alice.actions if isinstance(a, Ready)]
+        ready_b = [a for a in pair.bob.actions if isinstance(a, Ready)]
+        assert ready_a == [Ready(bob.identity.public_key, resumed=False)]
+        assert ready_b == [Ready(alice.identity.public_key, resumed=False)]
+        assert pair.alice.session.safety_number() == pair.bob.session.safety_number()
+        assert pair.alice.rejected == pair.bob.rejected == []
+
+    run(body)
+
+
+def test_long_conversation_over_a_lossy_channel() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair(seed=5, drop=0.1, duplicate=0.1, reorder=True)
+        sent_a, sent_b = [], []
+        for n in range(150):
+            message = text(n)
+            await pair.send(pair.alice, message)
+            sent_a.append(message)
+            if n % 3:
+                reply = text(10_000 + n, "reply " * (n % 7))
+                await pair.send(pair.bob, reply)
+                sent_b.append(reply)
+            await pair.pump(rounds=2)
+        await pair.pump()
+        got_b, got_a = pair.bob.delivered(), pair.alice.delivered()
+        # Everything delivered was sent, nothing twice, and only dropped frames are missing.
+        assert len(set(got_b)) == len(got_b) and set(got_b) <= set(sent_a)
+        assert len(set(got_a)) == len(got_a) and set(got_a) <= set(sent_b)
+        assert len(got_b) > 0.8 * len(sent_a) and len(got_a) > 0.8 * len(sent_b)
+        # The only rejections are the channel's duplicates, reported as replays.
+        assert pair.bob.rejected and all(isinstance(e, ReplayError) for e in pair.bob.rejected)
+        assert all(isinstance(e, ReplayError) for e in pair.alice.rejected)
+        kem = pair.alice.session.cascade.layer("mlkem").to_dict()
+        assert kem["send_epoch"] >= 1  # the KEM ratchet re-encapsulated during the conversation
+
+    run(body)
+
+
+def test_handshake_survives_loss_by_retransmission() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair(seed=11, drop=0.4, duplicate=0.3, reorder=True)
+        await pair.send(pair.alice, text(1))
+        await pair.send(pair.alice, text(2))
+        await pair.pump()
+        assert set(pair.bob.delivered()) <= {text(1), text(2)}
+
+    run(body)
+
+
+def test_dtls_fingerprint_mismatch_aborts() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        pair = Pair(
+            Session(provider, await make_party(provider), is_initiator=True),
+            Session(provider, await make_party(provider), is_initiator=False),
+            random.Random(1),
+        )
+        await pair.connect(seen_by_bob="sha-256 " + ":".join(["CC"] * 32))
+        await pair.pump()
+        assert pair.bob.session.state == SessionState.CLOSED
+        failures = [a for a in pair.bob.actions if isinstance(a, HandshakeFailed)]
+        assert failures and "signature" in failures[0].reason
+        assert pair.alice.session.state != SessionState.READY
+
+    run(body)
+
+
+def test_changed_identity_key_raises_key_changed() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        alice, bob, old_bob = (
+            await make_party(provider),
+            await make_party(provider),
+            await make_party(provider),
+        )
+        pair = Pair(
+            Session(provider, alice, is_initiator=True, expected_identity=old_bob.identity.public_key),
+            Session(provider, bob, is_initiator=False, expected_identity=alice.identity.public_key),
+            random.Random(1),
+        )
+        await pair.connect()
+        await pair.pump()
+        changed = [a for a in pair.alice.actions if isinstance(a, KeyChanged)]
+        assert changed == [KeyChanged(old_bob.identity.public_key, bob.identity.public_key)]
+        assert not [a for a in pair.bob.actions if isinstance(a, KeyChanged)]
+        assert (
+            pair.alice.session.expected_identity == bob.identity.public_key
+        )  # pinned again after the warning
+
+    run(body)
+
+
+def test_invite_fingerprint_checked() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        alice, bob, eve = await make_party(provider), await make_party(provider), await make_party(provider)
+        good = Pair(
+            Session(
+                provider,
+                alice,
+                is_initiator=True,
+                invite_fingerprint=invite_fingerprint(bob.identity.public_key),
+            ),
+            Session(provider, bob, is_initiator=False),
+            random.Random(1),
+        )
+        await good.connect()
+        await good.pump()
+        assert good.alice.session.state == SessionState.READY
+        bad = Pair(
+            Session(
+                provider,
+                alice,
+                is_initiator=True,
+                invite_fingerprint=invite_fingerprint(eve.identity.public_key),
+            ),
+            Session(provider, bob, is_initiator=False),
+            random.Random(1),
+        )
+        await bad.connect()
+        await bad.pump()
+        assert bad.alice.session.state == SessionState.CLOSED
+        assert any(isinstance(a, HandshakeFailed) and "invite" in a.reason for a in bad.alice.actions)
+
+    run(body)
+
+
+def test_replays_rejected_without_state_change() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair()
+        frames: list[bytes] = []
+        actions = await pair.alice.session.send(text(1), pair.now)
+        frames.extend(a.data for a in actions if hasattr(a, "data"))
+        await pair.bob.session.receive(frames[0], pair.now)
+        before = json.dumps(pair.bob.session.to_dict(), sort_keys=True)
+        with pytest.raises(ReplayError):
+            await pair.bob.session.receive(frames[0], pair.now)
+        assert json.dumps(pair.bob.session.to_dict(), sort_keys=True) == before
+
+    run(body)
+
+
+def test_ciphertext_sizes_depend_only_on_the_bucket() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair()
+        for n in range(3):  # warm up: both sides' KEM epochs and keys acknowledged
+            await pair.send(pair.alice, text(n))
+            await pair.send(pair.bob, text(100 + n))
+            await pair.pump()
+        sizes = set()
+        for n, length in enumerate([0, 1, 7, 40, 90, 110, 120]):
+            actions = await pair.alice.session.send(Text(bytes(16), n, "x" * length), pair.now)
+            sizes.add(len(actions[0].data))  # type: ignore[union-attr]
+            pair.alice.take_actions(actions)
+            await pair.send(pair.bob, Typing(True))
+            await pair.pump()
+        assert len(sizes) == 1, sizes
+        big = await pair.alice.session.send(Text(bytes(16), 9, "x" * 200), pair.now)
+        assert len(big[0].data) > sizes.pop()  # type: ignore[union-attr]
+
+    run(body)
+
+
+def test_resume_without_full_handshake() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair()
+        await pair.send(pair.alice, text(1))
+        await pair.send(pair.bob, text(2))
+        await pair.pump()
+        for peer in (pair.alice, pair.bob):
+            peer.session.disconnected(pair.now)
+            peer.actions.clear()
+        await pair.connect()
+        await pair.pump()
+        assert next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
+        assert next(a for a in pair.bob.actions if isinstance(a, Ready)).resumed
+        await pair.send(pair.alice, text(3))
+        await pair.send(pair.bob, text(4))
+        await pair.pump()
+        assert pair.bob.delivered() == [text(3)] and pair.alice.delivered() == [text(4)]
+
+    run(body)
+
+
+def test_resume_after_restore_from_storage_with_roles_swapped() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        pair, alice, bob = await ready_pair()
+        await pair.send(pair.alice, text(1))
+        await pair.pump()
+        stored_a = json.loads(json.dumps(pair.alice.session.to_dict()))
+        stored_b = json.loads(json.dumps(pair.bob.session.to_dict()))
+        stored_a["is_initiator"], stored_b["is_initiator"] = False, True
+        stored_a["state"] = stored_b["state"] = "connecting"
+        stored_a["outer"] = stored_b["outer"] = None
+        again = Pair(
+            Session.from_dict(provider, bob, stored_b),
+            Session.from_dict(provider, alice, stored_a),
+            random.Random(2),
+        )
+        await again.connect()
+        await again.pump()
+        assert next(a for a in again.alice.actions if isinstance(a, Ready)).resumed
+        await again.send(again.alice, text(7))
+        await again.send(again.bob, text(8))
+        await again.pump()
+        assert again.bob.delivered() == [text(7)] and again.alice.delivered() == [text(8)]
+
+    run(body)
+
+
+def test_fallback_to_full_handshake_when_one_side_lost_state() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        pair, _, bob = await ready_pair()
+        pair.alice.session.disconnected(pair.now)
+        pair.alice.actions.clear()
+        pair.bob.session = Session(provider, bob, is_initiator=False)  # Bob lost everything
+        await pair.connect()
+        await pair.pump()
+        ready = [a for a in pair.alice.actions if isinstance(a, Ready)]
+        assert ready and not ready[0].resumed
+        await pair.send(pair.alice, text(5))
+        await pair.pump()
+        assert pair.bob.delivered() == [text(5)]
+
+    run(body)
+
+
+def test_every_state_serialises_and_restores() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        pair, alice, bob = await ready_pair()
+        for n in range(4):
+            await pair.send(pair.alice, text(n))
+            await pair.send(pair.bob, text(50 + n))
+            await pair.pump()
+        pair.alice.session = Session.from_dict(
+            provider, alice, json.loads(json.dumps(pair.alice.session.to_dict()))
+        )
+        pair.bob.session = Session.from_dict(
+            provider, bob, json.loads(json.dumps(pair.bob.session.to_dict()))
+        )
+        assert pair.alice.session.state == SessionState.READY
+        await pair.send(pair.alice, text(99))
+        await pair.send(pair.bob, text(98))
+        await pair.pump()
+        assert pair.bob.delivered()[-1] == text(99) and pair.alice.delivered()[-1] == text(98)
+        # Handshaking and closed states too.
+        fresh = Session(provider, alice, is_initiator=True)
+        await fresh.connected(DTLS_A, DTLS_A, 0.0)
+        restored = Session.from_dict(provider, alice, fresh.to_dict())
+        assert restored.state == SessionState.CONNECTING
+        fresh.close()
+        assert Session.from_dict(provider, alice, fresh.to_dict()).state == SessionState.CLOSED
+        with pytest.raises(ProtocolError):
+            Session.from_dict(provider, alice, {**fresh.to_dict(), "version": 99})
+
+    run(body)
+
+
+def test_wrong_state_operations() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        session = Session(provider, await make_party(provider), is_initiator=True)
+        with pytest.raises(InvalidStateError):
+            await session.send(text(1), 0.0)
+        with pytest.raises(InvalidStateError):
+            await session.receive(b"\x01\x05", 0.0)
+        frames = await session.connected(DTLS_A, DTLS_A, 0.0)
+        hello = frames[0].data  # type: ignore[union-attr]
+        assert decode_frame(hello)
+        with pytest.raises(InvalidStateError):
+            await session.receive(hello, 0.0)  # an initiator never accepts a Hello
+        with pytest.raises(InvalidStateError):
+            await session.connected(DTLS_A, DTLS_A, 0.0)
+
+    run(body)
+
+
+def test_handshake_timeout() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        session = Session(provider, await make_party(provider), is_initiator=True)
+        await session.connected(DTLS_A, DTLS_A, 0.0)
+        assert await session.tick(0.5) == []
+        assert len(await session.tick(1.0)) == 1  # retransmission
+        failed = await session.tick(1000.0)
+        assert isinstance(failed[0], HandshakeFailed) and session.state == SessionState.CLOSED
+
+    run(body)
