@@ -33,6 +33,8 @@ Every call crosses the FFI and awaits a promise; see ``docs/crypto.md`` and ``be
 from __future__ import annotations
 
 import base64
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -68,6 +70,11 @@ NOBLE_MLKEM_SPECIFIER = "@noble/post-quantum/ml-kem.js"
 NOBLE_MLKEM_GLOBAL = "parleyNobleMlKem"
 GET_RANDOM_VALUES_MAX = 65536  # bytes per crypto.getRandomValues call (W3C WebCrypto, QuotaExceededError)
 AES_GCM_TAG_BITS = AES_GCM_TAG_LENGTH * 8
+# Imported CryptoKeys kept per provider (least recently used dropped first). ``importKey`` costs more
+# than the operation itself (bench/crypto.py: an AES-GCM call on a cached key is several times faster),
+# and a file transfer or the vault reuses one key for many calls. Entries are keyed by a SHA-256 of the
+# key bytes, never the bytes themselves; the CryptoKeys are non-extractable. 0 disables the cache.
+KEY_CACHE_ENTRIES = 128
 
 
 class _Ffi:
@@ -114,12 +121,42 @@ class WebCryptoProvider(CryptoProvider):
     name: ClassVar[str] = "webcrypto"
 
     def __init__(
-        self, *, noble_ml_kem768: Any = None, random_bytes: Callable[[int], bytes] | None = None
+        self,
+        *,
+        noble_ml_kem768: Any = None,
+        random_bytes: Callable[[int], bytes] | None = None,
+        key_cache_entries: int = KEY_CACHE_ENTRIES,
     ) -> None:
         """``noble_ml_kem768``: noble's ``ml_kem768`` object to use for ML-KEM, or None for WebCrypto's."""
         super().__init__(random_bytes)
         self._ffi = _Ffi()
         self._noble = noble_ml_kem768
+        self._key_cache: OrderedDict[tuple[str, str, str, bytes], Any] = OrderedDict()
+        self._key_cache_entries = key_cache_entries
+
+    def clear_key_cache(self) -> None:
+        """Drop every cached CryptoKey (e.g. when the app locks)."""
+        self._key_cache.clear()
+
+    async def _import_key(self, key_format: str, raw: bytes, algorithm: str, usage: str) -> Any:
+        """A non-extractable CryptoKey for ``raw``, from the cache when this key was imported before."""
+        ffi = self._ffi
+        if self._key_cache_entries <= 0:
+            return await ffi.subtle.importKey(
+                key_format, ffi.bytes_in(raw), ffi.record(name=algorithm), False, ffi.usages(*usage.split())
+            )
+        slot = (key_format, algorithm, usage, hashlib.sha256(raw).digest())
+        crypto_key = self._key_cache.get(slot)
+        if crypto_key is not None:
+            self._key_cache.move_to_end(slot)
+            return crypto_key
+        crypto_key = await ffi.subtle.importKey(
+            key_format, ffi.bytes_in(raw), ffi.record(name=algorithm), False, ffi.usages(*usage.split())
+        )
+        self._key_cache[slot] = crypto_key
+        if len(self._key_cache) > self._key_cache_entries:
+            self._key_cache.popitem(last=False)
+        return crypto_key
 
     @property
     def mlkem_backend(self) -> MlKemBackend:
@@ -139,10 +176,7 @@ class WebCryptoProvider(CryptoProvider):
     # --- AES ---------------------------------------------------------------------------------------
 
     async def _aes_key(self, algorithm: str, key: bytes, usage: str) -> Any:
-        ffi = self._ffi
-        return await ffi.subtle.importKey(
-            "raw", ffi.bytes_in(key), ffi.record(name=algorithm), False, ffi.usages(usage)
-        )
+        return await self._import_key("raw", key, algorithm, usage)
 
     def _gcm_params(self, nonce: bytes, aad: bytes) -> Any:
         ffi = self._ffi
@@ -199,12 +233,11 @@ class WebCryptoProvider(CryptoProvider):
 
     # --- X25519 and Ed25519 -------------------------------------------------------------------------
 
-    async def _import_pkcs8(
-        self, algorithm: str, prefix: bytes, raw: bytes, extractable: bool, usage: str
-    ) -> Any:
+    async def _import_extractable_pkcs8(self, algorithm: str, prefix: bytes, raw: bytes, usage: str) -> Any:
+        """An extractable private key, to read its public half from the JWK export; never cached."""
         ffi = self._ffi
         return await ffi.subtle.importKey(
-            "pkcs8", ffi.bytes_in(prefix + raw), ffi.record(name=algorithm), extractable, ffi.usages(usage)
+            "pkcs8", ffi.bytes_in(prefix + raw), ffi.record(name=algorithm), True, ffi.usages(usage)
         )
 
     async def _jwk_member(self, crypto_key: Any, member: str) -> bytes:
@@ -213,18 +246,18 @@ class WebCryptoProvider(CryptoProvider):
 
     async def x25519_public_key(self, private_key: bytes) -> bytes:
         require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
-        crypto_key = await self._import_pkcs8("X25519", PKCS8_X25519_PREFIX, private_key, True, "deriveBits")
+        crypto_key = await self._import_extractable_pkcs8(
+            "X25519", PKCS8_X25519_PREFIX, private_key, "deriveBits"
+        )
         return await self._jwk_member(crypto_key, "x")
 
     async def x25519(self, private_key: bytes, public_key: bytes) -> SharedSecret:
         require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
         require_length("X25519 public key", public_key, X25519_KEY_LENGTH)
         ffi = self._ffi
-        ours = await self._import_pkcs8("X25519", PKCS8_X25519_PREFIX, private_key, False, "deriveBits")
+        ours = await self._import_key("pkcs8", PKCS8_X25519_PREFIX + private_key, "X25519", "deriveBits")
         try:
-            theirs = await ffi.subtle.importKey(
-                "raw", ffi.bytes_in(public_key), ffi.record(name="X25519"), True, ffi.usages()
-            )
+            theirs = await self._import_key("raw", public_key, "X25519", "")
             shared = bytes_out(
                 await ffi.subtle.deriveBits(
                     ffi.record(name="X25519", public=theirs), ours, X25519_KEY_LENGTH * 8
@@ -239,13 +272,13 @@ class WebCryptoProvider(CryptoProvider):
 
     async def ed25519_public_key(self, seed: bytes) -> bytes:
         require_length("Ed25519 seed", seed, ED25519_SEED_LENGTH)
-        crypto_key = await self._import_pkcs8("Ed25519", PKCS8_ED25519_PREFIX, seed, True, "sign")
+        crypto_key = await self._import_extractable_pkcs8("Ed25519", PKCS8_ED25519_PREFIX, seed, "sign")
         return await self._jwk_member(crypto_key, "x")
 
     async def ed25519_sign(self, seed: bytes, message: bytes) -> bytes:
         require_length("Ed25519 seed", seed, ED25519_SEED_LENGTH)
         ffi = self._ffi
-        crypto_key = await self._import_pkcs8("Ed25519", PKCS8_ED25519_PREFIX, seed, False, "sign")
+        crypto_key = await self._import_key("pkcs8", PKCS8_ED25519_PREFIX + seed, "Ed25519", "sign")
         return bytes_out(await ffi.subtle.sign(ffi.record(name="Ed25519"), crypto_key, ffi.bytes_in(message)))
 
     async def ed25519_verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -253,9 +286,7 @@ class WebCryptoProvider(CryptoProvider):
             return False
         ffi = self._ffi
         try:
-            crypto_key = await ffi.subtle.importKey(
-                "raw", ffi.bytes_in(public_key), ffi.record(name="Ed25519"), False, ffi.usages("verify")
-            )
+            crypto_key = await self._import_key("raw", public_key, "Ed25519", "verify")
             valid = await ffi.subtle.verify(
                 ffi.record(name="Ed25519"), crypto_key, ffi.bytes_in(signature), ffi.bytes_in(message)
             )
@@ -265,13 +296,13 @@ class WebCryptoProvider(CryptoProvider):
 
     # --- ML-KEM-768 ---------------------------------------------------------------------------------
 
-    async def _mlkem_private(self, seed: bytes, extractable: bool) -> Any:
+    async def _mlkem_extractable_private(self, seed: bytes) -> Any:
         ffi = self._ffi
         return await ffi.subtle.importKey(
             "raw-seed",
             ffi.bytes_in(seed),
             ffi.record(name=MLKEM768_ALGORITHM),
-            extractable,
+            True,
             ffi.usages("decapsulateBits"),
         )
 
@@ -279,7 +310,7 @@ class WebCryptoProvider(CryptoProvider):
         require_length("ML-KEM-768 seed", seed, MLKEM768_SEED_LENGTH)
         if self._noble is not None:
             return bytes_out(self._noble.keygen(self._ffi.bytes_in(seed)).publicKey)
-        return await self._jwk_member(await self._mlkem_private(seed, True), "pub")
+        return await self._jwk_member(await self._mlkem_extractable_private(seed), "pub")
 
     async def mlkem768_encapsulate(
         self, encapsulation_key: bytes, randomness: bytes | None = None
@@ -304,8 +335,8 @@ class WebCryptoProvider(CryptoProvider):
             raise CryptoError("WebCrypto ML-KEM: encapsulation with explicit randomness unsupported")
         algorithm = ffi.record(name=MLKEM768_ALGORITHM)
         try:
-            public = await ffi.subtle.importKey(
-                "raw-public", ffi.bytes_in(encapsulation_key), algorithm, False, ffi.usages("encapsulateBits")
+            public = await self._import_key(
+                "raw-public", encapsulation_key, MLKEM768_ALGORITHM, "encapsulateBits"
             )
         except ffi.js_exception:
             raise CryptoError("ML-KEM-768: malformed encapsulation key") from None
@@ -320,7 +351,7 @@ class WebCryptoProvider(CryptoProvider):
             secret_key = self._noble.keygen(ffi.bytes_in(seed)).secretKey
             shared = bytes_out(self._noble.decapsulate(ffi.bytes_in(ciphertext), secret_key))
         else:
-            private = await self._mlkem_private(seed, False)
+            private = await self._import_key("raw-seed", seed, MLKEM768_ALGORITHM, "decapsulateBits")
             algorithm = ffi.record(name=MLKEM768_ALGORITHM)
             shared = bytes_out(await ffi.subtle.decapsulateBits(algorithm, private, ffi.bytes_in(ciphertext)))
         require_length("ML-KEM-768 shared secret", shared, MLKEM_SHARED_SECRET_LENGTH)

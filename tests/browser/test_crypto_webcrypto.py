@@ -113,3 +113,24 @@ shared = await provider.x25519(ours, theirs)
 def test_vector_files_are_the_committed_ones() -> None:
     assert all((VECTORS / name).is_file() for name in ALL_FILES)
     assert Path(VECTORS / "crypto_runner.py").is_file()
+
+
+def test_key_cache_is_bounded_and_transparent(crypto_runner: PyodideRunner) -> None:
+    value = crypto_runner.run("""
+from pyfront.crypto.webcrypto import KEY_CACHE_ENTRIES, WebCryptoProvider
+cached = WebCryptoProvider()
+uncached = WebCryptoProvider(key_cache_entries=0)
+nonce = bytes(12)
+same = True
+for index in range(KEY_CACHE_ENTRIES + 40):
+    key = index.to_bytes(2, "big") * 16
+    sealed = await cached.aes_gcm_encrypt(key, nonce, b"message", b"aad")
+    again = await cached.aes_gcm_encrypt(key, nonce, b"message", b"aad")  # served from the cache
+    same = same and sealed == again == await uncached.aes_gcm_encrypt(key, nonce, b"message", b"aad")
+    same = same and await cached.aes_gcm_decrypt(key, nonce, sealed, b"aad") == b"message"
+sizes = [len(cached._key_cache), len(uncached._key_cache)]
+repr_of_slots = repr(list(cached._key_cache)[:1])
+cached.clear_key_cache()
+[same, sizes, len(cached._key_cache), KEY_CACHE_ENTRIES, "0001" * 16 in repr_of_slots]
+""")
+    assert value == [True, [128, 0], 0, 128, False]
