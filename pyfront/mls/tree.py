@@ -18,7 +18,9 @@ state. Private keys never live here (see ``treekem``). This module does no I/O.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import TypeAlias
 
@@ -323,24 +325,31 @@ class RatchetTree:
         self.tree_hash()
         return [self.tree_hash(index) for index in range(len(self._nodes))]
 
-    def original_tree_hash(self, index: int, removed_leaves: frozenset[int]) -> bytes:
+    def original_tree_hash(self, index: int, removed_leaves: Iterable[int]) -> bytes:
         """The tree hash of ``index`` with ``removed_leaves`` blanked and dropped from every
-        ``unmerged_leaves`` list (the "original sibling tree hash" of section 7.9)."""
-        n_leaves = self.n_leaves
-        under = tree_math.leaves_under(index, n_leaves)
-        if not any(leaf in under for leaf in removed_leaves):
+        ``unmerged_leaves`` list (the "original sibling tree hash" of section 7.9).
+
+        Subtrees holding none of the removed leaves reuse the cached tree hash, found by bisection in
+        the sorted removed list, so the cost is the size of the affected subtrees only."""
+        removed = sorted(set(removed_leaves))
+        return self._original_tree_hash(index, removed, frozenset(removed))
+
+    def _original_tree_hash(self, index: int, removed: list[int], removed_set: frozenset[int]) -> bytes:
+        under = tree_math.leaves_under(index, self.n_leaves)
+        position = bisect.bisect_left(removed, under.start)
+        if position == len(removed) or removed[position] >= under.stop:
             return self.tree_hash(index)
-        node = self._nodes[index]
         if tree_math.is_leaf(index):
             return _leaf_hash(index // 2, None)
+        node = self._nodes[index]
         assert node is None or isinstance(node, ParentNode)
         if node is not None:
-            kept = tuple(leaf for leaf in node.unmerged_leaves if leaf not in removed_leaves)
+            kept = tuple(leaf for leaf in node.unmerged_leaves if leaf not in removed_set)
             node = dataclasses.replace(node, unmerged_leaves=kept)
         return _parent_hash_input_digest(
             node,
-            self.original_tree_hash(tree_math.left(index), removed_leaves),
-            self.original_tree_hash(tree_math.right(index), removed_leaves),
+            self._original_tree_hash(tree_math.left(index), removed, removed_set),
+            self._original_tree_hash(tree_math.right(index), removed, removed_set),
         )
 
     # --- parent hashes (section 7.9) ---------------------------------------------------------------
@@ -350,7 +359,7 @@ class RatchetTree:
         parent = self.parent_node(parent_index)
         if parent is None:
             raise TreeValidationError(f"node {parent_index} is blank and has no parent hash")
-        sibling_hash = self.original_tree_hash(copath_child, frozenset(parent.unmerged_leaves))
+        sibling_hash = self.original_tree_hash(copath_child, parent.unmerged_leaves)
         return compute_parent_hash(parent.encryption_key, parent.parent_hash, sibling_hash)
 
     def _node_parent_hash(self, index: int) -> bytes | None:
@@ -370,20 +379,22 @@ class RatchetTree:
             if parent is None:
                 continue
             assert isinstance(parent, ParentNode)
-            unmerged = set(parent.unmerged_leaves)
+            unmerged_nodes = {2 * leaf for leaf in parent.unmerged_leaves}
             matches = 0
             left_child, right_child = tree_math.left(index), tree_math.right(index)
             for child, sibling in ((left_child, right_child), (right_child, left_child)):
-                expected = self.parent_hash(index, sibling)
-                resolution = self.resolution(child)
-                unmerged_below = {
-                    2 * leaf for leaf in unmerged if leaf in tree_math.leaves_under(child, n_leaves)
-                }
-                for descendant in resolution:
-                    if self._node_parent_hash(descendant) != expected:
-                        continue
-                    if set(resolution) - {descendant} == unmerged_below:
-                        matches += 1
+                # D must be the one node of C's resolution that is not an unmerged leaf of P below C:
+                # "the intersection of P's unmerged_leaves with the subtree under C is equal to the
+                # resolution of C with D removed".
+                resolution = set(self.resolution(child))
+                below = tree_math.leaves_under(child, n_leaves)
+                unmerged_below = {node for node in unmerged_nodes if node // 2 in below}
+                extra = resolution - unmerged_below
+                if len(extra) != 1 or not unmerged_below <= resolution:
+                    continue
+                (descendant,) = extra
+                if self._node_parent_hash(descendant) == self.parent_hash(index, sibling):
+                    matches += 1
             if matches != 1:
                 raise ParentHashError(
                     f"parent node {index} is not parent-hash valid "
@@ -405,25 +416,29 @@ class RatchetTree:
 
     def _verify_unmerged_leaves(self) -> None:
         n_leaves = self.n_leaves
+        unmerged_sets: dict[int, frozenset[int]] = {}
         for index in range(1, len(self._nodes), 2):
             parent = self._nodes[index]
-            if parent is None:
-                continue
+            if parent is not None:
+                assert isinstance(parent, ParentNode)
+                unmerged_sets[index] = frozenset(parent.unmerged_leaves)
+        for index in unmerged_sets:
+            parent = self._nodes[index]
             assert isinstance(parent, ParentNode)
-            unmerged = parent.unmerged_leaves
-            if list(unmerged) != sorted(set(unmerged)):
+            listed = parent.unmerged_leaves
+            if any(earlier >= later for earlier, later in itertools.pairwise(listed)):
                 raise TreeValidationError(f"node {index}: unmerged_leaves not strictly increasing")
-            for leaf_index in unmerged:
-                if leaf_index not in tree_math.leaves_under(index, n_leaves):
+            below = tree_math.leaves_under(index, n_leaves)
+            for leaf_index in listed:
+                if leaf_index not in below:
                     raise TreeValidationError(f"node {index}: unmerged leaf {leaf_index} is not below it")
                 if self._nodes[2 * leaf_index] is None:
                     raise TreeValidationError(f"node {index}: unmerged leaf {leaf_index} is blank")
                 for between in tree_math.direct_path(2 * leaf_index, n_leaves):
                     if between == index:
                         break
-                    node = self._nodes[between]
-                    assert node is None or isinstance(node, ParentNode)
-                    if node is not None and leaf_index not in node.unmerged_leaves:
+                    between_set = unmerged_sets.get(between)
+                    if between_set is not None and leaf_index not in between_set:
                         raise TreeValidationError(
                             f"node {between} lies between unmerged leaf {leaf_index} and node {index} "
                             "but does not list it as unmerged"
