@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pyfront.cascade import Cascade, Layer
+from pyfront.cascade import CASCADE_ORDER, Cascade, Layer
 from pyfront.crypto.provider import CryptoProvider, MlKemSeed, SharedSecret, SymmetricKey, X25519PrivateKey
 from pyfront.errors import (
     AuthenticationError,
@@ -55,7 +55,10 @@ from pyfront.handshake import (
     verify_signature,
 )
 from pyfront.identity import Identity, matches_invite_fingerprint, safety_number
+from pyfront.layers.mls_layer import MlsLayer
 from pyfront.layers.olm_layer import OlmLayer, decode_olm_message, encode_olm_message
+from pyfront.mls.group import Group
+from pyfront.mls.key_package import KeyPackagePrivate, generate_key_package, parse_key_package
 from pyfront.olm import Account, PreKeyMessage
 from pyfront.pq.kem_ratchet import KemRatchet
 from pyfront.pq.outer import OuterLayer
@@ -80,10 +83,8 @@ HANDSHAKE_TIMEOUT_SECONDS = 60.0
 MAX_EARLY_FRAMES = 64
 """Data frames buffered while the initiator waits for ``Confirm``."""
 SESSION_STATE_VERSION = 1
-SESSION_LAYERS: tuple[str, ...] = ("olm", "mlkem", "outer")
-"""The cascade the session builds today. NOT YET the full ``CASCADE_ORDER``: the MLS layer joins as
-soon as ``pyfront.mls`` offers a group API (docs/protocol.md, "Status"); until then this is the one
-place that names the missing layer."""
+SESSION_LAYERS: tuple[str, ...] = CASCADE_ORDER
+"""The cascade the session builds: all four layers, MLS -> Olm -> ML-KEM -> outer."""
 INNER_SESSION_LAYERS: tuple[str, ...] = SESSION_LAYERS[:-1]
 """The layers that persist across connections (everything but the outer layer)."""
 
@@ -170,11 +171,17 @@ class _Handshake:
     confirm_keys: tuple[SymmetricKey, SymmetricKey] | None = None
     th2: bytes = b""
     olm_layer: OlmLayer | None = None
+    mls_layer: MlsLayer | None = None
+    key_package_private: KeyPackagePrivate | None = None
     early: list[bytes] = field(default_factory=list)
 
 
 LayerLoader = Callable[[CryptoProvider, dict[str, Any]], Layer]
-LAYER_LOADERS: dict[str, LayerLoader] = {"olm": OlmLayer.from_dict, "mlkem": KemRatchet.from_dict}
+LAYER_LOADERS: dict[str, LayerLoader] = {
+    "mls": MlsLayer.from_dict,
+    "olm": OlmLayer.from_dict,
+    "mlkem": KemRatchet.from_dict,
+}
 
 
 class Session:
@@ -380,11 +387,16 @@ class Session:
         resume = not actions and self._resumable_with(hello.identity_key, hello.resume_id)
         shared = await self._provider.x25519(handshake.ephemeral_private, hello.ephemeral_key)
         nonce = self._provider.random_bytes(32)
+        key_package_private: KeyPackagePrivate | None = None
         if resume:
             reply = Reply(
                 HandshakeMode.RESUME, self._local.identity.public_key, handshake.ephemeral_public, nonce
             )
         else:
+            mls_signature_seed, _ = await self._provider.ed25519_generate()
+            key_package, key_package_private = await generate_key_package(
+                self._provider, self._local.identity.public_key, mls_signature_seed
+            )
             account = self._local.olm_account
             await account.generate_one_time_keys(1)
             one_time_key = list(account.one_time_keys.values())[-1]
@@ -399,7 +411,7 @@ class Session:
                 olm_identity,
                 olm_signing,
                 one_time_key,
-                b"",
+                key_package,
             )
         th2 = transcript.absorb(hello.signature, reply.signed_part())
         reply = dataclasses.replace(reply, signature=await self._sign(th2))
@@ -407,6 +419,7 @@ class Session:
         handshake.hello, handshake.reply = hello, reply
         handshake.shared_secret = shared
         handshake.confirm_keys = confirmation_keys(shared, th2)
+        handshake.key_package_private = key_package_private
         handshake.received["Hello"] = raw
         handshake.phase = _Phase.AWAIT_FINISH
         return [*actions, self._send_handshake(handshake, encode_frame(reply), now)]
@@ -424,13 +437,22 @@ class Session:
         shared = await self._provider.x25519(handshake.ephemeral_private, reply.ephemeral_key)
         keys = confirmation_keys(shared, th2)
         olm_layer: OlmLayer | None = None
+        mls_layer: MlsLayer | None = None
         if reply.mode == HandshakeMode.FULL:
+            if parse_key_package(reply.key_package).leaf_node.credential.identity != reply.identity_key:
+                raise AuthenticationError("handshake: the KeyPackage names another identity")
+            mls_signature_seed, _ = await self._provider.ed25519_generate()
+            group = await Group.create(self._provider, self._local.identity.public_key, mls_signature_seed)
+            added = await group.add([reply.key_package])
+            if added.welcome is None:
+                raise InvalidStateError("handshake: adding the peer gave no Welcome")
+            mls_layer = MlsLayer(self._provider, group)
             olm_session = await self._local.olm_account.create_outbound_session(
                 reply.olm_identity_key, reply.olm_one_time_key
             )
             prekey = encode_olm_message(await olm_session.encrypt(th2))
             olm_layer = OlmLayer(self._provider, olm_session)
-            finish = Finish(HandshakeMode.FULL, confirmation(keys[0], th2), prekey, b"")
+            finish = Finish(HandshakeMode.FULL, confirmation(keys[0], th2), prekey, added.welcome)
         else:
             finish = Finish(HandshakeMode.RESUME, confirmation(keys[0], th2))
         th3 = transcript.absorb(reply.signature, finish.signed_part())
@@ -438,7 +460,7 @@ class Session:
         handshake.transcript, handshake.th2 = transcript, th2
         handshake.reply, handshake.finish = reply, finish
         handshake.shared_secret, handshake.confirm_keys = shared, keys
-        handshake.olm_layer = olm_layer
+        handshake.olm_layer, handshake.mls_layer = olm_layer, mls_layer
         handshake.received["Reply"] = raw
         handshake.phase = _Phase.AWAIT_CONFIRM
         return [*actions, self._send_handshake(handshake, encode_frame(finish), now)]
@@ -458,7 +480,14 @@ class Session:
         if finish.mode != reply.mode:
             raise InvalidStateError("handshake: Finish mode differs from Reply mode")
         olm_layer: OlmLayer | None = None
+        mls_layer: MlsLayer | None = None
         if finish.mode == HandshakeMode.FULL:
+            assert handshake.key_package_private is not None
+            group = await Group.join(self._provider, finish.welcome, handshake.key_package_private)
+            expected_members = {0: hello.identity_key, 1: self._local.identity.public_key}
+            if group.members() != expected_members:
+                raise AuthenticationError("handshake: the MLS group's members are not the two of us")
+            mls_layer = MlsLayer(self._provider, group)
             prekey = decode_olm_message(finish.olm_prekey_message)
             if not isinstance(prekey, PreKeyMessage):
                 raise AuthenticationError("handshake: Finish must carry an Olm pre-key message")
@@ -478,6 +507,7 @@ class Session:
             peer_identity=hello.identity_key,
             peer_kem_key=hello.kem_encapsulation_key,
             olm_layer=olm_layer,
+            mls_layer=mls_layer,
             shared=shared,
             th4=th4,
         )
@@ -504,6 +534,7 @@ class Session:
             peer_identity=reply.identity_key,
             peer_kem_key=reply.kem_encapsulation_key,
             olm_layer=handshake.olm_layer,
+            mls_layer=handshake.mls_layer,
             shared=shared,
             th4=th4,
         )
@@ -523,10 +554,11 @@ class Session:
         peer_identity: bytes,
         peer_kem_key: bytes,
         olm_layer: OlmLayer | None,
+        mls_layer: MlsLayer | None,
         shared: bytes,
         th4: bytes,
     ) -> None:
-        if olm_layer is not None:
+        if olm_layer is not None and mls_layer is not None:
             kem = KemRatchet.from_handshake(
                 self._provider,
                 is_initiator=self.is_initiator,
@@ -535,7 +567,7 @@ class Session:
                 own_encapsulation_key=handshake.kem_key,
                 peer_encapsulation_key=peer_kem_key,
             )
-            self._inner = [olm_layer, kem]
+            self._inner = [mls_layer, olm_layer, kem]
             self._session_id = resume_id(th4)
         assert self._inner is not None
         outer = OuterLayer.from_handshake(
