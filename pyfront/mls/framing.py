@@ -40,7 +40,7 @@ from pyfront.mls.messages import (
     read_content,
     write_content,
 )
-from pyfront.mls.secret_tree import HashRatchet, RatchetKind, SecretTree
+from pyfront.mls.secret_tree import RatchetKind, SecretTree
 
 REUSE_GUARD_LENGTH = 4
 #: Largest zero padding a sender may add to one PrivateMessage.
@@ -175,11 +175,13 @@ class DecryptedPrivate:
 
     authenticated: AuthenticatedContent
     generation: int
-    _ratchet: HashRatchet
+    _secret_tree: SecretTree
+    _kind: RatchetKind
 
     def consume(self) -> None:
         """Use up the generation (call after the signature verified)."""
-        self._ratchet.consume(self.generation)
+        leaf_index = self.authenticated.content.sender.leaf_index
+        self._secret_tree.consume(leaf_index, self._kind, self.generation)
 
 
 def _parse_private_content(
@@ -210,8 +212,8 @@ async def decrypt_private(
         _sender_data_aad(message.group_id, message.epoch, message.content_type),
     )
     sender_data = SenderData.decode(sender_plain)
-    ratchet = secret_tree.ratchet(sender_data.leaf_index, _ratchet_kind(message.content_type))
-    key, nonce = ratchet.peek(sender_data.generation)
+    kind = _ratchet_kind(message.content_type)
+    key, nonce = secret_tree.peek(sender_data.leaf_index, kind, sender_data.generation)
     aad = _content_aad(message.group_id, message.epoch, message.content_type, message.authenticated_data)
     plaintext = await cs.aead_decrypt(
         provider, key, _guarded_nonce(nonce, sender_data.reuse_guard), message.ciphertext, aad
@@ -225,4 +227,4 @@ async def decrypt_private(
         body,  # type: ignore[arg-type]
     )
     authenticated = AuthenticatedContent(WireFormat.PRIVATE_MESSAGE, content, auth)
-    return DecryptedPrivate(authenticated, sender_data.generation, ratchet)
+    return DecryptedPrivate(authenticated, sender_data.generation, secret_tree, kind)

@@ -426,20 +426,17 @@ class Group:
         self._require_active()
         if len(application_data) > MAX_APPLICATION_DATA:
             raise LimitError(f"application data larger than {MAX_APPLICATION_DATA} bytes")
-        return await self._send(application_data, authenticated_data, WireFormat.PRIVATE_MESSAGE, None)
+        authenticated = await self._sign(application_data, authenticated_data, WireFormat.PRIVATE_MESSAGE)
+        return await self._frame(authenticated)
 
     async def unprotect(self, message: bytes) -> tuple[bytes, int]:
         """Process an application message; returns ``(application_data, sender_leaf)``."""
         received = await self.process(message, expect=ContentType.APPLICATION)
         return received.application_data, received.sender
 
-    async def _send(
-        self,
-        body: bytes | Proposal | Commit,
-        authenticated_data: bytes,
-        wire_format: WireFormat,
-        confirmation_tag: bytes | None,
-    ) -> bytes:
+    async def _sign(
+        self, body: bytes | Proposal, authenticated_data: bytes, wire_format: WireFormat
+    ) -> AuthenticatedContent:
         if len(authenticated_data) > MAX_AUTHENTICATED_DATA:
             raise LimitError(f"authenticated data larger than {MAX_AUTHENTICATED_DATA} bytes")
         state = self._state
@@ -453,10 +450,7 @@ class Group:
         signature = await framing.sign_content(
             self._provider, wire_format, content, state.context, self._signature_key
         )
-        authenticated = AuthenticatedContent(
-            wire_format, content, FramedContentAuthData(signature, confirmation_tag)
-        )
-        return await self._frame(authenticated)
+        return AuthenticatedContent(wire_format, content, FramedContentAuthData(signature))
 
     async def _frame(self, authenticated: AuthenticatedContent) -> bytes:
         state = self._state
@@ -806,10 +800,16 @@ class Group:
         return await self.commit([])
 
     async def propose(self, proposal: Proposal) -> bytes:
-        """Send a standalone proposal (held by the others until a commit covers it)."""
+        """Send a standalone proposal; every member (we too) holds it until a commit covers it."""
         self._require_active()
+        if isinstance(proposal.body, Update):
+            raise ProposalValidationError("send an update as a commit (update()), not as a proposal")
+        await self._validate([_Pending(proposal, self._my_leaf)], committer=-1)
         wire_format = WireFormat.PUBLIC_MESSAGE if self._public_handshake else WireFormat.PRIVATE_MESSAGE
-        return await self._send(proposal, b"", wire_format, None)
+        authenticated = await self._sign(proposal, b"", wire_format)
+        message = await self._frame(authenticated)
+        self._hold_proposal(authenticated, proposal, self._my_leaf)
+        return message
 
     async def commit(
         self,

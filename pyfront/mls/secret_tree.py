@@ -9,8 +9,9 @@ out-of-order arrival, up to ``OUT_OF_ORDER_TOLERANCE`` per ratchet; a generation
 
 Public API:
 
-* ``SecretTree(encryption_secret, n_leaves)``; ``.ratchet(leaf_index, RatchetKind) -> HashRatchet``;
-  ``to_dict()``/``from_dict()``.
+* ``SecretTree(encryption_secret, n_leaves)``; ``.ratchet(leaf_index, RatchetKind) -> HashRatchet``
+  (for sending); ``.peek(leaf_index, kind, generation)`` (no state change at all) and
+  ``.consume(leaf_index, kind, generation)`` for receiving; ``to_dict()``/``from_dict()``.
 * ``HashRatchet``: ``next_key() -> (generation, key, nonce)`` for sending; ``peek(generation)`` (no state
   change, raises ``ReplayError``/``LimitError``) and ``consume(generation)`` for receiving, so a message
   that fails to authenticate leaves the ratchet untouched.
@@ -153,6 +154,33 @@ class SecretTree:
             raise LimitError(f"leaf {leaf_index} outside a tree of {self._n_leaves} leaves")
         self._derive_leaf(leaf_index)
         return self._ratchets[(leaf_index, kind)]
+
+    def peek(self, leaf_index: int, kind: RatchetKind, generation: int) -> tuple[RatchetSecret, bytes]:
+        """The key and nonce of ``generation`` for a received message, changing no state at all (not
+        even the lazy derivation of tree nodes); ``consume`` uses the generation up afterwards."""
+        ratchet = self._ratchets.get((leaf_index, kind))
+        if ratchet is None:
+            if not 0 <= leaf_index < self._n_leaves:
+                raise LimitError(f"leaf {leaf_index} outside a tree of {self._n_leaves} leaves")
+            secret = self._leaf_secret_preview(leaf_index)
+            ratchet = HashRatchet(cs.expand_with_label(secret, kind.value, b"", cs.NH))
+        return ratchet.peek(generation)
+
+    def consume(self, leaf_index: int, kind: RatchetKind, generation: int) -> None:
+        self.ratchet(leaf_index, kind).consume(generation)
+
+    def _leaf_secret_preview(self, leaf_index: int) -> bytes:
+        target = tree_math.leaf_to_node(leaf_index)
+        path = [target, *tree_math.direct_path(target, self._n_leaves)]
+        start = next((index for index, node in enumerate(path) if node in self._nodes), None)
+        if start is None:
+            raise ReplayError(f"the secrets of leaf {leaf_index} were already consumed")
+        secret: bytes = self._nodes[path[start]]
+        for position in range(start, 0, -1):
+            child = path[position - 1]
+            side = b"left" if child == tree_math.left(path[position]) else b"right"
+            secret = cs.expand_with_label(secret, "tree", side, cs.NH)
+        return secret
 
     def _derive_leaf(self, leaf_index: int) -> None:
         target = tree_math.leaf_to_node(leaf_index)

@@ -1,0 +1,404 @@
+"""Tests for ``pyfront.mls.group``: groups of 2, 3 and 10 members on the native provider.
+
+Covers creation, add via Welcome (one at a time and many at once, with and without an UpdatePath),
+update and remove commits with paths, forward secrecy at membership changes (a removed member cannot
+read later messages, a new member cannot read earlier ones), every rejection rule (tampering of each
+message kind, forged signatures, replay, unknown sender, stale epoch, wrong group) leaving the state
+unchanged, and the versioned state round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from pyfront.crypto.native import NativeProvider
+from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ProtocolError, ReplayError
+from pyfront.mls import framing
+from pyfront.mls.group import (
+    EpochError,
+    Group,
+    GroupStatus,
+    ProposalValidationError,
+    UnknownSenderError,
+    WrongGroupError,
+    generate_key_package,
+)
+from pyfront.mls.key_package import KeyPackagePrivate
+from pyfront.mls.messages import (
+    AuthenticatedContent,
+    ContentType,
+    FramedContent,
+    FramedContentAuthData,
+    MLSMessage,
+    PrivateMessage,
+    Proposal,
+    PublicMessage,
+    Remove,
+    Sender,
+    WireFormat,
+)
+from pyfront.mls.secret_tree import SecretTree
+
+PROVIDER = NativeProvider()
+
+
+def run(coroutine: Awaitable[Any]) -> Any:
+    async def wrapper() -> Any:
+        return await coroutine
+
+    return asyncio.run(wrapper())
+
+
+async def new_member(name: bytes) -> tuple[bytes, KeyPackagePrivate]:
+    signature_key, _ = await PROVIDER.ed25519_generate()
+    return await generate_key_package(PROVIDER, name, signature_key)
+
+
+async def build_group(size: int, *, one_commit: bool = False, public_handshake: bool = False) -> list[Group]:
+    """``size`` members; the creator adds the others (one commit each, or all in one)."""
+    signature_key, _ = await PROVIDER.ed25519_generate()
+    creator = await Group.create(PROVIDER, b"member-0", signature_key, public_handshake=public_handshake)
+    members = [creator]
+    packages = [await new_member(f"member-{index}".encode()) for index in range(1, size)]
+    batches = [packages] if one_commit else [[package] for package in packages]
+    for batch in batches:
+        if not batch:
+            continue
+        result = await creator.add([data for data, _ in batch])
+        for member in members[1:]:
+            await member.process(result.commit)
+        assert result.welcome is not None
+        for _, private in batch:
+            members.append(
+                await Group.join(PROVIDER, result.welcome, private, public_handshake=public_handshake)
+            )
+    return members
+
+
+def assert_in_sync(members: list[Group]) -> None:
+    active = [member for member in members if member.status is GroupStatus.ACTIVE]
+    assert len({member.epoch for member in active}) == 1
+    assert len({member.epoch_authenticator for member in active}) == 1
+    assert len({member.export_secret("test", b"ctx", 32) for member in active}) == 1
+    assert len({member.tree.tree_hash() for member in active}) == 1
+
+
+async def broadcast(sender: Group, members: list[Group], data: bytes) -> None:
+    wire = await sender.protect(data)
+    for member in members:
+        if member is not sender:
+            assert await member.unprotect(wire) == (data, sender.my_leaf)
+
+
+async def deliver_commit(result_commit: bytes, committer: Group, members: list[Group]) -> None:
+    for member in members:
+        if member is not committer:
+            await member.process(result_commit)
+
+
+@pytest.mark.parametrize("size", [2, 3, 10])
+def test_group_of_n_members_talks_updates_and_removes(size: int) -> None:
+    async def scenario() -> None:
+        members = await build_group(size, one_commit=size == 10)
+        assert_in_sync(members)
+        assert members[0].member_count == size
+        for sender in members:
+            await broadcast(sender, members, b"hello from " + bytes([sender.my_leaf]))
+        # Update with a path commit by the last member.
+        result = await members[-1].update()
+        await deliver_commit(result.commit, members[-1], members)
+        assert_in_sync(members)
+        await broadcast(members[0], members, b"after update")
+        if size > 2:
+            removed = members[1]
+            result = await members[-1].remove(removed.my_leaf)
+            await deliver_commit(result.commit, members[-1], members)
+            assert removed.status is GroupStatus.REMOVED
+            remaining = [member for member in members if member is not removed]
+            assert_in_sync(remaining)
+            assert remaining[0].member_count == size - 1
+            await broadcast(remaining[0], remaining, b"after remove")
+
+    run(scenario())
+
+
+def test_removed_member_cannot_decrypt_later_messages() -> None:
+    async def scenario() -> None:
+        alice, bob, carol = await build_group(3)
+        bob_before = Group.from_dict(PROVIDER, bob.to_dict())  # what bob knew before he was removed
+        result = await alice.remove(bob.my_leaf)
+        await carol.process(result.commit)
+        received = await bob.process(result.commit)
+        assert received.removed_self
+        secret = await alice.protect(b"bob must not read this")
+        assert await carol.unprotect(secret) == (b"bob must not read this", alice.my_leaf)
+        with pytest.raises(InvalidStateError):
+            await bob.unprotect(secret)
+        with pytest.raises(EpochError):  # even his saved old state is an epoch behind
+            await bob_before.unprotect(secret)
+        with pytest.raises(InvalidStateError):
+            bob.export_secret("x", b"", 16)
+
+    run(scenario())
+
+
+def test_new_member_cannot_decrypt_earlier_messages() -> None:
+    async def scenario() -> None:
+        alice, bob = await build_group(2)
+        earlier = await alice.protect(b"before carol")
+        assert await bob.unprotect(earlier) == (b"before carol", 0)
+        data, private = await new_member(b"carol")
+        result = await alice.add([data])
+        await bob.process(result.commit)
+        assert result.welcome is not None
+        carol = await Group.join(PROVIDER, result.welcome, private)
+        with pytest.raises(EpochError):
+            await carol.unprotect(earlier)
+        # Rewriting the epoch field does not help: the keys of the old epoch are not derivable.
+        message = MLSMessage.decode(earlier).body
+        assert isinstance(message, PrivateMessage)
+        moved = MLSMessage(dataclasses.replace(message, epoch=carol.epoch)).encode()
+        with pytest.raises(AuthenticationError):
+            await carol.unprotect(moved)
+        await broadcast(carol, [alice, bob, carol], b"hi, I am new")
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("public_handshake", [False, True], ids=["private-handshake", "public-handshake"])
+@pytest.mark.parametrize("path", [True, False], ids=["with-path", "without-path"])
+def test_add_with_and_without_path(path: bool, public_handshake: bool) -> None:
+    async def scenario() -> None:
+        alice, bob = await build_group(2, public_handshake=public_handshake)
+        data, private = await new_member(b"carol")
+        result = await alice.add([data], path=path)
+        commit = MLSMessage.decode(result.commit).body
+        assert isinstance(commit, PublicMessage if public_handshake else PrivateMessage)
+        await bob.process(result.commit)
+        assert result.welcome is not None
+        carol = await Group.join(PROVIDER, result.welcome, private, public_handshake=public_handshake)
+        assert_in_sync([alice, bob, carol])
+        await broadcast(bob, [alice, bob, carol], b"three")
+
+    run(scenario())
+
+
+def test_proposals_by_reference_are_committed() -> None:
+    async def scenario() -> None:
+        alice, bob, carol = await build_group(3)
+        proposal = await bob.propose(Proposal(Remove(carol.my_leaf)))
+        received = await alice.process(proposal)
+        assert received.content_type == ContentType.PROPOSAL
+        assert received.proposal_ref is not None
+        await carol.process(proposal)
+        result = await alice.commit([])
+        await bob.process(result.commit)
+        assert (await carol.process(result.commit)).removed_self
+        assert_in_sync([alice, bob])
+        assert alice.member_count == 2
+
+    run(scenario())
+
+
+# --- rejection rules: every failure leaves the state unchanged ---------------------------------------
+
+
+def flip(data: bytes, position: int) -> bytes:
+    tampered = bytearray(data)
+    tampered[position] ^= 0x01
+    return bytes(tampered)
+
+
+async def assert_rejected_everywhere(
+    receiver: Group, message: bytes, error: type[Exception] = ProtocolError
+) -> None:
+    """Every single-bit flip in a sample of positions is rejected and changes nothing."""
+    before = receiver.to_dict()
+    positions = sorted({*range(0, len(message), max(1, len(message) // 40)), len(message) - 1})
+    for position in positions:
+        with pytest.raises(error):
+            await receiver.process(flip(message, position))
+        assert receiver.to_dict() == before, f"state changed by a rejected message (flip at {position})"
+
+
+@pytest.mark.parametrize("public_handshake", [False, True], ids=["private", "public"])
+def test_tampered_messages_of_each_kind_are_rejected(public_handshake: bool) -> None:
+    async def scenario() -> None:
+        alice, bob, carol = await build_group(3, public_handshake=public_handshake)
+        application = await alice.protect(b"application data")
+        await assert_rejected_everywhere(bob, application)
+        assert await bob.unprotect(application) == (b"application data", 0)
+
+        proposal = await alice.propose(Proposal(Remove(carol.my_leaf)))
+        await assert_rejected_everywhere(bob, proposal)
+        await bob.process(proposal)
+
+        commit = (await alice.update()).commit
+        await assert_rejected_everywhere(bob, commit)
+        await bob.process(commit)
+        await carol.process(proposal)
+        await carol.process(commit)
+        assert_in_sync([alice, bob, carol])
+
+    run(scenario())
+
+
+def test_tampered_welcome_is_rejected() -> None:
+    async def scenario() -> None:
+        alice, _ = await build_group(2)
+        data, private = await new_member(b"carol")
+        result = await alice.add([data])
+        assert result.welcome is not None
+        welcome = result.welcome
+        positions = sorted({*range(0, len(welcome), max(1, len(welcome) // 60)), len(welcome) - 1})
+        for position in positions:
+            with pytest.raises(ProtocolError):
+                await Group.join(PROVIDER, flip(welcome, position), private)
+        carol = await Group.join(PROVIDER, welcome, private)
+        assert carol.epoch_authenticator == alice.epoch_authenticator
+
+    run(scenario())
+
+
+def test_replayed_application_message_is_rejected() -> None:
+    async def scenario() -> None:
+        alice, bob = await build_group(2)
+        first = await alice.protect(b"one")
+        second = await alice.protect(b"two")
+        assert await bob.unprotect(second) == (b"two", 0)  # out of order is fine
+        assert await bob.unprotect(first) == (b"one", 0)
+        with pytest.raises(ReplayError):
+            await bob.unprotect(first)
+        with pytest.raises(ReplayError):
+            await bob.unprotect(second)
+
+    run(scenario())
+
+
+async def forge_application(group: Group, sender_leaf: int, *, n_leaves: int | None = None) -> bytes:
+    """An unsigned application PrivateMessage "from" ``sender_leaf``, built with ``group``'s epoch
+    secrets (as a member who knows them could); ``n_leaves`` lets the sender's tree be larger."""
+    state = group._state
+    content = FramedContent(group.group_id, group.epoch, Sender.member(sender_leaf), b"", b"forged")
+    authenticated = AuthenticatedContent(
+        WireFormat.PRIVATE_MESSAGE, content, FramedContentAuthData(bytes(64))
+    )
+    sender_tree = SecretTree(state.secrets.encryption_secret, n_leaves or state.tree.n_leaves)
+    private = await framing.encrypt_private(
+        PROVIDER, authenticated, sender_tree, state.secrets.sender_data_secret
+    )
+    return MLSMessage(private).encode()
+
+
+def test_unsigned_or_wrongly_signed_application_message_is_rejected() -> None:
+    async def scenario() -> None:
+        alice, bob = await build_group(2)
+        # Bob knows the epoch secrets and forges an unsigned message "from alice" to... bob's peers.
+        forged = await forge_application(bob, alice.my_leaf)
+        before = alice.to_dict()
+        with pytest.raises(AuthenticationError):
+            await alice.process(forged)
+        assert alice.to_dict() == before
+        forged_from_bob = await forge_application(alice, bob.my_leaf)
+        before = bob.to_dict()
+        with pytest.raises(AuthenticationError):
+            await bob.process(forged_from_bob)
+        assert bob.to_dict() == before
+        # Bob's own key signing content that claims alice's leaf does not verify either.
+        state = bob._state
+        content = FramedContent(bob.group_id, bob.epoch, Sender.member(alice.my_leaf), b"", b"forged")
+        signature = await framing.sign_content(
+            PROVIDER, WireFormat.PRIVATE_MESSAGE, content, state.context, bob._signature_key
+        )
+        authenticated = AuthenticatedContent(
+            WireFormat.PRIVATE_MESSAGE, content, FramedContentAuthData(signature)
+        )
+        tree = SecretTree(state.secrets.encryption_secret, state.tree.n_leaves)
+        private = await framing.encrypt_private(
+            PROVIDER, authenticated, tree, state.secrets.sender_data_secret
+        )
+        with pytest.raises(AuthenticationError):
+            await alice.unprotect(MLSMessage(private).encode())
+        # Nothing was used up: alice's real generation 0 still decrypts at bob's.
+        assert await bob.unprotect(await alice.protect(b"real")) == (b"real", 0)
+
+    run(scenario())
+
+
+def test_unknown_sender_is_rejected() -> None:
+    async def scenario() -> None:
+        alice, bob, carol, dave = await build_group(4)
+        result = await alice.remove(bob.my_leaf)
+        await carol.process(result.commit)
+        await dave.process(result.commit)
+        assert carol.tree.n_leaves == 4  # leaf 1 is blank, not truncated
+        before = carol.to_dict()
+        with pytest.raises(UnknownSenderError):
+            await carol.unprotect(await forge_application(alice, 1))
+        with pytest.raises(UnknownSenderError):
+            await carol.unprotect(await forge_application(alice, 6, n_leaves=8))
+        assert carol.to_dict() == before
+
+    run(scenario())
+
+
+def test_stale_and_future_epochs_and_other_groups_are_rejected() -> None:
+    async def scenario() -> None:
+        alice, bob = await build_group(2)
+        old = await alice.protect(b"old epoch")
+        result = await alice.update()
+        await bob.process(result.commit)
+        with pytest.raises(EpochError):
+            await bob.unprotect(old)
+        with pytest.raises(EpochError):
+            await bob.process(result.commit)  # the same commit again: its epoch is gone
+        other_signature, _ = await PROVIDER.ed25519_generate()
+        other = await Group.create(PROVIDER, b"other", other_signature)
+        with pytest.raises(WrongGroupError):
+            await bob.unprotect(await other.protect(b"elsewhere"))
+        with pytest.raises(DecodeError):
+            await bob.process(b"\x00\x01\x00")
+
+    run(scenario())
+
+
+def test_commit_rules() -> None:
+    async def scenario() -> None:
+        alice, bob = await build_group(2)
+        with pytest.raises(ProposalValidationError):
+            await alice.remove(alice.my_leaf)
+        with pytest.raises(ProposalValidationError):
+            await alice.remove(5)
+        data, _ = await new_member(b"carol")
+        with pytest.raises(ProposalValidationError):
+            await alice.add([data, data])  # the same signature key twice
+        assert_in_sync([alice, bob])
+
+    run(scenario())
+
+
+def test_state_round_trip_keeps_working() -> None:
+    async def scenario() -> None:
+        alice, bob, carol = await build_group(3)
+        wire = await alice.protect(b"before save")
+        saved = bob.to_dict()
+        assert saved["version"] == 1
+        restored = Group.from_dict(PROVIDER, saved)
+        assert restored.to_dict() == saved
+        assert await restored.unprotect(wire) == (b"before save", 0)
+        result = await restored.update()
+        await alice.process(result.commit)
+        await carol.process(result.commit)
+        assert_in_sync([alice, restored, carol])
+        with pytest.raises(DecodeError):
+            Group.from_dict(PROVIDER, {**saved, "version": 99})
+        with pytest.raises(DecodeError):
+            Group.from_dict(PROVIDER, {key: value for key, value in saved.items() if key != "tree"})
+        assert "signature_key" not in repr(restored)
+
+    run(scenario())
