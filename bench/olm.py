@@ -9,10 +9,13 @@ Two patterns, each a full round of encrypt on one side and decrypt on the other:
 Every implementation uses its natural API: python-olm speaks base64 text, vodozemac its message
 objects, ours bytes and message objects on one asyncio loop. The anchor is python-olm (libolm in C)
 measured in the same run; the target is ours <= 3x python-olm per message (issue 5). Each figure is
-the median of ``--repeats`` runs of ``--messages`` messages. The Chromium figure is in
-``tests/browser/test_olm_browser.py`` output (the browser run is driven by the test harness).
+the median of ``--repeats`` runs of ``--messages`` messages.
 
-Run: ``./dev bench olm`` (or ``.venv/bin/python bench/olm.py --messages 2000 --repeats 5``).
+``ours-chromium`` is the same loop between two of our sessions inside Chromium under Pyodide with the
+WebCrypto provider (``tests/browser/olm_chromium_peer.py`` through the Pyodide harness); it needs the
+loopback-only namespace of ``./dev bench`` and is skipped with ``--no-chromium``.
+
+Run: ``./dev bench olm`` (or ``.venv/bin/python bench/olm.py --no-chromium`` outside the namespace).
 """
 
 from __future__ import annotations
@@ -120,6 +123,40 @@ def ours_run(pattern: str, count: int) -> float:
     return asyncio.run(ours_loop(pattern, count))
 
 
+class ChromiumOurs:
+    """Our sessions inside Chromium: a Pyodide harness page with the Olm peer module installed."""
+
+    def __init__(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        from tests.browser.pyodide_harness import REPO_ROOT, HarnessServer, PyodideRunner, zip_tree
+        from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace
+
+        require_loopback_namespace()
+
+        self.server = HarnessServer(zip_tree(REPO_ROOT)).start()
+        self.playwright = sync_playwright().start()
+        self.browser = self.playwright.chromium.launch(
+            executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
+        )
+        self.runner = PyodideRunner(self.browser.new_page(), self.server.origin)
+        self.runner.start()
+        peer = REPO_ROOT / "tests" / "browser" / "olm_chromium_peer.py"
+        self.runner.install({"olm_chromium_peer.py": peer.read_bytes()})
+
+    def run(self, pattern: str, count: int) -> float:
+        """Seconds for ``count`` messages (the page measures them with ``perf_counter``)."""
+        us_per_message = self.runner.run(
+            f"import olm_chromium_peer as peer\nawait peer.bench({pattern!r}, {count})"
+        )
+        return float(us_per_message) * count / 1e6
+
+    def close(self) -> None:
+        self.browser.close()
+        self.playwright.stop()
+        self.server.stop()
+
+
 IMPLEMENTATIONS: dict[str, Callable[[str, int], float]] = {
     "python-olm": libolm_run,
     "vodozemac": vodozemac_run,
@@ -131,23 +168,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-chromium", action="store_true", help="skip the in-browser figure")
     args = parser.parse_args()
+    patterns = ("one-way", "ping-pong")
+    per_message: dict[str, dict[str, float]] = {pattern: {} for pattern in patterns}
 
-    figures: dict[str, Any] = {"messages": args.messages, "repeats": args.repeats, "plaintext_bytes": 100}
-    for pattern in ("one-way", "ping-pong"):
-        per_message: dict[str, float] = {}
-        for name, runner in IMPLEMENTATIONS.items():
+    def measure(name: str, runner: Callable[[str, int], float]) -> None:
+        for pattern in patterns:
             runner(pattern, 50)  # warm-up
             times = [runner(pattern, args.messages) for _ in range(args.repeats)]
-            per_message[name] = median(times) / args.messages * 1e6
-        anchor = per_message["python-olm"]
+            per_message[pattern][name] = median(times) / args.messages * 1e6
+
+    for name, runner in IMPLEMENTATIONS.items():
+        measure(name, runner)
+    # Playwright's sync API keeps an event loop on this thread: start it after the asyncio runs.
+    if not args.no_chromium:
+        chromium = ChromiumOurs()
+        try:
+            measure("ours-chromium", chromium.run)
+        finally:
+            chromium.close()
+
+    figures: dict[str, Any] = {"messages": args.messages, "repeats": args.repeats, "plaintext_bytes": 100}
+    for pattern in patterns:
+        anchor = per_message[pattern]["python-olm"]
         figures[pattern] = {
             name: {"us_per_message": round(value, 2), "ratio_to_python_olm": round(value / anchor, 2)}
-            for name, value in per_message.items()
+            for name, value in per_message[pattern].items()
         }
         print(f"{pattern} (encrypt+decrypt, 100-byte plaintext, median of {args.repeats} x {args.messages}):")
-        for name, value in per_message.items():
-            print(f"  {name:12s} {value:8.1f} us/message   {value / anchor:5.2f} x python-olm")
+        for name, value in per_message[pattern].items():
+            print(f"  {name:13s} {value:8.1f} us/message   {value / anchor:5.2f} x python-olm")
     path = write_results("olm", figures)
     print(f"wrote {path}")
 
