@@ -4,15 +4,18 @@ tampered trees rejected by validation, and cache consistency under mutation."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyfront.crypto.native import NativeProvider
-from pyfront.errors import AuthenticationError, DecodeError
+from pyfront.errors import AuthenticationError, DecodeError, ProtocolError
 from pyfront.mls import tree_math
 from pyfront.mls.codec import Writer
 from pyfront.mls.messages import Capabilities, Credential, LeafNode, LeafNodeSource, Lifetime, ParentNode
@@ -316,3 +319,34 @@ def test_validate_leaf_node() -> None:
             await check(x509_only, LeafNodeSource.KEY_PACKAGE, None)
 
     asyncio.run(scenario())
+
+
+VECTOR_TREES = [bytes.fromhex(case["tree"]) for case in SUITE_ONE[:4]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(VECTOR_TREES), st.integers(min_value=0), st.integers(min_value=0, max_value=7))
+def test_decoder_bit_flips_give_protocol_errors_or_canonical_trees(
+    data: bytes, position: int, bit: int
+) -> None:
+    """A flipped bit anywhere in a real tree either fails with a ``ProtocolError`` or decodes to a tree
+    that encodes back to exactly the same bytes (there is one encoding of every tree)."""
+    position %= len(data)
+    mutated = data[:position] + bytes([data[position] ^ (1 << bit)]) + data[position + 1 :]
+    try:
+        tree = RatchetTree.decode(mutated)
+    except ProtocolError:
+        return
+    assert tree.encode() == mutated
+    with contextlib.suppress(ProtocolError):
+        tree.verify_structure()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_decoder_random_bytes(data: bytes) -> None:
+    try:
+        tree = RatchetTree.decode(data)
+    except ProtocolError:
+        return
+    assert tree.encode() == data
