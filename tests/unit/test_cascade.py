@@ -1,0 +1,119 @@
+"""The four-layer cascade (pyfront.cascade) on real layers from a real handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from pyfront.cascade import CASCADE_ORDER, Cascade
+from pyfront.crypto.native import NativeProvider
+from pyfront.errors import InvalidStateError, ProtocolError
+from pyfront.session import Session
+from pyfront.wire import Data, Text, decode_message, encode_frame, encode_message
+from tests.unit.test_session_support import Pair, make_party
+
+
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(test())
+
+
+async def _cascades() -> tuple[Cascade, Cascade]:
+    provider = NativeProvider()
+    pair = Pair(
+        Session(provider, await make_party(provider), is_initiator=True),
+        Session(provider, await make_party(provider), is_initiator=False),
+        random.Random(1),
+    )
+    await pair.connect()
+    await pair.pump()
+    return pair.alice.session.cascade, pair.bob.session.cascade
+
+
+def _snapshot(cascade: Cascade) -> str:
+    return json.dumps(cascade.to_dict(), sort_keys=True)
+
+
+def test_order_is_fixed_and_complete() -> None:
+    async def body() -> None:
+        alice, _ = await _cascades()
+        assert alice.names == CASCADE_ORDER == ("mls", "olm", "mlkem", "outer")
+        layers = [alice.layer(name) for name in CASCADE_ORDER]
+        with pytest.raises(InvalidStateError):
+            Cascade(layers[1:])  # leaving MLS out is refused
+        with pytest.raises(InvalidStateError):
+            Cascade([layers[1], layers[0], layers[2], layers[3]])
+
+    run(body)
+
+
+def test_every_layer_transforms_the_bytes() -> None:
+    async def body() -> None:
+        alice, bob = await _cascades()
+        plaintext = b"attack at dawn"
+        outputs = await alice.encrypt_layers(plaintext, 0.0)
+        assert len(outputs) == 4
+        for output in outputs:
+            assert plaintext not in output
+        assert len(set(outputs)) == 4
+        assert await bob.decrypt(outputs[-1], 0.0) == plaintext
+
+    run(body)
+
+
+@pytest.mark.parametrize("tampered_layer", CASCADE_ORDER)
+def test_tampering_one_layer_rejects_and_changes_nothing(tampered_layer: str) -> None:
+    async def body() -> None:
+        alice, bob = await _cascades()
+        assert await bob.decrypt(await alice.encrypt(b"warm-up", 0.0), 0.0) == b"warm-up"
+        # Encrypt layer by layer on Alice's side, flipping one bit in the chosen layer's output, then
+        # wrapping it with the genuine outer layers, as a peer holding those layers' keys could.
+        from pyfront.padding import pad
+
+        data = pad(b"secret")
+        for name in CASCADE_ORDER:
+            data = await alice.layer(name).encrypt(data, 0.0)
+            if name == tampered_layer:
+                flipped = bytearray(data)
+                flipped[len(flipped) // 2] ^= 0x10
+                data = bytes(flipped)
+        before = _snapshot(bob)
+        with pytest.raises(ProtocolError) as caught:
+            await bob.decrypt(data, 0.0)
+        assert any(tampered_layer in note for note in getattr(caught.value, "__notes__", []))
+        assert _snapshot(bob) == before
+        # The conversation continues in both directions.
+        assert await bob.decrypt(await alice.encrypt(b"after", 0.0), 0.0) == b"after"
+        assert await alice.decrypt(await bob.encrypt(b"reply", 0.0), 0.0) == b"reply"
+
+    run(body)
+
+
+def test_failed_parse_commits_nothing() -> None:
+    async def body() -> None:
+        alice, bob = await _cascades()
+        ciphertext = await alice.encrypt(b"\x09not a message", 0.0)
+        before = _snapshot(bob)
+        with pytest.raises(ProtocolError):
+            await bob.decrypt_with(ciphertext, 0.0, decode_message)
+        assert _snapshot(bob) == before
+        assert await bob.decrypt(ciphertext, 0.0) == b"\x09not a message"
+
+    run(body)
+
+
+def test_short_text_overhead_is_under_400_bytes() -> None:
+    async def body() -> None:
+        alice, bob = await _cascades()
+        message = Text(bytes(16), 0, "x" * 100)
+        for _ in range(3):  # steady state: epochs and keys acknowledged both ways
+            await bob.decrypt(await alice.encrypt(encode_message(message), 0.0), 0.0)
+            await alice.decrypt(await bob.encrypt(encode_message(message), 0.0), 0.0)
+        frame = encode_frame(Data(await alice.encrypt(encode_message(message), 0.0)))
+        assert len(frame) - 100 <= 400, len(frame)
+
+    run(body)

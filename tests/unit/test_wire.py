@@ -1,0 +1,171 @@
+"""Frames and application messages (pyfront.wire): round trips, strictness, limits, fuzzing."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyfront.errors import DecodeError, LimitError, ProtocolError
+from pyfront.wire import (
+    MAX_FRAME_SIZE,
+    MAX_IDS,
+    MESSAGE_CLASSES,
+    WIRE_VERSION,
+    AppMessage,
+    Confirm,
+    Data,
+    Delete,
+    DeliveryAck,
+    DisappearingTimer,
+    FileAccept,
+    FileChunk,
+    FileComplete,
+    FileOffer,
+    Finish,
+    GroupControl,
+    HandshakeMode,
+    Hello,
+    Profile,
+    ReadReceipt,
+    Reply,
+    Text,
+    Typing,
+    decode_frame,
+    decode_message,
+    encode_frame,
+    encode_message,
+)
+
+K = bytes(range(32))
+ID = bytes(range(16))
+HELLO = Hello(K, K, K, bytes(1184), K, K, b"", bytes(64))
+FRAMES = [
+    HELLO,
+    Hello(K, K, K, bytes(1184), K, K, K, bytes(64)),
+    Reply(HandshakeMode.FULL, K, K, K, bytes(1184), K, K, K, b"kp", bytes(64)),
+    Reply(HandshakeMode.RESUME, K, K, K, signature=bytes(64)),
+    Finish(HandshakeMode.FULL, K, b"\x00olm", b"welcome", bytes(64)),
+    Finish(HandshakeMode.RESUME, K, signature=bytes(64)),
+    Confirm(K, bytes(64)),
+    Data(b"ciphertext"),
+]
+MESSAGES: list[AppMessage] = [
+    Text(ID, 1_700_000_000_000, "héllo ✓"),
+    Typing(True),
+    ReadReceipt((ID, ID)),
+    DeliveryAck(()),
+    DisappearingTimer(ID, 3600),
+    Delete(ID, (ID,)),
+    FileOffer(ID, "cat.gif", "image/gif", 12345, K, K, 65536),
+    FileAccept(ID, 3),
+    FileChunk(ID, 7, b"\x00" * 100),
+    FileComplete(ID),
+    Profile("Alice", "image/png", b"\x89PNG"),
+    GroupControl(b"group", 2, b"commit"),
+]
+
+
+@pytest.mark.parametrize("frame", FRAMES, ids=lambda f: type(f).__name__)
+def test_frames_round_trip(frame: object) -> None:
+    encoded = encode_frame(frame)  # type: ignore[arg-type]
+    assert encoded[0] == WIRE_VERSION
+    assert decode_frame(encoded) == frame
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_messages_round_trip(message: object) -> None:
+    encoded = encode_message(message)  # type: ignore[arg-type]
+    assert encoded[:2] == bytes([WIRE_VERSION, message.TYPE])  # type: ignore[attr-defined]
+    assert decode_message(encoded) == message
+
+
+def test_every_message_type_is_covered() -> None:
+    assert {type(m) for m in MESSAGES} == set(MESSAGE_CLASSES.values())
+
+
+def test_hello_layout_is_pinned() -> None:
+    encoded = encode_frame(HELLO)
+    assert len(encoded) == 2 + 32 * 3 + 1184 + 32 * 2 + 1 + 64
+    assert encoded[:2] == b"\x01\x01"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"\x02\x05",  # unknown version
+        b"\x01\x09",  # unknown frame type
+        encode_frame(HELLO)[:-1],  # truncated
+        encode_frame(HELLO) + b"\x00",  # trailing byte
+        encode_frame(Confirm(K, bytes(64)))[:40],
+        b"\x01\x02\x07" + bytes(200),  # unknown handshake mode
+        b"\x01\x05" + bytes(MAX_FRAME_SIZE),  # oversized
+    ],
+)
+def test_malformed_frames(bad: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_frame(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"\x01",
+        b"\x02\x01",
+        b"\x01\x63",
+        encode_message(Typing(False))[:-1] + b"\x02",  # boolean byte 2
+        encode_message(MESSAGES[0]) + b"\x00",
+        b"\x01\x01" + ID + bytes(8) + b"\x00\x02\xff\xfe",  # invalid UTF-8
+        b"\x01\x03" + bytes([MAX_IDS + 1]) + ID * (MAX_IDS + 1),
+    ],
+)
+def test_malformed_messages(bad: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_message(bad)
+
+
+def test_limits_on_encode() -> None:
+    with pytest.raises(LimitError):
+        encode_message(ReadReceipt((ID,) * (MAX_IDS + 1)))
+    with pytest.raises(LimitError):
+        encode_message(Profile("x" * 200, "", b""))
+    with pytest.raises(LimitError):
+        encode_message(Text(b"short", 0, ""))
+    with pytest.raises(LimitError):
+        encode_message(DisappearingTimer(ID, -1))
+    with pytest.raises(LimitError):
+        encode_frame(Data(bytes(MAX_FRAME_SIZE)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=2000))
+def test_fuzz_frames_only_protocol_errors(data: bytes) -> None:
+    with contextlib.suppress(ProtocolError):
+        decode_frame(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=400))
+def test_fuzz_messages_only_protocol_errors(data: bytes) -> None:
+    try:
+        message = decode_message(data)
+    except ProtocolError:
+        return
+    assert encode_message(message) == data  # what decodes re-encodes to the same bytes
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(MESSAGES),
+    st.integers(min_value=0, max_value=400),
+    st.integers(min_value=0, max_value=255),
+)
+def test_fuzz_mutated_messages(message: object, position: int, value: int) -> None:
+    encoded = bytearray(encode_message(message))  # type: ignore[arg-type]
+    encoded[position % len(encoded)] = value
+    with contextlib.suppress(ProtocolError):
+        decode_message(bytes(encoded))
