@@ -13,11 +13,14 @@ use for out-of-order delivery:
 
 Decryption computes every change on the side, verifies the MAC and decrypts, and only then commits:
 a forged, tampered or replayed message leaves the ratchet exactly as it was. A message key is used at
-most once, so a replay finds no key and raises ``ReplayError``. This module does no I/O.
+most once, so a replay finds no key and raises ``ReplayError``. Calls on one ratchet are serialised by
+an ``asyncio.Lock``: the provider's awaits (X25519, AES) would otherwise let two concurrent calls read
+the same chain position and reuse a message key or bring back a used one. This module does no I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from pyfront.crypto.provider import CryptoProvider, X25519PrivateKey
@@ -82,7 +85,7 @@ def _walk(chain_key: ChainKey, target: int) -> tuple[ChainKey, dict[int, Message
 class Ratchet:
     """The Double Ratchet state of one Olm session."""
 
-    __slots__ = ("provider", "receiver_chains", "root_key", "sender_chain")
+    __slots__ = ("_lock", "provider", "receiver_chains", "root_key", "sender_chain")
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class Ratchet:
         self.root_key = root_key
         self.sender_chain = sender_chain
         self.receiver_chains: list[ReceiverChain] = receiver_chains or []  # oldest first
+        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<Ratchet {len(self.receiver_chains)} receiving chains>"
@@ -166,6 +170,10 @@ class Ratchet:
         """Encrypt on the sending chain, starting a new one (a ratchet step) if we have none."""
         if len(plaintext) > MAX_PLAINTEXT_LENGTH:
             raise LimitError(f"Olm: plaintext of {len(plaintext)} bytes, at most {MAX_PLAINTEXT_LENGTH}")
+        async with self._lock:
+            return await self._encrypt(plaintext)
+
+    async def _encrypt(self, plaintext: bytes) -> NormalMessage:
         sender_chain = self.sender_chain
         root_key = self.root_key
         if sender_chain is None:
@@ -188,10 +196,11 @@ class Ratchet:
 
     async def decrypt(self, message: NormalMessage) -> bytes:
         """Decrypt ``message``; the state changes only if its MAC verifies and it decrypts."""
-        found = await self._find_message_key(message)
-        plaintext = await cipher.decrypt(self.provider, found.message_key, message)
-        self._commit(found, message.chain_index)
-        return plaintext
+        async with self._lock:
+            found = await self._find_message_key(message)
+            plaintext = await cipher.decrypt(self.provider, found.message_key, message)
+            self._commit(found, message.chain_index)
+            return plaintext
 
     def _chain_for(self, ratchet_key: bytes) -> ReceiverChain | None:
         for chain in reversed(self.receiver_chains):

@@ -312,3 +312,39 @@ def test_repr_shows_no_secrets() -> None:
             assert "bytes>" in text or "Session" in text or "Ratchet" in text, text
 
     run(scenario)
+
+
+class YieldingProvider(NativeProvider):
+    """A provider whose every asynchronous primitive yields to the loop, as WebCrypto's promises do."""
+
+    async def aes_cbc_encrypt(self, key: bytes, iv: bytes, plaintext: bytes) -> bytes:
+        await asyncio.sleep(0)
+        return await super().aes_cbc_encrypt(key, iv, plaintext)
+
+    async def aes_cbc_decrypt(self, key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+        await asyncio.sleep(0)
+        return await super().aes_cbc_decrypt(key, iv, ciphertext)
+
+    async def x25519(self, private_key: bytes, public_key: bytes) -> Any:
+        await asyncio.sleep(0)
+        return await super().x25519(private_key, public_key)
+
+
+def test_concurrent_calls_never_reuse_or_revive_a_message_key() -> None:
+    async def scenario() -> None:
+        alice, bob = await pair()
+        for session in (alice, bob):
+            session.provider = session._ratchet.provider = YieldingProvider()
+        # Concurrent encryptions get distinct chain indices (no message key is used twice).
+        sent = await asyncio.gather(*(alice.encrypt(b"c%d" % number) for number in range(6)))
+        indices = [message.chain_index for message in sent if isinstance(message, NormalMessage)]
+        assert sorted(indices) == list(range(6))
+        # Concurrent decryptions, out of order: each opens once; afterwards every replay is refused.
+        order = [5, 2, 0, 4, 1, 3]
+        plaintexts = await asyncio.gather(*(bob.decrypt(sent[number]) for number in order))
+        assert sorted(plaintexts) == sorted(b"c%d" % number for number in range(6))
+        for message in sent:
+            with pytest.raises(ReplayError):
+                await bob.decrypt(message)
+
+    run(scenario)
