@@ -247,9 +247,8 @@ async def decrypt_update_path(
     excluded = list(excluded_leaves)
     if receiver in excluded:
         raise InvalidStateError("a member added by this commit learns the path secret from the Welcome")
+    check_ciphertext_counts(tree, sender, update_path, excluded)
     path = tree.filtered_direct_path_with_copath(sender)
-    if len(update_path.nodes) != len(path):
-        raise UpdatePathError("UpdatePath does not fit the filtered direct path")
     ancestor = tree_math.common_ancestor(2 * sender, 2 * receiver)
     position = next((i for i, (parent, _) in enumerate(path) if parent == ancestor), None)
     if position is None:
