@@ -1,0 +1,188 @@
+"""The cascade: per-message cost, per-layer cost, overhead bytes and handshake time (CPython part).
+
+Measured on two of our sessions after a real handshake (native provider, one asyncio loop):
+
+* ``message``: full cascade encrypt on one side + decrypt on the other of a 100-byte text (a wire
+  ``Text`` message: encode, pad to its 160-byte bucket, MLS -> Olm -> ML-KEM -> outer, frame, and back),
+  in ping-pong (directions alternate, the Double Ratchet's expensive path) and one-way patterns;
+* ``layers``: each layer's encrypt+decrypt alone on the bytes it sees in the cascade, plus the cost of the
+  clone that makes the cascade fail-closed;
+* ``overhead``: frame bytes minus the 100 text bytes, steady state and averaged over a conversation
+  (which includes the ML-KEM re-encapsulations every ``KEM_REKEY_MESSAGES`` messages);
+* ``handshake``: full and resumed handshakes, both sides, in memory.
+
+Anchor: one AES-256-GCM encrypt+decrypt of the same 160 padded bytes through the same provider, in
+the same run; ratios are against it. Targets (issue 7): <= 0.5 ms median per message in CPython and
+<= 400 bytes overhead for a short text. The Chromium part (<= 5 ms) is not measured here yet.
+
+Run: ``./dev bench cascade`` (or ``.venv/bin/python bench/cascade.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.results_io import median, write_results  # noqa: E402
+from pyfront.cascade import CASCADE_ORDER  # noqa: E402
+from pyfront.crypto.native import NativeProvider  # noqa: E402
+from pyfront.identity import Identity  # noqa: E402
+from pyfront.olm import Account  # noqa: E402
+from pyfront.padding import pad  # noqa: E402
+from pyfront.session import LocalParty, SendFrame, Session  # noqa: E402
+from pyfront.wire import Text, encode_message  # noqa: E402
+
+DTLS_A = "sha-256 " + ":".join(["AA"] * 32)
+DTLS_B = "sha-256 " + ":".join(["BB"] * 32)
+TEXT = Text(bytes(16), 1_700_000_000_000, "m" * 100)
+
+
+async def _party(provider: NativeProvider) -> LocalParty:
+    return LocalParty(await Identity.generate(provider), await Account.create(provider))
+
+
+async def _exchange(alice: Session, bob: Session, first: list[Any]) -> None:
+    """Deliver frames back and forth until both sides are quiet."""
+    queue: list[tuple[Session, bytes]] = [(bob, a.data) for a in first if isinstance(a, SendFrame)]
+    while queue:
+        receiver, data = queue.pop(0)
+        other = alice if receiver is bob else bob
+        for action in await receiver.receive(data, 0.0):
+            if isinstance(action, SendFrame):
+                queue.append((other, action.data))
+
+
+async def handshake(provider: NativeProvider, alice: Session, bob: Session) -> float:
+    start = time.perf_counter()
+    await bob.connected(DTLS_B, DTLS_A, 0.0)
+    await _exchange(alice, bob, await alice.connected(DTLS_A, DTLS_B, 0.0))
+    return time.perf_counter() - start
+
+
+async def ready_pair(provider: NativeProvider) -> tuple[Session, Session, float]:
+    alice = Session(provider, await _party(provider), is_initiator=True)
+    bob = Session(provider, await _party(provider), is_initiator=False)
+    seconds = await handshake(provider, alice, bob)
+    return alice, bob, seconds
+
+
+async def one_message(sender: Session, receiver: Session) -> int:
+    frame = (await sender.send(TEXT, 0.0))[0]
+    assert isinstance(frame, SendFrame)
+    await receiver.receive(frame.data, 0.0)
+    return len(frame.data)
+
+
+async def main(messages: int, handshakes: int) -> dict[str, Any]:
+    provider = NativeProvider()
+    padded = pad(encode_message(TEXT))
+    key, nonce = bytes(32), bytes(12)
+
+    anchor = []
+    for _ in range(messages):
+        start = time.perf_counter()
+        await provider.aes_gcm_decrypt(key, nonce, await provider.aes_gcm_encrypt(key, nonce, padded))
+        anchor.append(time.perf_counter() - start)
+    anchor_s = median(anchor)
+
+    full, resumed = [], []
+    for _ in range(handshakes):
+        alice, bob, seconds = await ready_pair(provider)
+        full.append(seconds)
+        alice.disconnected(0.0)
+        bob.disconnected(0.0)
+        resumed.append(await handshake(provider, alice, bob))
+
+    alice, bob, _ = await ready_pair(provider)
+    sizes, ping_pong = [], []
+    for n in range(messages):
+        sender, receiver = (alice, bob) if n % 2 == 0 else (bob, alice)
+        start = time.perf_counter()
+        sizes.append(await one_message(sender, receiver))
+        ping_pong.append(time.perf_counter() - start)
+    steady = median(sizes)
+    one_way = []
+    for _ in range(min(messages, 200)):
+        start = time.perf_counter()
+        await one_message(alice, bob)
+        one_way.append(time.perf_counter() - start)
+
+    layer_figures: dict[str, dict[str, float]] = {}
+    data = padded
+    for name in CASCADE_ORDER:
+        sender_layer, receiver_layer = alice.cascade.layer(name), bob.cascade.layer(name)
+        costs, clones, output = [], [], b""
+        for _ in range(min(messages, 200)):
+            start = time.perf_counter()
+            output = await sender_layer.encrypt(data, 0.0)
+            await receiver_layer.decrypt(output, 0.0)
+            costs.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await sender_layer.clone()
+            await receiver_layer.clone()
+            clones.append(time.perf_counter() - start)
+        layer_figures[name] = {
+            "encrypt_decrypt_ms": median(costs) * 1e3,
+            "clone_both_sides_ms": median(clones) * 1e3,
+            "overhead_bytes": len(output) - len(data),
+            "ratio_to_anchor": median(costs) / anchor_s,
+        }
+        data = output
+
+    return {
+        "anchor_aes_gcm_160_bytes_ms": anchor_s * 1e3,
+        "message_ping_pong_median_ms": median(ping_pong) * 1e3,
+        "message_ping_pong_ratio_to_anchor": median(ping_pong) / anchor_s,
+        "message_one_way_median_ms": median(one_way) * 1e3,
+        "message_one_way_ratio_to_anchor": median(one_way) / anchor_s,
+        "overhead_steady_bytes": steady - 100,
+        "overhead_mean_bytes": sum(sizes) / len(sizes) - 100,
+        "overhead_max_bytes": max(sizes) - 100,
+        "layers": layer_figures,
+        "handshake_full_median_ms": median(full) * 1e3,
+        "handshake_resume_median_ms": median(resumed) * 1e3,
+        "messages": messages,
+        "handshakes": handshakes,
+        "chromium": "not measured (CPython only)",
+    }
+
+
+def report(figures: dict[str, Any]) -> None:
+    print(f"anchor: AES-256-GCM enc+dec of 160 bytes  {figures['anchor_aes_gcm_160_bytes_ms']:.4f} ms")
+    print(
+        f"cascade ping-pong  {figures['message_ping_pong_median_ms']:.3f} ms/message "
+        f"({figures['message_ping_pong_ratio_to_anchor']:.0f}x anchor; target 0.5 ms)"
+    )
+    print(
+        f"cascade one-way    {figures['message_one_way_median_ms']:.3f} ms/message "
+        f"({figures['message_one_way_ratio_to_anchor']:.0f}x anchor)"
+    )
+    for name, layer in figures["layers"].items():
+        print(
+            f"  {name:6s} {layer['encrypt_decrypt_ms']:.3f} ms  clone x2 {layer['clone_both_sides_ms']:.3f} ms"
+            f"  +{layer['overhead_bytes']} bytes  ({layer['ratio_to_anchor']:.0f}x anchor)"
+        )
+    print(
+        f"overhead for a 100-byte text: steady {figures['overhead_steady_bytes']:.0f} bytes, "
+        f"mean {figures['overhead_mean_bytes']:.0f}, max {figures['overhead_max_bytes']} (target 400)"
+    )
+    print(
+        f"handshake: full {figures['handshake_full_median_ms']:.1f} ms, "
+        f"resume {figures['handshake_resume_median_ms']:.1f} ms (both sides, in memory)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=400)
+    parser.add_argument("--handshakes", type=int, default=10)
+    arguments = parser.parse_args()
+    results = asyncio.run(main(arguments.messages, arguments.handshakes))
+    report(results)
+    print("written:", write_results("cascade", results))
