@@ -29,14 +29,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results_io import median, write_results  # noqa: E402
-from pyfront.cascade import CASCADE_ORDER  # noqa: E402
-from pyfront.crypto.native import NativeProvider  # noqa: E402
-from pyfront.identity import Identity  # noqa: E402
-from pyfront.olm import Account  # noqa: E402
-from pyfront.padding import pad  # noqa: E402
-from pyfront.session import LocalParty, SendFrame, Session  # noqa: E402
-from pyfront.wire import Text, encode_message  # noqa: E402
+from bench.results_io import median, write_results
+from pyfront.cascade import CASCADE_ORDER
+from pyfront.crypto.native import NativeProvider
+from pyfront.identity import Identity
+from pyfront.olm import Account
+from pyfront.padding import pad
+from pyfront.session import LocalParty, SendFrame, Session
+from pyfront.wire import Text, encode_message
 
 DTLS_A = "sha-256 " + ":".join(["AA"] * 32)
 DTLS_B = "sha-256 " + ":".join(["BB"] * 32)
@@ -106,7 +106,7 @@ async def main(messages: int, handshakes: int) -> dict[str, Any]:
         start = time.perf_counter()
         sizes.append(await one_message(sender, receiver))
         ping_pong.append(time.perf_counter() - start)
-    steady = median(sizes)
+    steady = median([float(size) for size in sizes])
     one_way = []
     for _ in range(min(messages, 200)):
         start = time.perf_counter()
@@ -165,7 +165,8 @@ def report(figures: dict[str, Any]) -> None:
     )
     for name, layer in figures["layers"].items():
         print(
-            f"  {name:6s} {layer['encrypt_decrypt_ms']:.3f} ms  clone x2 {layer['clone_both_sides_ms']:.3f} ms"
+            f"  {name:6s} {layer['encrypt_decrypt_ms']:.3f} ms"
+            f"  clone x2 {layer['clone_both_sides_ms']:.3f} ms"
             f"  +{layer['overhead_bytes']} bytes  ({layer['ratio_to_anchor']:.0f}x anchor)"
         )
     print(
