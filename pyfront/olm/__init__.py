@@ -10,6 +10,7 @@ in the browser. Modules, one per part of the spec:
 * ``ratchet`` - sending/receiving chains, skipped keys and their caps
 * ``session`` - triple DH, session id, pre-key framing
 * ``account`` - identity, one-time and fallback keys, signatures
+* ``signing`` - signatures over published keys (Matrix's signed_curve25519 form)
 * ``state`` - versioned JSON-able serialisation; ``encoding`` - base64 and varints
 
 Nothing here does I/O.
@@ -31,6 +32,7 @@ from pyfront.olm.messages import (
 )
 from pyfront.olm.ratchet import MAX_MESSAGE_GAP, MAX_RECEIVING_CHAINS, MAX_SKIPPED_MESSAGE_KEYS
 from pyfront.olm.session import Session, SessionKeys
+from pyfront.olm.signing import signed_key_payload, verify_signed_key
 from pyfront.olm.state import STATE_VERSION
 
 __all__ = [
@@ -50,4 +52,6 @@ __all__ = [
     "SessionKeys",
     "UnknownOneTimeKeyError",
     "decode_message",
+    "signed_key_payload",
+    "verify_signed_key",
 ]

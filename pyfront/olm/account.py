@@ -8,6 +8,7 @@ out; it is not removed when used, and the previous one is kept until ``forget_ol
 * Key ids are libolm's: a 32-bit counter, unpadded base64 of its big-endian bytes (``AAAAAQ`` first).
 * At most ``MAX_ONE_TIME_KEYS`` (100, as libolm's ``MAX_ONE_TIME_KEYS``) are held; generating more
   forgets the oldest, as libolm and vodozemac do.
+* One-time and fallback keys are published with ``sign_key`` signatures (``signing.py``).
 * A one-time key is removed as soon as an inbound session was created with it (the first message
   verified); a message that fails to verify consumes nothing.
 
@@ -33,6 +34,7 @@ from pyfront.errors import AuthenticationError, InvalidStateError, LimitError
 from pyfront.olm.encoding import encode_base64
 from pyfront.olm.messages import PreKeyMessage
 from pyfront.olm.session import Session, create_inbound, create_outbound
+from pyfront.olm.signing import signed_key_payload
 from pyfront.olm.state import (
     State,
     get_bool,
@@ -147,6 +149,10 @@ class Account:
     async def sign(self, message: bytes) -> bytes:
         """A 64-byte Ed25519 signature by the account's signing key."""
         return await self.provider.ed25519_sign(self._signing_seed, message)
+
+    async def sign_key(self, public_key: bytes, *, fallback: bool = False) -> bytes:
+        """The signature that publishes a one-time (or fallback) key (``signing.signed_key_payload``)."""
+        return await self.sign(signed_key_payload(public_key, fallback=fallback))
 
     # --- one-time and fallback keys --------------------------------------------------------------
 

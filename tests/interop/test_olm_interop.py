@@ -29,6 +29,8 @@ from pyfront.olm import (
     Session,
     UnknownOneTimeKeyError,
     decode_message,
+    signed_key_payload,
+    verify_signed_key,
 )
 
 pytestmark = pytest.mark.interop
@@ -483,5 +485,52 @@ def test_new_chain_before_we_sent_is_refused(theirs: Theirs) -> None:
         await theirs_to_ours(ours, theirs, "they answer: our sending chain is gone")
         with pytest.raises(InvalidStateError):
             await ours.decrypt(stray)
+
+    run(scenario)
+
+
+def test_signed_one_time_keys_verify_across_implementations() -> None:
+    async def scenario() -> None:
+        provider = NativeProvider()
+        ours = await Account.create(provider)
+        await ours.generate_one_time_keys(1)
+        await ours.generate_fallback_key()
+        ((_, one_time_key),) = ours.one_time_keys.items()
+        ((_, fallback_key),) = ours.fallback_key.items()
+        signing_key = ours.identity_keys[1]
+        for key, fallback in ((one_time_key, False), (fallback_key, True)):
+            signature = await ours.sign_key(key, fallback=fallback)
+            payload = signed_key_payload(key, fallback=fallback)
+            # vodozemac and libolm accept our signature over the Matrix payload ...
+            vodozemac.Ed25519PublicKey.from_base64(b64encode(signing_key)).verify_signature(
+                payload, vodozemac.Ed25519Signature.from_base64(b64encode(signature))
+            )
+            olm.ed25519_verify(b64encode(signing_key), payload.decode(), b64encode(signature))
+            # ... and a signature over another key, or as the other kind, does not verify here.
+            with pytest.raises(AuthenticationError):
+                await verify_signed_key(provider, signing_key, key, signature, fallback=not fallback)
+            await verify_signed_key(provider, signing_key, key, signature, fallback=fallback)
+        # Their signatures over their keys verify with ours.
+        theirs = vodozemac.Account()
+        theirs.generate_one_time_keys(1)
+        (their_key,) = theirs.one_time_keys.values()
+        payload = signed_key_payload(their_key.to_bytes())
+        assert payload == b'{"key":"' + their_key.to_base64().encode() + b'"}'
+        signature = b64decode(theirs.sign(payload).to_base64())
+        await verify_signed_key(
+            provider, b64decode(theirs.ed25519_key.to_base64()), their_key.to_bytes(), signature
+        )
+        libolm_account = olm.Account()
+        libolm_account.generate_one_time_keys(1)
+        (libolm_key,) = libolm_account.one_time_keys["curve25519"].values()
+        libolm_signature = b64decode(libolm_account.sign(signed_key_payload(b64decode(libolm_key))))
+        await verify_signed_key(
+            provider,
+            b64decode(libolm_account.identity_keys["ed25519"]),
+            b64decode(libolm_key),
+            libolm_signature,
+        )
+        with pytest.raises(AuthenticationError):
+            await verify_signed_key(provider, signing_key, b64decode(libolm_key), libolm_signature)
 
     run(scenario)

@@ -17,6 +17,8 @@ from pyfront.olm import (
     IdentityKeyMismatchError,
     PreKeyMessage,
     UnknownOneTimeKeyError,
+    signed_key_payload,
+    verify_signed_key,
 )
 from pyfront.olm.encoding import decode_base64, encode_base64
 
@@ -194,5 +196,29 @@ def test_repr_shows_no_secrets() -> None:
         for secret in (state["identity_private_key"], state["signing_seed"]):
             assert secret not in repr(account)
         assert repr(account) == f"<olm.Account {state['identity_key']}>"
+
+    run(scenario)
+
+
+def test_signed_keys() -> None:
+    async def scenario() -> None:
+        account = await Account.create(PROVIDER)
+        await account.generate_one_time_keys(1)
+        (key,) = account.one_time_keys.values()
+        signing_key = account.identity_keys[1]
+        assert signed_key_payload(key) == b'{"key":"' + encode_base64(key).encode() + b'"}'
+        assert signed_key_payload(key, fallback=True).startswith(b'{"fallback":true,"key":"')
+        signature = await account.sign_key(key)
+        await verify_signed_key(PROVIDER, signing_key, key, signature)
+        bad = bytes([signature[0] ^ 1]) + signature[1:]
+        for arguments in (
+            (signing_key, key, bad),
+            (signing_key, bytes(32), signature),
+            (signing_key, key, signature[:63]),
+            (signing_key[:31], key, signature),
+            (signing_key, key[:31], signature),
+        ):
+            with pytest.raises(AuthenticationError):
+                await verify_signed_key(PROVIDER, *arguments)
 
     run(scenario)
