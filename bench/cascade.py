@@ -6,7 +6,7 @@ Measured on two of our sessions after a real handshake (native provider, one asy
   ``Text`` message: encode, pad to its 160-byte bucket, MLS -> Olm -> ML-KEM -> outer, frame, and back),
   in ping-pong (directions alternate, the Double Ratchet's expensive path) and one-way patterns;
 * ``layers``: each layer's encrypt+decrypt alone on the bytes it sees in the cascade, plus the cost of the
-  clone that makes the cascade fail-closed;
+  snapshot that makes the cascade fail-closed (a restore only runs when a message fails);
 * ``overhead``: frame bytes minus the 100 text bytes, steady state and averaged over a conversation
   (which includes the ML-KEM re-encapsulations every ``KEM_REKEY_MESSAGES`` messages);
 * ``handshake``: full and resumed handshakes, both sides, in memory.
@@ -124,12 +124,12 @@ async def main(messages: int, handshakes: int) -> dict[str, Any]:
             await receiver_layer.decrypt(output, 0.0)
             costs.append(time.perf_counter() - start)
             start = time.perf_counter()
-            await sender_layer.clone()
-            await receiver_layer.clone()
+            sender_layer.snapshot()
+            receiver_layer.snapshot()
             clones.append(time.perf_counter() - start)
         layer_figures[name] = {
             "encrypt_decrypt_ms": median(costs) * 1e3,
-            "clone_both_sides_ms": median(clones) * 1e3,
+            "snapshot_both_sides_ms": median(clones) * 1e3,
             "overhead_bytes": len(output) - len(data),
             "ratio_to_anchor": median(costs) / anchor_s,
         }
@@ -166,7 +166,7 @@ def report(figures: dict[str, Any]) -> None:
     for name, layer in figures["layers"].items():
         print(
             f"  {name:6s} {layer['encrypt_decrypt_ms']:.3f} ms"
-            f"  clone x2 {layer['clone_both_sides_ms']:.3f} ms"
+            f"  snapshot x2 {layer['snapshot_both_sides_ms']:.3f} ms"
             f"  +{layer['overhead_bytes']} bytes  ({layer['ratio_to_anchor']:.0f}x anchor)"
         )
     print(

@@ -5,8 +5,9 @@ Decrypt runs the reverse order. Rules:
 
 * The layer list is checked against ``CASCADE_ORDER`` when the cascade is built: no layer can be left
   out or reordered, and there is no code path that skips one.
-* Both directions work on **clones** of every layer and swap them in only when every layer succeeded,
-  so a failure in any layer leaves every layer's state exactly as it was (snapshot-and-commit).
+* Both directions first take a ``snapshot`` of every layer; if any layer (or the padding, or the
+  caller's parser) fails, every layer is ``restore``d, so a failure anywhere leaves every layer's state
+  exactly as it was (snapshot-and-rollback; a snapshot is cheap, a restore only happens on failure).
 * A layer's ``ProtocolError`` propagates with a note naming the layer; anything else a layer raises is
   turned into ``DecodeError`` so a peer can only ever cause the project's protocol errors.
 
@@ -28,8 +29,8 @@ CASCADE_ORDER: tuple[str, ...] = ("mls", "olm", "mlkem", "outer")
 
 
 class Layer(Protocol):
-    """One independently keyed layer. ``encrypt``/``decrypt`` may mutate the layer; the cascade only
-    calls them on clones."""
+    """One independently keyed layer. ``encrypt``/``decrypt`` mutate the layer on success; the cascade
+    rolls every layer back with ``restore(snapshot())`` when the message fails anywhere."""
 
     name: str
 
@@ -37,7 +38,9 @@ class Layer(Protocol):
 
     async def decrypt(self, ciphertext: bytes, now: float) -> bytes: ...
 
-    async def clone(self) -> Layer: ...
+    def snapshot(self) -> object: ...
+
+    def restore(self, snapshot: object) -> None: ...
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -79,36 +82,40 @@ class Cascade:
         self._layers[index] = layer
 
     async def encrypt(self, plaintext: bytes, now: float) -> bytes:
-        clones = [await layer.clone() for layer in self._layers]
-        data = pad(plaintext)
-        for layer in clones:
-            data = await _run(layer, True, data, now)
-        self._layers = clones
-        return data
+        return (await self.encrypt_layers(plaintext, now))[-1]
+
+    async def encrypt_layers(self, plaintext: bytes, now: float) -> list[bytes]:
+        """Encrypt; return each layer's output, innermost first (the last one goes on the wire)."""
+        snapshots = [layer.snapshot() for layer in self._layers]
+        outputs = []
+        try:
+            data = pad(plaintext)
+            for layer in self._layers:
+                data = await _run(layer, True, data, now)
+                outputs.append(data)
+        except BaseException:
+            self._rollback(snapshots)
+            raise
+        return outputs
 
     async def decrypt(self, ciphertext: bytes, now: float) -> bytes:
         return await self.decrypt_with(ciphertext, now, bytes)
 
     async def decrypt_with(self, ciphertext: bytes, now: float, parse: Callable[[bytes], T]) -> T:
-        """Decrypt and ``parse`` the plaintext; commit the layers only if parsing succeeds too."""
-        clones = [await layer.clone() for layer in self._layers]
-        data = ciphertext
-        for layer in reversed(clones):
-            data = await _run(layer, False, data, now)
-        result = parse(unpad(data))
-        self._layers = clones
-        return result
+        """Decrypt and ``parse`` the plaintext; if anything fails, every layer is rolled back."""
+        snapshots = [layer.snapshot() for layer in self._layers]
+        try:
+            data = ciphertext
+            for layer in reversed(self._layers):
+                data = await _run(layer, False, data, now)
+            return parse(unpad(data))
+        except BaseException:
+            self._rollback(snapshots)
+            raise
 
-    async def encrypt_layers(self, plaintext: bytes, now: float) -> list[bytes]:
-        """Like ``encrypt`` but returns each layer's output (innermost first); for tests and benchmarks."""
-        clones = [await layer.clone() for layer in self._layers]
-        outputs = []
-        data = pad(plaintext)
-        for layer in clones:
-            data = await _run(layer, True, data, now)
-            outputs.append(data)
-        self._layers = clones
-        return outputs
+    def _rollback(self, snapshots: list[object]) -> None:
+        for layer, snapshot in zip(self._layers, snapshots, strict=True):
+            layer.restore(snapshot)
 
     def to_dict(self) -> dict[str, Any]:
         return {layer.name: layer.to_dict() for layer in self._layers}

@@ -43,8 +43,11 @@ class OlmLayer:
     async def decrypt(self, ciphertext: bytes, now: float) -> bytes:
         return await self._session.decrypt(decode_olm_message(ciphertext))
 
-    async def clone(self) -> OlmLayer:
-        return OlmLayer(self._provider, Session.from_dict(self._provider, self._session.to_dict()))
+    def snapshot(self) -> object:
+        return self._session.to_dict()
+
+    def restore(self, snapshot: object) -> None:
+        self._session = Session.from_dict(self._provider, snapshot)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": OLM_LAYER_STATE_VERSION, "session": self._session.to_dict()}

@@ -118,6 +118,9 @@ class KemRatchet:
     def __init__(self, provider: CryptoProvider, is_initiator: bool, state: dict[str, Any]) -> None:
         self._provider = provider
         self._is_initiator = is_initiator
+        self._load(state)
+
+    def _load(self, state: dict[str, Any]) -> None:
         self._send_root: SymmetricKey = state["send_root"]
         self._receive_root: SymmetricKey = state["receive_root"]
         self._own_keys: dict[int, tuple[MlKemSeed, bytes]] = state["own_keys"]
@@ -207,8 +210,16 @@ class KemRatchet:
             "opened_epochs": self._opened_epochs,
         }
 
-    async def clone(self) -> KemRatchet:
-        return KemRatchet(self._provider, self._is_initiator, self._state())
+    def snapshot(self) -> object:
+        """Everything ``encrypt``/``decrypt`` can change (the cascade's rollback point)."""
+        return self._state()
+
+    def restore(self, snapshot: object) -> None:
+        assert isinstance(snapshot, dict)
+        self._load(snapshot)
+        # Leave the snapshot reusable: the loaded containers must not be the snapshot's own.
+        self._own_keys = dict(self._own_keys)
+        self._receive_epochs = {epoch: chain.copy() for epoch, chain in self._receive_epochs.items()}
 
     @property
     def send_epoch(self) -> int:

@@ -103,18 +103,28 @@ class OuterLayer:
     def __repr__(self) -> str:
         return f"OuterLayer(sent={self._send_counter}, received_next={self._receive_next})"
 
-    async def clone(self) -> OuterLayer:
-        return OuterLayer(
-            self._provider,
-            send_chain_key=self._send_chain_key,
-            send_header_key=self._send_header_key,
-            send_counter=self._send_counter,
-            receive_chain_key=self._receive_chain_key,
-            receive_header_key=self._receive_header_key,
-            receive_next=self._receive_next,
-            receive_highest=self._receive_highest,
-            skipped=dict(self._skipped),
+    def snapshot(self) -> object:
+        """Everything ``encrypt``/``decrypt`` can change (the cascade's rollback point)."""
+        return (
+            self._send_chain_key,
+            self._send_counter,
+            self._receive_chain_key,
+            self._receive_next,
+            self._receive_highest,
+            dict(self._skipped),
         )
+
+    def restore(self, snapshot: object) -> None:
+        assert isinstance(snapshot, tuple)
+        (
+            self._send_chain_key,
+            self._send_counter,
+            self._receive_chain_key,
+            self._receive_next,
+            self._receive_highest,
+            skipped,
+        ) = snapshot
+        self._skipped = dict(skipped)
 
     async def encrypt(self, plaintext: bytes, now: float) -> bytes:
         counter = self._send_counter

@@ -104,7 +104,7 @@ def test_short_input() -> None:
         asyncio.run(responder.decrypt(bytes(OUTER_OVERHEAD - 1), 0.0))
 
 
-def test_state_round_trips_and_clone_is_independent() -> None:
+def test_state_round_trips_and_snapshot_restores() -> None:
     async def run() -> None:
         provider = NativeProvider()
         initiator, responder = _pair()
@@ -112,9 +112,12 @@ def test_state_round_trips_and_clone_is_independent() -> None:
         await responder.decrypt(frames[3], 0.0)
         restored = OuterLayer.from_dict(provider, responder.to_dict())
         assert restored.to_dict() == responder.to_dict()
-        clone = await restored.clone()
-        assert await clone.decrypt(frames[1], 0.0) == bytes([1])
-        assert await restored.decrypt(frames[1], 0.0) == bytes([1])  # the clone did not touch it
+        snapshot = restored.snapshot()
+        assert await restored.decrypt(frames[1], 0.0) == bytes([1])
+        restored.restore(snapshot)
+        assert await restored.decrypt(frames[1], 0.0) == bytes([1])  # rolled back
+        restored.restore(snapshot)
+        assert await restored.decrypt(frames[1], 0.0) == bytes([1])  # the snapshot stays intact
         with pytest.raises(DecodeError):
             OuterLayer.from_dict(provider, {**responder.to_dict(), "version": 2})
         with pytest.raises(DecodeError):
