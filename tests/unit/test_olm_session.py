@@ -12,6 +12,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import (
@@ -346,5 +348,49 @@ def test_concurrent_calls_never_reuse_or_revive_a_message_key() -> None:
         for message in sent:
             with pytest.raises(ReplayError):
                 await bob.decrypt(message)
+
+    run(scenario)
+
+
+_FUZZ: dict[str, Any] = {}
+
+
+def _fuzz_pair() -> tuple[Session, bytes]:
+    """A Bob session (built once) and a genuine message for it that has not been delivered."""
+    if not _FUZZ:
+
+        async def build() -> None:
+            alice, bob = await pair()
+            _FUZZ["bob"] = bob.to_dict()
+            _FUZZ["message"] = (await alice.encrypt(b"fuzz")).to_bytes()
+
+        run(build)
+    return Session.from_dict(PROVIDER, _FUZZ["bob"]), _FUZZ["message"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=400), st.integers(0, 255)), min_size=1, max_size=3
+    ),
+    cut=st.integers(min_value=0, max_value=8),
+)
+def test_mutated_messages_raise_protocol_errors_and_change_nothing(
+    edits: list[tuple[int, int]], cut: int
+) -> None:
+    bob, genuine = _fuzz_pair()
+    data = bytearray(genuine)
+    for position, value in edits:
+        data[position % len(data)] = value
+    data = data[: len(data) - cut]
+    if bytes(data) == genuine:
+        return
+
+    async def scenario() -> None:
+        before = bob.to_dict()
+        with pytest.raises(ProtocolError):
+            await bob.decrypt(NormalMessage.from_bytes(bytes(data)))
+        assert bob.to_dict() == before
+        assert await bob.decrypt(NormalMessage.from_bytes(genuine)) == b"fuzz"
 
     run(scenario)
