@@ -14,6 +14,8 @@ ending in ``\\n``. The root hash is the SHA-256 of those bytes, in lowercase hex
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import fnmatch
 import gzip
 import hashlib
@@ -28,7 +30,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import brotli
@@ -39,8 +41,9 @@ MANIFEST_FORMAT = "parley-bundle-v1"
 MANIFEST_VERSION = 1
 VENDOR_DIR = "vendor"
 PYFRONT_ZIP_PREFIX = "pyfront-"
-PYSCRIPT_CONFIG = "pyscript.json"
+BOOT_CONFIG = "boot.json"
 PYODIDE_INDEX_URL = "/static/vendor/pyodide/"
+BUILD_LOCK = ".build.lock"
 
 # Fixed timestamp for zip entries (the earliest a zip can hold), so the zip's bytes depend only on content.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -49,6 +52,7 @@ ZIP_FILE_MODE = 0o644 << 16
 # Precompression: only text-like and wasm files, and only when it saves at least 10 %.
 COMPRESSIBLE_SUFFIXES = frozenset({".js", ".mjs", ".css", ".html", ".json", ".wasm", ".svg", ".webmanifest"})
 COMPRESSION_WORTHWHILE = 0.9
+COMPRESSION_MIN_SIZE = 1024
 BROTLI_QUALITY = 11
 BROTLI_QUALITY_LARGE = 9  # q11 on the 9 MB wasm costs minutes on 2 cores for about 2 % smaller output
 BROTLI_LARGE_FILE = 1 << 20
@@ -94,21 +98,6 @@ VENDOR: tuple[VendorEntry, ...] = (
         "pyodide",
         "pyodide",
         ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"),
-    ),
-    VendorEntry(
-        # PyScript's runtime chunks; not the editor, terminal, game or MicroPython chunks, no source maps.
-        "pyscript",
-        "@pyscript/core/dist",
-        ("*.js", "*.css"),
-        (
-            "codemirror*",
-            "xterm*",
-            "py-editor-*",
-            "py-terminal-*",
-            "py-game-*",
-            "mpy-*",
-            "service-worker.js",
-        ),
     ),
     VendorEntry("peerjs", "peerjs/dist", ("peerjs.min.js",)),
     VendorEntry("jsqr", "jsqr/dist", ("jsQR.js",)),
@@ -210,10 +199,52 @@ def file_entry(data: bytes) -> FileEntry:
 
 
 def build(config: Config, *, node_modules: Path | None = None, log: bool = True) -> Manifest:
-    """Write ``static/vendor/`` and ``static/bundle.json`` for ``config``; return the manifest."""
+    """Write ``static/vendor/`` and ``static/bundle.json`` for ``config``; return the manifest.
+
+    Concurrent builds of the same tree (parallel test workers, two shells) are serialised by a lock file.
+    """
+    config.static_root.mkdir(parents=True, exist_ok=True)
+    with (config.static_root / BUILD_LOCK).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _build(config, node_modules or config.repo_root / "node_modules", log)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def snapshot(config: Config, destination: Path) -> Config:
+    """Build, then hard-link the served files into ``destination`` (a site root) and return its config.
+
+    Builds replace files by renaming new inodes into place, so a snapshot keeps serving exactly the bundle
+    it was taken from while the working tree changes (tests use this; copying 30 MB would be slower).
+    """
+    build(config, log=False)
+    site_static = destination / config.static_root.name
+    if site_static.exists():
+        raise BundleError(f"{site_static} exists: a snapshot goes into a fresh directory")
+    with (config.static_root / BUILD_LOCK).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            for path in sorted(config.static_root.rglob("*")):
+                relative = path.relative_to(config.static_root)
+                if not path.is_file() or relative.name.startswith("."):
+                    continue
+                target = site_static / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, target)
+                except OSError:  # another filesystem: copy instead
+                    shutil.copy2(path, target)
+            if config.service_worker_path.is_file():
+                shutil.copy2(config.service_worker_path, destination / config.service_worker_path.name)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return replace(config, static_root=site_static)
+
+
+def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
     static_root = config.static_root
     vendor_root = static_root / VENDOR_DIR
-    node_modules = node_modules or config.repo_root / "node_modules"
     vendor_root.mkdir(parents=True, exist_ok=True)
 
     wanted: dict[Path, bytes] = {}
@@ -224,11 +255,14 @@ def build(config: Config, *, node_modules: Path | None = None, log: bool = True)
     pyfront_zip = pack_pyfront(config.repo_root / "pyfront")
     zip_name = f"{PYFRONT_ZIP_PREFIX}{hashlib.sha256(pyfront_zip).hexdigest()[:16]}.zip"
     wanted[vendor_root / zip_name] = pyfront_zip
-    wanted[vendor_root / PYSCRIPT_CONFIG] = pyscript_config(f"/static/{VENDOR_DIR}/{zip_name}")
+    wanted[vendor_root / BOOT_CONFIG] = boot_config(f"/static/{VENDOR_DIR}/{zip_name}")
 
     for path, data in wanted.items():
         _write_if_changed(path, data)
     _remove_stale(vendor_root, set(wanted))
+    index = static_root / "index.html"
+    if index.is_file():
+        _write_if_changed(index, refresh_sri(index.read_bytes(), static_root))
 
     files: dict[str, FileEntry] = {}
     for url, data in _served_files(config):
@@ -267,6 +301,38 @@ def _matches(relative: str, pattern: str) -> bool:
     return "/" not in relative and fnmatch.fnmatchcase(relative, pattern)
 
 
+# A tag that loads a local file and carries an integrity attribute: <script src=...> or <link href=...>.
+_SRI_TAG = re.compile(rb"<(?:script|link)\b[^>]*>")
+_SRI_URL = re.compile(rb'\b(?:src|href)="(/static/[^"]+)"')
+_SRI_VALUE = re.compile(rb'\bintegrity="[^"]*"')
+
+
+def subresource_integrity(data: bytes) -> str:
+    """The SRI value (``sha384-<base64>``) of a file's bytes."""
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+
+
+def refresh_sri(html: bytes, static_root: Path) -> bytes:
+    """Set every ``integrity`` attribute in ``html`` to the SRI value of the file the tag loads.
+
+    Only tags that already have an ``integrity`` attribute are touched; a tag naming a file that the
+    build does not produce is a build error (the page would fail to load).
+    """
+
+    def fix_tag(tag: re.Match[bytes]) -> bytes:
+        text = tag.group(0)
+        url = _SRI_URL.search(text)
+        if url is None or _SRI_VALUE.search(text) is None:
+            return text
+        path = static_root / url.group(1).decode().removeprefix("/static/")
+        if not path.is_file():
+            raise BundleError(f"index.html loads {url.group(1).decode()}, which the build does not produce")
+        value = f'integrity="{subresource_integrity(path.read_bytes())}"'.encode()
+        return _SRI_VALUE.sub(lambda _match: value, text)
+
+    return _SRI_TAG.sub(fix_tag, html)
+
+
 def pack_pyfront(package_dir: Path) -> bytes:
     """A deterministic zip of ``pyfront/`` (sorted entries, fixed timestamps and modes, no caches)."""
     buffer = io.BytesIO()
@@ -286,11 +352,17 @@ def pack_pyfront(package_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
-def pyscript_config(zip_url: str) -> bytes:
-    """PyScript's config: the local interpreter (else PyScript falls back to a CDN) and our zip."""
+def boot_config(zip_url: str) -> bytes:
+    """What static/js/loader.js boots: the local interpreter, our code, and the entry point.
+
+    The keys follow PyScript's config (``interpreter``, ``files`` with ``./*`` meaning "unpack here"),
+    though the loader boots Pyodide itself: PyScript needs ``'unsafe-eval'`` (docs/security.md).
+    """
     document = {
         "interpreter": f"{PYODIDE_INDEX_URL}pyodide.mjs",
+        "indexURL": PYODIDE_INDEX_URL,
         "files": {zip_url: "./*"},
+        "main": "pyfront.browser.main",
     }
     return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
 
@@ -320,11 +392,11 @@ def precompress(path: Path, data: bytes) -> None:
         target = path.with_name(path.name + suffix)
         if target.is_file() and target.stat().st_mtime_ns == stamp:
             continue
-        compressed = compress(data)
+        compressed = compress(data) if len(data) >= COMPRESSION_MIN_SIZE else data
         if len(compressed) > len(data) * COMPRESSION_WORTHWHILE:
             target.unlink(missing_ok=True)
             continue
-        target.write_bytes(compressed)
+        _write_if_changed(target, compressed, force=True)
         os.utime(target, ns=(stamp, stamp))
 
 
@@ -337,11 +409,12 @@ def _brotli(data: bytes) -> bytes:
     return bytes(brotli.compress(data, quality=quality))
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
-    if path.is_file() and path.read_bytes() == data:
+def _write_if_changed(path: Path, data: bytes, *, force: bool = False) -> None:
+    """Write atomically (a new inode renamed into place), so a hard-linked snapshot never changes."""
+    if not force and path.is_file() and path.read_bytes() == data:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)
     temporary.replace(path)
 

@@ -23,7 +23,8 @@ class Config:
     """Everything the server needs to start.
 
     ``static_root`` holds ``index.html``, the committed assets and the generated ``vendor/`` folder and
-    ``bundle.json``; ``repo_root`` holds ``service_worker.js`` and ``pyfront/`` (the build packs it).
+    ``bundle.json``; its parent holds ``service_worker.js`` (served at ``/``, so its scope is the whole
+    site). ``repo_root`` holds ``pyfront/`` and ``node_modules/``, the build's inputs.
     ``data_dir`` is where the broker's mailbox and other server state live (created on serve).
     """
 
@@ -37,7 +38,7 @@ class Config:
 
     @property
     def service_worker_path(self) -> Path:
-        return self.repo_root / "service_worker.js"
+        return self.static_root.parent / "service_worker.js"
 
     @property
     def manifest_path(self) -> Path:

@@ -39,14 +39,12 @@ PERMISSIONS_POLICY = ", ".join(
         "payment=()",
         "usb=()",
         "serial=()",
-        "bluetooth=()",
         "hid=()",
         "midi=()",
         "magnetometer=()",
         "gyroscope=()",
         "accelerometer=()",
         "display-capture=()",
-        "interest-cohort=()",
     ]
 )
 

@@ -7,8 +7,8 @@ Servers (``tests/rig/server.py``):
     ``live_server_factory``  function-scoped factory:
                              ``live_server_factory(port=None, static_root=None, data_dir=None,
                              extra_args=())`` -> ``LiveServer``; all are stopped after the test.
-                             The bundle is built (``server.bundle.build``) before the first server that
-                             serves the repository's ``static/``.
+                             Without ``static_root``, a server serves a fresh snapshot of the built
+                             bundle (``tests.rig.server.snapshot_site``), immune to concurrent rebuilds.
 
 Browser (``tests/rig/browser.py``; these fail unless run in a loopback-only network namespace, i.e.
 through ``./dev pytest ...`` or ``./dev test``):
@@ -49,10 +49,10 @@ from tests.rig.browser import (
 from tests.rig.server import (
     LiveServer,
     LiveServerFactory,
-    build_bundle_once,
     free_port,
     live_server,
     live_server_factory,
+    snapshot_site,
 )
 
 __all__ = [
@@ -60,7 +60,6 @@ __all__ = [
     "LiveServer",
     "LiveServerFactory",
     "browser_context",
-    "build_bundle_once",
     "chromium",
     "console_log",
     "free_port",
@@ -70,4 +69,5 @@ __all__ = [
     "page",
     "require_loopback_namespace",
     "save_screenshot",
+    "snapshot_site",
 ]

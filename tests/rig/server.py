@@ -2,14 +2,14 @@
 
 The server is a subprocess so the real serve stack (``server.serve`` when present, else werkzeug) is what
 tests talk to. ``live_server_factory`` starts as many as a test needs (each is stopped at the end of the
-test); ``live_server`` is one module-scoped default. The bundle is built once per test session (under a
-file lock, so parallel workers do not race) before the first server starts.
+test); ``live_server`` is one module-scoped default. Unless given a ``static_root``, each server serves a
+fresh hard-linked snapshot of the built bundle (``server.bundle.snapshot``), so concurrent rebuilds of the
+working tree cannot change what a running test sees.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
 import subprocess
@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+
+from server import bundle
+from server.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
@@ -39,19 +42,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def build_bundle_once() -> None:
-    """Build static/vendor and static/bundle.json (idempotent; serialised across processes)."""
-    lock_path = REPO_ROOT / "static" / ".build.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            from server import bundle
-            from server.config import Config
+def snapshot_site(destination: Path) -> Path:
+    """Build the bundle and hard-link it into ``destination``; return the snapshot's static root.
 
-            bundle.build(Config(), log=False)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    Servers never serve the working tree's ``static/`` directly: other people's edits to ``pyfront``
+    rebuild it (a new zip name, a new manifest) while a test runs. A snapshot stays what it was.
+    """
+    return bundle.snapshot(Config(), destination).static_root
 
 
 @dataclass
@@ -158,15 +155,15 @@ def server_pool(tmp_dir: Path) -> Iterator[LiveServerFactory]:
         data_dir: Path | None = None,
         extra_args: Sequence[str] = (),
     ) -> LiveServer:
-        if static_root is None:
-            build_bundle_once()
         index = len(started)
+        if static_root is None:
+            static_root = snapshot_site(tmp_dir / f"site-{index}")
         last_error: ServerStartError | None = None
         for _attempt in range(PORT_ATTEMPTS if port is None else 1):
             server = LiveServer(
                 port=port or free_port(),
                 data_dir=data_dir or tmp_dir / f"data-{index}",
-                static_root=static_root or REPO_ROOT / "static",
+                static_root=static_root,
                 log_path=tmp_dir / f"server-{index}.log",
                 extra_args=tuple(extra_args),
             )

@@ -33,7 +33,7 @@ def test_healthz_answers_ok(live_server: LiveServer) -> None:
     [
         ("/static/vendor/pyodide/pyodide.mjs", "text/javascript"),
         ("/static/vendor/pyodide/pyodide.asm.wasm", "application/wasm"),
-        ("/static/vendor/pyscript/core.js", "text/javascript"),
+        ("/static/js/loader.js", "text/javascript"),
         ("/", "text/html"),
         ("/service_worker.js", "text/javascript"),
         ("/bundle.json", "application/json"),
@@ -52,11 +52,12 @@ def test_mime_types_and_security_headers(live_server: LiveServer, path: str, mim
     ("path", "cache_control"),
     [
         ("/static/vendor/pyodide/pyodide.asm.wasm", headers.CACHE_IMMUTABLE),
-        ("/static/vendor/pyscript/core.js", headers.CACHE_IMMUTABLE),
+        ("/static/vendor/peerjs/peerjs.min.js", headers.CACHE_IMMUTABLE),
         ("/", "no-cache"),
         ("/bundle.json", "no-cache"),
         ("/service_worker.js", "no-cache"),
-        ("/static/vendor/pyscript.json", "no-cache"),
+        ("/static/vendor/boot.json", "no-cache"),
+        ("/static/js/loader.js", "no-cache"),
     ],
 )
 def test_cache_policy(live_server: LiveServer, path: str, cache_control: str) -> None:

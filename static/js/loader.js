@@ -1,0 +1,232 @@
+// Parley's loader. It boots Pyodide from our own origin (the interpreter and our pyfront zip named in
+// /static/vendor/boot.json), paints progress while they download, shows the bundle's root hash, hands over
+// to Python (pyfront.browser.main.start), registers the service worker, drives the "fetch latest
+// statics" control, and makes sure a failed start says so on screen within START_TIMEOUT_MS instead of
+// hanging. PyScript is not used: it compiles strings with Function(), which our CSP forbids
+// (docs/security.md, "Why no PyScript at run time").
+// Protocol with service_worker.js: see the message types in that file's header.
+
+const START_TIMEOUT_MS = 90_000;
+const MANIFEST_URL = "/bundle.json";
+const BOOT_CONFIG_URL = "/static/vendor/boot.json";
+const APP_DIR = "/home/pyodide"; // Pyodide's working directory, first on sys.path
+// The big downloads before Python runs (the pyfront zip is added from the boot config).
+const PRELOAD = [
+  "/static/vendor/pyodide/pyodide.asm.wasm",
+  "/static/vendor/pyodide/python_stdlib.zip",
+  "/static/vendor/pyodide/pyodide.asm.mjs",
+  "/static/vendor/pyodide/pyodide.mjs",
+];
+
+const root = document.documentElement;
+const $ = (id) => document.getElementById(id);
+let failed = false;
+
+function setStage(text) {
+  const stage = $("loading-stage");
+  if (stage) stage.textContent = text;
+}
+
+export function showStartupError(message) {
+  if (root.dataset.pyState === "ready" || failed) return;
+  failed = true;
+  root.dataset.pyState = "error";
+  $("loading")?.setAttribute("hidden", "");
+  $("loading")?.setAttribute("aria-busy", "false");
+  $("startup-error-text").textContent = message;
+  $("startup-error").hidden = false;
+}
+
+function formatMB(bytes) {
+  return (bytes / 1e6).toFixed(1) + " MB";
+}
+
+async function fetchJSON(url) {
+  const response = await fetch(url, { cache: "no-cache" });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+// Download the files Pyodide needs, reporting progress; the service worker (or the HTTP cache) then hands
+// the same bytes to Pyodide without a second download.
+async function preload(urls, sizes) {
+  const total = urls.reduce((sum, url) => sum + (sizes[url] || 0), 0);
+  let loaded = 0;
+  const bar = $("loading-progress");
+  const label = $("loading-bytes");
+  const tick = () => {
+    if (bar && total) bar.value = Math.min(100, (100 * loaded) / total);
+    if (label && total) label.textContent = `${formatMB(loaded)} of ${formatMB(total)}`;
+  };
+  await Promise.all(
+    urls.map(async (url) => {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url} could not be loaded (HTTP ${response.status})`);
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        loaded += value.byteLength;
+        tick();
+      }
+    }),
+  );
+  loaded = total;
+  tick();
+}
+
+async function start() {
+  const timer = setTimeout(() => {
+    showStartupError(
+      `Python did not start within ${START_TIMEOUT_MS / 1000} s. A file may be missing or refused; ` +
+        "reload to try again.",
+    );
+  }, START_TIMEOUT_MS);
+  document.addEventListener("parley:ready", () => clearTimeout(timer), { once: true });
+  watchLoadErrors();
+  try {
+    const [manifest, config] = await Promise.all([fetchJSON(MANIFEST_URL), fetchJSON(BOOT_CONFIG_URL)]);
+    showRootHash(manifest.root);
+    const sizes = Object.fromEntries(Object.entries(manifest.files).map(([path, entry]) => [path, entry.size]));
+    const archives = Object.keys(config.files || {});
+    setStage("Downloading Python and Parley…");
+    await preload([...PRELOAD, ...archives], sizes);
+    setStage("Starting Python…");
+    const { loadPyodide } = await import(config.interpreter);
+    const pyodide = await loadPyodide({ indexURL: config.indexURL, packages: [] });
+    setStage("Starting Parley…");
+    for (const url of archives) {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url} could not be loaded (HTTP ${response.status})`);
+      pyodide.unpackArchive(await response.arrayBuffer(), "zip", { extractDir: APP_DIR });
+    }
+    globalThis.parleyPyodide = pyodide; // for tests and the browser console
+    await pyodide.runPythonAsync(`import importlib\nawait importlib.import_module(${JSON.stringify(config.main)}).start()`);
+  } catch (error) {
+    showStartupError(String(error && error.message ? error.message : error));
+  }
+}
+
+function showRootHash(hash) {
+  const element = $("root-hash");
+  if (element && hash) {
+    element.textContent = hash;
+    root.dataset.rootHash = hash;
+  }
+}
+
+// A script or stylesheet that fails to load (404, refused by SRI) ends the start at once.
+function watchLoadErrors() {
+  addEventListener("error", (event) => {
+    if (event.target && event.target !== window && event.target.src) {
+      showStartupError(`${event.target.src} could not be loaded`);
+    }
+  }, true);
+}
+
+// ---- Service worker and "fetch latest statics" ---------------------------------------------------------
+
+function post(message) {
+  const worker = navigator.serviceWorker.controller;
+  if (!worker) {
+    updateStatus("The offline copy is not installed yet: reload once it is.", "error");
+    return false;
+  }
+  worker.postMessage(message);
+  return true;
+}
+
+function updateStatus(text, kind = "info") {
+  $("update-panel").hidden = false;
+  const status = $("update-status");
+  status.textContent = text;
+  status.className = kind === "error" ? "error" : "";
+  root.dataset.updateState = kind === "error" ? "error" : root.dataset.updateState || "idle";
+}
+
+function onWorkerMessage(event) {
+  const message = event.data || {};
+  switch (message.type) {
+    case "status":
+      if (message.active) {
+        root.dataset.swState = "ready";
+        root.dataset.swRoot = message.active;
+      }
+      break;
+    case "install-error":
+      root.dataset.swState = "error";
+      updateStatus(`The offline copy was refused: ${message.message}`, "error");
+      break;
+    case "update-progress":
+      updateStatus(`Downloading and checking ${message.done} of ${message.total} changed files…`);
+      break;
+    case "up-to-date":
+      root.dataset.updateState = "up-to-date";
+      updateStatus("You already run the latest statics.");
+      showHashes(message.current, message.current);
+      break;
+    case "update-ready":
+      root.dataset.updateState = "ready";
+      updateStatus("A new bundle was downloaded and every file matched its hash. Switch to it?");
+      showHashes(message.current, message.latest);
+      $("update-changes").textContent = `${message.changed.length} file(s) changed: ${message.changed.join(", ")}`;
+      $("update-apply").hidden = false;
+      $("update-apply").dataset.root = message.latest;
+      break;
+    case "update-error":
+      root.dataset.updateState = "error";
+      $("update-apply").hidden = true;
+      updateStatus(`Update refused, you keep the current bundle: ${message.message}`, "error");
+      if (message.current) showHashes(message.current, message.latest || "");
+      break;
+    case "applied":
+      root.dataset.updateState = "applied";
+      updateStatus("Switched. Reloading…");
+      location.reload();
+      break;
+    default:
+      break;
+  }
+}
+
+function showHashes(current, latest) {
+  $("update-hashes").hidden = false;
+  $("update-old").textContent = current || "(none)";
+  $("update-new").textContent = latest || "(unknown)";
+}
+
+function wireUpdateControls() {
+  $("update-check").addEventListener("click", () => {
+    $("update-apply").hidden = true;
+    $("update-changes").textContent = "";
+    root.dataset.updateState = "checking";
+    updateStatus("Fetching the latest manifest…");
+    post({ type: "check" });
+  });
+  $("update-apply").addEventListener("click", () => post({ type: "apply", root: $("update-apply").dataset.root }));
+  $("update-dismiss").addEventListener("click", () => {
+    $("update-panel").hidden = true;
+  });
+  $("startup-retry").addEventListener("click", () => location.reload());
+}
+
+async function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) {
+    root.dataset.swState = "unsupported";
+    return;
+  }
+  navigator.serviceWorker.addEventListener("message", onWorkerMessage);
+  navigator.serviceWorker.addEventListener("controllerchange", () => post({ type: "status" }));
+  try {
+    await navigator.serviceWorker.register("/service_worker.js", { scope: "/", type: "classic" });
+    await navigator.serviceWorker.ready;
+    if (navigator.serviceWorker.controller) post({ type: "status" });
+  } catch (error) {
+    root.dataset.swState = "error";
+    updateStatus(`The offline copy could not be installed: ${error.message || error}`, "error");
+  }
+}
+
+wireUpdateControls();
+registerServiceWorker();
+start();

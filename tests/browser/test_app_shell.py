@@ -1,0 +1,67 @@
+"""The page as a person opens it: Python starts from our origin only, and shows the bundle root hash."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
+from tests.rig.server import REPO_ROOT, LiveServer, LiveServerFactory
+
+pytestmark = pytest.mark.browser
+
+PYTHON_START_TIMEOUT_MS = 120_000
+
+
+def local_root_hash() -> str:
+    result = subprocess.run(
+        [sys.executable, "app.py", "hash"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def wait_for_python(page: Page) -> None:
+    expect(page.locator("#ready-state")).to_have_text("Ready", timeout=PYTHON_START_TIMEOUT_MS)
+
+
+def test_python_starts_with_every_byte_from_our_origin(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    context = browser_context()
+    page = context.new_page()
+    log = console_log(page)
+    origins: set[str] = set()
+    page.on(
+        "request",
+        lambda request: origins.add(f"{urlsplit(request.url).scheme}://{urlsplit(request.url).netloc}"),
+    )
+    page.goto(live_server.url)
+    expect(page.locator("#loading")).to_be_visible()  # the shell paints before Python
+    save_screenshot(page, "app-shell-loading")
+    try:
+        wait_for_python(page)
+    finally:
+        save_screenshot(page, "app-shell-ready")
+        print("\n".join(log))
+    assert origins == {live_server.url}
+    assert page.locator("html").get_attribute("data-py-state") == "ready"
+    violations = [line for line in log if "Content Security Policy" in line or "Refused" in line]
+    assert violations == []
+
+
+def test_root_hash_in_page_equals_app_py_hash(live_server_factory: LiveServerFactory, page: Page) -> None:
+    # A fresh server snapshots the tree just built; `app.py hash` right after sees the same tree (unless
+    # someone edits pyfront/ in that instant, which only happens in a shared working copy).
+    server = live_server_factory()
+    expected = local_root_hash()
+    served = json.loads((server.static_root / "bundle.json").read_text())["root"]
+    assert served == expected
+    page.goto(server.url)
+    wait_for_python(page)
+    assert page.locator("#ready-root-hash").inner_text() == expected
+    assert page.locator("#root-hash").inner_text() == expected
