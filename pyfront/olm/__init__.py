@@ -30,7 +30,12 @@ from pyfront.olm.messages import (
     PreKeyMessage,
     decode_message,
 )
-from pyfront.olm.ratchet import MAX_MESSAGE_GAP, MAX_RECEIVING_CHAINS, MAX_SKIPPED_MESSAGE_KEYS
+from pyfront.olm.ratchet import (
+    MAX_MESSAGE_GAP,
+    MAX_PLAINTEXT_LENGTH,
+    MAX_RECEIVING_CHAINS,
+    MAX_SKIPPED_MESSAGE_KEYS,
+)
 from pyfront.olm.session import Session, SessionKeys
 from pyfront.olm.signing import signed_key_payload, verify_signed_key
 from pyfront.olm.state import STATE_VERSION
@@ -39,6 +44,7 @@ __all__ = [
     "MAX_MESSAGE_GAP",
     "MAX_MESSAGE_LENGTH",
     "MAX_ONE_TIME_KEYS",
+    "MAX_PLAINTEXT_LENGTH",
     "MAX_RECEIVING_CHAINS",
     "MAX_SKIPPED_MESSAGE_KEYS",
     "STATE_VERSION",

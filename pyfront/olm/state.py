@@ -34,7 +34,10 @@ def open_state(data: object, kind: str) -> Mapping[str, Any]:
         raise DecodeError(f"{kind} state: version {version!r}, this code reads 1..{STATE_VERSION}")
     state = dict(data)
     while state["version"] < STATE_VERSION:
-        state = MIGRATIONS[state["version"]](state)
+        migration = MIGRATIONS.get(state["version"])
+        if migration is None:
+            raise DecodeError(f"{kind} state: no migration from version {state['version']}")
+        state = migration(state)
     return state
 
 

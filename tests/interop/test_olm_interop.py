@@ -534,3 +534,20 @@ def test_signed_one_time_keys_verify_across_implementations() -> None:
             await verify_signed_key(provider, signing_key, b64decode(libolm_key), libolm_signature)
 
     run(scenario)
+
+
+def test_their_sessions_to_our_fallback_key(theirs: Theirs) -> None:
+    async def scenario() -> None:
+        ours = await Ours.create()
+        await ours.account.generate_fallback_key()
+        ((_, fallback_key),) = ours.account.fallback_key.items()
+        ours.account.mark_keys_as_published()
+        # Two sessions from them on the same fallback key: it is not consumed.
+        for number in range(2):
+            theirs.start(ours.identity_key, fallback_key)
+            wire = theirs.encrypt(b"via fallback %d" % number)
+            assert await ours.accept(theirs.identity_key, wire) == b"via fallback %d" % number
+            await ours_to_theirs(ours, theirs, "reply")
+            await theirs_to_ours(ours, theirs, "normal")
+
+    run(scenario)

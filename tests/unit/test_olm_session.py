@@ -394,3 +394,18 @@ def test_mutated_messages_raise_protocol_errors_and_change_nothing(
         assert await bob.decrypt(NormalMessage.from_bytes(genuine)) == b"fuzz"
 
     run(scenario)
+
+
+def test_state_version_without_a_migration_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyfront.olm import state
+
+    async def scenario() -> None:
+        _, bob = await pair()
+        stored = bob.to_dict()
+        monkeypatch.setattr(state, "STATE_VERSION", 2)
+        with pytest.raises(DecodeError, match="no migration from version 1"):
+            Session.from_dict(PROVIDER, stored)
+        monkeypatch.setattr(state, "MIGRATIONS", {1: lambda old: {**old, "version": 2}})
+        assert Session.from_dict(PROVIDER, stored).session_id == bob.session_id
+
+    run(scenario)
