@@ -464,10 +464,13 @@ class Group:
 
     # --- receiving (sections 6, 12.4.2) -------------------------------------------------------------
 
-    async def process(self, message: bytes, *, expect: ContentType | None = None) -> Received:
+    async def process(
+        self, message: bytes, *, expect: ContentType | None = None, now: int | None = None
+    ) -> Received:
         """Verify and apply one MLSMessage from a member: an application message, a proposal (held for
         a later commit) or a commit (moves the group to the next epoch). Raises without changing
-        anything if the message is not acceptable."""
+        anything if the message is not acceptable. ``now`` (seconds since the Unix epoch) enables the
+        lifetime check of KeyPackages added by a commit."""
         self._require_active()
         if len(message) > MAX_MESSAGE_SIZE:
             raise LimitError(f"message larger than {MAX_MESSAGE_SIZE} bytes")
@@ -508,7 +511,7 @@ class Group:
             if sender_leaf == self._my_leaf:
                 raise InvalidStateError("a member does not process its own commit")
             # The old epoch's secret tree is replaced on success, so there is no generation to consume.
-            removed = await self._process_commit(authenticated, content.content, sender_leaf)
+            removed = await self._process_commit(authenticated, content.content, sender_leaf, now)
             return Received(
                 ContentType.COMMIT, sender_leaf, epoch, content.authenticated_data, removed_self=removed
             )
@@ -632,6 +635,8 @@ class Group:
         current = self._state.tree.leaf(sender)
         if current is None:
             raise ProposalValidationError(f"Update from blank leaf {sender}")
+        if leaf.credential != current.credential:
+            raise ProposalValidationError(f"Update of leaf {sender} changes its credential (identity)")
         try:
             check_leaf_node_contents(leaf, now, f"Update leaf {sender}")
         except TreeValidationError as error:
@@ -711,14 +716,14 @@ class Group:
             del self._resumption_psks[old]
 
     async def _process_commit(
-        self, authenticated: AuthenticatedContent, commit: Commit, committer: int
+        self, authenticated: AuthenticatedContent, commit: Commit, committer: int, now: int | None
     ) -> bool:
         """Validate and apply a commit from another member; returns True if it removed us."""
         state = self._state
         if authenticated.auth.confirmation_tag is None:
             raise DecodeError("a commit without a confirmation tag")
         proposals = self._resolve(commit.proposals, committer)
-        await self._validate(proposals, committer)
+        await self._validate(proposals, committer, now)
         if self._path_required(proposals) and commit.path is None:
             raise ProposalValidationError("this commit requires an UpdatePath")
         tree = state.tree.copy()
@@ -736,6 +741,11 @@ class Group:
         provider = self._provider
         if commit.path is not None:
             path_leaf = commit.path.leaf_node
+            current_leaf = tree.leaf(committer)
+            if current_leaf is None or path_leaf.credential != current_leaf.credential:
+                raise ProposalValidationError(
+                    "the UpdatePath leaf changes the committer's credential (identity)"
+                )
             try:
                 check_leaf_node_contents(path_leaf, None, f"UpdatePath leaf {committer}")
             except TreeValidationError as error:
@@ -786,10 +796,12 @@ class Group:
 
     # --- committing (section 12.4) ------------------------------------------------------------------
 
-    async def add(self, key_packages: list[bytes], *, path: bool = True) -> CommitResult:
+    async def add(
+        self, key_packages: list[bytes], *, path: bool = True, now: int | None = None
+    ) -> CommitResult:
         """Commit Add proposals for ``key_packages`` (MLSMessage bytes); returns the commit and Welcome."""
         proposals = [Proposal(Add(parse_key_package(data))) for data in key_packages]
-        return await self.commit(proposals, path=path)
+        return await self.commit(proposals, path=path, now=now)
 
     async def remove(self, leaf_index: int) -> CommitResult:
         """Commit the removal of ``leaf_index`` (with an UpdatePath, as section 12.4 requires)."""
@@ -818,6 +830,7 @@ class Group:
         path: bool = True,
         authenticated_data: bytes = b"",
         include_pending: bool = True,
+        now: int | None = None,
     ) -> CommitResult:
         """Commit ``proposals`` (inline) and, if ``include_pending``, the valid received proposals (by
         reference); ``path`` adds an UpdatePath (forced when the proposals require one). The group moves
@@ -826,11 +839,11 @@ class Group:
         state = self._state
         items = [_Pending(proposal, self._my_leaf) for proposal in proposals]
         references: list[bytes | None] = [None] * len(items)
-        await self._validate(items, self._my_leaf)
+        await self._validate(items, self._my_leaf, now)
         if include_pending and self._pending:
             extra = [(ref, item) for ref, item in self._pending.items()]
             try:
-                await self._validate(items + [item for _, item in extra], self._my_leaf)
+                await self._validate(items + [item for _, item in extra], self._my_leaf, now)
             except ProtocolError:
                 extra = []
             items += [item for _, item in extra]

@@ -32,6 +32,7 @@ from pyfront.mls.key_package import KeyPackagePrivate
 from pyfront.mls.messages import (
     AuthenticatedContent,
     ContentType,
+    Credential,
     FramedContent,
     FramedContentAuthData,
     MLSMessage,
@@ -400,5 +401,37 @@ def test_state_round_trip_keeps_working() -> None:
         with pytest.raises(DecodeError):
             Group.from_dict(PROVIDER, {key: value for key, value in saved.items() if key != "tree"})
         assert "signature_key" not in repr(restored)
+
+    run(scenario())
+
+
+def test_commit_that_changes_the_committers_identity_is_rejected() -> None:
+    async def scenario() -> None:
+        alice, bob = await build_group(2)
+        # Alice (compromised client) swaps the identity in her own leaf before committing a path.
+        state = alice._state
+        leaf = state.tree.leaf(alice.my_leaf)
+        assert leaf is not None
+        state.tree.set_leaf(alice.my_leaf, dataclasses.replace(leaf, credential=Credential.basic(b"mallory")))
+        result = await alice.update()
+        before = bob.to_dict()
+        with pytest.raises(ProposalValidationError, match="credential"):
+            await bob.process(result.commit)
+        assert bob.to_dict() == before
+
+    run(scenario())
+
+
+def test_expired_key_package_is_refused_when_now_is_given() -> None:
+    async def scenario() -> None:
+        alice, _ = await build_group(2)
+        signature_key, _ = await PROVIDER.ed25519_generate()
+        data, _ = await generate_key_package(
+            PROVIDER, b"old", signature_key, now=1_000_000, lifetime_seconds=60
+        )
+        with pytest.raises(ProposalValidationError, match="lifetime"):
+            await alice.add([data], now=2_000_000)
+        result = await alice.add([data], now=1_000_030)
+        assert result.welcome is not None
 
     run(scenario())
