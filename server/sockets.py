@@ -264,19 +264,19 @@ class _Hijacked(Response):
 
 
 def _cors(config: BrokerConfig, response: Response) -> Response:
+    if request.method == "OPTIONS":
+        response = Response(status=204)  # a preflight answer has no body and no content type
+        response.headers.pop("Content-Type", None)
     origin = request.headers.get("Origin")
     response.headers.add("Vary", "Origin")
     if origin and (config.cors_origins is None or origin in config.cors_origins):
         response.headers["Access-Control-Allow-Origin"] = origin
     if request.method == "OPTIONS":
-        response.status_code = 204
         response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
         wanted = request.headers.get("Access-Control-Request-Headers")
         if wanted:
             response.headers["Access-Control-Allow-Headers"] = wanted
             response.headers.add("Vary", "Access-Control-Request-Headers")
-        response.headers["Content-Length"] = "0"
-        response.set_data(b"")
     return response
 
 
