@@ -92,9 +92,8 @@ from pyfront.mls.tree import (
     DEFAULT_EXTENSION_TYPES,
     RatchetTree,
     TreeValidationError,
-    check_leaf_node_contents,
     sign_leaf_node,
-    verify_leaf_signature,
+    validate_leaf_node,
 )
 from pyfront.mls.tree_ops import add_leaf, remove_leaf, update_leaf
 from pyfront.mls.treekem import (
@@ -580,6 +579,10 @@ class Group:
         encryption_keys = {leaf.encryption_key for _, leaf in tree.leaves()}
         psk_ids: set[bytes] = set()
         extensions_seen = False
+        extensions_after = self._state.context.extensions
+        for item in proposals:
+            if isinstance(item.proposal.body, GroupContextExtensions):
+                extensions_after = item.proposal.body.extensions
         for item in proposals:
             body = item.proposal.body
             if isinstance(body, Update):
@@ -603,6 +606,9 @@ class Group:
                 except KeyPackageError as error:
                     raise ProposalValidationError(f"Add: {error}") from None
                 leaf = body.key_package.leaf_node
+                await self._validate_leaf(
+                    tree, leaf, LeafNodeSource.KEY_PACKAGE, None, now=now, extensions=extensions_after
+                )
                 if leaf.signature_key in signature_keys:
                     raise ProposalValidationError("Add of a signature key already in the group")
                 if leaf.encryption_key in encryption_keys:
@@ -637,12 +643,33 @@ class Group:
             raise ProposalValidationError(f"Update from blank leaf {sender}")
         if leaf.credential != current.credential:
             raise ProposalValidationError(f"Update of leaf {sender} changes its credential (identity)")
+        await self._validate_leaf(self._state.tree, leaf, LeafNodeSource.UPDATE, sender, now=now)
+
+    async def _validate_leaf(
+        self,
+        tree: RatchetTree,
+        leaf: LeafNode,
+        source: LeafNodeSource,
+        leaf_index: int | None,
+        *,
+        now: int | None,
+        extensions: tuple[Extension, ...] | None = None,
+    ) -> None:
+        """Section 7.3 through ``tree.validate_leaf_node``; contents errors become ProposalValidationError."""
+        context_extensions = self._state.context.extensions if extensions is None else extensions
         try:
-            check_leaf_node_contents(leaf, now, f"Update leaf {sender}")
+            await validate_leaf_node(
+                self._provider,
+                tree,
+                leaf,
+                expected_source=source,
+                group_id=self.group_id,
+                leaf_index=leaf_index,
+                required_capabilities=find_extension(context_extensions, ExtensionType.REQUIRED_CAPABILITIES),
+                now=now,
+            )
         except TreeValidationError as error:
             raise ProposalValidationError(str(error)) from None
-        if not await verify_leaf_signature(self._provider, leaf, self.group_id, sender):
-            raise AuthenticationError(f"Update leaf node of leaf {sender}: signature does not verify")
 
     def _check_extensions_supported(self, extensions: tuple[Extension, ...]) -> None:
         for extension in extensions:
@@ -746,12 +773,9 @@ class Group:
                 raise ProposalValidationError(
                     "the UpdatePath leaf changes the committer's credential (identity)"
                 )
-            try:
-                check_leaf_node_contents(path_leaf, None, f"UpdatePath leaf {committer}")
-            except TreeValidationError as error:
-                raise ProposalValidationError(str(error)) from None
-            if not await verify_leaf_signature(provider, path_leaf, self.group_id, committer):
-                raise AuthenticationError("UpdatePath leaf node signature does not verify")
+            await self._validate_leaf(
+                tree, path_leaf, LeafNodeSource.COMMIT, committer, now=now, extensions=extensions
+            )
             check_ciphertext_counts(tree, committer, commit.path, added)
             merge_update_path(tree, committer, commit.path)
             provisional = self._next_context(tree, state.context.confirmed_transcript_hash, extensions)
