@@ -264,15 +264,21 @@ def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
     if index.is_file():
         _write_if_changed(index, refresh_sri(index.read_bytes(), static_root))
 
+    manifest = write_manifest(config, compress=True)
+    if log:
+        print(f"[build] {len(manifest.files)} files, root {manifest.root}", file=sys.stderr)
+    return manifest
+
+
+def write_manifest(config: Config, *, compress: bool = False) -> Manifest:
+    """Hash every served file of ``config`` and write ``bundle.json`` (precompressing when asked)."""
     files: dict[str, FileEntry] = {}
     for url, data in _served_files(config):
         files[url] = file_entry(data)
-        if Path(url).suffix in COMPRESSIBLE_SUFFIXES and url.startswith("/static/"):
-            precompress(static_root / url.removeprefix("/static/"), data)
+        if compress and Path(url).suffix in COMPRESSIBLE_SUFFIXES and url.startswith("/static/"):
+            precompress(config.static_root / url.removeprefix("/static/"), data)
     manifest = Manifest.from_files(files)
     _write_if_changed(config.manifest_path, manifest.to_json())
-    if log:
-        print(f"[build] {len(files)} files, root {manifest.root}", file=sys.stderr)
     return manifest
 
 
