@@ -1,0 +1,284 @@
+"""Encrypted storage on IndexedDB: every record sealed by ``pyfront.vault``, only the vault header in clear.
+
+DESIGN.md section 5, "Storage at rest": everything persistent (identity, contacts, layer states, history,
+settings) lives in IndexedDB encrypted under a data key; the data key is wrapped by a passphrase-derived
+key (or, without a passphrase, by a key stored beside it, which the UI says plainly protects nothing on
+this device). Nothing goes to ``localStorage``.
+
+Layout of the database (``DB_NAME``, version ``DB_VERSION``):
+
+* object store ``meta``: key ``vault`` -> the vault header as JSON text (no secret when a passphrase is
+  set: salt, iteration count, wrapped data key);
+* object store ``records``: key ``"<store>/<key>"`` -> a ``Uint8Array`` holding the sealed record
+  (``Vault.seal(store, key, value)``: the slot name is bound into the AEAD, so a record moved to another
+  slot fails to open).
+
+``IndexedDb`` is the raw, promise-to-asyncio wrapper (no crypto); ``SealedStorage`` pairs it with an
+open ``Vault`` and is what the app uses. Tested in Chromium: ``tests/browser/test_app_storage.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from typing import Any
+
+import js
+from pyodide.ffi import create_proxy
+
+from pyfront.crypto.provider import CryptoProvider
+from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
+from pyfront.vault import PASSPHRASE_ITERATIONS, Vault, VaultHeader, export_backup, import_backup
+
+DB_NAME = "parley"
+DB_VERSION = 1
+META_STORE = "meta"
+RECORD_STORE = "records"
+VAULT_HEADER_KEY = "vault"
+#: Logical store names (the part before ``/``): lowercase words, so the key range of a store is exact.
+STORE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_RECORD_KEY_LENGTH = 256
+
+
+class StorageError(ProtocolError):
+    """IndexedDB refused an operation (quota, blocked upgrade, private mode, ...)."""
+
+
+def _slot(store: str, key: str) -> str:
+    if not STORE_NAME.fullmatch(store):
+        raise DecodeError(f"storage: store name {store!r} must match {STORE_NAME.pattern}")
+    if not key or len(key) > MAX_RECORD_KEY_LENGTH:
+        raise DecodeError(f"storage: record key must be 1..{MAX_RECORD_KEY_LENGTH} characters")
+    return f"{store}/{key}"
+
+
+def _settle(target: Any, success: str, failures: tuple[str, ...], result: Any) -> asyncio.Future[Any]:
+    """A future resolved by ``target``'s ``success`` event (value ``result()``), failed by the others."""
+    future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+    proxies: list[Any] = []
+
+    def finish(outcome: Any, error: Exception | None) -> None:
+        for proxy in proxies:
+            asyncio.get_event_loop().call_soon(proxy.destroy)
+        if future.done():
+            return
+        if error is None:
+            future.set_result(outcome)
+        else:
+            future.set_exception(error)
+
+    def on_success(_event: Any) -> None:
+        finish(result(), None)
+
+    def on_failure(event: Any) -> None:
+        detail = getattr(target, "error", None)
+        finish(None, StorageError(f"IndexedDB {event.type}: {detail.message if detail else 'no detail'}"))
+
+    for event_name, handler in ((success, on_success), *((name, on_failure) for name in failures)):
+        proxy = create_proxy(handler)
+        proxies.append(proxy)
+        target.addEventListener(event_name, proxy)
+    return future
+
+
+class IndexedDb:
+    """The raw database: bytes and text in, bytes and text out. Open with ``IndexedDb.open``."""
+
+    def __init__(self, database: Any, name: str) -> None:
+        self._db = database
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<IndexedDb {self.name}>"
+
+    @classmethod
+    async def open(cls, name: str = DB_NAME) -> IndexedDb:
+        request = js.indexedDB.open(name, DB_VERSION)
+        upgrade = create_proxy(_upgrade)
+        request.addEventListener("upgradeneeded", upgrade)
+        try:
+            database = await _settle(request, "success", ("error", "blocked"), lambda: request.result)
+        finally:
+            request.removeEventListener("upgradeneeded", upgrade)
+            upgrade.destroy()
+        return cls(database, name)
+
+    def close(self) -> None:
+        self._db.close()
+
+    async def _write(self, store: str, action: Any) -> None:
+        transaction = self._db.transaction(store, "readwrite")
+        done = _settle(transaction, "complete", ("error", "abort"), lambda: None)
+        try:
+            action(transaction.objectStore(store))
+        except Exception as error:  # a JS DataError/QuotaExceededError thrown synchronously
+            transaction.abort()
+            with contextlib.suppress(StorageError):
+                await done
+            raise StorageError(f"IndexedDB refused the write: {error}") from None
+        await done
+
+    async def _read(self, store: str, action: Any) -> Any:
+        transaction = self._db.transaction(store, "readonly")
+        request = action(transaction.objectStore(store))
+        return await _settle(request, "success", ("error",), lambda: request.result)
+
+    async def get_header(self) -> str | None:
+        value = await self._read(META_STORE, lambda s: s.get(VAULT_HEADER_KEY))
+        return None if value is None else str(value)
+
+    async def put_header(self, text: str) -> None:
+        await self._write(META_STORE, lambda s: s.put(text, VAULT_HEADER_KEY))
+
+    async def get(self, slot: str) -> bytes | None:
+        value = await self._read(RECORD_STORE, lambda s: s.get(slot))
+        return None if value is None else bytes(value.to_bytes())
+
+    async def put(self, slot: str, sealed: bytes) -> None:
+        array = js.Uint8Array.new(len(sealed))
+        array.assign(sealed)
+        await self._write(RECORD_STORE, lambda s: s.put(array, slot))
+
+    async def put_many(self, items: dict[str, bytes], *, clear: bool = False) -> None:
+        """Write several records in one transaction (all or nothing); ``clear`` empties the store first."""
+        arrays = {}
+        for slot, sealed in items.items():
+            array = js.Uint8Array.new(len(sealed))
+            array.assign(sealed)
+            arrays[slot] = array
+
+        def action(store: Any) -> None:
+            if clear:
+                store.clear()
+            for slot, array in arrays.items():
+                store.put(array, slot)
+
+        await self._write(RECORD_STORE, action)
+
+    async def delete(self, slot: str) -> None:
+        await self._write(RECORD_STORE, lambda s: s.delete(slot))
+
+    async def slots(self, prefix: str = "") -> list[str]:
+        """Every record slot (``store/key``), or those starting with ``prefix``, in key order."""
+        if prefix:
+            bounds = js.IDBKeyRange.bound(prefix, prefix + "\uffff")
+            keys = await self._read(RECORD_STORE, lambda s: s.getAllKeys(bounds))
+        else:
+            keys = await self._read(RECORD_STORE, lambda s: s.getAllKeys())
+        return [str(key) for key in keys.to_py()]
+
+
+def _upgrade(event: Any) -> None:
+    database = event.target.result
+    names = database.objectStoreNames
+    for store in (META_STORE, RECORD_STORE):
+        if not names.contains(store):
+            database.createObjectStore(store)
+
+
+class SealedStorage:
+    """IndexedDB + an open vault: what the app reads and writes. Create with ``create`` or ``unlock``."""
+
+    def __init__(self, database: IndexedDb, vault: Vault, provider: CryptoProvider) -> None:
+        self.database = database
+        self.vault = vault
+        self._provider = provider
+
+    def __repr__(self) -> str:
+        return f"<SealedStorage {self.database.name} {self.vault!r}>"
+
+    @staticmethod
+    async def exists(database: IndexedDb) -> bool:
+        return await database.get_header() is not None
+
+    @staticmethod
+    async def read_header(database: IndexedDb) -> VaultHeader | None:
+        text = await database.get_header()
+        if text is None:
+            return None
+        try:
+            return VaultHeader.from_dict(json.loads(text))
+        except ValueError:
+            raise DecodeError("storage: the stored vault header is not JSON") from None
+
+    @classmethod
+    async def create(
+        cls,
+        database: IndexedDb,
+        provider: CryptoProvider,
+        passphrase: str | None,
+        *,
+        iterations: int = PASSPHRASE_ITERATIONS,
+    ) -> SealedStorage:
+        """First run: a new data key (wrapped by ``passphrase``, or unprotected when ``None``)."""
+        if await database.get_header() is not None:
+            raise InvalidStateError("storage: a vault already exists here; unlock it instead")
+        vault = await Vault.create(provider, passphrase, iterations=iterations)
+        await database.put_header(json.dumps(vault.header.to_dict()))
+        return cls(database, vault, provider)
+
+    @classmethod
+    async def unlock(
+        cls, database: IndexedDb, provider: CryptoProvider, passphrase: str | None
+    ) -> SealedStorage:
+        """Open the stored vault; ``AuthenticationError`` for a wrong passphrase (nothing changes)."""
+        header = await cls.read_header(database)
+        if header is None:
+            raise InvalidStateError("storage: no vault here yet")
+        return cls(database, await Vault.unlock(provider, header, passphrase), provider)
+
+    async def change_passphrase(
+        self, passphrase: str | None, *, iterations: int = PASSPHRASE_ITERATIONS
+    ) -> None:
+        """Re-wrap the data key and store the new header (records are untouched)."""
+        await self.vault.change_passphrase(passphrase, iterations=iterations)
+        await self.database.put_header(json.dumps(self.vault.header.to_dict()))
+
+    # --- records ------------------------------------------------------------------------------------
+
+    async def put(self, store: str, key: str, value: bytes) -> None:
+        slot = _slot(store, key)
+        await self.database.put(slot, await self.vault.seal(store, key, value))
+
+    async def get(self, store: str, key: str) -> bytes | None:
+        sealed = await self.database.get(_slot(store, key))
+        return None if sealed is None else await self.vault.open(store, key, sealed)
+
+    async def put_json(self, store: str, key: str, value: Any) -> None:
+        slot = _slot(store, key)
+        await self.database.put(slot, await self.vault.seal_json(store, key, value))
+
+    async def get_json(self, store: str, key: str) -> Any:
+        sealed = await self.database.get(_slot(store, key))
+        return None if sealed is None else await self.vault.open_json(store, key, sealed)
+
+    async def delete(self, store: str, key: str) -> None:
+        await self.database.delete(_slot(store, key))
+
+    async def keys(self, store: str) -> list[str]:
+        prefix = _slot(store, "x")[:-1]
+        return [slot[len(prefix) :] for slot in await self.database.slots(prefix)]
+
+    # --- backups --------------------------------------------------------------------------------------
+
+    async def export_backup(self, passphrase: str, *, iterations: int = PASSPHRASE_ITERATIONS) -> bytes:
+        """Every record, re-sealed under a fresh key wrapped by ``passphrase``, as one document."""
+        records: dict[str, dict[str, bytes]] = {}
+        for slot in await self.database.slots():
+            store, _, key = slot.partition("/")
+            value = await self.get(store, key)
+            if value is not None:
+                records.setdefault(store, {})[key] = value
+        return await export_backup(self._provider, records, passphrase, iterations=iterations)
+
+    async def import_backup(self, document: bytes, passphrase: str) -> int:
+        """Replace every record by the backup's (all or nothing); returns how many were restored."""
+        records = await import_backup(self._provider, document, passphrase)
+        sealed: dict[str, bytes] = {}
+        for store, entries in records.items():
+            for key, value in entries.items():
+                sealed[_slot(store, key)] = await self.vault.seal(store, key, value)
+        await self.database.put_many(sealed, clear=True)
+        return len(sealed)
