@@ -134,3 +134,13 @@ cached.clear_key_cache()
 [same, sizes, len(cached._key_cache), KEY_CACHE_ENTRIES, "0001" * 16 in repr_of_slots]
 """)
     assert value == [True, [128, 0], 0, 128, False]
+
+
+def test_runtime_picks_the_webcrypto_provider_in_the_browser(crypto_runner: PyodideRunner) -> None:
+    value = crypto_runner.run("""
+from pyfront.crypto.runtime import create_provider, in_browser
+detected = await create_provider()
+forced = await create_provider(force_noble=True)
+[in_browser(), detected.name, detected.mlkem_backend, forced.mlkem_backend]
+""")
+    assert value == [True, "webcrypto", "webcrypto", "noble"]

@@ -102,3 +102,11 @@ def test_native_mlkem_round_trip_and_no_pinned_randomness() -> None:
     sent, received, pinned = asyncio.run(exchange())
     assert sent == received and len(sent) == 32
     assert pinned is False
+
+
+def test_runtime_picks_the_native_provider_in_cpython() -> None:
+    from pyfront.crypto.runtime import create_provider, in_browser
+
+    provider = asyncio.run(create_provider())
+    assert not in_browser()
+    assert isinstance(provider, NativeProvider) and provider.name == "native"
