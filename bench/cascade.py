@@ -12,10 +12,15 @@ Measured on two of our sessions after a real handshake (native provider, one asy
 * ``handshake``: full and resumed handshakes, both sides, in memory.
 
 Anchor: one AES-256-GCM encrypt+decrypt of the same 160 padded bytes through the same provider, in
-the same run; ratios are against it. Targets (issue 7): <= 0.5 ms median per message in CPython and
-<= 400 bytes overhead for a short text. The Chromium part (<= 5 ms) is not measured here yet.
+the same run; ratios are against it. Targets (issue 7): <= 0.5 ms median per message in CPython,
+<= 5 ms in Chromium, <= 400 bytes overhead for a short text.
 
-Run: ``./dev bench cascade`` (or ``.venv/bin/python bench/cascade.py``).
+``chromium``: the same ping-pong/one-way loop and a handshake between two sessions inside one Chromium
+page under Pyodide with the WebCrypto provider (``tests/browser/session_chromium_peer.py`` through the
+Pyodide harness); it needs the loopback-only namespace of ``./dev bench`` and is skipped with
+``--no-chromium``.
+
+Run: ``./dev bench cascade`` (or ``.venv/bin/python bench/cascade.py --no-chromium``).
 """
 
 from __future__ import annotations
@@ -154,8 +159,35 @@ async def main(messages: int, handshakes: int) -> dict[str, Any]:
         "handshake_resume_median_ms": median(resumed) * 1e3,
         "messages": messages,
         "handshakes": handshakes,
-        "chromium": "not measured (CPython only)",
     }
+
+
+def chromium(messages: int) -> dict[str, Any]:
+    """Two sessions inside one Chromium page (Pyodide + WebCrypto): handshake and message timings."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.pyodide_harness import REPO_ROOT, HarnessServer, PyodideRunner, zip_tree
+    from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace
+
+    require_loopback_namespace()
+    server = HarnessServer(zip_tree(REPO_ROOT)).start()
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
+        )
+        runner = PyodideRunner(browser.new_page(), server.origin)
+        runner.start()
+        peer = REPO_ROOT / "tests" / "browser" / "session_chromium_peer.py"
+        runner.install({"session_chromium_peer.py": peer.read_bytes()})
+        result: dict[str, Any] = runner.run(
+            f"import session_chromium_peer as peer\nawait peer.local_pair({messages})"
+        )
+        browser.close()
+    finally:
+        playwright.stop()
+        server.stop()
+    return result
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -182,13 +214,25 @@ def report(figures: dict[str, Any]) -> None:
         f"handshake: full {figures['handshake_full_median_ms']:.1f} ms, "
         f"resume {figures['handshake_resume_median_ms']:.1f} ms (both sides, in memory)"
     )
+    page = figures.get("chromium")
+    if page:
+        print(
+            f"chromium ({page['provider']}): ping-pong {page['ping_pong_us'] / 1e3:.2f} ms/message, "
+            f"one-way {page['one_way_us'] / 1e3:.2f} ms/message (target 5 ms), "
+            f"handshake + resume checks {page['states']}, full handshake {page['handshake_ms']:.0f} ms"
+        )
+        for name, cost in page["layer_us"].items():
+            print(f"  {name:6s} {cost / 1e3:.2f} ms  snapshot {page['snapshot_us'][name] / 1e3:.2f} ms")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--handshakes", type=int, default=10)
+    parser.add_argument("--no-chromium", action="store_true", help="skip the in-browser figures")
     arguments = parser.parse_args()
     results = asyncio.run(main(arguments.messages, arguments.handshakes))
+    if not arguments.no_chromium:
+        results["chromium"] = chromium(min(arguments.messages, 200))
     report(results)
     print("written:", write_results("cascade", results))

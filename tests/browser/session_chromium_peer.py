@@ -128,6 +128,21 @@ async def local_pair(messages: int) -> dict[str, Any]:
         ordered = sorted(values)
         return ordered[len(ordered) // 2] * 1e6
 
+    layer_us: dict[str, float] = {}
+    snapshot_us: dict[str, float] = {}
+    for name in ("mls", "olm", "mlkem", "outer"):
+        costs, snapshots = [], []
+        for n in range(min(messages, 20)):
+            sender, receiver = (alice, bob) if n % 2 == 0 else (bob, alice)
+            begin = time.perf_counter()
+            output = await sender.cascade.layer(name).encrypt(bytes(160), 0.0)
+            await receiver.cascade.layer(name).decrypt(output, 0.0)
+            costs.append(time.perf_counter() - begin)
+            begin = time.perf_counter()
+            sender.cascade.layer(name).snapshot()
+            snapshots.append(time.perf_counter() - begin)
+        layer_us[name], snapshot_us[name] = median_us(costs), median_us(snapshots)
+
     return {
         "provider": provider.name,
         "states": [alice.state.value, bob.state.value],
@@ -139,4 +154,6 @@ async def local_pair(messages: int) -> dict[str, Any]:
         "handshake_ms": handshake_ms,
         "ping_pong_us": median_us(timings["ping_pong"]),
         "one_way_us": median_us(timings["one_way"]),
+        "layer_us": layer_us,
+        "snapshot_us": snapshot_us,
     }
