@@ -13,13 +13,28 @@ import pytest
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
 from pyfront.identity import invite_fingerprint
-from pyfront.session import HandshakeFailed, KeyChanged, LocalParty, Ready, Session, SessionState
-from pyfront.wire import Text, Typing, decode_frame
-from tests.unit.test_session_support import DTLS_A, Pair, make_party
+from pyfront.session import (
+    Deliver,
+    HandshakeFailed,
+    KeyChanged,
+    LocalParty,
+    Ready,
+    SendFrame,
+    Session,
+    SessionState,
+)
+from pyfront.wire import Confirm, Finish, Hello, Reply, Text, Typing, decode_frame
+from tests.unit.test_session_support import DTLS_A, DTLS_B, Pair, make_party
 
 
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(test())
+
+
+def sent(action: object) -> bytes:
+    """The bytes of a ``SendFrame`` action (fails the test for any other action)."""
+    assert isinstance(action, SendFrame), action
+    return action.data
 
 
 def text(n: int, body: str = "") -> Text:
@@ -197,13 +212,13 @@ def test_ciphertext_sizes_depend_only_on_the_bucket() -> None:
         sizes = set()
         for n, length in enumerate([0, 1, 7, 40, 90, 110, 120]):
             actions = await pair.alice.session.send(Text(bytes(16), n, "x" * length), pair.now)
-            sizes.add(len(actions[0].data))  # type: ignore[union-attr]
+            sizes.add(len(sent(actions[0])))
             pair.alice.take_actions(actions)
             await pair.send(pair.bob, Typing(True))
             await pair.pump()
         assert len(sizes) == 1, sizes
         big = await pair.alice.session.send(Text(bytes(16), 9, "x" * 200), pair.now)
-        assert len(big[0].data) > sizes.pop()  # type: ignore[union-attr]
+        assert len(sent(big[0])) > sizes.pop()
 
     run(body)
 
@@ -315,7 +330,7 @@ def test_wrong_state_operations() -> None:
         with pytest.raises(InvalidStateError):
             await session.receive(b"\x01\x05", 0.0)
         frames = await session.connected(DTLS_A, DTLS_A, 0.0)
-        hello = frames[0].data  # type: ignore[union-attr]
+        hello = sent(frames[0])
         assert decode_frame(hello)
         with pytest.raises(InvalidStateError):
             await session.receive(hello, 0.0)  # an initiator never accepts a Hello
@@ -334,5 +349,112 @@ def test_handshake_timeout() -> None:
         assert len(await session.tick(1.0)) == 1  # retransmission
         failed = await session.tick(1000.0)
         assert isinstance(failed[0], HandshakeFailed) and session.state == SessionState.CLOSED
+
+    run(body)
+
+
+def test_exact_order_of_actions() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        alice_party, bob_party = await make_party(provider), await make_party(provider)
+        alice = Session(provider, alice_party, is_initiator=True)
+        bob = Session(provider, bob_party, is_initiator=False)
+        assert await bob.connected(DTLS_B, DTLS_A, 0.0) == []
+        (hello,) = await alice.connected(DTLS_A, DTLS_B, 0.0)
+        assert isinstance(hello, SendFrame) and isinstance(decode_frame(sent(hello)), Hello)
+        (reply,) = await bob.receive(sent(hello), 0.0)
+        assert isinstance(reply, SendFrame) and isinstance(decode_frame(sent(reply)), Reply)
+        (finish,) = await alice.receive(sent(reply), 0.0)
+        assert isinstance(finish, SendFrame) and isinstance(decode_frame(sent(finish)), Finish)
+        assert alice.state == bob.state == SessionState.HANDSHAKING
+        confirm, ready_bob = await bob.receive(sent(finish), 0.0)
+        assert isinstance(confirm, SendFrame) and isinstance(decode_frame(sent(confirm)), Confirm)
+        assert ready_bob == Ready(alice_party.identity.public_key, resumed=False)
+        assert bob.state == SessionState.READY and alice.state == SessionState.HANDSHAKING
+        assert await alice.receive(sent(confirm), 0.0) == [
+            Ready(bob_party.identity.public_key, resumed=False)
+        ]
+        assert alice.state == SessionState.READY
+
+    run(body)
+
+
+def test_data_overtaking_confirm_is_buffered() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        alice = Session(provider, await make_party(provider), is_initiator=True)
+        bob = Session(provider, await make_party(provider), is_initiator=False)
+        await bob.connected(DTLS_B, DTLS_A, 0.0)
+        (hello,) = await alice.connected(DTLS_A, DTLS_B, 0.0)
+        (reply,) = await bob.receive(sent(hello), 0.0)
+        (finish,) = await alice.receive(sent(reply), 0.0)
+        confirm, _ = await bob.receive(sent(finish), 0.0)
+        early = [(await bob.send(text(n), 0.0))[0] for n in range(3)]
+        for frame in early:
+            assert await alice.receive(sent(frame), 0.0) == []
+        actions = await alice.receive(sent(confirm), 0.0)
+        assert isinstance(actions[0], Ready)
+        assert [a.message for a in actions[1:] if isinstance(a, Deliver)] == [text(0), text(1), text(2)]
+
+    run(body)
+
+
+def test_duplicated_handshake_frames_are_answered_again() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        alice = Session(provider, await make_party(provider), is_initiator=True)
+        bob = Session(provider, await make_party(provider), is_initiator=False)
+        await bob.connected(DTLS_B, DTLS_A, 0.0)
+        (hello,) = await alice.connected(DTLS_A, DTLS_B, 0.0)
+        (reply,) = await bob.receive(sent(hello), 0.0)
+        assert await bob.receive(sent(hello), 0.0) == [reply]  # same Reply, no new keys
+        (finish,) = await alice.receive(sent(reply), 0.0)
+        assert await alice.receive(sent(reply), 0.0) == [finish]
+        confirm, _ = await bob.receive(sent(finish), 0.0)
+        assert await bob.receive(sent(finish), 0.0) == [confirm]  # READY, the Confirm was lost: resend
+        await alice.receive(sent(confirm), 0.0)
+        assert await alice.receive(sent(confirm), 0.0) == []
+        assert alice.state == bob.state == SessionState.READY
+
+    run(body)
+
+
+def test_unexpected_frames_change_nothing() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        alice = Session(provider, await make_party(provider), is_initiator=True)
+        bob = Session(provider, await make_party(provider), is_initiator=False)
+        await bob.connected(DTLS_B, DTLS_A, 0.0)
+        (hello,) = await alice.connected(DTLS_A, DTLS_B, 0.0)
+        (reply,) = await bob.receive(sent(hello), 0.0)
+        before = bob.to_dict()
+        for wrong in (sent(reply), b"\x01\x05" + bytes(40)):
+            with pytest.raises(InvalidStateError):
+                await bob.receive(wrong, 0.0)
+        assert bob.to_dict() == before and bob.state == SessionState.HANDSHAKING
+        (finish,) = await alice.receive(sent(reply), 0.0)
+        confirm, _ = await bob.receive(sent(finish), 0.0)
+        assert isinstance(confirm, SendFrame)
+
+    run(body)
+
+
+def test_resume_refused_after_key_change_falls_back_to_full() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        pair, alice, _ = await ready_pair()
+        pair.alice.session.disconnected(pair.now)
+        pair.bob.session.disconnected(pair.now)
+        impostor = await make_party(provider)
+        pair.alice.actions.clear()
+        # Bob's device was replaced: same conversation, a new identity key, no stored layers.
+        pair.bob.session = Session(
+            provider, impostor, is_initiator=False, expected_identity=alice.identity.public_key
+        )
+        await pair.connect()
+        await pair.pump()
+        changed = [a for a in pair.alice.actions if isinstance(a, KeyChanged)]
+        assert changed and changed[0].current == impostor.identity.public_key
+        assert not next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
 
     run(body)
