@@ -12,7 +12,7 @@ import pytest
 
 from pyfront.cascade import CASCADE_ORDER, Cascade
 from pyfront.crypto.native import NativeProvider
-from pyfront.errors import InvalidStateError, ProtocolError
+from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
 from pyfront.session import Session
 from pyfront.wire import Data, Text, decode_message, encode_frame, encode_message
 from tests.unit.test_session_support import Pair, make_party
@@ -115,5 +115,34 @@ def test_short_text_overhead_is_under_400_bytes() -> None:
             await alice.decrypt(await bob.encrypt(encode_message(message), 0.0), 0.0)
         frame = encode_frame(Data(await alice.encrypt(encode_message(message), 0.0)))
         assert len(frame) - 100 <= 400, len(frame)
+
+    run(body)
+
+
+def test_receiver_side_vector_of_the_whole_cascade() -> None:
+    """tests/vectors/session/cascade_receive.json: a stored responder state decrypts recorded frames."""
+    from pathlib import Path
+
+    from pyfront.identity import Identity
+    from pyfront.olm import Account
+    from pyfront.session import Deliver, LocalParty
+
+    path = Path(__file__).resolve().parents[1] / "vectors" / "session" / "cascade_receive.json"
+    vector = json.loads(path.read_text())
+
+    async def body() -> None:
+        provider = NativeProvider()
+        party = LocalParty(
+            await Identity.from_seed(provider, bytes.fromhex(vector["responder_identity_seed"])),
+            Account.from_dict(provider, vector["responder_olm_account"]),
+        )
+        session = Session.from_dict(provider, party, vector["responder_state"])
+        assert session.cascade.names == CASCADE_ORDER
+        for frame, message in zip(vector["frames"], vector["messages"], strict=True):
+            (delivered,) = await session.receive(bytes.fromhex(frame), 0.0)
+            assert isinstance(delivered, Deliver)
+            assert encode_message(delivered.message).hex() == message
+        with pytest.raises(ReplayError):
+            await session.receive(bytes.fromhex(vector["frames"][0]), 0.0)
 
     run(body)
