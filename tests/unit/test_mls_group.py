@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 from collections.abc import Awaitable
 from typing import Any
 
@@ -433,5 +434,36 @@ def test_expired_key_package_is_refused_when_now_is_given() -> None:
             await alice.add([data], now=2_000_000)
         result = await alice.add([data], now=1_000_030)
         assert result.welcome is not None
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("public_handshake", [False, True], ids=["private", "public"])
+def test_random_mutations_fail_narrowly_and_change_nothing(public_handshake: bool) -> None:
+    """Seeded random byte edits (overwrite, delete, insert) of real messages: only ProtocolErrors."""
+
+    async def scenario() -> None:
+        alice, bob = await build_group(2, public_handshake=public_handshake)
+        data, _ = await new_member(b"carol")
+        samples = [await alice.protect(b"x" * 20)]
+        samples.append((await alice.add([data])).commit)  # alice moves on; bob has not processed it
+        rng = random.Random(6)
+        before = bob.to_dict()
+        for _ in range(150):
+            message = bytearray(rng.choice(samples))
+            for _ in range(rng.randint(1, 3)):
+                position = rng.randrange(len(message))
+                operation = rng.random()
+                if operation < 0.6:
+                    message[position] = rng.randrange(256)
+                elif operation < 0.8:
+                    del message[position : position + rng.randint(1, 8)]
+                else:
+                    message[position:position] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+            if bytes(message) in samples:
+                continue
+            with pytest.raises(ProtocolError):
+                await bob.process(bytes(message))
+            assert bob.to_dict() == before
 
     run(scenario())

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyfront.errors import DecodeError
 from pyfront.mls.codec import Writer
@@ -16,6 +22,10 @@ from pyfront.mls.messages import (
     Proposal,
     Remove,
     Welcome,
+)
+
+VECTOR_CASES: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parents[1] / "vectors" / "mls" / "messages.json").read_text()
 )
 
 
@@ -52,3 +62,28 @@ def test_group_secrets_do_not_print() -> None:
     secrets = GroupSecrets(b"\xaa" * 32, PathSecret(b"\xbb" * 32))
     assert "aa" * 8 not in repr(secrets) and "bb" * 8 not in repr(secrets)
     assert GroupSecrets.decode(secrets.encode()) == secrets
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_random_bytes_decode_or_fail_narrowly(data: bytes) -> None:
+    """Arbitrary bytes either decode (and then re-encode to exactly the same bytes) or raise DecodeError."""
+    try:
+        message = MLSMessage.decode(data)
+    except DecodeError:
+        return
+    assert message.encode() == data
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 299), st.integers(0, 1 << 16), st.integers(0, 255))
+def test_mutated_vector_messages_decode_or_fail_narrowly(case: int, position: int, value: int) -> None:
+    data = bytearray(
+        bytes.fromhex(VECTOR_CASES[case]["mls_welcome" if position % 2 else "public_message_commit"])
+    )
+    data[position % len(data)] = value
+    try:
+        message = MLSMessage.decode(bytes(data))
+    except DecodeError:
+        return
+    assert message.encode() == bytes(data)
