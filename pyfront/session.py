@@ -219,6 +219,11 @@ class Session:
         return self._cascade
 
     @property
+    def handshake_phase(self) -> str | None:
+        """Which handshake frame we wait for (``await-hello`` ... ``done``), or None without a handshake."""
+        return None if self._handshake is None else self._handshake.phase.value
+
+    @property
     def can_resume(self) -> bool:
         return self._inner is not None and bool(self._session_id)
 

@@ -13,7 +13,7 @@ from pyfront.crypto.native import NativeProvider
 from pyfront.errors import ProtocolError
 from pyfront.session import Session, SessionState
 from pyfront.wire import Text
-from tests.unit.test_session_support import Pair, make_party
+from tests.unit.test_session_support import DTLS_A, DTLS_B, Pair, make_party
 
 _LOOP = asyncio.new_event_loop()
 
@@ -71,3 +71,32 @@ def test_truncated_and_extended_real_frames(index: int, cut: int, tail: bytes) -
     _check_rejected_without_change(frame[: cut % len(frame)])
     if index < len(SAMPLES) - 1:  # appending to a Data frame is covered by the mutation test
         _check_rejected_without_change(frame + tail)
+
+
+async def _handshaking() -> tuple[Session, Session]:
+    provider = NativeProvider()
+    initiator = Session(provider, await make_party(provider), is_initiator=True)
+    responder = Session(provider, await make_party(provider), is_initiator=False)
+    await initiator.connected(DTLS_A, DTLS_B, 0.0)
+    await responder.connected(DTLS_B, DTLS_A, 0.0)
+    return initiator, responder
+
+
+INITIATOR, RESPONDER = _LOOP.run_until_complete(_handshaking())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000), st.booleans())
+def test_arbitrary_bytes_during_the_handshake(frame: bytes, to_initiator: bool) -> None:
+    session = INITIATOR if to_initiator else RESPONDER
+    before = json.dumps(session.to_dict(), sort_keys=True)
+    phase = session.handshake_phase
+    assert phase == ("await-reply" if to_initiator else "await-hello")
+    try:
+        _LOOP.run_until_complete(session.receive(frame, 0.0))
+    except ProtocolError:
+        assert session.handshake_phase == phase
+        assert json.dumps(session.to_dict(), sort_keys=True) == before
+        assert session.state == SessionState.HANDSHAKING
+        return
+    raise AssertionError("a malformed frame was accepted during the handshake")
