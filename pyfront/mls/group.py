@@ -758,13 +758,10 @@ class Group:
             extensions, added = self._apply(tree, proposals)
         except ProtocolError as error:
             raise ProposalValidationError(f"proposals do not apply: {error}") from None
-        if any(
+        removed_self = any(
             isinstance(item.proposal.body, Remove) and item.proposal.body.removed == self._my_leaf
             for item in proposals
-        ):
-            self._status = GroupStatus.REMOVED
-            self._pending.clear()
-            return True
+        )
         provider = self._provider
         if commit.path is not None:
             path_leaf = commit.path.leaf_node
@@ -778,6 +775,13 @@ class Group:
             )
             check_ciphertext_counts(tree, committer, commit.path, added)
             merge_update_path(tree, committer, commit.path)
+        if removed_self:
+            # We cannot decrypt the new epoch (our leaf is blanked), so the confirmation tag cannot be
+            # checked; everything up to here (signature, proposals, path shape and parent hashes) was.
+            self._status = GroupStatus.REMOVED
+            self._pending.clear()
+            return True
+        if commit.path is not None:
             provisional = self._next_context(tree, state.context.confirmed_transcript_hash, extensions)
             processed = await decrypt_update_path(
                 provider,
