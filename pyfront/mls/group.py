@@ -572,17 +572,14 @@ class Group:
         return resolved
 
     async def _validate(self, proposals: list[_Pending], committer: int, now: int | None = None) -> None:
-        """The proposal list rules of section 12.2 (for a member commit)."""
+        """The proposal list rules of section 12.2 (for a member commit). Adds are checked against the
+        tree after the list's Updates and Removes and the Adds before them (section 12.3 order)."""
         tree = self._state.tree
         touched: set[int] = set()
-        signature_keys = {leaf.signature_key for _, leaf in tree.leaves()}
-        encryption_keys = {leaf.encryption_key for _, leaf in tree.leaves()}
         psk_ids: set[bytes] = set()
         extensions_seen = False
         extensions_after = self._state.context.extensions
-        for item in proposals:
-            if isinstance(item.proposal.body, GroupContextExtensions):
-                extensions_after = item.proposal.body.extensions
+        adds: list[Add] = []
         for item in proposals:
             body = item.proposal.body
             if isinstance(body, Update):
@@ -601,20 +598,7 @@ class Group:
                     raise ProposalValidationError(f"leaf {body.removed} updated or removed twice")
                 touched.add(body.removed)
             elif isinstance(body, Add):
-                try:
-                    await validate_key_package(self._provider, body.key_package, now)
-                except KeyPackageError as error:
-                    raise ProposalValidationError(f"Add: {error}") from None
-                leaf = body.key_package.leaf_node
-                await self._validate_leaf(
-                    tree, leaf, LeafNodeSource.KEY_PACKAGE, None, now=now, extensions=extensions_after
-                )
-                if leaf.signature_key in signature_keys:
-                    raise ProposalValidationError("Add of a signature key already in the group")
-                if leaf.encryption_key in encryption_keys:
-                    raise ProposalValidationError("Add of an encryption key already in the group")
-                signature_keys.add(leaf.signature_key)
-                encryption_keys.add(leaf.encryption_key)
+                adds.append(body)
             elif isinstance(body, PreSharedKey):
                 psk = body.psk
                 key = psk.encode()
@@ -629,11 +613,31 @@ class Group:
                 if extensions_seen:
                     raise ProposalValidationError("more than one GroupContextExtensions proposal")
                 extensions_seen = True
+                extensions_after = body.extensions
                 self._check_extensions_supported(body.extensions)
             else:
                 raise ProposalValidationError(
                     f"{item.proposal.proposal_type.name} proposals are not supported"
                 )
+        if not adds:
+            return
+        after = tree.copy()
+        for item in proposals:
+            if isinstance(item.proposal.body, Update):
+                update_leaf(after, item.sender, item.proposal.body.leaf_node)
+        for item in proposals:
+            if isinstance(item.proposal.body, Remove):
+                remove_leaf(after, item.proposal.body.removed)
+        for add in adds:
+            try:
+                await validate_key_package(self._provider, add.key_package, now)
+            except KeyPackageError as error:
+                raise ProposalValidationError(f"Add: {error}") from None
+            leaf = add.key_package.leaf_node
+            await self._validate_leaf(
+                after, leaf, LeafNodeSource.KEY_PACKAGE, None, now=now, extensions=extensions_after
+            )
+            add_leaf(after, leaf)
 
     async def _check_update_leaf(self, leaf: LeafNode, sender: int, now: int | None) -> None:
         if leaf.leaf_node_source != LeafNodeSource.UPDATE:

@@ -29,8 +29,9 @@ from pyfront.mls.group import (
     WrongGroupError,
     generate_key_package,
 )
-from pyfront.mls.key_package import KeyPackagePrivate
+from pyfront.mls.key_package import KeyPackagePrivate, parse_key_package
 from pyfront.mls.messages import (
+    Add,
     AuthenticatedContent,
     ContentType,
     Credential,
@@ -465,5 +466,21 @@ def test_random_mutations_fail_narrowly_and_change_nothing(public_handshake: boo
             with pytest.raises(ProtocolError):
                 await bob.process(bytes(message))
             assert bob.to_dict() == before
+
+    run(scenario())
+
+
+def test_remove_and_re_add_the_same_signature_key_in_one_commit() -> None:
+    """Adds are validated against the tree after the commit's removes (section 12.3 order)."""
+
+    async def scenario() -> None:
+        alice, bob, carol = await build_group(3)
+        new_package, new_private = await generate_key_package(PROVIDER, b"member-1", bob._signature_key)
+        proposals = [Proposal(Remove(bob.my_leaf)), Proposal(Add(parse_key_package(new_package)))]
+        result = await alice.commit(proposals)
+        await carol.process(result.commit)
+        assert result.welcome is not None
+        bob_again = await Group.join(PROVIDER, result.welcome, new_private)
+        assert_in_sync([alice, carol, bob_again])
 
     run(scenario())
