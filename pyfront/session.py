@@ -4,7 +4,8 @@ States (``SessionState``): ``CONNECTING`` (no data channel) -> ``HANDSHAKING`` -
 ``CLOSED``; a lost data channel (``disconnected``) goes back to ``CONNECTING`` and keeps the inner layer
 states, so the next ``connected`` resumes without a full handshake. All transitions happen in this class.
 
-Inputs are method calls carrying bytes and ``now`` (seconds, any monotonic origin); outputs are lists of
+Inputs are method calls carrying bytes and ``now`` (Unix time in seconds: the ML-KEM layer's rekey timer
+is stored with the session, so the origin must survive restarts); outputs are lists of
 actions (``SendFrame``, ``Deliver``, ``Ready``, ``KeyChanged``, ``HandshakeFailed``) for the transport and
 the UI to carry out. Handshake (``pyfront.handshake`` for the transcript and keys, ``pyfront.wire`` for
 the frames):
