@@ -195,6 +195,21 @@ class _EpochState:
     secrets: ks.EpochSecrets
     secret_tree: SecretTree
     interim_transcript_hash: bytes
+    confirmation_tag: bytes
+
+    @classmethod
+    def start(
+        cls,
+        context: GroupContext,
+        tree: RatchetTree,
+        keys: TreeKemPrivateKeys,
+        secrets: ks.EpochSecrets,
+        confirmation_tag: bytes,
+    ) -> _EpochState:
+        """A new epoch: a fresh secret tree, the interim hash from the confirmed hash and the tag."""
+        interim = transcript.next_interim_hash(context.confirmed_transcript_hash, confirmation_tag)
+        secret_tree = SecretTree(secrets.encryption_secret, tree.n_leaves)
+        return cls(context, tree, keys, secrets, secret_tree, interim, confirmation_tag)
 
 
 @dataclass
@@ -320,14 +335,7 @@ class Group:
         joiner = ks.derive_joiner_secret(init_secret, ks.zero_secret(), encoded)
         secrets = ks.derive_epoch_secrets(joiner, ks.zero_secret(), encoded)
         tag = ks.confirmation_tag(secrets.confirmation_key, b"")
-        state = _EpochState(
-            context,
-            tree,
-            keys,
-            secrets,
-            SecretTree(secrets.encryption_secret, 1),
-            transcript.next_interim_hash(b"", tag),
-        )
+        state = _EpochState.start(context, tree, keys, secrets, tag)
         return cls(
             provider, state, 0, signature_key, external_psks=external_psks, public_handshake=public_handshake
         )
@@ -401,14 +409,7 @@ class Group:
             sender=group_info.signer,
             path_secret=path_secret,
         )
-        state = _EpochState(
-            context,
-            tree,
-            keys,
-            secrets,
-            SecretTree(secrets.encryption_secret, tree.n_leaves),
-            transcript.next_interim_hash(context.confirmed_transcript_hash, group_info.confirmation_tag),
-        )
+        state = _EpochState.start(context, tree, keys, secrets, group_info.confirmation_tag)
         return cls(
             provider,
             state,
@@ -814,16 +815,7 @@ class Group:
         tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
         if not hmac.compare_digest(tag, authenticated.auth.confirmation_tag):
             raise AuthenticationError("commit confirmation tag does not verify")
-        self._install(
-            _EpochState(
-                context,
-                tree,
-                keys,
-                secrets,
-                SecretTree(secrets.encryption_secret, tree.n_leaves),
-                transcript.next_interim_hash(confirmed, tag),
-            )
-        )
+        self._install(_EpochState.start(context, tree, keys, secrets, tag))
         return False
 
     # --- committing (section 12.4) ------------------------------------------------------------------
@@ -960,16 +952,7 @@ class Group:
                 provider, group_info, joiner, psk_secret, recipients, psks=psk_ids
             )
             welcome_bytes = MLSMessage(sealed).encode()
-        self._install(
-            _EpochState(
-                context,
-                tree,
-                keys,
-                secrets,
-                SecretTree(secrets.encryption_secret, tree.n_leaves),
-                transcript.next_interim_hash(confirmed, tag),
-            )
-        )
+        self._install(_EpochState.start(context, tree, keys, secrets, tag))
         return CommitResult(message, welcome_bytes, tuple(added))
 
     # --- persistence ----------------------------------------------------------------------------------
@@ -993,6 +976,7 @@ class Group:
             "secrets": {name: getattr(state.secrets, name).hex() for name in _SECRET_FIELDS},
             "secret_tree": state.secret_tree.to_dict(),
             "interim_transcript_hash": state.interim_transcript_hash.hex(),
+            "confirmation_tag": state.confirmation_tag.hex(),
             "pending": {
                 ref.hex(): [item.proposal.encode().hex(), item.sender] for ref, item in self._pending.items()
             },
@@ -1023,6 +1007,7 @@ class Group:
                 secrets,
                 SecretTree.from_dict(data["secret_tree"]),
                 bytes.fromhex(data["interim_transcript_hash"]),
+                bytes.fromhex(data["confirmation_tag"]),
             )
             group = cls(
                 provider,
