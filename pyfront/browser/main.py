@@ -62,3 +62,6 @@ async def start() -> None:
     js.document.documentElement.dataset.pyState = "ready"
     js.document.documentElement.dataset.rootHash = root
     js.document.dispatchEvent(js.CustomEvent.new(READY_EVENT))
+    from pyfront.browser.app import run as run_app  # noqa: PLC0415  (the messenger, issue 8)
+
+    await run_app(root)

@@ -258,7 +258,7 @@ class RtcLink:
         self._listen(channel, "close", self._on_channel_close)
 
     def _on_icecandidate(self, event: Any) -> None:
-        if event.candidate is None or not event.candidate.candidate:
+        if not event.candidate or not event.candidate.candidate:  # JS null arrives as falsy ``jsnull``
             return  # end of gathering: PeerJS sends nothing for it
         self._callbacks.on_candidate(event.candidate.toJSON().to_py())
 

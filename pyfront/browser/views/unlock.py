@@ -1,0 +1,45 @@
+"""Unlock on start: the passphrase opens the vault; a wrong one is refused and nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pyfront.browser.ui import Handlers, append, element, field
+from pyfront.errors import AuthenticationError
+
+#: Returns normally when the passphrase opened the vault; raises ``AuthenticationError`` otherwise.
+Unlock = Callable[[str], Awaitable[None]]
+
+
+def render(container: Any, handlers: Handlers, on_unlock: Unlock) -> None:
+    form = element("form", classes="panel unlock", id="unlock", novalidate="")
+    append(
+        form,
+        element("h2", "Unlock Parley"),
+        element(
+            "p", "Your messages and keys on this device are encrypted under your passphrase.", classes="muted"
+        ),
+    )
+    pass_field, pass_input = field(
+        "Passphrase", "unlock-passphrase", input_type="password", autocomplete="current-password"
+    )
+    error = element("p", classes="error", id="unlock-error", role="alert")
+    error.hidden = True
+    button = element("button", "Unlock", id="unlock-submit", type="submit")
+    append(form, pass_field, error, button)
+    container.append(form)
+    pass_input.focus()
+
+    async def submitted(_event: Any) -> None:
+        button.disabled, button.textContent = True, "Unlocking…"
+        try:
+            await on_unlock(str(pass_input.value))
+        except AuthenticationError:
+            error.textContent, error.hidden = "That passphrase is not the right one.", False
+            pass_input.value = ""
+            pass_input.focus()
+        finally:
+            button.disabled, button.textContent = False, "Unlock"
+
+    handlers.on_async(form, "submit", submitted)
