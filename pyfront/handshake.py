@@ -32,12 +32,20 @@ from pyfront.errors import AuthenticationError, DecodeError
 HANDSHAKE_LABEL = b"parley handshake v1"
 SIGNATURE_LABEL = b"parley handshake signature v1"
 MAX_DTLS_FINGERPRINT = 255
+SHA256_FINGERPRINT_LENGTH = 32
 _FINGERPRINT = re.compile(r"^([A-Za-z0-9-]{1,16}) ((?:[0-9A-Fa-f]{2}:)*[0-9A-Fa-f]{2})$")
 
 
-def normalise_dtls_fingerprint(text: str) -> bytes:
-    """The SDP ``a=fingerprint`` value (``sha-256 AB:CD:...``) in canonical form: lower-case hash name,
-    upper-case hex. ``DecodeError`` for anything else."""
+def normalise_dtls_fingerprint(fingerprint: str | bytes) -> bytes:
+    """A DTLS fingerprint in canonical form ``sha-256 AB:CD:...`` (lower-case hash name, upper-case hex).
+
+    Accepts the SDP ``a=fingerprint`` value as text, or the raw 32-byte SHA-256 digest that
+    ``pyfront.signaling.dtls_fingerprint`` returns; both give the same bytes. ``DecodeError`` otherwise."""
+    if isinstance(fingerprint, bytes):
+        if len(fingerprint) != SHA256_FINGERPRINT_LENGTH:
+            raise DecodeError(f"DTLS fingerprint: expected {SHA256_FINGERPRINT_LENGTH} raw bytes")
+        return ("sha-256 " + ":".join(f"{byte:02X}" for byte in fingerprint)).encode("ascii")
+    text = fingerprint
     match = _FINGERPRINT.match(text.strip())
     if match is None or len(text) > MAX_DTLS_FINGERPRINT:
         raise DecodeError("DTLS fingerprint: expected '<hash> XX:XX:...'")

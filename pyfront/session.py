@@ -236,9 +236,11 @@ class Session:
     # --- transport events ------------------------------------------------------------------------
 
     async def connected(
-        self, local_dtls_fingerprint: str, remote_dtls_fingerprint: str, now: float
+        self, local_dtls_fingerprint: str | bytes, remote_dtls_fingerprint: str | bytes, now: float
     ) -> list[Action]:
-        """The data channel is open; the fingerprints are the ``a=fingerprint`` values of both SDPs."""
+        """The data channel is open. The fingerprints come from the local and the remote SDP: either the
+        ``a=fingerprint`` values (``sha-256 AB:CD:...``) or raw SHA-256 digests
+        (``pyfront.signaling.dtls_fingerprint``)."""
         if self.state != SessionState.CONNECTING:
             raise InvalidStateError(f"session: connected while {self.state.value}")
         local_dtls = normalise_dtls_fingerprint(local_dtls_fingerprint)

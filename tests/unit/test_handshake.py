@@ -46,6 +46,11 @@ def seeded_random(seed: bytes) -> Callable[[int], bytes]:
 
 def test_dtls_fingerprint_normalised() -> None:
     assert normalise_dtls_fingerprint(" SHA-256 ab:CD:0f ") == b"sha-256 AB:CD:0F"
+    raw = bytes(range(32))
+    text = "sha-256 " + ":".join(f"{b:02x}" for b in raw)
+    assert normalise_dtls_fingerprint(raw) == normalise_dtls_fingerprint(text)
+    with pytest.raises(DecodeError):
+        normalise_dtls_fingerprint(raw[:31])
     for bad in ["", "sha-256", "sha-256 ABCD", "sha-256 AB:CD:", "sha 256 AB", "x" * 300]:
         with pytest.raises(DecodeError):
             normalise_dtls_fingerprint(bad)
