@@ -535,13 +535,25 @@ def _decode_field(kind: str, limit: int, name: str, reader: Reader) -> Any:
     raise AssertionError(kind)
 
 
+_FIELD_SPECS: dict[type, tuple[tuple[str, str, int], ...]] = {}
+
+
+def _field_specs(cls: type) -> tuple[tuple[str, str, int], ...]:
+    """``(name, kind, limit)`` of each field, in order (cached: ``dataclasses.fields`` is slow)."""
+    specs = _FIELD_SPECS.get(cls)
+    if specs is None:
+        specs = tuple(
+            (spec.name, spec.metadata["kind"], spec.metadata["limit"]) for spec in dataclasses.fields(cls)
+        )
+        _FIELD_SPECS[cls] = specs
+    return specs
+
+
 def encode_message(message: AppMessage) -> bytes:
     """``version || type || fields``; ``LimitError`` when a field is over its limit."""
     out = bytearray((WIRE_VERSION, message.TYPE))
-    for spec in dataclasses.fields(message):
-        out += _encode_field(
-            spec.metadata["kind"], spec.metadata["limit"], spec.name, getattr(message, spec.name)
-        )
+    for name, kind, limit in _field_specs(type(message)):
+        out += _encode_field(kind, limit, name, getattr(message, name))
     return bytes(out)
 
 
@@ -556,10 +568,7 @@ def decode_message(data: bytes) -> AppMessage:
         cls = MESSAGE_CLASSES[MessageType(type_byte)]
     except ValueError:
         raise DecodeError(f"unknown message type {type_byte}") from None
-    values = {
-        spec.name: _decode_field(spec.metadata["kind"], spec.metadata["limit"], spec.name, reader)
-        for spec in dataclasses.fields(cls)
-    }
+    values = {name: _decode_field(kind, limit, name, reader) for name, kind, limit in _field_specs(cls)}
     reader.finish()
     message: AppMessage = cls(**values)
     return message
