@@ -262,14 +262,22 @@ def _parse_float(text: str) -> float | int:
     return value
 
 
+# One encoder and one decoder for the process: building them per call costs more than the work itself.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_ASCII_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float)
+
+
 def encode(message: Mapping[str, Any]) -> str:
     """Serialise like ``JSON.stringify``: compact, key order kept, always encodable as UTF-8."""
-    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    text = _ENCODER.encode(message)
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate escape ("\\ud800") parses to an unencodable str; JSON.stringify escapes it.
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=True)
+        text = _ASCII_ENCODER.encode(message)
     return text
 
 
@@ -284,7 +292,7 @@ def parse_frame(frame: str | bytes) -> dict[str, Any]:
         except UnicodeDecodeError as exc:
             raise FrameError(RejectReason.INVALID_JSON, f"frame is not UTF-8: {exc.reason}") from None
     try:
-        value = json.loads(frame, parse_constant=_reject_constant, parse_float=_parse_float)
+        value = _DECODER.decode(frame)
     except (ValueError, RecursionError) as exc:
         raise FrameError(RejectReason.INVALID_JSON, f"frame is not JSON: {str(exc)[:80]}") from None
     if not isinstance(value, dict):

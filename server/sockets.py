@@ -189,6 +189,10 @@ class BrokerHub:
             log.info("bad WebSocket upgrade: %s", exc)
             return
         assert isinstance(upgrade, Request)
+        # Small frames must leave at once (Nagle would hold them for the peer's delayed ACK); node's http
+        # server sets the same option.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(ws.send(AcceptConnection()))
         with self._core_lock:
             self._next_conn += 1
