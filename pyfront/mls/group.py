@@ -41,9 +41,10 @@ from typing import Any
 from pyfront.crypto.provider import CryptoProvider, Ed25519Seed
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, LimitError, ProtocolError
 from pyfront.mls import ciphersuite as cs
-from pyfront.mls import framing, transcript
+from pyfront.mls import framing, hpke, transcript
 from pyfront.mls import key_schedule as ks
 from pyfront.mls import welcome as welcome_module
+from pyfront.mls.codec import Reader, decode_all, opaque
 from pyfront.mls.key_package import (
     KeyPackageError,
     KeyPackagePrivate,
@@ -62,6 +63,7 @@ from pyfront.mls.messages import (
     Credential,
     Extension,
     ExtensionType,
+    ExternalInit,
     FramedContent,
     FramedContentAuthData,
     GroupContext,
@@ -135,7 +137,9 @@ RESUMPTION_PSK_WINDOW = 16
 MAX_GROUP_ID_LENGTH = 256
 GROUP_ID_LENGTH = 32
 
-_PATH_REQUIRED = (Update, Remove, GroupContextExtensions)
+_PATH_REQUIRED = (Update, Remove, GroupContextExtensions, ExternalInit)
+#: HPKE exporter label of the external init secret (section 8.3).
+EXTERNAL_INIT_LABEL = b"MLS 1.0 external init secret"
 
 
 class WrongGroupError(InvalidStateError):
@@ -482,6 +486,8 @@ class Group:
             self._check_header(content.group_id, content.epoch)
             if content.content_type == ContentType.APPLICATION:
                 raise AuthenticationError("application data must not travel in a PublicMessage")
+            if content.sender.sender_type == SenderType.NEW_MEMBER_COMMIT:
+                return await self._process_external_commit(body, now)
             sender_leaf = self._member_sender(content.sender)
             framing.verify_membership_tag(body, state.context, state.secrets.membership_key)
             authenticated = AuthenticatedContent(WireFormat.PUBLIC_MESSAGE, content, body.auth)
@@ -511,7 +517,7 @@ class Group:
             if sender_leaf == self._my_leaf:
                 raise InvalidStateError("a member does not process its own commit")
             # The old epoch's secret tree is replaced on success, so there is no generation to consume.
-            removed = await self._process_commit(authenticated, content.content, sender_leaf, now)
+            removed, _ = await self._process_commit(authenticated, content.content, sender_leaf, now)
             return Received(
                 ContentType.COMMIT, sender_leaf, epoch, content.authenticated_data, removed_self=removed
             )
@@ -748,19 +754,33 @@ class Group:
             del self._resumption_psks[old]
 
     async def _process_commit(
-        self, authenticated: AuthenticatedContent, commit: Commit, committer: int, now: int | None
-    ) -> bool:
-        """Validate and apply a commit from another member; returns True if it removed us."""
+        self, authenticated: AuthenticatedContent, commit: Commit, committer: int | None, now: int | None
+    ) -> tuple[bool, int]:
+        """Validate and apply a commit from another member, or an external commit (``committer`` None:
+        the new member's leaf is the leftmost free one). Returns (removed us?, the committer's leaf)."""
         state = self._state
         if authenticated.auth.confirmation_tag is None:
             raise DecodeError("a commit without a confirmation tag")
-        proposals = self._resolve(commit.proposals, committer)
-        await self._validate(proposals, committer, now)
+        external_init: ExternalInit | None = None
+        if committer is None:
+            proposals, external_init = self._external_proposals(commit)
+            await self._validate(proposals, -1, now)
+        else:
+            proposals = self._resolve(commit.proposals, committer)
+            await self._validate(proposals, committer, now)
         if self._path_required(proposals) and commit.path is None:
             raise ProposalValidationError("this commit requires an UpdatePath")
         tree = state.tree.copy()
         try:
             extensions, added = self._apply(tree, proposals)
+            if committer is None:
+                assert commit.path is not None
+                # The joiner takes the leftmost free leaf; a placeholder with a key that cannot be in
+                # the tree stands there until the UpdatePath replaces it.
+                placeholder = dataclasses.replace(
+                    commit.path.leaf_node, encryption_key=bytes(cs.HPKE_PUBLIC_KEY_LENGTH)
+                )
+                committer = add_leaf(tree, placeholder)
         except ProtocolError as error:
             raise ProposalValidationError(f"proposals do not apply: {error}") from None
         removed_self = any(
@@ -771,7 +791,9 @@ class Group:
         if commit.path is not None:
             path_leaf = commit.path.leaf_node
             current_leaf = tree.leaf(committer)
-            if current_leaf is None or path_leaf.credential != current_leaf.credential:
+            if current_leaf is None or (
+                external_init is None and path_leaf.credential != current_leaf.credential
+            ):
                 raise ProposalValidationError(
                     "the UpdatePath leaf changes the committer's credential (identity)"
                 )
@@ -785,7 +807,7 @@ class Group:
             # checked; everything up to here (signature, proposals, path shape and parent hashes) was.
             self._status = GroupStatus.REMOVED
             self._pending.clear()
-            return True
+            return True, committer
         if commit.path is not None:
             provisional = self._next_context(tree, state.context.confirmed_transcript_hash, extensions)
             processed = await decrypt_update_path(
@@ -810,13 +832,149 @@ class Group:
         context = self._next_context(tree, confirmed, extensions)
         psk_secret, _ = self._psk_secret(proposals)
         encoded = context.encode()
-        joiner = ks.derive_joiner_secret(state.secrets.init_secret, commit_secret, encoded)
+        init_secret: bytes = state.secrets.init_secret
+        if external_init is not None:
+            external_private, _ = await ks.external_key_pair(provider, state.secrets.external_secret)
+            receiver = await hpke.setup_base_r(provider, external_init.kem_output, external_private, b"")
+            init_secret = receiver.export(EXTERNAL_INIT_LABEL, cs.NH)
+        joiner = ks.derive_joiner_secret(init_secret, commit_secret, encoded)
         secrets = ks.derive_epoch_secrets(joiner, psk_secret, encoded)
         tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
         if not hmac.compare_digest(tag, authenticated.auth.confirmation_tag):
             raise AuthenticationError("commit confirmation tag does not verify")
         self._install(_EpochState.start(context, tree, keys, secrets, tag))
-        return False
+        return False, committer
+
+    @staticmethod
+    def _external_proposals(commit: Commit) -> tuple[list[_Pending], ExternalInit]:
+        """An external commit: inline proposals only, exactly one ExternalInit, otherwise only Remove
+        (of the joiner's old leaf, when resyncing) and PreSharedKey (section 12.4.3.2)."""
+        if commit.path is None:
+            raise ProposalValidationError("an external commit must carry an UpdatePath")
+        proposals: list[_Pending] = []
+        inits: list[ExternalInit] = []
+        for entry in commit.proposals:
+            if entry.proposal is None:
+                raise ProposalValidationError("an external commit carries its proposals inline")
+            body = entry.proposal.body
+            if isinstance(body, ExternalInit):
+                inits.append(body)
+            elif isinstance(body, Remove | PreSharedKey):
+                proposals.append(_Pending(entry.proposal, -1))
+            else:
+                raise ProposalValidationError(f"{entry.proposal.proposal_type.name} in an external commit")
+        if len(inits) != 1:
+            raise ProposalValidationError("an external commit carries exactly one ExternalInit")
+        return proposals, inits[0]
+
+    async def _process_external_commit(self, message: PublicMessage, now: int | None) -> Received:
+        """A new member joining by external commit (section 12.4.3.2): signed with the key of the leaf
+        in its UpdatePath, no membership tag, the init secret from its ExternalInit."""
+        content = message.content
+        commit = content.content
+        if not isinstance(commit, Commit) or commit.path is None:
+            raise ProposalValidationError("a new_member_commit sender must send a Commit with a path")
+        authenticated = AuthenticatedContent(WireFormat.PUBLIC_MESSAGE, content, message.auth)
+        await framing.verify_content(
+            self._provider, authenticated, self._state.context, commit.path.leaf_node.signature_key
+        )
+        epoch = self.epoch
+        removed, committer = await self._process_commit(authenticated, commit, None, now)
+        return Received(
+            ContentType.COMMIT, committer, epoch, content.authenticated_data, removed_self=removed
+        )
+
+    async def export_group_info(self, *, with_tree: bool = True) -> bytes:
+        """A signed GroupInfo (MLSMessage) of the current epoch carrying ``external_pub`` (and the ratchet
+        tree), from which a new member can join with ``Group.join_external``."""
+        self._require_active()
+        state = self._state
+        _, external_pub = await ks.external_key_pair(self._provider, state.secrets.external_secret)
+        extensions = [Extension(ExtensionType.EXTERNAL_PUB, opaque(external_pub))]
+        if with_tree:
+            extensions.append(Extension(ExtensionType.RATCHET_TREE, state.tree.encode()))
+        group_info = GroupInfo(state.context, tuple(extensions), state.confirmation_tag, self._my_leaf)
+        signed = await welcome_module.sign_group_info(self._provider, group_info, self._signature_key)
+        return MLSMessage(signed).encode()
+
+    @classmethod
+    async def join_external(
+        cls,
+        provider: CryptoProvider,
+        group_info: bytes,
+        identity: bytes,
+        signature_key: bytes,
+        *,
+        ratchet_tree: bytes | None = None,
+        now: int | None = None,
+        public_handshake: bool = False,
+    ) -> tuple[Group, bytes]:
+        """Join by external commit (section 12.4.3.2) from a GroupInfo with ``external_pub``; returns the
+        group (already in the new epoch) and the commit (an MLSMessage) to send to the members."""
+        if len(group_info) > MAX_MESSAGE_SIZE:
+            raise LimitError(f"GroupInfo larger than {MAX_MESSAGE_SIZE} bytes")
+        info = MLSMessage.decode(group_info).body
+        if not isinstance(info, GroupInfo):
+            raise DecodeError(f"expected a GroupInfo, got {type(info).__name__}")
+        context = info.group_context
+        if context.version != PROTOCOL_VERSION_MLS10 or context.cipher_suite != cs.CIPHER_SUITE:
+            raise InvalidStateError("GroupInfo for another protocol version or cipher suite")
+        tree_data = find_extension(info.extensions, ExtensionType.RATCHET_TREE) or ratchet_tree
+        if tree_data is None:
+            raise InvalidStateError("no ratchet tree: neither in the GroupInfo nor given")
+        external_pub_data = find_extension(info.extensions, ExtensionType.EXTERNAL_PUB)
+        if external_pub_data is None:
+            raise InvalidStateError("the GroupInfo has no external_pub: external joins are not offered")
+        external_pub = decode_all(external_pub_data, Reader.opaque)
+        tree = RatchetTree.decode(tree_data)
+        signer = tree.leaf(info.signer) if info.signer < tree.n_leaves else None
+        if signer is None:
+            raise UnknownSenderError(f"GroupInfo signer {info.signer} is not a member")
+        await welcome_module.verify_group_info(provider, info, signer.signature_key)
+        if tree.tree_hash() != context.tree_hash:
+            raise TreeValidationError("the ratchet tree does not match the GroupInfo tree hash")
+        await tree.verify(provider, context.group_id, now)
+        kem_output, sender_context = await hpke.setup_base_s(provider, external_pub, b"")
+        init_secret = sender_context.export(EXTERNAL_INIT_LABEL, cs.NH)
+        template = LeafNode(
+            encryption_key=bytes(cs.HPKE_PUBLIC_KEY_LENGTH),
+            signature_key=await provider.ed25519_public_key(signature_key),
+            credential=Credential.basic(identity),
+            capabilities=default_capabilities(),
+            leaf_node_source=LeafNodeSource.COMMIT,
+        )
+        my_leaf = add_leaf(tree, template)
+
+        def context_for(tree_hash: bytes) -> bytes:
+            return dataclasses.replace(context, epoch=context.epoch + 1, tree_hash=tree_hash).encode()
+
+        created = await create_update_path(
+            provider,
+            tree,
+            my_leaf,
+            sign_leaf=leaf_signer(provider, template, signature_key, context.group_id, my_leaf),
+            group_context_for=context_for,
+        )
+        commit = Commit((ProposalOrRef(proposal=Proposal(ExternalInit(kem_output))),), created.update_path)
+        content = FramedContent(
+            context.group_id, context.epoch, Sender(SenderType.NEW_MEMBER_COMMIT), b"", commit
+        )
+        signature = await framing.sign_content(
+            provider, WireFormat.PUBLIC_MESSAGE, content, context, signature_key
+        )
+        interim = transcript.next_interim_hash(context.confirmed_transcript_hash, info.confirmation_tag)
+        confirmed = transcript.next_confirmed_hash(interim, WireFormat.PUBLIC_MESSAGE, content, signature)
+        new_context = dataclasses.replace(
+            context, epoch=context.epoch + 1, tree_hash=tree.tree_hash(), confirmed_transcript_hash=confirmed
+        )
+        encoded = new_context.encode()
+        joiner = ks.derive_joiner_secret(init_secret, created.commit_secret, encoded)
+        secrets = ks.derive_epoch_secrets(joiner, ks.zero_secret(), encoded)
+        tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
+        message = MLSMessage(PublicMessage(content, FramedContentAuthData(signature, tag))).encode()
+        state = _EpochState.start(new_context, tree, created.private_keys, secrets, tag)
+        group = cls(provider, state, my_leaf, signature_key, public_handshake=public_handshake)
+        return group, message
 
     # --- committing (section 12.4) ------------------------------------------------------------------
 

@@ -35,8 +35,10 @@ from pyfront.mls.messages import (
     AuthenticatedContent,
     ContentType,
     Credential,
+    ExtensionType,
     FramedContent,
     FramedContentAuthData,
+    GroupInfo,
     MLSMessage,
     PrivateMessage,
     Proposal,
@@ -482,5 +484,51 @@ def test_remove_and_re_add_the_same_signature_key_in_one_commit() -> None:
         assert result.welcome is not None
         bob_again = await Group.join(PROVIDER, result.welcome, new_private)
         assert_in_sync([alice, carol, bob_again])
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_external_join(size: int) -> None:
+    async def scenario() -> None:
+        members = await build_group(size)
+        group_info = await members[-1].export_group_info()
+        signature_key, _ = await PROVIDER.ed25519_generate()
+        newcomer, commit = await Group.join_external(PROVIDER, group_info, b"newcomer", signature_key)
+        for member in members:
+            tampered = flip(commit, len(commit) // 2)
+            before = member.to_dict()
+            with pytest.raises(ProtocolError):
+                await member.process(tampered)
+            assert member.to_dict() == before
+            received = await member.process(commit)
+            assert received.sender == newcomer.my_leaf
+        everyone = [*members, newcomer]
+        assert_in_sync(everyone)
+        assert newcomer.members()[newcomer.my_leaf] == b"newcomer"
+        await broadcast(newcomer, everyone, b"joined from outside")
+        await broadcast(members[0], everyone, b"welcome")
+        result = await newcomer.update()
+        await deliver_commit(result.commit, newcomer, everyone)
+        assert_in_sync(everyone)
+
+    run(scenario())
+
+
+def test_external_join_needs_external_pub_and_a_valid_signature() -> None:
+    async def scenario() -> None:
+        alice, _ = await build_group(2)
+        info = MLSMessage.decode(await alice.export_group_info()).body
+        assert isinstance(info, GroupInfo)
+        signature_key, _ = await PROVIDER.ed25519_generate()
+        without = dataclasses.replace(
+            info,
+            extensions=tuple(e for e in info.extensions if e.extension_type != ExtensionType.EXTERNAL_PUB),
+        )
+        with pytest.raises(InvalidStateError, match="external_pub"):
+            await Group.join_external(PROVIDER, MLSMessage(without).encode(), b"x", signature_key)
+        forged = dataclasses.replace(info, signer=1)
+        with pytest.raises(AuthenticationError):
+            await Group.join_external(PROVIDER, MLSMessage(forged).encode(), b"x", signature_key)
 
     run(scenario())
