@@ -89,6 +89,13 @@ class VendorEntry:
     source: str
     include: tuple[str, ...]
     exclude: tuple[str, ...] = ()
+    # (old, new) byte replacements applied to every copied file, e.g. bare import specifiers.
+    rewrite: tuple[tuple[bytes, bytes], ...] = ()
+
+
+# noble's ES modules import each other by bare specifier ("@noble/hashes/sha3.js"); rewritten to our own
+# absolute paths they load from our origin with no import map (an inline import map would need a CSP hash).
+NOBLE_REWRITE = ((b"'@noble/", b"'/static/vendor/noble/"), (b'"@noble/', b'"/static/vendor/noble/'))
 
 
 # | dest                | npm package                 | what the page needs                                 |
@@ -101,6 +108,24 @@ VENDOR: tuple[VendorEntry, ...] = (
     ),
     VendorEntry("peerjs", "peerjs/dist", ("peerjs.min.js",)),
     VendorEntry("jsqr", "jsqr/dist", ("jsQR.js",)),
+    # ML-KEM-768 fallback for browsers whose WebCrypto lacks it (pyfront/crypto/webcrypto.py): the 9 ES
+    # modules that @noble/post-quantum/ml-kem.js imports, about 200 KB, entry point
+    # /static/vendor/noble/post-quantum/ml-kem.js.
+    VendorEntry(
+        "noble/post-quantum",
+        "@noble/post-quantum",
+        ("ml-kem.js", "_crystals.js", "utils.js", "LICENSE"),
+        rewrite=NOBLE_REWRITE,
+    ),
+    VendorEntry(
+        "noble/hashes", "@noble/hashes", ("sha3.js", "utils.js", "_u64.js", "LICENSE"), rewrite=NOBLE_REWRITE
+    ),
+    VendorEntry(
+        "noble/curves",
+        "@noble/curves",
+        ("utils.js", "abstract/fft.js", "abstract/modular.js", "LICENSE"),
+        rewrite=NOBLE_REWRITE,
+    ),
 )
 
 
@@ -296,7 +321,10 @@ def _vendor_files(node_modules: Path, entry: VendorEntry) -> Iterator[tuple[str,
         if any(_matches(relative, pattern) for pattern in entry.exclude) or relative.endswith(".map"):
             continue
         found = True
-        yield relative, path.read_bytes()
+        data = path.read_bytes()
+        for old, new in entry.rewrite:
+            data = data.replace(old, new)
+        yield relative, data
     if not found:
         raise BundleError(f"vendor entry {entry.dest!r} matched no file in {source}")
 

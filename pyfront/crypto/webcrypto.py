@@ -21,9 +21,11 @@ for ML-KEM):
   the FFI. ``force_noble=True`` selects the fallback even where WebCrypto has ML-KEM (tests cover both).
   Only the noble backend honours pinned encapsulation randomness (FIPS 203 KATs).
 
-Loading noble: the host page either sets ``globalThis.parleyNobleMlKem`` to the module namespace of
-``@noble/post-quantum/ml-kem.js`` (works under a CSP without ``'unsafe-eval'``), or this module imports
-``NOBLE_MLKEM_SPECIFIER`` dynamically (the page's import map must resolve ``@noble/...``).
+Loading noble (``load_noble_ml_kem768``), only when the fallback is used: the host page provides
+``globalThis.parleyLoadNobleMlKem = () => import("/static/vendor/noble/post-quantum/ml-kem.js")`` (the
+app's bundle rewrites noble's bare specifiers, so no import map is needed and a CSP without
+``'unsafe-eval'`` holds), or sets ``globalThis.parleyNobleMlKem`` to the loaded module; failing both,
+this module imports ``NOBLE_MLKEM_SPECIFIER`` through ``eval`` (test pages with an import map).
 
 This is the one module of ``pyfront`` outside ``pyfront/browser/`` that touches ``js``: the imports are
 lazy (``_Ffi``), so the package still imports under CPython, where this provider cannot be constructed.
@@ -68,6 +70,7 @@ PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 MLKEM768_ALGORITHM = "ML-KEM-768"
 NOBLE_MLKEM_SPECIFIER = "@noble/post-quantum/ml-kem.js"
 NOBLE_MLKEM_GLOBAL = "parleyNobleMlKem"
+NOBLE_MLKEM_LOADER_GLOBAL = "parleyLoadNobleMlKem"
 GET_RANDOM_VALUES_MAX = 65536  # bytes per crypto.getRandomValues call (W3C WebCrypto, QuotaExceededError)
 AES_GCM_TAG_BITS = AES_GCM_TAG_LENGTH * 8
 # Imported CryptoKeys kept per provider (least recently used dropped first). ``importKey`` costs more
@@ -388,14 +391,21 @@ async def webcrypto_supports_mlkem768() -> bool:
 
 
 async def load_noble_ml_kem768(specifier: str = NOBLE_MLKEM_SPECIFIER) -> Any:
-    """noble's ``ml_kem768``: from ``globalThis.parleyNobleMlKem`` if the page set it, else imported."""
+    """noble's ``ml_kem768``, from the first of: the module the page put in ``globalThis.parleyNobleMlKem``;
+    the promise of ``globalThis.parleyLoadNobleMlKem()`` (a page function that runs ``import()``, so
+    nothing is evaluated from a string and a strict CSP holds); a dynamic ``import(specifier)`` (needs
+    ``eval``, i.e. a page without a strict CSP, and an import map for bare specifiers)."""
     ffi = _Ffi()
     module = getattr(ffi.js, NOBLE_MLKEM_GLOBAL, None)
     if module is None:
+        loader = getattr(ffi.js, NOBLE_MLKEM_LOADER_GLOBAL, None)
         try:
-            module = await ffi.js.eval("(specifier) => import(specifier)")(specifier)
+            if loader is not None:
+                module = await loader()
+            else:
+                module = await ffi.js.eval("(specifier) => import(specifier)")(specifier)
         except ffi.js_exception as error:
-            raise CryptoError(f"cannot load the ML-KEM fallback {specifier!r}: {error}") from None
+            raise CryptoError(f"cannot load the ML-KEM fallback: {error}") from None
     return module.ml_kem768
 
 

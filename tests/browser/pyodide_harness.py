@@ -86,6 +86,8 @@ HARNESS_PAGE = """<!doctype html>
 </script>
 <script type="module">
 import { loadPyodide } from "/pyodide/pyodide.mjs";
+// How a page hands the ML-KEM fallback to pyfront/crypto/webcrypto.py without eval (see its docstring).
+globalThis.parleyLoadNobleMlKem = () => import("@noble/post-quantum/ml-kem.js");
 globalThis.harnessReady = (async () => {
   const pyodide = await loadPyodide({ indexURL: "/pyodide/" });
   const zip = await (await fetch("/app.zip")).arrayBuffer();

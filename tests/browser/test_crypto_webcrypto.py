@@ -7,6 +7,7 @@ Counts per file are printed (``-s``) and must equal the expected checks, and no 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,42 @@ forced = await create_provider(force_noble=True)
 [in_browser(), detected.name, detected.mlkem_backend, forced.mlkem_backend]
 """)
     assert value == [True, "webcrypto", "webcrypto", "noble"]
+
+
+def test_the_bundle_serves_a_working_noble_fallback(live_server: Any, page: Any) -> None:
+    """The vendored noble files (server/bundle.py, specifiers rewritten) load from the app's own origin
+    under its CSP, with no import map, and give the FIPS 203 KAT public key."""
+    vector = json.loads((VECTORS / MLKEM_FILE).read_text())["cases"][0]
+    page.goto(live_server.url + "/")
+    public_hex = page.evaluate(
+        """async (seedHex) => {
+          const module = await import("/static/vendor/noble/post-quantum/ml-kem.js");
+          const seed = Uint8Array.from(seedHex.match(/../g).map((byte) => parseInt(byte, 16)));
+          const { publicKey } = module.ml_kem768.keygen(seed);
+          return Array.from(publicKey, (byte) => byte.toString(16).padStart(2, "0")).join("");
+        }""",
+        vector["d"] + vector["z"],
+    )
+    assert public_hex == vector["pk"]
+
+
+def test_noble_loads_by_eval_import_when_the_page_offers_no_loader(crypto_runner: PyodideRunner) -> None:
+    value = crypto_runner.run("""
+import js
+from pyfront.crypto.webcrypto import NOBLE_MLKEM_LOADER_GLOBAL, load_noble_ml_kem768
+from pyfront.errors import CryptoError
+loader = getattr(js, NOBLE_MLKEM_LOADER_GLOBAL)
+js.Reflect.deleteProperty(js.globalThis, NOBLE_MLKEM_LOADER_GLOBAL)
+try:
+    by_eval = await load_noble_ml_kem768()
+    try:
+        await load_noble_ml_kem768("@noble/post-quantum/no-such-module.js")
+        missing = "loaded"
+    except CryptoError as error:
+        missing = str(error)
+finally:
+    setattr(js.globalThis, NOBLE_MLKEM_LOADER_GLOBAL, loader)
+public = by_eval.keygen(js.Uint8Array.new(64)).publicKey.to_py()
+[len(public), missing.startswith("cannot load the ML-KEM fallback")]
+""")
+    assert value == [1184, True]
