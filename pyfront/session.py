@@ -18,8 +18,9 @@ the frames):
 Every frame is signed by the identity key over the transcript, which starts with both DTLS fingerprints.
 Errors: malformed input, an unexpected frame or a message that fails any layer raises a
 ``ProtocolError`` and changes nothing; a well-formed handshake frame that fails authentication (signature,
-confirmation, invite fingerprint) aborts the handshake (``HandshakeFailed``, state ``CLOSED``): on a
-DTLS-protected channel only the party at the other end can send it. Trust on first use: when the peer's
+confirmation, invite fingerprint) or whose signed content does not work (KeyPackage, Welcome, Olm
+message) aborts the handshake (``HandshakeFailed``, state ``CLOSED``): on a DTLS-protected channel only
+the party at the other end can send it. Trust on first use: when the peer's
 identity key differs from ``expected_identity`` a ``KeyChanged`` action comes out and stored layers for
 the old key are never used. Lost handshake frames are retransmitted by ``tick``; duplicates are answered
 idempotently; data that overtakes the responder's ``Confirm`` is buffered.
@@ -346,10 +347,12 @@ class Session:
             if isinstance(frame, Finish):
                 return await self._on_finish(handshake, frame, data, now)
             return await self._on_confirm(handshake, frame, data, now)
-        except DecodeError:
-            raise
         except ProtocolError as error:
             return self._abort(str(error))
+        except Exception as error:
+            # A well-formed, signed frame whose nested content (KeyPackage, Welcome, Olm message) made
+            # a layer fail in an unforeseen way: the peer cannot crash us, the handshake just ends.
+            return self._abort(f"handshake: the peer's layer bootstrap failed ({type(error).__name__})")
 
     # --- handshake steps -------------------------------------------------------------------------
 

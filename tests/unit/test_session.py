@@ -458,3 +458,32 @@ def test_resume_refused_after_key_change_falls_back_to_full() -> None:
         assert not next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
 
     run(body)
+
+
+def test_signed_but_broken_layer_bootstrap_aborts() -> None:
+    """A Reply correctly signed by the peer but carrying a garbage KeyPackage ends the handshake."""
+    import dataclasses
+
+    from pyfront.handshake import Transcript, normalise_dtls_fingerprint, signature_input
+    from pyfront.wire import encode_frame
+
+    async def body() -> None:
+        provider = NativeProvider()
+        bob_party = await make_party(provider)
+        alice = Session(provider, await make_party(provider), is_initiator=True)
+        bob = Session(provider, bob_party, is_initiator=False)
+        await bob.connected(DTLS_B, DTLS_A, 0.0)
+        (hello,) = await alice.connected(DTLS_A, DTLS_B, 0.0)
+        (reply,) = await bob.receive(sent(hello), 0.0)
+        hello_frame, reply_frame = decode_frame(sent(hello)), decode_frame(sent(reply))
+        assert isinstance(hello_frame, Hello) and isinstance(reply_frame, Reply)
+        forged = dataclasses.replace(reply_frame, key_package=b"\x00\x01garbage")
+        transcript = Transcript(normalise_dtls_fingerprint(DTLS_A), normalise_dtls_fingerprint(DTLS_B))
+        transcript.absorb(hello_frame.signed_part())
+        th2 = transcript.absorb(hello_frame.signature, forged.signed_part())
+        signature = await bob_party.identity.sign(provider, signature_input(th2))
+        actions = await alice.receive(encode_frame(dataclasses.replace(forged, signature=signature)), 0.0)
+        assert len(actions) == 1 and isinstance(actions[0], HandshakeFailed)
+        assert alice.state == SessionState.CLOSED
+
+    run(body)
