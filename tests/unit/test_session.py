@@ -487,3 +487,35 @@ def test_signed_but_broken_layer_bootstrap_aborts() -> None:
         assert alice.state == SessionState.CLOSED
 
     run(body)
+
+
+def test_secrets_never_print() -> None:
+    async def body() -> None:
+        pair, alice, bob = await ready_pair()
+        await pair.send(pair.alice, text(1))
+        await pair.pump()
+        state = json.dumps(pair.alice.session.to_dict())
+        # Every long hex value in the stored state (keys, chains, seeds) and the identity seed; public keys
+        # included, which is stricter than needed but keeps the check simple.
+        public = {alice.identity.public_key.hex(), bob.identity.public_key.hex()}  # shown on purpose in Ready
+        secrets = [
+            alice.identity.seed.hex(),
+            *[v for v in _hex_values(state) if len(v) == 64 and v not in public],
+        ]
+        shown = " ".join(
+            repr(x) for x in (pair.alice.session, alice, *pair.alice.actions, pair.alice.session.cascade)
+        )
+        shown += " ".join(
+            repr(pair.alice.session.cascade.layer(name)) for name in pair.alice.session.cascade.names
+        )
+        forms = [*secrets, *(repr(bytes.fromhex(secret))[2:-1] for secret in secrets)]
+        assert not [form for form in forms if form in shown]
+        assert repr(bytes.fromhex(secrets[0]))[2:-1] not in shown  # the identity seed in bytes-repr form
+
+    run(body)
+
+
+def _hex_values(text: str) -> list[str]:
+    import re
+
+    return re.findall(r'"([0-9a-f]{64,})"', text)
