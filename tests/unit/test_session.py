@@ -519,3 +519,25 @@ def _hex_values(text: str) -> list[str]:
     import re
 
     return re.findall(r'"([0-9a-f]{64,})"', text)
+
+
+def test_fallback_when_the_initiator_lost_its_state() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        pair, alice, _ = await ready_pair()
+        await pair.send(pair.bob, text(1))
+        await pair.pump()
+        pair.bob.session.disconnected(pair.now)
+        assert pair.bob.session.can_resume
+        pair.alice.session = Session(provider, alice, is_initiator=True)  # Alice reinstalled, same identity
+        pair.alice.actions.clear()
+        pair.bob.actions.clear()
+        await pair.connect()
+        await pair.pump()
+        assert not next(a for a in pair.bob.actions if isinstance(a, Ready)).resumed
+        await pair.send(pair.bob, text(2))
+        await pair.send(pair.alice, text(3))
+        await pair.pump()
+        assert pair.alice.delivered() == [text(2)] and pair.bob.delivered() == [text(3)]
+
+    run(body)
