@@ -14,6 +14,8 @@ Public API (all ``async`` where the provider is used)::
     wire = await group.protect(b"hello")               # PrivateMessage, always signed
     data, sender = await bob.unprotect(wire)
     await group.remove(leaf_index); await group.update()
+    info = await group.export_group_info()             # for an external join:
+    newcomer, commit = await Group.join_external(provider, info, identity, signature_key)
     group.export_secret(label, context, length); group.epoch_authenticator
     state = group.to_dict(); Group.from_dict(provider, state)
 
@@ -24,9 +26,10 @@ in a peer-to-peer chat); the others move when they process it. Messages of other
 Security rules enforced here: application data travels only in PrivateMessages and every message is
 signed and verified (the signature is checked before a ratchet generation is used up, so a forgery
 changes nothing); PublicMessages from members carry a verified membership tag; commits are validated
-fully (proposal list rules of section 12.2, KeyPackages, leaf node signatures, UpdatePath shape and
-parent hashes, the confirmation tag, group id and epoch); a used generation raises ``ReplayError``;
-unknown or blank senders raise ``UnknownSenderError``. Every failure leaves the group unchanged.
+fully (the proposal list rules of section 12.2 in ``proposals.py``, KeyPackages, leaf node signatures,
+UpdatePath shape and parent hashes, the confirmation tag, group id and epoch); a used generation
+raises ``ReplayError``; unknown or blank senders raise ``UnknownSenderError``. Every failure leaves the
+group unchanged.
 Limits are the named constants below. This module does no I/O.
 """
 
@@ -43,16 +46,15 @@ from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, 
 from pyfront.mls import ciphersuite as cs
 from pyfront.mls import framing, hpke, transcript
 from pyfront.mls import key_schedule as ks
+from pyfront.mls import proposals as proposals_module
 from pyfront.mls import welcome as welcome_module
 from pyfront.mls.codec import Reader, decode_all, opaque
 from pyfront.mls.key_package import (
-    KeyPackageError,
     KeyPackagePrivate,
     default_capabilities,
     generate_key_package,
     lifetime_from,
     parse_key_package,
-    validate_key_package,
 )
 from pyfront.mls.messages import (
     PROTOCOL_VERSION_MLS10,
@@ -81,7 +83,6 @@ from pyfront.mls.messages import (
     PSKType,
     PublicMessage,
     Remove,
-    ResumptionPSKUsage,
     Sender,
     SenderType,
     Update,
@@ -89,15 +90,14 @@ from pyfront.mls.messages import (
     WireFormat,
     find_extension,
 )
+from pyfront.mls.proposals import ProposalItem, ProposalValidationError
 from pyfront.mls.secret_tree import SecretTree
 from pyfront.mls.tree import (
-    DEFAULT_EXTENSION_TYPES,
     RatchetTree,
     TreeValidationError,
     sign_leaf_node,
-    validate_leaf_node,
 )
-from pyfront.mls.tree_ops import add_leaf, remove_leaf, update_leaf
+from pyfront.mls.tree_ops import add_leaf
 from pyfront.mls.treekem import (
     TreeKemPrivateKeys,
     check_ciphertext_counts,
@@ -137,7 +137,6 @@ RESUMPTION_PSK_WINDOW = 16
 MAX_GROUP_ID_LENGTH = 256
 GROUP_ID_LENGTH = 32
 
-_PATH_REQUIRED = (Update, Remove, GroupContextExtensions, ExternalInit)
 #: HPKE exporter label of the external init secret (section 8.3).
 EXTERNAL_INIT_LABEL = b"MLS 1.0 external init secret"
 
@@ -152,10 +151,6 @@ class EpochError(InvalidStateError):
 
 class UnknownSenderError(AuthenticationError):
     """A sender that is not a member (blank or out-of-range leaf) or a sender type we do not accept."""
-
-
-class ProposalValidationError(InvalidStateError):
-    """A proposal list that breaks section 12.2, or a commit that does not fit it."""
 
 
 class GroupStatus(Enum):
@@ -216,12 +211,6 @@ class _EpochState:
         return cls(context, tree, keys, secrets, secret_tree, interim, confirmation_tag)
 
 
-@dataclass
-class _Pending:
-    proposal: Proposal
-    sender: int
-
-
 class Group:
     """One member's state of an MLS group (see the module docstring)."""
 
@@ -241,7 +230,7 @@ class Group:
         self._signature_key = Ed25519Seed(signature_key)
         self._external_psks = dict(external_psks or {})
         self._public_handshake = public_handshake
-        self._pending: dict[bytes, _Pending] = {}
+        self._pending: dict[bytes, ProposalItem] = {}
         self._resumption_psks: dict[int, bytes] = {state.context.epoch: state.secrets.resumption_psk}
         self._status = GroupStatus.ACTIVE
 
@@ -558,18 +547,18 @@ class Group:
         if not isinstance(proposal.body, Add | Update | Remove | PreSharedKey | GroupContextExtensions):
             raise ProposalValidationError(f"{proposal.proposal_type.name} proposals are not supported")
         reference = cs.make_proposal_ref(authenticated.encode())
-        self._pending[reference] = _Pending(proposal, sender)
+        self._pending[reference] = ProposalItem(proposal, sender)
         return reference
 
     # --- proposal lists (sections 12.2, 12.3) -------------------------------------------------------
 
-    def _resolve(self, entries: tuple[ProposalOrRef, ...], committer: int) -> list[_Pending]:
+    def _resolve(self, entries: tuple[ProposalOrRef, ...], committer: int) -> list[ProposalItem]:
         if len(entries) > MAX_PROPOSALS:
             raise LimitError(f"a commit covers at most {MAX_PROPOSALS} proposals")
         resolved = []
         for entry in entries:
             if entry.proposal is not None:
-                resolved.append(_Pending(entry.proposal, committer))
+                resolved.append(ProposalItem(entry.proposal, committer))
             else:
                 assert entry.reference is not None
                 pending = self._pending.get(entry.reference)
@@ -578,159 +567,14 @@ class Group:
                 resolved.append(pending)
         return resolved
 
-    async def _validate(self, proposals: list[_Pending], committer: int, now: int | None = None) -> None:
-        """The proposal list rules of section 12.2 (for a member commit). Adds are checked against the
-        tree after the list's Updates and Removes and the Adds before them (section 12.3 order)."""
-        tree = self._state.tree
-        touched: set[int] = set()
-        psk_ids: set[bytes] = set()
-        extensions_seen = False
-        extensions_after = self._state.context.extensions
-        adds: list[Add] = []
-        for item in proposals:
-            body = item.proposal.body
-            if isinstance(body, Update):
-                if item.sender == committer:
-                    raise ProposalValidationError("a committer must not include its own Update")
-                if item.sender in touched:
-                    raise ProposalValidationError(f"leaf {item.sender} updated or removed twice")
-                touched.add(item.sender)
-                await self._check_update_leaf(body.leaf_node, item.sender, now)
-            elif isinstance(body, Remove):
-                if body.removed == committer:
-                    raise ProposalValidationError("a committer must not remove itself")
-                if not 0 <= body.removed < tree.n_leaves or tree.leaf(body.removed) is None:
-                    raise ProposalValidationError(f"Remove of leaf {body.removed}, which is not a member")
-                if body.removed in touched:
-                    raise ProposalValidationError(f"leaf {body.removed} updated or removed twice")
-                touched.add(body.removed)
-            elif isinstance(body, Add):
-                adds.append(body)
-            elif isinstance(body, PreSharedKey):
-                psk = body.psk
-                key = psk.encode()
-                if key in psk_ids:
-                    raise ProposalValidationError("the same PSK appears twice")
-                psk_ids.add(key)
-                if len(psk.psk_nonce) != cs.NH:
-                    raise ProposalValidationError(f"PSK nonce must be {cs.NH} bytes")
-                if psk.psktype == PSKType.RESUMPTION and psk.usage != ResumptionPSKUsage.APPLICATION:
-                    raise ProposalValidationError("resumption PSK usage must be application")
-            elif isinstance(body, GroupContextExtensions):
-                if extensions_seen:
-                    raise ProposalValidationError("more than one GroupContextExtensions proposal")
-                extensions_seen = True
-                extensions_after = body.extensions
-                self._check_extensions_supported(body.extensions)
-            else:
-                raise ProposalValidationError(
-                    f"{item.proposal.proposal_type.name} proposals are not supported"
-                )
-        if not adds:
-            return
-        after = tree.copy()
-        for item in proposals:
-            if isinstance(item.proposal.body, Update):
-                update_leaf(after, item.sender, item.proposal.body.leaf_node)
-        for item in proposals:
-            if isinstance(item.proposal.body, Remove):
-                remove_leaf(after, item.proposal.body.removed)
-        for add in adds:
-            try:
-                await validate_key_package(self._provider, add.key_package, now)
-            except KeyPackageError as error:
-                raise ProposalValidationError(f"Add: {error}") from None
-            leaf = add.key_package.leaf_node
-            await self._validate_leaf(
-                after, leaf, LeafNodeSource.KEY_PACKAGE, None, now=now, extensions=extensions_after
-            )
-            add_leaf(after, leaf)
+    async def _validate(self, items: list[ProposalItem], committer: int, now: int | None = None) -> None:
+        state = self._state
+        await proposals_module.validate_proposals(
+            self._provider, state.tree, state.context, items, committer=committer, now=now
+        )
 
-    async def _check_update_leaf(self, leaf: LeafNode, sender: int, now: int | None) -> None:
-        if leaf.leaf_node_source != LeafNodeSource.UPDATE:
-            raise ProposalValidationError("Update leaf node source must be update")
-        current = self._state.tree.leaf(sender)
-        if current is None:
-            raise ProposalValidationError(f"Update from blank leaf {sender}")
-        if leaf.credential != current.credential:
-            raise ProposalValidationError(f"Update of leaf {sender} changes its credential (identity)")
-        await self._validate_leaf(self._state.tree, leaf, LeafNodeSource.UPDATE, sender, now=now)
-
-    async def _validate_leaf(
-        self,
-        tree: RatchetTree,
-        leaf: LeafNode,
-        source: LeafNodeSource,
-        leaf_index: int | None,
-        *,
-        now: int | None,
-        extensions: tuple[Extension, ...] | None = None,
-    ) -> None:
-        """Section 7.3 through ``tree.validate_leaf_node``; contents errors become ProposalValidationError."""
-        context_extensions = self._state.context.extensions if extensions is None else extensions
-        try:
-            await validate_leaf_node(
-                self._provider,
-                tree,
-                leaf,
-                expected_source=source,
-                group_id=self.group_id,
-                leaf_index=leaf_index,
-                required_capabilities=find_extension(context_extensions, ExtensionType.REQUIRED_CAPABILITIES),
-                now=now,
-            )
-        except TreeValidationError as error:
-            raise ProposalValidationError(str(error)) from None
-
-    def _check_extensions_supported(self, extensions: tuple[Extension, ...]) -> None:
-        for extension in extensions:
-            kind = extension.extension_type
-            if kind in DEFAULT_EXTENSION_TYPES:
-                continue
-            for index, leaf in self._state.tree.leaves():
-                if kind not in leaf.capabilities.extensions:
-                    raise ProposalValidationError(f"leaf {index} does not support extension {kind}")
-
-    @staticmethod
-    def _path_required(proposals: list[_Pending]) -> bool:
-        return not proposals or any(isinstance(item.proposal.body, _PATH_REQUIRED) for item in proposals)
-
-    def _apply(self, tree: RatchetTree, proposals: list[_Pending]) -> tuple[tuple[Extension, ...], list[int]]:
-        """Apply in the order of section 12.3; returns the new extensions and the added leaves."""
-        extensions = self._state.context.extensions
-        for item in proposals:
-            if isinstance(item.proposal.body, GroupContextExtensions):
-                extensions = item.proposal.body.extensions
-        for item in proposals:
-            if isinstance(item.proposal.body, Update):
-                update_leaf(tree, item.sender, item.proposal.body.leaf_node)
-        for item in proposals:
-            if isinstance(item.proposal.body, Remove):
-                remove_leaf(tree, item.proposal.body.removed)
-        added = [
-            add_leaf(tree, item.proposal.body.key_package.leaf_node)
-            for item in proposals
-            if isinstance(item.proposal.body, Add)
-        ]
-        return extensions, added
-
-    def _psk_secret(self, proposals: list[_Pending]) -> tuple[bytes, tuple[PreSharedKeyID, ...]]:
-        resolved = []
-        for item in proposals:
-            body = item.proposal.body
-            if not isinstance(body, PreSharedKey):
-                continue
-            psk_id = body.psk
-            if psk_id.psktype == PSKType.EXTERNAL:
-                secret = self._external_psks.get(psk_id.psk_id)
-            elif psk_id.psk_group_id == self.group_id:
-                secret = self._resumption_psks.get(psk_id.psk_epoch)
-            else:
-                secret = None
-            if secret is None:
-                raise ProposalValidationError("the commit uses a PSK we do not have")
-            resolved.append((psk_id, secret))
-        return ks.compute_psk_secret(resolved), tuple(psk_id for psk_id, _ in resolved)
+    def _psk_secret(self, items: list[ProposalItem]) -> tuple[bytes, tuple[PreSharedKeyID, ...]]:
+        return proposals_module.psk_secret(items, self.group_id, self._external_psks, self._resumption_psks)
 
     def _next_context(
         self, tree: RatchetTree, confirmed_transcript_hash: bytes, extensions: tuple[Extension, ...]
@@ -763,16 +607,16 @@ class Group:
             raise DecodeError("a commit without a confirmation tag")
         external_init: ExternalInit | None = None
         if committer is None:
-            proposals, external_init = self._external_proposals(commit)
+            proposals, external_init = proposals_module.external_commit_proposals(commit)
             await self._validate(proposals, -1, now)
         else:
             proposals = self._resolve(commit.proposals, committer)
             await self._validate(proposals, committer, now)
-        if self._path_required(proposals) and commit.path is None:
+        if proposals_module.path_required(proposals) and commit.path is None:
             raise ProposalValidationError("this commit requires an UpdatePath")
         tree = state.tree.copy()
         try:
-            extensions, added = self._apply(tree, proposals)
+            extensions, added = proposals_module.apply_proposals(tree, proposals, state.context.extensions)
             if committer is None:
                 assert commit.path is not None
                 # The joiner takes the leftmost free leaf; a placeholder with a key that cannot be in
@@ -797,8 +641,15 @@ class Group:
                 raise ProposalValidationError(
                     "the UpdatePath leaf changes the committer's credential (identity)"
                 )
-            await self._validate_leaf(
-                tree, path_leaf, LeafNodeSource.COMMIT, committer, now=now, extensions=extensions
+            await proposals_module.validate_leaf(
+                provider,
+                tree,
+                state.context,
+                path_leaf,
+                source=LeafNodeSource.COMMIT,
+                leaf_index=committer,
+                now=now,
+                extensions=extensions,
             )
             check_ciphertext_counts(tree, committer, commit.path, added)
             merge_update_path(tree, committer, commit.path)
@@ -844,28 +695,6 @@ class Group:
             raise AuthenticationError("commit confirmation tag does not verify")
         self._install(_EpochState.start(context, tree, keys, secrets, tag))
         return False, committer
-
-    @staticmethod
-    def _external_proposals(commit: Commit) -> tuple[list[_Pending], ExternalInit]:
-        """An external commit: inline proposals only, exactly one ExternalInit, otherwise only Remove
-        (of the joiner's old leaf, when resyncing) and PreSharedKey (section 12.4.3.2)."""
-        if commit.path is None:
-            raise ProposalValidationError("an external commit must carry an UpdatePath")
-        proposals: list[_Pending] = []
-        inits: list[ExternalInit] = []
-        for entry in commit.proposals:
-            if entry.proposal is None:
-                raise ProposalValidationError("an external commit carries its proposals inline")
-            body = entry.proposal.body
-            if isinstance(body, ExternalInit):
-                inits.append(body)
-            elif isinstance(body, Remove | PreSharedKey):
-                proposals.append(_Pending(entry.proposal, -1))
-            else:
-                raise ProposalValidationError(f"{entry.proposal.proposal_type.name} in an external commit")
-        if len(inits) != 1:
-            raise ProposalValidationError("an external commit carries exactly one ExternalInit")
-        return proposals, inits[0]
 
     async def _process_external_commit(self, message: PublicMessage, now: int | None) -> Received:
         """A new member joining by external commit (section 12.4.3.2): signed with the key of the leaf
@@ -998,7 +827,7 @@ class Group:
         self._require_active()
         if isinstance(proposal.body, Update):
             raise ProposalValidationError("send an update as a commit (update()), not as a proposal")
-        await self._validate([_Pending(proposal, self._my_leaf)], committer=-1)
+        await self._validate([ProposalItem(proposal, self._my_leaf)], committer=-1)
         wire_format = WireFormat.PUBLIC_MESSAGE if self._public_handshake else WireFormat.PRIVATE_MESSAGE
         authenticated = await self._sign(proposal, b"", wire_format)
         message = await self._frame(authenticated)
@@ -1019,7 +848,7 @@ class Group:
         to the new epoch immediately."""
         self._require_active()
         state = self._state
-        items = [_Pending(proposal, self._my_leaf) for proposal in proposals]
+        items = [ProposalItem(proposal, self._my_leaf) for proposal in proposals]
         references: list[bytes | None] = [None] * len(items)
         await self._validate(items, self._my_leaf, now)
         if include_pending and self._pending:
@@ -1030,9 +859,9 @@ class Group:
                 extra = []
             items += [item for _, item in extra]
             references += [ref for ref, _ in extra]
-        with_path = path or self._path_required(items)
+        with_path = path or proposals_module.path_required(items)
         tree = state.tree.copy()
-        extensions, added = self._apply(tree, items)
+        extensions, added = proposals_module.apply_proposals(tree, items, state.context.extensions)
         provider = self._provider
         old_context = state.context
         created = None
@@ -1177,7 +1006,7 @@ class Group:
             )
             group._status = GroupStatus(data["status"])
             group._pending = {
-                bytes.fromhex(ref): _Pending(Proposal.decode(bytes.fromhex(proposal)), int(sender))
+                bytes.fromhex(ref): ProposalItem(Proposal.decode(bytes.fromhex(proposal)), int(sender))
                 for ref, (proposal, sender) in data["pending"].items()
             }
             group._resumption_psks = {
