@@ -14,9 +14,12 @@ Browser (``tests/rig/browser.py``; these fail unless run in a loopback-only netw
 through ``./dev pytest ...`` or ``./dev test``):
     ``chromium``             session-scoped Playwright ``Browser`` (Debian's /usr/bin/chromium, headless,
                              the flags of DESIGN.md section 3).
-    ``browser_context``      factory ``browser_context(guard="route"|"observe", **new_context_kwargs)``:
-                             a fresh context, camera+microphone granted, any non-loopback request
-                             recorded (and aborted with guard="route") -> the test fails at teardown.
+    ``playwright_session``   session-scoped sync ``Playwright`` driver.
+    ``browser_context``      factory ``browser_context(guard="route"|"observe", user_data_dir=None,
+                             **new_context_kwargs)``: a fresh context (or a persistent, non-incognito
+                             profile in ``user_data_dir``), camera+microphone granted, any non-loopback
+                             request recorded (and aborted with guard="route") -> the test fails at
+                             teardown.
     ``page``                 a page in a fresh guarded context.
     ``save_screenshot(page, name)``  writes ``test-artifacts/<name>.png`` (git-ignored).
     ``console_log(page)``    returns a list that collects the page's console messages and errors.
@@ -29,6 +32,9 @@ Examples::
     def test_page_loads(live_server, page):
         page.goto(live_server.url)
         save_screenshot(page, "page-loads")
+
+Our CSP has no ``'unsafe-eval'``, so ``page.wait_for_function(...)`` (whose polling evaluates strings in
+the page) fails on our pages: wait with ``expect(locator)...`` or poll ``page.evaluate`` from Python.
 
 Run: ``./dev pytest tests/browser/test_app_shell.py -n 0`` (browser) or
 ``.venv/bin/pytest -p no:xdist tests/unit/test_bundle.py`` (no browser).
@@ -43,6 +49,7 @@ from tests.rig.browser import (
     console_log,
     is_loopback_url,
     page,
+    playwright_session,
     require_loopback_namespace,
     save_screenshot,
 )
@@ -67,6 +74,7 @@ __all__ = [
     "live_server",
     "live_server_factory",
     "page",
+    "playwright_session",
     "require_loopback_namespace",
     "save_screenshot",
     "snapshot_site",

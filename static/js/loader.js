@@ -148,6 +148,7 @@ function onWorkerMessage(event) {
   const message = event.data || {};
   switch (message.type) {
     case "status":
+      if (navigator.serviceWorker.controller) root.dataset.swControlled = "yes";
       if (message.active) {
         root.dataset.swState = "ready";
         root.dataset.swRoot = message.active;

@@ -49,7 +49,8 @@ def open_and_install(page: Page, server: LiveServer) -> str:
     page.goto(server.url)
     expect(page.locator("#ready-state")).to_have_text("Ready", timeout=PYTHON_START_TIMEOUT_MS)
     expect(page.locator("html")).to_have_attribute("data-sw-state", "ready", timeout=SW_TIMEOUT_MS)
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=SW_TIMEOUT_MS)
+    # (not page.wait_for_function: its polling evaluates strings, which our CSP refuses)
+    expect(page.locator("html")).to_have_attribute("data-sw-controlled", "yes", timeout=SW_TIMEOUT_MS)
     return page.locator("#root-hash").inner_text()
 
 

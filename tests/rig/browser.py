@@ -1,8 +1,10 @@
 """Chromium fixtures: Debian's Chromium driven by Playwright, inside a loopback-only network namespace.
 
+* ``playwright_session``: the sync Playwright driver (session-scoped).
 * ``chromium``: one headless browser per test session (per xdist worker), launched from
   ``/usr/bin/chromium`` with the flags DESIGN.md section 3 requires. Never ``playwright install``.
-* ``browser_context``: a factory for fresh contexts (own storage, own service workers) with camera and
+* ``browser_context``: a factory for fresh contexts (own storage, own service workers; or a persistent
+  profile with ``user_data_dir=``) with camera and
   microphone granted (without them Chromium gathers no ICE candidates) and a request guard: any request
   to a host other than 127.0.0.1 / localhost / [::1] is recorded and aborted, and the test FAILS at
   teardown if one was seen. ``browser_context(guard="observe")`` records without routing (routing turns
@@ -98,15 +100,21 @@ BrowserContextFactory = Callable[..., BrowserContext]
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    """A headless Debian Chromium for the session (one per xdist worker)."""
+def playwright_session() -> Iterator[Playwright]:
+    """The sync Playwright driver for the session (checks the namespace and the Chromium binary)."""
     require_loopback_namespace()
     if not Path(CHROMIUM_PATH).exists():
         pytest.fail(f"{CHROMIUM_PATH} is missing: ./dev test installs Debian's chromium", pytrace=False)
     with sync_playwright() as playwright:
-        browser = _launch(playwright)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_session: Playwright) -> Iterator[Browser]:
+    """A headless Debian Chromium for the session (one per xdist worker)."""
+    browser = _launch(playwright_session)
+    yield browser
+    browser.close()
 
 
 def _launch(playwright: Playwright) -> Browser:
@@ -114,17 +122,30 @@ def _launch(playwright: Playwright) -> Browser:
 
 
 @pytest.fixture
-def browser_context(chromium: Browser) -> Iterator[BrowserContextFactory]:
-    """Factory: ``browser_context(guard="route", **new_context_kwargs) -> BrowserContext``.
+def browser_context(playwright_session: Playwright, chromium: Browser) -> Iterator[BrowserContextFactory]:
+    """Factory: ``browser_context(guard="route", user_data_dir=None, **new_context_kwargs)``.
 
+    With ``user_data_dir`` the context is a persistent (non-incognito) Chromium profile in that folder,
+    launched with the same flags (needed e.g. for PWA installability, which incognito never has).
     Contexts are closed at teardown; the test fails if any of them saw a non-loopback request.
     """
     require_loopback_namespace()
     opened: list[tuple[BrowserContext, RequestGuard]] = []
 
-    def factory(guard: GuardMode = "route", **kwargs: Any) -> BrowserContext:
+    def factory(
+        guard: GuardMode = "route", user_data_dir: Path | None = None, **kwargs: Any
+    ) -> BrowserContext:
         kwargs.setdefault("service_workers", "allow")
-        context = chromium.new_context(**kwargs)
+        if user_data_dir is None:
+            context = chromium.new_context(**kwargs)
+        else:
+            context = playwright_session.chromium.launch_persistent_context(
+                str(user_data_dir),
+                executable_path=CHROMIUM_PATH,
+                args=list(CHROMIUM_ARGS),
+                headless=True,
+                **kwargs,
+            )
         context.grant_permissions(["camera", "microphone"])
         request_guard = RequestGuard()
         if guard == "route":
