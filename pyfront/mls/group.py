@@ -120,8 +120,10 @@ __all__ = [
     "generate_key_package",
 ]
 
-#: Version of the ``to_dict`` format.
-GROUP_STATE_VERSION = 1
+#: Version of the ``to_dict`` format. Version 1 lacked the epoch's confirmation tag; it still loads (the
+#: tag is then unknown until the next commit, so ``export_group_info`` waits for one).
+GROUP_STATE_VERSION = 2
+_READABLE_STATE_VERSIONS = (1, 2)
 #: Largest MLSMessage ``process`` accepts (bytes).
 MAX_MESSAGE_SIZE = 4 << 20
 #: Largest application payload ``protect`` accepts (bytes).
@@ -718,6 +720,10 @@ class Group:
         tree), from which a new member can join with ``Group.join_external``."""
         self._require_active()
         state = self._state
+        if not state.confirmation_tag:
+            raise InvalidStateError(
+                "state restored from format 1 has no confirmation tag: export after a commit"
+            )
         _, external_pub = await ks.external_key_pair(self._provider, state.secrets.external_secret)
         extensions = [Extension(ExtensionType.EXTERNAL_PUB, opaque(external_pub))]
         if with_tree:
@@ -976,7 +982,7 @@ class Group:
     def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> Group:
         """Restore ``to_dict`` output; raises ``DecodeError`` for an unknown version or a malformed state."""
         try:
-            if data["version"] != GROUP_STATE_VERSION:
+            if data["version"] not in _READABLE_STATE_VERSIONS:
                 raise DecodeError(f"group state version {data['version']}, expected {GROUP_STATE_VERSION}")
             context = GroupContext.decode(bytes.fromhex(data["context"]))
             tree = RatchetTree.decode(bytes.fromhex(data["tree"]))
@@ -994,7 +1000,7 @@ class Group:
                 secrets,
                 SecretTree.from_dict(data["secret_tree"]),
                 bytes.fromhex(data["interim_transcript_hash"]),
-                bytes.fromhex(data["confirmation_tag"]),
+                bytes.fromhex(data["confirmation_tag"]) if data["version"] >= 2 else b"",
             )
             group = cls(
                 provider,

@@ -392,7 +392,7 @@ def test_state_round_trip_keeps_working() -> None:
         alice, bob, carol = await build_group(3)
         wire = await alice.protect(b"before save")
         saved = bob.to_dict()
-        assert saved["version"] == 1
+        assert saved["version"] == 2
         restored = Group.from_dict(PROVIDER, saved)
         assert restored.to_dict() == saved
         assert await restored.unprotect(wire) == (b"before save", 0)
@@ -530,5 +530,20 @@ def test_external_join_needs_external_pub_and_a_valid_signature() -> None:
         forged = dataclasses.replace(info, signer=1)
         with pytest.raises(AuthenticationError):
             await Group.join_external(PROVIDER, MLSMessage(forged).encode(), b"x", signature_key)
+
+    run(scenario())
+
+
+def test_state_format_1_still_loads() -> None:
+    async def scenario() -> None:
+        alice, bob = await build_group(2)
+        old = {key: value for key, value in bob.to_dict().items() if key != "confirmation_tag"}
+        old["version"] = 1
+        restored = Group.from_dict(PROVIDER, old)
+        assert await restored.unprotect(await alice.protect(b"still works")) == (b"still works", 0)
+        with pytest.raises(InvalidStateError, match="confirmation tag"):
+            await restored.export_group_info()
+        await restored.process((await alice.update()).commit)
+        await restored.export_group_info()  # the new epoch has its tag
 
     run(scenario())
