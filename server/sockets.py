@@ -8,8 +8,8 @@ core (``server/broker.py``); this module only moves bytes and carries out its ac
   ``GET P/{key}/peers`` -- the ids as JSON with discovery on, else 401; all with peerjs-server's CORS.
 * ``P/peerjs`` -- the WebSocket (``BrokerConfig.websocket_path``).
 
-The WebSocket is spoken with wsproto (the protocol engine under flask-sock/simple-websocket) on the socket
-the WSGI server hands over, in the request's own greenlet: one greenlet and one file descriptor per client,
+The WebSocket is spoken with ``server/websocket.py`` (RFC 6455 handshake and frame codec) on the socket the
+WSGI server hands over, in the request's own greenlet: one greenlet and one file descriptor per client,
 no permessage-deflate (peerjs-server's ``ws`` does not enable it either), whole-frame writes with a
 timeout. docs/broker.md ("Server stack") says why flask-sock's per-socket reader thread and duplicated
 descriptor do not fit 10,000 clients under this machine's descriptor limit.
@@ -27,23 +27,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import gevent
 from flask import Flask, Response, jsonify, request
 from gevent import monkey
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
-from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from server.broker import (
     MAX_FRAME_BYTES,
@@ -56,6 +44,19 @@ from server.broker import (
     Send,
 )
 from server.config import Config
+from server.websocket import (
+    OP_PONG,
+    CloseFrame,
+    FrameDecoder,
+    FrameProtocolError,
+    HandshakeError,
+    Message,
+    Ping,
+    encode_close,
+    encode_frame,
+    encode_text,
+    handshake_response,
+)
 
 log = logging.getLogger("parley.broker")
 
@@ -81,20 +82,18 @@ def _cooperative() -> bool:
 
 @dataclass(eq=False)
 class _Socket:
-    """One accepted WebSocket: the raw socket, its wsproto state, a write lock, and whether it is closing."""
+    """One accepted WebSocket: the raw socket, its frame decoder, a write lock, and whether it is closing."""
 
     conn: int
     sock: socket.socket
-    ws: WSConnection
+    decoder: FrameDecoder
     lock: Any = field(default_factory=threading.Lock)  # looked up late: gevent's once patched
     closing_deadline: float | None = None
+    close_sent: bool = False
 
-    def write(self, event: Any, timeout: float | None) -> None:
-        """Frame ``event`` and write all of it, or raise ``OSError`` / ``LocalProtocolError``."""
+    def write(self, data: bytes, timeout: float | None) -> None:
+        """Write all of ``data`` (whole frames) or raise ``OSError``; a slow reader times out."""
         with self.lock:
-            data = self.ws.send(event)
-            if not data:
-                return
             if timeout is None:
                 self.sock.sendall(data)
                 return
@@ -153,54 +152,46 @@ class BrokerHub:
             action = pending.pop(0)
             if isinstance(action, Send):
                 entry = self._sockets.get(action.conn)  # type: ignore[call-overload]
-                if entry is None or entry.closing_deadline is not None:
-                    pending[:0] = self._call(self.broker.send_failed, action) if entry is None else []
+                if entry is None or entry.close_sent:
+                    if entry is None:
+                        pending[:0] = self._call(self.broker.send_failed, action)
                     continue
                 try:
-                    entry.write(TextMessage(data=action.frame), self._send_timeout)
-                except (OSError, LocalProtocolError) as exc:
+                    entry.write(encode_text(action.frame), self._send_timeout)
+                except OSError as exc:
                     log.info("send to connection %s failed: %s", action.conn, exc)
                     pending[:0] = self._call(self.broker.send_failed, action)
             elif isinstance(action, Close):
-                self._close(action)
+                entry = self._sockets.get(action.conn)  # type: ignore[call-overload]
+                if entry is not None:
+                    self._close(entry, action.code, action.reason)
             elif isinstance(action, Reject):
                 log.debug("rejected on connection %s: %s (%s)", action.conn, action.reason, action.detail)
 
-    def _close(self, action: Close) -> None:
-        entry = self._sockets.get(action.conn)  # type: ignore[call-overload]
-        if entry is None or entry.closing_deadline is not None:
+    def _close(self, entry: _Socket, code: int | None, reason: str) -> None:
+        if entry.close_sent:
             return
+        entry.close_sent = True
         entry.closing_deadline = self.clock() + CLOSE_TIMEOUT
-        code = CloseReason(action.code) if action.code is not None else CloseReason.NO_STATUS_RCVD
         try:
-            entry.write(CloseConnection(code=code, reason=action.reason or None), self._send_timeout)
-        except (OSError, LocalProtocolError):
+            entry.write(encode_close(code, reason), self._send_timeout)
+        except OSError:
             entry.shutdown()
 
-    def serve_websocket(self, sock: socket.socket, path: str, headers: list[tuple[bytes, bytes]]) -> None:
-        """Speak WebSocket on ``sock`` (an HTTP upgrade request already parsed) until it closes."""
+    def serve_websocket(self, sock: socket.socket, query: dict[str, str]) -> None:
+        """Speak WebSocket on ``sock`` (the 101 answer already sent) until it closes."""
         self._start_ticker()
-        ws = WSConnection(ConnectionType.SERVER)
-        try:
-            ws.initiate_upgrade_connection(headers, path)
-            upgrade = next(ws.events())
-        except (RemoteProtocolError, StopIteration) as exc:
-            sock.sendall(ws.send(RejectConnection(status_code=400)) if ws.state.name == "CONNECTING" else b"")
-            log.info("bad WebSocket upgrade: %s", exc)
-            return
-        assert isinstance(upgrade, Request)
         # Small frames must leave at once (Nagle would hold them for the peer's delayed ACK); node's http
         # server sets the same option.
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(ws.send(AcceptConnection()))
         with self._core_lock:
             self._next_conn += 1
             conn = self._next_conn
-        entry = _Socket(conn, sock, ws)
+        entry = _Socket(conn, sock, FrameDecoder(MAX_FRAME_BYTES))
         self._sockets[conn] = entry
         try:
-            self.run(self._call(self.broker.connect, conn, _query_from_path(path)))
+            self.run(self._call(self.broker.connect, conn, query))
             self._receive_loop(entry)
         finally:
             self._sockets.pop(conn, None)
@@ -208,44 +199,49 @@ class BrokerHub:
             entry.shutdown()
 
     def _receive_loop(self, entry: _Socket) -> None:
-        parts: list[Any] = []
-        size = 0
+        broken = False  # after a framing error the rest of the stream is unreadable: drain until EOF
         while True:
             try:
                 data = entry.sock.recv(RECV_BYTES)
             except OSError:
                 return
-            entry.ws.receive_data(data or None)
-            for event in entry.ws.events():
-                if isinstance(event, (TextMessage, BytesMessage)):
-                    if size <= MAX_FRAME_BYTES:  # past the limit keep only enough to prove it
-                        parts.append(event.data)
-                        size += len(event.data)
-                    if not event.message_finished:
-                        continue
-                    frame: str | bytes = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
-                    parts, size = [], 0
-                    if entry.closing_deadline is None:
-                        self.run(self._call(self.broker.handle, entry.conn, frame))
-                elif isinstance(event, Ping):
-                    self._write_quietly(entry, event.response())
-                elif isinstance(event, CloseConnection):
-                    if entry.ws.state.name == "REMOTE_CLOSING":
-                        self._write_quietly(entry, event.response())
-                    return
             if not data:
                 return
+            if broken:
+                continue
+            try:
+                events = entry.decoder.feed(data)
+            except FrameProtocolError as exc:
+                log.debug("framing error on connection %s: %s", entry.conn, exc)
+                broken = True
+                self._close(entry, exc.code, str(exc))
+                # The client's close reply cannot be found in what follows: end our side now (FIN after
+                # the close frame) and read until the client closes too.
+                with contextlib.suppress(OSError):
+                    entry.sock.shutdown(socket.SHUT_WR)
+                continue
+            for event in events:
+                if isinstance(event, Message):
+                    if not entry.close_sent:
+                        self.run(self._call(self.broker.handle, entry.conn, event.data))
+                elif isinstance(event, Ping):
+                    self._write_quietly(entry, encode_frame(OP_PONG, event.payload))
+                elif isinstance(event, CloseFrame):
+                    if not entry.close_sent:
+                        entry.close_sent = True
+                        self._write_quietly(entry, encode_close(event.code))
+                    return
 
-    def _write_quietly(self, entry: _Socket, event: Any) -> None:
+    def _write_quietly(self, entry: _Socket, data: bytes) -> None:
         try:
-            entry.write(event, self._send_timeout)
-        except (OSError, LocalProtocolError):
+            entry.write(data, self._send_timeout)
+        except OSError:
             entry.shutdown()
 
 
-def _query_from_path(path: str) -> dict[str, str]:
+def _query(query_string: str) -> dict[str, str]:
     # Object.fromEntries(searchParams): the last value of a repeated name wins.
-    return dict(parse_qsl(urlsplit(path).query, keep_blank_values=True))
+    return dict(parse_qsl(query_string, keep_blank_values=True))
 
 
 def _raw_socket(environ: dict[str, Any]) -> socket.socket | None:
@@ -318,19 +314,20 @@ def register(app: Flask, config: Config) -> None:
 
     def websocket() -> Response:
         environ = request.environ
-        if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
-            return _cors(settings, Response("Not Found", status=404, content_type="text/plain"))
+        headers = {
+            name[5:].replace("_", "-").lower(): str(value)
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        try:
+            answer = handshake_response(headers)
+        except HandshakeError as exc:
+            return Response(f"Bad WebSocket upgrade: {exc}", status=400, content_type="text/plain")
         sock = _raw_socket(environ)
         if sock is None:
             return Response("WebSocket needs gevent.pywsgi or werkzeug", status=500)
-        headers = [
-            (name[5:].replace("_", "-").encode("latin-1"), str(value).encode("latin-1"))
-            for name, value in environ.items()
-            if name.startswith("HTTP_")
-        ]
-        query = environ.get("QUERY_STRING", "")
-        target = request.path + (f"?{query}" if query else "")
-        hub.serve_websocket(sock, target, headers)
+        sock.sendall(answer)
+        hub.serve_websocket(sock, _query(environ.get("QUERY_STRING", "")))
         return _Hijacked()
 
     methods = ["GET", "OPTIONS"]
