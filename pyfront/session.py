@@ -67,6 +67,7 @@ from pyfront.pq.outer import OuterLayer
 from pyfront.wire import (
     AppMessage,
     Confirm,
+    ConfirmStatus,
     Data,
     Finish,
     HandshakeMode,
@@ -209,6 +210,7 @@ class Session:
         self._inner: list[Layer] | None = None
         self._cascade: Cascade | None = None
         self._handshake: _Handshake | None = None
+        self._dtls: tuple[bytes, bytes] | None = None
 
     def __repr__(self) -> str:
         role = "initiator" if self.is_initiator else "responder"
@@ -246,11 +248,18 @@ class Session:
             raise InvalidStateError(f"session: connected while {self.state.value}")
         local_dtls = normalise_dtls_fingerprint(local_dtls_fingerprint)
         remote_dtls = normalise_dtls_fingerprint(remote_dtls_fingerprint)
-        ordered = (local_dtls, remote_dtls) if self.is_initiator else (remote_dtls, local_dtls)
+        self._dtls = (local_dtls, remote_dtls) if self.is_initiator else (remote_dtls, local_dtls)
+        self._handshake, actions = await self._new_handshake(now)
+        self.state = SessionState.HANDSHAKING
+        return actions
+
+    async def _new_handshake(self, now: float) -> tuple[_Handshake, list[Action]]:
+        """Fresh ephemeral keys and transcript on this connection; the initiator's ``Hello``."""
+        assert self._dtls is not None
         ephemeral_private, ephemeral_public = await self._provider.x25519_generate()
         kem_seed, kem_key = await self._provider.mlkem768_generate()
         handshake = _Handshake(
-            Transcript(*ordered),
+            Transcript(*self._dtls),
             now,
             ephemeral_private,
             ephemeral_public,
@@ -275,7 +284,22 @@ class Session:
             handshake.hello = hello
             handshake.phase = _Phase.AWAIT_REPLY
             actions.append(self._send_handshake(handshake, encode_frame(hello), now))
-        self._handshake = handshake
+        return handshake, actions
+
+    def _inner_cascade(self) -> Cascade:
+        """The stored layers without the outer one, for the resume probes."""
+        if self._inner is None:
+            raise InvalidStateError("session: no stored layers to resume")
+        return Cascade(self._inner, order=INNER_SESSION_LAYERS)
+
+    async def _restart_full(self, handshake: _Handshake, now: float) -> list[Action]:
+        """The stored layers are out of step: forget them and run a full handshake on this connection."""
+        self._inner, self._session_id = None, b""
+        fresh, actions = await self._new_handshake(now)
+        fresh.received = dict(handshake.received)  # late duplicates of old frames stay recognised
+        if not self.is_initiator:
+            fresh.last_sent, fresh.sent_at = handshake.last_sent, now
+        self._handshake, self._cascade = fresh, None
         self.state = SessionState.HANDSHAKING
         return actions
 
@@ -285,6 +309,7 @@ class Session:
             return []
         self._handshake = None
         self._cascade = None
+        self._dtls = None
         self.state = SessionState.CONNECTING
         return []
 
@@ -337,6 +362,8 @@ class Session:
             if isinstance(frame, Confirm) or handshake.last_sent == b"":
                 return []
             return [SendFrame(handshake.last_sent)]
+        if isinstance(frame, Hello) and not self.is_initiator and expected is not Hello:
+            return await self._on_fresh_hello(frame, data, now)
         if expected is None or not isinstance(frame, expected):
             raise InvalidStateError(f"session: unexpected {kind} in phase {handshake.phase.value}")
         try:
@@ -353,6 +380,25 @@ class Session:
             # A well-formed, signed frame whose nested content (KeyPackage, Welcome, Olm message) made
             # a layer fail in an unforeseen way: the peer cannot crash us, the handshake just ends.
             return self._abort(f"handshake: the peer's layer bootstrap failed ({type(error).__name__})")
+
+    async def _on_fresh_hello(self, hello: Hello, raw: bytes, now: float) -> list[Action]:
+        """A new ``Hello`` on a connection whose handshake went further: the initiator found our stored
+        layers out of step (its resume probe check failed) and starts over. Nothing changes unless the
+        ``Hello`` verifies."""
+        candidate, _ = await self._new_handshake(now)
+        try:
+            actions = await self._on_hello(candidate, hello, raw, now)
+        except Exception as error:
+            if isinstance(error, ProtocolError):
+                raise
+            raise AuthenticationError(f"handshake: restart refused ({type(error).__name__})") from error
+        if self._resumable_with(hello.identity_key, hello.resume_id):
+            # A restart that asks to resume what it just found broken would loop forever.
+            raise InvalidStateError("handshake: a restarted handshake must be a full one")
+        self._inner, self._session_id = None, b""
+        self._handshake, self._cascade = candidate, None
+        self.state = SessionState.HANDSHAKING
+        return actions
 
     # --- handshake steps -------------------------------------------------------------------------
 
@@ -465,7 +511,8 @@ class Session:
             olm_layer = OlmLayer(self._provider, olm_session)
             finish = Finish(HandshakeMode.FULL, confirmation(keys[0], th2), prekey, added.welcome)
         else:
-            finish = Finish(HandshakeMode.RESUME, confirmation(keys[0], th2))
+            probe = await self._inner_cascade().encrypt(th2, now)
+            finish = Finish(HandshakeMode.RESUME, confirmation(keys[0], th2), resume_probe=probe)
         th3 = transcript.absorb(reply.signature, finish.signed_part())
         finish = dataclasses.replace(finish, signature=await self._sign(th3))
         handshake.transcript, handshake.th2 = transcript, th2
@@ -508,11 +555,18 @@ class Session:
             if not hmac.compare_digest(plaintext, handshake.th2):
                 raise AuthenticationError("handshake: the Olm layer did not confirm the transcript")
             olm_layer = OlmLayer(self._provider, olm_session)
-        confirm = Confirm(confirmation(keys[1], th3))
+            confirm = Confirm(confirmation(keys[1], th3))
+        elif await self._probe_reads(finish.resume_probe, handshake.th2, now):
+            probe = await self._inner_cascade().encrypt(th3, now)
+            confirm = Confirm(confirmation(keys[1], th3), ConfirmStatus.OK, probe)
+        else:
+            confirm = Confirm(confirmation(keys[1], th3), ConfirmStatus.RESUME_FAILED)
         th4 = transcript.absorb(finish.signature, confirm.signed_part())
         confirm = dataclasses.replace(confirm, signature=await self._sign(th4))
         handshake.received["Finish"] = raw
         frame = self._send_handshake(handshake, encode_frame(confirm), now)
+        if confirm.status == ConfirmStatus.RESUME_FAILED:
+            return [frame, *await self._restart_full(handshake, now)]
         self._establish(
             handshake,
             peer_identity=hello.identity_key,
@@ -540,6 +594,13 @@ class Session:
         await verify_signature(self._provider, reply.identity_key, th4, confirm.signature, "Confirm")
         check_confirmation(keys[1], th3, confirm.confirmation)
         handshake.received["Confirm"] = raw
+        if finish.mode == HandshakeMode.RESUME:
+            if confirm.status == ConfirmStatus.RESUME_FAILED or not await self._probe_reads(
+                confirm.resume_probe, th3, now
+            ):
+                return await self._restart_full(handshake, now)
+        elif confirm.status != ConfirmStatus.OK:
+            raise AuthenticationError("handshake: a full handshake cannot fail a resume")
         self._establish(
             handshake,
             peer_identity=reply.identity_key,
@@ -557,6 +618,15 @@ class Session:
             except ProtocolError:
                 continue  # rejected like any other bad frame
         return actions
+
+    async def _probe_reads(self, probe: bytes, expected: bytes, now: float) -> bool:
+        """Whether the peer's resume probe decrypts through our stored layers to ``expected``. A probe
+        that does not decrypt leaves the layers as they were (the cascade rolls back)."""
+        try:
+            plaintext = await self._inner_cascade().decrypt(probe, now)
+        except ProtocolError:
+            return False
+        return hmac.compare_digest(plaintext, expected)
 
     def _establish(
         self,

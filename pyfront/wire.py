@@ -38,6 +38,7 @@ ID_LENGTH = 16
 MAX_KEY_PACKAGE = 8192
 MAX_OLM_PREKEY_MESSAGE = 4096
 MAX_WELCOME = 65536
+MAX_RESUME_PROBE = 4096
 MAX_TEXT_BYTES = 65535
 MAX_IDS = 64
 """Message ids per receipt, acknowledgement or delete."""
@@ -228,12 +229,14 @@ def _mode(value: int) -> HandshakeMode:
 
 @dataclass(frozen=True)
 class Finish:
-    """Initiator -> responder: key confirmation, plus the Olm pre-key message and MLS Welcome (full)."""
+    """Initiator -> responder: key confirmation, plus the Olm pre-key message and MLS Welcome (full), or
+    a resume probe (resume): a message through the stored inner layers proving they are in step."""
 
     mode: HandshakeMode
     confirmation: bytes
     olm_prekey_message: bytes = b""
     welcome: bytes = b""
+    resume_probe: bytes = b""
     signature: bytes = b""
 
     def signed_part(self) -> bytes:
@@ -243,6 +246,8 @@ class Finish:
         if self.mode == HandshakeMode.FULL:
             out += vec(2, self.olm_prekey_message, MAX_OLM_PREKEY_MESSAGE, "Olm pre-key message")
             out += vec(4, self.welcome, MAX_WELCOME, "welcome")
+        else:
+            out += vec(2, self.resume_probe, MAX_RESUME_PROBE, "resume probe")
         return out
 
     @classmethod
@@ -250,29 +255,51 @@ class Finish:
         mode = _mode(reader.u8())
         confirmation = reader.take(MAC_LENGTH)
         if mode == HandshakeMode.RESUME:
-            return cls(mode, confirmation, signature=reader.take(SIGNATURE_LENGTH))
+            probe = reader.vec(2, MAX_RESUME_PROBE, "resume probe")
+            return cls(mode, confirmation, resume_probe=probe, signature=reader.take(SIGNATURE_LENGTH))
         return cls(
             mode,
             confirmation,
             reader.vec(2, MAX_OLM_PREKEY_MESSAGE, "Olm pre-key message"),
             reader.vec(4, MAX_WELCOME, "welcome"),
-            reader.take(SIGNATURE_LENGTH),
+            signature=reader.take(SIGNATURE_LENGTH),
         )
+
+
+class ConfirmStatus(IntEnum):
+    OK = 0
+    RESUME_FAILED = 1
+    """The responder could not read the resume probe: both sides drop the stored layers and run a full
+    handshake on the same connection."""
 
 
 @dataclass(frozen=True)
 class Confirm:
-    """Responder -> initiator: the responder's key confirmation."""
+    """Responder -> initiator: the responder's key confirmation and, after a resume, its own probe."""
 
     confirmation: bytes
+    status: ConfirmStatus = ConfirmStatus.OK
+    resume_probe: bytes = b""
     signature: bytes = b""
 
     def signed_part(self) -> bytes:
-        return frame_header(FrameType.CONFIRM) + _fixed(self.confirmation, MAC_LENGTH, "MAC")
+        return (
+            frame_header(FrameType.CONFIRM)
+            + _fixed(self.confirmation, MAC_LENGTH, "MAC")
+            + bytes([self.status])
+            + vec(2, self.resume_probe, MAX_RESUME_PROBE, "resume probe")
+        )
 
     @classmethod
     def parse(cls, reader: Reader) -> Confirm:
-        return cls(reader.take(MAC_LENGTH), reader.take(SIGNATURE_LENGTH))
+        confirmation = reader.take(MAC_LENGTH)
+        status_byte = reader.u8()
+        try:
+            status = ConfirmStatus(status_byte)
+        except ValueError:
+            raise DecodeError(f"unknown Confirm status {status_byte}") from None
+        probe = reader.vec(2, MAX_RESUME_PROBE, "resume probe")
+        return cls(confirmation, status, probe, reader.take(SIGNATURE_LENGTH))
 
 
 @dataclass(frozen=True)

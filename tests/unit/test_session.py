@@ -541,3 +541,63 @@ def test_fallback_when_the_initiator_lost_its_state() -> None:
         assert pair.alice.delivered() == [text(2)] and pair.bob.delivered() == [text(3)]
 
     run(body)
+
+
+def _stored(session: Session) -> dict[str, object]:
+    """What storage would hold after the connection closed (no outer layer)."""
+    state = json.loads(json.dumps(session.to_dict()))
+    state["state"], state["outer"] = "connecting", None
+    return state
+
+
+@pytest.mark.parametrize("stale", ["initiator", "responder"])
+def test_resume_with_a_stale_stored_state_falls_back_to_full(stale: str) -> None:
+    """One side restored an older copy of its layers (it sent messages it then forgot): the resume probes
+    catch it, both sides drop the stored layers and a full handshake runs on the same connection."""
+
+    async def body() -> None:
+        provider = NativeProvider()
+        pair, alice, bob = await ready_pair()
+        await pair.send(pair.alice, text(1))
+        await pair.send(pair.bob, text(2))
+        await pair.pump()
+        stale_peer, party = (pair.alice, alice) if stale == "initiator" else (pair.bob, bob)
+        old = _stored(stale_peer.session)
+        for n in range(3):  # sent, delivered, then forgotten by the stale side
+            await pair.send(stale_peer, text(10 + n))
+        await pair.pump()
+        for peer in (pair.alice, pair.bob):
+            peer.session.disconnected(pair.now)
+            peer.actions.clear()
+            peer.rejected.clear()
+        stale_peer.session = Session.from_dict(provider, party, old)
+        await pair.connect()
+        await pair.pump()
+        assert pair.alice.session.state == pair.bob.session.state == SessionState.READY
+        final = [a for a in pair.alice.actions if isinstance(a, Ready)]
+        assert final and not final[-1].resumed
+        await pair.send(pair.alice, text(20))
+        await pair.send(pair.bob, text(21))
+        await pair.pump()
+        assert pair.bob.delivered() == [text(20)] and pair.alice.delivered() == [text(21)]
+        assert pair.alice.rejected == pair.bob.rejected == []
+
+    run(body)
+
+
+def test_resume_probe_consumes_nothing_when_states_agree() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair()
+        for _ in range(3):
+            for peer in (pair.alice, pair.bob):
+                peer.session.disconnected(pair.now)
+                peer.actions.clear()
+            await pair.connect()
+            await pair.pump()
+            assert next(a for a in pair.bob.actions if isinstance(a, Ready)).resumed
+            assert next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
+        await pair.send(pair.alice, text(1))
+        await pair.pump()
+        assert pair.bob.delivered() == [text(1)]
+
+    run(body)

@@ -16,6 +16,7 @@ from pyfront.wire import (
     WIRE_VERSION,
     AppMessage,
     Confirm,
+    ConfirmStatus,
     Data,
     Delete,
     DeliveryAck,
@@ -47,9 +48,11 @@ FRAMES = [
     Hello(K, K, K, bytes(1184), K, K, K, bytes(64)),
     Reply(HandshakeMode.FULL, K, K, K, bytes(1184), K, K, K, b"kp", bytes(64)),
     Reply(HandshakeMode.RESUME, K, K, K, signature=bytes(64)),
-    Finish(HandshakeMode.FULL, K, b"\x00olm", b"welcome", bytes(64)),
-    Finish(HandshakeMode.RESUME, K, signature=bytes(64)),
-    Confirm(K, bytes(64)),
+    Finish(HandshakeMode.FULL, K, b"\x00olm", b"welcome", signature=bytes(64)),
+    Finish(HandshakeMode.RESUME, K, resume_probe=b"probe", signature=bytes(64)),
+    Confirm(K, signature=bytes(64)),
+    Confirm(K, ConfirmStatus.OK, b"probe", bytes(64)),
+    Confirm(K, ConfirmStatus.RESUME_FAILED, b"", bytes(64)),
     Data(b"ciphertext"),
 ]
 MESSAGES: list[AppMessage] = [
@@ -100,7 +103,8 @@ def test_hello_layout_is_pinned() -> None:
         b"\x01\x09",  # unknown frame type
         encode_frame(HELLO)[:-1],  # truncated
         encode_frame(HELLO) + b"\x00",  # trailing byte
-        encode_frame(Confirm(K, bytes(64)))[:40],
+        encode_frame(Confirm(K, signature=bytes(64)))[:40],
+        b"\x01\x04" + K + b"\x07\x00\x00" + bytes(64),  # unknown Confirm status
         b"\x01\x02\x07" + bytes(200),  # unknown handshake mode
         b"\x01\x05" + bytes(MAX_FRAME_SIZE),  # oversized
     ],
