@@ -108,9 +108,9 @@ VENDOR: tuple[VendorEntry, ...] = (
     ),
     VendorEntry("peerjs", "peerjs/dist", ("peerjs.min.js",)),
     VendorEntry("jsqr", "jsqr/dist", ("jsQR.js",)),
-    # ML-KEM-768 fallback for browsers whose WebCrypto lacks it (pyfront/crypto/webcrypto.py): the 9 ES
-    # modules that @noble/post-quantum/ml-kem.js imports, about 200 KB, entry point
-    # /static/vendor/noble/post-quantum/ml-kem.js.
+    # For pyfront/crypto/webcrypto.py: the ML-KEM-768 fallback for browsers whose WebCrypto lacks it (the
+    # 9 ES modules @noble/post-quantum/ml-kem.js imports, entry /static/vendor/noble/post-quantum/ml-kem.js)
+    # and Argon2id (/static/vendor/noble/hashes/argon2.js); about 250 KB.
     VendorEntry(
         "noble/post-quantum",
         "@noble/post-quantum",
@@ -118,7 +118,11 @@ VENDOR: tuple[VendorEntry, ...] = (
         rewrite=NOBLE_REWRITE,
     ),
     VendorEntry(
-        "noble/hashes", "@noble/hashes", ("sha3.js", "utils.js", "_u64.js", "LICENSE"), rewrite=NOBLE_REWRITE
+        # sha3 for ML-KEM; argon2 (+ blake2) for Argon2id, which WebCrypto lacks (Chromium 156 probed).
+        "noble/hashes",
+        "@noble/hashes",
+        ("sha3.js", "utils.js", "_u64.js", "argon2.js", "blake2.js", "_blake.js", "_md.js", "LICENSE"),
+        rewrite=NOBLE_REWRITE,
     ),
     VendorEntry(
         "noble/curves",

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from pyfront.crypto.provider import (
@@ -28,6 +29,7 @@ from pyfront.crypto.provider import (
     X25519_KEY_LENGTH,
     CryptoProvider,
     SharedSecret,
+    require_argon2id_parameters,
     require_length,
     require_pbkdf2_parameters,
 )
@@ -135,4 +137,32 @@ class NativeProvider(CryptoProvider):
     async def pbkdf2_sha256(self, password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
         require_pbkdf2_parameters(iterations, length)
         kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt, iterations=iterations)
+        return kdf.derive(password)
+
+    @property
+    def argon2id_available(self) -> bool:
+        return True
+
+    async def argon2id(
+        self,
+        password: bytes,
+        salt: bytes,
+        *,
+        iterations: int,
+        memory_kib: int,
+        lanes: int,
+        length: int,
+        secret: bytes = b"",
+        associated_data: bytes = b"",
+    ) -> bytes:
+        require_argon2id_parameters(salt, iterations, memory_kib, lanes, length)
+        kdf = Argon2id(
+            salt=salt,
+            length=length,
+            iterations=iterations,
+            lanes=lanes,
+            memory_cost=memory_kib,
+            ad=associated_data or None,
+            secret=secret or None,
+        )
         return kdf.derive(password)

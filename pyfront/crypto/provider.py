@@ -47,6 +47,14 @@ MLKEM768_ENCAPSULATION_KEY_LENGTH = 1184
 MLKEM768_CIPHERTEXT_LENGTH = 1088
 MLKEM768_ENCAPS_RANDOMNESS_LENGTH = 32
 MLKEM_SHARED_SECRET_LENGTH = 32
+# Argon2id (RFC 9106 section 3.1) bounds: the RFC's minimums, and our own maxima so that parameters read
+# from a stored vault or a peer cannot make a device allocate or loop without bound.
+ARGON2ID_MIN_SALT_LENGTH = 8
+ARGON2ID_MIN_OUTPUT_LENGTH = 4
+ARGON2ID_MAX_OUTPUT_LENGTH = 1024
+ARGON2ID_MAX_LANES = 64
+ARGON2ID_MAX_MEMORY_KIB = 1 << 20  # 1 GiB
+ARGON2ID_MAX_ITERATIONS = 64
 
 
 class SecretBytes(bytes):
@@ -98,6 +106,26 @@ def require_pbkdf2_parameters(iterations: int, length: int) -> None:
         raise CryptoError(f"PBKDF2: iterations must be at least 1, got {iterations}")
     if length < 1:
         raise KeyLengthError(f"PBKDF2: output length must be at least 1 byte, got {length}")
+
+
+def require_argon2id_parameters(
+    salt: bytes, iterations: int, memory_kib: int, lanes: int, length: int
+) -> None:
+    """RFC 9106 section 3.1 constraints and the ``ARGON2ID_MAX_*`` limits; ``CryptoError`` otherwise."""
+    require_range("Argon2id iterations", iterations, 1, ARGON2ID_MAX_ITERATIONS)
+    require_range("Argon2id lanes", lanes, 1, ARGON2ID_MAX_LANES)
+    require_range("Argon2id memory (KiB)", memory_kib, 8 * lanes, ARGON2ID_MAX_MEMORY_KIB)
+    if len(salt) < ARGON2ID_MIN_SALT_LENGTH:
+        raise KeyLengthError(f"Argon2id salt: at least {ARGON2ID_MIN_SALT_LENGTH} bytes, got {len(salt)}")
+    if not ARGON2ID_MIN_OUTPUT_LENGTH <= length <= ARGON2ID_MAX_OUTPUT_LENGTH:
+        raise KeyLengthError(
+            f"Argon2id output: {ARGON2ID_MIN_OUTPUT_LENGTH}..{ARGON2ID_MAX_OUTPUT_LENGTH} bytes, got {length}"
+        )
+
+
+def require_range(name: str, value: int, lowest: int, highest: int) -> None:
+    if not lowest <= value <= highest:
+        raise CryptoError(f"{name}: expected {lowest}..{highest}, got {value}")
 
 
 class CryptoProvider(ABC):
@@ -249,3 +277,24 @@ class CryptoProvider(ABC):
     @abstractmethod
     async def pbkdf2_sha256(self, password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
         """PBKDF2-HMAC-SHA-256 (RFC 8018)."""
+
+    @property
+    def argon2id_available(self) -> bool:
+        """True when ``argon2id`` works in this runtime (native: ``cryptography``; browser: noble)."""
+        return False
+
+    async def argon2id(
+        self,
+        password: bytes,
+        salt: bytes,
+        *,
+        iterations: int,
+        memory_kib: int,
+        lanes: int,
+        length: int,
+        secret: bytes = b"",
+        associated_data: bytes = b"",
+    ) -> bytes:
+        """Argon2id version 0x13 (RFC 9106). ``CryptoError`` where the runtime has no Argon2id."""
+        require_argon2id_parameters(salt, iterations, memory_kib, lanes, length)
+        raise CryptoError(f"{self.name} provider: Argon2id is not available in this runtime")

@@ -21,11 +21,14 @@ for ML-KEM):
   the FFI. ``force_noble=True`` selects the fallback even where WebCrypto has ML-KEM (tests cover both).
   Only the noble backend honours pinned encapsulation randomness (FIPS 203 KATs).
 
-Loading noble (``load_noble_ml_kem768``), only when the fallback is used: the host page provides
-``globalThis.parleyLoadNobleMlKem = () => import("/static/vendor/noble/post-quantum/ml-kem.js")`` (the
-app's bundle rewrites noble's bare specifiers, so no import map is needed and a CSP without
-``'unsafe-eval'`` holds), or sets ``globalThis.parleyNobleMlKem`` to the loaded module; failing both,
-this module imports ``NOBLE_MLKEM_SPECIFIER`` through ``eval`` (test pages with an import map).
+Loading noble, only when a fallback is used (ML-KEM) or Argon2id is asked for: ``import_js_module``
+imports ``NOBLE_MLKEM_URL`` / ``NOBLE_ARGON2_URL`` (``/static/vendor/noble/...``; the bundle rewrites
+noble's bare specifiers, so no import map is needed) through the page's
+``globalThis.parleyImport = (url) => import(url)``, which keeps a CSP without ``'unsafe-eval'``
+intact; without it, through ``eval``.
+
+Argon2id (RFC 9106): WebCrypto lacks it (Chromium 156 probed), so it runs in noble's
+``argon2idAsync`` (pure JS, yields to the event loop while it works).
 
 This is the one module of ``pyfront`` outside ``pyfront/browser/`` that touches ``js``: the imports are
 lazy (``_Ffi``), so the package still imports under CPython, where this provider cannot be constructed.
@@ -55,6 +58,7 @@ from pyfront.crypto.provider import (
     X25519_KEY_LENGTH,
     CryptoProvider,
     SharedSecret,
+    require_argon2id_parameters,
     require_length,
     require_pbkdf2_parameters,
 )
@@ -68,9 +72,13 @@ PKCS8_X25519_PREFIX = bytes.fromhex("302e020100300506032b656e04220420")
 PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 
 MLKEM768_ALGORITHM = "ML-KEM-768"
-NOBLE_MLKEM_SPECIFIER = "@noble/post-quantum/ml-kem.js"
-NOBLE_MLKEM_GLOBAL = "parleyNobleMlKem"
-NOBLE_MLKEM_LOADER_GLOBAL = "parleyLoadNobleMlKem"
+# Where the bundle (server/bundle.py) and the test harness serve the vendored noble modules.
+VENDOR_NOBLE_URL = "/static/vendor/noble"
+NOBLE_MLKEM_URL = f"{VENDOR_NOBLE_URL}/post-quantum/ml-kem.js"
+NOBLE_ARGON2_URL = f"{VENDOR_NOBLE_URL}/hashes/argon2.js"
+# A page function ``(url) => import(url)``: lets Python load an ES module without ``eval`` (strict CSP).
+PAGE_IMPORT_GLOBAL = "parleyImport"
+ARGON2_VERSION = 0x13
 GET_RANDOM_VALUES_MAX = 65536  # bytes per crypto.getRandomValues call (W3C WebCrypto, QuotaExceededError)
 AES_GCM_TAG_BITS = AES_GCM_TAG_LENGTH * 8
 # Imported CryptoKeys kept per provider (least recently used dropped first). ``importKey`` costs more
@@ -134,6 +142,7 @@ class WebCryptoProvider(CryptoProvider):
         super().__init__(random_bytes)
         self._ffi = _Ffi()
         self._noble = noble_ml_kem768
+        self._argon2: Any = None
         self._key_cache: OrderedDict[tuple[str, str, str, bytes], Any] = OrderedDict()
         self._key_cache_entries = key_cache_entries
 
@@ -360,7 +369,7 @@ class WebCryptoProvider(CryptoProvider):
         require_length("ML-KEM-768 shared secret", shared, MLKEM_SHARED_SECRET_LENGTH)
         return SharedSecret(shared)
 
-    # --- PBKDF2 -------------------------------------------------------------------------------------
+    # --- password-based key derivation ------------------------------------------------------------
 
     async def pbkdf2_sha256(self, password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
         require_pbkdf2_parameters(iterations, length)
@@ -370,6 +379,40 @@ class WebCryptoProvider(CryptoProvider):
         )
         params = ffi.record(name="PBKDF2", hash="SHA-256", salt=ffi.bytes_in(salt), iterations=iterations)
         return bytes_out(await ffi.subtle.deriveBits(params, base, length * 8))
+
+    @property
+    def argon2id_available(self) -> bool:
+        return True
+
+    async def argon2id(
+        self,
+        password: bytes,
+        salt: bytes,
+        *,
+        iterations: int,
+        memory_kib: int,
+        lanes: int,
+        length: int,
+        secret: bytes = b"",
+        associated_data: bytes = b"",
+    ) -> bytes:
+        require_argon2id_parameters(salt, iterations, memory_kib, lanes, length)
+        ffi = self._ffi
+        if self._argon2 is None:
+            self._argon2 = await import_js_module(NOBLE_ARGON2_URL)
+        options: dict[str, Any] = {"t": iterations, "m": memory_kib, "p": lanes, "dkLen": length}
+        options["version"] = ARGON2_VERSION
+        if secret:
+            options["key"] = ffi.bytes_in(secret)
+        if associated_data:
+            options["personalization"] = ffi.bytes_in(associated_data)
+        try:
+            derived = await self._argon2.argon2idAsync(
+                ffi.bytes_in(password), ffi.bytes_in(salt), ffi.record(**options)
+            )
+        except ffi.js_exception as error:
+            raise CryptoError(f"Argon2id refused its parameters: {error}") from None
+        return bytes_out(derived)
 
 
 async def webcrypto_supports_mlkem768() -> bool:
@@ -390,34 +433,32 @@ async def webcrypto_supports_mlkem768() -> bool:
     return True
 
 
-async def load_noble_ml_kem768(specifier: str = NOBLE_MLKEM_SPECIFIER) -> Any:
-    """noble's ``ml_kem768``, from the first of: the module the page put in ``globalThis.parleyNobleMlKem``;
-    the promise of ``globalThis.parleyLoadNobleMlKem()`` (a page function that runs ``import()``, so
-    nothing is evaluated from a string and a strict CSP holds); a dynamic ``import(specifier)`` (needs
-    ``eval``, i.e. a page without a strict CSP, and an import map for bare specifiers)."""
+async def import_js_module(url: str) -> Any:
+    """The ES module at ``url``: through the page's ``globalThis.parleyImport`` when present (no string
+    is evaluated, so a CSP without ``'unsafe-eval'`` holds), else a dynamic ``import()`` through
+    ``eval`` (pages without a strict CSP)."""
     ffi = _Ffi()
-    module = getattr(ffi.js, NOBLE_MLKEM_GLOBAL, None)
-    if module is None:
-        loader = getattr(ffi.js, NOBLE_MLKEM_LOADER_GLOBAL, None)
-        try:
-            if loader is not None:
-                module = await loader()
-            else:
-                module = await ffi.js.eval("(specifier) => import(specifier)")(specifier)
-        except ffi.js_exception as error:
-            raise CryptoError(f"cannot load the ML-KEM fallback: {error}") from None
-    return module.ml_kem768
+    importer = getattr(ffi.js, PAGE_IMPORT_GLOBAL, None)
+    try:
+        if importer is not None:
+            return await importer(url)
+        return await ffi.js.eval("(url) => import(url)")(url)
+    except ffi.js_exception as error:
+        raise CryptoError(f"cannot load the module {url}: {error}") from None
+
+
+async def load_noble_ml_kem768(url: str = NOBLE_MLKEM_URL) -> Any:
+    """noble's ``ml_kem768`` object (the ML-KEM fallback)."""
+    return (await import_js_module(url)).ml_kem768
 
 
 async def create_webcrypto_provider(
     *,
     force_noble: bool = False,
-    noble_specifier: str = NOBLE_MLKEM_SPECIFIER,
+    noble_url: str = NOBLE_MLKEM_URL,
     random_bytes: Callable[[int], bytes] | None = None,
 ) -> WebCryptoProvider:
     """The browser provider, with ML-KEM from WebCrypto when available, noble otherwise or if forced."""
     if not force_noble and await webcrypto_supports_mlkem768():
         return WebCryptoProvider(random_bytes=random_bytes)
-    return WebCryptoProvider(
-        noble_ml_kem768=await load_noble_ml_kem768(noble_specifier), random_bytes=random_bytes
-    )
+    return WebCryptoProvider(noble_ml_kem768=await load_noble_ml_kem768(noble_url), random_bytes=random_bytes)

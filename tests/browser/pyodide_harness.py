@@ -6,8 +6,9 @@ Content-Security-Policy: a small loopback-only HTTP server started here serves
 
 * ``/``                the harness page (an import map for the vendored noble packages + Pyodide loader);
 * ``/pyodide/...``     ``node_modules/pyodide`` (the npm core: ``pyodide.mjs``, wasm, stdlib zip);
-* ``/noble/...``       ``node_modules/@noble`` (``post-quantum``, ``hashes``, ``curves``, ``ciphers``),
-                       reachable from the page as ``@noble/post-quantum/ml-kem.js`` through the import map;
+* ``/static/vendor/noble/...``  ``node_modules/@noble`` (``post-quantum``, ``hashes``, ``curves``,
+                       ``ciphers``) at the URLs the app bundle uses, with an import map for noble's
+                       bare ``@noble/...`` specifiers (the bundle rewrites them instead);
 * ``/app.zip``         the ``pyfront`` package zipped from the work tree at fixture start.
 
 The page loads Pyodide from our own origin, unpacks ``app.zip`` into ``APP_DIR`` (on ``sys.path``), and
@@ -78,16 +79,16 @@ HARNESS_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>pyodide harness</title>
 <script type="importmap">
 {"imports": {
-  "@noble/post-quantum/": "/noble/post-quantum/",
-  "@noble/hashes/": "/noble/hashes/",
-  "@noble/curves/": "/noble/curves/",
-  "@noble/ciphers/": "/noble/ciphers/"
+  "@noble/post-quantum/": "/static/vendor/noble/post-quantum/",
+  "@noble/hashes/": "/static/vendor/noble/hashes/",
+  "@noble/curves/": "/static/vendor/noble/curves/",
+  "@noble/ciphers/": "/static/vendor/noble/ciphers/"
 }}
 </script>
 <script type="module">
 import { loadPyodide } from "/pyodide/pyodide.mjs";
-// How a page hands the ML-KEM fallback to pyfront/crypto/webcrypto.py without eval (see its docstring).
-globalThis.parleyLoadNobleMlKem = () => import("@noble/post-quantum/ml-kem.js");
+// How a page lets pyfront/crypto/webcrypto.py load ES modules without eval (see its docstring).
+globalThis.parleyImport = (url) => import(url);
 globalThis.harnessReady = (async () => {
   const pyodide = await loadPyodide({ indexURL: "/pyodide/" });
   const zip = await (await fetch("/app.zip")).arrayBuffer();
@@ -180,7 +181,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _static(self, path: str) -> tuple[bytes | None, str]:
-        for prefix, folder in (("/pyodide/", PYODIDE_DIR), ("/noble/", NOBLE_DIR)):
+        for prefix, folder in (("/pyodide/", PYODIDE_DIR), ("/static/vendor/noble/", NOBLE_DIR)):
             if path.startswith(prefix):
                 target = (folder / path[len(prefix) :]).resolve()
                 if target.is_relative_to(folder.resolve()) and target.is_file():

@@ -16,6 +16,8 @@ Vector files (``tests/vectors/crypto/``, see ``make_vectors.py`` and each file's
 * ``mlkem768_fips203.json``  FIPS 203 ML-KEM-768 KATs: keygen from d||z, encaps with pinned m,
                              decaps, implicit rejection
 * ``pbkdf2_sha256.json``     RFC 7914 section 11 and SHA-256 analogues of RFC 6070
+* ``argon2id_rfc9106.json``  RFC 9106 section 5.3 (with secret and associated data) and 5 more Argon2id
+                             cases (OpenSSL, argon2 CLI); a provider without Argon2id must refuse
 * ``mls/crypto-basics.json`` RFC 9420 vectors, cipher suite 1, the parts that test primitives directly:
                              RefHash (SHA-256), SignWithLabel (Ed25519), the X25519 key of
                              EncryptWithLabel. ExpandWithLabel/DeriveSecret/HPKE are the MLS tests'.
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyfront.crypto.provider import CryptoProvider
+from pyfront.crypto.provider import ARGON2ID_MAX_MEMORY_KIB, CryptoProvider
 from pyfront.errors import AuthenticationError, CryptoError, KeyLengthError
 
 VECTOR_DIR = Path(__file__).resolve().parent
@@ -41,6 +43,7 @@ CRYPTO_FILES = (
     "ed25519_rfc8032.json",
     "mlkem768_fips203.json",
     "pbkdf2_sha256.json",
+    "argon2id_rfc9106.json",
 )
 MLS_CRYPTO_BASICS = "mls/crypto-basics.json"
 ALL_FILES = (*(f"crypto/{name}" for name in CRYPTO_FILES), MLS_CRYPTO_BASICS)
@@ -199,6 +202,26 @@ async def run_pbkdf2(provider: CryptoProvider, cases: list[dict[str, Any]], resu
         result.check("pbkdf2_sha256", case["id"], out.hex() == case["out"])
 
 
+async def run_argon2id(provider: CryptoProvider, cases: list[dict[str, Any]], result: FileResult) -> None:
+    for case in cases:
+        attempt = provider.argon2id(
+            _hex(case["password"]),
+            _hex(case["salt"]),
+            iterations=case["iterations"],
+            memory_kib=case["memory_kib"],
+            lanes=case["lanes"],
+            length=case["length"],
+            secret=_hex(case["secret"]),
+            associated_data=_hex(case["associated_data"]),
+        )
+        if provider.argon2id_available:
+            result.check("argon2id", case["id"], (await attempt).hex() == case["out"])
+        else:
+            result.check(
+                "argon2id_refused_where_unavailable", case["id"], await _raises(attempt, CryptoError)
+            )
+
+
 def _mls_vector(data: bytes) -> bytes:
     """RFC 9420 section 2.1.2: a variable-length vector with a QUIC-style varint length prefix."""
     length = len(data)
@@ -284,6 +307,12 @@ async def run_error_contract(provider: CryptoProvider) -> FileResult:
     """Bad input gives the narrow error the interface promises (provider.py), in every provider."""
     result = FileResult(ERRORS)
     key16, key32, nonce, iv = bytes(16), bytes(32), bytes(12), bytes(16)
+
+    def argon2id(
+        salt: bytes = bytes(16), lanes: int = 1, memory_kib: int = 8, length: int = 32
+    ) -> Awaitable[bytes]:
+        return provider.argon2id(b"pw", salt, iterations=1, memory_kib=memory_kib, lanes=lanes, length=length)
+
     expectations: list[tuple[str, Callable[[], Awaitable[object]], type[Exception]]] = [
         ("gcm_short_key", lambda: provider.aes_gcm_encrypt(bytes(15), nonce, b""), KeyLengthError),
         ("gcm_24_byte_key", lambda: provider.aes_gcm_encrypt(bytes(24), nonce, b""), KeyLengthError),
@@ -330,6 +359,15 @@ async def run_error_contract(provider: CryptoProvider) -> FileResult:
         ),
         ("pbkdf2_zero_iterations", lambda: provider.pbkdf2_sha256(b"pw", b"salt", 0, 32), CryptoError),
         ("pbkdf2_zero_length", lambda: provider.pbkdf2_sha256(b"pw", b"salt", 1, 0), CryptoError),
+        ("argon2id_short_salt", lambda: argon2id(salt=bytes(7)), KeyLengthError),
+        ("argon2id_zero_lanes", lambda: argon2id(lanes=0), CryptoError),
+        ("argon2id_memory_below_8_per_lane", lambda: argon2id(memory_kib=15, lanes=2), CryptoError),
+        (
+            "argon2id_memory_above_limit",
+            lambda: argon2id(memory_kib=ARGON2ID_MAX_MEMORY_KIB + 1),
+            CryptoError,
+        ),
+        ("argon2id_short_output", lambda: argon2id(length=3), KeyLengthError),
     ]
     for name, call, error in expectations:
         try:
@@ -375,6 +413,7 @@ RUNNERS: dict[str, Runner] = {
     "ed25519": run_ed25519,
     "mlkem768": run_mlkem768,
     "pbkdf2": run_pbkdf2,
+    "argon2id": run_argon2id,
 }
 
 

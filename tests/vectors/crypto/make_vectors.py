@@ -350,6 +350,33 @@ def pbkdf2() -> None:
     write("pbkdf2_sha256.json", "RFC 7914 section 11; SHA-256 analogues of RFC 6070", "all", "pbkdf2", cases)
 
 
+def argon2id(root: Path) -> None:
+    cases: list[dict[str, object]] = []
+    for _, fields in records((root / "KDF/argon2id.txt").read_text()):
+        cases.append(
+            {
+                "id": f"argon2id.txt COUNT {fields['COUNT']}"
+                + (" (RFC 9106 5.3)" if "secret" in fields else ""),
+                "password": fields.get("pass", ""),
+                "salt": fields["salt"],
+                "secret": fields.get("secret", ""),
+                "associated_data": fields.get("ad", ""),
+                "iterations": int(fields["iter"]),
+                "memory_kib": int(fields["memcost"]),
+                "lanes": int(fields["lanes"]),
+                "length": int(fields["length"]),
+                "out": fields["output"],
+            }
+        )
+    write(
+        "argon2id_rfc9106.json",
+        f"RFC 9106 5.3, OpenSSL and argon2 CLI Argon2id vectors (argon2id.txt), via {PACKAGE}",
+        "all",
+        "argon2id",
+        cases,
+    )
+
+
 def main() -> None:
     root = Path(sys.argv[1])
     hkdf(root)
@@ -359,6 +386,7 @@ def main() -> None:
     ed25519(root)
     mlkem768(root)
     pbkdf2()
+    argon2id(root)
 
 
 if __name__ == "__main__":
