@@ -19,6 +19,9 @@ from pyfront.crypto.provider import CryptoProvider
 PAYLOAD_SMALL = 1024
 PAYLOAD_LARGE = 64 * 1024
 PBKDF2_ITERATIONS = 10_000
+# OWASP's minimum Argon2id configuration (m=19 MiB, t=2, p=1).
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_ITERATIONS = 2
 DEFAULT_BUDGET = 0.5
 ROUNDS = 5
 
@@ -86,6 +89,17 @@ async def measure(provider: CryptoProvider, budget: float = DEFAULT_BUDGET) -> d
             b"passphrase", b"salt" * 4, PBKDF2_ITERATIONS, 32
         ),
     }
+    if provider.argon2id_available:
+        operations[f"argon2id_t{ARGON2_ITERATIONS}_m{ARGON2_MEMORY_KIB // 1024}MiB_p1"] = lambda: (
+            provider.argon2id(
+                b"passphrase",
+                b"salt" * 4,
+                iterations=ARGON2_ITERATIONS,
+                memory_kib=ARGON2_MEMORY_KIB,
+                lanes=1,
+                length=32,
+            )
+        )
     return {name: await _rate(operation, budget) for name, operation in operations.items()}
 
 
