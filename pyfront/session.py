@@ -57,11 +57,10 @@ from pyfront.handshake import (
     verify_signature,
 )
 from pyfront.identity import Identity, matches_invite_fingerprint, safety_number
+from pyfront.layers.bootstrap import ResponderOffer, initiator_layers, responder_layers, responder_offer
 from pyfront.layers.mls_layer import MlsLayer
-from pyfront.layers.olm_layer import OlmLayer, decode_olm_message, encode_olm_message
-from pyfront.mls.group import Group
-from pyfront.mls.key_package import KeyPackagePrivate, generate_key_package, parse_key_package
-from pyfront.olm import Account, PreKeyMessage
+from pyfront.layers.olm_layer import OlmLayer
+from pyfront.olm import Account
 from pyfront.pq.kem_ratchet import KemRatchet
 from pyfront.pq.outer import OuterLayer
 from pyfront.wire import (
@@ -175,7 +174,7 @@ class _Handshake:
     th2: bytes = b""
     olm_layer: OlmLayer | None = None
     mls_layer: MlsLayer | None = None
-    key_package_private: KeyPackagePrivate | None = None
+    offer: ResponderOffer | None = None
     early: list[bytes] = field(default_factory=list)
 
 
@@ -444,20 +443,14 @@ class Session:
         resume = not actions and self._resumable_with(hello.identity_key, hello.resume_id)
         shared = await self._provider.x25519(handshake.ephemeral_private, hello.ephemeral_key)
         nonce = self._provider.random_bytes(32)
-        key_package_private: KeyPackagePrivate | None = None
+        offer: ResponderOffer | None = None
         if resume:
             reply = Reply(
                 HandshakeMode.RESUME, self._local.identity.public_key, handshake.ephemeral_public, nonce
             )
         else:
-            mls_signature_seed, _ = await self._provider.ed25519_generate()
-            key_package, key_package_private = await generate_key_package(
-                self._provider, self._local.identity.public_key, mls_signature_seed
-            )
             account = self._local.olm_account
-            await account.generate_one_time_keys(1)
-            one_time_key = list(account.one_time_keys.values())[-1]
-            account.mark_keys_as_published()
+            offer = await responder_offer(self._provider, self._local.identity.public_key, account)
             olm_identity, olm_signing = account.identity_keys
             reply = Reply(
                 HandshakeMode.FULL,
@@ -467,8 +460,8 @@ class Session:
                 handshake.kem_key,
                 olm_identity,
                 olm_signing,
-                one_time_key,
-                key_package,
+                offer.olm_one_time_key,
+                offer.key_package,
             )
         th2 = transcript.absorb(hello.signature, reply.signed_part())
         reply = dataclasses.replace(reply, signature=await self._sign(th2))
@@ -476,7 +469,7 @@ class Session:
         handshake.hello, handshake.reply = hello, reply
         handshake.shared_secret = shared
         handshake.confirm_keys = confirmation_keys(shared, th2)
-        handshake.key_package_private = key_package_private
+        handshake.offer = offer
         handshake.received["Hello"] = raw
         handshake.phase = _Phase.AWAIT_FINISH
         return [*actions, self._send_handshake(handshake, encode_frame(reply), now)]
@@ -496,20 +489,20 @@ class Session:
         olm_layer: OlmLayer | None = None
         mls_layer: MlsLayer | None = None
         if reply.mode == HandshakeMode.FULL:
-            if parse_key_package(reply.key_package).leaf_node.credential.identity != reply.identity_key:
-                raise AuthenticationError("handshake: the KeyPackage names another identity")
-            mls_signature_seed, _ = await self._provider.ed25519_generate()
-            group = await Group.create(self._provider, self._local.identity.public_key, mls_signature_seed)
-            added = await group.add([reply.key_package])
-            if added.welcome is None:
-                raise InvalidStateError("handshake: adding the peer gave no Welcome")
-            mls_layer = MlsLayer(self._provider, group)
-            olm_session = await self._local.olm_account.create_outbound_session(
-                reply.olm_identity_key, reply.olm_one_time_key
+            layers = await initiator_layers(
+                self._provider,
+                self._local.identity.public_key,
+                self._local.olm_account,
+                peer_identity_key=reply.identity_key,
+                key_package=reply.key_package,
+                peer_olm_identity_key=reply.olm_identity_key,
+                peer_olm_one_time_key=reply.olm_one_time_key,
+                transcript_hash=th2,
             )
-            prekey = encode_olm_message(await olm_session.encrypt(th2))
-            olm_layer = OlmLayer(self._provider, olm_session)
-            finish = Finish(HandshakeMode.FULL, confirmation(keys[0], th2), prekey, added.welcome)
+            mls_layer, olm_layer = layers.mls, layers.olm
+            finish = Finish(
+                HandshakeMode.FULL, confirmation(keys[0], th2), layers.olm_prekey_message, layers.welcome
+            )
         else:
             probe = await self._inner_cascade().encrypt(th2, now)
             finish = Finish(HandshakeMode.RESUME, confirmation(keys[0], th2), resume_probe=probe)
@@ -540,21 +533,18 @@ class Session:
         olm_layer: OlmLayer | None = None
         mls_layer: MlsLayer | None = None
         if finish.mode == HandshakeMode.FULL:
-            assert handshake.key_package_private is not None
-            group = await Group.join(self._provider, finish.welcome, handshake.key_package_private)
-            expected_members = {0: hello.identity_key, 1: self._local.identity.public_key}
-            if group.members() != expected_members:
-                raise AuthenticationError("handshake: the MLS group's members are not the two of us")
-            mls_layer = MlsLayer(self._provider, group)
-            prekey = decode_olm_message(finish.olm_prekey_message)
-            if not isinstance(prekey, PreKeyMessage):
-                raise AuthenticationError("handshake: Finish must carry an Olm pre-key message")
-            olm_session, plaintext = await self._local.olm_account.create_inbound_session(
-                hello.olm_identity_key, prekey
+            assert handshake.offer is not None
+            mls_layer, olm_layer = await responder_layers(
+                self._provider,
+                self._local.identity.public_key,
+                self._local.olm_account,
+                peer_identity_key=hello.identity_key,
+                peer_olm_identity_key=hello.olm_identity_key,
+                key_package_private=handshake.offer.key_package_private,
+                welcome=finish.welcome,
+                olm_prekey_message=finish.olm_prekey_message,
+                transcript_hash=handshake.th2,
             )
-            if not hmac.compare_digest(plaintext, handshake.th2):
-                raise AuthenticationError("handshake: the Olm layer did not confirm the transcript")
-            olm_layer = OlmLayer(self._provider, olm_session)
             confirm = Confirm(confirmation(keys[1], th3))
         elif await self._probe_reads(finish.resume_probe, handshake.th2, now):
             probe = await self._inner_cascade().encrypt(th3, now)
