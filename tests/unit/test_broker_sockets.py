@@ -1,0 +1,100 @@
+"""Tests for server/sockets.py's HTTP side through Flask's test client (no sockets): the upstream
+``api`` tests ported (root JSON, ``/id`` with CORS echo, origin list), ``/peers`` 401 versus list, the
+preflight, configuration refusal, and the WebSocket route's refusal of bad upgrades.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from server.config import Config
+from server.sockets import SERVER_INFO
+
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def client(**broker: Any) -> FlaskClient:
+    app: Flask = create_app(Config(broker=broker, testing=True))
+    return app.test_client()
+
+
+def test_root_describes_the_server_with_upstream_key_order() -> None:
+    response = client().get("/peerjs/")
+    assert response.status_code == 200
+    assert response.content_type == "application/json; charset=utf-8"
+    assert response.get_json() == SERVER_INFO
+    assert response.get_data(as_text=True).startswith('{"name":"PeerJS Server","description":')
+
+
+def test_id_is_a_fresh_uuid4_as_html_and_echoes_the_origin() -> None:
+    http = client()
+    first = http.get("/peerjs/peerjs/id?ts=1&version=1.5.5", headers={"Origin": "http://a.test"})
+    second = http.get("/peerjs/anykey/id")
+    assert first.status_code == 200 and first.content_type.startswith("text/html")
+    assert UUID4.match(first.get_data(as_text=True)) and UUID4.match(second.get_data(as_text=True))
+    assert first.get_data() != second.get_data()
+    assert first.headers["Access-Control-Allow-Origin"] == "http://a.test"
+    assert "Origin" in first.headers.get_all("Vary")
+    assert "Access-Control-Allow-Origin" not in second.headers
+
+
+def test_origin_list_restricts_the_echo() -> None:
+    http = client(cors_origins=["http://allowed.test"])
+    allowed = http.get("/peerjs/", headers={"Origin": "http://allowed.test"})
+    other = http.get("/peerjs/", headers={"Origin": "http://other.test"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://allowed.test"
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_peers_is_401_without_discovery() -> None:
+    response = client().get("/peerjs/peerjs/peers")
+    assert response.status_code == 401 and response.get_data(as_text=True) == "Unauthorized"
+
+
+def test_peers_lists_registered_ids_with_discovery() -> None:
+    app = create_app(Config(broker={"allow_discovery": True}, testing=True))
+    hub = app.extensions["parley.broker"]
+    hub.broker.connect(1, {"id": "alice", "token": "t", "key": "peerjs"}, 0.0)
+    response = app.test_client().get("/peerjs/peerjs/peers")
+    assert response.status_code == 200 and response.get_json() == ["alice"]
+
+
+def test_preflight() -> None:
+    response = client().options(
+        "/peerjs/peerjs/id",
+        headers={
+            "Origin": "http://a.test",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-custom",
+        },
+    )
+    assert response.status_code == 204 and response.get_data() == b""
+    assert response.headers["Access-Control-Allow-Methods"] == "GET,HEAD,PUT,PATCH,POST,DELETE"
+    assert response.headers["Access-Control-Allow-Headers"] == "x-custom"
+    assert response.headers["Access-Control-Allow-Origin"] == "http://a.test"
+
+
+def test_custom_path() -> None:
+    http = client(path="/signal/")
+    assert http.get("/signal/").get_json() == SERVER_INFO
+    assert http.get("/peerjs/").status_code == 404
+
+
+def test_unknown_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown broker settings"):
+        client(concurent_limit=3)
+
+
+def test_websocket_route_refuses_a_bad_upgrade() -> None:
+    response = client().get(
+        "/peerjs/peerjs?key=peerjs&id=a&token=t",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "8"},
+    )
+    assert response.status_code == 400
+    assert "Sec-WebSocket-Version 13 expected" in response.get_data(as_text=True)
