@@ -254,7 +254,8 @@ class Session:
 
     async def _new_handshake(self, now: float) -> tuple[_Handshake, list[Action]]:
         """Fresh ephemeral keys and transcript on this connection; the initiator's ``Hello``."""
-        assert self._dtls is not None
+        if self._dtls is None:
+            raise InvalidStateError("session: no connection to run a handshake on")
         ephemeral_private, ephemeral_public = await self._provider.x25519_generate()
         kem_seed, kem_key = await self._provider.mlkem768_generate()
         handshake = _Handshake(
