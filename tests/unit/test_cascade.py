@@ -12,7 +12,7 @@ import pytest
 
 from pyfront.cascade import CASCADE_ORDER, Cascade
 from pyfront.crypto.native import NativeProvider
-from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
+from pyfront.errors import DecodeError, InvalidStateError, ProtocolError, ReplayError
 from pyfront.session import Session
 from pyfront.wire import Data, Text, decode_message, encode_frame, encode_message
 from tests.unit.test_session_support import Pair, make_party
@@ -144,5 +144,45 @@ def test_receiver_side_vector_of_the_whole_cascade() -> None:
             assert encode_message(delivered.message).hex() == message
         with pytest.raises(ReplayError):
             await session.receive(bytes.fromhex(vector["frames"][0]), 0.0)
+
+    run(body)
+
+
+class _Exploding:
+    """Wraps a real layer; its decrypt raises a non-protocol exception after the real one mutated state,
+    standing in for a bug in a layer implementation."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def encrypt(self, plaintext: bytes, now: float) -> bytes:
+        return bytes(await self.inner.encrypt(plaintext, now))
+
+    async def decrypt(self, ciphertext: bytes, now: float) -> bytes:
+        await self.inner.decrypt(ciphertext, now)
+        raise ValueError("a bug")
+
+    def snapshot(self) -> object:
+        return self.inner.snapshot()
+
+    def restore(self, snapshot: object) -> None:
+        self.inner.restore(snapshot)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.inner.to_dict())
+
+
+def test_unexpected_exception_becomes_decode_error_and_rolls_back() -> None:
+    async def body() -> None:
+        alice, bob = await _cascades()
+        layers = [bob.layer(name) for name in CASCADE_ORDER]
+        broken = Cascade([*layers[:2], _Exploding(layers[2]), layers[3]])
+        before = _snapshot(bob)
+        ciphertext = await alice.encrypt(b"x", 0.0)
+        with pytest.raises(DecodeError, match="mlkem layer"):
+            await broken.decrypt(ciphertext, 0.0)
+        assert _snapshot(bob) == before  # the outer and ML-KEM layers were rolled back
+        assert await bob.decrypt(ciphertext, 0.0) == b"x"
 
     run(body)
