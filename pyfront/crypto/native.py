@@ -29,6 +29,7 @@ from pyfront.crypto.provider import (
     X25519_KEY_LENGTH,
     CryptoProvider,
     SharedSecret,
+    SymmetricKey,
     require_argon2id_parameters,
     require_length,
     require_pbkdf2_parameters,
@@ -137,7 +138,7 @@ class NativeProvider(CryptoProvider):
     async def pbkdf2_sha256(self, password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
         require_pbkdf2_parameters(iterations, length)
         kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt, iterations=iterations)
-        return kdf.derive(password)
+        return SymmetricKey(kdf.derive(password))
 
     @property
     def argon2id_available(self) -> bool:
@@ -165,4 +166,4 @@ class NativeProvider(CryptoProvider):
             ad=associated_data or None,
             secret=secret or None,
         )
-        return kdf.derive(password)
+        return SymmetricKey(kdf.derive(password))

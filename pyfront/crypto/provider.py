@@ -276,7 +276,7 @@ class CryptoProvider(ABC):
 
     @abstractmethod
     async def pbkdf2_sha256(self, password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
-        """PBKDF2-HMAC-SHA-256 (RFC 8018)."""
+        """PBKDF2-HMAC-SHA-256 (RFC 8018); implementations return a ``SymmetricKey``."""
 
     @property
     def argon2id_available(self) -> bool:
@@ -295,6 +295,6 @@ class CryptoProvider(ABC):
         secret: bytes = b"",
         associated_data: bytes = b"",
     ) -> bytes:
-        """Argon2id version 0x13 (RFC 9106). ``CryptoError`` where the runtime has no Argon2id."""
+        """Argon2id version 0x13 (RFC 9106) as a ``SymmetricKey``; ``CryptoError`` where unavailable."""
         require_argon2id_parameters(salt, iterations, memory_kib, lanes, length)
         raise CryptoError(f"{self.name} provider: Argon2id is not available in this runtime")

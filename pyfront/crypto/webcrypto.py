@@ -58,6 +58,7 @@ from pyfront.crypto.provider import (
     X25519_KEY_LENGTH,
     CryptoProvider,
     SharedSecret,
+    SymmetricKey,
     require_argon2id_parameters,
     require_length,
     require_pbkdf2_parameters,
@@ -378,7 +379,7 @@ class WebCryptoProvider(CryptoProvider):
             "raw", ffi.bytes_in(password), ffi.record(name="PBKDF2"), False, ffi.usages("deriveBits")
         )
         params = ffi.record(name="PBKDF2", hash="SHA-256", salt=ffi.bytes_in(salt), iterations=iterations)
-        return bytes_out(await ffi.subtle.deriveBits(params, base, length * 8))
+        return SymmetricKey(bytes_out(await ffi.subtle.deriveBits(params, base, length * 8)))
 
     @property
     def argon2id_available(self) -> bool:
@@ -412,7 +413,7 @@ class WebCryptoProvider(CryptoProvider):
             )
         except ffi.js_exception as error:
             raise CryptoError(f"Argon2id refused its parameters: {error}") from None
-        return bytes_out(derived)
+        return SymmetricKey(bytes_out(derived))
 
 
 async def webcrypto_supports_mlkem768() -> bool:

@@ -106,9 +106,17 @@ provider = await create_webcrypto_provider()
 ours, _ = await provider.x25519_generate()
 _, theirs = await provider.x25519_generate()
 shared = await provider.x25519(ours, theirs)
-[repr(ours), repr(shared), shared.hex() in repr(shared)]
+derived = await provider.pbkdf2_sha256(b"pw", b"salt", 1, 32)
+stretched = await provider.argon2id(b"pw", bytes(16), iterations=1, memory_kib=8, lanes=1, length=32)
+[repr(ours), repr(shared), shared.hex() in repr(shared), repr(derived), repr(stretched)]
 """)
-    assert value == ["<X25519PrivateKey 32 bytes>", "<SharedSecret 32 bytes>", False]
+    assert value == [
+        "<X25519PrivateKey 32 bytes>",
+        "<SharedSecret 32 bytes>",
+        False,
+        "<SymmetricKey 32 bytes>",
+        "<SymmetricKey 32 bytes>",
+    ]
 
 
 def test_vector_files_are_the_committed_ones() -> None:

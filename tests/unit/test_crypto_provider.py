@@ -110,3 +110,16 @@ def test_runtime_picks_the_native_provider_in_cpython() -> None:
     provider = asyncio.run(create_provider())
     assert not in_browser()
     assert isinstance(provider, NativeProvider) and provider.name == "native"
+
+
+def test_derived_keys_are_typed_secrets() -> None:
+    async def derive() -> list[bytes]:
+        provider = NativeProvider()
+        return [
+            await provider.pbkdf2_sha256(b"pw", b"salt", 1, 32),
+            await provider.argon2id(b"pw", bytes(16), iterations=1, memory_kib=8, lanes=1, length=32),
+        ]
+
+    for derived in asyncio.run(derive()):
+        assert isinstance(derived, SymmetricKey)
+        assert repr(derived) == "<SymmetricKey 32 bytes>"
