@@ -257,9 +257,10 @@ class SealedStorage:
     async def delete(self, store: str, key: str) -> None:
         await self.database.delete(_slot(store, key))
 
-    async def keys(self, store: str) -> list[str]:
-        prefix = _slot(store, "x")[:-1]
-        return [slot[len(prefix) :] for slot in await self.database.slots(prefix)]
+    async def keys(self, store: str, prefix: str = "") -> list[str]:
+        """The keys of ``store`` (those starting with ``prefix``), in key order."""
+        base = _slot(store, "x")[:-1]
+        return [slot[len(base) :] for slot in await self.database.slots(base + prefix)]
 
     # --- backups --------------------------------------------------------------------------------------
 

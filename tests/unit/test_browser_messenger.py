@@ -1,0 +1,380 @@
+"""The messenger (pyfront.browser.messenger) under CPython: two people over an in-memory link.
+
+The link here stands in for the browser's data channel (tests/browser/test_app_e2e.py runs the same code
+over WebRTC in Chromium); everything else is real: sessions with all four layers, the chat model, and a
+store that round-trips every record through JSON as the sealed IndexedDB store does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pyfront.browser.messenger import LinkStatus, Messenger
+from pyfront.chat import Kind, Status
+from pyfront.crypto.native import NativeProvider
+from pyfront.errors import DecodeError, InvalidStateError
+from pyfront.identity import Identity, invite_fingerprint
+from pyfront.olm import Account
+from pyfront.session import LocalParty
+from pyfront.settings import Settings
+
+PROVIDER = NativeProvider()
+ALICE_PEER = "palice" + "0" * 26
+BOB_PEER = "pbob" + "1" * 28
+
+
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(test())
+
+
+class MemoryStore:
+    """Records as JSON text, like the sealed store (whose bytes test_app_storage checks)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, str] = {}
+
+    async def put_json(self, store: str, key: str, value: Any) -> None:
+        self.records[f"{store}/{key}"] = json.dumps(value)
+
+    async def get_json(self, store: str, key: str) -> Any:
+        text = self.records.get(f"{store}/{key}")
+        return None if text is None else json.loads(text)
+
+    async def delete(self, store: str, key: str) -> None:
+        self.records.pop(f"{store}/{key}", None)
+
+    async def keys(self, store: str, prefix: str = "") -> list[str]:
+        base = f"{store}/"
+        return sorted(k[len(base) :] for k in self.records if k.startswith(base + prefix))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Recorder:
+    events: list[tuple[str, ...]] = field(default_factory=list)
+
+    def contacts_changed(self) -> None:
+        self.events.append(("contacts",))
+
+    def messages_changed(self, peer_id: str, changed: list[str], removed: list[str]) -> None:
+        self.events.append(("messages", peer_id, *changed, "-", *removed))
+
+    def contact_status_changed(self, peer_id: str) -> None:
+        self.events.append(("status", peer_id))
+
+
+class Wire:
+    """Both directions of one in-memory connection; frames wait in ``queue`` until ``pump``."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Any, bytes]] = []
+        self.frames: dict[str, int] = {}
+
+
+class MemoryLink:
+    def __init__(self, wire: Wire, name: str, own: bytes, other: bytes) -> None:
+        self.wire, self.name = wire, name
+        self._own, self._other = own, other
+        self.peer: MemoryLink | None = None
+        self.target: tuple[Messenger, str] | None = None  # (the other side's messenger, our peer id there)
+        self.closed = ""
+
+    @property
+    def local_fingerprint(self) -> bytes:
+        return self._own
+
+    @property
+    def remote_fingerprint(self) -> bytes:
+        return self._other
+
+    async def send(self, data: bytes) -> None:
+        if self.closed:
+            raise InvalidStateError("closed")
+        self.wire.frames[self.name] = self.wire.frames.get(self.name, 0) + 1
+        self.wire.queue.append((self.peer, data))
+
+    def close(self, reason: str = "closed") -> None:
+        self.closed = reason
+
+
+@dataclass
+class Person:
+    peer_id: str
+    name: str
+    store: MemoryStore
+    party: LocalParty
+    messenger: Messenger
+    recorder: Recorder
+
+
+async def make_person(peer_id: str, name: str, clock: Clock, store: MemoryStore | None = None) -> Person:
+    store = store or MemoryStore()
+    if "identity/self" not in store.records:
+        identity = await Identity.generate(PROVIDER)
+        await store.put_json("identity", "self", identity.to_dict())
+        await store.put_json("olm", "account", (await Account.create(PROVIDER)).to_dict())
+    identity = await Identity.from_dict(PROVIDER, await store.get_json("identity", "self"))
+    account = Account.from_dict(PROVIDER, await store.get_json("olm", "account"))
+    party = LocalParty(identity, account)
+    recorder = Recorder()
+    messenger = Messenger(
+        PROVIDER, store, party, display_name=name, settings=Settings(), listener=recorder, clock=clock
+    )
+    await messenger.load()
+    return Person(peer_id, name, store, party, messenger, recorder)
+
+
+async def connect(a: Person, b: Person) -> tuple[Wire, MemoryLink, MemoryLink]:
+    """``a`` dials ``b``: both sides' links open, then frames flow until quiet."""
+    wire = Wire()
+    fp_a, fp_b = PROVIDER.random_bytes(32), PROVIDER.random_bytes(32)
+    link_a = MemoryLink(wire, a.peer_id, fp_a, fp_b)
+    link_b = MemoryLink(wire, b.peer_id, fp_b, fp_a)
+    link_a.peer, link_b.peer = link_b, link_a
+    link_a.target, link_b.target = (b.messenger, a.peer_id), (a.messenger, b.peer_id)
+    await b.messenger.link_open(a.peer_id, link_b)
+    await a.messenger.link_open(b.peer_id, link_a)
+    await pump(wire)
+    return wire, link_a, link_b
+
+
+async def pump(wire: Wire) -> None:
+    while wire.queue:
+        receiver, data = wire.queue.pop(0)
+        messenger, peer_id = receiver.peer.target
+        await messenger.link_message(peer_id, receiver, data)
+
+
+async def invited_pair(clock: Clock) -> tuple[Person, Person, Wire]:
+    alice = await make_person(ALICE_PEER, "Alice", clock)
+    bob = await make_person(BOB_PEER, "Bob", clock)
+    fingerprint = invite_fingerprint(alice.party.identity.public_key)
+    await bob.messenger.add_contact(ALICE_PEER, name="Alice", invite_fingerprint=fingerprint)
+    wire, _, _ = await connect(bob, alice)
+    return alice, bob, wire
+
+
+def test_invite_connects_both_sides_and_safety_numbers_match() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, _ = await invited_pair(clock)
+        at_alice = alice.messenger.contact(BOB_PEER)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        assert at_alice.status is at_bob.status is LinkStatus.READY
+        assert (at_alice.full_handshakes, at_bob.full_handshakes) == (1, 1)
+        assert at_alice.identity_key == bob.party.identity.public_key
+        assert at_bob.identity_key == alice.party.identity.public_key
+        assert at_alice.name == "Bob" and at_bob.name == "Alice"  # Profile travelled
+        number = at_alice.session.safety_number()
+        assert number == at_bob.session.safety_number() and len(number) == 60
+        assert not at_alice.session.is_initiator and at_bob.session.is_initiator
+        assert at_alice.rejected == at_bob.rejected == 0
+
+    run(body)
+
+
+def test_invite_with_another_identity_fails_the_handshake() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice = await make_person(ALICE_PEER, "Alice", clock)
+        bob = await make_person(BOB_PEER, "Bob", clock)
+        impostor_key = (await Identity.generate(PROVIDER)).public_key
+        await bob.messenger.add_contact(ALICE_PEER, invite_fingerprint=invite_fingerprint(impostor_key))
+        await connect(bob, alice)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        assert at_bob.status is LinkStatus.FAILED
+        assert "handshake failed" in at_bob.error and "invite" in at_bob.error
+        assert at_bob.identity_key is None
+        with pytest.raises(InvalidStateError):
+            await bob.messenger.mark_verified(ALICE_PEER)
+
+    run(body)
+
+
+def test_chat_both_ways_with_typing_and_receipts_off_then_on() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        frames_before = dict(wire.frames)
+        # Off by default: typing and reading send nothing at all.
+        assert not await bob.messenger.typing(ALICE_PEER, True)
+        sent = await alice.messenger.send_text(BOB_PEER, "hello Bob")
+        await pump(wire)
+        assert await bob.messenger.mark_read(ALICE_PEER) == [sent.message_id]
+        await pump(wire)
+        assert wire.frames[ALICE_PEER] - frames_before[ALICE_PEER] == 1  # the text
+        assert wire.frames[BOB_PEER] - frames_before[BOB_PEER] == 1  # its delivery ack, nothing else
+        at_alice, at_bob = alice.messenger.contact(BOB_PEER), bob.messenger.contact(ALICE_PEER)
+        assert at_alice.conversation.messages[sent.message_id].status is Status.DELIVERED
+        assert "Typing" not in at_bob.sent_kinds and "ReadReceipt" not in at_bob.sent_kinds
+        received = at_bob.conversation.messages[sent.message_id]
+        assert received.text == "hello Bob" and received.read_by_me and received.sent_at == sent.sent_at
+        clock.now += 1
+        reply = await bob.messenger.send_text(ALICE_PEER, "hi Alice")
+        await pump(wire)
+        assert at_bob.conversation.messages[reply.message_id].status is Status.DELIVERED
+        assert at_alice.conversation.unread == 1
+        assert at_alice.conversation.last_message is not None
+        assert at_alice.conversation.last_message.text == "hi Alice"
+
+        # On for both: indicators and receipts flow.
+        for person in (alice, bob):
+            person.messenger.settings = Settings(typing_indicators=True, read_receipts=True)
+        assert await bob.messenger.typing(ALICE_PEER, True)
+        assert not await bob.messenger.typing(ALICE_PEER, True)  # rate-limited
+        await pump(wire)
+        assert at_alice.peer_typing
+        clock.now += 10
+        await alice.messenger.tick()
+        assert not at_alice.peer_typing
+        third = await alice.messenger.send_text(BOB_PEER, "third")
+        await pump(wire)
+        await bob.messenger.mark_read(ALICE_PEER)
+        await pump(wire)
+        assert at_alice.conversation.messages[third.message_id].status is Status.READ
+        assert at_bob.sent_kinds["ReadReceipt"] == 1 and at_bob.sent_kinds["Typing"] == 1
+
+    run(body)
+
+
+def test_reload_resumes_without_a_full_handshake() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        await alice.messenger.send_text(BOB_PEER, "before the reload")
+        await pump(wire)
+        # Bob's page reloads: a new messenger from the same store; Alice's link closes.
+        old_link = alice.messenger.contact(BOB_PEER).link
+        assert old_link is not None
+        await alice.messenger.link_closed(BOB_PEER, old_link, "the data channel closed")
+        bob2 = await make_person(BOB_PEER, "Bob", clock, bob.store)
+        at_bob = bob2.messenger.contact(ALICE_PEER)
+        assert at_bob.status is LinkStatus.OFFLINE and bob2.messenger.unlinked() == [ALICE_PEER]
+        assert [m.text for m in at_bob.conversation.ordered()] == ["before the reload"]
+        wire2, _, _ = await connect(bob2, alice)
+        assert (at_bob.full_handshakes, at_bob.resumed_handshakes) == (0, 1)
+        assert alice.messenger.contact(BOB_PEER).resumed_handshakes == 1
+        clock.now += 1
+        await bob2.messenger.send_text(ALICE_PEER, "after the reload")
+        await pump(wire2)
+        texts = [m.text for m in alice.messenger.contact(BOB_PEER).conversation.ordered()]
+        assert texts == ["before the reload", "after the reload"]
+
+    run(body)
+
+
+def test_messages_written_offline_wait_and_go_out_in_order() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice = await make_person(ALICE_PEER, "Alice", clock)
+        bob = await make_person(BOB_PEER, "Bob", clock)
+        await bob.messenger.add_contact(ALICE_PEER)
+        first = await bob.messenger.send_text(ALICE_PEER, "one")
+        clock.now += 1
+        await bob.messenger.send_text(ALICE_PEER, "two")
+        assert first.status is Status.SENDING
+        wire, _, _ = await connect(bob, alice)
+        await pump(wire)
+        at_alice = alice.messenger.contact(BOB_PEER)
+        assert [m.text for m in at_alice.conversation.ordered()] == ["one", "two"]
+        statuses = {m.status for m in bob.messenger.contact(ALICE_PEER).conversation.ordered()}
+        assert statuses == {Status.DELIVERED}
+
+    run(body)
+
+
+def test_disappearing_timer_set_by_either_side_expires_on_both() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        with pytest.raises(DecodeError):
+            await bob.messenger.set_timer(ALICE_PEER, 31)
+        await bob.messenger.set_timer(ALICE_PEER, 30)
+        await pump(wire)
+        at_alice, at_bob = alice.messenger.contact(BOB_PEER), bob.messenger.contact(ALICE_PEER)
+        assert at_alice.conversation.timer == 30
+        events = [m for m in at_alice.conversation.ordered() if m.kind is Kind.TIMER_CHANGED]
+        assert [e.text for e in events] == ["30"]
+        message = await alice.messenger.send_text(BOB_PEER, "this will vanish")
+        await pump(wire)
+        await bob.messenger.mark_read(ALICE_PEER)
+        key = f"message/{BOB_PEER}:{message.message_id}"
+        assert key in alice.store.records
+        clock.now += 31
+        await alice.messenger.tick()
+        await bob.messenger.tick()
+        assert message.message_id not in at_alice.conversation.messages
+        assert message.message_id not in at_bob.conversation.messages
+        assert key not in alice.store.records
+        assert f"message/{ALICE_PEER}:{message.message_id}" not in bob.store.records
+        assert ("messages", BOB_PEER, "-", message.message_id) in alice.recorder.events
+
+    run(body)
+
+
+def test_delete_for_everyone_only_by_the_author() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        message = await alice.messenger.send_text(BOB_PEER, "oops")
+        await pump(wire)
+        with pytest.raises(InvalidStateError):
+            await bob.messenger.delete_for_everyone(ALICE_PEER, message.message_id)
+        await alice.messenger.delete_for_everyone(BOB_PEER, message.message_id)
+        await pump(wire)
+        for person, peer in ((alice, BOB_PEER), (bob, ALICE_PEER)):
+            copy = person.messenger.contact(peer).conversation.messages[message.message_id]
+            assert copy.kind is Kind.DELETED and copy.text == ""
+            stored = person.store.records[f"message/{peer}:{message.message_id}"]
+            assert "oops" not in stored
+
+    run(body)
+
+
+def test_garbage_frames_are_counted_and_change_nothing() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        link = at_bob.link
+        assert link is not None
+        before = json.dumps(at_bob.session.to_dict())
+        await bob.messenger.link_message(ALICE_PEER, link, b"\x01garbage")
+        await bob.messenger.link_message(ALICE_PEER, link, b"")
+        assert at_bob.rejected == 2 and json.dumps(at_bob.session.to_dict()) == before
+        await alice.messenger.send_text(BOB_PEER, "still fine")
+        await pump(wire)
+        assert [m.text for m in at_bob.conversation.ordered()] == ["still fine"]
+
+    run(body)
+
+
+def test_verify_clears_the_key_change_warning_and_a_new_link_replaces_the_old() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, _ = await invited_pair(clock)
+        at_alice = alice.messenger.contact(BOB_PEER)
+        await alice.messenger.mark_verified(BOB_PEER)
+        assert at_alice.verified
+        old = at_alice.link
+        assert isinstance(old, MemoryLink)
+        await connect(bob, alice)  # Bob dials again while the old link is still up
+        assert old.closed == "replaced by a newer connection"
+        assert at_alice.status is LinkStatus.READY and at_alice.resumed_handshakes == 1
+        stored = await alice.store.get_json("contact", BOB_PEER)
+        assert stored["verified"] is True and stored["identity_key"] == bob.party.identity.public_key.hex()
+
+    run(body)
