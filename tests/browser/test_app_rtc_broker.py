@@ -4,9 +4,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,11 +11,11 @@ import pytest
 
 from tests.browser.pyodide_harness import REPO_ROOT, HarnessServer, PyodideRunner, zip_tree
 from tests.rig.browser import require_loopback_namespace
-from tests.rig.server import LiveServer, free_port
+from tests.rig.server import LiveServer
+from tests.rig.stock_peer import StockPeer, stock_peer_server  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_rtc_broker")]
 
-PEER_BIN = REPO_ROOT / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
 ALICE = "palice" + "0" * 26
 BOB = "pbob" + "1" * 28
 STATE = "import sys\nstate = sys.modules['broker_test_state']\n"
@@ -71,27 +68,8 @@ def wait_until(runner: PyodideRunner, condition: str, timeout_s: float = 20.0) -
 
 
 @pytest.fixture(scope="module")
-def stock_peer_url() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        ["node", str(PEER_BIN), "--port", str(port), "--host", "127.0.0.1", "--key", "parley"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/parley/id", timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("the stock peer server did not start")
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+def stock_peer_url(stock_peer_server: StockPeer) -> str:  # noqa: F811 (fixture)
+    return stock_peer_server.http_url
 
 
 @pytest.fixture(scope="module")

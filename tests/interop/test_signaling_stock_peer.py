@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -21,43 +16,16 @@ from pyfront.signaling import (
     SignalingClient,
     SignalingFailed,
 )
+from tests.rig.stock_peer import StockPeer, stock_peer_server  # noqa: F401 (fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
-PEER_BIN = ROOT / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
 SDP = "v=0\r\na=fingerprint:sha-256 " + ":".join("0F" for _ in range(32)) + "\r\n"
 
 pytestmark = pytest.mark.interop
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def stock_peer_server() -> Iterator[BrokerAddress]:
-    port = _free_port()
-    process = subprocess.Popen(
-        ["node", str(PEER_BIN), "--port", str(port), "--host", "127.0.0.1", "--key", "parley"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    address = BrokerAddress(host="127.0.0.1", port=port, key="parley")
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(address.id_url(), timeout=1) as response:
-                assert len(response.read()) == 36
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("the stock peer server did not start")
-            time.sleep(0.1)
-    yield address
-    process.terminate()
-    process.wait(timeout=10)
+def stock_peer(stock_peer_server: StockPeer) -> BrokerAddress:  # noqa: F811 (fixture)
+    return stock_peer_server.address
 
 
 def _connect(address: BrokerAddress, client: SignalingClient) -> ClientConnection:
@@ -79,11 +47,11 @@ def _receive(ws: ClientConnection, client: SignalingClient) -> list[object]:
     return list(client.receive(frame))
 
 
-def test_register_and_relay_an_offer_through_the_stock_server(stock_peer_server: BrokerAddress) -> None:
+def test_register_and_relay_an_offer_through_the_stock_server(stock_peer: BrokerAddress) -> None:
     alice = SignalingClient(peer_id="palice0", token="ta")
     bob = SignalingClient(peer_id="pbob0", token="tb")
-    ws_alice = _connect(stock_peer_server, alice)
-    ws_bob = _connect(stock_peer_server, bob)
+    ws_alice = _connect(stock_peer, alice)
+    ws_bob = _connect(stock_peer, bob)
     try:
         assert _receive(ws_alice, alice) == [Registered("palice0")]
         assert _receive(ws_bob, bob) == [Registered("pbob0")]
@@ -97,13 +65,13 @@ def test_register_and_relay_an_offer_through_the_stock_server(stock_peer_server:
         _close(ws_bob)
 
 
-def test_id_takeover_is_refused_by_the_stock_server(stock_peer_server: BrokerAddress) -> None:
+def test_id_takeover_is_refused_by_the_stock_server(stock_peer: BrokerAddress) -> None:
     owner = SignalingClient(peer_id="pcarol0", token="owner")
     thief = SignalingClient(peer_id="pcarol0", token="thief")
-    ws_owner = _connect(stock_peer_server, owner)
+    ws_owner = _connect(stock_peer, owner)
     try:
         assert _receive(ws_owner, owner) == [Registered("pcarol0")]
-        ws_thief = _connect(stock_peer_server, thief)
+        ws_thief = _connect(stock_peer, thief)
         try:
             events = _receive(ws_thief, thief)
         finally:
