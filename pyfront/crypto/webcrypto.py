@@ -82,8 +82,8 @@ PAGE_IMPORT_GLOBAL = "parleyImport"
 ARGON2_VERSION = 0x13
 GET_RANDOM_VALUES_MAX = 65536  # bytes per crypto.getRandomValues call (W3C WebCrypto, QuotaExceededError)
 AES_GCM_TAG_BITS = AES_GCM_TAG_LENGTH * 8
-# Imported CryptoKeys kept per provider (least recently used dropped first). ``importKey`` costs more
-# than the operation itself (bench/crypto.py: an AES-GCM call on a cached key is several times faster),
+# Imported CryptoKeys kept per provider (least recently used dropped first). ``importKey`` is a promise
+# round trip of its own (bench/crypto.py: AES-GCM on a cached key runs about twice as many calls a second),
 # and a file transfer or the vault reuses one key for many calls. Entries are keyed by a SHA-256 of the
 # key bytes, never the bytes themselves; the CryptoKeys are non-extractable. 0 disables the cache.
 KEY_CACHE_ENTRIES = 128
