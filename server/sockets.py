@@ -97,8 +97,15 @@ class _Socket:
             if timeout is None:
                 self.sock.sendall(data)
                 return
-            with gevent.Timeout(timeout, TimeoutError(f"send took over {timeout} s")):
-                self.sock.sendall(data)
+            # Almost every frame fits the socket buffer: one send that never waits (gevent's timeout=0.0),
+            # and a timed sendall only for what is left.
+            try:
+                sent = self.sock.send(data, 0, 0.0)  # type: ignore[call-arg]
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):
+                with gevent.Timeout(timeout, TimeoutError(f"send took over {timeout} s")):
+                    self.sock.sendall(data[sent:])
 
     def shutdown(self) -> None:
         with contextlib.suppress(OSError):
