@@ -5,16 +5,23 @@ preflight, configuration refusal, and the WebSocket route's refusal of bad upgra
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
+import socket
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
 
 from app import create_app
+from server.broker import MAX_FRAME_BYTES, BrokerConfig
 from server.config import Config
-from server.sockets import SERVER_INFO
+from server.sockets import SERVER_INFO, BrokerHub, _Socket
+from server.websocket import FrameDecoder
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -98,3 +105,43 @@ def test_websocket_route_refuses_a_bad_upgrade() -> None:
     )
     assert response.status_code == 400
     assert "Sec-WebSocket-Version 13 expected" in response.get_data(as_text=True)
+
+
+def _frames(sock: socket.socket) -> list[Any]:
+    """Decode the unmasked server frames waiting on ``sock`` (websockets' codec, independent of ours)."""
+    sock.settimeout(1.0)
+    data = b""
+    with contextlib.suppress(TimeoutError, OSError):
+        while chunk := sock.recv(65536):
+            data += chunk
+            sock.settimeout(0.2)
+    reader = StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    frames: list[Any] = []
+    while reader.buffer:
+        parser = Frame.parse(reader.read_exact, mask=False)
+        try:
+            next(parser)
+        except StopIteration as done:
+            frame = done.value
+            frames.append(json.loads(bytes(frame.data)) if frame.opcode is Opcode.TEXT else frame.opcode.name)
+            continue
+        break
+    return frames
+
+
+def test_failed_send_closes_the_destination_and_tells_the_sender_leave() -> None:
+    hub = BrokerHub(BrokerConfig())
+    pairs = {conn: socket.socketpair() for conn in (1, 2)}
+    for conn, (server_end, _client_end) in pairs.items():
+        hub._sockets[conn] = _Socket(conn, server_end, FrameDecoder(MAX_FRAME_BYTES))
+    hub.run(hub._call(hub.broker.connect, 1, {"id": "a", "token": "t", "key": "peerjs"}))
+    hub.run(hub._call(hub.broker.connect, 2, {"id": "b", "token": "t", "key": "peerjs"}))
+    pairs[2][1].close()  # b's client is gone; its socket is not closed yet on our side
+    hub.run(hub._call(hub.broker.handle, 1, '{"type":"OFFER","dst":"b","payload":1}'))
+    assert _frames(pairs[1][1]) == [{"type": "OPEN"}, {"type": "LEAVE", "src": "b", "dst": "a"}]
+    assert hub._sockets[2].close_sent
+    for server_end, client_end in pairs.values():
+        server_end.close()
+        client_end.close()
