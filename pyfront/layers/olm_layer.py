@@ -11,17 +11,17 @@ from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError
-from pyfront.olm import MessageType, PreKeyMessage, Session, decode_message
+from pyfront.olm import MessageType, OlmMessage, PreKeyMessage, Session, decode_message
 
 OLM_LAYER_STATE_VERSION = 1
 
 
-def encode_olm_message(message: Any) -> bytes:
+def encode_olm_message(message: OlmMessage) -> bytes:
     kind = MessageType.PRE_KEY if isinstance(message, PreKeyMessage) else MessageType.NORMAL
-    return bytes([kind]) + bytes(message.to_bytes())
+    return bytes([kind]) + message.to_bytes()
 
 
-def decode_olm_message(data: bytes) -> Any:
+def decode_olm_message(data: bytes) -> OlmMessage:
     if not data:
         raise DecodeError("Olm layer: empty message")
     return decode_message(data[0], data[1:])
