@@ -168,6 +168,20 @@ def test_close_frames() -> None:
         (masked(Opcode.TEXT, b"\xff\xfe"), CLOSE_INVALID_DATA),
         (masked(Opcode.CLOSE, b"\x03\xe8\xff"), CLOSE_INVALID_DATA),
     ],
+    # stable ids: the masked frames carry random masks, and pytest-xdist workers must agree on names
+    ids=[
+        "unmasked",
+        "rsv1",
+        "reserved-data-opcode",
+        "reserved-control-opcode",
+        "orphan-continuation",
+        "fragmented-control",
+        "oversized-ping",
+        "interrupted-fragments",
+        "one-byte-close",
+        "invalid-utf8-text",
+        "invalid-utf8-close-reason",
+    ],
 )
 def test_violations_name_their_close_code(stream: bytes, code: int) -> None:
     with pytest.raises(FrameProtocolError) as info:
