@@ -1,12 +1,11 @@
 // Parley's loader. It boots Pyodide from our own origin (the interpreter and our pyfront zip named in
 // /static/vendor/boot.json), paints progress while they download, shows the bundle's root hash, hands over
 // to Python (pyfront.browser.main.start), registers the service worker, drives the "fetch latest
-// statics" control, and makes sure a failed start says so on screen within START_TIMEOUT_MS instead of
-// hanging. PyScript is not used: it compiles strings with Function(), which our CSP forbids
-// (docs/security.md, "Why no PyScript at run time").
+// statics" control, and reports a failed start to the error panel of static/js/watchdog.js.
+// PyScript is not used: it compiles strings with Function(), which our CSP forbids (docs/security.md,
+// "Why no PyScript at run time").
 // Protocol with service_worker.js: see the message types in that file's header.
 
-const START_TIMEOUT_MS = 90_000;
 const MANIFEST_URL = "/bundle.json";
 const BOOT_CONFIG_URL = "/static/vendor/boot.json";
 const APP_DIR = "/home/pyodide"; // Pyodide's working directory, first on sys.path
@@ -20,21 +19,15 @@ const PRELOAD = [
 
 const root = document.documentElement;
 const $ = (id) => document.getElementById(id);
-let failed = false;
 
 function setStage(text) {
   const stage = $("loading-stage");
   if (stage) stage.textContent = text;
 }
 
-export function showStartupError(message) {
-  if (root.dataset.pyState === "ready" || failed) return;
-  failed = true;
-  root.dataset.pyState = "error";
-  $("loading")?.setAttribute("hidden", "");
-  $("loading")?.setAttribute("aria-busy", "false");
-  $("startup-error-text").textContent = message;
-  $("startup-error").hidden = false;
+// static/js/watchdog.js owns the error panel (it must work even when this module never runs).
+function showStartupError(message) {
+  globalThis.parleyShowStartupError(message);
 }
 
 function formatMB(bytes) {
@@ -76,21 +69,20 @@ async function preload(urls, sizes) {
 }
 
 async function start() {
-  const timer = setTimeout(() => {
-    showStartupError(
-      `Python did not start within ${START_TIMEOUT_MS / 1000} s. A file may be missing or refused; ` +
-        "reload to try again.",
-    );
-  }, START_TIMEOUT_MS);
-  document.addEventListener("parley:ready", () => clearTimeout(timer), { once: true });
-  watchLoadErrors();
+  document.addEventListener("parley:ready", () => {
+    root.dataset.readyMs = String(Math.round(performance.now())); // navigation start -> Python running
+  }, { once: true });
   try {
     const [manifest, config] = await Promise.all([fetchJSON(MANIFEST_URL), fetchJSON(BOOT_CONFIG_URL)]);
     showRootHash(manifest.root);
     const sizes = Object.fromEntries(Object.entries(manifest.files).map(([path, entry]) => [path, entry.size]));
     const archives = Object.keys(config.files || {});
-    setStage("Downloading Python and Parley…");
-    await preload([...PRELOAD, ...archives], sizes);
+    if (!navigator.serviceWorker || !navigator.serviceWorker.controller) {
+      // First visit: download with visible progress. With the service worker in control every byte is
+      // already local and checked, and reading 13 MB twice would only slow the start.
+      setStage("Downloading Python and Parley…");
+      await preload([...PRELOAD, ...archives], sizes);
+    }
     setStage("Starting Python…");
     const { loadPyodide } = await import(config.interpreter);
     const pyodide = await loadPyodide({ indexURL: config.indexURL, packages: [] });
@@ -113,15 +105,6 @@ function showRootHash(hash) {
     element.textContent = hash;
     root.dataset.rootHash = hash;
   }
-}
-
-// A script or stylesheet that fails to load (404, refused by SRI) ends the start at once.
-function watchLoadErrors() {
-  addEventListener("error", (event) => {
-    if (event.target && event.target !== window && event.target.src) {
-      showStartupError(`${event.target.src} could not be loaded`);
-    }
-  }, true);
 }
 
 // ---- Service worker and "fetch latest statics" ---------------------------------------------------------
@@ -208,7 +191,6 @@ function wireUpdateControls() {
   $("update-dismiss").addEventListener("click", () => {
     $("update-panel").hidden = true;
   });
-  $("startup-retry").addEventListener("click", () => location.reload());
 }
 
 async function registerServiceWorker() {

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
-from tests.rig.server import REPO_ROOT, LiveServer, LiveServerFactory
+from tests.rig.server import REPO_ROOT, LiveServer, LiveServerFactory, snapshot_site
 
 pytestmark = pytest.mark.browser
 
 PYTHON_START_TIMEOUT_MS = 120_000
+FAILURE_REPORT_TIMEOUT_MS = 30_000  # well before the watchdog's 90 s: the failure itself is reported
 
 
 def local_root_hash() -> str:
@@ -65,3 +67,39 @@ def test_root_hash_in_page_equals_app_py_hash(live_server_factory: LiveServerFac
     wait_for_python(page)
     assert page.locator("#ready-root-hash").inner_text() == expected
     assert page.locator("#root-hash").inner_text() == expected
+
+
+def _remove(static_root: Path, relative: str) -> None:
+    """Delete a snapshot's file and its precompressed variants (the working tree keeps its inode)."""
+    path = static_root / relative
+    for variant in (path, path.with_name(path.name + ".gz"), path.with_name(path.name + ".br")):
+        variant.unlink(missing_ok=True)
+
+
+def test_missing_file_is_reported_on_screen(
+    live_server_factory: LiveServerFactory, page: Page, tmp_path: Path
+) -> None:
+    static_root = snapshot_site(tmp_path / "site")
+    _remove(static_root, "vendor/pyodide/python_stdlib.zip")
+    server = live_server_factory(static_root=static_root)
+    page.goto(server.url)
+    error = page.locator("#startup-error")
+    expect(error).to_be_visible(timeout=FAILURE_REPORT_TIMEOUT_MS)
+    expect(error).to_contain_text("Parley could not start")
+    expect(error).to_contain_text("python_stdlib.zip")
+    expect(page.locator("#loading")).to_be_hidden()
+    save_screenshot(page, "app-shell-missing-file")
+
+
+def test_integrity_failure_of_the_loader_is_reported_on_screen(
+    live_server_factory: LiveServerFactory, page: Page, tmp_path: Path
+) -> None:
+    static_root = snapshot_site(tmp_path / "site")
+    _remove(static_root, "js/loader.js")
+    (static_root / "js" / "loader.js").write_text("// not the loader index.html was built with\n")
+    server = live_server_factory(static_root=static_root)
+    page.goto(server.url)
+    error = page.locator("#startup-error")
+    expect(error).to_be_visible(timeout=FAILURE_REPORT_TIMEOUT_MS)
+    expect(error).to_contain_text("/static/js/loader.js could not be loaded or failed its integrity check")
+    save_screenshot(page, "app-shell-integrity-failure")

@@ -1,0 +1,204 @@
+"""Load benchmark: cold and warm start of the app in Debian's Chromium, and the bytes a cold start costs.
+
+Run inside the loopback-only namespace: ``./dev bench load`` (``--runs N``, default 5).
+
+* **cold**: a fresh browser context (empty HTTP cache, no service worker) opens the app; time from
+  navigation start until Python runs (``data-ready-ms``, set by static/js/loader.js on ``parley:ready``).
+* **warm**: the same context reloads once the service worker holds the bundle (what a returning user
+  gets, online or offline).
+* **bytes cold**: every byte the server sent during a cold start, counted by a loopback TCP proxy in
+  front of the server (page, preload and the service worker's precache, headers included).
+* **anchor**: a bare page that only boots Pyodide from the same server (``loadPyodide`` +
+  ``runPython("1")``), cold, in the same run. Ratios against it show what our shell, code and
+  verification add on this machine, whatever its speed.
+
+Targets (issue 2): warm <= 1.5 s, cold <= 3.0 s, cold <= 7 MB. Medians of ``--runs`` runs. Writes
+``bench/results/load.json``. Not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace  # noqa: E402
+from tests.rig.server import server_pool, snapshot_site  # noqa: E402
+
+RESULTS = REPO_ROOT / "bench" / "results" / "load.json"
+READY_TIMEOUT_MS = 120_000
+TARGET_WARM_S = 1.5
+TARGET_COLD_S = 3.0
+TARGET_COLD_BYTES = 7_000_000
+DIGITS = re.compile(r"^\d+$")
+
+ANCHOR_HTML = (
+    '<!doctype html><meta charset="utf-8"><title>anchor</title>'
+    '<script type="module" src="/static/anchor.js"></script><body>anchor</body>'
+)
+ANCHOR_JS = """
+import { loadPyodide } from "/static/vendor/pyodide/pyodide.mjs";
+const pyodide = await loadPyodide({ indexURL: "/static/vendor/pyodide/", packages: [] });
+pyodide.runPython("1");
+document.documentElement.dataset.readyMs = String(Math.round(performance.now()));
+"""
+
+
+class CountingProxy:
+    """A loopback TCP proxy that counts the bytes flowing from the server to the browser."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.downstream_bytes = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def reset(self) -> int:
+        with self._lock:
+            value, self.downstream_bytes = self.downstream_bytes, 0
+        return value
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, count: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+                if count:
+                    with self._lock:
+                        self.downstream_bytes += len(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def ready_seconds(page: Page) -> float:
+    html = page.locator("html")
+    expect(html).to_have_attribute("data-ready-ms", DIGITS, timeout=READY_TIMEOUT_MS)
+    return int(html.get_attribute("data-ready-ms") or "0") / 1000
+
+
+def cold_run(browser: Browser, url: str, proxy: CountingProxy) -> tuple[float, int, Page]:
+    context = browser.new_context(service_workers="allow")
+    page = context.new_page()
+    proxy.reset()
+    page.goto(url)
+    seconds = ready_seconds(page)
+    # The service worker's precache continues after Python runs: it is part of the cold cost.
+    expect(page.locator("html")).to_have_attribute("data-sw-state", "ready", timeout=READY_TIMEOUT_MS)
+    time.sleep(0.5)
+    return seconds, proxy.reset(), page
+
+
+def warm_run(page: Page) -> float:
+    page.reload()
+    return ready_seconds(page)
+
+
+def anchor_run(browser: Browser, url: str) -> float:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    seconds = ready_seconds(page)
+    context.close()
+    return seconds
+
+
+@contextmanager
+def bench_server() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
+        static_root = snapshot_site(Path(tmp) / "site")
+        (static_root / "anchor.html").write_text(ANCHOR_HTML)
+        (static_root / "anchor.js").write_text(ANCHOR_JS)
+        with server_pool(Path(tmp)) as start:
+            yield start(static_root=static_root).url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    try:
+        require_loopback_namespace()
+    except BaseException as error:  # pytest.fail raises an Outcome, not an Exception
+        print(f"run through ./dev bench load: {error}", file=sys.stderr)
+        return 2
+
+    with bench_server() as url, sync_playwright() as playwright:
+        port = int(url.rsplit(":", 1)[1])
+        proxy = CountingProxy(port)
+        proxied = f"http://127.0.0.1:{proxy.port}"
+        browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS))
+        anchor: list[float] = []
+        cold: list[float] = []
+        cold_bytes: list[int] = []
+        warm: list[float] = []
+        for _ in range(args.runs):  # interleaved, so a busy machine slows anchor and app alike
+            anchor.append(anchor_run(browser, f"{proxied}/static/anchor.html"))
+            seconds, sent, page = cold_run(browser, proxied, proxy)
+            cold.append(seconds)
+            cold_bytes.append(sent)
+            warm.append(warm_run(page))
+            page.context.close()
+        browser.close()
+        proxy.close()
+
+    result = {
+        "runs": args.runs,
+        "anchor_cold_s": statistics.median(anchor),
+        "cold_s": statistics.median(cold),
+        "warm_s": statistics.median(warm),
+        "cold_bytes": int(statistics.median(cold_bytes)),
+        "cold_over_anchor": statistics.median(cold) / statistics.median(anchor),
+        "warm_over_anchor": statistics.median(warm) / statistics.median(anchor),
+        "samples": {"anchor": anchor, "cold": cold, "warm": warm, "cold_bytes": cold_bytes},
+        "targets": {"warm_s": TARGET_WARM_S, "cold_s": TARGET_COLD_S, "cold_bytes": TARGET_COLD_BYTES},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"anchor (bare Pyodide boot, cold): {result['anchor_cold_s']:.2f} s")
+    print(
+        f"cold start: {result['cold_s']:.2f} s = {result['cold_over_anchor']:.2f} x anchor "
+        f"(target <= {TARGET_COLD_S} s)"
+    )
+    print(
+        f"warm start: {result['warm_s']:.2f} s = {result['warm_over_anchor']:.2f} x anchor "
+        f"(target <= {TARGET_WARM_S} s)"
+    )
+    print(f"bytes, cold: {result['cold_bytes'] / 1e6:.2f} MB (target <= {TARGET_COLD_BYTES / 1e6:.0f} MB)")
+    print(f"results: {RESULTS.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
