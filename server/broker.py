@@ -21,7 +21,7 @@ import json
 import math
 import uuid
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -571,8 +571,3 @@ class Broker:
                     MessageType.EXPIRE, item.dst, item.src, notice, origin=None, now=now
                 )
         return actions
-
-
-def query_from_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Query parameters as ``Object.fromEntries(searchParams)``: the last value of a repeated name wins."""
-    return dict(pairs)
