@@ -50,7 +50,7 @@ def test_chromium_finds_the_app_installable(
     context = browser_context(user_data_dir=tmp_path / "profile")
     page: Page = context.pages[0] if context.pages else context.new_page()
     page.goto(live_server.url)
-    expect(page.locator("#ready-state")).to_have_text("Ready", timeout=PYTHON_START_TIMEOUT_MS)
+    expect(page.locator("html")).to_have_attribute("data-py-state", "ready", timeout=PYTHON_START_TIMEOUT_MS)
     expect(page.locator("html")).to_have_attribute("data-sw-state", "ready", timeout=SW_TIMEOUT_MS)
     session = page.context.new_cdp_session(page)
     app_manifest = session.send("Page.getAppManifest")

@@ -28,7 +28,7 @@ def local_root_hash() -> str:
 
 
 def wait_for_python(page: Page) -> None:
-    expect(page.locator("#ready-state")).to_have_text("Ready", timeout=PYTHON_START_TIMEOUT_MS)
+    expect(page.locator("html")).to_have_attribute("data-py-state", "ready", timeout=PYTHON_START_TIMEOUT_MS)
 
 
 def test_python_starts_with_every_byte_from_our_origin(
@@ -65,7 +65,7 @@ def test_root_hash_in_page_equals_app_py_hash(live_server_factory: LiveServerFac
     assert served == expected
     page.goto(server.url)
     wait_for_python(page)
-    assert page.locator("#ready-root-hash").inner_text() == expected
+    assert page.locator("#root-hash").inner_text() == expected
     assert page.locator("#root-hash").inner_text() == expected
 
 

@@ -60,7 +60,7 @@ def test_app_runs_clean_under_the_csp_and_the_csp_bites(
     response = page.goto(live_server.url)
     assert response is not None
     assert response.headers["content-security-policy"] == headers.CONTENT_SECURITY_POLICY
-    expect(page.locator("#ready-state")).to_have_text("Ready", timeout=PYTHON_START_TIMEOUT_MS)
+    expect(page.locator("html")).to_have_attribute("data-py-state", "ready", timeout=PYTHON_START_TIMEOUT_MS)
     assert [line for line in log if "Content Security Policy" in line] == []  # Pyodide needs no more
     save_screenshot(page, "csp-app-ready")
 

@@ -47,7 +47,7 @@ def root_of(static_root: Path) -> str:
 def open_and_install(page: Page, server: LiveServer) -> str:
     """Open the app, wait for Python and for the service worker to hold and serve the bundle."""
     page.goto(server.url)
-    expect(page.locator("#ready-state")).to_have_text("Ready", timeout=PYTHON_START_TIMEOUT_MS)
+    expect(page.locator("html")).to_have_attribute("data-py-state", "ready", timeout=PYTHON_START_TIMEOUT_MS)
     expect(page.locator("html")).to_have_attribute("data-sw-state", "ready", timeout=SW_TIMEOUT_MS)
     # (not page.wait_for_function: its polling evaluates strings, which our CSP refuses)
     expect(page.locator("html")).to_have_attribute("data-sw-controlled", "yes", timeout=SW_TIMEOUT_MS)
@@ -56,8 +56,8 @@ def open_and_install(page: Page, server: LiveServer) -> str:
 
 def reload_and_wait(page: Page) -> str:
     page.reload()
-    expect(page.locator("#ready-state")).to_have_text("Ready", timeout=PYTHON_START_TIMEOUT_MS)
-    return page.locator("#ready-root-hash").inner_text()
+    expect(page.locator("html")).to_have_attribute("data-py-state", "ready", timeout=PYTHON_START_TIMEOUT_MS)
+    return page.locator("#root-hash").inner_text()
 
 
 def test_service_worker_registered_and_reload_works_offline(
@@ -108,8 +108,8 @@ def test_fetch_latest_statics_switches_only_after_confirmation(
     expect(page.locator("html")).to_have_attribute("data-update-state", "ready", timeout=SW_TIMEOUT_MS)
     with page.expect_navigation():
         page.get_by_role("button", name="Switch to the new bundle").click()
-    expect(page.locator("#ready-state")).to_have_text("Ready", timeout=PYTHON_START_TIMEOUT_MS)
-    assert page.locator("#ready-root-hash").inner_text() == new_root
+    expect(page.locator("html")).to_have_attribute("data-py-state", "ready", timeout=PYTHON_START_TIMEOUT_MS)
+    assert page.locator("#root-hash").inner_text() == new_root
     served = page.evaluate(f"fetch('/static/{CHANGED_FILE}').then(r => r.text())")
     assert "Parley v2" in served
     save_screenshot(page, "service-worker-update-applied")
