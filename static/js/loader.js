@@ -83,15 +83,18 @@ async function start() {
       setStage("Downloading Python and Parley…");
       await preload([...PRELOAD, ...archives], sizes);
     }
+    performance.mark("parley:downloaded");
     setStage("Starting Python…");
     const { loadPyodide } = await import(config.interpreter);
     const pyodide = await loadPyodide({ indexURL: config.indexURL, packages: [] });
+    performance.mark("parley:pyodide");
     setStage("Starting Parley…");
     for (const url of archives) {
       const response = await fetch(url);
       if (!response.ok) throw new Error(`${url} could not be loaded (HTTP ${response.status})`);
       pyodide.unpackArchive(await response.arrayBuffer(), "zip", { extractDir: APP_DIR });
     }
+    performance.mark("parley:unpacked");
     globalThis.parleyPyodide = pyodide; // for tests and the browser console
     await pyodide.runPythonAsync(`import importlib\nawait importlib.import_module(${JSON.stringify(config.main)}).start()`);
   } catch (error) {
@@ -211,5 +214,11 @@ async function registerServiceWorker() {
 }
 
 wireUpdateControls();
-registerServiceWorker();
+if (navigator.serviceWorker && !navigator.serviceWorker.controller) {
+  // First visit: let Python start first; the worker's install downloads and hashes the whole bundle and
+  // would compete with Pyodide for the CPU.
+  document.addEventListener("parley:ready", () => registerServiceWorker(), { once: true });
+} else {
+  registerServiceWorker();
+}
 start();
