@@ -21,20 +21,38 @@ from server.bundle import BundleError, FileEntry, Manifest
 from server.config import Config
 from tests.rig.server import REPO_ROOT, LiveServerFactory, snapshot_site
 
-SOURCE_STATIC = REPO_ROOT / "static"
+BUILD_INPUTS = ("static", "pyfront", "service_worker.js")
 
 
-def clean_site(root: Path) -> Config:
-    """A fresh checkout's static/ (committed files only, no vendor/, no build outputs) and SW."""
-    static_root = root / "static"
+def _ignore_outputs(directory: str, names: list[str]) -> set[str]:
+    """Build outputs and caches: what a fresh checkout does not have."""
+    skipped = {"vendor", "bundle.json"} if Path(directory).name == "static" else set()
+    return (
+        skipped
+        | {name for name in names if name.endswith((".gz", ".br", ".pyc")) or name.startswith(".")}
+        | ({"__pycache__"} & set(names))
+    )
 
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        skipped = {"vendor", "bundle.json"} if Path(directory) == SOURCE_STATIC else set()
-        return skipped | {name for name in names if name.endswith((".gz", ".br")) or name.startswith(".")}
 
-    shutil.copytree(SOURCE_STATIC, static_root, ignore=ignore)
-    shutil.copy2(REPO_ROOT / "service_worker.js", root / "service_worker.js")
-    return Config(static_root=static_root)
+def clean_site(root: Path, source: Path = REPO_ROOT) -> Config:
+    """A fresh checkout's build inputs (static sources, pyfront/, the service worker) under ``root``.
+
+    Copying pyfront/ too makes a test's builds independent of edits to the working tree meanwhile.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for name in BUILD_INPUTS:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, root / name, ignore=_ignore_outputs)
+        else:
+            shutil.copy2(source / name, root / name)
+    (root / "node_modules").symlink_to(REPO_ROOT / "node_modules")
+    return Config(static_root=root / "static", repo_root=root)
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working tree's build inputs, frozen once for the module."""
+    return clean_site(tmp_path_factory.mktemp("checkout")).repo_root
 
 
 def tree_bytes(static_root: Path) -> dict[str, bytes]:
@@ -122,17 +140,17 @@ def test_bad_manifests_are_refused(raw: bytes, message: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def built_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Manifest]:
+def built_site(tmp_path_factory: pytest.TempPathFactory, checkout: Path) -> tuple[Config, Manifest]:
     """One clean build from a fresh checkout's files, shared by the read-only build tests."""
-    config = clean_site(tmp_path_factory.mktemp("clean-build"))
+    config = clean_site(tmp_path_factory.mktemp("clean-build"), checkout)
     return config, bundle.build(config, log=False)
 
 
 def test_two_clean_builds_give_the_same_root_hash_and_bytes(
-    built_site: tuple[Config, Manifest], tmp_path: Path
+    built_site: tuple[Config, Manifest], checkout: Path, tmp_path: Path
 ) -> None:
     first, manifest_one = built_site
-    second = clean_site(tmp_path / "two")
+    second = clean_site(tmp_path / "two", checkout)
     manifest_two = bundle.build(second, log=False)
     assert manifest_one.root == manifest_two.root
     assert tree_bytes(first.static_root) == tree_bytes(second.static_root)  # incl. .gz and .br variants
@@ -180,8 +198,8 @@ def test_stale_vendor_files_are_removed(built_site: tuple[Config, Manifest]) -> 
     assert not stale.exists()
 
 
-def test_missing_node_modules_is_a_clear_error(tmp_path: Path) -> None:
-    config = clean_site(tmp_path)
+def test_missing_node_modules_is_a_clear_error(tmp_path: Path, checkout: Path) -> None:
+    config = clean_site(tmp_path, checkout)
     with pytest.raises(BundleError, match="npm ci"):
         bundle.build(config, node_modules=tmp_path / "nowhere", log=False)
 
