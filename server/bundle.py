@@ -98,7 +98,8 @@ class VendorEntry:
 NOBLE_REWRITE = ((b"'@noble/", b"'/static/vendor/noble/"), (b'"@noble/', b'"/static/vendor/noble/'))
 
 
-# | dest                | npm package                 | what the page needs                                 |
+# What the page needs from node_modules, one row per package: VendorEntry(destination under
+# static/vendor/, package folder under node_modules/, files to copy[, files to skip][, rewrite=...]).
 VENDOR: tuple[VendorEntry, ...] = (
     VendorEntry(
         # Pyodide core only (no wheels): the interpreter, its JS glue, the stdlib and the lockfile.
