@@ -25,6 +25,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import msgspec
+
 from pyfront.errors import DecodeError, LimitError
 
 # --- Upstream defaults (peerjs-server 1.0.2 config.ts) ----------------------------------------------
@@ -78,6 +80,7 @@ class MessageType(enum.StrEnum):
 RELAYED_TYPES: Final = frozenset(
     {MessageType.OFFER, MessageType.ANSWER, MessageType.CANDIDATE, MessageType.LEAVE, MessageType.EXPIRE}
 )
+_RELAYED: Final[dict[str, MessageType]] = {kind.value: kind for kind in RELAYED_TYPES}
 NOT_QUEUED_TYPES: Final = frozenset({MessageType.LEAVE, MessageType.EXPIRE})
 
 
@@ -268,6 +271,22 @@ _ASCII_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=Tru
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float)
 
 
+def _raw_float(text: str) -> int | msgspec.Raw:
+    # The fast path's float literal: integral ones as ints (as _parse_float), the rest kept as the exact text
+    # the stdlib encoder would print for them, so the relayed frame is byte for byte the slow path's.
+    value = _parse_float(text)
+    if isinstance(value, int):
+        return value
+    return msgspec.Raw(_ENCODER.encode(value).encode("ascii"))
+
+
+# The relay's fast path: msgspec's compiled JSON codec. It accepts exactly what the stdlib decoder accepts
+# and prints what the stdlib encoder prints (tests/unit/test_broker.py checks both over edge cases and every
+# BMP character); anything it refuses (a lone surrogate escape, say) goes the stdlib way, which decides.
+_FAST_DECODER: Final = msgspec.json.Decoder(float_hook=_raw_float)
+_FAST_ENCODER: Final = msgspec.json.Encoder()
+
+
 def encode(message: Mapping[str, Any]) -> str:
     """Serialise like ``JSON.stringify``: compact, key order kept, always encodable as UTF-8."""
     text = _ENCODER.encode(message)
@@ -279,6 +298,27 @@ def encode(message: Mapping[str, Any]) -> str:
         # A lone surrogate escape ("\\ud800") parses to an unencodable str; JSON.stringify escapes it.
         text = _ASCII_ENCODER.encode(message)
     return text
+
+
+def _parse_fast(frame: str | bytes) -> dict[str, Any] | None:
+    """``parse_frame``'s answer by the fast codec, or None when only the stdlib path can give it.
+
+    Non-integral floats come back as ``msgspec.Raw``; such a dict is only for ``_FAST_ENCODER``. None also
+    when ``type`` or ``dst`` is not a string or null, so the Reject that follows names the stdlib type.
+    """
+    if _frame_size(frame) > MAX_FRAME_BYTES:
+        return None
+    try:
+        value = _FAST_DECODER.decode(frame)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return None
+    if type(value) is not dict:
+        return None
+    kind = value.get("type")
+    dst = value.get("dst")
+    if type(kind) is not str or (dst is not None and type(dst) is not str):
+        return None
+    return value
 
 
 def parse_frame(frame: str | bytes) -> dict[str, Any]:
@@ -300,6 +340,18 @@ def parse_frame(frame: str | bytes) -> dict[str, Any]:
     return value
 
 
+def _forwarded(kind: str, sender_id: str, message: Mapping[str, Any]) -> dict[str, Any]:
+    # Forward exactly {type, src, dst, payload} in that order; src is always the sender (no spoofing).
+    forwarded: dict[str, Any] = {"type": kind, "src": sender_id}
+    dst = message.get("dst", _ABSENT)
+    if dst is not _ABSENT:
+        forwarded["dst"] = dst
+    payload = message.get("payload", _ABSENT)
+    if payload is not _ABSENT:
+        forwarded["payload"] = payload
+    return forwarded
+
+
 class Broker:
     """The registry, message queues and timers of one PeerJS realm.
 
@@ -313,6 +365,8 @@ class Broker:
         self._queues: dict[str, _Queue] = {}
         self._queued_bytes = 0
         self._last_cleanup: float | None = None
+        self._rate_burst = float(self.config.rate_burst)
+        self._rate_per_second = float(self.config.rate_per_second)
 
     # --- Inspection (HTTP endpoints, tests, metrics) --------------------------------------------------
 
@@ -399,6 +453,31 @@ class Broker:
                     f"{self.config.rate_per_second:g} per second sustained",
                 ),
             ]
+        message = _parse_fast(frame)
+        if message is not None:
+            kind = message["type"]
+            if kind == "HEARTBEAT":
+                self._heartbeat(connection, now)
+                return []
+            relayed = _RELAYED.get(kind)
+            if relayed is not None:
+                forwarded = _forwarded(kind, connection.client_id, message)
+                try:
+                    text = _FAST_ENCODER.encode(forwarded).decode("utf-8")
+                except (TypeError, ValueError):  # e.g. a sender id with a lone surrogate: the stdlib decides
+                    pass
+                else:
+                    dst = forwarded.get("dst")
+                    target = dst if isinstance(dst, str) else ""
+                    return self._transmit(
+                        relayed, connection.client_id, target, forwarded, origin=conn, now=now, frame=text
+                    )
+        return self._handle_slowly(connection, connection.client_id, conn, frame, now)
+
+    def _handle_slowly(
+        self, connection: _Connection, sender_id: str, conn: Conn, frame: str | bytes, now: float
+    ) -> list[Action]:
+        """``handle`` by the stdlib codec: every refusal, and whatever the fast codec could not take."""
         try:
             message = parse_frame(frame)
         except FrameTooLargeError as exc:
@@ -408,31 +487,28 @@ class Broker:
             ]
         except FrameError as exc:
             return [Reject(conn, exc.reason, str(exc))]
-        sender_id = connection.client_id
         kind = message.get("type")
         if not isinstance(kind, str):
             return [
                 Reject(conn, RejectReason.BAD_FIELD, f"'type' must be a string, got {type(kind).__name__}")
             ]
         if kind == MessageType.HEARTBEAT:
-            client = self._clients.get(sender_id)
-            if client is not None:
-                client.last_ping = now
+            self._heartbeat(connection, now)
             return []
-        if kind not in RELAYED_TYPES:
+        relayed = _RELAYED.get(kind)
+        if relayed is None:
             return [Reject(conn, RejectReason.UNKNOWN_TYPE, f"type {kind[:40]!r} is not relayed")]
         dst = message.get("dst", _ABSENT)
         if dst is not _ABSENT and dst is not None and not isinstance(dst, str):
             return [Reject(conn, RejectReason.BAD_FIELD, f"'dst' must be a string, got {type(dst).__name__}")]
-        # Forward exactly {type, src, dst, payload}; src is always the sender (no spoofing).
-        forwarded: dict[str, Any] = {"type": kind, "src": sender_id}
-        if dst is not _ABSENT:
-            forwarded["dst"] = dst
-        payload = message.get("payload", _ABSENT)
-        if payload is not _ABSENT:
-            forwarded["payload"] = payload
+        forwarded = _forwarded(kind, sender_id, message)
         target = dst if isinstance(dst, str) else ""
-        return self._transmit(MessageType(kind), sender_id, target, forwarded, origin=conn, now=now)
+        return self._transmit(relayed, sender_id, target, forwarded, origin=conn, now=now)
+
+    def _heartbeat(self, connection: _Connection, now: float) -> None:
+        client = self._clients.get(connection.client_id or "")
+        if client is not None:
+            client.last_ping = now
 
     def disconnect(self, conn: Conn, now: float) -> list[Action]:
         """``conn`` closed. The client goes only if this was its current socket; its queue stays."""
@@ -471,14 +547,16 @@ class Broker:
         ]
 
     def _take_token(self, connection: _Connection, now: float) -> bool:
-        elapsed = max(0.0, now - connection.refilled_at)
+        elapsed = now - connection.refilled_at
         connection.refilled_at = now
-        connection.tokens = min(
-            float(self.config.rate_burst), connection.tokens + elapsed * self.config.rate_per_second
-        )
-        if connection.tokens < 1.0:
+        tokens = connection.tokens
+        if elapsed > 0.0:
+            tokens += elapsed * self._rate_per_second
+            tokens = min(tokens, self._rate_burst)
+        if tokens < 1.0:
+            connection.tokens = tokens
             return False
-        connection.tokens -= 1.0
+        connection.tokens = tokens - 1.0
         return True
 
     def _transmit(
@@ -490,9 +568,12 @@ class Broker:
         *,
         origin: Conn | None,
         now: float,
+        frame: str | None = None,
     ) -> list[Action]:
+        """Relay ``message`` (already serialised as ``frame`` if given) from ``src`` to ``dst``."""
         destination = self._clients.get(dst) if dst else None
-        frame = encode(message)
+        if frame is None:
+            frame = encode(message)
         if destination is not None:
             return [Send(destination.conn, frame, Relay(src, dst))]
         if kind in NOT_QUEUED_TYPES or not dst:

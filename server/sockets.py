@@ -30,6 +30,8 @@ from typing import Any, Final
 from urllib.parse import parse_qsl
 
 import gevent
+import gevent.event
+import gevent.socket
 from flask import Flask, Response, jsonify, request
 from gevent import monkey
 
@@ -82,7 +84,13 @@ def _cooperative() -> bool:
 
 @dataclass(eq=False)
 class _Socket:
-    """One accepted WebSocket: the raw socket, its frame decoder, a write lock, and whether it is closing."""
+    """One accepted WebSocket: the raw socket, its frame decoder, and its write state.
+
+    Two ways to write. Under gevent (``nonblocking``, set by ``BrokerHub.serve_websocket``) a write never
+    waits, since it may run inside gevent's event loop: what the socket buffer does not take is queued in
+    ``backlog`` and a greenlet drains it, each frame within ``SEND_TIMEOUT``. Otherwise (threads, tests on
+    plain sockets) a write is a blocking ``sendall`` under ``lock``.
+    """
 
     conn: int
     sock: socket.socket
@@ -90,22 +98,33 @@ class _Socket:
     lock: Any = field(default_factory=threading.Lock)  # looked up late: gevent's once patched
     closing_deadline: float | None = None
     close_sent: bool = False
+    nonblocking: bool = False
+    broken: bool = False  # after a framing error the rest of the stream is unreadable: drain until EOF
+    failed: bool = False  # a queued frame could not be delivered: no more writes
+    backlog: list[tuple[bytes, Send | None]] | None = None
+    drainer: Any = None  # the greenlet draining ``backlog``
+    done: Any = None  # gevent Event: reading has ended
+    watcher: Any = None  # the gevent loop's read watcher for this socket
 
-    def write(self, data: bytes, timeout: float | None) -> None:
-        """Write all of ``data`` (whole frames) or raise ``OSError``; a slow reader times out."""
-        with self.lock:
-            if timeout is None:
+    def write(self, data: bytes, action: Send | None = None) -> bool:
+        """Write all of ``data`` (whole frames) or raise ``OSError``; False when part of it is queued."""
+        if not self.nonblocking:
+            with self.lock:
                 self.sock.sendall(data)
-                return
-            # Almost every frame fits the socket buffer: one send that never waits (gevent's timeout=0.0),
-            # and a timed sendall only for what is left.
-            try:
-                sent = self.sock.send(data, 0, 0.0)  # type: ignore[call-arg]
-            except BlockingIOError:
-                sent = 0
-            if sent < len(data):
-                with gevent.Timeout(timeout, TimeoutError(f"send took over {timeout} s")):
-                    self.sock.sendall(data[sent:])
+            return True
+        if self.failed:
+            raise BrokenPipeError("an earlier frame could not be delivered")
+        if self.backlog is not None:
+            self.backlog.append((data, action))
+            return False
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return True
+        self.backlog = [(data[sent:], action)]
+        return False
 
     def shutdown(self) -> None:
         with contextlib.suppress(OSError):
@@ -123,20 +142,24 @@ class BrokerHub:
         self._sockets: dict[int, _Socket] = {}
         self._next_conn = 0
         self._ticker: threading.Thread | None = None
-        self._send_timeout: float | None = None
+        self._cooperative = False
 
     @property
     def socket_count(self) -> int:
         return len(self._sockets)
 
     def _call(self, method: Callable[..., list[Action]], *args: Any) -> list[Action]:
+        if self._cooperative:
+            # Greenlets switch only where they wait, and core calls never wait: no lock needed (and gevent's
+            # loop, where reads are handled, must not wait on one).
+            return method(*args, self.clock())
         with self._core_lock:
             return method(*args, self.clock())
 
     def _start_ticker(self) -> None:
         # Started on the first WebSocket, after the production server has patched threading.
         if self._ticker is None:
-            self._send_timeout = SEND_TIMEOUT if _cooperative() else None
+            self._cooperative = _cooperative()
             self._ticker = threading.Thread(target=self._tick_forever, name="broker-ticker", daemon=True)
             self._ticker.start()
 
@@ -155,35 +178,68 @@ class BrokerHub:
     def run(self, actions: Iterable[Action]) -> None:
         """Carry out the core's actions in order; a failed send is reported back to the core."""
         pending = list(actions)
+        pending.reverse()
         while pending:
-            action = pending.pop(0)
-            if isinstance(action, Send):
+            action = pending.pop()
+            if type(action) is Send:
                 entry = self._sockets.get(action.conn)  # type: ignore[call-overload]
                 if entry is None or entry.close_sent:
                     if entry is None:
-                        pending[:0] = self._call(self.broker.send_failed, action)
+                        pending += reversed(self._call(self.broker.send_failed, action))
                     continue
                 try:
-                    entry.write(encode_text(action.frame), self._send_timeout)
+                    if not entry.write(encode_text(action.frame), action):
+                        self._drain_later(entry)
                 except OSError as exc:
                     log.info("send to connection %s failed: %s", action.conn, exc)
-                    pending[:0] = self._call(self.broker.send_failed, action)
-            elif isinstance(action, Close):
+                    pending += reversed(self._call(self.broker.send_failed, action))
+            elif type(action) is Close:
                 entry = self._sockets.get(action.conn)  # type: ignore[call-overload]
                 if entry is not None:
                     self._close(entry, action.code, action.reason)
-            elif isinstance(action, Reject):
+            elif type(action) is Reject:
                 log.debug("rejected on connection %s: %s (%s)", action.conn, action.reason, action.detail)
+
+    def _drain_later(self, entry: _Socket) -> None:
+        if entry.drainer is None:
+            entry.drainer = gevent.spawn(self._drain, entry)
+
+    def _drain(self, entry: _Socket) -> None:
+        """Write out ``entry.backlog``, each frame within ``SEND_TIMEOUT``; the core answers a failure."""
+        backlog = entry.backlog
+        try:
+            while backlog:
+                data = backlog[0][0]
+                try:
+                    with gevent.Timeout(SEND_TIMEOUT, TimeoutError(f"send took over {SEND_TIMEOUT} s")):
+                        view = memoryview(data)
+                        while view:
+                            gevent.socket.wait_write(entry.sock.fileno())
+                            try:
+                                view = view[entry.sock.send(view) :]
+                            except BlockingIOError:
+                                continue
+                except OSError as exc:
+                    log.info("send to connection %s failed: %s", entry.conn, exc)
+                    entry.failed = True
+                    failed = next((queued for _data, queued in backlog if queued is not None), None)
+                    backlog.clear()
+                    if failed is not None:
+                        self.run(self._call(self.broker.send_failed, failed))
+                    else:
+                        entry.shutdown()
+                    return
+                backlog.pop(0)
+        finally:
+            entry.backlog = None
+            entry.drainer = None
 
     def _close(self, entry: _Socket, code: int | None, reason: str) -> None:
         if entry.close_sent:
             return
         entry.close_sent = True
         entry.closing_deadline = self.clock() + CLOSE_TIMEOUT
-        try:
-            entry.write(encode_close(code, reason), self._send_timeout)
-        except OSError:
-            entry.shutdown()
+        self._write_quietly(entry, encode_close(code, reason))
 
     def serve_websocket(self, sock: socket.socket, query: dict[str, str]) -> None:
         """Speak WebSocket on ``sock`` (the 101 answer already sent) until it closes."""
@@ -195,53 +251,97 @@ class BrokerHub:
         with self._core_lock:
             self._next_conn += 1
             conn = self._next_conn
-        entry = _Socket(conn, sock, FrameDecoder(MAX_FRAME_BYTES))
+        entry = _Socket(conn, sock, FrameDecoder(MAX_FRAME_BYTES), nonblocking=self._cooperative)
         self._sockets[conn] = entry
         try:
             self.run(self._call(self.broker.connect, conn, query))
-            self._receive_loop(entry)
+            if self._cooperative:
+                self._read_in_loop(entry)
+            else:
+                self._receive_loop(entry)
         finally:
             self._sockets.pop(conn, None)
             self.run(self._call(self.broker.disconnect, conn))
             entry.shutdown()
+            if entry.nonblocking:
+                sock.settimeout(None)  # as the WSGI server handed it over
+
+    def _read_in_loop(self, entry: _Socket) -> None:
+        """Under gevent: read and relay from a callback of gevent's event loop, as node does.
+
+        No greenlet switch, no failed ``recv`` per message: the watcher calls ``_on_readable`` when bytes
+        are there, and the request's greenlet only waits for the end. Writes never wait (``_Socket.write``).
+        """
+        entry.sock.settimeout(0.0)  # gevent: raise BlockingIOError rather than wait
+        entry.done = gevent.event.Event()
+        entry.watcher = gevent.get_hub().loop.io(entry.sock.fileno(), 1)
+        entry.watcher.start(self._on_readable, entry)
+        try:
+            entry.done.wait()
+            if entry.drainer is not None:
+                entry.drainer.join()  # what was queued for this client leaves before the socket is shut
+        finally:
+            entry.watcher.stop()
+            entry.watcher.close()
+
+    def _on_readable(self, entry: _Socket) -> None:
+        try:
+            try:
+                data = entry.sock.recv(RECV_BYTES)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data or not self._received(entry, data):
+                entry.watcher.stop()
+                entry.done.set()
+        except Exception:  # never let one socket's error reach the event loop
+            log.exception("broker socket %s failed", entry.conn)
+            entry.watcher.stop()
+            entry.done.set()
 
     def _receive_loop(self, entry: _Socket) -> None:
-        broken = False  # after a framing error the rest of the stream is unreadable: drain until EOF
         while True:
             try:
                 data = entry.sock.recv(RECV_BYTES)
             except OSError:
                 return
-            if not data:
+            if not data or not self._received(entry, data):
                 return
-            if broken:
-                continue
-            try:
-                events = entry.decoder.feed(data)
-            except FrameProtocolError as exc:
-                log.debug("framing error on connection %s: %s", entry.conn, exc)
-                broken = True
-                self._close(entry, exc.code, str(exc))
-                # The client's close reply cannot be found in what follows: end our side now (FIN after
-                # the close frame) and read until the client closes too.
-                with contextlib.suppress(OSError):
+
+    def _received(self, entry: _Socket, data: bytes) -> bool:
+        """Handle bytes from the client; False once the conversation is over (the client's close came)."""
+        if entry.broken:
+            return True
+        try:
+            events = entry.decoder.feed(data)
+        except FrameProtocolError as exc:
+            log.debug("framing error on connection %s: %s", entry.conn, exc)
+            entry.broken = True
+            self._close(entry, exc.code, str(exc))
+            # The client's close reply cannot be found in what follows: end our side now (FIN after the
+            # close frame) and read until the client closes too.
+            with contextlib.suppress(OSError):
+                if entry.backlog is None:
                     entry.sock.shutdown(socket.SHUT_WR)
-                continue
-            for event in events:
-                if isinstance(event, Message):
-                    if not entry.close_sent:
-                        self.run(self._call(self.broker.handle, entry.conn, event.data))
-                elif isinstance(event, Ping):
-                    self._write_quietly(entry, encode_frame(OP_PONG, event.payload))
-                elif isinstance(event, CloseFrame):
-                    if not entry.close_sent:
-                        entry.close_sent = True
-                        self._write_quietly(entry, encode_close(event.code))
-                    return
+            return True
+        for event in events:
+            if type(event) is Message:
+                if not entry.close_sent:
+                    self.run(self._call(self.broker.handle, entry.conn, event.data))
+            elif type(event) is Ping:
+                self._write_quietly(entry, encode_frame(OP_PONG, event.payload))
+            elif type(event) is CloseFrame:
+                if not entry.close_sent:
+                    entry.close_sent = True
+                    self._write_quietly(entry, encode_close(event.code))
+                return False
+        return True
 
     def _write_quietly(self, entry: _Socket, data: bytes) -> None:
         try:
-            entry.write(data, self._send_timeout)
+            if not entry.write(data):
+                self._drain_later(entry)
         except OSError:
             entry.shutdown()
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from websockets.speedups import apply_mask
+
 from pyfront.errors import DecodeError
 
 GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -103,11 +105,8 @@ def encode_close(code: int | None, reason: str = "") -> bytes:
 
 
 def _unmask(mask: bytes, payload: bytes) -> bytes:
-    length = len(payload)
-    if not length:
-        return b""
-    key = int.from_bytes((mask * (length // 4 + 1))[:length], "big")
-    return (int.from_bytes(payload, "big") ^ key).to_bytes(length, "big")
+    # websockets' C helper (a dependency for this alone): ten times the speed of an int-based XOR.
+    return apply_mask(payload, mask)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +170,23 @@ class FrameDecoder:
                     break
                 (length,) = struct.unpack_from("!Q", buffer, offset + 2)
                 header = 10
+            if first == 0x81 and self._fragment_opcode is None:
+                # The relay's case: one whole text message in one frame. The checks of _check_frame and
+                # _frame that apply, inline.
+                if length > self.max_message_bytes:
+                    raise FrameProtocolError(
+                        CLOSE_MESSAGE_TOO_BIG, f"message over {self.max_message_bytes} bytes"
+                    )
+                start = offset + header + 4
+                if end < start + length:
+                    break
+                payload = apply_mask(buffer[start : start + length], buffer[start - 4 : start])
+                offset = start + length
+                try:
+                    events.append(Message(payload.decode("utf-8")))
+                except UnicodeDecodeError:
+                    raise FrameProtocolError(CLOSE_INVALID_DATA, "text message is not UTF-8") from None
+                continue
             self._check_frame(opcode, bool(fin), length)
             if end - offset < header + 4 + length:
                 break
