@@ -96,10 +96,11 @@ function storedResponse(body, source, contentType) {
 async function fillBundle(cache, manifest, paths, previous, progress) {
   const queue = [...paths];
   let done = 0;
+  let failed = false; // after the first refusal the other downloads stop: the whole bundle is dropped
   async function worker() {
     for (;;) {
       const path = queue.shift();
-      if (path === undefined) return;
+      if (path === undefined || failed) return;
       const expected = manifest.files[path];
       const response = await fetch(path, { cache: "no-cache" });
       if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
@@ -114,7 +115,10 @@ async function fillBundle(cache, manifest, paths, previous, progress) {
       if (progress) progress(done, paths.length);
     }
   }
-  const workers = Array.from({ length: DOWNLOAD_CONCURRENCY }, worker);
+  const workers = Array.from({ length: DOWNLOAD_CONCURRENCY }, () => worker().catch((error) => {
+    failed = true;
+    throw error;
+  }));
   await Promise.all(workers);
   if (previous) {
     for (const path of Object.keys(manifest.files)) {
@@ -239,7 +243,7 @@ async function serve(request, url) {
   const active = await readActive();
   if (!active) return fetch(request);
   let path = url.pathname;
-  if (PAGE_ALIASES.has(path) || (request.mode === "navigate" && !active.manifest.files[path])) path = INDEX_PATH;
+  if (PAGE_ALIASES.has(path)) path = INDEX_PATH; // the app has one page; invite links use the fragment
   if (path !== MANIFEST_PATH && !active.manifest.files[path]) return fetch(request); // broker, health, ...
   const cache = await caches.open(BUNDLE_PREFIX + active.root);
   const stored = await cache.match(path);
