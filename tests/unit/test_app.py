@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import urllib.request
@@ -100,3 +101,18 @@ def test_unknown_command_exits_nonzero() -> None:
     with pytest.raises(SystemExit) as raised:
         main(["frobnicate"])
     assert raised.value.code == 2
+
+
+def test_broker_endpoints_are_registered_when_present(live_server: LiveServer) -> None:
+    """create_app wires server.sockets.register (the PeerJS broker) into the served app."""
+    with fetch(f"{live_server.url}/peerjs/") as response:
+        document = json.load(response)
+    assert document["name"] == "PeerJS Server"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_serve_prefers_the_production_server(live_server: LiveServer) -> None:
+    """`python app.py serve` runs server.serve (gevent) when it exists, not werkzeug's dev server."""
+    with fetch(f"{live_server.url}/healthz") as response:
+        assert "Werkzeug" not in (response.headers.get("Server") or "")
+    assert "gevent" in live_server.log()
