@@ -1,14 +1,30 @@
 """The CPython provider, on the ``cryptography`` package (>= 48 for ML-KEM-768).
 
 The methods are ``async`` to match the interface; they complete without awaiting anything.
+
+Hot-path costs (bench/cascade.py): building an X25519 or Ed25519 private key object from its bytes
+computes the public key (a scalar multiplication, as costly as the operation itself), so
+
+* Ed25519 signing keys are kept as objects, ``SIGNING_KEY_CACHE_ENTRIES`` of them (least recently used
+  dropped first): they are long-lived (identity, MLS signature keys) and sign every MLS message;
+* the X25519 key object made by ``x25519_generate`` is handed to the next ``x25519`` with that private
+  key and then dropped (``GENERATED_KEY_HANDOFF_ENTRIES`` at most wait): a Double Ratchet step generates a
+  key and uses it at once, and no ratchet key outlives its use in a cache (forward secrecy).
+
+Both caches are keyed by a SHA-256 of the key bytes, never the bytes; ``clear_key_cache`` empties them.
+AES-CBC's PKCS#7 padding is done here on bytes rather than with a padder object per call.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+from collections import OrderedDict
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -30,15 +46,35 @@ from pyfront.crypto.provider import (
     CryptoProvider,
     SharedSecret,
     SymmetricKey,
+    X25519PrivateKey,
     require_argon2id_parameters,
     require_length,
     require_pbkdf2_parameters,
 )
 from pyfront.errors import AuthenticationError, CryptoError
 
+SIGNING_KEY_CACHE_ENTRIES = 16
+"""Ed25519 private key objects kept per provider (0 disables the cache)."""
+GENERATED_KEY_HANDOFF_ENTRIES = 8
+"""X25519 key objects from ``x25519_generate`` waiting for their first ``x25519`` (oldest dropped)."""
+
+
+def _slot(key: bytes) -> bytes:
+    return hashlib.sha256(key).digest()
+
 
 class NativeProvider(CryptoProvider):
     name = "native"
+
+    def __init__(self, random_bytes: Callable[[int], bytes] | None = None) -> None:
+        super().__init__(random_bytes)
+        self._signing_keys: OrderedDict[bytes, ed25519.Ed25519PrivateKey] = OrderedDict()
+        self._generated: OrderedDict[bytes, x25519.X25519PrivateKey] = OrderedDict()
+
+    def clear_key_cache(self) -> None:
+        """Drop every cached key object (e.g. when the app locks)."""
+        self._signing_keys.clear()
+        self._generated.clear()
 
     def _system_random(self, length: int) -> bytes:
         return os.urandom(length)
@@ -61,10 +97,9 @@ class NativeProvider(CryptoProvider):
     async def aes_cbc_encrypt(self, key: bytes, iv: bytes, plaintext: bytes) -> bytes:
         require_length("AES-CBC key", key, 32)
         require_length("AES-CBC iv", iv, AES_BLOCK)
-        padder = padding.PKCS7(AES_BLOCK * 8).padder()
-        padded = padder.update(plaintext) + padder.finalize()
+        pad = AES_BLOCK - len(plaintext) % AES_BLOCK
         encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-        return encryptor.update(padded) + encryptor.finalize()
+        return encryptor.update(plaintext + bytes((pad,)) * pad) + encryptor.finalize()
 
     async def aes_cbc_decrypt(self, key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
         require_length("AES-CBC key", key, 32)
@@ -73,20 +108,31 @@ class NativeProvider(CryptoProvider):
             raise AuthenticationError("AES-CBC: ciphertext is not a whole number of blocks")
         decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
         padded = decryptor.update(ciphertext) + decryptor.finalize()
-        unpadder = padding.PKCS7(AES_BLOCK * 8).unpadder()
-        try:
-            return unpadder.update(padded) + unpadder.finalize()
-        except ValueError:
-            raise AuthenticationError("AES-CBC: invalid padding") from None
+        pad = padded[-1]
+        # Olm verifies its MAC before it decrypts, so a padding check never sees a forged ciphertext.
+        if not 1 <= pad <= AES_BLOCK or not hmac.compare_digest(padded[-pad:], bytes((pad,)) * pad):
+            raise AuthenticationError("AES-CBC: invalid padding")
+        return padded[:-pad]
 
     async def x25519_public_key(self, private_key: bytes) -> bytes:
         require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
         return x25519.X25519PrivateKey.from_private_bytes(private_key).public_key().public_bytes_raw()
 
+    async def x25519_generate(self) -> tuple[X25519PrivateKey, bytes]:
+        private_key = X25519PrivateKey(self.random_bytes(X25519_KEY_LENGTH))
+        key_object = x25519.X25519PrivateKey.from_private_bytes(private_key)
+        if GENERATED_KEY_HANDOFF_ENTRIES > 0:
+            self._generated[_slot(private_key)] = key_object
+            while len(self._generated) > GENERATED_KEY_HANDOFF_ENTRIES:
+                self._generated.popitem(last=False)
+        return private_key, key_object.public_key().public_bytes_raw()
+
     async def x25519(self, private_key: bytes, public_key: bytes) -> SharedSecret:
         require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
         require_length("X25519 public key", public_key, X25519_KEY_LENGTH)
-        ours = x25519.X25519PrivateKey.from_private_bytes(private_key)
+        ours = self._generated.pop(_slot(private_key), None) if self._generated else None
+        if ours is None:
+            ours = x25519.X25519PrivateKey.from_private_bytes(private_key)
         try:
             shared = ours.exchange(x25519.X25519PublicKey.from_public_bytes(public_key))
         except ValueError:
@@ -99,7 +145,18 @@ class NativeProvider(CryptoProvider):
 
     async def ed25519_sign(self, seed: bytes, message: bytes) -> bytes:
         require_length("Ed25519 seed", seed, ED25519_SEED_LENGTH)
-        return ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+        if SIGNING_KEY_CACHE_ENTRIES <= 0:
+            return ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+        slot = _slot(seed)
+        key_object = self._signing_keys.get(slot)
+        if key_object is None:
+            key_object = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+            self._signing_keys[slot] = key_object
+            if len(self._signing_keys) > SIGNING_KEY_CACHE_ENTRIES:
+                self._signing_keys.popitem(last=False)
+        else:
+            self._signing_keys.move_to_end(slot)
+        return key_object.sign(message)
 
     async def ed25519_verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         if len(public_key) != ED25519_PUBLIC_LENGTH or len(signature) != ED25519_SIGNATURE_LENGTH:

@@ -164,29 +164,32 @@ class CryptoProvider(ABC):
     def sha512(data: bytes) -> bytes:
         return hashlib.sha512(data).digest()
 
+    # ``hmac.digest`` is the one-shot form (no HMAC object is built); the ratchets call it tens of times
+    # per message.
+
     @staticmethod
     def hmac(name: HashName, key: bytes, data: bytes) -> bytes:
-        return hmac.new(key, data, name).digest()
+        return hmac.digest(key, data, name)
 
     @staticmethod
     def hkdf_extract(name: HashName, salt: bytes, ikm: bytes) -> bytes:
         """RFC 5869 section 2.2. An empty salt means ``HashLen`` zero bytes."""
-        return hmac.new(salt or bytes(HASH_LENGTHS[name]), ikm, name).digest()
+        return hmac.digest(salt or bytes(HASH_LENGTHS[name]), ikm, name)
 
     @staticmethod
     def hkdf_expand(name: HashName, prk: bytes, info: bytes, length: int) -> bytes:
         """RFC 5869 section 2.3."""
         hash_length = HASH_LENGTHS[name]
+        if length <= hash_length:  # one block, the common case (keys, nonces, chain secrets)
+            return hmac.digest(prk, info + b"\x01", name)[:length]
         if length > 255 * hash_length:
             raise KeyLengthError(f"hkdf_expand: at most {255 * hash_length} bytes, asked for {length}")
-        output = b""
+        blocks = []
         block = b""
-        counter = 1
-        while len(output) < length:
-            block = hmac.new(prk, block + info + bytes([counter]), name).digest()
-            output += block
-            counter += 1
-        return output[:length]
+        for counter in range(1, -(-length // hash_length) + 1):
+            block = hmac.digest(prk, block + info + bytes((counter,)), name)
+            blocks.append(block)
+        return b"".join(blocks)[:length]
 
     @classmethod
     def hkdf(cls, name: HashName, salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:

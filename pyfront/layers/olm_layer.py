@@ -44,10 +44,12 @@ class OlmLayer:
         return await self._session.decrypt(decode_olm_message(ciphertext))
 
     def snapshot(self) -> object:
-        return self._session.to_dict()
+        # In memory (Session.snapshot: copies of the chains), not to_dict.
+        return self._session.snapshot()
 
     def restore(self, snapshot: object) -> None:
-        self._session = Session.from_dict(self._provider, snapshot)
+        assert isinstance(snapshot, tuple)
+        self._session.restore(snapshot)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": OLM_LAYER_STATE_VERSION, "session": self._session.to_dict()}

@@ -24,6 +24,8 @@ This module does no I/O.
 
 from __future__ import annotations
 
+import functools
+
 from pyfront.crypto.provider import CryptoProvider, X25519PrivateKey, require_length
 from pyfront.errors import KeyLengthError
 from pyfront.mls import hpke
@@ -64,10 +66,16 @@ def expand(secret: bytes, info: bytes, length: int) -> bytes:
     return CryptoProvider.hkdf_expand("sha256", secret, info, length)
 
 
+@functools.lru_cache(maxsize=128)
+def _kdf_label_head(length: int, label: str | bytes) -> bytes:
+    """``uint16 length || label<V>`` of a KDFLabel (the labels are a few constants, so this is cached)."""
+    label_bytes = label.encode() if isinstance(label, str) else label
+    return length.to_bytes(2, "big") + _opaque(_LABEL_PREFIX + label_bytes)
+
+
 def expand_with_label(secret: bytes, label: str | bytes, context: bytes, length: int) -> bytes:
     """ExpandWithLabel (RFC 9420 section 8): KDFLabel = {uint16 length; label<V>; context<V>}."""
-    label_bytes = label.encode() if isinstance(label, str) else label
-    info = length.to_bytes(2, "big") + _opaque(_LABEL_PREFIX + label_bytes) + _opaque(context)
+    info = _kdf_label_head(length, label) + _opaque(context)
     return expand(secret, info, length)
 
 

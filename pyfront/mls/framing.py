@@ -109,8 +109,10 @@ def _ratchet_kind(content_type: ContentType) -> RatchetKind:
 
 
 def _guarded_nonce(nonce: bytes, reuse_guard: bytes) -> bytes:
-    head = bytes(a ^ b for a, b in zip(nonce[:REUSE_GUARD_LENGTH], reuse_guard, strict=True))
-    return head + nonce[REUSE_GUARD_LENGTH:]
+    if len(reuse_guard) != REUSE_GUARD_LENGTH:
+        raise ValueError(f"reuse guard of {len(reuse_guard)} bytes, expected {REUSE_GUARD_LENGTH}")
+    head = int.from_bytes(nonce[:REUSE_GUARD_LENGTH], "big") ^ int.from_bytes(reuse_guard, "big")
+    return head.to_bytes(REUSE_GUARD_LENGTH, "big") + nonce[REUSE_GUARD_LENGTH:]
 
 
 def _content_aad(

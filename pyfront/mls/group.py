@@ -18,6 +18,7 @@ Public API (all ``async`` where the provider is used)::
     newcomer, commit = await Group.join_external(provider, info, identity, signature_key)
     group.export_secret(label, context, length); group.epoch_authenticator
     state = group.to_dict(); Group.from_dict(provider, state)
+    point = group.snapshot(); ...; group.restore(point)   # in-memory rollback (the cascade's)
 
 The committer moves to the new epoch as soon as it builds a commit (no delivery service orders commits
 in a peer-to-peer chat); the others move when they process it. Messages of other epochs are refused
@@ -112,6 +113,7 @@ __all__ = [
     "CommitResult",
     "EpochError",
     "Group",
+    "GroupSnapshot",
     "KeyPackagePrivate",
     "ProposalValidationError",
     "Received",
@@ -211,6 +213,25 @@ class _EpochState:
         interim = transcript.next_interim_hash(context.confirmed_transcript_hash, confirmation_tag)
         secret_tree = SecretTree(secrets.encryption_secret, tree.n_leaves)
         return cls(context, tree, keys, secrets, secret_tree, interim, confirmation_tag)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSnapshot:
+    """An in-memory rollback point of a ``Group`` (``Group.snapshot``); not a stored state (``to_dict``).
+
+    An ``_EpochState`` is replaced, never changed, when the epoch changes (the tree and the private keys
+    are copied before a commit touches them); only its secret tree is used up in place, so the snapshot
+    holds that epoch state, a copy of its secret tree and copies of the group's small dicts."""
+
+    state: _EpochState
+    secret_tree: SecretTree
+    status: GroupStatus
+    pending: dict[bytes, ProposalItem]
+    resumption_psks: dict[int, bytes]
+    external_psks: dict[bytes, bytes]
+
+    def __repr__(self) -> str:
+        return f"<GroupSnapshot epoch={self.state.context.epoch}>"
 
 
 class Group:
@@ -947,6 +968,28 @@ class Group:
             welcome_bytes = MLSMessage(sealed).encode()
         self._install(_EpochState.start(context, tree, keys, secrets, tag))
         return CommitResult(message, welcome_bytes, tuple(added))
+
+    # --- in-memory rollback -----------------------------------------------------------------------------
+
+    def snapshot(self) -> GroupSnapshot:
+        """A rollback point for ``restore``: a few microseconds, against ~40 us for ``to_dict``."""
+        state = self._state
+        return GroupSnapshot(
+            state,
+            state.secret_tree.copy(),
+            self._status,
+            dict(self._pending),
+            dict(self._resumption_psks),
+            dict(self._external_psks),
+        )
+
+    def restore(self, snapshot: GroupSnapshot) -> None:
+        """Put the group back exactly as it was at ``snapshot`` (which stays usable for another restore)."""
+        self._state = dataclasses.replace(snapshot.state, secret_tree=snapshot.secret_tree.copy())
+        self._status = snapshot.status
+        self._pending = dict(snapshot.pending)
+        self._resumption_psks = dict(snapshot.resumption_psks)
+        self._external_psks = dict(snapshot.external_psks)
 
     # --- persistence ----------------------------------------------------------------------------------
 

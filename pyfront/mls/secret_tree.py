@@ -11,7 +11,8 @@ Public API:
 
 * ``SecretTree(encryption_secret, n_leaves)``; ``.ratchet(leaf_index, RatchetKind) -> HashRatchet``
   (for sending); ``.peek(leaf_index, kind, generation)`` (no state change at all) and
-  ``.consume(leaf_index, kind, generation)`` for receiving; ``to_dict()``/``from_dict()``.
+  ``.consume(leaf_index, kind, generation)`` for receiving; ``to_dict()``/``from_dict()``; ``copy()``
+  (an independent copy, the group's in-memory rollback point).
 * ``HashRatchet``: ``next_key() -> (generation, key, nonce)`` for sending; ``peek(generation)`` (no state
   change, raises ``ReplayError``/``LimitError``) and ``consume(generation)`` for receiving, so a message
   that fails to authenticate leaves the ratchet untouched.
@@ -88,22 +89,26 @@ class HashRatchet:
         """The key and nonce for a received ``generation``, without changing any state."""
         if generation in self._skipped:
             return self._skipped[generation]
+        self._check_ahead(generation)
+        secret = self._secret
+        for step in range(self._generation, generation):
+            secret = _next_secret(secret, step)
+        return _key_nonce(secret, generation)
+
+    def _check_ahead(self, generation: int) -> None:
+        """Raise unless ``generation`` is the next one or at most ``MAX_FORWARD_DISTANCE`` ahead of it."""
         if generation < self._generation:
             raise ReplayError(f"generation {generation} already used or expired")
         if generation - self._generation > MAX_FORWARD_DISTANCE:
             raise LimitError(
                 f"generation {generation} is more than {MAX_FORWARD_DISTANCE} ahead of {self._generation}"
             )
-        secret = self._secret
-        for step in range(self._generation, generation):
-            secret = _next_secret(secret, step)
-        return _key_nonce(secret, generation)
 
     def consume(self, generation: int) -> None:
         """Forget ``generation``'s key (after its message verified); keep keys of skipped generations."""
         if self._skipped.pop(generation, None) is not None:
             return
-        self.peek(generation)  # the same checks
+        self._check_ahead(generation)  # the same checks as peek, without deriving the key again
         secret = self._secret
         for step in range(self._generation, generation):
             self._skipped[step] = _key_nonce(secret, step)
@@ -112,6 +117,14 @@ class HashRatchet:
         self._generation = generation + 1
         while len(self._skipped) > OUT_OF_ORDER_TOLERANCE:
             del self._skipped[min(self._skipped)]
+
+    def copy(self) -> HashRatchet:
+        """An independent copy (keys are immutable bytes, so only the containers are new)."""
+        ratchet = HashRatchet.__new__(HashRatchet)
+        ratchet._secret = self._secret
+        ratchet._generation = self._generation
+        ratchet._skipped = dict(self._skipped)
+        return ratchet
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +214,14 @@ class SecretTree:
         for kind in RatchetKind:
             ratchet_secret = cs.expand_with_label(leaf_secret, kind.value, b"", cs.NH)
             self._ratchets[(leaf_index, kind)] = HashRatchet(ratchet_secret)
+
+    def copy(self) -> SecretTree:
+        """An independent copy: using a generation up in one does not touch the other."""
+        tree = SecretTree.__new__(SecretTree)
+        tree._n_leaves = self._n_leaves
+        tree._nodes = dict(self._nodes)
+        tree._ratchets = {slot: ratchet.copy() for slot, ratchet in self._ratchets.items()}
+        return tree
 
     def to_dict(self) -> dict[str, Any]:
         return {

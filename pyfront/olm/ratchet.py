@@ -69,6 +69,28 @@ class _Found:
     new_ratchet_key: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class RatchetSnapshot:
+    """An in-memory rollback point of a ``Ratchet`` (not a stored state: that is ``to_dict``)."""
+
+    root_key: RootKey
+    sender_chain: SenderChain | None
+    receiver_chains: list[ReceiverChain]
+
+    def __repr__(self) -> str:
+        return f"<RatchetSnapshot {len(self.receiver_chains)} receiving chains>"
+
+
+def _copy_sender(chain: SenderChain | None) -> SenderChain | None:
+    if chain is None:
+        return None
+    return SenderChain(chain.ratchet_private_key, chain.ratchet_key, chain.chain_key)
+
+
+def _copy_receivers(chains: list[ReceiverChain]) -> list[ReceiverChain]:
+    return [ReceiverChain(chain.ratchet_key, chain.chain_key, dict(chain.skipped)) for chain in chains]
+
+
 def _walk(chain_key: ChainKey, target: int) -> tuple[ChainKey, dict[int, MessageKey], MessageKey]:
     """Advance ``chain_key`` to ``target``; keep the last skipped keys that fit the cap.
 
@@ -102,6 +124,20 @@ class Ratchet:
 
     def __repr__(self) -> str:
         return f"<Ratchet {len(self.receiver_chains)} receiving chains>"
+
+    # --- in-memory rollback point (the cascade's) ---------------------------------------------------
+
+    def snapshot(self) -> RatchetSnapshot:
+        """Copies of the chains (keys are immutable bytes, so only the containers are copied)."""
+        return RatchetSnapshot(
+            self.root_key, _copy_sender(self.sender_chain), _copy_receivers(self.receiver_chains)
+        )
+
+    def restore(self, snapshot: RatchetSnapshot) -> None:
+        """Put the ratchet back as it was at ``snapshot`` (which stays usable for another restore)."""
+        self.root_key = snapshot.root_key
+        self.sender_chain = _copy_sender(snapshot.sender_chain)
+        self.receiver_chains = _copy_receivers(snapshot.receiver_chains)
 
     # --- stored state (pyfront/olm/state.py) -----------------------------------------------------
 

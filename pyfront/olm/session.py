@@ -20,7 +20,7 @@ from pyfront.errors import DecodeError, InvalidStateError
 from pyfront.olm.encoding import encode_base64
 from pyfront.olm.kdf import initial_root
 from pyfront.olm.messages import KEY_LENGTH, NormalMessage, OlmMessage, PreKeyMessage
-from pyfront.olm.ratchet import Ratchet, ReceiverChain, SenderChain
+from pyfront.olm.ratchet import Ratchet, RatchetSnapshot, ReceiverChain, SenderChain
 from pyfront.olm.state import State, get_bool, get_bytes, new_state, open_state, put_bytes
 
 SESSION_KIND = "olm-session"
@@ -95,6 +95,17 @@ class Session:
         plaintext = await self._ratchet.decrypt(inner)
         self.received_message = True
         return plaintext
+
+    # --- in-memory rollback point (the cascade's) ---------------------------------------------------
+
+    def snapshot(self) -> tuple[bool, RatchetSnapshot]:
+        """A rollback point for ``restore``; far cheaper than ``to_dict`` (nothing is encoded)."""
+        return self.received_message, self._ratchet.snapshot()
+
+    def restore(self, snapshot: tuple[bool, RatchetSnapshot]) -> None:
+        """Put the session back as it was at ``snapshot`` (which stays usable for another restore)."""
+        self.received_message, ratchet = snapshot
+        self._ratchet.restore(ratchet)
 
     # --- stored state ----------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ no I/O.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from pyfront.crypto.provider import SymmetricKey
@@ -18,11 +17,11 @@ CHAIN_KEY_CONSTANT = b"\x02"
 
 
 def message_key(chain_key: bytes) -> SymmetricKey:
-    return SymmetricKey(hmac.new(chain_key, MESSAGE_KEY_CONSTANT, hashlib.sha256).digest())
+    return SymmetricKey(hmac.digest(chain_key, MESSAGE_KEY_CONSTANT, "sha256"))
 
 
 def next_chain_key(chain_key: bytes) -> SymmetricKey:
-    return SymmetricKey(hmac.new(chain_key, CHAIN_KEY_CONSTANT, hashlib.sha256).digest())
+    return SymmetricKey(hmac.digest(chain_key, CHAIN_KEY_CONSTANT, "sha256"))
 
 
 def walk(chain_key: bytes, start: int, target: int) -> tuple[SymmetricKey, dict[int, SymmetricKey]]:

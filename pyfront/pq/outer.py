@@ -20,7 +20,6 @@ The receiver accepts a counter at most ``OUTER_MAX_SKIP`` ahead of the next expe
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Any
 
@@ -45,7 +44,7 @@ def _derive(prk: bytes, label: str) -> SymmetricKey:
 
 
 def _mask(header_key: bytes, sample: bytes) -> int:
-    return int.from_bytes(hmac.new(header_key, sample, hashlib.sha256).digest()[:COUNTER_LENGTH], "big")
+    return int.from_bytes(hmac.digest(header_key, sample, "sha256")[:COUNTER_LENGTH], "big")
 
 
 def _nonce(counter: int) -> bytes:
