@@ -27,6 +27,16 @@ noble's bare specifiers, so no import map is needed) through the page's
 ``globalThis.parleyImport = (url) => import(url)``, which keeps a CSP without ``'unsafe-eval'``
 intact; without it, through ``eval``.
 
+The bridge (``static/js/crypto_bridge.js``, ``CRYPTO_BRIDGE_URL``): every ``await`` of a WebCrypto
+promise is a round trip through Pyodide's event loop (~100-250 us), and per-message keys defeat the
+CryptoKey cache, so AES used to cost two awaits (``importKey``, then the operation) and an X25519
+agreement three. The bridge does import and operation in one promise (AES-GCM, AES-CBC, X25519, and the
+import+export behind ``x25519_public_key``/``ed25519_public_key``), with the inputs packed into one
+``Uint8Array``. ``create_webcrypto_provider`` loads it like noble; when it cannot be loaded (no
+``parleyImport`` under a strict CSP, an old bundle) the provider falls back to the separate calls, with
+identical results (the vectors run both ways). Ed25519 signing and verification keep the CryptoKey cache
+(their keys are long-lived, so a cached sign is already one await).
+
 Argon2id (RFC 9106): WebCrypto lacks it (Chromium 156 probed), so it runs in noble's
 ``argon2idAsync`` (pure JS, yields to the event loop while it works).
 
@@ -77,6 +87,9 @@ MLKEM768_ALGORITHM = "ML-KEM-768"
 VENDOR_NOBLE_URL = "/static/vendor/noble"
 NOBLE_MLKEM_URL = f"{VENDOR_NOBLE_URL}/post-quantum/ml-kem.js"
 NOBLE_ARGON2_URL = f"{VENDOR_NOBLE_URL}/hashes/argon2.js"
+# Our own one-promise-per-operation helper module (served from our origin, in the bundle manifest).
+CRYPTO_BRIDGE_URL = "/static/js/crypto_bridge.js"
+CRYPTO_BRIDGE_VERSION = 1
 # A page function ``(url) => import(url)``: lets Python load an ES module without ``eval`` (strict CSP).
 PAGE_IMPORT_GLOBAL = "parleyImport"
 ARGON2_VERSION = 0x13
@@ -138,11 +151,14 @@ class WebCryptoProvider(CryptoProvider):
         noble_ml_kem768: Any = None,
         random_bytes: Callable[[int], bytes] | None = None,
         key_cache_entries: int = KEY_CACHE_ENTRIES,
+        bridge: Any = None,
     ) -> None:
-        """``noble_ml_kem768``: noble's ``ml_kem768`` object to use for ML-KEM, or None for WebCrypto's."""
+        """``noble_ml_kem768``: noble's ``ml_kem768`` object to use for ML-KEM, or None for WebCrypto's;
+        ``bridge``: the ``crypto_bridge.js`` module (``load_crypto_bridge``), or None for separate calls."""
         super().__init__(random_bytes)
         self._ffi = _Ffi()
         self._noble = noble_ml_kem768
+        self._bridge = bridge
         self._argon2: Any = None
         self._key_cache: OrderedDict[tuple[str, str, str, bytes], Any] = OrderedDict()
         self._key_cache_entries = key_cache_entries
@@ -170,6 +186,11 @@ class WebCryptoProvider(CryptoProvider):
         if len(self._key_cache) > self._key_cache_entries:
             self._key_cache.popitem(last=False)
         return crypto_key
+
+    @property
+    def bridge_loaded(self) -> bool:
+        """True when AES and X25519 run through ``crypto_bridge.js`` (one promise per operation)."""
+        return self._bridge is not None
 
     @property
     def mlkem_backend(self) -> MlKemBackend:
@@ -203,6 +224,9 @@ class WebCryptoProvider(CryptoProvider):
     async def aes_gcm_encrypt(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
         require_length("AES-GCM key", key, 16, 32)
         require_length("AES-GCM nonce", nonce, AES_GCM_NONCE_LENGTH)
+        if self._bridge is not None:
+            packed = self._ffi.bytes_in(b"".join((key, nonce, aad, plaintext)))
+            return bytes_out(await self._bridge.aesGcm(True, packed, len(key), len(aad)))
         crypto_key = await self._aes_key("AES-GCM", key, "encrypt")
         sealed = await self._ffi.subtle.encrypt(
             self._gcm_params(nonce, aad), crypto_key, self._ffi.bytes_in(plaintext)
@@ -214,6 +238,12 @@ class WebCryptoProvider(CryptoProvider):
         require_length("AES-GCM nonce", nonce, AES_GCM_NONCE_LENGTH)
         if len(ciphertext) < AES_GCM_TAG_LENGTH:
             raise AuthenticationError("AES-GCM: ciphertext shorter than its tag")
+        if self._bridge is not None:
+            packed = self._ffi.bytes_in(b"".join((key, nonce, aad, ciphertext)))
+            try:
+                return bytes_out(await self._bridge.aesGcm(False, packed, len(key), len(aad)))
+            except self._ffi.js_exception:
+                raise AuthenticationError("AES-GCM: tag does not verify") from None
         crypto_key = await self._aes_key("AES-GCM", key, "decrypt")
         try:
             opened = await self._ffi.subtle.decrypt(
@@ -227,6 +257,8 @@ class WebCryptoProvider(CryptoProvider):
         require_length("AES-CBC key", key, 32)
         require_length("AES-CBC iv", iv, AES_BLOCK)
         ffi = self._ffi
+        if self._bridge is not None:
+            return bytes_out(await self._bridge.aesCbc(True, ffi.bytes_in(b"".join((key, iv, plaintext)))))
         crypto_key = await self._aes_key("AES-CBC", key, "encrypt")
         params = ffi.record(name="AES-CBC", iv=ffi.bytes_in(iv))
         return bytes_out(await ffi.subtle.encrypt(params, crypto_key, ffi.bytes_in(plaintext)))
@@ -237,6 +269,13 @@ class WebCryptoProvider(CryptoProvider):
         if not ciphertext or len(ciphertext) % AES_BLOCK:
             raise AuthenticationError("AES-CBC: ciphertext is not a whole number of blocks")
         ffi = self._ffi
+        if self._bridge is not None:
+            try:
+                return bytes_out(
+                    await self._bridge.aesCbc(False, ffi.bytes_in(b"".join((key, iv, ciphertext))))
+                )
+            except ffi.js_exception:
+                raise AuthenticationError("AES-CBC: invalid padding") from None
         crypto_key = await self._aes_key("AES-CBC", key, "decrypt")
         params = ffi.record(name="AES-CBC", iv=ffi.bytes_in(iv))
         try:
@@ -257,8 +296,13 @@ class WebCryptoProvider(CryptoProvider):
         jwk = await self._ffi.subtle.exportKey("jwk", crypto_key)
         return _base64url(str(getattr(jwk, member)))
 
+    async def _bridge_public_key(self, algorithm: str, raw: bytes) -> bytes:
+        return _base64url(str(await self._bridge.publicKey(algorithm, self._ffi.bytes_in(raw))))
+
     async def x25519_public_key(self, private_key: bytes) -> bytes:
         require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
+        if self._bridge is not None:
+            return await self._bridge_public_key("X25519", private_key)
         crypto_key = await self._import_extractable_pkcs8(
             "X25519", PKCS8_X25519_PREFIX, private_key, "deriveBits"
         )
@@ -268,6 +312,14 @@ class WebCryptoProvider(CryptoProvider):
         require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
         require_length("X25519 public key", public_key, X25519_KEY_LENGTH)
         ffi = self._ffi
+        if self._bridge is not None:
+            try:
+                shared = bytes_out(await self._bridge.x25519(ffi.bytes_in(private_key + public_key)))
+            except ffi.js_exception:
+                raise CryptoError("X25519: all-zero shared secret (low-order public key)") from None
+            if not any(shared):
+                raise CryptoError("X25519: all-zero shared secret (low-order public key)")
+            return SharedSecret(shared)
         ours = await self._import_key("pkcs8", PKCS8_X25519_PREFIX + private_key, "X25519", "deriveBits")
         try:
             theirs = await self._import_key("raw", public_key, "X25519", "")
@@ -285,6 +337,8 @@ class WebCryptoProvider(CryptoProvider):
 
     async def ed25519_public_key(self, seed: bytes) -> bytes:
         require_length("Ed25519 seed", seed, ED25519_SEED_LENGTH)
+        if self._bridge is not None:
+            return await self._bridge_public_key("Ed25519", seed)
         crypto_key = await self._import_extractable_pkcs8("Ed25519", PKCS8_ED25519_PREFIX, seed, "sign")
         return await self._jwk_member(crypto_key, "x")
 
@@ -448,6 +502,18 @@ async def import_js_module(url: str) -> Any:
         raise CryptoError(f"cannot load the module {url}: {error}") from None
 
 
+async def load_crypto_bridge(url: str = CRYPTO_BRIDGE_URL) -> Any:
+    """The ``crypto_bridge.js`` module, or None when it cannot be loaded or is another version (the
+    provider then falls back to separate import and operation calls)."""
+    try:
+        module = await import_js_module(url)
+    except CryptoError:
+        return None
+    if getattr(module, "VERSION", None) != CRYPTO_BRIDGE_VERSION:
+        return None
+    return module
+
+
 async def load_noble_ml_kem768(url: str = NOBLE_MLKEM_URL) -> Any:
     """noble's ``ml_kem768`` object (the ML-KEM fallback)."""
     return (await import_js_module(url)).ml_kem768
@@ -458,8 +524,14 @@ async def create_webcrypto_provider(
     force_noble: bool = False,
     noble_url: str = NOBLE_MLKEM_URL,
     random_bytes: Callable[[int], bytes] | None = None,
+    bridge: bool = True,
+    bridge_url: str = CRYPTO_BRIDGE_URL,
 ) -> WebCryptoProvider:
-    """The browser provider, with ML-KEM from WebCrypto when available, noble otherwise or if forced."""
+    """The browser provider, with ML-KEM from WebCrypto when available, noble otherwise or if forced,
+    and the one-promise bridge unless ``bridge=False`` (or it cannot be loaded: see ``bridge_loaded``)."""
+    helper = await load_crypto_bridge(bridge_url) if bridge else None
     if not force_noble and await webcrypto_supports_mlkem768():
-        return WebCryptoProvider(random_bytes=random_bytes)
-    return WebCryptoProvider(noble_ml_kem768=await load_noble_ml_kem768(noble_url), random_bytes=random_bytes)
+        return WebCryptoProvider(random_bytes=random_bytes, bridge=helper)
+    return WebCryptoProvider(
+        noble_ml_kem768=await load_noble_ml_kem768(noble_url), random_bytes=random_bytes, bridge=helper
+    )

@@ -19,6 +19,9 @@ const PRELOAD = [
 
 const root = document.documentElement;
 const $ = (id) => document.getElementById(id);
+// How Python loads our ES modules (crypto_bridge.js, noble) without eval, which the CSP forbids
+// (pyfront/crypto/webcrypto.py: PAGE_IMPORT_GLOBAL, import_js_module).
+globalThis.parleyImport = (url) => import(url);
 
 function setStage(text) {
   const stage = $("loading-stage");

@@ -9,6 +9,7 @@ Content-Security-Policy: a small loopback-only HTTP server started here serves
 * ``/static/vendor/noble/...``  ``node_modules/@noble`` (``post-quantum``, ``hashes``, ``curves``,
                        ``ciphers``) at the URLs the app bundle uses, with an import map for noble's
                        bare ``@noble/...`` specifiers (the bundle rewrites them instead);
+* ``/static/js/...``   our own ``static/js`` (``crypto_bridge.js``, which the WebCrypto provider imports);
 * ``/app.zip``         the ``pyfront`` package zipped from the work tree at fixture start.
 
 The page loads Pyodide from our own origin, unpacks ``app.zip`` into ``APP_DIR`` (on ``sys.path``), and
@@ -60,6 +61,7 @@ from tests.rig.browser import require_loopback_namespace
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYODIDE_DIR = REPO_ROOT / "node_modules" / "pyodide"
 NOBLE_DIR = REPO_ROOT / "node_modules" / "@noble"
+STATIC_JS_DIR = REPO_ROOT / "static" / "js"
 APP_DIR = "/home/pyodide/app"
 PYTHON_PACKAGES = ("pyfront",)
 PYODIDE_START_TIMEOUT_MS = 120_000
@@ -157,7 +159,7 @@ def zip_files(files: Mapping[str, bytes]) -> bytes:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves the harness page, Pyodide, the noble packages and the app zip; nothing else."""
+    """Serves the harness page, Pyodide, the noble packages, static/js and the app zip; nothing else."""
 
     server: HarnessServer
 
@@ -181,7 +183,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _static(self, path: str) -> tuple[bytes | None, str]:
-        for prefix, folder in (("/pyodide/", PYODIDE_DIR), ("/static/vendor/noble/", NOBLE_DIR)):
+        for prefix, folder in (
+            ("/pyodide/", PYODIDE_DIR),
+            ("/static/vendor/noble/", NOBLE_DIR),
+            ("/static/js/", STATIC_JS_DIR),
+        ):
             if path.startswith(prefix):
                 target = (folder / path[len(prefix) :]).resolve()
                 if target.is_relative_to(folder.resolve()) and target.is_file():

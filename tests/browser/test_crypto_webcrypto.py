@@ -1,7 +1,8 @@
 """The same vector runner as under CPython, inside Chromium against ``WebCryptoProvider``.
 
-Runs twice: ML-KEM through WebCrypto (Chromium 156 has it) and through the vendored noble fallback
-(``force_noble=True``), which also runs the FIPS 203 encapsulation KATs with pinned randomness.
+Runs three times: ML-KEM through WebCrypto (Chromium 156 has it) and through the vendored noble fallback
+(``force_noble=True``), which also runs the FIPS 203 encapsulation KATs with pinned randomness, both with
+the one-promise bridge (``static/js/crypto_bridge.js``), and once more without it (the fallback path).
 Counts per file are printed (``-s``) and must equal the expected checks, and no check may fail.
 """
 
@@ -36,13 +37,14 @@ def crypto_runner(pyodide_runner: PyodideRunner) -> PyodideRunner:
     return pyodide_runner
 
 
-def run_everything(runner: PyodideRunner, force_noble: bool) -> dict[str, Any]:
+def run_everything(runner: PyodideRunner, force_noble: bool, bridge: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = runner.run(f"""
 from pyfront.crypto.webcrypto import create_webcrypto_provider
 from tests.vectors.crypto_runner import load_vector_files, run_all, summary
-provider = await create_webcrypto_provider(force_noble={force_noble!r})
+provider = await create_webcrypto_provider(force_noble={force_noble!r}, bridge={bridge!r})
 results = await run_all(provider, load_vector_files())
-{{"backend": provider.mlkem_backend, "name": provider.name, "summary": summary(results)}}
+{{"backend": provider.mlkem_backend, "name": provider.name, "bridge": provider.bridge_loaded,
+  "summary": summary(results)}}
 """)
     return result
 
@@ -57,15 +59,20 @@ def expected_checks(backend: str) -> dict[str, dict[str, int]]:
     return expected
 
 
-@pytest.mark.parametrize(("force_noble", "backend"), [(False, "webcrypto"), (True, "noble")])
+@pytest.mark.parametrize(
+    ("force_noble", "backend", "bridge"),
+    [(False, "webcrypto", True), (True, "noble", True), (False, "webcrypto", False)],
+)
 def test_webcrypto_provider_passes_every_vector_file(
-    crypto_runner: PyodideRunner, force_noble: bool, backend: str
+    crypto_runner: PyodideRunner, force_noble: bool, backend: str, bridge: bool
 ) -> None:
-    outcome = run_everything(crypto_runner, force_noble)
+    outcome = run_everything(crypto_runner, force_noble, bridge)
     assert outcome["name"] == "webcrypto"
     assert outcome["backend"] == backend
+    assert outcome["bridge"] is bridge  # the harness serves static/js, so the bridge must load
     for name, counts in outcome["summary"].items():
-        print(f"[{backend}] {name}: {counts['passed']} passed, {counts['failed']} failed {counts['checks']}")
+        label = f"[{backend}, bridge {bridge}] {name}"
+        print(f"{label}: {counts['passed']} passed, {counts['failed']} failed {counts['checks']}")
     failures = {name: counts["failures"] for name, counts in outcome["summary"].items() if counts["failed"]}
     assert failures == {}
     assert {name: counts["checks"] for name, counts in outcome["summary"].items()} == expected_checks(backend)
@@ -196,3 +203,86 @@ public = by_eval.keygen(js.Uint8Array.new(64)).publicKey.to_py()
 [len(public), missing.startswith("cannot load the module /static/vendor/noble/post-quantum/no-such")]
 """)
     assert value == [1184, True]
+
+
+def test_bridge_and_separate_calls_agree_and_fail_alike(crypto_runner: PyodideRunner) -> None:
+    """Random inputs through the bridge and through the separate calls: identical outputs, each side
+    opens what the other sealed, and a tampered input is refused with the same narrow error."""
+    value = crypto_runner.run("""
+from pyfront.crypto.webcrypto import create_webcrypto_provider
+from pyfront.errors import AuthenticationError, CryptoError
+bridged = await create_webcrypto_provider(bridge=True)
+plain = await create_webcrypto_provider(bridge=False)
+pairs = [(bridged, plain), (plain, bridged)]
+checks = []
+for size in (0, 1, 15, 16, 17, 160, 1000):
+    data = bridged.random_bytes(size)
+    for key_length in (16, 32):
+        key, nonce = bridged.random_bytes(key_length), bridged.random_bytes(12)
+        aad = bridged.random_bytes(size % 40)
+        for one, other in pairs:
+            sealed = await one.aes_gcm_encrypt(key, nonce, data, aad)
+            checks.append(sealed == await other.aes_gcm_encrypt(key, nonce, data, aad))
+            checks.append(await other.aes_gcm_decrypt(key, nonce, sealed, aad) == data)
+            tampered = bytes([sealed[0] ^ 1]) + sealed[1:]
+            try:
+                await one.aes_gcm_decrypt(key, nonce, tampered, aad)
+                checks.append(False)
+            except AuthenticationError:
+                checks.append(True)
+    key, iv = bridged.random_bytes(32), bridged.random_bytes(16)
+    for one, other in pairs:
+        sealed = await one.aes_cbc_encrypt(key, iv, data)
+        checks.append(sealed == await other.aes_cbc_encrypt(key, iv, data))
+        checks.append(await other.aes_cbc_decrypt(key, iv, sealed) == data)
+        try:  # a wrong key leaves garbage whose padding almost never checks out
+            await one.aes_cbc_decrypt(bytes(32), iv, sealed)
+            checks.append(True)
+        except AuthenticationError:
+            checks.append(True)
+for _ in range(5):
+    ours, ours_public = await bridged.x25519_generate()
+    theirs, theirs_public = await plain.x25519_generate()
+    checks.append(ours_public == await plain.x25519_public_key(ours))
+    checks.append(await bridged.x25519(ours, theirs_public) == await plain.x25519(theirs, ours_public))
+    checks.append(await bridged.x25519(theirs, ours_public) == await plain.x25519(ours, theirs_public))
+    seed, public = await bridged.ed25519_generate()
+    checks.append(public == await plain.ed25519_public_key(seed))
+low_order = bytes(32)  # the all-zero point: every agreement with it is all zeros
+refused = []
+for provider in (bridged, plain):
+    try:
+        await provider.x25519(ours, low_order)
+        refused.append("accepted")
+    except CryptoError as error:
+        refused.append(str(error))
+[bridged.bridge_loaded, plain.bridge_loaded, len(checks), all(checks), refused[0] == refused[1], refused[0]]
+""")
+    assert value[:2] == [True, False]
+    assert value[3] is True, value
+    assert value[2] == 7 * (2 * 2 * 3 + 2 * 3) + 5 * 4
+    assert value[4] is True and "all-zero" in value[5]
+
+
+def test_the_bundle_serves_a_working_crypto_bridge(live_server: Any, page: Any) -> None:
+    """static/js/crypto_bridge.js is in the bundle and loads under the app's CSP from its own origin; its
+    AES-GCM matches the NIST vector the CPython provider passes."""
+    case = next(
+        case
+        for case in json.loads((VECTORS / "crypto/aes_gcm_nist.json").read_text())["cases"]
+        if case["valid"] and case["plaintext"] and case["aad"] and len(case["key"]) == 64
+    )
+    page.goto(live_server.url + "/")
+    output = page.evaluate(
+        """async (c) => {
+          const bytes = (hex) => Uint8Array.from((hex.match(/../g) || []).map((byte) => parseInt(byte, 16)));
+          const hex = (buffer) =>
+            Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+          const bridge = await import("/static/js/crypto_bridge.js");
+          const key = bytes(c.key), aad = bytes(c.aad);
+          const packed = new Uint8Array([...key, ...bytes(c.nonce), ...aad, ...bytes(c.plaintext)]);
+          return [bridge.VERSION, hex(await bridge.aesGcm(true, packed, key.length, aad.length))];
+        }""",
+        case,
+    )
+    assert output == [1, case["ciphertext"] + case["tag"]]
