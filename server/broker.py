@@ -277,7 +277,9 @@ def _raw_float(text: str) -> int | msgspec.Raw:
     value = _parse_float(text)
     if isinstance(value, int):
         return value
-    return msgspec.Raw(_ENCODER.encode(value).encode("ascii"))
+    if math.isfinite(value):
+        return msgspec.Raw(float.__repr__(value).encode("ascii"))  # as the stdlib encoder's floatstr
+    return msgspec.Raw(_ENCODER.encode(value).encode("ascii"))  # "Infinity" / "-Infinity"
 
 
 # The relay's fast path: msgspec's compiled JSON codec. It accepts exactly what the stdlib decoder accepts

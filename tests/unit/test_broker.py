@@ -15,6 +15,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.broker import (
     CLOSE_MESSAGE_TOO_BIG,
@@ -108,6 +110,96 @@ def test_parse_frame_limit_is_in_utf8_bytes() -> None:
     wide = '{"p":"' + "é" * (MAX_FRAME_BYTES // 2) + '"}'  # fewer chars than the limit, more bytes
     with pytest.raises(FrameTooLargeError):
         parse_frame(wide)
+
+
+# --- the relay's fast codec answers exactly as the stdlib path ------------------------------------------
+
+
+def _both_ways(frame: str | bytes) -> tuple[list[Action], list[Action]]:
+    """``handle`` (fast codec first) and the stdlib-only path, each on a fresh broker with a and b."""
+    answers = []
+    for slow in (False, True):
+        broker = Broker(BrokerConfig(rate_burst=10, rate_per_second=0.0))
+        registered(broker, 1, "a")
+        registered(broker, 2, "b")
+        if slow:
+            connection = broker._connections[1]
+            answers.append(broker._handle_slowly(connection, "a", 1, frame, 1.0))
+        else:
+            answers.append(broker.handle(1, frame, 1.0))
+    return answers[0], answers[1]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"OFFER","dst":"b","payload":{"a":1.0,"b":1.5,"c":1e3,"d":1e-7,"e":2.5E-3,"f":-0.0}}',
+        '{"type":"OFFER","dst":"b","payload":[1e400,-1e400,1e21,99999999999999999999.5,5e-324]}',
+        '{"type":"OFFER","dst":"b","payload":123456789012345678901234567890}',
+        '{"type":"OFFER","dst":"b","payload":"\\ud800"}',  # lone surrogate: the stdlib path decides
+        '{"type":"OFFER","dst":"b","payload":"\\ud83d\\ude00 \\u0000 \\u2028 \\/ \u00e9 \x7f"}',
+        '\ufeff{"type":"OFFER","dst":"b"}',
+        ' {"type" : "OFFER" ,\t"dst":"b","payload":[1,2]}\r\n',
+        '{"type":"OFFER","dst":"b","dst":"a","type":"ANSWER","payload":1,"src":"x","extra":true}',
+        '{"type":"OFFER","dst":"b","payload":"x\x01y"}',  # a raw control character: invalid JSON
+        '{"type":"OFFER","dst":"b","payload":[1,]}',
+        '{"type":1.5,"dst":"b"}',
+        '{"type":"OFFER","dst":2.5}',
+        '{"type":"OFFER","dst":null}',
+        '{"type":"LEAVE"}',
+        '{"type":"HEARTBEAT"}',
+        '{"type":"HEARTBEAT","payload":1.5}',
+        '{"type":"NOPE","dst":"b"}',
+        '{"type":"OFFER","dst":"b","payload":NaN}',
+        '{"type":"OFFER","dst":"b","payload":Infinity}',
+        "[" * 100_000,
+        '{"type":"OFFER","dst":"b","payload":' + "[" * 5_000 + "]" * 5_000 + "}",
+        b'{"type":"OFFER","dst":"b","payload":"\xff"}',
+        "null",
+        "",
+    ],
+)
+def test_fast_codec_answers_as_the_stdlib_path(frame: str | bytes) -> None:
+    fast, slow = _both_ways(frame)
+    assert fast == slow
+
+
+def test_fast_codec_prints_what_the_stdlib_encoder_prints_for_every_bmp_character() -> None:
+    for first in range(0, 0x10000, 512):
+        chars = "".join(chr(code) for code in range(first, first + 512) if not 0xD800 <= code < 0xE000)
+        for ensure_ascii in (True, False):
+            payload = json.dumps(chars, ensure_ascii=ensure_ascii)
+            fast, slow = _both_ways('{"type":"OFFER","dst":"b","payload":' + payload + "}")
+            assert fast == slow
+            assert sends(fast)[0][1]["payload"] == chars
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=_JSON_VALUES,
+    kind=st.sampled_from(["OFFER", "ANSWER", "CANDIDATE", "LEAVE", "EXPIRE", "HEARTBEAT", "X"]),
+    dst=st.sampled_from(["b", "nobody", None, 3]),
+    ensure_ascii=st.booleans(),
+)
+def test_fast_codec_answers_as_the_stdlib_path_for_any_json(
+    payload: Any, kind: str, dst: Any, ensure_ascii: bool
+) -> None:
+    frame = json.dumps({"type": kind, "dst": dst, "payload": payload}, ensure_ascii=ensure_ascii)
+    fast, slow = _both_ways(frame)
+    assert fast == slow
 
 
 # --- models/messageQueue and models/realm -------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Tests for server/sockets.py's HTTP side through Flask's test client (no sockets): the upstream
 ``api`` tests ported (root JSON, ``/id`` with CORS echo, origin list), ``/peers`` 401 versus list, the
-preflight, configuration refusal, and the WebSocket route's refusal of bad upgrades.
+preflight, configuration refusal, and the WebSocket route's refusal of bad upgrades. Over real socketpairs:
+a failed send answered with LEAVE, and the gevent-mode writes (a full socket buffer queues frames that a
+greenlet drains whole and in order; a reader stalled past ``SEND_TIMEOUT`` is closed and the sender told).
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ import contextlib
 import json
 import re
 import socket
+import time
 from typing import Any
 
+import gevent.socket
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -145,3 +149,81 @@ def test_failed_send_closes_the_destination_and_tells_the_sender_leave() -> None
     for server_end, client_end in pairs.values():
         server_end.close()
         client_end.close()
+
+
+def _nonblocking_pair(hub: BrokerHub) -> dict[int, tuple[socket.socket, socket.socket]]:
+    """Sockets a (conn 1) and b (conn 2) written as under gevent: never-waiting writes, a drain greenlet."""
+    hub._cooperative = True
+    pairs = {conn: socket.socketpair() for conn in (1, 2)}
+    for conn, (server_end, client_end) in pairs.items():
+        server_end.setblocking(False)
+        client_end.setblocking(False)
+        hub._sockets[conn] = _Socket(conn, server_end, FrameDecoder(MAX_FRAME_BYTES), nonblocking=True)
+    hub.run(hub._call(hub.broker.connect, 1, {"id": "a", "token": "t", "key": "peerjs"}))
+    hub.run(hub._call(hub.broker.connect, 2, {"id": "b", "token": "t", "key": "peerjs"}))
+    return pairs
+
+
+def _offers(hub: BrokerHub, count: int) -> None:
+    """a sends b ``count`` offers of 30 KB: far more than a socket buffer holds."""
+    for index in range(count):
+        frame = json.dumps({"type": "OFFER", "dst": "b", "payload": f"{index:05d}" + "x" * 30_000})
+        hub.run(hub._call(hub.broker.handle, 1, frame))
+
+
+def test_a_full_socket_buffer_queues_frames_that_then_leave_whole_and_in_order() -> None:
+    hub = BrokerHub(BrokerConfig())
+    pairs = _nonblocking_pair(hub)
+    _offers(hub, 40)
+    entry = hub._sockets[2]
+    assert entry.backlog and entry.drainer is not None  # part of the stream waits; nothing was lost
+    received = b""
+    reader = pairs[2][1]
+    deadline = time.monotonic() + 10
+    while entry.drainer is not None or len(received) < 40 * 30_000:
+        assert time.monotonic() < deadline
+        gevent.socket.wait_read(reader.fileno(), timeout=1.0)  # lets the drain greenlet run meanwhile
+        with contextlib.suppress(BlockingIOError):
+            received += reader.recv(1 << 20)
+    frames = _decode_all(received)
+    assert frames[0] == {"type": "OPEN"}
+    payloads = [frame["payload"][:5] for frame in frames[1:]]
+    assert payloads == [f"{index:05d}" for index in range(40)]
+    assert all(frame["src"] == "a" for frame in frames[1:])
+    for server_end, client_end in pairs.values():
+        server_end.close()
+        client_end.close()
+
+
+def test_a_reader_that_stalls_past_the_send_timeout_is_closed_and_the_sender_gets_leave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("server.sockets.SEND_TIMEOUT", 0.3)
+    hub = BrokerHub(BrokerConfig())
+    pairs = _nonblocking_pair(hub)
+    _offers(hub, 40)  # b's client never reads
+    entry = hub._sockets[2]
+    assert entry.drainer is not None
+    entry.drainer.join(timeout=5)
+    assert entry.failed and entry.close_sent and entry.backlog is None
+    pairs[1][1].setblocking(True)
+    assert _frames(pairs[1][1]) == [{"type": "OPEN"}, {"type": "LEAVE", "src": "b", "dst": "a"}]
+    with pytest.raises(OSError):
+        entry.write(b"more")  # nothing more is accepted for a failed socket
+    for server_end, client_end in pairs.values():
+        server_end.close()
+        client_end.close()
+
+
+def _decode_all(data: bytes) -> list[Any]:
+    reader = StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    frames: list[Any] = []
+    while reader.buffer:
+        parser = Frame.parse(reader.read_exact, mask=False)
+        try:
+            next(parser)
+        except StopIteration as done:
+            frames.append(json.loads(bytes(done.value.data)))
+    return frames
