@@ -1,39 +1,56 @@
-"""The messenger app in the page: start-up, first run, unlock, and the home screen (issue 8).
+"""The messenger app in the page: start-up, first run, unlock, and the screens after it (issue 8).
 
-``run(root_hash)`` is called by ``pyfront.browser.main.start`` once Python is up. It opens IndexedDB
-(``storage``) and:
+``run(root_hash)`` is called by ``pyfront.browser.main.start`` once Python is up. It remembers an invite
+link's fragment (``#invite?...``, never sent to the server) and removes it from the address bar, opens
+IndexedDB (``storage``) and:
 
 * with no vault yet: the first-run screen (``views.onboarding``): a display name, an optional
-  passphrase; the identity key, a random PeerJS rendezvous id and default ``Settings`` are created on
-  this device and stored sealed;
+  passphrase; the identity key, the Olm account, a random PeerJS rendezvous id and default ``Settings``
+  are created on this device and stored sealed;
 * with a passphrase-protected vault: the unlock screen (``views.unlock``); a wrong passphrase is refused;
 * with an unprotected vault: straight in, with a visible warning;
-* then the home screen (``views.home``) with the invite link.
+* then the messenger (``messenger.Messenger``) loads every contact and chat, the network
+  (``network.Network``) registers at the broker, and the home screen (``views.home``) shows the chats;
+  an invite link opened on the way asks "connect to ...?" first (connecting shows the contact our
+  address, so it is the person's decision).
 
+Screens (``<html data-screen=...>``): onboarding, unlock, home, invite, chat, safety, settings.
 Stored records (all sealed): ``profile/self`` (name, peer id, broker token), ``identity/self``,
-``settings/main``.
+``olm/account``, ``settings/main``, and the messenger's ``contact/*``, ``chat/*``, ``message/*``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+import traceback
 from typing import Any
 
 import js
 
 from pyfront.browser import ui
+from pyfront.browser.messenger import Messenger
+from pyfront.browser.network import Network
 from pyfront.browser.storage import IndexedDb, SealedStorage
-from pyfront.browser.views import home, onboarding, unlock
+from pyfront.browser.views import home, invite_prompt, onboarding, safety, unlock
+from pyfront.browser.views import settings as settings_view
+from pyfront.browser.views.conversation import ConversationView
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
-from pyfront.errors import DecodeError
+from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
 from pyfront.identity import Identity
-from pyfront.invite import Invite
+from pyfront.invite import Invite, parse_fragment, parse_link
+from pyfront.olm import Account
+from pyfront.session import LocalParty
 from pyfront.settings import Settings
-from pyfront.signaling import new_peer_id, new_token
+from pyfront.signaling import new_peer_id, new_token, valid_peer_id
 
 PROFILE_VERSION = 1
 APP_CONTAINER_ID = "messenger"
 TOKEN_RANDOM_BYTES = 16
+#: How often disappearing messages, handshake retransmissions and "typing…" are looked at.
+TICK_INTERVAL_S = 0.5
+BACKUP_FILE_NAME = "parley-backup.parley"
 
 
 class App:
@@ -47,15 +64,53 @@ class App:
         self.identity: Identity | None = None
         self.profile: dict[str, Any] = {}
         self.settings = Settings()
+        self.messenger: Messenger | None = None
+        self.network: Network | None = None
+        self.pending_invite: Invite | None = None
+        self.invite_error = ""
+        self.screen = ""
+        self.open_peer = ""
+        self._home: home.HomeView | None = None
+        self._chat: ConversationView | None = None
         self._handlers = ui.Handlers()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self.container = ui.element("div", classes="messenger", id=APP_CONTAINER_ID)
         js.document.getElementById("app").append(self.container)
 
     def _screen(self, name: str) -> Any:
         self._handlers.clear()
+        self._home, self._chat = None, None
         self.container.replaceChildren()
+        self.screen = name
         js.document.documentElement.dataset.screen = name
         return self.container
+
+    def _spawn(self, step: Any) -> None:
+        task = asyncio.ensure_future(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def show_failure(self, error: Exception) -> None:
+        """Starting failed (storage unreadable, a stored record refused): say so instead of a blank page."""
+        js.console.error("".join(traceback.format_exception(error)))
+        panel = ui.element("section", classes="panel", id="app-error", role="alert")
+        ui.append(
+            panel,
+            ui.element("h2", "Parley could not open your data"),
+            ui.element("p", f"{type(error).__name__}: {error}", id="app-error-text"),
+        )
+        self._screen("error").append(panel)
+
+    def take_invite_from_address(self) -> None:
+        """Read ``#invite?...`` once and clear it from the address bar (a reload must not re-ask)."""
+        fragment = str(js.location.hash)
+        if not fragment.startswith("#invite?"):
+            return
+        try:
+            self.pending_invite = parse_fragment(fragment)
+        except ProtocolError as error:
+            self.invite_error = f"This invite link is not valid: {error}"
+        js.history.replaceState(js.undefined, "", str(js.location.pathname))
 
     async def start(self) -> None:
         header = await SealedStorage.read_header(self.database)
@@ -69,6 +124,7 @@ class App:
     async def create_identity(self, name: str, passphrase: str | None) -> None:
         storage = await SealedStorage.create(self.database, self.provider, passphrase)
         identity = await Identity.generate(self.provider)
+        account = await Account.create(self.provider)
         profile = {
             "version": PROFILE_VERSION,
             "name": name,
@@ -76,6 +132,7 @@ class App:
             "token": new_token(self.provider.random_bytes(TOKEN_RANDOM_BYTES)),
         }
         await storage.put_json("identity", "self", identity.to_dict())
+        await storage.put_json("olm", "account", account.to_dict())
         await storage.put_json("settings", "main", Settings().to_dict())
         await storage.put_json("profile", "self", profile)
         await self._enter(storage)
@@ -91,8 +148,89 @@ class App:
             raise DecodeError("stored profile is missing or of an unknown version")
         self.identity = await Identity.from_dict(self.provider, identity_state)
         self.settings = Settings.from_dict(await storage.get_json("settings", "main"))
+        account_state = await storage.get_json("olm", "account")
+        if account_state is None:  # a vault made before accounts were stored
+            account = await Account.create(self.provider)
+            await storage.put_json("olm", "account", account.to_dict())
+        else:
+            account = Account.from_dict(self.provider, account_state)
         self.storage, self.profile = storage, profile
-        self.show_home()
+        self.messenger = Messenger(
+            self.provider,
+            storage,
+            LocalParty(self.identity, account),
+            display_name=profile["name"],
+            settings=self.settings,
+            listener=self,
+            clock=time.time,
+        )
+        await self.messenger.load()
+        self.network = Network(
+            self.messenger,
+            self.settings,
+            page_url=str(js.location.href),
+            peer_id=profile["peer_id"],
+            token=profile["token"],
+            random_bytes=self.provider.random_bytes,
+            on_status=self._broker_changed,
+        )
+        self.network.start()
+        self._spawn(self._tick_forever())
+        self._handlers_page()
+        if self.pending_invite is not None or self.invite_error:
+            self.show_invite()
+        else:
+            self.show_home()
+
+    def _handlers_page(self) -> None:
+        """Page-wide listeners that outlive the screens."""
+        from pyodide.ffi import create_proxy  # noqa: PLC0415
+
+        def visible(_event: Any) -> None:
+            self._read_if_looking()
+
+        self._visibility = create_proxy(visible)
+        js.document.addEventListener("visibilitychange", self._visibility)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_INTERVAL_S)
+            if self.messenger is not None:
+                try:
+                    await self.messenger.tick()
+                except ProtocolError as error:
+                    js.console.warn(f"tick: {error}")
+
+    # --- messenger.Listener ----------------------------------------------------------------------
+
+    def contacts_changed(self) -> None:
+        if self._home is not None and self.messenger is not None:
+            self._home.show_contacts(self.messenger.ordered_contacts())
+
+    def messages_changed(self, peer_id: str, changed: list[str], removed: list[str]) -> None:
+        if self._chat is not None and self.open_peer == peer_id:
+            self._chat.update(changed, removed)
+            self._read_if_looking()
+
+    def contact_status_changed(self, peer_id: str) -> None:
+        if self._chat is not None and self.open_peer == peer_id:
+            self._chat.refresh_status()
+        self.contacts_changed()
+
+    def _broker_changed(self) -> None:
+        if self._home is not None and self.network is not None:
+            self._home.show_broker(self.network.status.value, self.network.status_detail)
+
+    def _read_if_looking(self) -> None:
+        """The open chat is on the screen: its messages are read."""
+        messenger = self.messenger
+        if self._chat is None or messenger is None or str(js.document.visibilityState) != "visible":
+            return
+        contact = messenger.contacts.get(self.open_peer)
+        if contact is not None and contact.conversation.unread:
+            self._spawn(messenger.mark_read(self.open_peer))
+
+    # --- screens ---------------------------------------------------------------------------------
 
     def invite_link(self) -> str:
         assert self.identity is not None
@@ -100,14 +238,216 @@ class App:
         return invite.link(str(js.location.origin) + "/")
 
     def show_home(self) -> None:
-        assert self.storage is not None
-        home.render(
+        assert self.storage is not None and self.messenger is not None
+        self.open_peer = ""
+        self._home = home.HomeView(
             self._screen("home"),
             self._handlers,
             name=self.profile["name"],
+            peer_id=self.profile["peer_id"],
             invite_link=self.invite_link(),
             protected=self.storage.vault.has_passphrase,
+            on_open_chat=self.open_chat,
+            on_connect=self.connect_to,
+            on_settings=self.show_settings,
         )
+        self._home.show_contacts(self.messenger.ordered_contacts())
+        self._broker_changed()
+
+    def show_invite(self) -> None:
+        invite, error = self.pending_invite, self.invite_error
+        self.pending_invite, self.invite_error = None, ""
+
+        async def accept() -> None:
+            assert invite is not None
+            await self.accept_invite(invite)
+
+        async def decline() -> None:
+            self.show_home()
+
+        invite_prompt.render(
+            self._screen("invite"), self._handlers, invite, error, on_accept=accept, on_decline=decline
+        )
+
+    async def accept_invite(self, invite: Invite) -> None:
+        assert self.messenger is not None and self.network is not None
+        if invite.peer_id == self.profile["peer_id"]:
+            raise InvalidStateError("this is your own invite link")
+        await self.messenger.add_contact(
+            invite.peer_id, name=invite.name, invite_fingerprint=invite.fingerprint
+        )
+        await self.open_chat(invite.peer_id)
+        await self.network.dial_now(invite.peer_id)
+
+    async def connect_to(self, text: str) -> None:
+        """The home screen's "connect": an invite link, or a bare peer id (trust on first use)."""
+        if "#" in text:
+            await self.accept_invite(parse_link(text))
+            return
+        if not valid_peer_id(text):
+            raise DecodeError("Paste an invite link, or a peer id (letters, digits, - and _).")
+        if text == self.profile["peer_id"]:
+            raise InvalidStateError("That is your own peer id.")
+        assert self.messenger is not None and self.network is not None
+        await self.messenger.add_contact(text)
+        await self.open_chat(text)
+        await self.network.dial_now(text)
+
+    async def open_chat(self, peer_id: str) -> None:
+        messenger, network = self.messenger, self.network
+        assert messenger is not None and network is not None
+        contact = messenger.contact(peer_id)
+
+        async def back() -> None:
+            self.show_home()
+
+        async def send(text: str) -> None:
+            await messenger.send_text(peer_id, text)
+
+        async def typing(active: bool) -> None:
+            await messenger.typing(peer_id, active)
+
+        async def set_timer(seconds: int) -> None:
+            await messenger.set_timer(peer_id, seconds)
+
+        async def delete(message_id: str) -> None:
+            await messenger.delete_for_everyone(peer_id, message_id)
+
+        async def show_safety() -> None:
+            self.show_safety(peer_id)
+
+        async def connect() -> None:
+            await network.dial_now(peer_id)
+
+        container = self._screen("chat")
+        self.open_peer = peer_id
+        self._chat = ConversationView(
+            container,
+            self._handlers,
+            contact,
+            on_back=back,
+            on_send=send,
+            on_typing=typing,
+            on_timer=set_timer,
+            on_delete=delete,
+            on_safety=show_safety,
+            on_connect=connect,
+        )
+        self._read_if_looking()
+
+    def show_safety(self, peer_id: str) -> None:
+        messenger = self.messenger
+        assert messenger is not None and self.identity is not None
+        contact = messenger.contact(peer_id)
+
+        async def back() -> None:
+            await self.open_chat(peer_id)
+
+        async def verify(verified: bool) -> None:
+            await messenger.mark_verified(peer_id, verified)
+            self.show_safety(peer_id)
+
+        container = self._screen("safety")
+        self.open_peer = peer_id
+        if contact.identity_key is None:
+            ui.append(
+                container,
+                ui.element(
+                    "p",
+                    "No safety number yet: it appears once you have connected to this contact.",
+                    classes="panel muted",
+                    id="safety-none",
+                ),
+            )
+            return
+        from pyfront.identity import safety_number  # noqa: PLC0415
+
+        digits = safety_number(self.identity.public_key, contact.identity_key)
+        safety.render(container, self._handlers, contact, digits, on_back=back, on_verify=verify)
+
+    async def show_settings(self) -> None:
+        storage = self.storage
+        assert storage is not None
+        actions = settings_view.SettingsActions(
+            save=self.save_settings,
+            change_passphrase=self.change_passphrase,
+            export_backup=self.export_backup,
+            import_backup=storage.import_backup,
+            back=self._back_home,
+            fetch_statics=_fetch_statics,
+        )
+        settings_view.render(
+            self._screen("settings"),
+            self._handlers,
+            self.settings,
+            root_hash=self.root_hash,
+            has_passphrase=storage.vault.has_passphrase,
+            actions=actions,
+        )
+
+    async def _back_home(self) -> None:
+        self.show_home()
+
+    async def save_settings(self, settings: Settings) -> None:
+        """Store new settings; the messenger uses them at once, a new broker means a new registration."""
+        assert self.storage is not None and self.messenger is not None and self.network is not None
+        await self.storage.put_json("settings", "main", settings.to_dict())
+        broker_changed = (settings.broker_url, settings.broker_key) != (
+            self.settings.broker_url,
+            self.settings.broker_key,
+        )
+        self.settings = settings
+        self.messenger.settings = settings
+        self.network.settings = settings
+        if broker_changed:
+            self.network.close()
+            self.network = Network(
+                self.messenger,
+                settings,
+                page_url=str(js.location.href),
+                peer_id=self.profile["peer_id"],
+                token=self.profile["token"],
+                random_bytes=self.provider.random_bytes,
+                on_status=self._broker_changed,
+            )
+            self.network.start()
+
+    async def change_passphrase(self, current: str, new: str | None) -> None:
+        storage = self.storage
+        assert storage is not None
+        if storage.vault.has_passphrase:
+            await SealedStorage.unlock(self.database, self.provider, current)  # AuthenticationError if wrong
+        if new is not None and len(new) < onboarding.MIN_PASSPHRASE_LENGTH:
+            raise DecodeError(f"a passphrase needs at least {onboarding.MIN_PASSPHRASE_LENGTH} characters")
+        await storage.change_passphrase(new)
+
+    async def export_backup(self, passphrase: str) -> None:
+        assert self.storage is not None
+        if len(passphrase) < onboarding.MIN_PASSPHRASE_LENGTH:
+            raise DecodeError(
+                f"a backup passphrase needs at least {onboarding.MIN_PASSPHRASE_LENGTH} characters"
+            )
+        document = await self.storage.export_backup(passphrase)
+        _download(document, BACKUP_FILE_NAME)
+
+
+def _download(data: bytes, name: str) -> None:
+    from pyodide.ffi import to_js  # noqa: PLC0415
+
+    array = js.Uint8Array.new(len(data))
+    array.assign(data)
+    options = js.Object.fromEntries(to_js([["type", "application/octet-stream"]]))
+    url = js.URL.createObjectURL(js.Blob.new(to_js([array]), options))
+    anchor = ui.element("a", href=url, download=name)
+    anchor.click()
+    asyncio.get_event_loop().call_later(60, lambda: js.URL.revokeObjectURL(url))
+
+
+def _fetch_statics() -> None:
+    """The shell's "fetch latest statics" control (static/js/loader.js and the service worker own it)."""
+    button = js.document.getElementById("update-check")
+    if button:
+        button.click()
 
 
 async def run(root_hash: str) -> App:
@@ -118,5 +458,10 @@ async def run(root_hash: str) -> App:
         ready.hidden = True  # the shell's "Python is running" panel; the app takes its place
     provider = await create_webcrypto_provider()
     app = App(provider, await IndexedDb.open(), root_hash)
-    await app.start()
+    app.take_invite_from_address()
+    try:
+        await app.start()
+    except Exception as error:  # the shell already said "ready": the app reports its own failure
+        app.show_failure(error)
+        raise
     return app

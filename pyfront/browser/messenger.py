@@ -41,6 +41,7 @@ from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError, ProtocolError
 from pyfront.identity import decode_invite_fingerprint
 from pyfront.session import (
+    INNER_SESSION_LAYERS,
     Action,
     Deliver,
     HandshakeFailed,
@@ -163,6 +164,15 @@ class Contact:
         }
 
 
+def _layer_order(state: Any) -> Any:
+    """The vault stores JSON with sorted keys, but ``Session.from_dict`` reads its layers in dict order:
+    put them back in cascade order (a stored state with other layers is left for it to refuse)."""
+    layers = state.get("layers") if isinstance(state, dict) else None
+    if isinstance(layers, dict) and set(layers) == set(INNER_SESSION_LAYERS):
+        return {**state, "layers": {name: layers[name] for name in INNER_SESSION_LAYERS}}
+    return state
+
+
 def _hex_id(raw: bytes) -> str:
     return raw.hex()
 
@@ -229,7 +239,7 @@ class Messenger:
             raise DecodeError(f"contact record: version {CONTACT_VERSION} expected")
         try:
             peer_id = str(record["peer_id"])
-            session = Session.from_dict(self._provider, self._local, record["session"])
+            session = Session.from_dict(self._provider, self._local, _layer_order(record["session"]))
             identity = record["identity_key"]
             return Contact(
                 peer_id=peer_id,
@@ -267,6 +277,14 @@ class Messenger:
     async def _new_contact(
         self, peer_id: str, name: str, invite_fingerprint: str | None, *, is_initiator: bool
     ) -> Contact:
+        contact = self._make_contact(peer_id, name, invite_fingerprint, is_initiator=is_initiator)
+        await self._save_contact(contact)
+        self._listener.contacts_changed()
+        return contact
+
+    def _make_contact(
+        self, peer_id: str, name: str, invite_fingerprint: str | None, *, is_initiator: bool
+    ) -> Contact:
         if len(self.contacts) >= MAX_CONTACTS:
             raise LimitError(f"at most {MAX_CONTACTS} contacts")
         session = Session(
@@ -274,8 +292,6 @@ class Messenger:
         )
         contact = Contact(peer_id, name, session, Conversation(contact=peer_id), invite_fingerprint)
         self.contacts[peer_id] = contact
-        await self._save_contact(contact)
-        self._listener.contacts_changed()
         return contact
 
     def contact(self, peer_id: str) -> Contact:
@@ -302,9 +318,13 @@ class Messenger:
     async def link_open(self, peer_id: str, link: Link) -> None:
         """A data channel to ``peer_id`` opened (dialed by us, or offered by them): start the handshake."""
         contact = self.contacts.get(peer_id)
-        if contact is None:
-            contact = await self._new_contact(peer_id, "", None, is_initiator=False)
-        async with contact.lock:
+        created = contact is None
+        if contact is None:  # someone we do not know yet called us (they hold our invite)
+            contact = self._make_contact(peer_id, "", None, is_initiator=False)
+        async with contact.lock:  # taken before any await: this link's frames queue behind us
+            if created:
+                await self._save_contact(contact)
+                self._listener.contacts_changed()
             now = self._clock()
             old = contact.link
             contact.link = link

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import js
-from pyodide.ffi import create_proxy
+from pyodide.ffi import create_proxy, to_js
 
 STYLESHEET_URL = "/static/app.css"
 
@@ -90,3 +90,16 @@ class Handlers:
         for target, event, proxy in attached:
             target.removeEventListener(event, proxy)
         asyncio.get_event_loop().call_soon(lambda: [proxy.destroy() for _t, _e, proxy in attached])
+
+
+def clock_time(unix_seconds: float) -> str:
+    """Hours and minutes in the person's locale and time zone (the browser knows both; Python does not)."""
+    date = js.Date.new(unix_seconds * 1000)
+    return str(date.toLocaleTimeString(js.undefined, _TIME_FORMAT))
+
+
+def full_time(unix_seconds: float) -> str:
+    return str(js.Date.new(unix_seconds * 1000).toLocaleString())
+
+
+_TIME_FORMAT = js.Object.fromEntries(to_js([["hour", "2-digit"], ["minute", "2-digit"]]))

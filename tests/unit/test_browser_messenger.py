@@ -34,13 +34,14 @@ def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 class MemoryStore:
-    """Records as JSON text, like the sealed store (whose bytes test_app_storage checks)."""
+    """Records as JSON text with sorted keys, exactly as the vault seals them (pyfront.vault.seal_json;
+    tests/browser/test_app_storage.py checks the sealed bytes)."""
 
     def __init__(self) -> None:
         self.records: dict[str, str] = {}
 
     async def put_json(self, store: str, key: str, value: Any) -> None:
-        self.records[f"{store}/{key}"] = json.dumps(value)
+        self.records[f"{store}/{key}"] = json.dumps(value, separators=(",", ":"), sort_keys=True)
 
     async def get_json(self, store: str, key: str) -> Any:
         text = self.records.get(f"{store}/{key}")

@@ -1,56 +1,194 @@
-"""Home: who I am on this device and the invite link to hand out (the link carries my peer id and the
-fingerprint of my identity key in its fragment, ``pyfront.invite``)."""
+"""Home: who I am on this device, the broker's state, my invite link, connecting to someone, my chats.
+
+The invite link carries my peer id and the fingerprint of my identity key in its fragment
+(``pyfront.invite``). The contact list shows, per chat, the name, the last message, its time, the unread
+count and whether the contact is connected. ``HomeView`` keeps its nodes so that list and status can be
+refreshed without rebuilding the screen (and without losing what the person is typing).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pyfront.browser.ui import Handlers, append, element
+from pyfront.browser.messenger import Contact, LinkStatus
+from pyfront.browser.ui import Handlers, append, clock_time, element
+from pyfront.chat import Kind
+
+#: Characters of the last message shown in the list.
+PREVIEW_LENGTH = 60
+STATUS_WORDS = {
+    LinkStatus.OFFLINE: "offline",
+    LinkStatus.HANDSHAKING: "connecting…",
+    LinkStatus.READY: "connected",
+    LinkStatus.FAILED: "failed",
+}
 
 
-def render(container: Any, handlers: Handlers, *, name: str, invite_link: str, protected: bool) -> None:
-    panel = element("section", classes="panel home", id="home", aria_labelledby="home-title")
-    append(panel, element("h2", f"Hello, {name}", id="home-title"))
-    if not protected:
+def preview(contact: Contact) -> str:
+    last = contact.conversation.last_message
+    if last is None:
+        return "No messages yet"
+    if last.kind is Kind.DELETED:
+        return "Message deleted"
+    if last.kind is Kind.TIMER_CHANGED:
+        return "Disappearing messages changed"
+    text = " ".join(last.text.split())
+    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+
+
+class HomeView:
+    def __init__(
+        self,
+        container: Any,
+        handlers: Handlers,
+        *,
+        name: str,
+        peer_id: str,
+        invite_link: str,
+        protected: bool,
+        on_open_chat: Callable[[str], Awaitable[None]],
+        on_connect: Callable[[str], Awaitable[None]],
+        on_settings: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._handlers = handlers
+        self._on_open_chat = on_open_chat
+        panel = element("section", classes="panel home", id="home", aria_labelledby="home-title")
+        top = element("div", classes="row spread")
+        settings = element("button", "Settings", id="open-settings", type="button", classes="secondary")
+        append(top, element("h2", f"Hello, {name}", id="home-title"), settings)
+        self.broker = element(
+            "p", "Connecting to the broker…", id="broker-status", classes="status", role="status"
+        )
+        append(panel, top, self.broker)
+        if not protected:
+            append(
+                panel,
+                element(
+                    "p",
+                    "No passphrase is set: the key protecting your data is stored unprotected on this "
+                    "device.",
+                    classes="warning",
+                    id="home-unprotected",
+                    role="note",
+                ),
+            )
+
+        chats = element("section", classes="chats", aria_labelledby="chats-title")
+        self.list = element("ul", classes="contacts", id="contacts")
+        self.empty = element(
+            "p",
+            "No chats yet: send your invite link to someone, or open theirs.",
+            classes="muted",
+            id="no-chats",
+        )
+        append(chats, element("h3", "Chats", id="chats-title"), self.empty, self.list)
+
+        invite = element("section", classes="invite", aria_labelledby="invite-title")
+        link = element("input", id="invite-link", type="text", readonly="", aria_label="Your invite link")
+        link.value = invite_link
+        copy = element("button", "Copy invite link", id="invite-copy", type="button", classes="secondary")
+        copied = element("p", classes="muted", id="invite-status", role="status")
         append(
-            panel,
+            invite,
+            element("h3", "Invite someone", id="invite-title"),
             element(
                 "p",
-                "No passphrase is set: the key protecting your data is stored unprotected on this device.",
-                classes="warning",
-                id="home-unprotected",
-                role="note",
+                "Send this link to a contact over a channel you trust. It names your identity key, so the "
+                "connection it opens is checked end to end.",
+                classes="muted",
             ),
+            link,
+            copy,
+            copied,
+            element("p", f"Your peer id: {peer_id}", classes="muted small", id="my-peer-id"),
         )
-    invite = element("section", classes="invite", aria_labelledby="invite-title")
-    link = element("input", id="invite-link", type="text", readonly="", aria_label="Your invite link")
-    link.value = invite_link
-    copy = element("button", "Copy invite link", id="invite-copy", type="button", classes="secondary")
-    status = element("p", classes="muted", id="invite-status", role="status")
-    append(
-        invite,
-        element("h3", "Invite someone", id="invite-title"),
-        element(
-            "p",
-            "Send this link to a contact over a channel you trust. It names your identity key, so the "
-            "connection it opens is checked end to end.",
-            classes="muted",
-        ),
-        link,
-        copy,
-        status,
-    )
-    append(panel, invite)
-    container.append(panel)
 
-    async def copied(_event: Any) -> None:
-        import js  # noqa: PLC0415
+        connect = element("form", classes="connect", id="connect-form", novalidate="")
+        field = element("input", id="connect-input", type="text", aria_label="Invite link or peer id")
+        field.placeholder = "Paste an invite link or a peer id"
+        self.connect_error = element("p", classes="error", id="connect-error", role="alert")
+        self.connect_error.hidden = True
+        append(
+            connect,
+            element("h3", "Connect"),
+            field,
+            element("button", "Connect", id="connect-submit", type="submit"),
+            self.connect_error,
+        )
+        append(panel, chats, invite, connect)
+        container.append(panel)
 
-        link.select()
-        try:
-            await js.navigator.clipboard.writeText(invite_link)
-            status.textContent = "Copied."
-        except Exception:
-            status.textContent = "Select the link and copy it (the browser refused clipboard access)."
+        async def copy_link(_event: Any) -> None:
+            import js  # noqa: PLC0415
 
-    handlers.on_async(copy, "click", copied)
+            link.select()
+            try:
+                await js.navigator.clipboard.writeText(invite_link)
+                copied.textContent = "Copied."
+            except Exception:
+                copied.textContent = "Select the link and copy it (the browser refused clipboard access)."
+
+        async def submit_connect(_event: Any) -> None:
+            self.connect_error.hidden = True
+            try:
+                await on_connect(str(field.value).strip())
+            except Exception as error:
+                self.connect_error.textContent, self.connect_error.hidden = str(error), False
+
+        async def open_settings(_event: Any) -> None:
+            await on_settings()
+
+        handlers.on_async(copy, "click", copy_link)
+        handlers.on_async(connect, "submit", submit_connect)
+        handlers.on_async(settings, "click", open_settings)
+
+    def show_broker(self, status: str, detail: str) -> None:
+        words = {
+            "connecting": "Connecting to the broker…",
+            "online": "Online: contacts can reach you.",
+            "unreachable": "Broker unreachable: retrying. Contacts cannot reach you right now.",
+            "refused": f"The broker refused this device ({detail}). Check the broker settings.",
+        }
+        self.broker.textContent = words.get(status, status)
+        self.broker.dataset.state = status
+
+    def show_contacts(self, contacts: list[Contact]) -> None:
+        self.list.replaceChildren()
+        self.empty.hidden = bool(contacts)
+        for contact in contacts:
+            self.list.append(self._item(contact))
+
+    def _item(self, contact: Contact) -> Any:
+        item = element("li")
+        button = element(
+            "button",
+            classes="contact",
+            type="button",
+            data_peer=contact.peer_id,
+            data_state=contact.status.value,
+        )
+        name = contact.name or contact.peer_id
+        head = element("span", classes="contact-head")
+        append(head, element("span", name, classes="contact-name"))
+        last = contact.conversation.last_message
+        if last is not None:
+            append(head, element("span", clock_time(last.sent_at), classes="contact-time muted small"))
+        body = element("span", classes="contact-body")
+        append(body, element("span", preview(contact), classes="contact-preview muted"))
+        unread = contact.conversation.unread
+        if unread:
+            badge = element("span", str(unread), classes="unread", aria_label=f"{unread} unread")
+            append(body, badge)
+        state = element("span", STATUS_WORDS[contact.status], classes="contact-state small")
+        if contact.key_changed:
+            state.textContent = "key changed!"
+            state.classList.add("alert")
+        append(button, head, body, state)
+        item.append(button)
+
+        async def open_chat(_event: Any) -> None:
+            await self._on_open_chat(contact.peer_id)
+
+        self._handlers.on_async(button, "click", open_chat)
+        return item

@@ -1,0 +1,192 @@
+"""The app's network: one broker registration, the links it makes, and who dials whom (issue 8).
+
+Joins ``transport.BrokerTransport`` + ``connector.Connector`` (PeerJS signaling, ``RTCPeerConnection``
+links) to ``messenger.Messenger`` (sessions and chats):
+
+* Link events reach the messenger **in the order they happened**, through one queue and one worker, so
+  a channel's first frame can never overtake its ``open``.
+* **Who dials**: a contact's session initiator (the side that first dialed, e.g. the one who opened an
+  invite link) redials by itself while the contact has no link, after ``REDIAL_INITIAL_S`` doubling up
+  to ``REDIAL_MAX_S``; the other side waits for the call. One dialer per pair means two people coming
+  online together do not open two crossing connections. ``dial_now`` is the user's "connect" button.
+* The broker's state is shown to the person (``BrokerStatus``): connecting, online, unreachable (the
+  transport keeps retrying), or refused (id taken, bad key): the errors the issue asks to make clear.
+
+Browser glue (uses ``asyncio`` tasks and the page's WebRTC through ``connector``); tested end to end in
+tests/browser/test_app_e2e.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from pyfront.browser.connector import Connector
+from pyfront.browser.messenger import LinkStatus, Messenger
+from pyfront.browser.rtc import RtcLink
+from pyfront.browser.transport import BrokerTransport
+from pyfront.errors import ProtocolError
+from pyfront.settings import Settings
+from pyfront.signaling import Event, PeerUnavailable, Registered, SignalingFailed
+
+#: How long a dialed link may take to open before the attempt counts as failed.
+DIAL_TIMEOUT_S = 20.0
+#: Automatic redial delays for a contact without a link (seconds).
+REDIAL_INITIAL_S = 2.0
+REDIAL_MAX_S = 60.0
+#: How often the redial loop looks for contacts to call.
+REDIAL_CHECK_S = 1.0
+
+
+class BrokerStatus(Enum):
+    CONNECTING = "connecting"
+    ONLINE = "online"
+    UNREACHABLE = "unreachable"
+    REFUSED = "refused"
+
+
+class Network:
+    """Started once the vault is open; ``close`` on the way out."""
+
+    def __init__(
+        self,
+        messenger: Messenger,
+        settings: Settings,
+        *,
+        page_url: str,
+        peer_id: str,
+        token: str,
+        random_bytes: Callable[[int], bytes],
+        on_status: Callable[[], None],
+    ) -> None:
+        self.messenger = messenger
+        self.settings = settings
+        self.status = BrokerStatus.CONNECTING
+        self.status_detail = ""
+        self._on_status = on_status
+        self._queue: asyncio.Queue[tuple[str, str, RtcLink, bytes]] = asyncio.Queue()
+        self._dialing: set[str] = set()
+        self._next_dial: dict[str, tuple[float, float]] = {}
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self.transport = BrokerTransport(settings.broker_address(page_url), peer_id, token, self._on_event)
+        self.connector = Connector(self.transport, self._configuration, self, random_bytes)
+        self.events_handled = 0
+
+    def __repr__(self) -> str:
+        return f"<Network {self.status.value}>"
+
+    def _configuration(self) -> dict[str, Any]:
+        return self.settings.rtc_configuration()
+
+    def start(self) -> None:
+        self.transport.start()
+        self._spawn(self._work())
+        self._spawn(self._redial_forever())
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self.connector.close()
+
+    def _spawn(self, step: Any) -> None:
+        task = asyncio.ensure_future(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- broker events ----------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Registered):
+            self._set_status(BrokerStatus.ONLINE, "")
+        elif isinstance(event, SignalingFailed):
+            if event.reason in ("id-taken", "server-error"):
+                self._set_status(BrokerStatus.REFUSED, event.detail or event.reason)
+            else:
+                self._set_status(BrokerStatus.UNREACHABLE, "the broker cannot be reached; retrying")
+        elif isinstance(event, PeerUnavailable):
+            reason = "is not online" if event.reason == "expired" else "went offline"
+            self.messenger.connection_failed(event.peer, f"peer unavailable: the contact {reason}")
+        self.connector.handle(event)
+
+    def _set_status(self, status: BrokerStatus, detail: str) -> None:
+        self.status, self.status_detail = status, detail
+        self._on_status()
+
+    # --- link events (connector.LinkEvents), in order ---------------------------------------------
+
+    def link_open(self, peer_id: str, link: RtcLink) -> None:
+        self._queue.put_nowait(("open", peer_id, link, b""))
+
+    def link_message(self, peer_id: str, link: RtcLink, data: bytes) -> None:
+        self._queue.put_nowait(("message", peer_id, link, data))
+
+    def link_closed(self, peer_id: str, link: RtcLink, reason: str) -> None:
+        self._queue.put_nowait(("closed", peer_id, link, reason.encode()))
+
+    async def _work(self) -> None:
+        while True:
+            kind, peer_id, link, data = await self._queue.get()
+            try:
+                if kind == "open":
+                    await self.messenger.link_open(peer_id, link)
+                elif kind == "message":
+                    await self.messenger.link_message(peer_id, link, data)
+                else:
+                    await self.messenger.link_closed(peer_id, link, data.decode())
+            except Exception as error:  # one bad event must not stop the worker
+                self.messenger.connection_failed(peer_id, f"{type(error).__name__}: {error}")
+            self.events_handled += 1
+
+    # --- dialing ----------------------------------------------------------------------------------
+
+    async def dial_now(self, peer_id: str) -> None:
+        """Call ``peer_id`` now (the user asked); errors are shown on the contact."""
+        self._next_dial.pop(peer_id, None)
+        await self._dial(peer_id)
+
+    async def _dial(self, peer_id: str, *, automatic: bool = False) -> None:
+        if self.status is not BrokerStatus.ONLINE:
+            self._dialing.discard(peer_id)
+            self.messenger.connection_failed(peer_id, f"broker {self.status.value}: cannot call yet")
+            return
+        if peer_id in self._dialing and not automatic:
+            return
+        self._dialing.add(peer_id)
+        link: RtcLink | None = None
+        try:
+            link = await self.connector.dial(peer_id)
+            async with asyncio.timeout(DIAL_TIMEOUT_S):
+                await link.wait_open()
+            self._next_dial.pop(peer_id, None)
+        except (ProtocolError, TimeoutError) as error:
+            if link is not None:
+                link.close("no answer")
+            self._back_off(peer_id)
+            contact = self.messenger.contacts.get(peer_id)
+            if contact is not None and not contact.error:
+                self.messenger.connection_failed(peer_id, f"peer unavailable: {error or 'no answer'}")
+        finally:
+            self._dialing.discard(peer_id)
+
+    def _back_off(self, peer_id: str) -> None:
+        _, delay = self._next_dial.get(peer_id, (0.0, REDIAL_INITIAL_S / 2))
+        delay = min(REDIAL_MAX_S, delay * 2)
+        self._next_dial[peer_id] = (time.monotonic() + delay, delay)
+
+    async def _redial_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REDIAL_CHECK_S)
+            if self.status is not BrokerStatus.ONLINE:
+                continue
+            now = time.monotonic()
+            for peer_id in self.messenger.unlinked():
+                contact = self.messenger.contacts[peer_id]
+                due, _ = self._next_dial.get(peer_id, (0.0, 0.0))
+                if contact.status is LinkStatus.FAILED:
+                    continue  # a failed handshake waits for the person (the "connect" button)
+                if contact.session.is_initiator and peer_id not in self._dialing and now >= due:
+                    self._dialing.add(peer_id)
+                    self._spawn(self._dial(peer_id, automatic=True))

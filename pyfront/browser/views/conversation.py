@@ -1,0 +1,227 @@
+"""One chat: messages with their time and sent/delivered/read state, the composer, the disappearing timer,
+delete for everyone, the contact's connection state, "typing…", and the key-change warning.
+
+``ConversationView`` keeps one list item per message id, so a new message, a status change or an
+expiry touches one node (``update``) rather than the whole list: the time from "send" to "on the
+screen" is what bench/e2e.py measures. Text is set with ``textContent`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pyfront.browser.messenger import Contact, LinkStatus
+from pyfront.browser.ui import Handlers, append, clock_time, element, full_time
+from pyfront.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
+
+STATUS_MARKS = {
+    Status.SENDING: ("…", "Sending"),
+    Status.SENT: ("✓", "Sent"),
+    Status.DELIVERED: ("✓✓", "Delivered"),
+    Status.READ: ("✓✓", "Read"),
+    Status.FAILED: ("!", "Not sent"),
+}
+
+
+def timer_label(seconds: int) -> str:
+    if seconds == 0:
+        return "Off"
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+class ConversationView:
+    def __init__(
+        self,
+        container: Any,
+        handlers: Handlers,
+        contact: Contact,
+        *,
+        on_back: Callable[[], Awaitable[None]],
+        on_send: Callable[[str], Awaitable[None]],
+        on_typing: Callable[[bool], Awaitable[None]],
+        on_timer: Callable[[int], Awaitable[None]],
+        on_delete: Callable[[str], Awaitable[None]],
+        on_safety: Callable[[], Awaitable[None]],
+        on_connect: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.contact = contact
+        self._handlers = handlers
+        self._on_delete = on_delete
+        self._items: dict[str, Any] = {}
+        panel = element("section", classes="panel chat", id="chat", aria_labelledby="chat-title")
+        header = element("header", classes="chat-header")
+        back = element("button", "← Chats", id="chat-back", type="button", classes="secondary")
+        self.title = element("h2", id="chat-title")
+        self.state = element("p", id="chat-status", classes="status small", role="status")
+        titles = element("div", classes="chat-titles")
+        append(titles, self.title, self.state)
+        safety = element("button", "Safety number", id="chat-safety", type="button", classes="secondary")
+        self.connect = element("button", "Connect", id="chat-connect", type="button", classes="secondary")
+        append(header, back, titles, safety, self.connect)
+
+        self.banner = element("p", id="key-changed-banner", classes="warning alert", role="alert")
+        self.error = element("p", id="chat-error", classes="error small", role="alert")
+        timer_row = element("div", classes="row timer-row")
+        label = element("label", "Disappearing messages", classes="small")
+        label.htmlFor = "chat-timer"
+        self.timer = element("select", id="chat-timer")
+        for seconds in DISAPPEARING_TIMERS:
+            option = element("option", timer_label(seconds), value=str(seconds))
+            self.timer.append(option)
+        append(timer_row, label, self.timer)
+
+        self.list = element("ol", id="messages", classes="messages", aria_live="polite", tabindex="0")
+        self.list.setAttribute("aria-label", "Messages")
+        self.typing = element("p", id="chat-typing", classes="muted small typing")
+        composer = element("form", id="compose", classes="composer", novalidate="")
+        self.input = element(
+            "input", id="compose-text", type="text", autocomplete="off", aria_label="Message"
+        )
+        self.input.placeholder = "Message"
+        append(composer, self.input, element("button", "Send", id="compose-send", type="submit"))
+        append(panel, header, self.banner, self.error, timer_row, self.list, self.typing, composer)
+        container.append(panel)
+
+        for message in contact.conversation.ordered():
+            self._upsert(message)
+        self.refresh_status()
+        self.input.focus()
+
+        async def back_clicked(_event: Any) -> None:
+            await on_back()
+
+        async def submitted(_event: Any) -> None:
+            text = str(self.input.value)
+            if not text.strip():
+                return
+            self.input.value = ""
+            await on_send(text)
+
+        async def typed(_event: Any) -> None:
+            await on_typing(bool(str(self.input.value)))
+
+        async def timer_changed(_event: Any) -> None:
+            await on_timer(int(str(self.timer.value)))
+
+        async def safety_clicked(_event: Any) -> None:
+            await on_safety()
+
+        async def connect_clicked(_event: Any) -> None:
+            await on_connect()
+
+        handlers.on_async(back, "click", back_clicked)
+        handlers.on_async(composer, "submit", submitted)
+        handlers.on_async(self.input, "input", typed)
+        handlers.on_async(self.timer, "change", timer_changed)
+        handlers.on_async(safety, "click", safety_clicked)
+        handlers.on_async(self.connect, "click", connect_clicked)
+
+    # --- updates ----------------------------------------------------------------------------------
+
+    def refresh_status(self) -> None:
+        contact = self.contact
+        self.title.textContent = contact.name or contact.peer_id
+        words = {
+            LinkStatus.OFFLINE: "Offline: messages wait until the contact is reachable",
+            LinkStatus.HANDSHAKING: "Connecting securely…",
+            LinkStatus.READY: "Connected, end-to-end encrypted",
+            LinkStatus.FAILED: "Handshake failed",
+        }
+        text = words[contact.status]
+        if contact.status is LinkStatus.READY and contact.verified:
+            text += " · verified"
+        self.state.textContent = text
+        self.state.dataset.state = contact.status.value
+        self.state.dataset.full = str(contact.full_handshakes)
+        self.state.dataset.resumed = str(contact.resumed_handshakes)
+        self.connect.hidden = contact.status in (LinkStatus.READY, LinkStatus.HANDSHAKING)
+        self.error.textContent = contact.error if contact.status is not LinkStatus.READY else ""
+        self.error.hidden = not self.error.textContent
+        self.banner.textContent = (
+            f"The safety number with {contact.name or 'this contact'} changed: their identity key is not "
+            "the one you had. Compare safety numbers again before trusting this chat."
+        )
+        self.banner.hidden = not contact.key_changed
+        self.typing.textContent = f"{contact.name or 'The contact'} is typing…" if contact.peer_typing else ""
+        self.timer.value = str(contact.conversation.timer)
+
+    def update(self, changed: list[str], removed: list[str]) -> None:
+        for message_id in removed:
+            item = self._items.pop(message_id, None)
+            if item is not None:
+                item.remove()
+        for message_id in changed:
+            message = self.contact.conversation.messages.get(message_id)
+            if message is not None:
+                self._upsert(message)
+        self.timer.value = str(self.contact.conversation.timer)
+
+    def _upsert(self, message: ChatMessage) -> None:
+        item = self._render(message)
+        old = self._items.get(message.message_id)
+        if old is not None:
+            old.replaceWith(item)
+        else:
+            self._insert(item, message)
+        self._items[message.message_id] = item
+        item.scrollIntoView(False)
+
+    def _insert(self, item: Any, message: ChatMessage) -> None:
+        """Keep the list in time order (a late message goes before newer ones)."""
+        later = None
+        for other in reversed(self.contact.conversation.ordered()):
+            if other.message_id == message.message_id:
+                break
+            if other.message_id in self._items:
+                later = self._items[other.message_id]
+        if later is not None:
+            self.list.insertBefore(item, later)
+        else:
+            self.list.append(item)
+
+    def _render(self, message: ChatMessage) -> Any:
+        outgoing = message.direction is Direction.OUTGOING
+        if message.kind is Kind.TIMER_CHANGED:
+            who = "You" if outgoing else (self.contact.name or "The contact")
+            seconds = int(message.text)
+            text = (
+                f"{who} turned disappearing messages off."
+                if seconds == 0
+                else f"{who} set disappearing messages to {timer_label(seconds)}."
+            )
+            return element("li", text, classes="event small muted", data_id=message.message_id)
+        item = element(
+            "li",
+            classes=f"message {'out' if outgoing else 'in'}",
+            data_id=message.message_id,
+            data_status=message.status.value,
+        )
+        if message.kind is Kind.DELETED:
+            item.classList.add("deleted")
+            text = element("p", "This message was deleted.", classes="text")
+        else:
+            text = element("p", message.text, classes="text")
+        meta = element("p", classes="meta small")
+        time_node = element("time", clock_time(message.sent_at), title=full_time(message.sent_at))
+        append(meta, time_node)
+        if message.timer:
+            append(meta, element("span", "⏱", title=f"Disappears ({timer_label(message.timer)})"))
+        if outgoing:
+            mark, words = STATUS_MARKS[message.status]
+            append(meta, element("span", mark, classes=f"tick {message.status.value}", title=words))
+            meta.setAttribute("aria-label", f"{words} at {clock_time(message.sent_at)}")
+        append(item, text, meta)
+        if outgoing and message.kind is Kind.TEXT:
+            delete = element("button", "Delete for everyone", type="button", classes="link delete small")
+
+            async def delete_clicked(_event: Any) -> None:
+                await self._on_delete(message.message_id)
+
+            self._handlers.on_async(delete, "click", delete_clicked)
+            item.append(delete)
+        return item

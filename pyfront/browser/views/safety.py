@@ -1,0 +1,81 @@
+"""Safety number: the 60 digits both people compare (``pyfront.identity.safety_number``, 12 groups of 5),
+"mark as verified", and the warning when the contact's key changed. Both sides show the same digits.
+
+The QR code of ``pyfront.identity.safety_qr_payload`` is not shown yet: ``segno`` is not packed into the
+browser bundle (see the issue 8 report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pyfront.browser.messenger import Contact
+from pyfront.browser.ui import Handlers, append, element
+from pyfront.identity import SAFETY_NUMBER_GROUP, format_safety_number
+
+
+def render(
+    container: Any,
+    handlers: Handlers,
+    contact: Contact,
+    digits: str,
+    *,
+    on_back: Callable[[], Awaitable[None]],
+    on_verify: Callable[[bool], Awaitable[None]],
+) -> None:
+    name = contact.name or "this contact"
+    panel = element("section", classes="panel safety", id="safety", aria_labelledby="safety-title")
+    back = element("button", "← Back to the chat", id="safety-back", type="button", classes="secondary")
+    append(panel, back, element("h2", f"Safety number with {name}", id="safety-title"))
+    if contact.key_changed:
+        append(
+            panel,
+            element(
+                "p",
+                f"{name}'s identity key changed since you last talked. Compare the numbers again.",
+                classes="warning alert",
+                id="safety-key-changed",
+                role="alert",
+            ),
+        )
+    grid = element("p", classes="safety-number", id="safety-number")
+    grid.setAttribute("aria-label", format_safety_number(digits))
+    for start in range(0, len(digits), SAFETY_NUMBER_GROUP):
+        grid.append(element("span", digits[start : start + SAFETY_NUMBER_GROUP], classes="group"))
+    state = element(
+        "p",
+        "Verified: you compared this number." if contact.verified else "Not verified yet.",
+        id="safety-state",
+        classes="status",
+        data_verified="yes" if contact.verified else "no",
+    )
+    verify = element(
+        "button",
+        "Clear verification" if contact.verified else "Mark as verified",
+        id="safety-verify",
+        type="button",
+    )
+    append(
+        panel,
+        element(
+            "p",
+            f"Compare these digits with the ones {name} sees, in person or over a call. If they match, "
+            "nobody is in the middle of your chat.",
+            classes="muted",
+        ),
+        grid,
+        state,
+        verify,
+    )
+    container.append(panel)
+
+    async def back_clicked(_event: Any) -> None:
+        await on_back()
+
+    async def verify_clicked(_event: Any) -> None:
+        await on_verify(not contact.verified)
+
+    handlers.on_async(back, "click", back_clicked)
+    handlers.on_async(verify, "click", verify_clicked)
+    back.focus()

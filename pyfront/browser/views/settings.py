@@ -1,0 +1,252 @@
+"""Settings: broker, ICE servers, relay-only, the privacy toggles, passphrase, backups, the bundle.
+
+Every change goes through ``pyfront.settings.Settings.with_changes``, so a bad value is refused with a
+clear message and nothing changes. ICE servers are typed one per line::
+
+    stun:stun.example.org:3478
+    turn:turn.example.org:3478,turns:turn.example.org:5349 username credential
+
+(``parse_ice_lines``). Credentials are shown only in this form, never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyfront.browser.ui import Handlers, append, element, field
+from pyfront.errors import DecodeError
+from pyfront.settings import IceServer, Settings
+
+#: The longest ICE server list text accepted from the form.
+MAX_ICE_TEXT = 16 * 1024
+
+
+def parse_ice_lines(text: str) -> tuple[IceServer, ...]:
+    """One server per non-empty line: comma-separated URLs, then optionally a username and a credential."""
+    if len(text) > MAX_ICE_TEXT:
+        raise DecodeError("ICE servers: the list is too long")
+    servers = []
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (1, 3):
+            raise DecodeError(f"ICE servers, line {number}: expected 'URL[,URL...] [username credential]'")
+        urls = tuple(url for url in parts[0].split(",") if url)
+        username, credential = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
+        try:
+            servers.append(IceServer(urls, username, credential))
+        except DecodeError as error:
+            raise DecodeError(f"ICE servers, line {number}: {error}") from None
+    return tuple(servers)
+
+
+def format_ice_lines(servers: tuple[IceServer, ...]) -> str:
+    lines = []
+    for server in servers:
+        line = ",".join(server.urls)
+        if server.username or server.credential:
+            line += f" {server.username} {server.credential}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@dataclass
+class SettingsActions:
+    save: Callable[[Settings], Awaitable[None]]
+    change_passphrase: Callable[[str, str | None], Awaitable[None]]
+    export_backup: Callable[[str], Awaitable[None]]
+    import_backup: Callable[[bytes, str], Awaitable[int]]
+    back: Callable[[], Awaitable[None]]
+    fetch_statics: Callable[[], None]
+
+
+def _checkbox(label: str, input_id: str, checked: bool) -> tuple[Any, Any]:
+    wrapper = element("div", classes="check")
+    box = element("input", id=input_id, type="checkbox")
+    box.checked = checked
+    text = element("label", label)
+    text.htmlFor = input_id
+    append(wrapper, box, text)
+    return wrapper, box
+
+
+def _result(node_id: str) -> Any:
+    node = element("p", classes="status small", id=node_id, role="status")
+    node.hidden = True
+    return node
+
+
+def _show(node: Any, text: str, ok: bool) -> None:
+    node.textContent, node.hidden = text, False
+    node.dataset.state = "ready" if ok else "failed"
+
+
+def render(
+    container: Any,
+    handlers: Handlers,
+    settings: Settings,
+    *,
+    root_hash: str,
+    has_passphrase: bool,
+    actions: SettingsActions,
+) -> None:
+    panel = element("section", classes="panel settings", id="settings", aria_labelledby="settings-title")
+    back = element("button", "← Chats", id="settings-back", type="button", classes="secondary")
+    append(panel, back, element("h2", "Settings", id="settings-title"))
+
+    # --- connection and privacy -------------------------------------------------------------------
+    form = element("form", id="settings-form", classes="settings-form", novalidate="")
+    broker_field, broker_url = field("Broker URL (empty: this server)", "settings-broker-url")
+    broker_url.value = settings.broker_url
+    broker_url.placeholder = "https://broker.example.org/peerjs"
+    key_field, broker_key = field("Broker key", "settings-broker-key")
+    broker_key.value = settings.broker_key
+    ice_label = element("label", "ICE servers (one per line: URL[,URL] [username credential])")
+    ice_label.htmlFor = "settings-ice"
+    ice = element("textarea", id="settings-ice", rows="3", spellcheck="false")
+    ice.value = format_ice_lines(settings.ice_servers)
+    relay_row, relay = _checkbox(
+        "Relay-only mode (hide my address behind TURN)", "settings-relay", settings.relay_only
+    )
+    typing_row, typing = _checkbox(
+        "Send and show typing indicators", "settings-typing", settings.typing_indicators
+    )
+    receipts_row, receipts = _checkbox(
+        "Send and show read receipts", "settings-receipts", settings.read_receipts
+    )
+    notify_row, notify = _checkbox(
+        "Notifications while the tab is hidden", "settings-notifications", settings.notifications
+    )
+    saved = _result("settings-saved")
+    append(
+        form,
+        element("h3", "Connection"),
+        broker_field,
+        key_field,
+        ice_label,
+        ice,
+        relay_row,
+        element("h3", "Privacy"),
+        typing_row,
+        receipts_row,
+        notify_row,
+        element("button", "Save settings", id="settings-save", type="submit"),
+        saved,
+    )
+
+    # --- passphrase -------------------------------------------------------------------------------
+    secret = element("form", id="passphrase-form", classes="settings-form", novalidate="")
+    current_field, current = field(
+        "Current passphrase", "passphrase-current", input_type="password", autocomplete="current-password"
+    )
+    current_field.hidden = not has_passphrase
+    new_field, new = field(
+        "New passphrase (empty: none)", "passphrase-new", input_type="password", autocomplete="new-password"
+    )
+    again_field, again = field(
+        "Repeat the new passphrase", "passphrase-again", input_type="password", autocomplete="new-password"
+    )
+    secret_result = _result("passphrase-result")
+    append(
+        secret,
+        element("h3", "Passphrase"),
+        current_field,
+        new_field,
+        again_field,
+        element("button", "Change passphrase", id="passphrase-submit", type="submit"),
+        secret_result,
+    )
+
+    # --- backup -----------------------------------------------------------------------------------
+    backup = element("section", classes="settings-form", id="backup")
+    backup_field, backup_pass = field(
+        "Backup passphrase", "backup-passphrase", input_type="password", autocomplete="new-password"
+    )
+    export = element(
+        "button", "Export encrypted backup", id="backup-export", type="button", classes="secondary"
+    )
+    file_label = element("label", "Backup file to import (replaces everything on this device)")
+    file_label.htmlFor = "backup-file"
+    file_input = element("input", id="backup-file", type="file", accept=".parley,application/octet-stream")
+    restore = element("button", "Import backup", id="backup-import", type="button", classes="secondary")
+    backup_result = _result("backup-result")
+    append(
+        backup, element("h3", "Backup"), backup_field, export, file_label, file_input, restore, backup_result
+    )
+
+    # --- bundle -----------------------------------------------------------------------------------
+    bundle = element("section", classes="settings-form", id="bundle-info")
+    code = element("code", root_hash, id="settings-root-hash", classes="root-hash-inline")
+    fetch = element("button", "Fetch latest statics", id="settings-fetch", type="button", classes="secondary")
+    append(bundle, element("h3", "App bundle"), element("p", "Root hash of the running bundle:"), code, fetch)
+
+    append(panel, form, secret, backup, bundle)
+    container.append(panel)
+
+    async def back_clicked(_event: Any) -> None:
+        await actions.back()
+
+    async def save(_event: Any) -> None:
+        try:
+            changed = settings.with_changes(
+                broker_url=str(broker_url.value).strip(),
+                broker_key=str(broker_key.value).strip(),
+                ice_servers=parse_ice_lines(str(ice.value)),
+                relay_only=bool(relay.checked),
+                typing_indicators=bool(typing.checked),
+                read_receipts=bool(receipts.checked),
+                notifications=bool(notify.checked),
+            )
+            await actions.save(changed)
+        except Exception as error:
+            _show(saved, f"Not saved: {error}", False)
+            return
+        _show(saved, "Saved.", True)
+
+    async def change(_event: Any) -> None:
+        if str(new.value) != str(again.value):
+            _show(secret_result, "The two new passphrases differ.", False)
+            return
+        try:
+            await actions.change_passphrase(str(current.value), str(new.value) or None)
+        except Exception as error:
+            _show(secret_result, f"Not changed: {error}", False)
+            return
+        for node in (current, new, again):
+            node.value = ""
+        _show(secret_result, "Passphrase changed.", True)
+
+    async def export_clicked(_event: Any) -> None:
+        try:
+            await actions.export_backup(str(backup_pass.value))
+        except Exception as error:
+            _show(backup_result, f"No backup: {error}", False)
+            return
+        _show(backup_result, "Backup written (check your downloads).", True)
+
+    async def import_clicked(_event: Any) -> None:
+        files = file_input.files
+        if not files or not files.length:
+            _show(backup_result, "Choose a backup file first.", False)
+            return
+        try:
+            buffer = await files.item(0).arrayBuffer()
+            count = await actions.import_backup(bytes(buffer.to_bytes()), str(backup_pass.value))
+        except Exception as error:
+            _show(backup_result, f"Not imported: {error}", False)
+            return
+        _show(backup_result, f"Imported {count} records. Reload the page to use them.", True)
+
+    def fetch_clicked(_event: Any) -> None:
+        actions.fetch_statics()
+
+    handlers.on_async(back, "click", back_clicked)
+    handlers.on_async(form, "submit", save)
+    handlers.on_async(secret, "submit", change)
+    handlers.on_async(export, "click", export_clicked)
+    handlers.on_async(restore, "click", import_clicked)
+    handlers.on(fetch, "click", fetch_clicked)
+    back.focus()
