@@ -69,9 +69,11 @@ def create_app(config: Config | None = None) -> Flask:
     def web_manifest() -> Response:
         return _no_cache_file(config.static_root / "manifest.webmanifest", "application/manifest+json")
 
+    policy = headers.content_security_policy(config.connect_sources)
+
     @app.after_request
     def security_headers(response: Response) -> Response:
-        headers.apply(response.headers)
+        headers.apply(response.headers, policy)
         return response
 
     sockets = _optional_module("server.sockets")
@@ -83,7 +85,7 @@ def create_app(config: Config | None = None) -> Flask:
         root=str(config.static_root),
         prefix="/static/",
         mimetypes=bundle.MIME_TYPES,
-        add_headers_function=headers.whitenoise_headers,
+        add_headers_function=headers.whitenoise_headers_with(policy),
         autorefresh=config.testing,
     )
     return app
@@ -119,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     serve_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
     serve_cmd.add_argument(
+        "--connect-src",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another origin the page may connect to, e.g. a broker at wss://peer.example:9000 (repeatable)",
+    )
+    serve_cmd.add_argument(
         "--autorefresh", action="store_true", help="re-read static files on every request (tests)"
     )
 
@@ -141,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
 
     if args.command == "serve":
+        try:
+            connect_sources = headers.check_connect_sources(args.connect_src)
+        except headers.OriginError as error:
+            _parser().error(str(error))
         serve(
             Config(
                 host=args.host,
@@ -148,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data_dir=args.data_dir.resolve(),
                 static_root=args.static_root.resolve(),
                 testing=args.autorefresh,
+                connect_sources=connect_sources,
             )
         )
         return 0

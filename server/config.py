@@ -35,6 +35,8 @@ class Config:
     repo_root: Path = REPO_ROOT
     broker: Mapping[str, Any] = field(default_factory=dict)
     testing: bool = False
+    #: Origins the page may connect to besides its own (brokers on other origins); see server/headers.py.
+    connect_sources: tuple[str, ...] = ()
 
     @property
     def service_worker_path(self) -> Path:
