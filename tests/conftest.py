@@ -37,7 +37,7 @@ Our CSP has no ``'unsafe-eval'``, so ``page.wait_for_function(...)`` (whose poll
 the page) fails on our pages: wait with ``expect(locator)...`` or poll ``page.evaluate`` from Python.
 
 Run: ``./dev pytest tests/browser/test_app_shell.py -n 0`` (browser) or
-``.venv/bin/pytest -p no:xdist tests/unit/test_bundle.py`` (no browser).
+``.venv/bin/pytest -n 0 tests/unit/test_bundle.py`` (no browser).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 Spec: shared/reference/peerjs-protocol.md ("Client payloads"). The test page and ``peerjs.min.js`` come
 from a separate loopback origin, so the broker's CORS answers are exercised too; the peerjs config
 overrides host, port, path and ICE servers so nothing leaves loopback (the request guard fails the test
-otherwise). Run: ``./dev pytest tests/browser/test_broker_peerjs.py -p no:xdist``.
+otherwise). Run: ``./dev pytest tests/browser/test_broker_peerjs.py -n 0``.
 """
 
 from __future__ import annotations
