@@ -156,7 +156,7 @@ def main() -> None:
                     pages = (alice, bob)
                     print(f"connect click -> ready: {connect_ms:.0f} ms")
                 assert pages is not None
-                anchor_ms = float(pages[1].evaluate(ANCHOR, 200))
+                anchor_ms = float(pages[1].evaluate(ANCHOR, 2000))
                 samples = latencies(*pages, arguments.messages)
                 browser.close()
         finally:

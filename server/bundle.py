@@ -19,6 +19,7 @@ import fcntl
 import fnmatch
 import gzip
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -282,7 +283,7 @@ def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
         for relative, data in _vendor_files(node_modules, entry):
             wanted[vendor_root / entry.dest / relative] = data
 
-    pyfront_zip = pack_pyfront(config.repo_root / "pyfront")
+    pyfront_zip = pack_pyfront(config.repo_root / "pyfront", *python_vendor_packages())
     zip_name = f"{PYFRONT_ZIP_PREFIX}{hashlib.sha256(pyfront_zip).hexdigest()[:16]}.zip"
     wanted[vendor_root / zip_name] = pyfront_zip
     wanted[vendor_root / BOOT_CONFIG] = boot_config(f"/static/{VENDOR_DIR}/{zip_name}")
@@ -372,17 +373,39 @@ def refresh_sri(html: bytes, static_root: Path) -> bytes:
     return _SRI_TAG.sub(fix_tag, html)
 
 
-def pack_pyfront(package_dir: Path) -> bytes:
-    """A deterministic zip of ``pyfront/`` (sorted entries, fixed timestamps and modes, no caches)."""
+#: Pure-Python packages from requirements.txt that the browser imports, packed into the pyfront zip at its
+#: root (each is a top-level import there): segno draws the safety-number QR code (issue 8).
+PYTHON_VENDOR = ("segno",)
+
+
+def python_vendor_packages() -> list[Path]:
+    """The installed directories of ``PYTHON_VENDOR`` (their pinned versions make the zip reproducible)."""
+    directories = []
+    for name in PYTHON_VENDOR:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"bundle: the Python package {name!r} is not installed (requirements.txt)")
+        directories.append(Path(spec.origin).parent)
+    return directories
+
+
+def pack_pyfront(package_dir: Path, *vendor_dirs: Path) -> bytes:
+    """A deterministic zip of ``pyfront/`` and any ``vendor_dirs`` packages (sorted entries, fixed
+    timestamps and modes, no caches; vendored packages contribute their ``.py`` files only)."""
     buffer = io.BytesIO()
-    base = package_dir.parent
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(package_dir.rglob("*"), key=lambda p: p.relative_to(base).as_posix()):
-            relative = path.relative_to(base).as_posix()
+    entries: list[tuple[str, Path]] = []
+    for directory in (package_dir, *vendor_dirs):
+        base = directory.parent
+        for path in directory.rglob("*"):
             if not path.is_file() or "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo"}:
                 continue
             if any(part.startswith(".") for part in path.relative_to(base).parts):
                 continue
+            if directory is not package_dir and path.suffix != ".py":
+                continue
+            entries.append((path.relative_to(base).as_posix(), path))
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for relative, path in sorted(entries):
             info = zipfile.ZipInfo(relative, date_time=ZIP_EPOCH)
             info.external_attr = ZIP_FILE_MODE
             info.compress_type = zipfile.ZIP_DEFLATED

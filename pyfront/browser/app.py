@@ -38,7 +38,7 @@ from pyfront.browser.views.conversation import ConversationView
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
-from pyfront.identity import Identity
+from pyfront.identity import Identity, safety_number, safety_qr_payload
 from pyfront.invite import Invite, parse_fragment, parse_link
 from pyfront.olm import Account
 from pyfront.session import LocalParty
@@ -360,10 +360,9 @@ class App:
                 ),
             )
             return
-        from pyfront.identity import safety_number  # noqa: PLC0415
-
         digits = safety_number(self.identity.public_key, contact.identity_key)
-        safety.render(container, self._handlers, contact, digits, on_back=back, on_verify=verify)
+        payload = safety_qr_payload(self.identity.public_key, contact.identity_key)
+        safety.render(container, self._handlers, contact, digits, payload, on_back=back, on_verify=verify)
 
     async def show_settings(self) -> None:
         storage = self.storage

@@ -71,6 +71,17 @@ async () => {
 """
 
 
+#: The safety QR code's bytes, decoded from the canvas pixels by jsQR (vendored in the bundle).
+READ_QR = """
+() => {
+  const canvas = document.querySelector("#safety-qr");
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  const code = jsQR(pixels.data, canvas.width, canvas.height);
+  return code ? Array.from(code.binaryData) : [];
+}
+"""
+
+
 def sent_frames(page: Page) -> int:
     return int(page.evaluate("() => window.__wire.sent"))
 
@@ -171,15 +182,20 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     screen(alice, "chat")
     expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready")
 
-    # Safety numbers: the same 60 digits on both sides, 12 groups of 5.
-    digits = []
+    # Safety numbers: the same 60 digits on both sides, 12 groups of 5; each QR code (read back with the
+    # bundle's jsQR) carries the shower's fingerprint, then the other's: the two are mirror images.
+    digits, codes = [], []
     for page in (alice, bob):
         page.click("#chat-safety")
         screen(page, "safety")
         groups = page.locator("#safety-number .group").all_inner_texts()
         assert len(groups) == 12 and all(re.fullmatch(r"\d{5}", group) for group in groups)
         digits.append("".join(groups))
+        page.add_script_tag(url="/static/vendor/jsqr/jsQR.js")
+        codes.append(bytes(page.evaluate(READ_QR)))
     assert digits[0] == digits[1]
+    assert len(codes[0]) == 65 and codes[0][0] == codes[1][0] == 1
+    assert codes[0][1:33] == codes[1][33:] and codes[0][33:] == codes[1][1:33]
     screenshots(alice, "safety")
     alice.click("#safety-verify")
     expect(alice.locator("#safety-state")).to_have_attribute("data-verified", "yes", timeout=STEP_MS)

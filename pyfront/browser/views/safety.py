@@ -1,8 +1,9 @@
 """Safety number: the 60 digits both people compare (``pyfront.identity.safety_number``, 12 groups of 5),
 "mark as verified", and the warning when the contact's key changed. Both sides show the same digits.
 
-The QR code of ``pyfront.identity.safety_qr_payload`` is not shown yet: ``segno`` is not packed into the
-browser bundle (see the issue 8 report).
+The QR code shows ``pyfront.identity.safety_qr_payload`` (version, my fingerprint, theirs), drawn by
+``segno`` (pure Python, packed into the bundle by ``server/bundle.py``) onto a ``<canvas>``: no inline
+style, no markup from strings. The contact's app checks a scanned code with ``verify_safety_qr``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,43 @@ from pyfront.browser.messenger import Contact
 from pyfront.browser.ui import Handlers, append, element
 from pyfront.identity import SAFETY_NUMBER_GROUP, format_safety_number
 
+#: Pixels per QR module, and the quiet zone in modules (ISO/IEC 18004 asks for 4).
+QR_SCALE = 6
+QR_QUIET_ZONE = 4
+
+
+def qr_canvas(payload: bytes) -> Any:
+    """A ``<canvas>`` showing ``payload`` as a QR code (byte mode, error correction M)."""
+    import segno  # noqa: PLC0415  (packed into the bundle; only this screen needs it)
+
+    matrix = segno.make(payload, error="m", micro=False).matrix
+    size = (len(matrix) + 2 * QR_QUIET_ZONE) * QR_SCALE
+    canvas = element("canvas", id="safety-qr", classes="qr", width=str(size), height=str(size), role="img")
+    canvas.setAttribute("aria-label", "Safety number QR code")
+    context = canvas.getContext("2d")
+    context.fillStyle = "#ffffff"
+    context.fillRect(0, 0, size, size)
+    context.fillStyle = "#000000"
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < len(row):  # one rectangle per run of dark modules
+            if not row[x]:
+                x += 1
+                continue
+            start = x
+            while x < len(row) and row[x]:
+                x += 1
+            left, top = (QR_QUIET_ZONE + start) * QR_SCALE, (QR_QUIET_ZONE + y) * QR_SCALE
+            context.fillRect(left, top, (x - start) * QR_SCALE, QR_SCALE)
+    return canvas
+
 
 def render(
     container: Any,
     handlers: Handlers,
     contact: Contact,
     digits: str,
+    qr_payload: bytes,
     *,
     on_back: Callable[[], Awaitable[None]],
     on_verify: Callable[[bool], Awaitable[None]],
@@ -65,6 +97,8 @@ def render(
             classes="muted",
         ),
         grid,
+        qr_canvas(qr_payload),
+        element("p", f"Or let {name} scan this code.", classes="muted small"),
         state,
         verify,
     )
