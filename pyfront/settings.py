@@ -230,3 +230,40 @@ def _parse_broker_url(url: str, key: str = DEFAULT_BROKER_KEY) -> BrokerAddress:
         key=key,
         secure=secure,
     )
+
+
+# --- the settings screen's text form of the ICE server list ----------------------------------------
+
+#: The longest ICE server list text accepted from the form.
+MAX_ICE_TEXT = 16 * 1024
+
+
+def parse_ice_lines(text: str) -> tuple[IceServer, ...]:
+    """One server per non-empty line: comma-separated URLs, then optionally a username and a credential."""
+    if len(text) > MAX_ICE_TEXT:
+        raise DecodeError("ICE servers: the list is too long")
+    servers = []
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (1, 3):
+            raise DecodeError(f"ICE servers, line {number}: expected 'URL[,URL...] [username credential]'")
+        urls = tuple(url for url in parts[0].split(",") if url)
+        username, credential = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
+        try:
+            servers.append(IceServer(urls, username, credential))
+        except DecodeError as error:
+            raise DecodeError(f"ICE servers, line {number}: {error}") from None
+    return tuple(servers)
+
+
+def format_ice_lines(servers: tuple[IceServer, ...]) -> str:
+    """The text form of ``servers`` (``parse_ice_lines`` reads it back; credentials cannot hold spaces)."""
+    lines = []
+    for server in servers:
+        line = ",".join(server.urls)
+        if server.username or server.credential:
+            line += f" {server.username} {server.credential}"
+        lines.append(line)
+    return "\n".join(lines)

@@ -379,3 +379,28 @@ def test_verify_clears_the_key_change_warning_and_a_new_link_replaces_the_old() 
         assert stored["verified"] is True and stored["identity_key"] == bob.party.identity.public_key.hex()
 
     run(body)
+
+
+def test_a_new_identity_behind_a_known_peer_id_raises_the_key_change_warning() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, _bob, _ = await invited_pair(clock)
+        await alice.messenger.mark_verified(BOB_PEER)
+        at_alice = alice.messenger.contact(BOB_PEER)
+        old_key = at_alice.identity_key
+        link = at_alice.link
+        assert link is not None
+        await alice.messenger.link_closed(BOB_PEER, link, "gone")
+        # "Bob" comes back with a fresh identity under the same peer id (a reinstall, or an impostor).
+        other = await make_person(BOB_PEER, "Bob", clock)
+        await other.messenger.add_contact(ALICE_PEER)
+        await connect(other, alice)
+        assert at_alice.key_changed and not at_alice.verified
+        assert at_alice.identity_key == other.party.identity.public_key != old_key
+        assert at_alice.status is LinkStatus.READY and at_alice.full_handshakes == 2
+        stored = await alice.store.get_json("contact", BOB_PEER)
+        assert stored["key_changed"] is True and stored["verified"] is False
+        await alice.messenger.mark_verified(BOB_PEER)
+        assert not at_alice.key_changed and at_alice.verified
+
+    run(body)

@@ -13,6 +13,8 @@ from pyfront.settings import (
     SETTINGS_VERSION,
     IceServer,
     Settings,
+    format_ice_lines,
+    parse_ice_lines,
 )
 from pyfront.signaling import BrokerAddress
 
@@ -184,3 +186,22 @@ def test_bad_stored_settings_are_refused(stored: object) -> None:
 def test_settings_are_immutable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().relay_only = True  # type: ignore[misc]
+
+
+def test_ice_lines_round_trip_and_refusals() -> None:
+    text = "stun:stun.example.org:3478\n\n  turn:t.example.org:3478,turns:t.example.org:5349 alice s3cret  \n"
+    servers = parse_ice_lines(text)
+    assert servers == (
+        IceServer(("stun:stun.example.org:3478",)),
+        IceServer(("turn:t.example.org:3478", "turns:t.example.org:5349"), "alice", "s3cret"),
+    )
+    assert parse_ice_lines(format_ice_lines(servers)) == servers
+    assert parse_ice_lines("") == ()
+    with pytest.raises(DecodeError, match="line 1: expected"):
+        parse_ice_lines("turn:t.example.org alice")  # a username without a credential
+    with pytest.raises(DecodeError, match=r"line 2: .*TURN server needs"):
+        parse_ice_lines("stun:s.example.org\nturn:t.example.org")
+    with pytest.raises(DecodeError, match=r"line 1: .*not a stun"):
+        parse_ice_lines("http://example.org")
+    with pytest.raises(DecodeError, match="too long"):
+        parse_ice_lines("stun:s.example.org\n" * 2000)

@@ -6,7 +6,7 @@ clear message and nothing changes. ICE servers are typed one per line::
     stun:stun.example.org:3478
     turn:turn.example.org:3478,turns:turn.example.org:5349 username credential
 
-(``parse_ice_lines``). Credentials are shown only in this form, never logged.
+(``pyfront.settings.parse_ice_lines``). Credentials are shown only in this form, never logged.
 """
 
 from __future__ import annotations
@@ -16,41 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyfront.browser.ui import Handlers, append, element, field
-from pyfront.errors import DecodeError
-from pyfront.settings import IceServer, Settings
-
-#: The longest ICE server list text accepted from the form.
-MAX_ICE_TEXT = 16 * 1024
-
-
-def parse_ice_lines(text: str) -> tuple[IceServer, ...]:
-    """One server per non-empty line: comma-separated URLs, then optionally a username and a credential."""
-    if len(text) > MAX_ICE_TEXT:
-        raise DecodeError("ICE servers: the list is too long")
-    servers = []
-    for number, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) not in (1, 3):
-            raise DecodeError(f"ICE servers, line {number}: expected 'URL[,URL...] [username credential]'")
-        urls = tuple(url for url in parts[0].split(",") if url)
-        username, credential = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
-        try:
-            servers.append(IceServer(urls, username, credential))
-        except DecodeError as error:
-            raise DecodeError(f"ICE servers, line {number}: {error}") from None
-    return tuple(servers)
-
-
-def format_ice_lines(servers: tuple[IceServer, ...]) -> str:
-    lines = []
-    for server in servers:
-        line = ",".join(server.urls)
-        if server.username or server.credential:
-            line += f" {server.username} {server.credential}"
-        lines.append(line)
-    return "\n".join(lines)
+from pyfront.settings import Settings, format_ice_lines, parse_ice_lines
 
 
 @dataclass
