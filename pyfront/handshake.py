@@ -22,11 +22,9 @@ and a full handshake's resume id is ``HKDF-Expand(TH4, "parley resume id", 32)``
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 
-from pyfront.crypto.provider import CryptoProvider, SymmetricKey
+from pyfront.crypto.provider import CryptoProvider, SymmetricKey, constant_time_equal
 from pyfront.errors import AuthenticationError, DecodeError
 
 HANDSHAKE_LABEL = b"parley handshake v1"
@@ -56,16 +54,16 @@ class Transcript:
     """The running transcript hash."""
 
     def __init__(self, initiator_dtls: bytes, responder_dtls: bytes) -> None:
-        self.hash = hashlib.sha256(
+        self.hash = CryptoProvider.sha256(
             HANDSHAKE_LABEL
             + bytes([len(initiator_dtls)])
             + initiator_dtls
             + bytes([len(responder_dtls)])
             + responder_dtls
-        ).digest()
+        )
 
     def absorb(self, *parts: bytes) -> bytes:
-        self.hash = hashlib.sha256(self.hash + b"".join(parts)).digest()
+        self.hash = CryptoProvider.sha256(self.hash + b"".join(parts))
         return self.hash
 
     def copy(self) -> Transcript:
@@ -95,11 +93,11 @@ def confirmation_keys(shared_secret: bytes, th2: bytes) -> tuple[SymmetricKey, S
 
 
 def confirmation(key: bytes, transcript_hash: bytes) -> bytes:
-    return hmac.new(key, transcript_hash, hashlib.sha256).digest()
+    return CryptoProvider.hmac("sha256", key, transcript_hash)
 
 
 def check_confirmation(key: bytes, transcript_hash: bytes, received: bytes) -> None:
-    if not hmac.compare_digest(confirmation(key, transcript_hash), received):
+    if not constant_time_equal(confirmation(key, transcript_hash), received):
         raise AuthenticationError("handshake: key confirmation failed")
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +27,7 @@ from pyfront.crypto.provider import (
     ED25519_PUBLIC_LENGTH,
     CryptoProvider,
     Ed25519Seed,
+    constant_time_equal,
     require_length,
 )
 from pyfront.errors import AuthenticationError, DecodeError
@@ -87,7 +86,7 @@ class Identity:
             raise DecodeError(f"identity state: malformed ({type(error).__name__})") from None
         require_length("identity seed", seed, 32)
         identity = await cls.from_seed(provider, seed)
-        if not hmac.compare_digest(identity.public_key, public_key):
+        if not constant_time_equal(identity.public_key, public_key):
             raise DecodeError("identity state: public key does not match the seed")
         return identity
 
@@ -98,7 +97,7 @@ class Identity:
 def _fingerprint(key: bytes, stable_id: bytes, iterations: int) -> bytes:
     digest = SAFETY_NUMBER_VERSION.to_bytes(2, "big") + key + stable_id
     for _ in range(iterations):
-        digest = hashlib.sha512(digest + key).digest()
+        digest = CryptoProvider.sha512(digest + key)
     return digest
 
 
@@ -160,14 +159,14 @@ def verify_safety_qr(scanned: bytes, local_key: bytes, remote_key: bytes) -> Non
     ours = safety_qr_payload(local_key, remote_key)
     half = 1 + SAFETY_QR_FINGERPRINT_LENGTH
     expected = bytes([SAFETY_QR_VERSION]) + ours[half:] + ours[1:half]
-    if not hmac.compare_digest(scanned, expected):
+    if not constant_time_equal(scanned, expected):
         raise AuthenticationError("safety QR: fingerprints do not match these identity keys")
 
 
 def invite_fingerprint(identity_key: bytes) -> str:
     """URL-safe base64 (no padding) of the first 20 bytes of SHA-256(label || key): 27 characters."""
     require_length("identity key", identity_key, ED25519_PUBLIC_LENGTH)
-    digest = hashlib.sha256(INVITE_FINGERPRINT_LABEL + identity_key).digest()[:INVITE_FINGERPRINT_LENGTH]
+    digest = CryptoProvider.sha256(INVITE_FINGERPRINT_LABEL + identity_key)[:INVITE_FINGERPRINT_LENGTH]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
@@ -188,4 +187,4 @@ def decode_invite_fingerprint(text: str) -> bytes:
 def matches_invite_fingerprint(text: str, identity_key: bytes) -> bool:
     """True when ``identity_key`` is the key the invite fingerprint names (constant-time compare)."""
     decode_invite_fingerprint(text)
-    return hmac.compare_digest(text.encode("ascii"), invite_fingerprint(identity_key).encode("ascii"))
+    return constant_time_equal(text.encode("ascii"), invite_fingerprint(identity_key).encode("ascii"))

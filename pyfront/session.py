@@ -31,14 +31,20 @@ This module does no I/O.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from pyfront.cascade import CASCADE_ORDER, Cascade, Layer
-from pyfront.crypto.provider import CryptoProvider, MlKemSeed, SharedSecret, SymmetricKey, X25519PrivateKey
+from pyfront.crypto.provider import (
+    CryptoProvider,
+    MlKemSeed,
+    SharedSecret,
+    SymmetricKey,
+    X25519PrivateKey,
+    constant_time_equal,
+)
 from pyfront.errors import (
     AuthenticationError,
     DecodeError,
@@ -350,7 +356,7 @@ class Session:
         if handshake is None:
             raise InvalidStateError("session: handshake frame without a handshake")
         kind = type(frame).__name__
-        duplicate = hmac.compare_digest(handshake.received.get(kind, b""), data)
+        duplicate = constant_time_equal(handshake.received.get(kind, b""), data)
         expected = {
             _Phase.AWAIT_HELLO: Hello,
             _Phase.AWAIT_REPLY: Reply,
@@ -421,7 +427,7 @@ class Session:
             self.invite_fingerprint, identity_key
         ):
             raise AuthenticationError("handshake: identity key does not match the invite fingerprint")
-        if self.expected_identity is not None and not hmac.compare_digest(
+        if self.expected_identity is not None and not constant_time_equal(
             self.expected_identity, identity_key
         ):
             return [KeyChanged(self.expected_identity, identity_key)]
@@ -432,8 +438,8 @@ class Session:
             self.can_resume
             and bool(proposed)
             and self.peer_identity is not None
-            and hmac.compare_digest(self.peer_identity, identity_key)
-            and hmac.compare_digest(self._session_id, proposed)
+            and constant_time_equal(self.peer_identity, identity_key)
+            and constant_time_equal(self._session_id, proposed)
         )
 
     async def _on_hello(self, handshake: _Handshake, hello: Hello, raw: bytes, now: float) -> list[Action]:
@@ -617,7 +623,7 @@ class Session:
             plaintext = await self._inner_cascade().decrypt(probe, now)
         except ProtocolError:
             return False
-        return hmac.compare_digest(plaintext, expected)
+        return constant_time_equal(plaintext, expected)
 
     def _establish(
         self,

@@ -93,6 +93,11 @@ class SharedSecret(SecretBytes):
     """The output of a key agreement or a KEM."""
 
 
+def constant_time_equal(left: bytes, right: bytes) -> bool:
+    """Compare MACs, tags, keys and transcript hashes without leaking where they differ."""
+    return hmac.compare_digest(left, right)
+
+
 def require_length(name: str, value: bytes, *lengths: int) -> None:
     """Raise ``KeyLengthError`` unless ``len(value)`` is one of ``lengths``."""
     if len(value) not in lengths:

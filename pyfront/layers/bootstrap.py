@@ -13,10 +13,9 @@ Any mismatch raises ``AuthenticationError`` (the session then aborts the handsha
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
-from pyfront.crypto.provider import CryptoProvider
+from pyfront.crypto.provider import CryptoProvider, constant_time_equal
 from pyfront.errors import AuthenticationError, InvalidStateError
 from pyfront.layers.mls_layer import MlsLayer
 from pyfront.layers.olm_layer import OlmLayer, decode_olm_message, encode_olm_message
@@ -94,6 +93,6 @@ async def responder_layers(
     if not isinstance(prekey, PreKeyMessage):
         raise AuthenticationError("handshake: Finish must carry an Olm pre-key message")
     olm_session, plaintext = await account.create_inbound_session(peer_olm_identity_key, prekey)
-    if not hmac.compare_digest(plaintext, transcript_hash):
+    if not constant_time_equal(plaintext, transcript_hash):
         raise AuthenticationError("handshake: the Olm layer did not confirm the transcript")
     return MlsLayer(provider, group), OlmLayer(provider, olm_session)

@@ -16,10 +16,9 @@ padding), ``ReplayError``, ``LimitError``. This module does no I/O.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
-from pyfront.crypto.provider import CryptoProvider
+from pyfront.crypto.provider import CryptoProvider, constant_time_equal
 from pyfront.errors import AuthenticationError, DecodeError, LimitError
 from pyfront.mls import ciphersuite as cs
 from pyfront.mls import key_schedule as ks
@@ -100,7 +99,7 @@ def verify_membership_tag(message: PublicMessage, context: GroupContext, members
     if message.content.sender.sender_type != SenderType.MEMBER:
         return
     expected = membership_tag(message.content, message.auth, context, membership_key)
-    if message.membership_tag is None or not hmac.compare_digest(expected, message.membership_tag):
+    if message.membership_tag is None or not constant_time_equal(expected, message.membership_tag):
         raise AuthenticationError("PublicMessage membership tag does not verify")
 
 

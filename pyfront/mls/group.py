@@ -37,12 +37,11 @@ Limits are the named constants below. This module does no I/O.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pyfront.crypto.provider import CryptoProvider, Ed25519Seed
+from pyfront.crypto.provider import CryptoProvider, Ed25519Seed, constant_time_equal
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, LimitError, ProtocolError
 from pyfront.mls import ciphersuite as cs
 from pyfront.mls import framing, hpke, transcript
@@ -414,7 +413,7 @@ class Group:
         encoded = context.encode()
         secrets = ks.derive_epoch_secrets(group_secrets.joiner_secret, psk_secret, encoded)
         tag = ks.confirmation_tag(secrets.confirmation_key, context.confirmed_transcript_hash)
-        if not hmac.compare_digest(tag, group_info.confirmation_tag):
+        if not constant_time_equal(tag, group_info.confirmation_tag):
             raise AuthenticationError("GroupInfo confirmation tag does not verify")
         path_secret = group_secrets.path_secret.path_secret if group_secrets.path_secret else None
         keys = await private_keys_from_welcome(
@@ -714,7 +713,7 @@ class Group:
         joiner = ks.derive_joiner_secret(init_secret, commit_secret, encoded)
         secrets = ks.derive_epoch_secrets(joiner, psk_secret, encoded)
         tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
-        if not hmac.compare_digest(tag, authenticated.auth.confirmation_tag):
+        if not constant_time_equal(tag, authenticated.auth.confirmation_tag):
             raise AuthenticationError("commit confirmation tag does not verify")
         self._install(_EpochState.start(context, tree, keys, secrets, tag))
         return False, committer

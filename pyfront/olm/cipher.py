@@ -10,9 +10,7 @@ Decryption checks the MAC before it touches the ciphertext. This module does no 
 
 from __future__ import annotations
 
-from hmac import compare_digest  # constant-time comparison only; the MAC itself comes from the provider
-
-from pyfront.crypto.provider import AES_BLOCK, CryptoProvider, SymmetricKey
+from pyfront.crypto.provider import AES_BLOCK, CryptoProvider, SymmetricKey, constant_time_equal
 from pyfront.errors import AuthenticationError
 from pyfront.olm.messages import MAC_LENGTH, NormalMessage
 
@@ -47,6 +45,6 @@ async def encrypt(
 async def decrypt(provider: CryptoProvider, message_key: bytes, message: NormalMessage) -> bytes:
     """Verify the MAC of ``message`` and decrypt it. Raises ``AuthenticationError``; changes nothing."""
     aes_key, mac_key, iv = _expand(message_key)
-    if not compare_digest(_mac(mac_key, message.mac_input), message.mac):
+    if not constant_time_equal(_mac(mac_key, message.mac_input), message.mac):
         raise AuthenticationError("Olm message: MAC does not verify")
     return await provider.aes_cbc_decrypt(aes_key, iv, message.ciphertext)

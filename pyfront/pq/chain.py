@@ -8,20 +8,18 @@ no I/O.
 
 from __future__ import annotations
 
-import hmac
-
-from pyfront.crypto.provider import SymmetricKey
+from pyfront.crypto.provider import CryptoProvider, SymmetricKey
 
 MESSAGE_KEY_CONSTANT = b"\x01"
 CHAIN_KEY_CONSTANT = b"\x02"
 
 
 def message_key(chain_key: bytes) -> SymmetricKey:
-    return SymmetricKey(hmac.digest(chain_key, MESSAGE_KEY_CONSTANT, "sha256"))
+    return SymmetricKey(CryptoProvider.hmac("sha256", chain_key, MESSAGE_KEY_CONSTANT))
 
 
 def next_chain_key(chain_key: bytes) -> SymmetricKey:
-    return SymmetricKey(hmac.digest(chain_key, CHAIN_KEY_CONSTANT, "sha256"))
+    return SymmetricKey(CryptoProvider.hmac("sha256", chain_key, CHAIN_KEY_CONSTANT))
 
 
 def walk(chain_key: bytes, start: int, target: int) -> tuple[SymmetricKey, dict[int, SymmetricKey]]:

@@ -20,7 +20,6 @@ The receiver accepts a counter at most ``OUTER_MAX_SKIP`` ahead of the next expe
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider, SymmetricKey, require_length
@@ -44,7 +43,7 @@ def _derive(prk: bytes, label: str) -> SymmetricKey:
 
 
 def _mask(header_key: bytes, sample: bytes) -> int:
-    return int.from_bytes(hmac.digest(header_key, sample, "sha256")[:COUNTER_LENGTH], "big")
+    return int.from_bytes(CryptoProvider.hmac("sha256", header_key, sample)[:COUNTER_LENGTH], "big")
 
 
 def _nonce(counter: int) -> bytes:

@@ -70,7 +70,11 @@ FORBIDDEN_ATTRIBUTE_CALLS = {
     ("datetime", "utcnow"): "the clock (take `now` as a parameter)",
     ("date", "today"): "the clock (take `now` as a parameter)",
 }
-CRYPTO_LIBRARIES = ("cryptography", "nacl", "Crypto", "Cryptodome", "olm", "vodozemac", "rfc9420")
+# Hashing and MACs are primitives too: the core reaches them through ``CryptoProvider``'s static methods
+# and ``constant_time_equal``, so one module decides how each runtime computes them.
+CRYPTO_LIBRARIES = (
+    "cryptography", "nacl", "Crypto", "Cryptodome", "olm", "vodozemac", "rfc9420", "hashlib", "hmac",
+)  # fmt: skip
 
 
 def python_files(root: Path) -> Iterator[Path]:
@@ -163,6 +167,8 @@ def test_pyfront_core_does_no_io_and_only_crypto_touches_crypto_libraries() -> N
         ("", "import importlib\nimportlib.import_module('os')\n", "calls importlib.import_module()"),
         ("", "from datetime import datetime\ndatetime.now()\n", "calls datetime.now()"),
         ("mls", "from cryptography.hazmat.primitives import hashes\n", "(only pyfront/crypto/ may)"),
+        ("olm", "import hmac\n", "imports hmac (only pyfront/crypto/ may)"),
+        ("", "from hashlib import sha256\n", "imports hashlib (only pyfront/crypto/ may)"),
         ("", "import segno\n", "not in the standard library"),
         ("crypto", "import socket\n", "imports socket (network I/O)"),
     ],
@@ -187,7 +193,8 @@ def test_checker_catches(
         ("peer", "import aiortc\nimport asyncio\n"),
         ("crypto", "from cryptography.hazmat.primitives.asymmetric import x25519\nimport os\n"),
         ("crypto", "import js\nfrom pyodide.ffi import to_js\n"),
-        ("", "import asyncio\nimport hmac\nfrom urllib.parse import quote\nimport json\n"),
+        ("", "import asyncio\nfrom urllib.parse import quote\nimport json\n"),
+        ("crypto", "import hashlib\nimport hmac\n"),
     ],
 )
 def test_checker_allows(tmp_path: Path, package: str, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
