@@ -256,11 +256,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_INTEGRAL_BELOW: Final = 1e21
+"""Below this magnitude JavaScript prints an integral number without an exponent."""
+
+
 def _parse_float(text: str) -> float | int:
     # JavaScript has one number type: 1.0 parses and prints back as 1. Keep integral floats integral so the
     # re-serialised frame is the one JSON.stringify would send.
     value = float(text)
-    if value.is_integer() and math.isfinite(value) and abs(value) < 1e21:
+    if value.is_integer() and math.isfinite(value) and abs(value) < _INTEGRAL_BELOW:
         return int(value)
     return value
 
@@ -274,12 +278,12 @@ _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=
 def _raw_float(text: str) -> int | msgspec.Raw:
     # The fast path's float literal: integral ones as ints (as _parse_float), the rest kept as the exact text
     # the stdlib encoder would print for them, so the relayed frame is byte for byte the slow path's.
-    value = _parse_float(text)
-    if isinstance(value, int):
-        return value
-    if math.isfinite(value):
+    value = float(text)
+    if -_INTEGRAL_BELOW < value < _INTEGRAL_BELOW:  # finite, and as _parse_float sees it
+        if value.is_integer():
+            return int(value)
         return msgspec.Raw(float.__repr__(value).encode("ascii"))  # as the stdlib encoder's floatstr
-    return msgspec.Raw(_ENCODER.encode(value).encode("ascii"))  # "Infinity" / "-Infinity"
+    return msgspec.Raw(_ENCODER.encode(_parse_float(text)).encode("ascii"))  # huge, or "Infinity"
 
 
 # The relay's fast path: msgspec's compiled JSON codec. It accepts exactly what the stdlib decoder accepts

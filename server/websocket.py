@@ -93,8 +93,14 @@ def encode_frame(opcode: int, payload: bytes) -> bytes:
     return header + payload
 
 
+_SHORT_TEXT_HEADERS: Final = tuple(bytes((0x80 | OP_TEXT, length)) for length in range(126))
+
+
 def encode_text(text: str) -> bytes:
-    return encode_frame(OP_TEXT, text.encode("utf-8"))
+    payload = text.encode("utf-8")
+    if len(payload) < 126:
+        return _SHORT_TEXT_HEADERS[len(payload)] + payload
+    return encode_frame(OP_TEXT, payload)
 
 
 def encode_close(code: int | None, reason: str = "") -> bytes:
