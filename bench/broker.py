@@ -235,7 +235,7 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=1_000)
     parser.add_argument("--window", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3, help="relay rounds, alternating the servers")
+    parser.add_argument("--rounds", type=int, default=6, help="relay rounds, alternating the servers")
     args = parser.parse_args()
     _raise_descriptor_limit()
     servers = {name: start(name) for name in ("reference", "ours")}
@@ -245,10 +245,13 @@ def main() -> int:
             print(f"{name}: holding up to {args.clients} clients", flush=True)
             results[name]["hold"] = asyncio.run(hold(server, args.clients, args.steps))
         # The machine is shared: alternate short relay rounds so both servers see the same background load,
-        # and report medians.
+        # and report medians. The order flips every round (A B, B A, ...) so neither always goes first.
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for round_index in range(args.rounds):
-            for name, server in servers.items():
+            order = list(servers.items())
+            if round_index % 2:
+                order.reverse()
+            for name, server in order:
                 relayed = asyncio.run(relay(server, args.pairs, args.window, args.seconds))
                 print(f"{name} relay round {round_index + 1}: {relayed}", flush=True)
                 rounds[name].append(relayed)
@@ -278,6 +281,7 @@ def main() -> int:
     }
     figures = {
         "settings": vars(args),
+        "load_average_at_end": os.getloadavg(),
         "ours": ours,
         "reference": reference,
         "ratios": ratios,
