@@ -707,7 +707,8 @@ class Session:
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DecodeError(f"session state: malformed ({type(error).__name__})") from None
         if layers is not None:
-            if not isinstance(layers, dict) or tuple(layers) != INNER_SESSION_LAYERS:
+            # Layers are loaded by name in cascade order: a store may sort the keys (the vault does).
+            if not isinstance(layers, dict) or set(layers) != set(INNER_SESSION_LAYERS):
                 raise DecodeError(f"session state: expected layers {INNER_SESSION_LAYERS}")
             session._inner = [LAYER_LOADERS[name](provider, layers[name]) for name in INNER_SESSION_LAYERS]
         if state == SessionState.READY:

@@ -41,7 +41,6 @@ from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError, ProtocolError
 from pyfront.identity import decode_invite_fingerprint
 from pyfront.session import (
-    INNER_SESSION_LAYERS,
     Action,
     Deliver,
     HandshakeFailed,
@@ -164,15 +163,6 @@ class Contact:
         }
 
 
-def _layer_order(state: Any) -> Any:
-    """The vault stores JSON with sorted keys, but ``Session.from_dict`` reads its layers in dict order:
-    put them back in cascade order (a stored state with other layers is left for it to refuse)."""
-    layers = state.get("layers") if isinstance(state, dict) else None
-    if isinstance(layers, dict) and set(layers) == set(INNER_SESSION_LAYERS):
-        return {**state, "layers": {name: layers[name] for name in INNER_SESSION_LAYERS}}
-    return state
-
-
 def _hex_id(raw: bytes) -> str:
     return raw.hex()
 
@@ -239,7 +229,7 @@ class Messenger:
             raise DecodeError(f"contact record: version {CONTACT_VERSION} expected")
         try:
             peer_id = str(record["peer_id"])
-            session = Session.from_dict(self._provider, self._local, _layer_order(record["session"]))
+            session = Session.from_dict(self._provider, self._local, record["session"])
             identity = record["identity_key"]
             return Contact(
                 peer_id=peer_id,
