@@ -14,7 +14,11 @@ IndexedDB (``storage``) and:
   an invite link opened on the way asks "connect to ...?" first (connecting shows the contact our
   address, so it is the person's decision).
 
-Screens (``<html data-screen=...>``): onboarding, unlock, home, invite, chat, safety, settings.
+A QR code scanned with the camera (``views.scan``) is either an invite, which goes through the same
+"connect to ...?" prompt as an opened link, or, from the safety screen, the contact's safety code, which
+marks the contact verified only if ``verify_safety_qr`` finds it matches both identity keys.
+
+Screens (``<html data-screen=...>``): onboarding, unlock, home, invite, scan, chat, safety, settings.
 Stored records (all sealed): ``profile/self`` (name, peer id, broker token), ``identity/self``,
 ``olm/account``, ``settings/main``, and the messenger's ``contact/*``, ``chat/*``, ``message/*``.
 """
@@ -32,13 +36,13 @@ from pyfront.browser import ui
 from pyfront.browser.messenger import Messenger
 from pyfront.browser.network import Network
 from pyfront.browser.storage import IndexedDb, SealedStorage
-from pyfront.browser.views import home, invite_prompt, onboarding, safety, unlock
+from pyfront.browser.views import home, invite_prompt, onboarding, safety, scan, unlock
 from pyfront.browser.views import settings as settings_view
 from pyfront.browser.views.conversation import ConversationView
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
-from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
-from pyfront.identity import Identity, safety_number, safety_qr_payload
+from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ProtocolError
+from pyfront.identity import Identity, safety_number, safety_qr_payload, verify_safety_qr
 from pyfront.invite import Invite, parse_fragment, parse_link
 from pyfront.olm import Account
 from pyfront.session import LocalParty
@@ -72,12 +76,16 @@ class App:
         self.open_peer = ""
         self._home: home.HomeView | None = None
         self._chat: ConversationView | None = None
+        self._scanner: scan.ScanView | None = None
         self._handlers = ui.Handlers()
         self._tasks: set[asyncio.Future[Any]] = set()
         self.container = ui.element("div", classes="messenger", id=APP_CONTAINER_ID)
         js.document.getElementById("app").append(self.container)
 
     def _screen(self, name: str) -> Any:
+        if self._scanner is not None:  # leaving the scan screen turns the camera off
+            self._scanner.stop()
+            self._scanner = None
         self._handlers.clear()
         self._home, self._chat = None, None
         self.container.replaceChildren()
@@ -250,6 +258,7 @@ class App:
             on_open_chat=self.open_chat,
             on_connect=self.connect_to,
             on_settings=self.show_settings,
+            on_scan=self.scan_invite,
         )
         self._home.show_contacts(self.messenger.ordered_contacts())
         self._broker_changed()
@@ -268,6 +277,72 @@ class App:
         invite_prompt.render(
             self._screen("invite"), self._handlers, invite, error, on_accept=accept, on_decline=decline
         )
+
+    def _show_scanner(self, title: str, hint: str, on_code: scan.OnCode, on_cancel: Any) -> None:
+        self._scanner = scan.ScanView(
+            self._screen("scan"), self._handlers, title=title, hint=hint, on_code=on_code, on_cancel=on_cancel
+        )
+        self._spawn(self._scanner.start())
+
+    async def scan_invite(self) -> None:
+        """The camera reads someone's invite QR code; it is then asked about like an opened link."""
+
+        async def taken(payload: bytes) -> str | None:
+            try:
+                invite = parse_link(payload.decode("utf-8"))
+            except (UnicodeDecodeError, ProtocolError) as error:
+                return f"This QR code is not a Parley invite ({error})."
+            self.pending_invite = invite
+            self.show_invite()
+            return None
+
+        self._show_scanner(
+            "Scan an invite",
+            "Hold your contact's invite QR code (on their home screen) in front of the camera.",
+            taken,
+            self._back_home,
+        )
+
+    async def scan_safety(self, peer_id: str) -> None:
+        """The camera reads the contact's safety QR code; only a match marks them verified."""
+        messenger, identity = self.messenger, self.identity
+        assert messenger is not None and identity is not None
+        contact = messenger.contact(peer_id)
+        remote_key = contact.identity_key
+        if remote_key is None:
+            raise InvalidStateError("no identity key to verify yet: connect first")
+        name = contact.name or "this contact"
+
+        async def taken(payload: bytes) -> str | None:
+            try:
+                verify_safety_qr(payload, identity.public_key, remote_key)
+            except AuthenticationError:
+                self.show_safety(
+                    peer_id,
+                    (
+                        False,
+                        f"The scanned code does NOT match your safety number with {name}: someone may be "
+                        f"in the middle of this chat, or this is another person's code. {name} was not "
+                        "marked as verified.",
+                    ),
+                )
+                return None
+            except DecodeError as error:
+                return f"This QR code is not a Parley safety number ({error})."
+            await messenger.mark_verified(peer_id, True)
+            self.show_safety(peer_id, (True, f"The codes match: {name} is verified."))
+            return None
+
+        async def cancel() -> None:
+            self.show_safety(peer_id)
+
+        self._show_scanner(
+            f"Scan {name}'s safety code",
+            f"Ask {name} to open the safety number of your chat and hold its QR code in front of the camera.",
+            taken,
+            cancel,
+        )
+        self.open_peer = peer_id
 
     async def accept_invite(self, invite: Invite) -> None:
         assert self.messenger is not None and self.network is not None
@@ -335,7 +410,7 @@ class App:
         )
         self._read_if_looking()
 
-    def show_safety(self, peer_id: str) -> None:
+    def show_safety(self, peer_id: str, scan_result: tuple[bool, str] | None = None) -> None:
         messenger = self.messenger
         assert messenger is not None and self.identity is not None
         contact = messenger.contact(peer_id)
@@ -346,6 +421,9 @@ class App:
         async def verify(verified: bool) -> None:
             await messenger.mark_verified(peer_id, verified)
             self.show_safety(peer_id)
+
+        async def scan_code() -> None:
+            await self.scan_safety(peer_id)
 
         container = self._screen("safety")
         self.open_peer = peer_id
@@ -362,7 +440,17 @@ class App:
             return
         digits = safety_number(self.identity.public_key, contact.identity_key)
         payload = safety_qr_payload(self.identity.public_key, contact.identity_key)
-        safety.render(container, self._handlers, contact, digits, payload, on_back=back, on_verify=verify)
+        safety.render(
+            container,
+            self._handlers,
+            contact,
+            digits,
+            payload,
+            on_back=back,
+            on_verify=verify,
+            on_scan=scan_code,
+            scan_result=scan_result,
+        )
 
     async def show_settings(self) -> None:
         storage = self.storage

@@ -2,8 +2,10 @@
 
 The invite link carries my peer id and the fingerprint of my identity key in its fragment
 (``pyfront.invite``). The contact list shows, per chat, the name, the last message, its time, the unread
-count and whether the contact is connected. ``HomeView`` keeps its nodes so that list and status can be
-refreshed without rebuilding the screen (and without losing what the person is typing).
+count and whether the contact is connected. The invite link is also shown as a QR code, and "Scan an
+invite QR code" opens the camera (``views.scan``) to read someone else's. ``HomeView`` keeps its nodes
+so that list and status can be refreshed without rebuilding the screen (and without losing what the
+person is typing).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from pyfront.browser.messenger import Contact, LinkStatus
 from pyfront.browser.ui import Handlers, append, clock_time, element
+from pyfront.browser.views.safety import qr_canvas
 from pyfront.chat import Kind
 
 #: Characters of the last message shown in the list.
@@ -50,6 +53,7 @@ class HomeView:
         on_open_chat: Callable[[str], Awaitable[None]],
         on_connect: Callable[[str], Awaitable[None]],
         on_settings: Callable[[], Awaitable[None]],
+        on_scan: Callable[[], Awaitable[None]],
     ) -> None:
         self._handlers = handlers
         self._on_open_chat = on_open_chat
@@ -101,6 +105,8 @@ class HomeView:
             link,
             copy,
             copied,
+            element("p", "Or let them scan this code with Parley:", classes="muted small"),
+            qr_canvas(invite_link.encode(), "invite-qr", "Your invite link as a QR code"),
             element("p", f"Your peer id: {peer_id}", classes="muted small", id="my-peer-id"),
         )
 
@@ -109,13 +115,10 @@ class HomeView:
         field.placeholder = "Paste an invite link or a peer id"
         self.connect_error = element("p", classes="error", id="connect-error", role="alert")
         self.connect_error.hidden = True
-        append(
-            connect,
-            element("h3", "Connect"),
-            field,
-            element("button", "Connect", id="connect-submit", type="submit"),
-            self.connect_error,
-        )
+        scan = element("button", "Scan an invite QR code", id="scan-open", type="button", classes="secondary")
+        buttons = element("div", classes="row")
+        append(buttons, element("button", "Connect", id="connect-submit", type="submit"), scan)
+        append(connect, element("h3", "Connect"), field, buttons, self.connect_error)
         append(panel, chats, invite, connect)
         container.append(panel)
 
@@ -139,9 +142,13 @@ class HomeView:
         async def open_settings(_event: Any) -> None:
             await on_settings()
 
+        async def open_scan(_event: Any) -> None:
+            await on_scan()
+
         handlers.on_async(copy, "click", copy_link)
         handlers.on_async(connect, "submit", submit_connect)
         handlers.on_async(settings, "click", open_settings)
+        handlers.on_async(scan, "click", open_scan)
 
     def show_broker(self, status: str, detail: str) -> None:
         words = {

@@ -3,7 +3,8 @@
 
 The QR code shows ``pyfront.identity.safety_qr_payload`` (version, my fingerprint, theirs), drawn by
 ``segno`` (pure Python, packed into the bundle by ``server/bundle.py``) onto a ``<canvas>``: no inline
-style, no markup from strings. The contact's app checks a scanned code with ``verify_safety_qr``.
+style, no markup from strings. "Scan their code" opens the camera (``views.scan``); the app checks the
+scanned bytes with ``verify_safety_qr`` and marks the contact verified only when they match.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ QR_SCALE = 6
 QR_QUIET_ZONE = 4
 
 
-def qr_canvas(payload: bytes) -> Any:
+def qr_canvas(payload: bytes, node_id: str = "safety-qr", label: str = "Safety number QR code") -> Any:
     """A ``<canvas>`` showing ``payload`` as a QR code (byte mode, error correction M)."""
     import segno  # noqa: PLC0415  (packed into the bundle; only this screen needs it)
 
     matrix = segno.make(payload, error="m", micro=False).matrix
     size = (len(matrix) + 2 * QR_QUIET_ZONE) * QR_SCALE
-    canvas = element("canvas", id="safety-qr", classes="qr", width=str(size), height=str(size), role="img")
-    canvas.setAttribute("aria-label", "Safety number QR code")
+    canvas = element("canvas", id=node_id, classes="qr", width=str(size), height=str(size), role="img")
+    canvas.setAttribute("aria-label", label)
     context = canvas.getContext("2d")
     context.fillStyle = "#ffffff"
     context.fillRect(0, 0, size, size)
@@ -55,7 +56,10 @@ def render(
     *,
     on_back: Callable[[], Awaitable[None]],
     on_verify: Callable[[bool], Awaitable[None]],
+    on_scan: Callable[[], Awaitable[None]],
+    scan_result: tuple[bool, str] | None = None,
 ) -> None:
+    """``scan_result`` (matched?, sentence) reports the scan the person just made of the contact's code."""
     name = contact.name or "this contact"
     panel = element("section", classes="panel safety", id="safety", aria_labelledby="safety-title")
     back = element("button", "← Back to the chat", id="safety-back", type="button", classes="secondary")
@@ -82,6 +86,12 @@ def render(
         classes="status",
         data_verified="yes" if contact.verified else "no",
     )
+    scanned = element("p", id="safety-scan-result", classes="status", role="alert")
+    scanned.hidden = scan_result is None
+    if scan_result is not None:
+        scanned.textContent = scan_result[1]
+        scanned.dataset.state = "ready" if scan_result[0] else "failed"
+    scan = element("button", f"Scan {name}'s code", id="safety-scan", type="button", classes="secondary")
     verify = element(
         "button",
         "Clear verification" if contact.verified else "Mark as verified",
@@ -99,6 +109,8 @@ def render(
         grid,
         qr_canvas(qr_payload),
         element("p", f"Or let {name} scan this code.", classes="muted small"),
+        scan,
+        scanned,
         state,
         verify,
     )
@@ -110,6 +122,10 @@ def render(
     async def verify_clicked(_event: Any) -> None:
         await on_verify(not contact.verified)
 
+    async def scan_clicked(_event: Any) -> None:
+        await on_scan()
+
     handlers.on_async(back, "click", back_clicked)
     handlers.on_async(verify, "click", verify_clicked)
+    handlers.on_async(scan, "click", scan_clicked)
     back.focus()
