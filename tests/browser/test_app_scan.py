@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,3 +252,20 @@ def test_scan_an_invite_then_the_safety_number(
 
     problems = [line for log in logs for line in log if "pageerror" in line or "Content Security" in line]
     assert not problems, problems
+
+
+def test_no_camera_says_so_and_the_link_still_works(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    """The rig's shared Chromium has no camera at all: the scan screen says so instead of hanging."""
+    page = browser_context(viewport=PHONE).new_page()
+    onboard(page, live_server.url, "Dana")
+    page.click("#scan-open")
+    screen(page, "scan")
+    expect(page.locator("#scan-state")).to_have_attribute("data-state", "failed", timeout=STEP_MS)
+    expect(page.locator("#scan-error")).to_have_text(
+        re.compile("No camera was found|camera could not be started"), timeout=STEP_MS
+    )
+    screenshots(page, "no-camera")
+    page.click("#scan-cancel")
+    screen(page, "home")
