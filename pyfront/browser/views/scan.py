@@ -152,25 +152,28 @@ class ScanView:
     def _refuse(self, text: str) -> None:
         self.problem.textContent, self.problem.hidden = text, False
 
+    def _fail(self, text: str) -> None:
+        """Scanning cannot happen: say why and hide the empty picture."""
+        self._say("The camera is off.", "failed")
+        self._refuse(text)
+        self.video.hidden = True
+
     async def start(self) -> None:
         try:
             decoder = await load_jsqr()
         except (RuntimeError, TimeoutError) as error:
-            self._say("Scanning is not available.", "failed")
-            self._refuse(str(error))
+            self._fail(str(error))
             return
         devices = js.navigator.mediaDevices
         if not devices:  # no camera API: not a secure context, or a very old browser
-            self._say("Scanning is not available.", "failed")
-            self._refuse("This browser offers no camera here. Paste the link instead.")
+            self._fail("This browser offers no camera here. Paste the link instead.")
             return
         try:
             stream = await devices.getUserMedia(
                 _js_object({"video": {"facingMode": {"ideal": "environment"}}, "audio": False})
             )
         except Exception as error:  # a DOMException from the browser
-            self._say("The camera is off.", "failed")
-            self._refuse(camera_problem(error))
+            self._fail(camera_problem(error))
             return
         self._stream = stream
         if self.stopped:  # the person left while the browser was asking
@@ -180,8 +183,7 @@ class ScanView:
         try:
             await self.video.play()
         except Exception as error:
-            self._say("The camera is off.", "failed")
-            self._refuse(f"The camera picture could not be shown ({error}).")
+            self._fail(f"The camera picture could not be shown ({error}).")
             self._release()
             return
         self._say("Looking for a QR code…", "scanning")
