@@ -18,6 +18,10 @@ A QR code scanned with the camera (``views.scan``) is either an invite, which go
 "connect to ...?" prompt as an opened link, or, from the safety screen, the contact's safety code, which
 marks the contact verified only if ``verify_safety_qr`` finds it matches both identity keys.
 
+Notifications (off by default, ``Settings.notifications``): turning them on asks the browser's
+permission (refused: the setting is not saved); then, only while the tab is hidden, a new message shows
+"New message from <name>", never its text (notifications appear on lock screens and in other apps).
+
 Screens (``<html data-screen=...>``): onboarding, unlock, home, invite, scan, chat, safety, settings.
 Stored records (all sealed): ``profile/self`` (name, peer id, broker token), ``identity/self``,
 ``olm/account``, ``settings/main``, and the messenger's ``contact/*``, ``chat/*``, ``message/*``.
@@ -39,6 +43,7 @@ from pyfront.browser.storage import IndexedDb, SealedStorage
 from pyfront.browser.views import home, invite_prompt, onboarding, safety, scan, unlock
 from pyfront.browser.views import settings as settings_view
 from pyfront.browser.views.conversation import ConversationView
+from pyfront.chat import Direction, Kind
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ProtocolError
@@ -55,6 +60,7 @@ TOKEN_RANDOM_BYTES = 16
 #: How often disappearing messages, handshake retransmissions and "typing…" are looked at.
 TICK_INTERVAL_S = 0.5
 BACKUP_FILE_NAME = "parley-backup.parley"
+NOTIFICATION_TITLE = "Parley"
 
 
 class App:
@@ -77,6 +83,7 @@ class App:
         self._home: home.HomeView | None = None
         self._chat: ConversationView | None = None
         self._scanner: scan.ScanView | None = None
+        self._notified: set[str] = set()
         self._handlers = ui.Handlers()
         self._tasks: set[asyncio.Future[Any]] = set()
         self.container = ui.element("div", classes="messenger", id=APP_CONTAINER_ID)
@@ -219,6 +226,33 @@ class App:
         if self._chat is not None and self.open_peer == peer_id:
             self._chat.update(changed, removed)
             self._read_if_looking()
+        self._notify(peer_id, changed)
+
+    def _notify(self, peer_id: str, changed: list[str]) -> None:
+        """A new message while the tab is hidden, with notifications on: say who wrote, never what."""
+        messenger = self.messenger
+        if not self.settings.notifications or messenger is None:
+            return
+        if str(js.document.visibilityState) != "hidden":
+            return
+        contact = messenger.contacts.get(peer_id)
+        if contact is None:
+            return
+        fresh = []
+        for message_id in changed:
+            message = contact.conversation.messages.get(message_id)
+            if message is None or message_id in self._notified or message.read_by_me:
+                continue
+            if message.direction is Direction.INCOMING and message.kind in (Kind.TEXT, Kind.FILE):
+                fresh.append(message_id)
+        notification = _notification_api()
+        if not fresh or not notification or str(notification.permission) != "granted":
+            return
+        self._notified.update(fresh)
+        options = {"body": f"New message from {contact.name or 'a contact'}", "tag": f"parley-{peer_id}"}
+        from pyodide.ffi import to_js  # noqa: PLC0415
+
+        notification.new(NOTIFICATION_TITLE, to_js(options, dict_converter=js.Object.fromEntries))
 
     def contact_status_changed(self, peer_id: str) -> None:
         if self._chat is not None and self.open_peer == peer_id:
@@ -478,6 +512,8 @@ class App:
     async def save_settings(self, settings: Settings) -> None:
         """Store new settings; the messenger uses them at once, a new broker means a new registration."""
         assert self.storage is not None and self.messenger is not None and self.network is not None
+        if settings.notifications and not self.settings.notifications:
+            await _allow_notifications()  # before anything is stored: refused means not saved
         await self.storage.put_json("settings", "main", settings.to_dict())
         broker_changed = (settings.broker_url, settings.broker_key) != (
             self.settings.broker_url,
@@ -516,6 +552,25 @@ class App:
             )
         document = await self.storage.export_backup(passphrase)
         _download(document, BACKUP_FILE_NAME)
+
+
+def _notification_api() -> Any:
+    try:
+        return js.globalThis.Notification
+    except AttributeError:  # no Notification API in this browser
+        return None
+
+
+async def _allow_notifications() -> None:
+    """Ask the browser's permission to notify (the Save click is the user gesture it needs)."""
+    notification = _notification_api()
+    if not notification:
+        raise InvalidStateError("this browser cannot show notifications")
+    permission = str(notification.permission)
+    if permission == "default":
+        permission = str(await notification.requestPermission())
+    if permission != "granted":
+        raise InvalidStateError("the browser does not allow notifications for this site")
 
 
 def _download(data: bytes, name: str) -> None:
