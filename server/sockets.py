@@ -17,6 +17,7 @@ descriptor do not fit 10,000 clients under this machine's descriptor limit.
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import json
 import logging
@@ -93,7 +94,7 @@ class _Socket:
     """
 
     conn: int
-    sock: socket.socket
+    sock: _socket.socket  # under gevent: a plain non-blocking socket object on the same descriptor
     decoder: FrameDecoder
     lock: Any = field(default_factory=threading.Lock)  # looked up late: gevent's once patched
     closing_deadline: float | None = None
@@ -251,7 +252,15 @@ class BrokerHub:
         with self._core_lock:
             self._next_conn += 1
             conn = self._next_conn
-        entry = _Socket(conn, sock, FrameDecoder(MAX_FRAME_BYTES), nonblocking=self._cooperative)
+        if self._cooperative:
+            # gevent's socket methods are Python wrappers that may wait; the loop callback wants the plain C
+            # calls, which raise BlockingIOError instead. Same descriptor (gevent made it non-blocking),
+            # detached below so that gevent's socket stays the one that closes it.
+            raw = _socket.socket(sock.family, sock.type, sock.proto, sock.fileno())
+            raw.setblocking(False)
+            entry = _Socket(conn, raw, FrameDecoder(MAX_FRAME_BYTES), nonblocking=True)
+        else:
+            entry = _Socket(conn, sock, FrameDecoder(MAX_FRAME_BYTES))
         self._sockets[conn] = entry
         try:
             self.run(self._call(self.broker.connect, conn, query))
@@ -263,8 +272,8 @@ class BrokerHub:
             self._sockets.pop(conn, None)
             self.run(self._call(self.broker.disconnect, conn))
             entry.shutdown()
-            if entry.nonblocking:
-                sock.settimeout(None)  # as the WSGI server handed it over
+            if entry.sock is not sock:
+                entry.sock.detach()
 
     def _read_in_loop(self, entry: _Socket) -> None:
         """Under gevent: read and relay from a callback of gevent's event loop, as node does.
@@ -272,7 +281,6 @@ class BrokerHub:
         No greenlet switch, no failed ``recv`` per message: the watcher calls ``_on_readable`` when bytes
         are there, and the request's greenlet only waits for the end. Writes never wait (``_Socket.write``).
         """
-        entry.sock.settimeout(0.0)  # gevent: raise BlockingIOError rather than wait
         entry.done = gevent.event.Event()
         entry.watcher = gevent.get_hub().loop.io(entry.sock.fileno(), 1)
         entry.watcher.start(self._on_readable, entry)
