@@ -374,7 +374,14 @@ class Messenger:
     # --- session actions --------------------------------------------------------------------------
 
     async def _apply(self, contact: Contact, actions: list[Action]) -> None:
-        """Carry out a session's actions in order, then store the contact (its layers moved)."""
+        """Carry out a session's actions in order, then store the contact (its layers moved).
+
+        The layers' new state is stored *before* anything leaves or is shown: a reload (or a crash)
+        right after a message was sent or displayed must never bring back older layer states, which
+        would reuse message keys on the next send and desynchronise the resume probes.
+        """
+        if actions:
+            await self._save_contact(contact)
         for action in actions:
             if isinstance(action, SendFrame):
                 await self._transmit(contact, action.data)
@@ -421,6 +428,7 @@ class Messenger:
         actions = await contact.session.send(message, self._clock())
         kind = type(message).__name__
         contact.sent_kinds[kind] = contact.sent_kinds.get(kind, 0) + 1
+        await self._save_contact(contact)  # the layers moved: stored before the frame leaves
         for action in actions:
             if isinstance(action, SendFrame):
                 await self._transmit(contact, action.data)

@@ -404,3 +404,30 @@ def test_a_new_identity_behind_a_known_peer_id_raises_the_key_change_warning() -
         assert not at_alice.key_changed and at_alice.verified
 
     run(body)
+
+
+def test_layer_states_are_stored_before_a_frame_leaves() -> None:
+    """A reload right after a send must not bring back older layers (message keys would be reused)."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        link = bob.messenger.contact(ALICE_PEER).link
+        assert isinstance(link, MemoryLink)
+        checked: list[bool] = []
+        original_send = link.send
+
+        async def send_after_checking_the_store(data: bytes) -> None:
+            session = bob.messenger.contact(ALICE_PEER).session.to_dict()
+            stored = json.loads(bob.store.records[f"contact/{ALICE_PEER}"])["session"]
+            checked.append(stored == json.loads(json.dumps(session, sort_keys=True)))
+            await original_send(data)
+
+        link.send = send_after_checking_the_store  # type: ignore[method-assign]
+        clock.now += 1
+        await bob.messenger.send_text(ALICE_PEER, "stored first, then sent")
+        await alice.messenger.send_text(BOB_PEER, "and the acknowledgement too")
+        await pump(wire)
+        assert checked and all(checked), checked
+
+    run(body)
