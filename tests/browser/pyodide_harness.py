@@ -50,6 +50,7 @@ import json
 import threading
 import zipfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -279,6 +280,27 @@ class PyodideRunner:
             if path.is_file() and "__pycache__" not in path.parts
         }
         self.install(files)
+
+
+@contextmanager
+def pyodide_pages(browser: Any, count: int = 2) -> Iterator[list[PyodideRunner]]:
+    """``count`` Pyodide pages, each in its own context (one person each), camera and microphone granted
+    so that WebRTC gathers ICE candidates; all served by one harness server and closed afterwards."""
+    require_loopback_namespace()
+    server = HarnessServer(zip_tree(REPO_ROOT)).start()
+    contexts = [browser.new_context() for _ in range(count)]
+    try:
+        runners = []
+        for context in contexts:
+            context.grant_permissions(["camera", "microphone"])
+            runner = PyodideRunner(context.new_page(), server.origin)
+            runner.start()
+            runners.append(runner)
+        yield runners
+    finally:
+        for context in contexts:
+            context.close()
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.pyodide_harness import REPO_ROOT, HarnessServer, PyodideRunner, zip_tree
-from tests.rig.browser import require_loopback_namespace
+from tests.browser.pyodide_harness import PyodideRunner, pyodide_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_rtc")]
 
@@ -66,21 +65,8 @@ def relay_candidates(source: PyodideRunner, target: PyodideRunner) -> int:
 @pytest.fixture(scope="module")
 def two_pages(chromium: Any) -> Iterator[tuple[PyodideRunner, PyodideRunner]]:
     """Two Pyodide pages in two contexts (two people), camera+microphone granted for ICE gathering."""
-    require_loopback_namespace()
-    server = HarnessServer(zip_tree(REPO_ROOT)).start()
-    contexts = [chromium.new_context(), chromium.new_context()]
-    try:
-        runners = []
-        for context in contexts:
-            context.grant_permissions(["camera", "microphone"])
-            runner = PyodideRunner(context.new_page(), server.origin)
-            runner.start()
-            runners.append(runner)
-        yield runners[0], runners[1]
-    finally:
-        for context in contexts:
-            context.close()
-        server.stop()
+    with pyodide_pages(chromium) as (alice, bob):
+        yield alice, bob
 
 
 @pytest.fixture(scope="module")

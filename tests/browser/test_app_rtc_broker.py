@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.pyodide_harness import REPO_ROOT, HarnessServer, PyodideRunner, zip_tree
-from tests.rig.browser import require_loopback_namespace
+from tests.browser.pyodide_harness import PyodideRunner, pyodide_pages
 from tests.rig.server import LiveServer
 from tests.rig.stock_peer import StockPeer, stock_peer_server  # noqa: F401 (fixture)
 
@@ -74,21 +73,9 @@ def stock_peer_url(stock_peer_server: StockPeer) -> str:  # noqa: F811 (fixture)
 
 @pytest.fixture(scope="module")
 def two_pages(chromium: Any) -> Iterator[tuple[PyodideRunner, PyodideRunner]]:
-    require_loopback_namespace()
-    server = HarnessServer(zip_tree(REPO_ROOT)).start()
-    contexts = [chromium.new_context(), chromium.new_context()]
-    try:
-        runners = []
-        for context in contexts:
-            context.grant_permissions(["camera", "microphone"])
-            runner = PyodideRunner(context.new_page(), server.origin)
-            runner.start()
-            runners.append(runner)
-        yield runners[0], runners[1]
-    finally:
-        for context in contexts:
-            context.close()
-        server.stop()
+    """Two Pyodide pages in two contexts (two people), camera+microphone granted for ICE gathering."""
+    with pyodide_pages(chromium) as (alice, bob):
+        yield alice, bob
 
 
 @pytest.fixture(params=["our-broker", "stock-peer"])
