@@ -1,9 +1,9 @@
 """The browser entry point: static/js/loader.js awaits ``start()`` once Pyodide is up.
 
-For now a minimal shell: it replaces the loading screen with a "ready" panel that names the bundle root
-hash the page runs (from ``/bundle.json``, served by the service worker from the active bundle) and the
-Python version, and tells the loader (static/js/loader.js) that Python started. The messenger UI is built
-on top of this by a later issue.
+It replaces the loading screen with a "ready" panel that names the bundle root hash the page runs (from
+``/bundle.json``, served by the service worker from the active bundle) and the Python version, tells the
+loader that Python started (``parley:ready``), then builds the messenger (``pyfront.browser.app``) and
+tells the loader when its first screen shows (``parley:app-ready``: what ``bench/load.py`` times).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import js
 
 MANIFEST_URL = "/bundle.json"
 READY_EVENT = "parley:ready"
+APP_READY_EVENT = "parley:app-ready"
 
 
 async def root_hash() -> str:
@@ -65,3 +66,4 @@ async def start() -> None:
     from pyfront.browser.app import run as run_app  # noqa: PLC0415  (the messenger, issue 8)
 
     await run_app(root)
+    js.document.dispatchEvent(js.CustomEvent.new(APP_READY_EVENT))

@@ -95,11 +95,14 @@ class Handlers:
 def clock_time(unix_seconds: float) -> str:
     """Hours and minutes in the person's locale and time zone (the browser knows both; Python does not)."""
     date = js.Date.new(unix_seconds * 1000)
-    return str(date.toLocaleTimeString(js.undefined, _TIME_FORMAT))
+    options = js.Object.fromEntries(to_js(_TIME_FORMAT))  # built per call: see _TIME_FORMAT
+    return str(date.toLocaleTimeString(js.undefined, options))
 
 
 def full_time(unix_seconds: float) -> str:
     return str(js.Date.new(unix_seconds * 1000).toLocaleString())
 
 
-_TIME_FORMAT = js.Object.fromEntries(to_js([["hour", "2-digit"], ["minute", "2-digit"]]))
+_TIME_FORMAT = [["hour", "2-digit"], ["minute", "2-digit"]]
+"""Plain Python, not a JavaScript object: nothing this module builds at import time may be a JavaScript value,
+because the interpreter's memory snapshot is taken after the import (``pyfront/browser/warm.py``)."""
