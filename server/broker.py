@@ -312,7 +312,7 @@ def _parse_fast(frame: str | bytes) -> dict[str, Any] | None:
     Non-integral floats come back as ``msgspec.Raw``; such a dict is only for ``_FAST_ENCODER``. None also
     when ``type`` or ``dst`` is not a string or null, so the Reject that follows names the stdlib type.
     """
-    if _frame_size(frame) > MAX_FRAME_BYTES:
+    if len(frame) * 4 > MAX_FRAME_BYTES and _frame_size(frame) > MAX_FRAME_BYTES:
         return None
     try:
         value = _FAST_DECODER.decode(frame)
@@ -467,16 +467,20 @@ class Broker:
                 return []
             relayed = _RELAYED.get(kind)
             if relayed is not None:
-                forwarded = _forwarded(kind, connection.client_id, message)
+                sender_id = connection.client_id
+                forwarded = _forwarded(kind, sender_id, message)
                 try:
                     text = _FAST_ENCODER.encode(forwarded).decode("utf-8")
                 except (TypeError, ValueError):  # e.g. a sender id with a lone surrogate: the stdlib decides
                     pass
                 else:
                     dst = forwarded.get("dst")
-                    target = dst if isinstance(dst, str) else ""
+                    target = dst if type(dst) is str else ""
+                    destination = self._clients.get(target) if target else None
+                    if destination is not None:  # the relay's case, answered as _transmit would
+                        return [Send(destination.conn, text, Relay(sender_id, target))]
                     return self._transmit(
-                        relayed, connection.client_id, target, forwarded, origin=conn, now=now, frame=text
+                        relayed, sender_id, target, forwarded, origin=conn, now=now, frame=text
                     )
         return self._handle_slowly(connection, connection.client_id, conn, frame, now)
 

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -70,6 +71,8 @@ SEND_TIMEOUT: Final = 10.0
 CLOSE_TIMEOUT: Final = 10.0
 """Seconds to wait for the client's close reply before the socket is shut down."""
 RECV_BYTES: Final = 16 * 1024
+POLL_BATCH: Final = 1024
+"""Most ready sockets taken from the shared epoll per loop wake-up; the rest come on the next one."""
 SERVER_INFO: Final = {
     "name": "PeerJS Server",
     "description": "A server side element to broker connections between PeerJS clients.",
@@ -105,7 +108,6 @@ class _Socket:
     backlog: list[tuple[bytes, Send | None]] | None = None
     drainer: Any = None  # the greenlet draining ``backlog``
     done: Any = None  # gevent Event: reading has ended
-    watcher: Any = None  # the gevent loop's read watcher for this socket
 
     def write(self, data: bytes, action: Send | None = None) -> bool:
         """Write all of ``data`` (whole frames) or raise ``OSError``; False when part of it is queued."""
@@ -127,6 +129,29 @@ class _Socket:
         self.backlog = [(data[sent:], action)]
         return False
 
+    def write_all(self, frames: list[tuple[bytes, Send | None]]) -> bool:
+        """Non-blocking mode: ``write`` for several frames in one ``send``; what does not leave is queued."""
+        if self.failed:
+            raise BrokenPipeError("an earlier frame could not be delivered")
+        if self.backlog is not None:
+            self.backlog += frames
+            return False
+        try:
+            sent = self.sock.send(b"".join([data for data, _action in frames]))
+        except BlockingIOError:
+            sent = 0
+        rest: list[tuple[bytes, Send | None]] = []
+        for data, action in frames:
+            if sent >= len(data):
+                sent -= len(data)
+            else:
+                rest.append((data[sent:], action))
+                sent = 0
+        if not rest:
+            return True
+        self.backlog = rest
+        return False
+
     def shutdown(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -144,6 +169,10 @@ class BrokerHub:
         self._next_conn = 0
         self._ticker: threading.Thread | None = None
         self._cooperative = False
+        self._poller: Any = None  # under gevent: one epoll holding every WebSocket (see _read_in_loop)
+        self._poll_watcher: Any = None
+        self._by_descriptor: dict[int, _Socket] = {}
+        self._corked: dict[_Socket, list[tuple[bytes, Send | None]]] | None = None
 
     @property
     def socket_count(self) -> int:
@@ -161,6 +190,11 @@ class BrokerHub:
         # Started on the first WebSocket, after the production server has patched threading.
         if self._ticker is None:
             self._cooperative = _cooperative()
+            if self._cooperative:
+                # gevent's patch removes select.epoll (its calls would block the loop); ours never waits.
+                self._poller = monkey.get_original("select", "epoll")()
+                self._poll_watcher = gevent.get_hub().loop.io(self._poller.fileno(), 1)
+                self._poll_watcher.start(self._on_poll)
             self._ticker = threading.Thread(target=self._tick_forever, name="broker-ticker", daemon=True)
             self._ticker.start()
 
@@ -183,23 +217,39 @@ class BrokerHub:
         while pending:
             action = pending.pop()
             if type(action) is Send:
-                entry = self._sockets.get(action.conn)  # type: ignore[call-overload]
-                if entry is None or entry.close_sent:
-                    if entry is None:
-                        pending += reversed(self._call(self.broker.send_failed, action))
-                    continue
-                try:
-                    if not entry.write(encode_text(action.frame), action):
-                        self._drain_later(entry)
-                except OSError as exc:
-                    log.info("send to connection %s failed: %s", action.conn, exc)
-                    pending += reversed(self._call(self.broker.send_failed, action))
+                answer = self._send(action)
+                if answer:
+                    pending += reversed(answer)
             elif type(action) is Close:
                 entry = self._sockets.get(action.conn)  # type: ignore[call-overload]
                 if entry is not None:
                     self._close(entry, action.code, action.reason)
             elif type(action) is Reject:
                 log.debug("rejected on connection %s: %s (%s)", action.conn, action.reason, action.detail)
+
+    def _send(self, action: Send) -> list[Action]:
+        """One ``Send``; returns the core's answer when it failed (else nothing to do)."""
+        entry = self._sockets.get(action.conn)  # type: ignore[call-overload]
+        if entry is None:
+            return self._call(self.broker.send_failed, action)
+        if entry.close_sent:
+            return []
+        data = encode_text(action.frame)
+        corked = self._corked
+        if corked is not None and entry.nonblocking:
+            frames = corked.get(entry)
+            if frames is None:
+                corked[entry] = [(data, action)]
+            else:
+                frames.append((data, action))
+            return []
+        try:
+            if not entry.write(data, action):
+                self._drain_later(entry)
+        except OSError as exc:
+            log.info("send to connection %s failed: %s", action.conn, exc)
+            return self._call(self.broker.send_failed, action)
+        return []
 
     def _drain_later(self, entry: _Socket) -> None:
         if entry.drainer is None:
@@ -276,37 +326,80 @@ class BrokerHub:
                 entry.sock.detach()
 
     def _read_in_loop(self, entry: _Socket) -> None:
-        """Under gevent: read and relay from a callback of gevent's event loop, as node does.
+        """Under gevent: read and relay from gevent's event loop, as node does, for all sockets at once.
 
-        No greenlet switch, no failed ``recv`` per message: the watcher calls ``_on_readable`` when bytes
-        are there, and the request's greenlet only waits for the end. Writes never wait (``_Socket.write``).
+        Every WebSocket is in one ``epoll`` (``_poller``); gevent's loop watches only that epoll's
+        descriptor and calls ``_on_poll``, which takes every ready socket in one batch. No greenlet switch,
+        no failed ``recv``, no per-socket loop callback per message; the request's greenlet only waits for
+        the end. Writes never wait (``_Socket.write``).
         """
         entry.done = gevent.event.Event()
-        entry.watcher = gevent.get_hub().loop.io(entry.sock.fileno(), 1)
-        entry.watcher.start(self._on_readable, entry)
+        descriptor = entry.sock.fileno()
+        self._by_descriptor[descriptor] = entry
+        self._poller.register(descriptor, select.EPOLLIN)
         try:
             entry.done.wait()
             if entry.drainer is not None:
                 entry.drainer.join()  # what was queued for this client leaves before the socket is shut
         finally:
-            entry.watcher.stop()
-            entry.watcher.close()
+            self._stop_reading(entry)
 
-    def _on_readable(self, entry: _Socket) -> None:
+    def _stop_reading(self, entry: _Socket) -> None:
+        descriptor = entry.sock.fileno()
+        if self._by_descriptor.get(descriptor) is entry:
+            del self._by_descriptor[descriptor]
+            with contextlib.suppress(OSError, ValueError):
+                self._poller.unregister(descriptor)
+        entry.done.set()
+
+    def _on_poll(self) -> None:
+        """The shared epoll is readable: serve every ready socket (level-triggered: unread bytes come back).
+
+        What one read relays is written at the end of that read, one ``send`` per destination
+        (``_corked``), so frames that arrive together leave together, in order.
+        """
         try:
+            ready = self._poller.poll(0, POLL_BATCH)
+        except OSError:
+            return
+        by_descriptor = self._by_descriptor
+        for descriptor, _events in ready:
+            entry = by_descriptor.get(descriptor)
+            if entry is None:
+                continue
+            self._corked = {}
             try:
-                data = entry.sock.recv(RECV_BYTES)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data or not self._received(entry, data):
-                entry.watcher.stop()
-                entry.done.set()
-        except Exception:  # never let one socket's error reach the event loop
-            log.exception("broker socket %s failed", entry.conn)
-            entry.watcher.stop()
-            entry.done.set()
+                try:
+                    data = entry.sock.recv(RECV_BYTES)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data or not self._received(entry, data):
+                    self._stop_reading(entry)
+            except Exception:  # never let one socket's error reach the event loop
+                log.exception("broker socket %s failed", entry.conn)
+                self._stop_reading(entry)
+            finally:
+                self._flush_corked()
+
+    def _flush_corked(self) -> None:
+        """Write what ``run`` held back in ``_corked``: all frames for one socket in one ``send``."""
+        corked, self._corked = self._corked, None
+        if not corked:
+            return
+        for entry, frames in corked.items():
+            try:
+                sent = entry.write(*frames[0]) if len(frames) == 1 else entry.write_all(frames)
+                if not sent:
+                    self._drain_later(entry)
+            except OSError as exc:
+                failed = next((action for _data, action in frames if action is not None), None)
+                if failed is None:
+                    entry.shutdown()
+                    continue
+                log.info("send to connection %s failed: %s", entry.conn, exc)
+                self.run(self._call(self.broker.send_failed, failed))
 
     def _receive_loop(self, entry: _Socket) -> None:
         while True:
@@ -329,6 +422,9 @@ class BrokerHub:
             self._close(entry, exc.code, str(exc))
             # The client's close reply cannot be found in what follows: end our side now (FIN after the
             # close frame) and read until the client closes too.
+            if self._corked is not None:
+                self._flush_corked()
+                self._corked = {}
             with contextlib.suppress(OSError):
                 if entry.backlog is None:
                     entry.sock.shutdown(socket.SHUT_WR)
@@ -336,7 +432,13 @@ class BrokerHub:
         for event in events:
             if type(event) is Message:
                 if not entry.close_sent:
-                    self.run(self._call(self.broker.handle, entry.conn, event.data))
+                    actions = self._call(self.broker.handle, entry.conn, event.data)
+                    if len(actions) == 1 and type(actions[0]) is Send:  # the relay's case, without run's list
+                        answer = self._send(actions[0])
+                        if answer:
+                            self.run(answer)
+                    elif actions:
+                        self.run(actions)
             elif type(event) is Ping:
                 self._write_quietly(entry, encode_frame(OP_PONG, event.payload))
             elif type(event) is CloseFrame:
@@ -347,6 +449,10 @@ class BrokerHub:
         return True
 
     def _write_quietly(self, entry: _Socket, data: bytes) -> None:
+        corked = self._corked
+        if corked is not None and entry.nonblocking:
+            corked.setdefault(entry, []).append((data, None))
+            return
         try:
             if not entry.write(data):
                 self._drain_later(entry)

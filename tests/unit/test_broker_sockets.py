@@ -2,7 +2,9 @@
 ``api`` tests ported (root JSON, ``/id`` with CORS echo, origin list), ``/peers`` 401 versus list, the
 preflight, configuration refusal, and the WebSocket route's refusal of bad upgrades. Over real socketpairs:
 a failed send answered with LEAVE, and the gevent-mode writes (a full socket buffer queues frames that a
-greenlet drains whole and in order; a reader stalled past ``SEND_TIMEOUT`` is closed and the sender told).
+greenlet drains whole and in order, also when several frames left in one ``send``; a reader stalled past
+``SEND_TIMEOUT`` is closed and the sender told); the shared epoll's batch (frames read together are relayed
+in order, a failed destination answered with LEAVE, the client's close answered and its socket unwatched).
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import select
 import socket
+import struct
 import time
 from typing import Any
 
+import gevent.event
 import gevent.socket
 import pytest
 from flask import Flask
@@ -171,10 +176,17 @@ def _offers(hub: BrokerHub, count: int) -> None:
         hub.run(hub._call(hub.broker.handle, 1, frame))
 
 
-def test_a_full_socket_buffer_queues_frames_that_then_leave_whole_and_in_order() -> None:
+@pytest.mark.parametrize("corked", [False, True], ids=["one-send-per-frame", "frames-of-one-read-together"])
+def test_a_full_socket_buffer_queues_frames_that_then_leave_whole_and_in_order(corked: bool) -> None:
     hub = BrokerHub(BrokerConfig())
     pairs = _nonblocking_pair(hub)
-    _offers(hub, 40)
+    if corked:  # as inside _on_poll: the 40 frames are written by one send at the end of the read
+        hub._corked = {}
+        _offers(hub, 40)
+        assert not hub._sockets[2].backlog
+        hub._flush_corked()
+    else:
+        _offers(hub, 40)
     entry = hub._sockets[2]
     assert entry.backlog and entry.drainer is not None  # part of the stream waits; nothing was lost
     received = b""
@@ -227,3 +239,71 @@ def _decode_all(data: bytes) -> list[Any]:
         except StopIteration as done:
             frames.append(json.loads(bytes(done.value.data)))
     return frames
+
+
+def _client_frame(opcode: Opcode, payload: bytes) -> bytes:
+    """A masked client frame (websockets' codec, independent of ours)."""
+    return Frame(opcode, payload).serialize(mask=True)
+
+
+def _polled_pair(hub: BrokerHub) -> dict[int, tuple[socket.socket, socket.socket]]:
+    """``_nonblocking_pair``, with a's server end in the hub's shared epoll as ``_read_in_loop`` puts it."""
+    pairs = _nonblocking_pair(hub)
+    hub._poller = select.epoll()
+    entry = hub._sockets[1]
+    entry.done = gevent.event.Event()
+    hub._by_descriptor[entry.sock.fileno()] = entry
+    hub._poller.register(entry.sock.fileno(), select.EPOLLIN)
+    return pairs
+
+
+def _poll_once(hub: BrokerHub) -> None:
+    assert select.select([hub._poller.fileno()], [], [], 5.0)[0], "the shared epoll never became readable"
+    hub._on_poll()
+    assert hub._corked is None  # nothing is left held back after the batch
+
+
+def _close_all(hub: BrokerHub, pairs: dict[int, tuple[socket.socket, socket.socket]]) -> None:
+    hub._poller.close()
+    for server_end, client_end in pairs.values():
+        server_end.close()
+        client_end.close()
+
+
+def test_frames_read_together_are_relayed_in_order() -> None:
+    hub = BrokerHub(BrokerConfig())
+    pairs = _polled_pair(hub)
+    messages = [{"type": "OFFER", "dst": "b", "payload": index} for index in range(3)]
+    messages.append({"type": "CANDIDATE", "dst": "b", "payload": "c"})
+    pairs[1][1].sendall(b"".join(_client_frame(Opcode.TEXT, json.dumps(item).encode()) for item in messages))
+    _poll_once(hub)
+    expected = [{**sent, "src": "a"} for sent in messages]
+    assert _frames(pairs[2][1]) == [{"type": "OPEN"}, *expected]
+    _close_all(hub, pairs)
+
+
+def test_a_destination_that_fails_inside_the_batch_is_closed_and_the_sender_gets_leave() -> None:
+    hub = BrokerHub(BrokerConfig())
+    pairs = _polled_pair(hub)
+    pairs[2][1].close()  # b's client is gone; its socket is not closed yet on our side
+    offer = json.dumps({"type": "OFFER", "dst": "b", "payload": 1}).encode()
+    pairs[1][1].sendall(_client_frame(Opcode.TEXT, offer) * 2)
+    _poll_once(hub)
+    assert _frames(pairs[1][1]) == [{"type": "OPEN"}, {"type": "LEAVE", "src": "b", "dst": "a"}]
+    assert hub._sockets[2].close_sent
+    hub._poller.close()
+    pairs[1][0].close()
+    pairs[1][1].close()
+    pairs[2][0].close()
+
+
+def test_the_clients_close_is_answered_and_its_socket_leaves_the_epoll() -> None:
+    hub = BrokerHub(BrokerConfig())
+    pairs = _polled_pair(hub)
+    entry = hub._sockets[1]
+    pairs[1][1].sendall(_client_frame(Opcode.CLOSE, struct.pack("!H", 1000)))
+    _poll_once(hub)
+    assert entry.done.is_set() and entry.close_sent
+    assert entry.sock.fileno() not in hub._by_descriptor
+    assert _frames(pairs[1][1]) == [{"type": "OPEN"}, "CLOSE"]
+    _close_all(hub, pairs)
