@@ -432,7 +432,10 @@ class BrokerHub:
         for event in events:
             if type(event) is Message:
                 if not entry.close_sent:
-                    actions = self._call(self.broker.handle, entry.conn, event.data)
+                    if self._cooperative:  # _call without its lock and its extra call
+                        actions = self.broker.handle(entry.conn, event.data, self.clock())
+                    else:
+                        actions = self._call(self.broker.handle, entry.conn, event.data)
                     if len(actions) == 1 and type(actions[0]) is Send:  # the relay's case, without run's list
                         answer = self._send(actions[0])
                         if answer:
