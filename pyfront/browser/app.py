@@ -32,27 +32,28 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import js
 
-from pyfront.browser import ui
-from pyfront.browser.messenger import Messenger
-from pyfront.browser.network import Network
+from pyfront.browser import ui, warm
 from pyfront.browser.storage import IndexedDb, SealedStorage
-from pyfront.browser.views import home, invite_prompt, onboarding, safety, scan, unlock
+from pyfront.browser.views import invite_prompt, onboarding, safety, scan, unlock
 from pyfront.browser.views import settings as settings_view
-from pyfront.browser.views.conversation import ConversationView
 from pyfront.chat import Direction, Kind
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ProtocolError
 from pyfront.identity import Identity, safety_number, safety_qr_payload, verify_safety_qr
 from pyfront.invite import Invite, parse_fragment, parse_link
-from pyfront.olm import Account
-from pyfront.session import LocalParty
 from pyfront.settings import Settings
 from pyfront.signaling import new_peer_id, new_token, valid_peer_id
+
+if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.import_protocol_stack)
+    from pyfront.browser.messenger import Messenger
+    from pyfront.browser.network import Network
+    from pyfront.browser.views import home
+    from pyfront.browser.views.conversation import ConversationView
 
 PROFILE_VERSION = 1
 APP_CONTAINER_ID = "messenger"
@@ -100,6 +101,19 @@ class App:
         js.document.documentElement.dataset.screen = name
         return self.container
 
+    def _new_network(self, messenger: Messenger, settings: Settings) -> Network:
+        from pyfront.browser.network import Network  # noqa: PLC0415  (after the first screen: warm.py)
+
+        return Network(
+            messenger,
+            settings,
+            page_url=str(js.location.href),
+            peer_id=self.profile["peer_id"],
+            token=self.profile["token"],
+            random_bytes=self.provider.random_bytes,
+            on_status=self._broker_changed,
+        )
+
     def _spawn(self, step: Any) -> None:
         task = asyncio.ensure_future(step)
         self._tasks.add(task)
@@ -137,6 +151,8 @@ class App:
             await self.unlock(None)
 
     async def create_identity(self, name: str, passphrase: str | None) -> None:
+        from pyfront.olm import Account  # noqa: PLC0415  (loaded after the first screen: warm.py)
+
         storage = await SealedStorage.create(self.database, self.provider, passphrase)
         identity = await Identity.generate(self.provider)
         account = await Account.create(self.provider)
@@ -157,6 +173,11 @@ class App:
         await self._enter(await SealedStorage.unlock(self.database, self.provider, passphrase))
 
     async def _enter(self, storage: SealedStorage) -> None:
+        # The protocol stack, loaded after the first screen (warm.import_protocol_stack) or here if not yet.
+        from pyfront.browser.messenger import Messenger  # noqa: PLC0415
+        from pyfront.olm import Account  # noqa: PLC0415
+        from pyfront.session import LocalParty  # noqa: PLC0415
+
         identity_state = await storage.get_json("identity", "self")
         profile = await storage.get_json("profile", "self")
         if not isinstance(profile, dict) or profile.get("version") != PROFILE_VERSION:
@@ -180,15 +201,7 @@ class App:
             clock=time.time,
         )
         await self.messenger.load()
-        self.network = Network(
-            self.messenger,
-            self.settings,
-            page_url=str(js.location.href),
-            peer_id=profile["peer_id"],
-            token=profile["token"],
-            random_bytes=self.provider.random_bytes,
-            on_status=self._broker_changed,
-        )
+        self.network = self._new_network(self.messenger, self.settings)
         self.network.start()
         self._spawn(self._tick_forever())
         self._handlers_page()
@@ -282,6 +295,8 @@ class App:
     def show_home(self) -> None:
         assert self.storage is not None and self.messenger is not None
         self.open_peer = ""
+        from pyfront.browser.views import home  # noqa: PLC0415  (after the first screen: warm.py)
+
         self._home = home.HomeView(
             self._screen("home"),
             self._handlers,
@@ -430,6 +445,8 @@ class App:
 
         container = self._screen("chat")
         self.open_peer = peer_id
+        from pyfront.browser.views.conversation import ConversationView  # noqa: PLC0415  (see show_home)
+
         self._chat = ConversationView(
             container,
             self._handlers,
@@ -524,15 +541,7 @@ class App:
         self.network.settings = settings
         if broker_changed:
             self.network.close()
-            self.network = Network(
-                self.messenger,
-                settings,
-                page_url=str(js.location.href),
-                peer_id=self.profile["peer_id"],
-                token=self.profile["token"],
-                random_bytes=self.provider.random_bytes,
-                on_status=self._broker_changed,
-            )
+            self.network = self._new_network(self.messenger, settings)
             self.network.start()
 
     async def change_passphrase(self, current: str, new: str | None) -> None:
@@ -606,4 +615,5 @@ async def run(root_hash: str) -> App:
     except Exception as error:  # the shell already said "ready": the app reports its own failure
         app.show_failure(error)
         raise
+    app._spawn(warm.import_protocol_stack())  # while the person reads the first screen
     return app

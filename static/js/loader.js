@@ -90,7 +90,8 @@ async function bootInterpreter(config, rootHash, archives) {
       pyodide.runPython(`import pyfront.browser.warm\npyfront.browser.warm.restored(${JSON.stringify(rootHash)})`);
       return { pyodide, boot: "snapshot" };
     } catch (error) {
-      console.warn("Parley: the interpreter snapshot was refused, starting the ordinary way:", error);
+      const reason = error && error.message ? error.message : String(error);
+      console.warn(`Parley: the interpreter snapshot was refused, starting the ordinary way: ${reason}`);
       await dropSnapshots().catch(() => {});
     }
   }

@@ -10,11 +10,13 @@ scanned bytes with ``verify_safety_qr`` and marks the contact verified only when
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyfront.browser.messenger import Contact
 from pyfront.browser.ui import Handlers, append, element
 from pyfront.identity import SAFETY_NUMBER_GROUP, format_safety_number
+
+if TYPE_CHECKING:
+    from pyfront.browser.messenger import Contact
 
 #: Pixels per QR module, and the quiet zone in modules (ISO/IEC 18004 asks for 4).
 QR_SCALE = 6
