@@ -136,19 +136,20 @@ class _Socket:
         if self.backlog is not None:
             self.backlog += frames
             return False
+        data = b"".join([frame for frame, _action in frames])
         try:
-            sent = self.sock.send(b"".join([data for data, _action in frames]))
+            sent = self.sock.send(data)
         except BlockingIOError:
             sent = 0
-        rest: list[tuple[bytes, Send | None]] = []
-        for data, action in frames:
-            if sent >= len(data):
-                sent -= len(data)
-            else:
-                rest.append((data[sent:], action))
-                sent = 0
-        if not rest:
+        if sent == len(data):
             return True
+        rest: list[tuple[bytes, Send | None]] = []
+        for frame, action in frames:  # the frames that did not leave, the first one from where it stopped
+            if sent >= len(frame):
+                sent -= len(frame)
+            else:
+                rest.append((frame[sent:], action))
+                sent = 0
         self.backlog = rest
         return False
 
