@@ -9,9 +9,10 @@ core (``server/broker.py``); this module only moves bytes and carries out its ac
 * ``P/peerjs`` -- the WebSocket (``BrokerConfig.websocket_path``).
 
 The WebSocket is spoken with ``server/websocket.py`` (RFC 6455 handshake and frame codec) on the socket the
-WSGI server hands over, in the request's own greenlet: one greenlet and one file descriptor per client,
-no permessage-deflate (peerjs-server's ``ws`` does not enable it either), whole-frame writes with a
-timeout. docs/broker.md ("Server stack") says why flask-sock's per-socket reader thread and duplicated
+WSGI server hands over: one parked greenlet and one file descriptor per client, no permessage-deflate
+(peerjs-server's ``ws`` does not enable it either), whole-frame writes with a timeout. Under gevent the
+reads come from one epoll shared by all WebSockets and served from gevent's loop (``_on_poll``).
+docs/broker.md ("Server stack") says why flask-sock's per-socket reader thread and duplicated
 descriptor do not fit 10,000 clients under this machine's descriptor limit.
 """
 
