@@ -50,6 +50,7 @@ from tests.rig.browser import (
     is_loopback_url,
     page,
     playwright_session,
+    pytest_runtest_makereport,
     require_loopback_namespace,
     save_screenshot,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "live_server_factory",
     "page",
     "playwright_session",
+    "pytest_runtest_makereport",
     "require_loopback_namespace",
     "save_screenshot",
     "snapshot_site",

@@ -12,6 +12,9 @@
 * ``page``: a page in a fresh guarded context.
 * ``save_screenshot(page, name)``: what a person sees, as ``test-artifacts/<name>.png``.
 * ``console_log(page)``: start recording a page's console messages and page errors into a list.
+* Every page of every ``browser_context`` is recorded anyway: a failing test's report gets a "browser
+  console" section with the last ``CONSOLE_REPORT_LINES`` lines of all its pages
+  (``pytest_runtest_makereport``).
 
 Every browser fixture first checks that the process runs in a network namespace whose only interface is
 ``lo`` (asked of the kernel with ``socket.if_nameindex``) and fails with a pointer to ``./dev pytest``
@@ -23,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +34,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+
+CONSOLE_KEY = pytest.StashKey[list[str]]()
+CONSOLE_REPORT_LINES = 300
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
@@ -122,7 +128,9 @@ def _launch(playwright: Playwright) -> Browser:
 
 
 @pytest.fixture
-def browser_context(playwright_session: Playwright, chromium: Browser) -> Iterator[BrowserContextFactory]:
+def browser_context(
+    playwright_session: Playwright, chromium: Browser, request: pytest.FixtureRequest
+) -> Iterator[BrowserContextFactory]:
     """Factory: ``browser_context(guard="route", user_data_dir=None, **new_context_kwargs)``.
 
     With ``user_data_dir`` the context is a persistent (non-incognito) Chromium profile in that folder,
@@ -131,6 +139,7 @@ def browser_context(playwright_session: Playwright, chromium: Browser) -> Iterat
     """
     require_loopback_namespace()
     opened: list[tuple[BrowserContext, RequestGuard]] = []
+    transcript = request.node.stash.setdefault(CONSOLE_KEY, [])
 
     def factory(
         guard: GuardMode = "route", user_data_dir: Path | None = None, **kwargs: Any
@@ -152,6 +161,8 @@ def browser_context(playwright_session: Playwright, chromium: Browser) -> Iterat
             context.route(lambda url: not is_loopback_url(url), request_guard.handle_route)
         context.on("request", lambda request: _record(request_guard, request.url))
         context.on("page", lambda page: _watch_websockets(page, request_guard))
+        label = f"context {len(opened) + 1}"
+        context.on("page", lambda page: _transcribe(page, label, transcript))
         opened.append((context, request_guard))
         return context
 
@@ -167,6 +178,23 @@ def browser_context(playwright_session: Playwright, chromium: Browser) -> Iterat
 
 def _record(request_guard: RequestGuard, url: str) -> None:
     request_guard.check(url)
+
+
+def _transcribe(page: Page, label: str, transcript: list[str]) -> None:
+    page.on("console", lambda message: transcript.append(f"[{label}] {message.type}: {message.text}"))
+    page.on("pageerror", lambda error: transcript.append(f"[{label}] pageerror: {error}"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the browser console of a failing test's pages to its report (re-exported by conftest)."""
+    report = yield
+    transcript = item.stash.get(CONSOLE_KEY, [])
+    if report.failed and transcript:
+        report.sections.append(("browser console", "\n".join(transcript[-CONSOLE_REPORT_LINES:])))
+    return report
 
 
 def _watch_websockets(page: Page, request_guard: RequestGuard) -> None:
