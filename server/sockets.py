@@ -52,6 +52,7 @@ from server.config import Config
 from server.websocket import (
     OP_PONG,
     CloseFrame,
+    Event,
     FrameDecoder,
     FrameProtocolError,
     HandshakeError,
@@ -355,11 +356,7 @@ class BrokerHub:
         entry.done.set()
 
     def _on_poll(self) -> None:
-        """The shared epoll is readable: serve every ready socket (level-triggered: unread bytes come back).
-
-        What one read relays is written at the end of that read, one ``send`` per destination
-        (``_corked``), so frames that arrive together leave together, in order.
-        """
+        """The shared epoll is readable: serve each ready socket (level-triggered: unread bytes come back)."""
         try:
             ready = self._poller.poll(0, POLL_BATCH)
         except OSError:
@@ -369,7 +366,6 @@ class BrokerHub:
             entry = by_descriptor.get(descriptor)
             if entry is None:
                 continue
-            self._corked = {}
             try:
                 try:
                     data = entry.sock.recv(RECV_BYTES)
@@ -382,8 +378,6 @@ class BrokerHub:
             except Exception:  # never let one socket's error reach the event loop
                 log.exception("broker socket %s failed", entry.conn)
                 self._stop_reading(entry)
-            finally:
-                self._flush_corked()
 
     def _flush_corked(self) -> None:
         """Write what ``run`` held back in ``_corked``: all frames for one socket in one ``send``."""
@@ -424,13 +418,21 @@ class BrokerHub:
             self._close(entry, exc.code, str(exc))
             # The client's close reply cannot be found in what follows: end our side now (FIN after the
             # close frame) and read until the client closes too.
-            if self._corked is not None:
-                self._flush_corked()
-                self._corked = {}
             with contextlib.suppress(OSError):
                 if entry.backlog is None:
                     entry.sock.shutdown(socket.SHUT_WR)
             return True
+        if len(events) > 1 and entry.nonblocking:
+            # Frames that arrived together leave together: what they relay is held back (``_corked``) and
+            # written when they are all handled, one ``send`` per destination, in order.
+            self._corked = {}
+            try:
+                return self._handle_events(entry, events)
+            finally:
+                self._flush_corked()
+        return self._handle_events(entry, events)
+
+    def _handle_events(self, entry: _Socket, events: list[Event]) -> bool:
         for event in events:
             if type(event) is Message:
                 if not entry.close_sent:
