@@ -94,8 +94,9 @@ class _Socket:
 
     Two ways to write. Under gevent (``nonblocking``, set by ``BrokerHub.serve_websocket``) a write never
     waits, since it may run inside gevent's event loop: what the socket buffer does not take is queued in
-    ``backlog`` and a greenlet drains it, each frame within ``SEND_TIMEOUT``. Otherwise (threads, tests on
-    plain sockets) a write is a blocking ``sendall`` under ``lock``.
+    ``backlog`` and a greenlet drains it, each frame within ``SEND_TIMEOUT``; ``write_all`` puts several
+    frames in one ``send``. Otherwise (threads, tests on plain sockets) a write is a blocking ``sendall``
+    under ``lock``.
     """
 
     conn: int
@@ -173,7 +174,7 @@ class BrokerHub:
         self._ticker: threading.Thread | None = None
         self._cooperative = False
         self._poller: Any = None  # under gevent: one epoll holding every WebSocket (see _read_in_loop)
-        self._poll_watcher: Any = None
+        self._poll_watcher: Any = None  # gevent's loop watcher on the epoll's own descriptor
         self._by_descriptor: dict[int, _Socket] = {}
         self._corked: dict[_Socket, list[tuple[bytes, Send | None]]] | None = None
 
