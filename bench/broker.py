@@ -189,6 +189,8 @@ class _RawClient:
 
     def frame(self, stamp: int) -> bytes:
         text = f'{{"type":"{self.kind}","dst":"{self.peer}","payload":{{"t":{stamp}}}}}'.encode()
+        if len(text) > 125:  # the one-byte length form below
+            raise ValueError(f"relay frame of {len(text)} bytes: use shorter ids")
         return bytes((0x81, 0x80 | len(text))) + self.mask + apply_mask(text, self.mask)
 
     def stamps(self, data: bytes) -> list[int]:
