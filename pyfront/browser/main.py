@@ -3,7 +3,8 @@
 It replaces the loading screen with a "ready" panel that names the bundle root hash the page runs (from
 ``/bundle.json``, served by the service worker from the active bundle) and the Python version, tells the
 loader that Python started (``parley:ready``), then builds the messenger (``pyfront.browser.app``) and
-tells the loader when its first screen shows (``parley:app-ready``: what ``bench/load.py`` times).
+tells the loader when its first screen shows (``parley:app-ready``: what ``bench/load.py`` times) or that
+it could not start (``parley:app-failed``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import js
 MANIFEST_URL = "/bundle.json"
 READY_EVENT = "parley:ready"
 APP_READY_EVENT = "parley:app-ready"
+APP_FAILED_EVENT = "parley:app-failed"
 
 
 async def root_hash() -> str:
@@ -65,5 +67,9 @@ async def start() -> None:
     js.document.dispatchEvent(js.CustomEvent.new(READY_EVENT))
     from pyfront.browser.app import run as run_app  # noqa: PLC0415  (the messenger, issue 8)
 
-    await run_app(root)
+    try:
+        await run_app(root)
+    except Exception:  # the app shows its own failure; the loader still installs the offline copy
+        js.document.dispatchEvent(js.CustomEvent.new(APP_FAILED_EVENT))
+        raise
     js.document.dispatchEvent(js.CustomEvent.new(APP_READY_EVENT))

@@ -282,9 +282,12 @@ async function registerServiceWorker() {
 
 wireUpdateControls();
 if (navigator.serviceWorker && !navigator.serviceWorker.controller) {
-  // First visit: let Python start first; the worker's install downloads and hashes the whole bundle and
-  // would compete with Pyodide for the CPU.
-  document.addEventListener("parley:ready", () => registerServiceWorker(), { once: true });
+  // First visit: let the messenger's first screen come first; the worker's install downloads and hashes
+  // the whole bundle and would compete with Pyodide and our imports for the CPU. If the app fails to
+  // start after Python runs, the offline copy is still installed.
+  const register = () => registerServiceWorker();
+  document.addEventListener("parley:app-ready", register, { once: true });
+  document.addEventListener("parley:app-failed", register, { once: true });
 } else {
   registerServiceWorker();
 }

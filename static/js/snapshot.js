@@ -35,7 +35,7 @@ function available() {
 // The stored snapshot for `root`, or null when there is none. Only looks: the bytes are read and checked
 // by `verifiedBytes`, so the caller can start Pyodide's own loading meanwhile.
 export async function findSnapshot(root) {
-  if (!available()) return null;
+  if (!available() || !(await caches.has(SNAPSHOT_CACHE))) return null; // a first visit creates nothing
   const cache = await caches.open(SNAPSHOT_CACHE);
   return (await cache.match(keyFor(root))) || null;
 }
