@@ -17,13 +17,23 @@ Rules:
   session refuses any other identity key (``HandshakeFailed``). Without one, trust on first use; a changed
   key raises the contact's ``key_changed`` flag (the warning banner) and drops the verified mark.
 * **Everything persists** through ``Store`` (in the page, vault-sealed IndexedDB) after each change:
-  ``contact/<peer id>`` (profile, trust, the session with its layer states), ``chat/<peer id>`` (the
-  disappearing timer), ``message/<peer id>:<message id>`` (one record per message), ``olm/account``.
+  ``contact/<peer id>`` (profile, trust, the request flag, the session with its layer states),
+  ``chat/<peer id>`` (the disappearing timer), ``message/<peer id>:<message id>`` (one record per
+  message), ``olm/account``, ``block/list`` (the blocked peer ids).
 * **Metadata settings**: typing indicators and read receipts are sent only when the setting is on, and
   with the setting off the contact's are ignored too (as Signal does). Delivery acknowledgements always
   flow (they drive the sent/delivered ticks and carry no reading behaviour).
 * Outgoing messages written while offline wait as ``sending`` and go out, in order, once the session is
   ready. A peer's malformed or undecryptable frame is counted (``Contact.rejected``) and changes nothing.
+* **Message requests.** A contact created because someone we do not know called us (they hold our
+  invite link) is a *request* (``Contact.request``, stored with the contact). The handshake runs and
+  their messages are stored, but while it is a request we send it no read receipts and no typing
+  indicators (whatever the settings) and ignore its typing indicators. ``accept`` makes it an ordinary
+  contact; so does sending it anything (a reply accepts, as in Signal). ``delete_and_block`` closes the
+  link, removes the contact, its messages and its chat metadata, and puts the peer id on the block
+  list (``block/list``, at most ``MAX_BLOCKED`` ids): ``link_open`` from a blocked id closes the link
+  and stores nothing. Contacts we add ourselves (``add_contact``) are never requests; adding a blocked
+  id is refused until it is unblocked (``unblock``).
 
 Time is Unix seconds from the ``clock`` given to ``Messenger``.
 """
@@ -67,10 +77,15 @@ from pyfront.wire import (
     Typing,
 )
 
-CONTACT_VERSION = 1
+#: Version 2 added ``request``; a version-1 record loads as an accepted contact.
+CONTACT_VERSION = 2
+CONTACT_VERSIONS = (1, 2)
 CHAT_META_VERSION = 1
+BLOCK_LIST_VERSION = 1
 #: Contacts kept at once (each holds a session); more are refused.
 MAX_CONTACTS = 512
+#: Peer ids on the block list; blocking one more is refused (unblock someone first).
+MAX_BLOCKED = 1024
 #: A contact's "typing…" goes away after this long without a new indicator.
 TYPING_SHOWN_S = 6.0
 #: While the user keeps typing, an indicator is re-sent at most this often.
@@ -81,6 +96,7 @@ CONTACT_STORE = "contact"
 CHAT_STORE = "chat"
 MESSAGE_STORE = "message"
 ACCOUNT_STORE, ACCOUNT_KEY = "olm", "account"
+BLOCK_STORE, BLOCK_KEY = "block", "list"
 
 
 class Store(Protocol):
@@ -129,6 +145,8 @@ class Contact:
     invite_fingerprint: str | None = None
     identity_key: bytes | None = None
     verified: bool = False
+    #: Created by an unknown caller and not accepted yet (no receipts, no typing, no message text shown).
+    request: bool = False
     key_changed: bool = False
     pending_deletes: list[str] = field(default_factory=list)
     status: LinkStatus = LinkStatus.OFFLINE
@@ -158,6 +176,7 @@ class Contact:
             "identity_key": None if self.identity_key is None else self.identity_key.hex(),
             "verified": self.verified,
             "key_changed": self.key_changed,
+            "request": self.request,
             "pending_deletes": list(self.pending_deletes),
             "session": self.session.to_dict(),
         }
@@ -201,6 +220,9 @@ class Messenger:
         self._listener = listener
         self._clock = clock
         self.contacts: dict[str, Contact] = {}
+        self._blocked: list[str] = []
+        #: Stored records that could not be read at ``load`` (what and why), for the log.
+        self.load_problems: list[str] = []
 
     def __repr__(self) -> str:
         return f"<Messenger {len(self.contacts)} contacts>"
@@ -208,9 +230,16 @@ class Messenger:
     # --- loading and creating contacts ------------------------------------------------------------
 
     async def load(self) -> None:
-        """Read every stored contact and chat; stored sessions wait for a link (``CONNECTING``)."""
+        """Read the block list, every stored contact and chat; stored sessions wait for a link.
+
+        A contact whose peer id is blocked is removed (a delete-and-block interrupted after the block
+        list was stored)."""
         now = self._clock()
+        self._blocked = self._block_list_from_record(await self._store.get_json(BLOCK_STORE, BLOCK_KEY))
         for peer_id in await self._store.keys(CONTACT_STORE):
+            if peer_id in self._blocked:
+                await self._forget(peer_id)
+                continue
             record = await self._store.get_json(CONTACT_STORE, peer_id)
             contact = self._contact_from_record(record)
             if contact.session.state is SessionState.READY:
@@ -224,9 +253,27 @@ class Messenger:
             self.contacts[peer_id] = contact
         await self._expire(now)
 
+    def _block_list_from_record(self, record: object) -> list[str]:
+        """The stored block list; a malformed record or entry is skipped (noted in ``load_problems``),
+        never fatal: a caller it fails to block arrives as a message request, not as a contact."""
+        if record is None:
+            return []
+        if not isinstance(record, dict) or record.get("version") != BLOCK_LIST_VERSION:
+            self.load_problems.append(f"block list: version {BLOCK_LIST_VERSION} expected; ignored")
+            return []
+        peer_ids = record.get("peer_ids")
+        if not isinstance(peer_ids, list):
+            self.load_problems.append("block list: peer_ids is not a list; ignored")
+            return []
+        blocked = [item for item in peer_ids if isinstance(item, str) and valid_peer_id(item)]
+        blocked = list(dict.fromkeys(blocked))[:MAX_BLOCKED]
+        if len(blocked) != len(peer_ids):
+            self.load_problems.append(f"block list: {len(peer_ids) - len(blocked)} malformed entries skipped")
+        return blocked
+
     def _contact_from_record(self, record: object) -> Contact:
-        if not isinstance(record, dict) or record.get("version") != CONTACT_VERSION:
-            raise DecodeError(f"contact record: version {CONTACT_VERSION} expected")
+        if not isinstance(record, dict) or record.get("version") not in CONTACT_VERSIONS:
+            raise DecodeError(f"contact record: version {' or '.join(map(str, CONTACT_VERSIONS))} expected")
         try:
             peer_id = str(record["peer_id"])
             session = Session.from_dict(self._provider, self._local, record["session"])
@@ -240,6 +287,8 @@ class Messenger:
                 identity_key=None if identity is None else bytes.fromhex(identity),
                 verified=bool(record["verified"]),
                 key_changed=bool(record["key_changed"]),
+                # Fail closed: in a version-2 record anything but an explicit ``false`` is a request.
+                request=record["version"] != 1 and record.get("request") is not False,
                 pending_deletes=[str(item) for item in record["pending_deletes"]],
             )
         except (KeyError, TypeError, ValueError) as error:
@@ -249,11 +298,14 @@ class Messenger:
         self, peer_id: str, *, name: str = "", invite_fingerprint: str | None = None
     ) -> Contact:
         """A contact we will dial (from an invite link, or a peer id typed in). Idempotent for a known
-        peer id; an invite for a known contact whose key we do not know yet adds its fingerprint."""
+        peer id; an invite for a known contact whose key we do not know yet adds its fingerprint. Adding
+        a message request accepts it; a blocked peer id is refused (``InvalidStateError``)."""
         if not valid_peer_id(peer_id):
             raise DecodeError(f"{peer_id!r} is not a peer id")
         if invite_fingerprint is not None:
             decode_invite_fingerprint(invite_fingerprint)
+        if peer_id in self._blocked:
+            raise InvalidStateError("this peer id is blocked: unblock it in the settings first")
         existing = self.contacts.get(peer_id)
         if existing is not None:
             async with existing.lock:
@@ -261,6 +313,7 @@ class Messenger:
                     existing.invite_fingerprint = invite_fingerprint
                     existing.session.invite_fingerprint = invite_fingerprint
                     await self._save_contact(existing)
+                await self._accept(existing)
             return existing
         return await self._new_contact(peer_id, name, invite_fingerprint, is_initiator=True)
 
@@ -290,6 +343,11 @@ class Messenger:
         except KeyError:
             raise InvalidStateError(f"no contact {peer_id!r}") from None
 
+    @property
+    def blocked(self) -> list[str]:
+        """The blocked peer ids, in the order they were blocked."""
+        return list(self._blocked)
+
     def ordered_contacts(self) -> list[Contact]:
         """Most recent conversation first (contacts without messages last, by name)."""
 
@@ -306,12 +364,21 @@ class Messenger:
     # --- link events ------------------------------------------------------------------------------
 
     async def link_open(self, peer_id: str, link: Link) -> None:
-        """A data channel to ``peer_id`` opened (dialed by us, or offered by them): start the handshake."""
+        """A data channel to ``peer_id`` opened (dialed by us, or offered by them): start the handshake.
+
+        A blocked peer id's link is closed at once, before anything is created or stored."""
+        if peer_id in self._blocked:
+            link.close("blocked")
+            return
         contact = self.contacts.get(peer_id)
         created = contact is None
-        if contact is None:  # someone we do not know yet called us (they hold our invite)
+        if contact is None:  # someone we do not know yet called us (they hold our invite): a request
             contact = self._make_contact(peer_id, "", None, is_initiator=False)
+            contact.request = True
         async with contact.lock:  # taken before any await: this link's frames queue behind us
+            if self.contacts.get(peer_id) is not contact:  # blocked while this event waited
+                link.close("blocked")
+                return
             if created:
                 await self._save_contact(contact)
                 self._listener.contacts_changed()
@@ -491,7 +558,7 @@ class Messenger:
                     await self._save_message(contact, conversation.messages[message_id])
                     changed.append(message_id)
         elif isinstance(message, Typing):
-            if not self.settings.typing_indicators:
+            if not self.settings.typing_indicators or contact.request:
                 return
             contact.peer_typing_until = now + TYPING_SHOWN_S if message.active else 0.0
             self._listener.contact_status_changed(contact.peer_id)
@@ -535,6 +602,7 @@ class Messenger:
         async with contact.lock:
             now = self._clock()
             message = contact.conversation.compose(self._new_id(), text, now)
+            await self._accept(contact)  # a reply accepts a message request
             contact.typing_sent_at = 0.0
             if await self._send(contact, self._wire_message(message)):
                 contact.conversation.update_status(message.message_id, Status.SENT, now)
@@ -550,6 +618,7 @@ class Messenger:
         async with contact.lock:
             now = self._clock()
             event = contact.conversation.set_timer(self._new_id(), seconds, now, by_me=True)
+            await self._accept(contact)  # like a reply, it accepts a message request
             if await self._send(contact, self._wire_message(event)):
                 contact.conversation.update_status(event.message_id, Status.SENT, now)
             await self._save_chat_meta(contact)
@@ -575,13 +644,14 @@ class Messenger:
         self._listener.contacts_changed()
 
     async def mark_read(self, peer_id: str) -> list[str]:
-        """The user sees this chat: its received messages are read (receipts go out if the setting is on)."""
+        """The user sees this chat: its received messages are read (receipts go out if the setting is on
+        and the contact is not a message request)."""
         contact = self.contact(peer_id)
         async with contact.lock:
             newly_read = contact.conversation.mark_read_by_me(self._clock())
             for message_id in newly_read:
                 await self._save_message(contact, contact.conversation.messages[message_id])
-            if newly_read and self.settings.read_receipts:
+            if newly_read and self.settings.read_receipts and not contact.request:
                 for chunk in _chunks(newly_read):
                     await self._send(contact, ReadReceipt(chunk))
                 await self._save_contact(contact)
@@ -591,11 +661,13 @@ class Messenger:
         return newly_read
 
     async def typing(self, peer_id: str, active: bool) -> bool:
-        """The user types (or stopped): tell the contact only if typing indicators are on. Returns
-        whether an indicator was sent."""
+        """The user types (or stopped): tell the contact only if typing indicators are on and it is not
+        a message request. Returns whether an indicator was sent."""
         if not self.settings.typing_indicators:
             return False
         contact = self.contact(peer_id)
+        if contact.request:
+            return False  # a stranger does not learn when we are typing
         async with contact.lock:
             now = self._clock()
             if active and now - contact.typing_sent_at < TYPING_RESEND_S:
@@ -620,6 +692,43 @@ class Messenger:
             await self._save_contact(contact)
         self._listener.contact_status_changed(peer_id)
 
+    async def accept(self, peer_id: str) -> None:
+        """The user accepts a message request: an ordinary contact from now on (nothing else changes)."""
+        contact = self.contact(peer_id)
+        async with contact.lock:
+            await self._accept(contact)
+
+    async def _accept(self, contact: Contact) -> None:
+        if not contact.request:
+            return
+        contact.request = False
+        await self._save_contact(contact)
+        self._listener.contacts_changed()
+        self._listener.contact_status_changed(contact.peer_id)
+
+    async def delete_and_block(self, peer_id: str) -> None:
+        """Close the link, remove the contact with its messages and chat metadata, and block its peer id.
+
+        The block list is stored first: if the removal is interrupted, ``load`` finishes it."""
+        contact = self.contact(peer_id)
+        if peer_id not in self._blocked and len(self._blocked) >= MAX_BLOCKED:
+            raise LimitError(f"at most {MAX_BLOCKED} blocked peer ids: unblock someone first")
+        async with contact.lock:
+            if peer_id not in self._blocked:
+                await self._save_block_list([*self._blocked, peer_id])
+            link, contact.link = contact.link, None  # this link's late frames are ignored from now on
+            if link is not None:
+                link.close("blocked")
+            contact.session.close()
+            self.contacts.pop(peer_id, None)
+            await self._forget(peer_id)
+        self._listener.contacts_changed()
+
+    async def unblock(self, peer_id: str) -> None:
+        """Take ``peer_id`` off the block list: their next call arrives as a message request."""
+        if peer_id in self._blocked:
+            await self._save_block_list([item for item in self._blocked if item != peer_id])
+
     async def tick(self) -> None:
         """Once in a while: retransmit handshake frames, expire disappearing messages, clear stale typing."""
         now = self._clock()
@@ -643,13 +752,35 @@ class Messenger:
 
     # --- storage ----------------------------------------------------------------------------------
 
+    def _removed(self, contact: Contact) -> bool:
+        """Deleted (and blocked) while a step of it was under way: nothing of it may be stored again."""
+        return self.contacts.get(contact.peer_id) is not contact
+
     async def _save_contact(self, contact: Contact) -> None:
+        if self._removed(contact):
+            return
         await self._store.put_json(CONTACT_STORE, contact.peer_id, contact.to_dict())
 
+    async def _save_block_list(self, blocked: list[str]) -> None:
+        record = {"version": BLOCK_LIST_VERSION, "peer_ids": blocked}
+        await self._store.put_json(BLOCK_STORE, BLOCK_KEY, record)
+        self._blocked = blocked
+
+    async def _forget(self, peer_id: str) -> None:
+        """Delete every stored record of ``peer_id``: its messages, its chat metadata, then the contact."""
+        for key in await self._store.keys(MESSAGE_STORE, f"{peer_id}:"):
+            await self._store.delete(MESSAGE_STORE, key)
+        await self._store.delete(CHAT_STORE, peer_id)
+        await self._store.delete(CONTACT_STORE, peer_id)
+
     async def _save_chat_meta(self, contact: Contact) -> None:
+        if self._removed(contact):
+            return
         meta = {"version": CHAT_META_VERSION, "timer": contact.conversation.timer}
         await self._store.put_json(CHAT_STORE, contact.peer_id, meta)
 
     async def _save_message(self, contact: Contact, message: ChatMessage) -> None:
+        if self._removed(contact):
+            return
         key = f"{contact.peer_id}:{message.message_id}"
         await self._store.put_json(MESSAGE_STORE, key, message.to_dict())

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from pyfront.browser import messenger as messenger_module
 from pyfront.browser.messenger import LinkStatus, Messenger
 from pyfront.chat import Kind, Status
 from pyfront.crypto.native import NativeProvider
-from pyfront.errors import DecodeError, InvalidStateError
+from pyfront.errors import DecodeError, InvalidStateError, LimitError
 from pyfront.identity import Identity, invite_fingerprint
 from pyfront.olm import Account
 from pyfront.session import LocalParty
@@ -429,5 +430,241 @@ def test_layer_states_are_stored_before_a_frame_leaves() -> None:
         await alice.messenger.send_text(BOB_PEER, "and the acknowledgement too")
         await pump(wire)
         assert checked and all(checked), checked
+
+    run(body)
+
+
+# --- message requests and the block list ----------------------------------------------------------
+
+
+def records_of(person: Person, peer_id: str) -> list[str]:
+    """Every stored record that belongs to the contact ``peer_id``."""
+    return [
+        key
+        for key in person.store.records
+        if key in (f"contact/{peer_id}", f"chat/{peer_id}") or key.startswith(f"message/{peer_id}:")
+    ]
+
+
+def test_an_unknown_caller_becomes_a_request_and_a_self_added_contact_does_not() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)  # Bob opened Alice's invite and called her
+        at_alice, at_bob = alice.messenger.contact(BOB_PEER), bob.messenger.contact(ALICE_PEER)
+        assert at_alice.request and not at_bob.request
+        assert json.loads(alice.store.records[f"contact/{BOB_PEER}"])["request"] is True
+        assert json.loads(bob.store.records[f"contact/{ALICE_PEER}"])["request"] is False
+        # The handshake ran: the identity key (so the safety number) is known; messages are stored.
+        assert at_alice.status is LinkStatus.READY
+        assert at_alice.identity_key == bob.party.identity.public_key
+        sent = await bob.messenger.send_text(ALICE_PEER, "hello, you don't know me")
+        await pump(wire)
+        assert at_alice.conversation.messages[sent.message_id].text == "hello, you don't know me"
+        assert f"message/{BOB_PEER}:{sent.message_id}" in alice.store.records
+        # A typed peer id is never a request either.
+        carol = await make_person("pcarol" + "2" * 26, "Carol", clock)
+        assert not (await carol.messenger.add_contact(ALICE_PEER)).request
+
+    run(body)
+
+
+def test_no_read_receipts_or_typing_to_a_request_even_with_the_settings_on() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        for person in (alice, bob):
+            person.messenger.settings = Settings(typing_indicators=True, read_receipts=True)
+        at_alice = alice.messenger.contact(BOB_PEER)
+        sent = await bob.messenger.send_text(ALICE_PEER, "are you there?")
+        await pump(wire)
+        frames_before = dict(wire.frames)
+        assert await alice.messenger.mark_read(BOB_PEER) == [sent.message_id]
+        assert not await alice.messenger.typing(BOB_PEER, True)
+        await pump(wire)
+        assert wire.frames == frames_before  # nothing at all went to the stranger
+        assert "ReadReceipt" not in at_alice.sent_kinds and "Typing" not in at_alice.sent_kinds
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        assert at_bob.conversation.messages[sent.message_id].status is Status.DELIVERED  # not "read"
+        # Their typing indicator is not shown either.
+        assert await bob.messenger.typing(ALICE_PEER, True)
+        await pump(wire)
+        assert not at_alice.peer_typing
+
+        # Accepted: an ordinary contact, receipts and typing flow as the settings say.
+        await alice.messenger.accept(BOB_PEER)
+        assert not at_alice.request and at_alice.status is LinkStatus.READY
+        assert [m.text for m in at_alice.conversation.ordered()] == ["are you there?"]
+        assert json.loads(alice.store.records[f"contact/{BOB_PEER}"])["request"] is False
+        clock.now += 10
+        second = await bob.messenger.send_text(ALICE_PEER, "hello?")
+        await pump(wire)
+        await alice.messenger.mark_read(BOB_PEER)
+        assert await alice.messenger.typing(BOB_PEER, True)
+        await pump(wire)
+        assert at_bob.conversation.messages[second.message_id].status is Status.READ
+        assert at_bob.peer_typing
+
+    run(body)
+
+
+def test_a_reply_accepts_the_request() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, _bob, wire = await invited_pair(clock)
+        await alice.messenger.send_text(BOB_PEER, "hi, who is this?")
+        await pump(wire)
+        assert not alice.messenger.contact(BOB_PEER).request
+        assert json.loads(alice.store.records[f"contact/{BOB_PEER}"])["request"] is False
+
+    run(body)
+
+
+def test_delete_and_block_removes_everything_and_refuses_the_next_call() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        await bob.messenger.set_timer(ALICE_PEER, 30)  # a chat/ record at Alice's
+        await bob.messenger.send_text(ALICE_PEER, "buy my stuff")
+        await pump(wire)
+        link = alice.messenger.contact(BOB_PEER).link
+        assert isinstance(link, MemoryLink)
+        assert f"chat/{BOB_PEER}" in alice.store.records and len(records_of(alice, BOB_PEER)) == 4
+
+        await alice.messenger.delete_and_block(BOB_PEER)
+        assert link.closed == "blocked"
+        assert BOB_PEER not in alice.messenger.contacts and records_of(alice, BOB_PEER) == []
+        assert "buy my stuff" not in json.dumps(alice.store.records)
+        assert alice.messenger.blocked == [BOB_PEER]
+        assert json.loads(alice.store.records["block/list"]) == {"peer_ids": [BOB_PEER], "version": 1}
+        assert alice.recorder.events[-1] == ("contacts",)
+        await pump(wire)  # frames still in flight from Bob store nothing
+        assert records_of(alice, BOB_PEER) == []
+
+        # Bob calls again: the link is closed at once, nothing is created or stored.
+        stored_before = dict(alice.store.records)
+        _, _, link_at_alice = await connect(bob, alice)
+        assert link_at_alice.closed == "blocked"
+        assert BOB_PEER not in alice.messenger.contacts and alice.store.records == stored_before
+        assert bob.messenger.contact(ALICE_PEER).status is LinkStatus.HANDSHAKING  # never answered
+
+        # Adding a blocked peer id ourselves is refused until it is unblocked.
+        with pytest.raises(InvalidStateError, match="blocked"):
+            await alice.messenger.add_contact(BOB_PEER)
+
+    run(body)
+
+
+def test_unblock_lets_them_call_again_as_a_request() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, _ = await invited_pair(clock)
+        await alice.messenger.delete_and_block(BOB_PEER)
+        await alice.messenger.unblock(BOB_PEER)
+        assert alice.messenger.blocked == []
+        assert json.loads(alice.store.records["block/list"])["peer_ids"] == []
+        bob.messenger.contact(ALICE_PEER).session.close()  # Bob's side starts over too
+        await connect(bob, alice)
+        at_alice = alice.messenger.contact(BOB_PEER)
+        assert at_alice.request and at_alice.status is LinkStatus.READY
+        # A request added on purpose (the same person's invite, or a typed id) is accepted.
+        await alice.messenger.add_contact(BOB_PEER)
+        assert not at_alice.request
+
+    run(body)
+
+
+def test_requests_and_the_block_list_survive_a_reload() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        await bob.messenger.send_text(ALICE_PEER, "first contact")
+        await pump(wire)
+        carol = await make_person("pcarol" + "2" * 26, "Carol", clock)
+        await carol.messenger.add_contact(ALICE_PEER)
+        await connect(carol, alice)
+        await alice.messenger.delete_and_block(carol.peer_id)
+
+        alice2 = await make_person(ALICE_PEER, "Alice", clock, alice.store)
+        at_alice = alice2.messenger.contact(BOB_PEER)
+        assert at_alice.request and [m.text for m in at_alice.conversation.ordered()] == ["first contact"]
+        assert alice2.messenger.blocked == [carol.peer_id] and carol.peer_id not in alice2.messenger.contacts
+        stored_before = dict(alice.store.records)
+        carol.messenger.contact(ALICE_PEER).session.close()
+        _, _, refused = await connect(carol, alice2)
+        assert refused.closed == "blocked" and alice.store.records == stored_before
+        await alice2.messenger.accept(BOB_PEER)
+        alice3 = await make_person(ALICE_PEER, "Alice", clock, alice.store)
+        assert not alice3.messenger.contact(BOB_PEER).request
+
+    run(body)
+
+
+def test_old_records_load_as_accepted_and_bad_block_lists_do_not_stop_the_load() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, _bob, _ = await invited_pair(clock)
+        record = json.loads(alice.store.records[f"contact/{BOB_PEER}"])
+        record["version"] = 1
+        del record["request"]
+        await alice.store.put_json("contact", BOB_PEER, record)
+        assert (
+            not (await make_person(ALICE_PEER, "Alice", clock, alice.store))
+            .messenger.contact(BOB_PEER)
+            .request
+        )
+        # Version 2 without a flag, or with a strange one: fail closed, a request.
+        for value in ("yes", None, 0):
+            record.update(version=2, request=value)
+            await alice.store.put_json("contact", BOB_PEER, record)
+            reloaded = await make_person(ALICE_PEER, "Alice", clock, alice.store)
+            assert reloaded.messenger.contact(BOB_PEER).request, value
+
+        good = "pgood" + "3" * 27
+        for stored, blocked in (
+            ("not a record", []),
+            ({"version": 9, "peer_ids": [good]}, []),
+            ({"version": 1, "peer_ids": "nope"}, []),
+            ({"version": 1, "peer_ids": [good, 7, "bad id!", "", good]}, [good]),
+        ):
+            await alice.store.put_json("block", "list", stored)
+            reloaded = await make_person(ALICE_PEER, "Alice", clock, alice.store)
+            assert reloaded.messenger.blocked == blocked, stored
+            assert reloaded.messenger.load_problems and BOB_PEER in reloaded.messenger.contacts
+
+    run(body)
+
+
+def test_the_block_list_is_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body() -> None:
+        monkeypatch.setattr(messenger_module, "MAX_BLOCKED", 1)
+        clock = Clock()
+        alice, _bob, _ = await invited_pair(clock)
+        await alice.store.put_json("block", "list", {"version": 1, "peer_ids": ["pother" + "4" * 26]})
+        alice2 = await make_person(ALICE_PEER, "Alice", clock, alice.store)
+        before = dict(alice.store.records)
+        with pytest.raises(LimitError):
+            await alice2.messenger.delete_and_block(BOB_PEER)
+        assert alice.store.records == before and BOB_PEER in alice2.messenger.contacts  # nothing changed
+        # A stored list longer than the limit is cut to it.
+        await alice.store.put_json(
+            "block", "list", {"version": 1, "peer_ids": ["pa" + "5" * 30, "pb" + "6" * 30]}
+        )
+        assert (await make_person(ALICE_PEER, "Alice", clock, alice.store)).messenger.blocked == [
+            "pa" + "5" * 30
+        ]
+
+    run(body)
+
+
+def test_an_interrupted_delete_and_block_is_finished_at_load() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        await bob.messenger.send_text(ALICE_PEER, "spam")
+        await pump(wire)
+        # The block list was stored, then the page closed before the records were deleted.
+        await alice.store.put_json("block", "list", {"version": 1, "peer_ids": [BOB_PEER]})
+        alice2 = await make_person(ALICE_PEER, "Alice", clock, alice.store)
+        assert BOB_PEER not in alice2.messenger.contacts and records_of(alice, BOB_PEER) == []
 
     run(body)
