@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -28,17 +29,18 @@ def stock_peer(stock_peer_server: StockPeer) -> BrokerAddress:  # noqa: F811 (fi
     return stock_peer_server.address
 
 
-def _connect(address: BrokerAddress, client: SignalingClient) -> ClientConnection:
+@contextlib.contextmanager
+def _connected(address: BrokerAddress, client: SignalingClient) -> Iterator[ClientConnection]:
+    """A WebSocket to the broker for ``client``, closed on exit (the server may have closed first: it
+    does after ID-TAKEN)."""
     client.connecting()
-    ws = connect(address.websocket_url(client.peer_id, client.token), open_timeout=10)
-    client.socket_opened(time.monotonic())
-    return ws
-
-
-def _close(ws: ClientConnection) -> None:
-    """Close our side; the server may have closed first (it does after ID-TAKEN)."""
-    with contextlib.suppress(ConnectionClosed):
-        ws.close()
+    with connect(address.websocket_url(client.peer_id, client.token), open_timeout=10) as ws:
+        client.socket_opened(time.monotonic())
+        try:
+            yield ws
+        finally:
+            with contextlib.suppress(ConnectionClosed):
+                ws.close()
 
 
 def _receive(ws: ClientConnection, client: SignalingClient) -> list[object]:
@@ -50,9 +52,7 @@ def _receive(ws: ClientConnection, client: SignalingClient) -> list[object]:
 def test_register_and_relay_an_offer_through_the_stock_server(stock_peer: BrokerAddress) -> None:
     alice = SignalingClient(peer_id="palice0", token="ta")
     bob = SignalingClient(peer_id="pbob0", token="tb")
-    ws_alice = _connect(stock_peer, alice)
-    ws_bob = _connect(stock_peer, bob)
-    try:
+    with _connected(stock_peer, alice) as ws_alice, _connected(stock_peer, bob) as ws_bob:
         assert _receive(ws_alice, alice) == [Registered("palice0")]
         assert _receive(ws_bob, bob) == [Registered("pbob0")]
         ws_alice.send(alice.offer("pbob0", "dc_x", SDP, now=time.monotonic(), metadata={"n": 1}).text)
@@ -60,22 +60,12 @@ def test_register_and_relay_an_offer_through_the_stock_server(stock_peer: Broker
         assert events == [
             RemoteDescription(peer="palice0", kind="offer", sdp=SDP, connection_id="dc_x", metadata={"n": 1})
         ]
-    finally:
-        _close(ws_alice)
-        _close(ws_bob)
 
 
 def test_id_takeover_is_refused_by_the_stock_server(stock_peer: BrokerAddress) -> None:
     owner = SignalingClient(peer_id="pcarol0", token="owner")
     thief = SignalingClient(peer_id="pcarol0", token="thief")
-    ws_owner = _connect(stock_peer, owner)
-    try:
+    with _connected(stock_peer, owner) as ws_owner:
         assert _receive(ws_owner, owner) == [Registered("pcarol0")]
-        ws_thief = _connect(stock_peer, thief)
-        try:
-            events = _receive(ws_thief, thief)
-        finally:
-            _close(ws_thief)
-        assert events == [SignalingFailed("id-taken", "ID is taken")]
-    finally:
-        _close(ws_owner)
+        with _connected(stock_peer, thief) as ws_thief:
+            assert _receive(ws_thief, thief) == [SignalingFailed("id-taken", "ID is taken")]
