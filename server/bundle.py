@@ -51,7 +51,11 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 ZIP_FILE_MODE = 0o644 << 16
 
 # Precompression: only text-like and wasm files, and only when it saves at least 10 %.
-COMPRESSIBLE_SUFFIXES = frozenset({".js", ".mjs", ".css", ".html", ".json", ".wasm", ".svg", ".webmanifest"})
+# ``.zip``: our pyfront zip is stored (not deflated) so its bytes do not depend on the zlib that built it;
+# Pyodide's python_stdlib.zip is deflated already and gains nothing (the 10 % rule skips it).
+COMPRESSIBLE_SUFFIXES = frozenset(
+    {".js", ".mjs", ".css", ".html", ".json", ".wasm", ".svg", ".webmanifest", ".zip"}
+)
 COMPRESSION_WORTHWHILE = 0.9
 COMPRESSION_MIN_SIZE = 1024
 BROTLI_QUALITY = 11
@@ -391,7 +395,12 @@ def python_vendor_packages() -> list[Path]:
 
 def pack_pyfront(package_dir: Path, *vendor_dirs: Path) -> bytes:
     """A deterministic zip of ``pyfront/`` and any ``vendor_dirs`` packages (sorted entries, fixed
-    timestamps and modes, no caches; vendored packages contribute their ``.py`` files only)."""
+    timestamps and modes, no caches; vendored packages contribute their ``.py`` files only).
+
+    Entries are stored, not deflated: deflate's output differs between zlib implementations (zlib-ng,
+    the default on some distributions, compresses differently), which would give another root hash on
+    the verifier's machine. The server's brotli and gzip variants compress the zip in transit instead.
+    """
     buffer = io.BytesIO()
     entries: list[tuple[str, Path]] = []
     for directory in (package_dir, *vendor_dirs):
@@ -408,9 +417,9 @@ def pack_pyfront(package_dir: Path, *vendor_dirs: Path) -> bytes:
         for relative, path in sorted(entries):
             info = zipfile.ZipInfo(relative, date_time=ZIP_EPOCH)
             info.external_attr = ZIP_FILE_MODE
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED
             info.create_system = 3  # Unix, whatever machine builds it
-            archive.writestr(info, path.read_bytes(), compresslevel=9)
+            archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
 
 
