@@ -97,8 +97,8 @@ def check_candidate(candidate: object) -> dict[str, Any]:
     return out
 
 
-def _destroy_all(proxies: list[Any]) -> None:
-    for proxy in proxies:
+def _destroy_all(listeners: list[tuple[Any, str, Any]]) -> None:
+    for _target, _event, proxy in listeners:
         proxy.destroy()
 
 
@@ -112,7 +112,7 @@ class RtcLink:
         self._label = label
         self._pc = js.RTCPeerConnection.new(_js_object(configuration))
         self._channel: Any = None
-        self._proxies: list[Any] = []
+        self._listeners: list[tuple[Any, str, Any]] = []
         self._pending_candidates: list[dict[str, Any]] = []
         self._remote_set = False
         self._local_sdp = ""
@@ -236,16 +236,20 @@ class RtcLink:
             if future is not None and not future.done():
                 future.set_exception(InvalidStateError(f"rtc: link closed ({reason})"))
                 future.exception()  # retrieved: nobody waiting is not an error worth a log line
-        # Not destroyed right away: this may run inside one of the handlers being destroyed.
-        proxies, self._proxies = self._proxies, []
-        asyncio.get_event_loop().call_soon(_destroy_all, proxies)
+        # Detached now (events the browser still queues, such as frames that arrived with the open, or the
+        # channel's own "close", must not reach a destroyed proxy), destroyed later: this may run inside
+        # one of these handlers.
+        listeners, self._listeners = self._listeners, []
+        for target, event, proxy in listeners:
+            target.removeEventListener(event, proxy)
+        asyncio.get_event_loop().call_soon(_destroy_all, listeners)
         self._callbacks.on_closed(reason)
 
     # --- browser events -------------------------------------------------------------------------------
 
     def _listen(self, target: Any, event: str, handler: Callable[[Any], None]) -> None:
         proxy = create_proxy(handler)
-        self._proxies.append(proxy)
+        self._listeners.append((target, event, proxy))
         target.addEventListener(event, proxy)
 
     def _adopt_channel(self, channel: Any) -> None:
