@@ -20,11 +20,16 @@ marks the contact verified only if ``verify_safety_qr`` finds it matches both id
 
 Notifications (off by default, ``Settings.notifications``): turning them on asks the browser's
 permission (refused: the setting is not saved); then, only while the tab is hidden, a new message shows
-"New message from <name>", never its text (notifications appear on lock screens and in other apps).
+"New message from <name>", never its text (notifications appear on lock screens and in other apps); a
+message request's shows only "New message request" (its name is whatever the stranger chose).
+
+Message requests (``messenger`` docstring): the home screen lists them apart; their chat offers Accept
+and Delete and block; Settings lists the blocked peer ids with Unblock.
 
 Screens (``<html data-screen=...>``): onboarding, unlock, home, invite, scan, chat, safety, settings.
 Stored records (all sealed): ``profile/self`` (name, peer id, broker token), ``identity/self``,
-``olm/account``, ``settings/main``, and the messenger's ``contact/*``, ``chat/*``, ``message/*``.
+``olm/account``, ``settings/main``, and the messenger's ``contact/*``, ``chat/*``, ``message/*``,
+``block/list``.
 """
 
 from __future__ import annotations
@@ -201,6 +206,8 @@ class App:
             clock=time.time,
         )
         await self.messenger.load()
+        for problem in self.messenger.load_problems:
+            js.console.warn(f"stored record skipped: {problem}")
         self.network = self._new_network(self.messenger, self.settings)
         self.network.start()
         self._spawn(self._tick_forever())
@@ -262,7 +269,8 @@ class App:
         if not fresh or not notification or str(notification.permission) != "granted":
             return
         self._notified.update(fresh)
-        options = {"body": f"New message from {contact.name or 'a contact'}", "tag": f"parley-{peer_id}"}
+        body = "New message request" if contact.request else f"New message from {contact.name or 'a contact'}"
+        options = {"body": body, "tag": f"parley-{peer_id}"}
         from pyodide.ffi import to_js  # noqa: PLC0415
 
         notification.new(NOTIFICATION_TITLE, to_js(options, dict_converter=js.Object.fromEntries))
@@ -443,6 +451,13 @@ class App:
         async def connect() -> None:
             await network.dial_now(peer_id)
 
+        async def accept() -> None:
+            await messenger.accept(peer_id)
+
+        async def block() -> None:
+            await messenger.delete_and_block(peer_id)
+            self.show_home()
+
         container = self._screen("chat")
         self.open_peer = peer_id
         from pyfront.browser.views.conversation import ConversationView  # noqa: PLC0415  (see show_home)
@@ -458,6 +473,8 @@ class App:
             on_delete=delete,
             on_safety=show_safety,
             on_connect=connect,
+            on_accept=accept,
+            on_block=block,
         )
         self._read_if_looking()
 
@@ -504,8 +521,8 @@ class App:
         )
 
     async def show_settings(self) -> None:
-        storage = self.storage
-        assert storage is not None
+        storage, messenger = self.storage, self.messenger
+        assert storage is not None and messenger is not None
         actions = settings_view.SettingsActions(
             save=self.save_settings,
             change_passphrase=self.change_passphrase,
@@ -513,6 +530,7 @@ class App:
             import_backup=storage.import_backup,
             back=self._back_home,
             fetch_statics=_fetch_statics,
+            unblock=messenger.unblock,
         )
         settings_view.render(
             self._screen("settings"),
@@ -520,6 +538,7 @@ class App:
             self.settings,
             root_hash=self.root_hash,
             has_passphrase=storage.vault.has_passphrase,
+            blocked=messenger.blocked,
             actions=actions,
         )
 

@@ -1,6 +1,7 @@
 """Two people use the real app end to end (issue 8): two Chromium contexts, our server, loopback only.
 
-A creates an identity and copies her invite link; B opens it, creates his identity and connects; both
+A creates an identity and copies her invite link; B opens it, creates his identity and connects (to A he
+is a message request, which she accepts; tests/browser/test_app_requests.py covers requests); both
 reach "connected" through our broker, a WebRTC data channel and the full session handshake (which binds
 both DTLS fingerprints and checks the invite's identity fingerprint); both safety-number screens show the
 same 60 digits; they chat both ways. With typing indicators and read receipts off (the default) nothing
@@ -173,14 +174,16 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
     expect(bob.locator("#chat-title")).to_have_text("Alice")
 
-    # A sees Bob in her chats, connected.
-    contact = alice.locator("#contacts .contact")
+    # A sees Bob under message requests (he called her), connected; she accepts him.
+    contact = alice.locator("#requests .contact")
     expect(contact).to_have_attribute("data-state", "ready", timeout=STEP_MS)
     expect(contact.locator(".contact-name")).to_have_text("Bob")
     screenshots(alice, "home-contacts")
     contact.click()
     screen(alice, "chat")
     expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready")
+    alice.click("#request-accept")
+    expect(alice.locator("#request-panel")).to_be_hidden(timeout=STEP_MS)
 
     # Safety numbers: the same 60 digits on both sides, 12 groups of 5; each QR code (read back with the
     # bundle's jsQR) carries the shower's fingerprint, then the other's: the two are mirror images.

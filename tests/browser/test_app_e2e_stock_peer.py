@@ -67,10 +67,12 @@ def test_two_people_chat_through_a_stock_peer_server(
     screen(bob, "chat")
     expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
     expect(bob.locator("#chat-title")).to_have_text("Alice")
-    contact = alice.locator("#contacts .contact")
+    contact = alice.locator("#requests .contact")  # Bob called her: a message request until accepted
     expect(contact).to_have_attribute("data-state", "ready", timeout=STEP_MS)
     contact.click()
     screen(alice, "chat")
+    alice.click("#request-accept")
+    expect(alice.locator("#request-panel")).to_be_hidden(timeout=STEP_MS)
     for sender, receiver, text in ((bob, alice, "via the stock server"), (alice, bob, "and back")):
         sender.fill("#compose-text", text)
         sender.press("#compose-text", "Enter")

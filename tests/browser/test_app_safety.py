@@ -56,7 +56,7 @@ def test_forged_invite_fails_the_handshake_and_says_so(
     expect(bob.locator("#chat-connect")).to_be_visible()  # the person may retry; nothing retries alone
     save_screenshot(bob, "safety-forged-invite-360")
     # A never got a usable session either: no chat is "connected" on her side.
-    expect(alice.locator("#contacts .contact[data-state='ready']")).to_have_count(0)
+    expect(alice.locator("#home .contact[data-state='ready']")).to_have_count(0)  # chats and requests
     # Nothing was delivered: a message written now waits as "sending".
     bob.fill("#compose-text", "should not leave")
     bob.press("#compose-text", "Enter")

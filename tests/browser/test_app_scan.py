@@ -207,7 +207,7 @@ def test_scan_an_invite_then_the_safety_number(
     bob.click("#invite-accept")
     screen(bob, "chat")
     expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
-    contact = alice.locator("#contacts .contact")
+    contact = alice.locator("#requests .contact")  # Bob called her: a message request (safety works too)
     expect(contact).to_have_attribute("data-state", "ready", timeout=STEP_MS)
     contact.click()
     screen(alice, "chat")

@@ -169,7 +169,7 @@ def test_backup_export_then_import_into_a_fresh_profile(
     bob = bob_context.new_page()
     connect(alice, bob, live_server.url)
     send(bob, "hello from Bob's old phone")
-    contact = alice.locator("#contacts .contact")
+    contact = alice.locator("#requests .contact")  # Bob called her: a message request (her reply accepts)
     expect(contact).to_have_attribute("data-state", "ready", timeout=STEP_MS)
     contact.click()
     screen(alice, "chat")

@@ -7,8 +7,9 @@ answer from a flag, and ``visibilitychange`` is fired as the browser would.
 
 * Alice turns notifications on (her context has the browser permission): saved. Bob leaves them off
   (the default).
-* While Alice's tab is hidden, Bob's message raises one notification naming Bob and not saying what he
-  wrote; while it is visible, none.
+* While Alice's tab is hidden, Bob's message raises one notification that says neither what he wrote
+  nor, since he called her and is still a message request, his name ("New message request"); while it
+  is visible, none. Once she accepts him, the next one names Bob (still without the text).
 * While Bob's tab is hidden, Alice's message raises nothing (his are off).
 * Without the browser's permission, turning them on is refused and not stored.
 """
@@ -112,7 +113,7 @@ def test_notifications_only_when_on_and_hidden_and_never_the_text(
     bob.click("#invite-accept")
     screen(bob, "chat")
     expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
-    expect(alice.locator("#contacts .contact")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
+    expect(alice.locator("#requests .contact")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
 
     assert set_notifications(alice, True) == "Saved."
     alice.set_viewport_size(DESKTOP)
@@ -122,15 +123,16 @@ def test_notifications_only_when_on_and_hidden_and_never_the_text(
     alice.click("#settings-back")
     screen(alice, "home")
 
-    # Alice's tab hidden: one notification, naming Bob, without his words.
+    # Alice's tab hidden: one notification, without his words; Bob is a message request (he called her),
+    # so not even the name he chose for himself.
     set_hidden(alice, True)
     send(bob, "the secret plan is at noon")
-    unread = alice.locator("#contacts .contact .unread")
+    unread = alice.locator("#requests .contact .unread")
     expect(unread).to_have_text("1", timeout=STEP_MS)
     deadline = time.monotonic() + STEP_MS / 1000
     while not notes(alice) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert notes(alice) == [{"title": "Parley", "body": "New message from Bob"}]
+    assert notes(alice) == [{"title": "Parley", "body": "New message request"}]
 
     # Visible again: a message raises none.
     set_hidden(alice, False)
@@ -138,6 +140,22 @@ def test_notifications_only_when_on_and_hidden_and_never_the_text(
     expect(unread).to_have_text("2", timeout=STEP_MS)
     time.sleep(QUIET_S)
     assert len(notes(alice)) == 1
+
+    # Accepted, Bob's next message (tab hidden) is announced by name, still without his words.
+    alice.locator("#requests .contact").click()
+    screen(alice, "chat")
+    alice.click("#request-accept")
+    expect(alice.locator("#request-panel")).to_be_hidden(timeout=STEP_MS)
+    alice.click("#chat-back")
+    screen(alice, "home")
+    set_hidden(alice, True)
+    send(bob, "third message")
+    expect(alice.locator("#contacts .contact .unread")).to_have_text("1", timeout=STEP_MS)
+    deadline = time.monotonic() + STEP_MS / 1000
+    while len(notes(alice)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert notes(alice)[1:] == [{"title": "Parley", "body": "New message from Bob"}]
+    set_hidden(alice, False)
 
     # Bob never turned them on: his hidden tab gets nothing.
     alice.locator("#contacts .contact").click()

@@ -562,10 +562,10 @@ def test_unblock_lets_them_call_again_as_a_request() -> None:
         await alice.messenger.unblock(BOB_PEER)
         assert alice.messenger.blocked == []
         assert json.loads(alice.store.records["block/list"])["peer_ids"] == []
-        bob.messenger.contact(ALICE_PEER).session.close()  # Bob's side starts over too
-        await connect(bob, alice)
+        await connect(bob, alice)  # Bob still holds the old session: the resume fails, a full handshake
         at_alice = alice.messenger.contact(BOB_PEER)
-        assert at_alice.request and at_alice.status is LinkStatus.READY
+        assert at_alice.request and at_alice.status is LinkStatus.READY and at_alice.full_handshakes == 1
+        assert bob.messenger.contact(ALICE_PEER).status is LinkStatus.READY
         # A request added on purpose (the same person's invite, or a typed id) is accepted.
         await alice.messenger.add_contact(BOB_PEER)
         assert not at_alice.request
@@ -589,7 +589,6 @@ def test_requests_and_the_block_list_survive_a_reload() -> None:
         assert at_alice.request and [m.text for m in at_alice.conversation.ordered()] == ["first contact"]
         assert alice2.messenger.blocked == [carol.peer_id] and carol.peer_id not in alice2.messenger.contacts
         stored_before = dict(alice.store.records)
-        carol.messenger.contact(ALICE_PEER).session.close()
         _, _, refused = await connect(carol, alice2)
         assert refused.closed == "blocked" and alice.store.records == stored_before
         await alice2.messenger.accept(BOB_PEER)

@@ -1,6 +1,9 @@
 """One chat: messages with their time and sent/delivered/read state, the composer, the disappearing timer,
 delete for everyone, the contact's connection state, "typing…", and the key-change warning.
 
+A message request (``Contact.request``) shows a panel above the messages with two choices: **Accept**
+and **Delete and block** (which asks once more before it acts). Replying accepts, and the panel says so.
+
 ``ConversationView`` keeps one list item per message id, so a new message, a status change or an
 expiry touches one node (``update``) rather than the whole list: the time from "send" to "on the
 screen" is what bench/e2e.py measures. Text is set with ``textContent`` only.
@@ -48,6 +51,8 @@ class ConversationView:
         on_delete: Callable[[str], Awaitable[None]],
         on_safety: Callable[[], Awaitable[None]],
         on_connect: Callable[[], Awaitable[None]],
+        on_accept: Callable[[], Awaitable[None]],
+        on_block: Callable[[], Awaitable[None]],
     ) -> None:
         self.contact = contact
         self._handlers = handlers
@@ -66,6 +71,7 @@ class ConversationView:
 
         self.banner = element("p", id="key-changed-banner", classes="warning alert", role="alert")
         self.error = element("p", id="chat-error", classes="error small", role="alert")
+        self.request, accept, block, confirm = self._request_panel(contact)
         timer_row = element("div", classes="row timer-row")
         label = element("label", "Disappearing messages", classes="small")
         label.htmlFor = "chat-timer"
@@ -84,7 +90,9 @@ class ConversationView:
         )
         self.input.placeholder = "Message"
         append(composer, self.input, element("button", "Send", id="compose-send", type="submit"))
-        append(panel, header, self.banner, self.error, timer_row, self.list, self.typing, composer)
+        append(
+            panel, header, self.request, self.banner, self.error, timer_row, self.list, self.typing, composer
+        )
         container.append(panel)
 
         for message in contact.conversation.ordered():
@@ -114,12 +122,54 @@ class ConversationView:
         async def connect_clicked(_event: Any) -> None:
             await on_connect()
 
+        async def accept_clicked(_event: Any) -> None:
+            await on_accept()
+
+        async def block_clicked(_event: Any) -> None:
+            self.confirm_row.hidden = False
+            confirm.focus()
+
+        async def block_confirmed(_event: Any) -> None:
+            confirm.disabled = True
+            await on_block()
+
         handlers.on_async(back, "click", back_clicked)
         handlers.on_async(composer, "submit", submitted)
         handlers.on_async(self.input, "input", typed)
         handlers.on_async(self.timer, "change", timer_changed)
         handlers.on_async(safety, "click", safety_clicked)
         handlers.on_async(self.connect, "click", connect_clicked)
+        handlers.on_async(accept, "click", accept_clicked)
+        handlers.on_async(block, "click", block_clicked)
+        handlers.on_async(confirm, "click", block_confirmed)
+
+    def _request_panel(self, contact: Contact) -> tuple[Any, Any, Any, Any]:
+        """The message-request panel and its three buttons (accept, delete and block, confirm)."""
+        panel = element("div", id="request-panel", classes="warning request-panel", role="note")
+        who = contact.name or "Someone"
+        text = element(
+            "p",
+            f"{who} ({contact.peer_id}) is not in your contacts: they called you with your invite link. "
+            "Until you accept, they do not see whether you read their messages or are typing. Replying "
+            "accepts.",
+            id="request-text",
+        )
+        accept = element("button", "Accept", id="request-accept", type="button")
+        block = element("button", "Delete and block", id="request-block", type="button", classes="secondary")
+        choices = element("div", classes="row")
+        append(choices, accept, block)
+        self.confirm_row = element("div", classes="row", id="request-confirm")
+        confirm = element("button", "Yes, delete and block", id="request-block-confirm", type="button")
+        append(
+            self.confirm_row,
+            element(
+                "p", "This deletes the chat and refuses every later call from this peer id.", classes="small"
+            ),
+            confirm,
+        )
+        self.confirm_row.hidden = True
+        append(panel, text, choices, self.confirm_row)
+        return panel, accept, block, confirm
 
     # --- updates ----------------------------------------------------------------------------------
 
@@ -147,6 +197,7 @@ class ConversationView:
             "the one you had. Compare safety numbers again before trusting this chat."
         )
         self.banner.hidden = not contact.key_changed
+        self.request.hidden = not contact.request
         self.typing.textContent = f"{contact.name or 'The contact'} is typing…" if contact.peer_typing else ""
         self.timer.value = str(contact.conversation.timer)
 

@@ -2,7 +2,9 @@
 
 The invite link carries my peer id and the fingerprint of my identity key in its fragment
 (``pyfront.invite``). The contact list shows, per chat, the name, the last message, its time, the unread
-count and whether the contact is connected. The invite link is also shown as a QR code, and "Scan an
+count and whether the contact is connected. Message requests (contacts created by someone we do not
+know who called us, ``Contact.request``) are listed apart, above the chats, under "Message requests
+(N)", each marked as a request. The invite link is also shown as a QR code, and "Scan an
 invite QR code" opens the camera (``views.scan``) to read someone else's. ``HomeView`` keeps its nodes
 so that list and status can be refreshed without rebuilding the screen (and without losing what the
 person is typing).
@@ -88,6 +90,23 @@ class HomeView:
         )
         append(chats, element("h3", "Chats", id="chats-title"), self.empty, self.list)
 
+        self.requests = element("section", classes="chats requests", id="requests-section")
+        self.requests.setAttribute("aria-labelledby", "requests-title")
+        self.requests_title = element("h3", "Message requests", id="requests-title")
+        self.requests_list = element("ul", classes="contacts", id="requests")
+        append(
+            self.requests,
+            self.requests_title,
+            element(
+                "p",
+                "Not in your contacts: they called you with your invite link. Until you accept, they do not "
+                "see whether you read their messages or are typing.",
+                classes="muted small",
+            ),
+            self.requests_list,
+        )
+        self.requests.hidden = True
+
         invite = element("section", classes="invite", aria_labelledby="invite-title")
         link = element("input", id="invite-link", type="text", readonly="", aria_label="Your invite link")
         link.value = invite_link
@@ -119,7 +138,7 @@ class HomeView:
         buttons = element("div", classes="row")
         append(buttons, element("button", "Connect", id="connect-submit", type="submit"), scan)
         append(connect, element("h3", "Connect"), field, buttons, self.connect_error)
-        append(panel, chats, invite, connect)
+        append(panel, self.requests, chats, invite, connect)
         container.append(panel)
 
         async def copy_link(_event: Any) -> None:
@@ -161,10 +180,17 @@ class HomeView:
         self.broker.dataset.state = status
 
     def show_contacts(self, contacts: list[Contact]) -> None:
+        chats = [contact for contact in contacts if not contact.request]
+        requests = [contact for contact in contacts if contact.request]
         self.list.replaceChildren()
-        self.empty.hidden = bool(contacts)
-        for contact in contacts:
+        self.empty.hidden = bool(chats)
+        for contact in chats:
             self.list.append(self._item(contact))
+        self.requests_list.replaceChildren()
+        self.requests.hidden = not requests
+        self.requests_title.textContent = f"Message requests ({len(requests)})"
+        for contact in requests:
+            self.requests_list.append(self._item(contact))
 
     def _item(self, contact: Contact) -> Any:
         item = element("li")
@@ -174,6 +200,7 @@ class HomeView:
             type="button",
             data_peer=contact.peer_id,
             data_state=contact.status.value,
+            data_request="yes" if contact.request else "no",
         )
         name = contact.name or contact.peer_id
         head = element("span", classes="contact-head")
@@ -188,6 +215,9 @@ class HomeView:
             badge = element("span", str(unread), classes="unread", aria_label=f"{unread} unread")
             append(body, badge)
         state = element("span", STATUS_WORDS[contact.status], classes="contact-state small")
+        if contact.request:
+            state.textContent = f"Message request · {STATUS_WORDS[contact.status]}"
+            state.classList.add("request-mark")
         if contact.key_changed:
             state.textContent = "key changed!"
             state.classList.add("alert")

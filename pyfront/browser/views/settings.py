@@ -1,4 +1,5 @@
-"""Settings: broker, ICE servers, relay-only, the privacy toggles, passphrase, backups, the bundle.
+"""Settings: broker, ICE servers, relay-only, the privacy toggles, blocked peer ids, passphrase, backups,
+the bundle.
 
 Every change goes through ``pyfront.settings.Settings.with_changes``, so a bad value is refused with a
 clear message and nothing changes. ICE servers are typed one per line::
@@ -7,6 +8,9 @@ clear message and nothing changes. ICE servers are typed one per line::
     turn:turn.example.org:3478,turns:turn.example.org:5349 username credential
 
 (``pyfront.settings.parse_ice_lines``). Credentials are shown only in this form, never logged.
+
+"Blocked" lists the peer ids blocked from a message request ("Delete and block"), each with **Unblock**
+(``Messenger.unblock``, stored at once): that person's next call arrives as a message request again.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class SettingsActions:
     import_backup: Callable[[bytes, str], Awaitable[int]]
     back: Callable[[], Awaitable[None]]
     fetch_statics: Callable[[], None]
+    unblock: Callable[[str], Awaitable[None]]
 
 
 def _checkbox(label: str, input_id: str, checked: bool) -> tuple[Any, Any]:
@@ -57,6 +62,7 @@ def render(
     *,
     root_hash: str,
     has_passphrase: bool,
+    blocked: list[str],
     actions: SettingsActions,
 ) -> None:
     panel = element("section", classes="panel settings", id="settings", aria_labelledby="settings-title")
@@ -101,6 +107,40 @@ def render(
         notify_row,
         element("button", "Save settings", id="settings-save", type="submit"),
         saved,
+    )
+
+    # --- blocked peer ids -------------------------------------------------------------------------
+    blocked_section = element("section", classes="settings-form", id="blocked-section")
+    blocked_list = element("ul", classes="blocked", id="blocked")
+    nobody = element("p", "No one is blocked.", classes="muted", id="blocked-none")
+    nobody.hidden = bool(blocked)
+    blocked_result = _result("blocked-result")
+    for peer_id in blocked:
+        item = element("li", classes="row", data_peer=peer_id)
+        unblock = element("button", "Unblock", type="button", classes="secondary unblock", data_peer=peer_id)
+        append(item, element("code", peer_id), unblock)
+        blocked_list.append(item)
+
+        async def unblock_clicked(_event: Any, peer_id: str = peer_id, item: Any = item) -> None:
+            try:
+                await actions.unblock(peer_id)
+            except Exception as error:
+                _show(blocked_result, f"Not unblocked: {error}", False)
+                return
+            item.remove()
+            nobody.hidden = bool(blocked_list.children.length)
+            _show(blocked_result, f"Unblocked {peer_id}: their next call arrives as a message request.", True)
+
+        handlers.on_async(unblock, "click", unblock_clicked)
+    append(
+        blocked_section,
+        element("h3", "Blocked"),
+        element(
+            "p", "Calls from these peer ids are refused; nothing of them is stored.", classes="muted small"
+        ),
+        nobody,
+        blocked_list,
+        blocked_result,
     )
 
     # --- passphrase -------------------------------------------------------------------------------
@@ -149,7 +189,7 @@ def render(
     fetch = element("button", "Fetch latest statics", id="settings-fetch", type="button", classes="secondary")
     append(bundle, element("h3", "App bundle"), element("p", "Root hash of the running bundle:"), code, fetch)
 
-    append(panel, form, secret, backup, bundle)
+    append(panel, form, blocked_section, secret, backup, bundle)
     container.append(panel)
 
     async def back_clicked(_event: Any) -> None:
