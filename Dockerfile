@@ -24,13 +24,15 @@ COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY --from=node /src/node_modules ./node_modules
+# The build runs Pyodide under Node once, to compile the page's standard library (server/pycompile.py).
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY app.py service_worker.js ./
 COPY server ./server
 COPY pyfront ./pyfront
 COPY static ./static
 # The bundle is built into the image (deterministic: the same root hash as any clean build of this
-# commit); node_modules is only an input of the build.
-RUN python app.py build && rm -rf node_modules
+# commit); node_modules, Node and the compile cache are only inputs of the build.
+RUN python app.py build && rm -rf node_modules build /usr/local/bin/node
 
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin parley \
     && mkdir -p /data && chown parley:parley /data

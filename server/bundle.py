@@ -25,7 +25,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import brotli
 
+from server import pycompile
 from server.config import Config
 
 MANIFEST_FORMAT = "parley-bundle-v1"
@@ -46,13 +49,16 @@ BOOT_CONFIG = "boot.json"
 PYODIDE_INDEX_URL = "/static/vendor/pyodide/"
 BUILD_LOCK = ".build.lock"
 
-# Fixed timestamp for zip entries (the earliest a zip can hold), so the zip's bytes depend only on content.
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-ZIP_FILE_MODE = 0o644 << 16
+# The page's standard library: Pyodide's, with the modules the app imports as bytecode (server/pycompile.py),
+# made by Node running Pyodide and cached under the checkout's build/ folder, keyed by every input.
+STDLIB_PREFIX = "stdlib-"
+STDLIB_CACHE = Path("build") / "stdlib"
+PYCOMPILE_SCRIPT = Path(__file__).with_name("pycompile.mjs")
+PYCOMPILE_TIMEOUT_SECONDS = 600
 
 # Precompression: only text-like and wasm files, and only when it saves at least 10 %.
-# ``.zip``: our pyfront zip is stored (not deflated) so its bytes do not depend on the zlib that built it;
-# Pyodide's python_stdlib.zip is deflated already and gains nothing (the 10 % rule skips it).
+# ``.zip``: our zips (pyfront, the standard library) are stored, not deflated, so their bytes do not depend
+# on the zlib that built them; brotli and gzip compress them in transit.
 COMPRESSIBLE_SUFFIXES = frozenset(
     {".js", ".mjs", ".css", ".html", ".json", ".wasm", ".svg", ".webmanifest", ".zip"}
 )
@@ -107,10 +113,11 @@ NOBLE_REWRITE = ((b"'@noble/", b"'/static/vendor/noble/"), (b'"@noble/', b'"/sta
 # static/vendor/, package folder under node_modules/, files to copy[, files to skip][, rewrite=...]).
 VENDOR: tuple[VendorEntry, ...] = (
     VendorEntry(
-        # Pyodide core only (no wheels): the interpreter, its JS glue, the stdlib and the lockfile.
+        # Pyodide core only (no wheels): the interpreter, its JS glue and the lockfile. Its standard library
+        # is served compiled (``compiled_stdlib``), not as python_stdlib.zip.
         "pyodide",
         "pyodide",
-        ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"),
+        ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "pyodide-lock.json"),
     ),
     VendorEntry("peerjs", "peerjs/dist", ("peerjs.min.js",)),
     VendorEntry("jsqr", "jsqr/dist", ("jsQR.js",)),
@@ -290,7 +297,12 @@ def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
     pyfront_zip = pack_pyfront(config.repo_root / "pyfront", *python_vendor_packages())
     zip_name = f"{PYFRONT_ZIP_PREFIX}{hashlib.sha256(pyfront_zip).hexdigest()[:16]}.zip"
     wanted[vendor_root / zip_name] = pyfront_zip
-    wanted[vendor_root / BOOT_CONFIG] = boot_config(f"/static/{VENDOR_DIR}/{zip_name}")
+    stdlib = compiled_stdlib(node_modules, zip_sources(pyfront_zip), config.repo_root / STDLIB_CACHE)
+    stdlib_name = f"{STDLIB_PREFIX}{hashlib.sha256(stdlib).hexdigest()[:16]}.zip"
+    wanted[vendor_root / stdlib_name] = stdlib
+    wanted[vendor_root / BOOT_CONFIG] = boot_config(
+        f"/static/{VENDOR_DIR}/{zip_name}", f"/static/{VENDOR_DIR}/{stdlib_name}"
+    )
 
     for path, data in wanted.items():
         _write_if_changed(path, data)
@@ -394,14 +406,13 @@ def python_vendor_packages() -> list[Path]:
 
 
 def pack_pyfront(package_dir: Path, *vendor_dirs: Path) -> bytes:
-    """A deterministic zip of ``pyfront/`` and any ``vendor_dirs`` packages (sorted entries, fixed
-    timestamps and modes, no caches; vendored packages contribute their ``.py`` files only).
+    """A deterministic zip (``pycompile.deterministic_zip``) of ``pyfront/`` and any ``vendor_dirs``
+    packages: no caches or hidden files; vendored packages contribute their ``.py`` files only.
 
     Entries are stored, not deflated: deflate's output differs between zlib implementations (zlib-ng,
     the default on some distributions, compresses differently), which would give another root hash on
     the verifier's machine. The server's brotli and gzip variants compress the zip in transit instead.
     """
-    buffer = io.BytesIO()
     entries: list[tuple[str, Path]] = []
     for directory in (package_dir, *vendor_dirs):
         base = directory.parent
@@ -413,25 +424,67 @@ def pack_pyfront(package_dir: Path, *vendor_dirs: Path) -> bytes:
             if directory is not package_dir and path.suffix != ".py":
                 continue
             entries.append((path.relative_to(base).as_posix(), path))
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for relative, path in sorted(entries):
-            info = zipfile.ZipInfo(relative, date_time=ZIP_EPOCH)
-            info.external_attr = ZIP_FILE_MODE
-            info.compress_type = zipfile.ZIP_STORED
-            info.create_system = 3  # Unix, whatever machine builds it
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
+    return pycompile.deterministic_zip({relative: path.read_bytes() for relative, path in entries})
 
 
-def boot_config(zip_url: str) -> bytes:
-    """What static/js/loader.js boots: the local interpreter, our code, and the entry point.
+def zip_sources(archive: bytes) -> list[bytes]:
+    """The ``.py`` files of a zip (the pyfront zip: what the page imports)."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        return [opened.read(name) for name in opened.namelist() if name.endswith(".py")]
+
+
+def compiled_stdlib(node_modules: Path, sources: Iterable[bytes], cache_dir: Path) -> bytes:
+    """Pyodide's standard library with the modules ``sources`` need (and Pyodide's start-up) as
+    bytecode, from ``server/pycompile.mjs`` (Node running Pyodide), cached by every input's hash."""
+    pyodide_dir = node_modules / "pyodide"
+    names = json.dumps(sorted(pycompile.imported_names(sources))).encode()
+    key = hashlib.sha256()
+    for part in (
+        (pyodide_dir / "python_stdlib.zip").read_bytes(),
+        (pyodide_dir / "pyodide.asm.wasm").read_bytes(),
+        PYCOMPILE_SCRIPT.read_bytes(),
+        PYCOMPILE_SCRIPT.with_suffix(".py").read_bytes(),
+        names,
+    ):
+        key.update(hashlib.sha256(part).digest())
+    cached = cache_dir / f"{key.hexdigest()[:32]}.zip"
+    if cached.is_file():
+        return cached.read_bytes()
+    node = shutil.which("node")
+    if node is None:
+        raise BundleError("node is needed to compile the standard library (it runs Pyodide): install Node 20")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as work:
+        names_path, out_path = Path(work) / "names.json", Path(work) / "stdlib.zip"
+        names_path.write_bytes(names)
+        result = subprocess.run(  # noqa: S603 - our script, our paths
+            [node, str(PYCOMPILE_SCRIPT), str(pyodide_dir), str(names_path), str(out_path)],
+            capture_output=True,
+            text=True,
+            timeout=PYCOMPILE_TIMEOUT_SECONDS,
+            check=False,
+        )
+        if result.returncode != 0 or not out_path.is_file():
+            raise BundleError(f"compiling the standard library failed:\n{result.stderr[-4000:]}")
+        data = out_path.read_bytes()
+        for stale in cache_dir.glob("*.zip"):
+            stale.unlink(missing_ok=True)
+        out_path.replace(cached)
+    return data
+
+
+def boot_config(zip_url: str, stdlib_url: str) -> bytes:
+    """What static/js/loader.js boots: the local interpreter, its standard library, our code, and the
+    entry point.
 
     The keys follow PyScript's config (``interpreter``, ``files`` with ``./*`` meaning "unpack here"),
     though the loader boots Pyodide itself: PyScript needs ``'unsafe-eval'`` (docs/security.md).
+    ``stdlib`` is Pyodide's ``stdLibURL`` (the compiled standard library).
     """
     document = {
         "interpreter": f"{PYODIDE_INDEX_URL}pyodide.mjs",
         "indexURL": PYODIDE_INDEX_URL,
+        "stdlib": stdlib_url,
         "files": {zip_url: "./*"},
         "main": "pyfront.browser.main",
     }

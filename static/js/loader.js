@@ -14,10 +14,10 @@ const MANIFEST_URL = "/bundle.json";
 const BOOT_CONFIG_URL = "/static/vendor/boot.json";
 const APP_DIR = "/home/pyodide"; // Pyodide's working directory, first on sys.path
 const SNAPSHOT_WORKER_URL = "/static/js/snapshot_worker.js";
-// The big downloads before Python runs (the pyfront zip is added from the boot config).
+// The big downloads before Python runs (the standard library and the pyfront zip, whose names carry
+// their hashes, are added from the boot config).
 const PRELOAD = [
   "/static/vendor/pyodide/pyodide.asm.wasm",
-  "/static/vendor/pyodide/python_stdlib.zip",
   "/static/vendor/pyodide/pyodide.asm.mjs",
   "/static/vendor/pyodide/pyodide.mjs",
 ];
@@ -81,11 +81,13 @@ async function preload(urls, sizes, started) {
 // Pyodide) falls back to the ordinary start and deletes it; a fresh one is made after the first screen.
 async function bootInterpreter(config, rootHash, archives) {
   const { loadPyodide } = await import(config.interpreter);
+  // Our standard library: Pyodide's, with the modules we use as bytecode (server/pycompile.py).
+  const options = { indexURL: config.indexURL, stdLibURL: config.stdlib, packages: [] };
   const stored = await findSnapshot(rootHash).catch(() => null);
   if (stored) {
     try {
       // Pyodide fetches and compiles its own files while the snapshot is read and checked.
-      const pyodide = await loadPyodide({ indexURL: config.indexURL, packages: [], _loadSnapshot: verifiedBytes(stored) });
+      const pyodide = await loadPyodide({ ...options, _loadSnapshot: verifiedBytes(stored) });
       await unpackArchives(pyodide, archives);
       pyodide.runPython(`import pyfront.browser.warm\npyfront.browser.warm.restored(${JSON.stringify(rootHash)})`);
       return { pyodide, boot: "snapshot" };
@@ -95,7 +97,7 @@ async function bootInterpreter(config, rootHash, archives) {
       await dropSnapshots().catch(() => {});
     }
   }
-  const pyodide = await loadPyodide({ indexURL: config.indexURL, packages: [] });
+  const pyodide = await loadPyodide(options);
   await unpackArchives(pyodide, archives);
   return { pyodide, boot: "fresh" };
 }
@@ -131,6 +133,7 @@ function makeSnapshotLater(manifest, config, archives) {
       root: manifest.root,
       interpreter: config.interpreter,
       indexURL: config.indexURL,
+      stdlib: config.stdlib,
       appDir: APP_DIR,
       archives: archives.map((url) => ({ url, sha256: manifest.files[url].sha256 })),
     });
@@ -157,7 +160,7 @@ async function start() {
     const archives = Object.keys(config.files || {});
     if (firstVisit) {
       setStage("Downloading Python and Parley…");
-      await preload([...PRELOAD, ...archives], sizes, started);
+      await preload([...PRELOAD, config.stdlib, ...archives], sizes, started);
     }
     performance.mark("parley:downloaded");
     setStage("Starting Python…");

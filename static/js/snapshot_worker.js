@@ -4,7 +4,7 @@
 // checked against the bundle manifest's SHA-256, imports it (pyfront/browser/warm.py, `prepare`), and
 // its memory is stored for the next visit (static/js/snapshot.js).
 //
-// Message in:  {root, interpreter, indexURL, appDir, archives: [{url, sha256}]}
+// Message in:  {root, interpreter, indexURL, stdlib, appDir, archives: [{url, sha256}]}
 // Message out: {type: "stored", bytes} | {type: "failed", message}
 
 import { dropSnapshots, sha256, storeSnapshot } from "./snapshot.js";
@@ -18,9 +18,9 @@ async function archiveBytes({ url, sha256: expected }) {
   return bytes;
 }
 
-async function makeSnapshot({ root, interpreter, indexURL, appDir, archives }) {
+async function makeSnapshot({ root, interpreter, indexURL, stdlib, appDir, archives }) {
   const { loadPyodide } = await import(interpreter);
-  const pyodide = await loadPyodide({ indexURL, packages: [], _makeSnapshot: true });
+  const pyodide = await loadPyodide({ indexURL, stdLibURL: stdlib, packages: [], _makeSnapshot: true });
   for (const archive of archives) {
     pyodide.unpackArchive(await archiveBytes(archive), "zip", { extractDir: appDir });
   }

@@ -15,7 +15,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from server import bundle
+from server import bundle, pycompile
 from server.bundle import BundleError, FileEntry, Manifest
 from server.config import Config
 from tests.rig.server import REPO_ROOT, LiveServerFactory, snapshot_site
@@ -165,7 +165,6 @@ def test_build_contents(built_site: tuple[Config, Manifest]) -> None:
         "/static/vendor/pyodide/pyodide.mjs",
         "/static/vendor/pyodide/pyodide.asm.mjs",
         "/static/vendor/pyodide/pyodide.asm.wasm",
-        "/static/vendor/pyodide/python_stdlib.zip",
         "/static/vendor/pyodide/pyodide-lock.json",
         "/static/vendor/peerjs/peerjs.min.js",
         "/static/vendor/jsqr/jsQR.js",
@@ -178,15 +177,76 @@ def test_build_contents(built_site: tuple[Config, Manifest]) -> None:
     assert not [path for path in files if path.endswith((".map", ".gz", ".br")) or "__pycache__" in path]
     zips = [path for path in files if path.startswith("/static/vendor/pyfront-")]
     assert len(zips) == 1
+    stdlibs = [path for path in files if path.startswith("/static/vendor/stdlib-")]
+    assert len(stdlibs) == 1
     boot = json.loads((config.static_root / "vendor" / "boot.json").read_text())
     assert boot["interpreter"] == "/static/vendor/pyodide/pyodide.mjs"
     assert boot["files"] == {zips[0]: "./*"}
+    assert boot["stdlib"] == stdlibs[0]
     on_disk = json.loads(config.manifest_path.read_bytes())
     assert on_disk["root"] == manifest.root
     for path, entry in manifest.files.items():
         local = (config.static_root.parent / path.lstrip("/")) if path == "/service_worker.js" else None
         local = local or config.static_root / path.removeprefix("/static/")
         assert bundle.file_entry(local.read_bytes()) == entry, path
+
+
+def test_standard_library_is_bytecode_where_the_app_imports(built_site: tuple[Config, Manifest]) -> None:
+    config, manifest = built_site
+    boot = json.loads((config.static_root / "vendor" / "boot.json").read_text())
+    assert boot["stdlib"] in manifest.files
+    assert "/static/vendor/pyodide/python_stdlib.zip" not in manifest.files  # replaced, not shipped twice
+    served = zipfile.ZipFile(config.static_root / boot["stdlib"].removeprefix("/static/"))
+    names = set(served.namelist())
+    npm = zipfile.ZipFile(REPO_ROOT / "node_modules" / "pyodide" / "python_stdlib.zip")
+    npm_modules = {name.removesuffix(".py") for name in npm.namelist() if name.endswith(".py")}
+    served_modules = {name.rsplit(".", 1)[0] for name in names if name.endswith((".py", ".pyc"))}
+    assert served_modules == npm_modules  # every module is still there, as source or bytecode, once
+    # What Pyodide's start-up imports, and what our code imports (with their own imports), is bytecode.
+    for module in ("encodings/__init__", "_pyodide/_base", "json/__init__", "json/decoder", "dataclasses"):
+        assert f"{module}.pyc" in names and f"{module}.py" not in names, module
+    for module in ("asyncio/__init__", "hmac", "enum", "typing"):
+        assert f"{module}.pyc" in names, module
+    assert "wave.py" in names and "wave.pyc" not in names  # nothing imports it: left as source
+    headers = {served.read(name)[:8] for name in names if name.endswith(".pyc")}
+    (header,) = headers  # one interpreter's magic number; flags 0b01: hash-based, source never checked
+    assert header[2:4] == b"\r\n" and header[4:8] == pycompile.PYC_UNCHECKED_HASH
+    assert {info.compress_type for info in served.infolist()} == {zipfile.ZIP_STORED}
+
+
+def test_imported_names_finds_every_absolute_import() -> None:
+    source = b"""
+import json, os.path as osp
+from collections import abc, OrderedDict
+from . import sibling
+from .pkg import thing
+def later():
+    import hmac
+    from email.message import *
+"""
+    assert pycompile.imported_names([source]) == {
+        "json",
+        "os.path",
+        "collections",
+        "collections.abc",
+        "collections.OrderedDict",
+        "hmac",
+        "email.message",
+    }
+
+
+def test_standard_library_cache_is_keyed_by_its_inputs(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    node_modules = REPO_ROOT / "node_modules"
+    first = bundle.compiled_stdlib(node_modules, [b"import json\n"], cache)
+    (entry,) = cache.glob("*.zip")
+    assert bundle.compiled_stdlib(node_modules, [b"import json\n"], cache) == first  # from the cache
+    assert list(cache.glob("*.zip")) == [entry]
+    # Another import is another key: compiled again, and the old entry goes.
+    second = bundle.compiled_stdlib(node_modules, [b"import json\nimport wave\n"], cache)
+    assert "wave.pyc" in zipfile.ZipFile(io.BytesIO(second)).namelist()
+    assert "wave.pyc" not in zipfile.ZipFile(io.BytesIO(first)).namelist()
+    assert entry not in list(cache.glob("*.zip"))
 
 
 def test_stale_vendor_files_are_removed(built_site: tuple[Config, Manifest]) -> None:
@@ -217,7 +277,7 @@ def test_pyfront_zip_is_deterministic_and_clean(tmp_path: Path) -> None:
     assert bundle.pack_pyfront(package) == first
     archive = zipfile.ZipFile(io.BytesIO(first))
     assert archive.namelist() == ["pyfront/__init__.py", "pyfront/sub/mod.py"]
-    assert {info.date_time for info in archive.infolist()} == {bundle.ZIP_EPOCH}
+    assert {info.date_time for info in archive.infolist()} == {pycompile.ZIP_EPOCH}
     # Stored, so no zlib (whose deflate output varies between implementations) shapes the bytes.
     assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
     assert archive.read("pyfront/sub/mod.py") == b"y = 2\n"

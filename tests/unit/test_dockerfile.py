@@ -130,6 +130,9 @@ def test_image_build_gives_the_checkout_root_hash(tmp_path: Path) -> None:
 
     runs = [arguments for keyword, arguments in stage if keyword == "RUN"]
     assert any(arguments.startswith("python app.py build") for arguments in runs)
+    # The build runs Node (the standard library's bytecode): the image brings it from the node stage.
+    node = "--from=node /usr/local/bin/node /usr/local/bin/node"
+    assert any(keyword == "COPY" and arguments == node for keyword, arguments in stage)
     built = subprocess.run(
         [sys.executable, "app.py", "hash"],
         check=False,

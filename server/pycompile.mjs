@@ -1,0 +1,33 @@
+// Runs server/pycompile.py inside Pyodide under Node: the page's standard library with the modules the app
+// imports as bytecode of Pyodide's own CPython (server/bundle.py calls this; the output is cached).
+//
+//   node server/pycompile.mjs <pyodide dir> <names.json> <out.zip>
+//
+// names.json: the module names our code imports (pycompile.imported_names, run by the build's CPython).
+import { readFileSync, writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+
+const [pyodideDir, namesPath, outPath] = process.argv.slice(2);
+if (!outPath) {
+  console.error("usage: node server/pycompile.mjs <pyodide dir> <names.json> <out.zip>");
+  process.exit(2);
+}
+const { loadPyodide } = await import(pathToFileURL(`${pyodideDir}/pyodide.mjs`).href);
+// No hash randomisation: set and frozenset constants are marshalled in hash order.
+const pyodide = await loadPyodide({ indexURL: `${pyodideDir}/`, env: { PYTHONHASHSEED: "0" } });
+pyodide.FS.writeFile("/tmp/pycompile.py", readFileSync(new URL("./pycompile.py", import.meta.url)));
+pyodide.FS.writeFile("/tmp/stdlib.zip", readFileSync(`${pyodideDir}/python_stdlib.zip`));
+pyodide.globals.set("names_json", readFileSync(namesPath, "utf8"));
+pyodide.runPython(`
+import json, sys
+sys.path.insert(0, "/tmp")
+import pycompile  # imports nothing the start-up did not (its tools load inside the functions)
+_stdlib_path = next(p for p in sys.path if p.endswith(".zip"))
+_used = pycompile.used_stdlib(json.loads(names_json), _stdlib_path)
+with open("/tmp/stdlib.zip", "rb") as _file:
+    _out = pycompile.compile_stdlib(_file.read(), _used, _stdlib_path)
+with open("/tmp/out.zip", "wb") as _file:
+    _file.write(_out)
+print(f"pycompile: {len(_used)} standard library modules as bytecode", file=sys.stderr)
+`);
+writeFileSync(outPath, pyodide.FS.readFile("/tmp/out.zip"));
