@@ -145,7 +145,7 @@ class Contact:
     invite_fingerprint: str | None = None
     identity_key: bytes | None = None
     verified: bool = False
-    #: Created by an unknown caller and not accepted yet (no receipts, no typing, no message text shown).
+    #: Created by an unknown caller and not accepted yet: no read receipts or typing indicators go to it.
     request: bool = False
     key_changed: bool = False
     pending_deletes: list[str] = field(default_factory=list)
@@ -711,9 +711,9 @@ class Messenger:
 
         The block list is stored first: if the removal is interrupted, ``load`` finishes it."""
         contact = self.contact(peer_id)
-        if peer_id not in self._blocked and len(self._blocked) >= MAX_BLOCKED:
-            raise LimitError(f"at most {MAX_BLOCKED} blocked peer ids: unblock someone first")
         async with contact.lock:
+            if peer_id not in self._blocked and len(self._blocked) >= MAX_BLOCKED:
+                raise LimitError(f"at most {MAX_BLOCKED} blocked peer ids: unblock someone first")
             if peer_id not in self._blocked:
                 await self._save_block_list([*self._blocked, peer_id])
             link, contact.link = contact.link, None  # this link's late frames are ignored from now on
