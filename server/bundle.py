@@ -15,6 +15,7 @@ ending in ``\\n``. The root hash is the SHA-256 of those bytes, in lowercase hex
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import fnmatch
 import gzip
@@ -49,10 +50,11 @@ BOOT_CONFIG = "boot.json"
 PYODIDE_INDEX_URL = "/static/vendor/pyodide/"
 BUILD_LOCK = ".build.lock"
 
-# The page's standard library: Pyodide's, with the modules the app imports as bytecode (server/pycompile.py),
-# made by Node running Pyodide and cached under the checkout's build/ folder, keyed by every input.
+# Bytecode for the page (server/pycompile.py): the standard library with the modules the app imports as
+# .pyc, and the pyfront zip with its __pycache__; made by Node running Pyodide and cached under the
+# checkout's build/ folder, keyed by every input.
 STDLIB_PREFIX = "stdlib-"
-STDLIB_CACHE = Path("build") / "stdlib"
+BYTECODE_CACHE = Path("build") / "bytecode"
 PYCOMPILE_SCRIPT = Path(__file__).with_name("pycompile.mjs")
 PYCOMPILE_TIMEOUT_SECONDS = 600
 
@@ -114,7 +116,7 @@ NOBLE_REWRITE = ((b"'@noble/", b"'/static/vendor/noble/"), (b'"@noble/', b'"/sta
 VENDOR: tuple[VendorEntry, ...] = (
     VendorEntry(
         # Pyodide core only (no wheels): the interpreter, its JS glue and the lockfile. Its standard library
-        # is served compiled (``compiled_stdlib``), not as python_stdlib.zip.
+        # is served compiled (``compile_for_pyodide``), not as python_stdlib.zip.
         "pyodide",
         "pyodide",
         ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "pyodide-lock.json"),
@@ -294,10 +296,10 @@ def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
         for relative, data in _vendor_files(node_modules, entry):
             wanted[vendor_root / entry.dest / relative] = data
 
-    pyfront_zip = pack_pyfront(config.repo_root / "pyfront", *python_vendor_packages())
+    sources = pack_pyfront(config.repo_root / "pyfront", *python_vendor_packages())
+    stdlib, pyfront_zip = compile_for_pyodide(node_modules, sources, config.repo_root / BYTECODE_CACHE)
     zip_name = f"{PYFRONT_ZIP_PREFIX}{hashlib.sha256(pyfront_zip).hexdigest()[:16]}.zip"
     wanted[vendor_root / zip_name] = pyfront_zip
-    stdlib = compiled_stdlib(node_modules, zip_sources(pyfront_zip), config.repo_root / STDLIB_CACHE)
     stdlib_name = f"{STDLIB_PREFIX}{hashlib.sha256(stdlib).hexdigest()[:16]}.zip"
     wanted[vendor_root / stdlib_name] = stdlib
     wanted[vendor_root / BOOT_CONFIG] = boot_config(
@@ -433,44 +435,53 @@ def zip_sources(archive: bytes) -> list[bytes]:
         return [opened.read(name) for name in opened.namelist() if name.endswith(".py")]
 
 
-def compiled_stdlib(node_modules: Path, sources: Iterable[bytes], cache_dir: Path) -> bytes:
-    """Pyodide's standard library with the modules ``sources`` need (and Pyodide's start-up) as
-    bytecode, from ``server/pycompile.mjs`` (Node running Pyodide), cached by every input's hash."""
+def compile_for_pyodide(node_modules: Path, app_zip: bytes, cache_dir: Path) -> tuple[bytes, bytes]:
+    """(Pyodide's standard library with what Pyodide's start-up and ``app_zip`` import as bytecode,
+    ``app_zip`` with its ``__pycache__`` added), from ``server/pycompile.mjs`` (Node running Pyodide),
+    cached by every input's hash."""
     pyodide_dir = node_modules / "pyodide"
-    names = json.dumps(sorted(pycompile.imported_names(sources))).encode()
+    names = json.dumps(sorted(pycompile.imported_names(zip_sources(app_zip)))).encode()
     key = hashlib.sha256()
     for part in (
         (pyodide_dir / "python_stdlib.zip").read_bytes(),
         (pyodide_dir / "pyodide.asm.wasm").read_bytes(),
         PYCOMPILE_SCRIPT.read_bytes(),
         PYCOMPILE_SCRIPT.with_suffix(".py").read_bytes(),
-        names,
+        app_zip,
     ):
         key.update(hashlib.sha256(part).digest())
-    cached = cache_dir / f"{key.hexdigest()[:32]}.zip"
-    if cached.is_file():
-        return cached.read_bytes()
+    cached = cache_dir / key.hexdigest()[:32]
+    if (cached / "app.zip").is_file():
+        return (cached / "stdlib.zip").read_bytes(), (cached / "app.zip").read_bytes()
     node = shutil.which("node")
     if node is None:
-        raise BundleError("node is needed to compile the standard library (it runs Pyodide): install Node 20")
+        raise BundleError("node is needed to compile the page's bytecode (it runs Pyodide): install Node 20")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as work:
-        names_path, out_path = Path(work) / "names.json", Path(work) / "stdlib.zip"
-        names_path.write_bytes(names)
+    work = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".work-"))
+    try:
+        (work / "names.json").write_bytes(names)
+        (work / "app.in.zip").write_bytes(app_zip)
+        paths = [str(work / name) for name in ("names.json", "app.in.zip", "stdlib.zip", "app.zip")]
         result = subprocess.run(  # noqa: S603 - our script, our paths
-            [node, str(PYCOMPILE_SCRIPT), str(pyodide_dir), str(names_path), str(out_path)],
+            [node, str(PYCOMPILE_SCRIPT), str(pyodide_dir), *paths],
             capture_output=True,
             text=True,
             timeout=PYCOMPILE_TIMEOUT_SECONDS,
             check=False,
         )
-        if result.returncode != 0 or not out_path.is_file():
-            raise BundleError(f"compiling the standard library failed:\n{result.stderr[-4000:]}")
-        data = out_path.read_bytes()
-        for stale in cache_dir.glob("*.zip"):
-            stale.unlink(missing_ok=True)
-        out_path.replace(cached)
-    return data
+        if result.returncode != 0 or not (work / "app.zip").is_file():
+            raise BundleError(f"compiling the page's bytecode failed:\n{result.stderr[-4000:]}")
+        outputs = (work / "stdlib.zip").read_bytes(), (work / "app.zip").read_bytes()
+        for stale in cache_dir.iterdir():
+            if stale != work and not stale.name.startswith("."):
+                shutil.rmtree(stale, ignore_errors=True)
+        (work / "names.json").unlink()
+        (work / "app.in.zip").unlink()
+        with contextlib.suppress(OSError):  # an entry stored meanwhile by a parallel build is the same
+            work.replace(cached)  # whole entries only, by renaming a finished folder
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return outputs
 
 
 def boot_config(zip_url: str, stdlib_url: str) -> bytes:

@@ -177,6 +177,16 @@ def test_build_contents(built_site: tuple[Config, Manifest]) -> None:
     assert not [path for path in files if path.endswith((".map", ".gz", ".br")) or "__pycache__" in path]
     zips = [path for path in files if path.startswith("/static/vendor/pyfront-")]
     assert len(zips) == 1
+    # Our sources, each with its bytecode beside it (server/pycompile.py, add_bytecode).
+    packed = zipfile.ZipFile(config.static_root / zips[0].removeprefix("/static/")).namelist()
+    sources = [name for name in packed if name.endswith(".py")]
+    assert "pyfront/browser/main.py" in sources
+
+    def bytecode_of(source: str) -> str:
+        folder, _, file = source.rpartition("/")
+        return f"{folder}/__pycache__/{file.removesuffix('.py')}.cpython-314.pyc"
+
+    assert sorted(packed) == sorted([*sources, *map(bytecode_of, sources)])
     stdlibs = [path for path in files if path.startswith("/static/vendor/stdlib-")]
     assert len(stdlibs) == 1
     boot = json.loads((config.static_root / "vendor" / "boot.json").read_text())
@@ -235,18 +245,22 @@ def later():
     }
 
 
-def test_standard_library_cache_is_keyed_by_its_inputs(tmp_path: Path) -> None:
+def test_bytecode_cache_is_keyed_by_its_inputs(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     node_modules = REPO_ROOT / "node_modules"
-    first = bundle.compiled_stdlib(node_modules, [b"import json\n"], cache)
-    (entry,) = cache.glob("*.zip")
-    assert bundle.compiled_stdlib(node_modules, [b"import json\n"], cache) == first  # from the cache
-    assert list(cache.glob("*.zip")) == [entry]
+    app = pycompile.deterministic_zip({"app/__init__.py": b"import json\n"})
+    stdlib, compiled = bundle.compile_for_pyodide(node_modules, app, cache)
+    (entry,) = cache.iterdir()
+    assert bundle.compile_for_pyodide(node_modules, app, cache) == (stdlib, compiled)  # from the cache
+    assert list(cache.iterdir()) == [entry]
+    names = zipfile.ZipFile(io.BytesIO(compiled)).namelist()
+    assert names == ["app/__init__.py", "app/__pycache__/__init__.cpython-314.pyc"]
     # Another import is another key: compiled again, and the old entry goes.
-    second = bundle.compiled_stdlib(node_modules, [b"import json\nimport wave\n"], cache)
-    assert "wave.pyc" in zipfile.ZipFile(io.BytesIO(second)).namelist()
-    assert "wave.pyc" not in zipfile.ZipFile(io.BytesIO(first)).namelist()
-    assert entry not in list(cache.glob("*.zip"))
+    other = pycompile.deterministic_zip({"app/__init__.py": b"import json\nimport wave\n"})
+    stdlib_two, _ = bundle.compile_for_pyodide(node_modules, other, cache)
+    assert "wave.pyc" in zipfile.ZipFile(io.BytesIO(stdlib_two)).namelist()
+    assert "wave.pyc" not in zipfile.ZipFile(io.BytesIO(stdlib)).namelist()
+    assert entry not in list(cache.iterdir())
 
 
 def test_stale_vendor_files_are_removed(built_site: tuple[Config, Manifest]) -> None:
