@@ -54,6 +54,7 @@ from pyfront.session import (
     Action,
     Deliver,
     HandshakeFailed,
+    HandshakeStalled,
     KeyChanged,
     LocalParty,
     Ready,
@@ -461,6 +462,14 @@ class Messenger:
                 self._listener.contact_status_changed(contact.peer_id)
             elif isinstance(action, HandshakeFailed):
                 contact.status, contact.error = LinkStatus.FAILED, f"handshake failed: {action.reason}"
+                self._listener.contact_status_changed(contact.peer_id)
+            elif isinstance(action, HandshakeStalled):
+                # A dead connection, not a failed peer: drop it; the dialing side calls again.
+                link, contact.link = contact.link, None
+                if link is not None:
+                    link.close(action.reason)
+                contact.status, contact.error = LinkStatus.OFFLINE, action.reason
+                contact.peer_typing_until = 0.0
                 self._listener.contact_status_changed(contact.peer_id)
         await self._save_contact(contact)
 

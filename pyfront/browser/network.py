@@ -7,8 +7,10 @@ links) to ``messenger.Messenger`` (sessions and chats):
   a channel's first frame can never overtake its ``open``.
 * **Who dials**: a contact's session initiator (the side that first dialed, e.g. the one who opened an
   invite link) redials by itself while the contact has no link, after ``REDIAL_INITIAL_S`` doubling up
-  to ``REDIAL_MAX_S``; the other side waits for the call. One dialer per pair means two people coming
-  online together do not open two crossing connections. ``dial_now`` is the user's "connect" button.
+  to ``REDIAL_MAX_S`` until a session is ready again (a call that opens but is then dropped, by a peer
+  that blocked us or a handshake that stalled, counts as a failed one); the other side waits for the
+  call. One dialer per pair means two people coming online together do not open two crossing
+  connections. ``dial_now`` is the user's "connect" button.
 * The broker's state is shown to the person (``BrokerStatus``): connecting, online, unreachable (the
   transport keeps retrying), or refused (id taken, bad key): the errors the issue asks to make clear.
 
@@ -160,7 +162,7 @@ class Network:
             link = await self.connector.dial(peer_id)
             async with asyncio.timeout(DIAL_TIMEOUT_S):
                 await link.wait_open()
-            self._next_dial.pop(peer_id, None)
+            self._back_off(peer_id)  # the next call, if this link closes before a session is ready
         except (ProtocolError, TimeoutError) as error:
             if link is not None:
                 link.close("no answer")
@@ -182,6 +184,10 @@ class Network:
             if self.status is not BrokerStatus.ONLINE:
                 continue
             now = time.monotonic()
+            for peer_id in list(self._next_dial):  # a ready session ends the back-off
+                contact = self.messenger.contacts.get(peer_id)
+                if contact is None or contact.status is LinkStatus.READY:
+                    del self._next_dial[peer_id]
             for peer_id in self.messenger.unlinked():
                 contact = self.messenger.contacts[peer_id]
                 due, _ = self._next_dial.get(peer_id, (0.0, 0.0))

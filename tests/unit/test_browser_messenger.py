@@ -22,7 +22,7 @@ from pyfront.crypto.native import NativeProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError
 from pyfront.identity import Identity, invite_fingerprint
 from pyfront.olm import Account
-from pyfront.session import LocalParty
+from pyfront.session import HANDSHAKE_TIMEOUT_SECONDS, LocalParty
 from pyfront.settings import Settings
 
 PROVIDER = NativeProvider()
@@ -248,6 +248,38 @@ def test_chat_both_ways_with_typing_and_receipts_off_then_on() -> None:
         await pump(wire)
         assert at_alice.conversation.messages[third.message_id].status is Status.READ
         assert at_bob.sent_kinds["ReadReceipt"] == 1 and at_bob.sent_kinds["Typing"] == 1
+
+    run(body)
+
+
+def test_a_dead_connection_is_dropped_after_the_handshake_timeout_and_the_next_one_resumes() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        for person, peer in ((alice, BOB_PEER), (bob, ALICE_PEER)):
+            link = person.messenger.contact(peer).link
+            assert link is not None
+            await person.messenger.link_closed(peer, link, "the data channel closed")
+        # Bob's next connection opens on his side only, and nothing he sends arrives.
+        dead = MemoryLink(Wire(), BOB_PEER, PROVIDER.random_bytes(32), PROVIDER.random_bytes(32))
+        await bob.messenger.link_open(ALICE_PEER, dead)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        assert at_bob.status is LinkStatus.HANDSHAKING
+        clock.now += 5
+        await bob.messenger.tick()  # retransmits, still waiting
+        assert at_bob.link is dead and not dead.closed
+        clock.now += HANDSHAKE_TIMEOUT_SECONDS
+        await bob.messenger.tick()
+        assert dead.closed.startswith("no answer to the handshake")
+        assert at_bob.link is None and at_bob.status is LinkStatus.OFFLINE
+        assert bob.messenger.unlinked() == [ALICE_PEER]  # so the network calls again
+        # The next connection resumes: the stall kept the layers.
+        wire, _, _ = await connect(bob, alice)
+        assert at_bob.status is LinkStatus.READY and at_bob.resumed_handshakes == 1
+        await bob.messenger.send_text(ALICE_PEER, "still here")
+        await pump(wire)
+        texts = [m.text for m in alice.messenger.contact(BOB_PEER).conversation.ordered()]
+        assert texts[-1] == "still here"
 
     run(body)
 

@@ -14,8 +14,10 @@ from pyfront.crypto.native import NativeProvider
 from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
 from pyfront.identity import invite_fingerprint
 from pyfront.session import (
+    HANDSHAKE_TIMEOUT_SECONDS,
     Deliver,
     HandshakeFailed,
+    HandshakeStalled,
     KeyChanged,
     LocalParty,
     Ready,
@@ -348,8 +350,40 @@ def test_handshake_timeout() -> None:
         await session.connected(DTLS_A, DTLS_A, 0.0)
         assert await session.tick(0.5) == []
         assert len(await session.tick(1.0)) == 1  # retransmission
-        failed = await session.tick(1000.0)
-        assert isinstance(failed[0], HandshakeFailed) and session.state == SessionState.CLOSED
+        at_limit = await session.tick(HANDSHAKE_TIMEOUT_SECONDS)  # not yet: only a retransmission
+        assert [type(action) for action in at_limit] == [SendFrame]
+        stalled = await session.tick(HANDSHAKE_TIMEOUT_SECONDS + 0.5)
+        assert [type(action) for action in stalled] == [HandshakeStalled]
+        assert session.state == SessionState.CONNECTING  # waits for another connection, not CLOSED
+        assert (await session.connected(DTLS_A, DTLS_B, 30.0))[0]  # which starts a new handshake
+
+    run(body)
+
+
+def test_a_stalled_resume_keeps_the_layers_and_resumes_on_the_next_connection() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair()
+        alice, bob = pair.alice.session, pair.bob.session
+        for session in (alice, bob):
+            session.disconnected(pair.now)
+        # A connection that carries nothing: Alice's Hello and its retransmissions never arrive.
+        await alice.connected(DTLS_A, DTLS_B, pair.now)
+        retransmitted = await alice.tick(pair.now + 1.0)
+        assert [type(action) for action in retransmitted] == [SendFrame]
+        stalled = await alice.tick(pair.now + HANDSHAKE_TIMEOUT_SECONDS + 1.0)
+        assert [type(action) for action in stalled] == [HandshakeStalled]
+        assert alice.state == SessionState.CONNECTING and alice.can_resume
+        # The next connection resumes what both kept: no full handshake, and messages flow.
+        pair.now += HANDSHAKE_TIMEOUT_SECONDS + 2.0
+        pair.alice.actions.clear()
+        pair.bob.actions.clear()
+        await pair.connect()
+        await pair.pump()
+        assert next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
+        assert next(a for a in pair.bob.actions if isinstance(a, Ready)).resumed
+        await pair.send(pair.alice, text(7))
+        await pair.pump()
+        assert pair.bob.delivered() == [text(7)]
 
     run(body)
 
