@@ -113,9 +113,11 @@ def pair(browser: Browser, url: str) -> tuple[Page, Page, float]:
     _screen(bob, "invite")
     clicked = bob.evaluate(CLICK, "#invite-accept")
     ready = _wait(bob, "() => window.__bench.ready[0] ?? null")
-    alice.locator("#contacts .contact").click()
+    alice.locator("#requests .contact").click()  # Bob called her: a message request until she accepts
     _screen(alice, "chat")
     expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
+    alice.click("#request-accept")
+    expect(alice.locator("#request-panel")).to_be_hidden(timeout=STEP_MS)
     return alice, bob, ready - clicked
 
 
