@@ -1,10 +1,10 @@
 """What the interpreter's memory snapshot holds, and what a page restored from it checks and redoes.
 
-A returning visit skips Pyodide's start-up (about 1.3 s of the 1.6 s ``loadPyodide`` takes here) by
-restoring a snapshot of the WebAssembly memory taken right after these imports (docs/architecture.md,
-"Start-up"; docs/security.md, "The interpreter snapshot"). ``static/js/snapshot_worker.js`` makes it in
-a dedicated worker that never sees a person's data: a fresh interpreter, our verified code, ``prepare``,
-nothing else. The page restores it (``static/js/loader.js``) and calls ``restored`` before anything runs.
+A returning visit skips Pyodide's start-up by restoring a snapshot of the WebAssembly memory taken right
+after these imports (docs/architecture.md, "Start-up"; docs/security.md, "The interpreter snapshot").
+``static/js/snapshot_worker.js`` makes it in a dedicated worker that never sees a person's data: a fresh
+interpreter, our verified code, ``prepare``, nothing else. The page restores it (``static/js/loader.js``)
+and calls ``restored`` before anything runs.
 
 Rules for every module imported here (``SNAPSHOT_MODULES`` and what they import):
 

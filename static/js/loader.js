@@ -3,7 +3,8 @@
 // to Python (pyfront.browser.main.start), registers the service worker, drives the "fetch latest
 // statics" control, and reports a failed start to the error panel of static/js/watchdog.js.
 // A returning visit restores the interpreter from this bundle's memory snapshot instead of starting it
-// (static/js/snapshot.js, pyfront/browser/warm.py): about 0.3 s instead of 1.6 s on our test machine.
+// (static/js/snapshot.js, pyfront/browser/warm.py): with the bytecode standard library that saves only
+// about 0.05 s on our test machine (docs/benchmarks.md).
 // PyScript is not used: it compiles strings with Function(), which our CSP forbids (docs/security.md,
 // "Why no PyScript at run time").
 // Protocol with service_worker.js: see the message types in that file's header.
