@@ -17,22 +17,27 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, expect
 
 from pyfront.invite import parse_link
-from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    PHONE,
+    START_MS,
+    STEP_MS,
+    message,
+    onboard,
+    screen,
+    screenshots,
+    send,
+)
+from tests.rig.browser import BrowserContextFactory, console_log
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_e2e")]
 
-START_MS = 120_000
-CONNECT_MS = 60_000
-STEP_MS = 20_000
-PHONE: ViewportSize = {"width": 360, "height": 740}
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 #: Counts every data-channel send of the page (runs before any page script; not subject to the CSP).
 WIRE_COUNTER = """
@@ -87,35 +92,6 @@ def sent_frames(page: Page) -> int:
     return int(page.evaluate("() => window.__wire.sent"))
 
 
-def screenshots(page: Page, name: str) -> None:
-    """The current screen at phone and desktop widths (the page is left at phone width)."""
-    page.set_viewport_size(DESKTOP)
-    save_screenshot(page, f"e2e-{name}-1280")
-    page.set_viewport_size(PHONE)
-    save_screenshot(page, f"e2e-{name}-360")
-
-
-def screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
-    expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
-
-
-def onboard(page: Page, url: str, name: str) -> None:
-    page.goto(url)
-    screen(page, "onboarding", START_MS)
-    page.fill("#onboarding-name", name)
-    page.click("#onboarding-submit")
-
-
-def message(page: Page, text: str) -> Any:
-    return page.locator("#messages .message", has_text=text)
-
-
-def send(page: Page, text: str) -> None:
-    page.fill("#compose-text", text)
-    page.press("#compose-text", "Enter")
-    expect(message(page, text)).to_have_count(1, timeout=STEP_MS)
-
-
 def quiet(*pages: Page, settle_s: float = 1.5) -> list[int]:
     """Wait until no page sends for ``settle_s``; return each page's frame count."""
     counts = [sent_frames(page) for page in pages]
@@ -161,14 +137,14 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     link = alice.locator("#invite-link").input_value()
     invite = parse_link(link)
     assert invite.name == "Alice"
-    screenshots(alice, "home-empty")
+    screenshots(alice, "e2e-home-empty")
 
     # B opens the link: first run, then "connect to Alice?", then the chat.
     onboard(bob, link, "Bob")
     screen(bob, "invite")
     assert "#" not in bob.url  # the fragment is taken out of the address bar
     expect(bob.locator("#invite-q")).to_have_text("Alice invites you to chat")
-    screenshots(bob, "invite")
+    screenshots(bob, "e2e-invite")
     bob.click("#invite-accept")
     screen(bob, "chat")
     expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
@@ -178,7 +154,7 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     contact = alice.locator("#requests .contact")
     expect(contact).to_have_attribute("data-state", "ready", timeout=STEP_MS)
     expect(contact.locator(".contact-name")).to_have_text("Bob")
-    screenshots(alice, "home-contacts")
+    screenshots(alice, "e2e-home-contacts")
     contact.click()
     screen(alice, "chat")
     expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready")
@@ -199,7 +175,7 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     assert digits[0] == digits[1]
     assert len(codes[0]) == 65 and codes[0][0] == codes[1][0] == 1
     assert codes[0][1:33] == codes[1][33:] and codes[0][33:] == codes[1][1:33]
-    screenshots(alice, "safety")
+    screenshots(alice, "e2e-safety")
     alice.click("#safety-verify")
     expect(alice.locator("#safety-state")).to_have_attribute("data-verified", "yes", timeout=STEP_MS)
     for page in (alice, bob):
@@ -221,18 +197,18 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     send(bob, "hi Alice")
     expect(message(alice, "hi Alice")).to_have_count(1, timeout=STEP_MS)
     expect(message(bob, "hi Alice")).to_have_attribute("data-status", "delivered", timeout=STEP_MS)
-    screenshots(alice, "chat")
+    screenshots(alice, "e2e-chat")
 
     # Both turn typing indicators and read receipts on: they flow.
     for page, other in ((alice, "Bob"), (bob, "Alice")):
         set_privacy(page, typing=True, receipts=True)
-        screenshots(page, "settings") if page is alice else None
+        screenshots(page, "e2e-settings") if page is alice else None
         open_chat(page, other)
     before_a, _ = quiet(alice, bob)
     alice.locator("#compose-text").press_sequentially("are you there", delay=20)
     expect(bob.locator("#chat-typing")).to_have_text("Alice is typing…", timeout=STEP_MS)
     assert sent_frames(alice) > before_a
-    screenshots(bob, "chat-typing")
+    screenshots(bob, "e2e-chat-typing")
     alice.press("#compose-text", "Enter")
     expect(message(alice, "are you there")).to_have_attribute("data-status", "read", timeout=STEP_MS)
 
@@ -244,7 +220,7 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     )
     send(alice, "this message disappears")
     expect(message(bob, "this message disappears")).to_have_count(1, timeout=STEP_MS)
-    screenshots(bob, "chat-disappearing")
+    screenshots(bob, "e2e-chat-disappearing")
     for page in (alice, bob):
         expect(message(page, "this message disappears")).to_have_count(0, timeout=60_000)
     bob.select_option("#chat-timer", "0")

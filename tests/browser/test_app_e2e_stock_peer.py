@@ -11,22 +11,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, expect
 
+from tests.browser.app_steps import DESKTOP, START_MS, STEP_MS, screen
 from tests.rig.browser import BrowserContextFactory, save_screenshot
 from tests.rig.server import LiveServerFactory
 from tests.rig.stock_peer import StockPeer, stock_peer_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_e2e_stock_peer")]
 __all__ = ["stock_peer_server"]  # the module-scoped fixture: the npm server on a free loopback port
-
-START_MS = 120_000
-STEP_MS = 30_000
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-
-
-def screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
-    expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
 
 
 def use_stock_broker(page: Page, url: str, name: str, broker: StockPeer) -> None:

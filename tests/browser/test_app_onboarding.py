@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, expect
 
 from pyfront.invite import parse_link
+from tests.browser.app_steps import DESKTOP, PHONE
 from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
 from tests.rig.server import LiveServer
 
@@ -21,8 +22,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_onboarding")]
 
 START_TIMEOUT_MS = 120_000
 UNLOCK_TIMEOUT_MS = 30_000
-PHONE: ViewportSize = {"width": 360, "height": 740}
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 
 def open_app(page: Page, url: str, screen: str) -> None:

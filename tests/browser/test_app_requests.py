@@ -16,21 +16,26 @@ Screenshots go to test-artifacts/ (``requests-*``).
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, expect
 
-from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    PHONE,
+    START_MS,
+    STEP_MS,
+    message,
+    onboard,
+    screen,
+    screenshots,
+    send,
+)
+from tests.rig.browser import BrowserContextFactory, console_log
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_requests")]
 
-START_MS = 120_000
-CONNECT_MS = 60_000
-STEP_MS = 20_000
-PHONE: ViewportSize = {"width": 360, "height": 740}
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 #: How long B's refused redials are watched (B redials about once a second after a refusal).
 REFUSED_WATCH_S = 30.0
 
@@ -65,34 +70,6 @@ async () => {
   return count;
 }
 """
-
-
-def screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
-    expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
-
-
-def onboard(page: Page, url: str, name: str) -> None:
-    page.goto(url)
-    screen(page, "onboarding", START_MS)
-    page.fill("#onboarding-name", name)
-    page.click("#onboarding-submit")
-
-
-def screenshots(page: Page, name: str) -> None:
-    page.set_viewport_size(DESKTOP)
-    save_screenshot(page, f"requests-{name}-1280")
-    page.set_viewport_size(PHONE)
-    save_screenshot(page, f"requests-{name}-360")
-
-
-def message(page: Page, text: str) -> Any:
-    return page.locator("#messages .message", has_text=text)
-
-
-def send(page: Page, text: str) -> None:
-    page.fill("#compose-text", text)
-    page.press("#compose-text", "Enter")
-    expect(message(page, text)).to_have_count(1, timeout=STEP_MS)
 
 
 def stranger_writes(
@@ -143,9 +120,9 @@ def test_a_stranger_is_a_message_request_until_accepted(
     live_server: LiveServer, browser_context: BrowserContextFactory
 ) -> None:
     alice, bob, logs = stranger_writes(live_server, browser_context, "hello, we met at the conference")
-    screenshots(alice, "home")
+    screenshots(alice, "requests-home")
     open_request(alice, "hello, we met at the conference")
-    screenshots(alice, "chat")
+    screenshots(alice, "requests-chat")
     # Reading a request sends no read receipt, whatever the settings (here: off by default anyway).
     expect(message(bob, "hello, we met at the conference")).to_have_attribute("data-status", "delivered")
 
@@ -175,7 +152,7 @@ def test_delete_and_block_refuses_the_next_call_until_unblocked(
     peer_id = open_request(alice, "buy cheap watches")
     alice.click("#request-block")
     expect(alice.locator("#request-confirm")).to_be_visible()
-    screenshots(alice, "block-confirm")
+    screenshots(alice, "requests-block-confirm")
     alice.click("#request-block-confirm")
     screen(alice, "home")
     expect(alice.locator("#home .contact")).to_have_count(0)
@@ -201,7 +178,7 @@ def test_delete_and_block_refuses_the_next_call_until_unblocked(
     expect(blocked).to_have_count(1)
     expect(blocked.locator("code")).to_have_text(peer_id)
     expect(alice.locator("#blocked-none")).to_be_hidden()
-    screenshots(alice, "settings-blocked")
+    screenshots(alice, "requests-settings-blocked")
     blocked.locator(".unblock").click()
     expect(alice.locator("#blocked-result")).to_contain_text("Unblocked", timeout=STEP_MS)
     expect(alice.locator("#blocked li")).to_have_count(0)

@@ -11,28 +11,14 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import expect
 
 from pyfront.invite import Invite, parse_link
+from tests.browser.app_steps import PHONE, STEP_MS, onboard, screen
 from tests.rig.browser import BrowserContextFactory, save_screenshot
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_safety")]
-
-START_MS = 120_000
-STEP_MS = 30_000
-PHONE: ViewportSize = {"width": 360, "height": 740}
-
-
-def screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
-    expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
-
-
-def onboard(page: Page, url: str, name: str) -> None:
-    page.goto(url)
-    screen(page, "onboarding", START_MS)
-    page.fill("#onboarding-name", name)
-    page.click("#onboarding-submit")
 
 
 def test_forged_invite_fails_the_handshake_and_says_so(

@@ -30,12 +30,12 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Request,
-    ViewportSize,
     expect,
 )
 
 from pyfront.identity import SAFETY_QR_LENGTH, SAFETY_QR_VERSION
 from pyfront.invite import parse_link
+from tests.browser.app_steps import CONNECT_MS, PHONE, STEP_MS, onboard, screen, screenshots
 from tests.rig.browser import (
     CHROMIUM_ARGS,
     CHROMIUM_PATH,
@@ -44,17 +44,11 @@ from tests.rig.browser import (
     console_log,
     is_loopback_url,
     require_loopback_namespace,
-    save_screenshot,
 )
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_scan")]
 
-START_MS = 120_000
-CONNECT_MS = 60_000
-STEP_MS = 30_000
-PHONE: ViewportSize = {"width": 360, "height": 740}
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 JSQR_URL = "/static/vendor/jsqr/jsQR.js"
 
 #: The fake camera's picture: 640x480 (Chromium's default capture size), 10 frames a second.
@@ -146,15 +140,9 @@ def test_y4m_frames_have_the_declared_size() -> None:
     assert set(luma) == {DARK, LIGHT}
 
 
-def screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
-    expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
-
-
-def onboard(page: Page, url: str, name: str) -> None:
-    page.goto(url)
-    screen(page, "onboarding", START_MS)
-    page.fill("#onboarding-name", name)
-    page.click("#onboarding-submit")
+def onboard_online(page: Page, url: str, name: str) -> None:
+    """Create the account, then wait for home with the broker online."""
+    onboard(page, url, name)
     screen(page, "home")
     expect(page.locator("#broker-status")).to_have_attribute("data-state", "online", timeout=STEP_MS)
 
@@ -162,13 +150,6 @@ def onboard(page: Page, url: str, name: str) -> None:
 def read_qr(page: Page, selector: str) -> bytes:
     page.add_script_tag(url=JSQR_URL)
     return bytes(page.evaluate(READ_QR, selector))
-
-
-def screenshots(page: Page, name: str) -> None:
-    page.set_viewport_size(DESKTOP)
-    save_screenshot(page, f"scan-{name}-1280")
-    page.set_viewport_size(PHONE)
-    save_screenshot(page, f"scan-{name}-360")
 
 
 def scan(page: Page, button: str, camera: FakeCamera, payload: bytes) -> None:
@@ -183,8 +164,8 @@ def test_scan_an_invite_then_the_safety_number(
     alice = browser_context(viewport=PHONE).new_page()
     bob = fake_camera.context(viewport=PHONE).new_page()
     logs = [console_log(alice), console_log(bob)]
-    onboard(alice, live_server.url, "Alice")
-    onboard(bob, live_server.url, "Bob")
+    onboard_online(alice, live_server.url, "Alice")
+    onboard_online(bob, live_server.url, "Bob")
 
     # Alice's home shows her invite link as a QR code too.
     link = alice.locator("#invite-link").input_value()
@@ -196,7 +177,7 @@ def test_scan_an_invite_then_the_safety_number(
     scan(bob, "#scan-open", fake_camera, b"https://example.org/not-an-invite")
     expect(bob.locator("#scan-state")).to_have_attribute("data-state", "scanning", timeout=STEP_MS)
     expect(bob.locator("#scan-error")).to_contain_text("not a Parley invite", timeout=STEP_MS)
-    screenshots(bob, "invite-refused")
+    screenshots(bob, "scan-invite-refused")
     bob.click("#scan-cancel")
     screen(bob, "home")
 
@@ -224,7 +205,7 @@ def test_scan_an_invite_then_the_safety_number(
     # Not a safety code at all (her invite): refused on the camera screen, scanning goes on.
     scan(bob, "#safety-scan", fake_camera, invite_code)
     expect(bob.locator("#scan-error")).to_contain_text("not a Parley safety number", timeout=STEP_MS)
-    screenshots(bob, "safety-camera")
+    screenshots(bob, "scan-safety-camera")
     bob.click("#scan-cancel")
     screen(bob, "safety")
     expect(verified).to_have_attribute("data-verified", "no")
@@ -237,7 +218,7 @@ def test_scan_an_invite_then_the_safety_number(
     expect(result).to_have_attribute("data-state", "failed")
     expect(result).to_contain_text("does NOT match")
     expect(verified).to_have_attribute("data-verified", "no")
-    screenshots(bob, "safety-mismatch")
+    screenshots(bob, "scan-safety-mismatch")
 
     # Alice's real code: it matches, and only now is she verified.
     scan(bob, "#safety-scan", fake_camera, safety_code)
@@ -245,7 +226,7 @@ def test_scan_an_invite_then_the_safety_number(
     expect(result).to_have_attribute("data-state", "ready")
     expect(result).to_have_text("The codes match: Alice is verified.")
     expect(verified).to_have_attribute("data-verified", "yes")
-    screenshots(bob, "safety-match")
+    screenshots(bob, "scan-safety-match")
     # Verification is Bob's own statement: Alice's side is unchanged until she checks too.
     expect(alice.locator("#safety-state")).to_have_attribute("data-verified", "no")
 
@@ -258,7 +239,7 @@ def test_no_camera_says_so_and_the_link_still_works(
 ) -> None:
     """The rig's shared Chromium has no camera at all: the scan screen says so instead of hanging."""
     page = browser_context(viewport=PHONE).new_page()
-    onboard(page, live_server.url, "Dana")
+    onboard_online(page, live_server.url, "Dana")
     page.click("#scan-open")
     screen(page, "scan")
     expect(page.locator("#scan-state")).to_have_attribute("data-state", "failed", timeout=STEP_MS)
@@ -266,6 +247,6 @@ def test_no_camera_says_so_and_the_link_still_works(
         "No camera was found on this device. Paste the link instead.", timeout=STEP_MS
     )
     expect(page.locator("#scan-video")).to_be_hidden()
-    screenshots(page, "no-camera")
+    screenshots(page, "scan-no-camera")
     page.click("#scan-cancel")
     screen(page, "home")

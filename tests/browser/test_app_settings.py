@@ -18,49 +18,33 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, expect
 
-from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    PHONE,
+    START_MS,
+    STEP_MS,
+    onboard,
+    screen,
+    screenshots,
+    send,
+)
+from tests.rig.browser import BrowserContextFactory, console_log
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_settings")]
 
-START_MS = 120_000
-CONNECT_MS = 60_000
-STEP_MS = 30_000
-PHONE: ViewportSize = {"width": 360, "height": 740}
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 OLD_PASSPHRASE = "correct horse battery"
 NEW_PASSPHRASE = "staple tuning fork 42"
 BACKUP_PASSPHRASE = "backup of bob's phone"
 ICE_LINES = "stun:stun.example.org:3478\nturn:turn.example.org:3478,turns:turn.example.org:5349 bob s3cret"
 
 
-def screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
-    expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
-
-
-def onboard(page: Page, url: str, name: str, passphrase: str = "") -> None:
-    page.goto(url)
-    screen(page, "onboarding", START_MS)
-    page.fill("#onboarding-name", name)
-    if passphrase:
-        page.fill("#onboarding-passphrase", passphrase)
-        page.fill("#onboarding-confirm", passphrase)
-    page.click("#onboarding-submit")
-
-
 def open_settings(page: Page) -> None:
     screen(page, "home")
     page.click("#open-settings")
     screen(page, "settings")
-
-
-def screenshots(page: Page, name: str) -> None:
-    page.set_viewport_size(DESKTOP)
-    save_screenshot(page, f"settings-{name}-1280")
-    page.set_viewport_size(PHONE)
-    save_screenshot(page, f"settings-{name}-360")
 
 
 def change_passphrase(page: Page, current: str, new: str, again: str) -> None:
@@ -95,7 +79,7 @@ def test_passphrase_change_then_reload_refuses_the_old_one(
     expect(result).to_have_text("Passphrase changed.", timeout=STEP_MS)
     expect(result).to_have_attribute("data-state", "ready")
     expect(page.locator("#passphrase-current")).to_have_value("")  # nothing is left in the form
-    screenshots(page, "passphrase-changed")
+    screenshots(page, "settings-passphrase-changed")
 
     page.reload()
     screen(page, "unlock", START_MS)
@@ -124,7 +108,7 @@ def test_relay_only_needs_turn_and_ice_servers_survive_a_reload(
     page.click("#settings-save")
     expect(saved).to_have_text(re.compile("^Not saved: .*needs at least one TURN server"), timeout=STEP_MS)
     expect(saved).to_have_attribute("data-state", "failed")
-    screenshots(page, "relay-refused")
+    screenshots(page, "settings-relay-refused")
     page.reload()
     open_settings(page)
     expect(page.locator("#settings-relay")).not_to_be_checked()
@@ -154,11 +138,6 @@ def connect(alice: Page, bob: Page, url: str) -> None:
     bob.click("#invite-accept")
     screen(bob, "chat")
     expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
-
-
-def send(page: Page, text: str) -> None:
-    page.fill("#compose-text", text)
-    page.press("#compose-text", "Enter")
 
 
 def test_backup_export_then_import_into_a_fresh_profile(
@@ -219,7 +198,7 @@ def test_backup_export_then_import_into_a_fresh_profile(
     phone.fill("#backup-passphrase", BACKUP_PASSPHRASE)
     phone.click("#backup-import")
     expect(result).to_have_text(re.compile(r"^Imported \d+ records\. Reload the page"), timeout=STEP_MS)
-    screenshots(phone, "backup-imported")
+    screenshots(phone, "settings-backup-imported")
 
     # After a reload the new device is Bob: his chat with Alice and its messages are back.
     phone.reload()

@@ -19,18 +19,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, expect
 
+from tests.browser.app_steps import CONNECT_MS, DESKTOP, PHONE, START_MS, STEP_MS, onboard, screen, send
 from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_settings_notifications")]
 
-START_MS = 120_000
-CONNECT_MS = 60_000
-STEP_MS = 30_000
-PHONE: ViewportSize = {"width": 360, "height": 740}
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 #: How long a notification that should not come is waited for.
 QUIET_S = 2.0
 
@@ -67,17 +63,6 @@ def set_hidden(page: Page, hidden: bool) -> None:
     page.evaluate("(value) => window.__setHidden(value)", hidden)
 
 
-def screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
-    expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
-
-
-def onboard(page: Page, url: str, name: str) -> None:
-    page.goto(url)
-    screen(page, "onboarding", START_MS)
-    page.fill("#onboarding-name", name)
-    page.click("#onboarding-submit")
-
-
 def set_notifications(page: Page, on: bool) -> str:
     page.click("#open-settings")
     screen(page, "settings")
@@ -87,11 +72,6 @@ def set_notifications(page: Page, on: bool) -> str:
     saved = page.locator("#settings-saved")
     expect(saved).not_to_be_hidden(timeout=STEP_MS)
     return saved.inner_text()
-
-
-def send(page: Page, text: str) -> None:
-    page.fill("#compose-text", text)
-    page.press("#compose-text", "Enter")
 
 
 def test_notifications_only_when_on_and_hidden_and_never_the_text(

@@ -1,0 +1,56 @@
+"""What the app's browser tests share: time limits, viewports, and the steps a person takes.
+
+The pages are the real app (``static/index.html`` booting ``pyfront.browser``); each step waits on what a
+person would see (``html[data-screen]``, a message in the list), never on internal state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import Page, ViewportSize, expect
+
+from tests.rig.browser import save_screenshot
+
+START_MS = 120_000  # the first start of Pyodide in a fresh profile, on a loaded 2-core machine
+CONNECT_MS = 60_000  # broker, ICE, DTLS and the four-layer handshake
+STEP_MS = 30_000  # one screen or one message
+PHONE: ViewportSize = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+
+
+def screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
+    """Wait until the app shows the screen ``name`` (onboarding, home, chat, settings, ...)."""
+    expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
+
+
+def onboard(page: Page, url: str, name: str, passphrase: str = "") -> None:
+    """Open ``url`` in a fresh profile and create the account (with a passphrase when given)."""
+    page.goto(url)
+    screen(page, "onboarding", START_MS)
+    page.fill("#onboarding-name", name)
+    if passphrase:
+        page.fill("#onboarding-passphrase", passphrase)
+        page.fill("#onboarding-confirm", passphrase)
+    page.click("#onboarding-submit")
+
+
+def screenshots(page: Page, name: str) -> None:
+    """The current screen at desktop and phone widths, as ``<name>-1280`` and ``<name>-360`` (the page is
+    left at phone width)."""
+    page.set_viewport_size(DESKTOP)
+    save_screenshot(page, f"{name}-1280")
+    page.set_viewport_size(PHONE)
+    save_screenshot(page, f"{name}-360")
+
+
+def message(page: Page, text: str) -> Any:
+    """The message bubbles in the open chat that contain ``text``."""
+    return page.locator("#messages .message", has_text=text)
+
+
+def send(page: Page, text: str) -> None:
+    """Type ``text`` in the open chat and press Enter; it shows in the sender's own list."""
+    page.fill("#compose-text", text)
+    page.press("#compose-text", "Enter")
+    expect(message(page, text)).to_have_count(1, timeout=STEP_MS)
