@@ -54,3 +54,16 @@ def send(page: Page, text: str) -> None:
     page.fill("#compose-text", text)
     page.press("#compose-text", "Enter")
     expect(message(page, text)).to_have_count(1, timeout=STEP_MS)
+
+
+def connect_by_invite(alice: Page, bob: Page, url: str) -> None:
+    """Alice creates her account at ``url``; Bob opens her invite link, creates his, and connects: his
+    chat with her is ready (hers shows him as a message request)."""
+    onboard(alice, url, "Alice")
+    screen(alice, "home")
+    expect(alice.locator("#broker-status")).to_have_attribute("data-state", "online", timeout=STEP_MS)
+    onboard(bob, alice.locator("#invite-link").input_value(), "Bob")
+    screen(bob, "invite")
+    bob.click("#invite-accept")
+    screen(bob, "chat")
+    expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)

@@ -25,8 +25,8 @@ from tests.browser.app_steps import (
     PHONE,
     START_MS,
     STEP_MS,
+    connect_by_invite,
     message,
-    onboard,
     screen,
     screenshots,
     send,
@@ -80,14 +80,7 @@ def stranger_writes(
     alice_context.add_init_script(CALL_COUNTER)
     alice, bob = alice_context.new_page(), browser_context(viewport=PHONE).new_page()
     logs = [console_log(alice), console_log(bob)]
-    onboard(alice, live_server.url, "Alice")
-    screen(alice, "home")
-    expect(alice.locator("#broker-status")).to_have_attribute("data-state", "online", timeout=STEP_MS)
-    onboard(bob, alice.locator("#invite-link").input_value(), "Bob")
-    screen(bob, "invite")
-    bob.click("#invite-accept")
-    screen(bob, "chat")
-    expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
+    connect_by_invite(alice, bob, live_server.url)
     send(bob, text)
     expect(message(bob, text)).to_have_attribute("data-status", "delivered", timeout=STEP_MS)
     return alice, bob, logs

@@ -25,6 +25,7 @@ from tests.browser.app_steps import (
     PHONE,
     START_MS,
     STEP_MS,
+    connect_by_invite,
     onboard,
     screen,
     screenshots,
@@ -129,24 +130,13 @@ def test_relay_only_needs_turn_and_ice_servers_survive_a_reload(
     expect(page.locator("#settings-relay")).to_be_checked()
 
 
-def connect(alice: Page, bob: Page, url: str) -> None:
-    onboard(alice, url, "Alice")
-    screen(alice, "home")
-    expect(alice.locator("#broker-status")).to_have_attribute("data-state", "online", timeout=STEP_MS)
-    onboard(bob, alice.locator("#invite-link").input_value(), "Bob")
-    screen(bob, "invite")
-    bob.click("#invite-accept")
-    screen(bob, "chat")
-    expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
-
-
 def test_backup_export_then_import_into_a_fresh_profile(
     live_server: LiveServer, browser_context: BrowserContextFactory, tmp_path: Path
 ) -> None:
     alice = browser_context(viewport=PHONE).new_page()
     bob_context = browser_context(viewport=PHONE, accept_downloads=True)
     bob = bob_context.new_page()
-    connect(alice, bob, live_server.url)
+    connect_by_invite(alice, bob, live_server.url)
     send(bob, "hello from Bob's old phone")
     contact = alice.locator("#requests .contact")  # Bob called her: a message request (her reply accepts)
     expect(contact).to_have_attribute("data-state", "ready", timeout=STEP_MS)

@@ -21,7 +21,15 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.app_steps import CONNECT_MS, DESKTOP, PHONE, START_MS, STEP_MS, onboard, screen, send
+from tests.browser.app_steps import (
+    DESKTOP,
+    PHONE,
+    START_MS,
+    STEP_MS,
+    connect_by_invite,
+    screen,
+    send,
+)
 from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
 from tests.rig.server import LiveServer
 
@@ -85,14 +93,7 @@ def test_notifications_only_when_on_and_hidden_and_never_the_text(
     alice, bob = alice_context.new_page(), bob_context.new_page()
     logs = [console_log(alice), console_log(bob)]
 
-    onboard(alice, live_server.url, "Alice")
-    screen(alice, "home")
-    expect(alice.locator("#broker-status")).to_have_attribute("data-state", "online", timeout=STEP_MS)
-    onboard(bob, alice.locator("#invite-link").input_value(), "Bob")
-    screen(bob, "invite")
-    bob.click("#invite-accept")
-    screen(bob, "chat")
-    expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
+    connect_by_invite(alice, bob, live_server.url)
     expect(alice.locator("#requests .contact")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
 
     assert set_notifications(alice, True) == "Saved."
