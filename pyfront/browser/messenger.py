@@ -349,6 +349,10 @@ class Messenger:
         """The blocked peer ids, in the order they were blocked."""
         return list(self._blocked)
 
+    def is_blocked(self, peer_id: str) -> bool:
+        """Is ``peer_id`` on the block list (the connector leaves its offers unanswered)?"""
+        return peer_id in self._blocked
+
     def ordered_contacts(self) -> list[Contact]:
         """Most recent conversation first (contacts without messages last, by name)."""
 

@@ -74,7 +74,15 @@ class Network:
         self._next_dial: dict[str, tuple[float, float]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self.transport = BrokerTransport(settings.broker_address(page_url), peer_id, token, self._on_event)
-        self.connector = Connector(self.transport, self._configuration, self, random_bytes)
+        # A blocked peer's offer gets no answer and no RTCPeerConnection (the messenger's link_open refuses
+        # a blocked peer's link too, should one open): its caller sees an unanswered call.
+        self.connector = Connector(
+            self.transport,
+            self._configuration,
+            self,
+            random_bytes,
+            accept_offer=lambda peer_id, _metadata: not messenger.is_blocked(peer_id),
+        )
         self.events_handled = 0
 
     def __repr__(self) -> str:

@@ -36,11 +36,12 @@ from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_requests")]
 
-#: How long B's refused redials are watched (B redials about once a second after a refusal).
+#: How long A's page is watched for B's next offer after the block (his first redial comes after about 2 s).
 REFUSED_WATCH_S = 30.0
 
-#: Counts the page's RTCPeerConnections (A builds one to answer each incoming call).
-CALL_COUNTER = """
+#: Counts the page's RTCPeerConnections (A builds one to answer each call she takes) and the OFFER frames
+#: the broker brings it (every call made to her, taken or not).
+CALL_COUNTER = r"""
 (() => {
   const Original = window.RTCPeerConnection;
   window.__calls = 0;
@@ -50,6 +51,18 @@ CALL_COUNTER = """
   };
   Counted.prototype = Original.prototype;
   window.RTCPeerConnection = Counted;
+  window.__offers = 0;
+  const OriginalSocket = window.WebSocket;
+  const CountedSocket = function (...args) {
+    const socket = new OriginalSocket(...args);
+    socket.addEventListener("message", (event) => {
+      if (typeof event.data === "string" && /"type"\s*:\s*"OFFER"/.test(event.data)) window.__offers += 1;
+    });
+    return socket;
+  };
+  CountedSocket.prototype = OriginalSocket.prototype;
+  Object.assign(CountedSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  window.WebSocket = CountedSocket;
 })();
 """
 
@@ -152,14 +165,16 @@ def test_delete_and_block_refuses_the_next_call_until_unblocked(
     expect(alice.locator("#requests-section")).to_be_hidden()
     expect(bob.locator("#chat-status")).not_to_have_attribute("data-state", "ready", timeout=STEP_MS)
 
-    # B's browser keeps calling (he opened the invite, so his side redials): each call is refused.
+    # B's browser keeps calling (he opened the invite, so his side redials): A's page receives his offers
+    # and leaves them unanswered, with no RTCPeerConnection made and nothing stored.
     records = alice.evaluate(COUNT_RECORDS)
-    calls = alice.evaluate("() => window.__calls")
+    calls, offers = alice.evaluate("() => [window.__calls, window.__offers]")
     deadline = time.monotonic() + REFUSED_WATCH_S
-    while alice.evaluate("() => window.__calls") < calls + 2 and time.monotonic() < deadline:
+    while alice.evaluate("() => window.__offers") < offers + 1 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert alice.evaluate("() => window.__calls") >= calls + 2, "B did not call again"
+    assert alice.evaluate("() => window.__offers") >= offers + 1, "B did not call again"
     time.sleep(1.0)
+    assert alice.evaluate("() => window.__calls") == calls
     expect(alice.locator("#home .contact")).to_have_count(0)
     assert alice.evaluate(COUNT_RECORDS) == records
     assert bob.locator("#chat-status").get_attribute("data-state") != "ready"
