@@ -725,9 +725,9 @@ class Messenger:
         The block list is stored first: if the removal is interrupted, ``load`` finishes it."""
         contact = self.contact(peer_id)
         async with contact.lock:
-            if peer_id not in self._blocked and len(self._blocked) >= MAX_BLOCKED:
-                raise LimitError(f"at most {MAX_BLOCKED} blocked peer ids: unblock someone first")
             if peer_id not in self._blocked:
+                if len(self._blocked) >= MAX_BLOCKED:
+                    raise LimitError(f"at most {MAX_BLOCKED} blocked peer ids: unblock someone first")
                 await self._save_block_list([*self._blocked, peer_id])
             link, contact.link = contact.link, None  # this link's late frames are ignored from now on
             if link is not None:

@@ -90,8 +90,9 @@ class HomeView:
         )
         append(chats, element("h3", "Chats", id="chats-title"), self.empty, self.list)
 
-        self.requests = element("section", classes="chats requests", id="requests-section")
-        self.requests.setAttribute("aria-labelledby", "requests-title")
+        self.requests = element(
+            "section", classes="chats requests", id="requests-section", aria_labelledby="requests-title"
+        )
         self.requests_title = element("h3", "Message requests", id="requests-title")
         self.requests_list = element("ul", classes="contacts", id="requests")
         append(
