@@ -236,8 +236,8 @@ def test_resume_without_full_handshake() -> None:
             peer.actions.clear()
         await pair.connect()
         await pair.pump()
-        assert next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
-        assert next(a for a in pair.bob.actions if isinstance(a, Ready)).resumed
+        assert pair.alice.resumed()
+        assert pair.bob.resumed()
         await pair.send(pair.alice, text(3))
         await pair.send(pair.bob, text(4))
         await pair.pump()
@@ -265,7 +265,7 @@ def test_resume_after_restore_from_storage_with_roles_swapped() -> None:
         )
         await again.connect()
         await again.pump()
-        assert next(a for a in again.alice.actions if isinstance(a, Ready)).resumed
+        assert again.alice.resumed()
         await again.send(again.alice, text(7))
         await again.send(again.bob, text(8))
         await again.pump()
@@ -379,8 +379,8 @@ def test_a_stalled_resume_keeps_the_layers_and_resumes_on_the_next_connection() 
         pair.bob.actions.clear()
         await pair.connect()
         await pair.pump()
-        assert next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
-        assert next(a for a in pair.bob.actions if isinstance(a, Ready)).resumed
+        assert pair.alice.resumed()
+        assert pair.bob.resumed()
         await pair.send(pair.alice, text(7))
         await pair.pump()
         assert pair.bob.delivered() == [text(7)]
@@ -490,7 +490,7 @@ def test_resume_refused_after_key_change_falls_back_to_full() -> None:
         await pair.pump()
         changed = [a for a in pair.alice.actions if isinstance(a, KeyChanged)]
         assert changed and changed[0].current == impostor.identity.public_key
-        assert not next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
+        assert not pair.alice.resumed()
 
     run(body)
 
@@ -569,7 +569,7 @@ def test_fallback_when_the_initiator_lost_its_state() -> None:
         pair.bob.actions.clear()
         await pair.connect()
         await pair.pump()
-        assert not next(a for a in pair.bob.actions if isinstance(a, Ready)).resumed
+        assert not pair.bob.resumed()
         await pair.send(pair.bob, text(2))
         await pair.send(pair.alice, text(3))
         await pair.pump()
@@ -629,8 +629,8 @@ def test_resume_probe_consumes_nothing_when_states_agree() -> None:
                 peer.actions.clear()
             await pair.connect()
             await pair.pump()
-            assert next(a for a in pair.bob.actions if isinstance(a, Ready)).resumed
-            assert next(a for a in pair.alice.actions if isinstance(a, Ready)).resumed
+            assert pair.bob.resumed()
+            assert pair.alice.resumed()
         await pair.send(pair.alice, text(1))
         await pair.pump()
         assert pair.bob.delivered() == [text(1)]

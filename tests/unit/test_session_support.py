@@ -9,7 +9,7 @@ from pyfront.crypto.native import NativeProvider
 from pyfront.errors import ProtocolError
 from pyfront.identity import Identity
 from pyfront.olm import Account
-from pyfront.session import Action, Deliver, LocalParty, SendFrame, Session, SessionState
+from pyfront.session import Action, Deliver, LocalParty, Ready, SendFrame, Session, SessionState
 from pyfront.wire import AppMessage
 
 DTLS_A = "sha-256 " + ":".join(["AA"] * 32)
@@ -53,6 +53,10 @@ class Peer:
 
     def delivered(self) -> list[AppMessage]:
         return [action.message for action in self.actions if isinstance(action, Deliver)]
+
+    def resumed(self) -> bool:
+        """Did the first ``Ready`` among the recorded actions come from a resume (no full handshake)?"""
+        return next(action for action in self.actions if isinstance(action, Ready)).resumed
 
     def take_actions(self, actions: list[Action]) -> None:
         for action in actions:
