@@ -36,13 +36,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results_io import median, write_results
-from pyfront.cascade import CASCADE_ORDER
 from pyfront.crypto.native import NativeProvider
-from pyfront.identity import Identity
+from pyfront.layers.cascade import CASCADE_ORDER
+from pyfront.layers.padding import pad
 from pyfront.olm import Account
-from pyfront.padding import pad
-from pyfront.session import LocalParty, SendFrame, Session
-from pyfront.wire import Text, encode_message
+from pyfront.session.content import Text, encode_message
+from pyfront.session.identity import Identity
+from pyfront.session.session import LocalParty, SendFrame, Session
 
 DTLS_A = "sha-256 " + ":".join(["AA"] * 32)
 DTLS_B = "sha-256 " + ":".join(["BB"] * 32)

@@ -45,20 +45,20 @@ from pyfront.browser import ui, warm
 from pyfront.browser.storage import IndexedDb, SealedStorage
 from pyfront.browser.views import invite_prompt, onboarding, safety, scan, unlock
 from pyfront.browser.views import settings as settings_view
-from pyfront.chat import Direction, Kind
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ProtocolError
-from pyfront.identity import Identity, safety_number, safety_qr_payload, verify_safety_qr
-from pyfront.invite import Invite, parse_fragment, parse_link
-from pyfront.settings import Settings
-from pyfront.signaling import new_peer_id, new_token, valid_peer_id
+from pyfront.messaging.chat import Direction, Kind
+from pyfront.messaging.invite import Invite, parse_fragment, parse_link
+from pyfront.messaging.settings import Settings
+from pyfront.messaging.signaling import new_peer_id, new_token, valid_peer_id
+from pyfront.session.identity import Identity, safety_number, safety_qr_payload, verify_safety_qr
 
 if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.import_protocol_stack)
-    from pyfront.browser.messenger import Messenger
     from pyfront.browser.network import Network
     from pyfront.browser.views import home
     from pyfront.browser.views.conversation import ConversationView
+    from pyfront.messaging.messenger import Messenger
 
 PROFILE_VERSION = 1
 APP_CONTAINER_ID = "messenger"
@@ -179,9 +179,9 @@ class App:
 
     async def _enter(self, storage: SealedStorage) -> None:
         # The protocol stack, loaded after the first screen (warm.import_protocol_stack) or here if not yet.
-        from pyfront.browser.messenger import Messenger  # noqa: PLC0415
+        from pyfront.messaging.messenger import Messenger  # noqa: PLC0415
         from pyfront.olm import Account  # noqa: PLC0415
-        from pyfront.session import LocalParty  # noqa: PLC0415
+        from pyfront.session.session import LocalParty  # noqa: PLC0415
 
         identity_state = await storage.get_json("identity", "self")
         profile = await storage.get_json("profile", "self")

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pyfront.browser.rtc import LinkCallbacks, LinkState, RtcLink
 from pyfront.browser.transport import BrokerTransport
 from pyfront.errors import InvalidStateError, LimitError, ProtocolError
-from pyfront.signaling import (
+from pyfront.messaging.signaling import (
     CONNECTION_ID_PREFIX,
     Event,
     PeerUnavailable,

@@ -27,12 +27,12 @@ from enum import Enum
 from typing import Any
 
 from pyfront.browser.connector import Connector
-from pyfront.browser.messenger import LinkStatus, Messenger
 from pyfront.browser.rtc import RtcLink
 from pyfront.browser.transport import BrokerTransport
 from pyfront.errors import ProtocolError
-from pyfront.settings import Settings
-from pyfront.signaling import Event, PeerUnavailable, Registered, SignalingFailed
+from pyfront.messaging.messenger import LinkStatus, Messenger
+from pyfront.messaging.settings import Settings
+from pyfront.messaging.signaling import Event, PeerUnavailable, Registered, SignalingFailed
 
 #: How long a dialed link may take to open before the attempt counts as failed.
 DIAL_TIMEOUT_S = 20.0

@@ -8,7 +8,8 @@ DESIGN.md section 3 ("WebRTC on this machine") and section 6. What this module d
   ICE candidates both ways (remote candidates that arrive before the remote description are held, not
   dropped);
 * exposes both DTLS certificate fingerprints, read from the local and remote SDP with
-  ``pyfront.signaling.dtls_fingerprint``, so the session's handshake can bind them into its transcript;
+  ``pyfront.messaging.signaling.dtls_fingerprint``, so the session's handshake can bind them into its
+  transcript;
 * sends bytes with ``bufferedamountlow`` backpressure: one message is at most ``MAX_MESSAGE_BYTES``
   (Chromium's SCTP limit), and a sender waits while the channel holds more than ``HIGH_WATER_BYTES``
   (Chromium closes the channel when its queue reaches 16 MiB, ``BROWSER_QUEUE_LIMIT_BYTES``).
@@ -30,7 +31,7 @@ import js
 from pyodide.ffi import create_proxy, to_js
 
 from pyfront.errors import DecodeError, InvalidStateError, LimitError
-from pyfront.signaling import MAX_SDP_BYTES, dtls_fingerprint
+from pyfront.messaging.signaling import MAX_SDP_BYTES, dtls_fingerprint
 
 #: The largest message Chromium's data channel sends (its SCTP max-message-size).
 MAX_MESSAGE_BYTES = 262_144

@@ -1,4 +1,5 @@
-"""Encrypted storage on IndexedDB: every record sealed by ``pyfront.vault``, only the vault header in clear.
+"""Encrypted storage on IndexedDB: every record sealed by ``pyfront.storage.vault``, only the vault header
+in clear.
 
 DESIGN.md section 5, "Storage at rest": everything persistent (identity, contacts, layer states, history,
 settings) lives in IndexedDB encrypted under a data key; the data key is wrapped by a passphrase-derived
@@ -30,7 +31,7 @@ from pyodide.ffi import create_proxy
 
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
-from pyfront.vault import PASSPHRASE_ITERATIONS, Vault, VaultHeader, export_backup, import_backup
+from pyfront.storage.vault import PASSPHRASE_ITERATIONS, Vault, VaultHeader, export_backup, import_backup
 
 DB_NAME = "parley"
 DB_VERSION = 1

@@ -1,4 +1,5 @@
-"""The broker WebSocket: carries ``pyfront.signaling.SignalingClient`` frames, heartbeats, reconnects.
+"""The broker WebSocket: carries ``pyfront.messaging.signaling.SignalingClient`` frames, heartbeats,
+reconnects.
 
 DESIGN.md section 6: signaling speaks the PeerJS server protocol, so the same code talks to our broker
 (``server/sockets.py``) and to a stock ``peer`` server. The protocol decisions live in the sans-I/O
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyfront.errors import InvalidStateError, ProtocolError
-from pyfront.signaling import (
+from pyfront.messaging.signaling import (
     BrokerAddress,
     Event,
     Registered,

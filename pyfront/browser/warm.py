@@ -21,13 +21,13 @@ import importlib
 import sys
 
 PROTOCOL_MODULES = (
-    "pyfront.wire",
+    "pyfront.session.content",
     "pyfront.mls.messages",
     "pyfront.mls.group",
     "pyfront.olm",
-    "pyfront.pq.kem_ratchet",
-    "pyfront.session",
-    "pyfront.browser.messenger",
+    "pyfront.layers.kem_ratchet",
+    "pyfront.session.session",
+    "pyfront.messaging.messenger",
     "pyfront.browser.rtc",
     "pyfront.browser.network",
     "pyfront.browser.views.home",

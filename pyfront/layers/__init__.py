@@ -1,6 +1,8 @@
-"""Adapters that present the Olm and MLS implementations as cascade layers (``pyfront.cascade.Layer``).
+"""The cascade and its four layers, innermost first: MLS, the Olm Double Ratchet, the ML-KEM-768 KEM
+ratchet and the outer AES-256-GCM layer, with the padding the cascade applies (DESIGN.md section 5;
+docs/protocol.md, "The cascade").
 
-The layer code itself lives in ``pyfront.olm`` and ``pyfront.mls``; these adapters only frame their
-messages as bytes and give the cascade ``snapshot``/``restore`` (its rollback point) and
-``to_dict``. Nothing here does I/O.
+``mls_layer`` and ``olm_layer`` adapt ``pyfront.mls`` and ``pyfront.olm``; ``kem_ratchet`` and ``outer``
+are the two layers this project defines itself, and share the symmetric ``chain``. Nothing in this
+package does I/O.
 """

@@ -12,10 +12,10 @@ from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import ProtocolError
-from pyfront.identity import Identity
 from pyfront.olm import Account
-from pyfront.session import Deliver, LocalParty, Ready, SendFrame, Session
-from pyfront.wire import Text
+from pyfront.session.content import Text
+from pyfront.session.identity import Identity
+from pyfront.session.session import Deliver, LocalParty, Ready, SendFrame, Session
 
 DTLS_A = "sha-256 " + ":".join(["AA"] * 32)
 DTLS_B = "sha-256 " + ":".join(["BB"] * 32)

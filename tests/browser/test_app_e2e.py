@@ -21,7 +21,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from pyfront.invite import parse_link
+from pyfront.messaging.invite import parse_link
 from tests.browser.app_steps import (
     CONNECT_MS,
     PHONE,

@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from pyfront.invite import parse_link
+from pyfront.messaging.invite import parse_link
 from tests.browser.app_steps import DESKTOP, PHONE
 from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
 from tests.rig.server import LiveServer

@@ -23,7 +23,7 @@ SETUP = """
 import asyncio, secrets, sys, types
 from pyfront.browser.connector import Connector
 from pyfront.browser.transport import BrokerTransport
-from pyfront.settings import Settings
+from pyfront.messaging.settings import Settings
 
 state = types.ModuleType("broker_test_state")
 sys.modules["broker_test_state"] = state
@@ -135,7 +135,7 @@ def test_a_taken_id_is_refused_and_not_retried(
     connect(two_pages, f"{live_server.url}/peerjs", "peerjs")
     outcome = bob.run(
         "import asyncio, secrets\nfrom pyfront.browser.transport import BrokerTransport\n"
-        "from pyfront.settings import Settings\nseen = []\n"
+        "from pyfront.messaging.settings import Settings\nseen = []\n"
         f"address = Settings(broker_url={live_server.url + '/peerjs'!r}).broker_address('')\n"
         f"transport = BrokerTransport(address, {ALICE!r}, secrets.token_hex(16), seen.append)\n"
         "transport.start()\ntry:\n    async with asyncio.timeout(10):\n"

@@ -13,7 +13,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-from pyfront.invite import Invite, parse_link
+from pyfront.messaging.invite import Invite, parse_link
 from tests.browser.app_steps import PHONE, STEP_MS, onboard, screen
 from tests.rig.browser import BrowserContextFactory, save_screenshot
 from tests.rig.server import LiveServer

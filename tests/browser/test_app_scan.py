@@ -33,8 +33,8 @@ from playwright.sync_api import (
     expect,
 )
 
-from pyfront.identity import SAFETY_QR_LENGTH, SAFETY_QR_VERSION
-from pyfront.invite import parse_link
+from pyfront.messaging.invite import parse_link
+from pyfront.session.identity import SAFETY_QR_LENGTH, SAFETY_QR_VERSION
 from tests.browser.app_steps import CONNECT_MS, PHONE, STEP_MS, onboard, screen, screenshots
 from tests.rig.browser import (
     CHROMIUM_ARGS,

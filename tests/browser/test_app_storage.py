@@ -88,7 +88,7 @@ def test_database_holds_no_text_and_no_key_and_a_wrong_passphrase_is_refused(
     secrets = pyodide_runner.run(
         PRELUDE
         + f"""
-from pyfront.identity import Identity
+from pyfront.session.identity import Identity
 database = await IndexedDb.open({name!r})
 storage = await SealedStorage.create(database, provider, {PASSPHRASE!r}, iterations={ITERATIONS})
 identity = await Identity.generate(provider)

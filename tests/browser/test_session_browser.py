@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import pytest
 
 from pyfront.crypto.native import NativeProvider
-from pyfront.session import Deliver, Ready, SendFrame, Session, SessionState
-from pyfront.wire import Text
+from pyfront.session.content import Text
+from pyfront.session.session import Deliver, Ready, SendFrame, Session, SessionState
 from tests.browser.pyodide_harness import PyodideRunner
 from tests.unit.test_session_support import DTLS_A, DTLS_B, make_party
 

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from pyfront.signaling import (
+from pyfront.messaging.signaling import (
     BrokerAddress,
     Registered,
     RemoteDescription,

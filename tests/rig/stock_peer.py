@@ -1,7 +1,8 @@
 """The stock npm ``peer`` server (PeerJS's reference broker), started with node on loopback for tests.
 
 ``stock_peer_server`` is a module-scoped fixture yielding a ``StockPeer`` (``.http_url``, ``.port``,
-``.key``, ``.address`` as a ``pyfront.signaling.BrokerAddress``); ``StockPeer.start(...)`` starts one by
+``.key``, ``.address`` as a ``pyfront.messaging.signaling.BrokerAddress``); ``StockPeer.start(...)`` starts
+one by
 hand. The server is stopped with SIGTERM, then SIGKILL if it lingers (it waits on open sockets).
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pyfront.signaling import BrokerAddress
+from pyfront.messaging.signaling import BrokerAddress
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PEER_BIN = REPO_ROOT / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"

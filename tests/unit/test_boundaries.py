@@ -205,3 +205,121 @@ def test_checker_allows(tmp_path: Path, package: str, source: str, monkeypatch: 
     monkeypatch.setattr(sys.modules[__name__], "PYFRONT", fake_root)
     monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
     assert violations_in(target) == []
+
+
+# --- the stack: every import points down -------------------------------------------------------------
+
+STACK: tuple[tuple[str, ...], ...] = (
+    ("browser", "peer"),
+    ("messaging",),
+    ("session",),
+    ("layers",),
+    ("mls", "olm"),
+    ("storage",),
+    ("crypto",),
+    ("",),
+)
+"""``pyfront``'s packages from the top of the stack to the ground (docs/architecture.md, "The stack").
+
+A package imports only from packages on lower rows; packages on the same row are independent of each
+other (MLS and Olm know nothing of one another). ``""`` is the top-level modules: ``errors`` and the
+generic ``codec``."""
+RANK = {package: len(STACK) - row for row, packages in enumerate(STACK) for package in packages}
+
+
+def pyfront_imports(path: Path) -> Iterator[tuple[int, str]]:
+    """The pyfront modules ``path`` imports: ``from a import b`` counts as ``a.b`` when ``b`` is a module
+    of its own, else as ``a``."""
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [name for name in submodules if module_path(name)] or [node.module]
+        else:
+            continue
+        for name in names:
+            if name.startswith("pyfront.") and module_path(name) is not None:
+                yield node.lineno, name
+
+
+def module_path(module: str) -> Path | None:
+    relative = Path(*module.split(".")[1:])
+    for candidate in (PYFRONT / relative.with_suffix(".py"), PYFRONT / relative / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def stack_violations(path: Path) -> list[str]:
+    package = package_of(path)
+    found = []
+    for line, module in pyfront_imports(path):
+        target = module_path(module)
+        assert target is not None
+        other = package_of(target)
+        if other == package:
+            continue
+        if package not in RANK or other not in RANK:
+            found.append(
+                f"{path.relative_to(REPO_ROOT)}:{line}: package {package or other!r} is not in STACK"
+            )
+        elif RANK[other] >= RANK[package]:
+            where = f"{path.relative_to(REPO_ROOT)}:{line}"
+            found.append(f"{where}: {package or 'pyfront'} imports {module} (not below it)")
+    return found
+
+
+def test_every_import_points_down_the_stack() -> None:
+    problems = [problem for path in python_files(PYFRONT) for problem in stack_violations(path)]
+    assert problems == [], "\n" + "\n".join(problems)
+
+
+def test_no_import_cycles() -> None:
+    graph: dict[Path, set[Path]] = {}
+    for path in python_files(PYFRONT):
+        graph[path] = {
+            target for _, module in pyfront_imports(path) if (target := module_path(module)) != path
+        }
+        graph[path].discard(None)  # type: ignore[arg-type]
+    state: dict[Path, int] = {}  # 1 = on the current path, 2 = finished
+    cycles: list[str] = []
+
+    def visit(node: Path, trail: list[Path]) -> None:
+        state[node] = 1
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                loop = [*trail[trail.index(target) :], target] if target in trail else [node, target]
+                cycles.append(" -> ".join(str(p.relative_to(PYFRONT)) for p in loop))
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert cycles == [], "\n" + "\n".join(cycles)
+
+
+@pytest.mark.parametrize(
+    ("package", "source"),
+    [
+        ("layers", "from pyfront.session.frames import Hello\n"),
+        ("olm", "from pyfront.mls.group import Group\n"),
+        ("", "from pyfront.crypto.provider import CryptoProvider\n"),
+        ("messaging", "from pyfront.browser import ui\n"),
+    ],
+)
+def test_stack_checker_catches_an_upward_import(
+    tmp_path: Path, package: str, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_root = tmp_path / "pyfront"
+    for module in ("session/frames.py", "mls/group.py", "crypto/provider.py", "browser/ui.py"):
+        (fake_root / module).parent.mkdir(parents=True, exist_ok=True)
+        (fake_root / module).write_text("")
+    target = fake_root / package / "module.py" if package else fake_root / "module.py"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source)
+    monkeypatch.setattr(sys.modules[__name__], "PYFRONT", fake_root)
+    monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
+    assert any("not below it" in problem for problem in stack_violations(target))

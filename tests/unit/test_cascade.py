@@ -1,4 +1,4 @@
-"""The four-layer cascade (pyfront.cascade) on real layers from a real handshake."""
+"""The four-layer cascade (pyfront.layers.cascade) on real layers from a real handshake."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from pyfront.cascade import CASCADE_ORDER, Cascade
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError, ReplayError
-from pyfront.session import Session
-from pyfront.wire import Data, Text, decode_message, encode_frame, encode_message
+from pyfront.layers.cascade import CASCADE_ORDER, Cascade
+from pyfront.session.content import Text, decode_message, encode_message
+from pyfront.session.frames import Data, encode_frame
+from pyfront.session.session import Session
 from tests.unit.test_session_support import Pair, make_party
 
 
@@ -72,7 +73,7 @@ def test_tampering_one_layer_rejects_and_changes_nothing(tampered_layer: str) ->
         assert await bob.decrypt(await alice.encrypt(b"warm-up", 0.0), 0.0) == b"warm-up"
         # Encrypt layer by layer on Alice's side, flipping one bit in the chosen layer's output, then
         # wrapping it with the genuine outer layers, as a peer holding those layers' keys could.
-        from pyfront.padding import pad
+        from pyfront.layers.padding import pad
 
         data = pad(b"secret")
         for name in CASCADE_ORDER:
@@ -123,9 +124,9 @@ def test_receiver_side_vector_of_the_whole_cascade() -> None:
     """tests/vectors/session/cascade_receive.json: a stored responder state decrypts recorded frames."""
     from pathlib import Path
 
-    from pyfront.identity import Identity
     from pyfront.olm import Account
-    from pyfront.session import Deliver, LocalParty
+    from pyfront.session.identity import Identity
+    from pyfront.session.session import Deliver, LocalParty
 
     path = Path(__file__).resolve().parents[1] / "vectors" / "session" / "cascade_receive.json"
     vector = json.loads(path.read_text())

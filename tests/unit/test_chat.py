@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pyfront.chat import (
+from pyfront.errors import DecodeError, InvalidStateError, LimitError
+from pyfront.messaging.chat import (
     MAX_TEXT_BYTES,
     Conversation,
     Direction,
     Kind,
     Status,
 )
-from pyfront.errors import DecodeError, InvalidStateError, LimitError
 
 
 def test_outgoing_states_only_move_forward() -> None:

@@ -1,4 +1,4 @@
-"""Handshake transcript, DTLS fingerprints and a deterministic Hello vector (pyfront.handshake)."""
+"""Handshake transcript, DTLS fingerprints and a deterministic Hello vector (pyfront.session.handshake)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import pytest
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError
-from pyfront.handshake import (
+from pyfront.olm import Account
+from pyfront.session.frames import Hello, decode_frame
+from pyfront.session.handshake import (
     Transcript,
     check_confirmation,
     confirmation,
     confirmation_keys,
     normalise_dtls_fingerprint,
 )
-from pyfront.identity import Identity
-from pyfront.olm import Account
-from pyfront.session import LocalParty, SendFrame, Session
-from pyfront.wire import Hello, decode_frame
+from pyfront.session.identity import Identity
+from pyfront.session.session import LocalParty, SendFrame, Session
 
 DTLS_I = "sha-256 " + ":".join(["AA"] * 32)
 DTLS_R = "sha-256 " + ":".join(["BB"] * 32)

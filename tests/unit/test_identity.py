@@ -1,4 +1,4 @@
-"""Identity keys, safety numbers and invite fingerprints (pyfront.identity)."""
+"""Identity keys, safety numbers and invite fingerprints (pyfront.session.identity)."""
 
 import asyncio
 
@@ -6,7 +6,7 @@ import pytest
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError, KeyLengthError
-from pyfront.identity import (
+from pyfront.session.identity import (
     Identity,
     decode_invite_fingerprint,
     format_safety_number,

@@ -1,4 +1,4 @@
-"""Invite links (pyfront.invite): round trips, one spelling per invite, hostile links refused."""
+"""Invite links (pyfront.messaging.invite): round trips, one spelling per invite, hostile links refused."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyfront.errors import DecodeError, LimitError, ProtocolError
-from pyfront.identity import invite_fingerprint
-from pyfront.invite import (
+from pyfront.messaging.invite import (
     MAX_INVITE_FRAGMENT_LENGTH,
     MAX_INVITE_NAME_LENGTH,
     Invite,
     parse_fragment,
     parse_link,
 )
+from pyfront.session.identity import invite_fingerprint
 
 ALICE_KEY = bytes(range(32))
 MALLORY_KEY = bytes(range(1, 33))

@@ -1,4 +1,4 @@
-"""Padding to size buckets (pyfront.padding)."""
+"""Padding to size buckets (pyfront.layers.padding)."""
 
 import contextlib
 import itertools
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyfront.errors import DecodeError, LimitError
-from pyfront.padding import MAX_PADDED_PLAINTEXT, PADDING_BUCKETS, bucket_for, pad, unpad
+from pyfront.layers.padding import MAX_PADDED_PLAINTEXT, PADDING_BUCKETS, bucket_for, pad, unpad
 
 
 def test_buckets_are_named_and_grow() -> None:

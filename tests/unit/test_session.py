@@ -1,4 +1,4 @@
-"""The session state machine over an in-memory channel (pyfront.session)."""
+"""The session state machine over an in-memory channel (pyfront.session.session)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
-from pyfront.identity import invite_fingerprint
-from pyfront.session import (
+from pyfront.session.content import Text, Typing
+from pyfront.session.frames import Confirm, Finish, Hello, Reply, decode_frame
+from pyfront.session.identity import invite_fingerprint
+from pyfront.session.session import (
     HANDSHAKE_TIMEOUT_SECONDS,
     Deliver,
     HandshakeFailed,
@@ -25,7 +27,6 @@ from pyfront.session import (
     Session,
     SessionState,
 )
-from pyfront.wire import Confirm, Finish, Hello, Reply, Text, Typing, decode_frame
 from tests.unit.test_session_support import DTLS_A, DTLS_B, Pair, make_party
 
 
@@ -499,8 +500,8 @@ def test_signed_but_broken_layer_bootstrap_aborts() -> None:
     """A Reply correctly signed by the peer but carrying a garbage KeyPackage ends the handshake."""
     import dataclasses
 
-    from pyfront.handshake import Transcript, normalise_dtls_fingerprint, signature_input
-    from pyfront.wire import encode_frame
+    from pyfront.session.frames import encode_frame
+    from pyfront.session.handshake import Transcript, normalise_dtls_fingerprint, signature_input
 
     async def body() -> None:
         provider = NativeProvider()

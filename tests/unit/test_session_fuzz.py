@@ -1,4 +1,4 @@
-"""Property tests: arbitrary and mutated frames fed to a READY session (pyfront.session)."""
+"""Property tests: arbitrary and mutated frames fed to a READY session (pyfront.session.session)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import ProtocolError
-from pyfront.session import Session, SessionState
-from pyfront.wire import Text
+from pyfront.session.content import Text
+from pyfront.session.session import Session, SessionState
 from tests.unit.test_session_support import DTLS_A, DTLS_B, Pair, make_party
 
 _LOOP = asyncio.new_event_loop()

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import ProtocolError
-from pyfront.identity import Identity
 from pyfront.olm import Account
-from pyfront.session import Action, Deliver, LocalParty, Ready, SendFrame, Session, SessionState
-from pyfront.wire import AppMessage
+from pyfront.session.content import AppMessage
+from pyfront.session.identity import Identity
+from pyfront.session.session import Action, Deliver, LocalParty, Ready, SendFrame, Session, SessionState
 
 DTLS_A = "sha-256 " + ":".join(["AA"] * 32)
 DTLS_B = "sha-256 " + ":".join(["BB"] * 32)

@@ -1,4 +1,5 @@
-"""User settings (pyfront.settings): private defaults, validated edits, RTC configuration, storage."""
+"""User settings (pyfront.messaging.settings): private defaults, validated edits, RTC configuration,
+storage."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import pytest
 
 from pyfront.errors import DecodeError, LimitError
-from pyfront.settings import (
+from pyfront.messaging.settings import (
     MAX_ICE_SERVERS,
     MAX_URLS_PER_ICE_SERVER,
     SETTINGS_VERSION,
@@ -16,7 +17,7 @@ from pyfront.settings import (
     format_ice_lines,
     parse_ice_lines,
 )
-from pyfront.signaling import BrokerAddress
+from pyfront.messaging.signaling import BrokerAddress
 
 STUN = IceServer(("stun:stun.example.org:3478",))
 TURN = IceServer(("turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"), "u", "s3cret")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyfront.errors import DecodeError, InvalidStateError, LimitError, ProtocolError
-from pyfront.signaling import (
+from pyfront.messaging.signaling import (
     HEARTBEAT_INTERVAL_S,
     MAX_SERVER_FRAME_BYTES,
     BrokerAddress,

@@ -11,7 +11,7 @@ import pytest
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError, LimitError
-from pyfront.vault import (
+from pyfront.storage.vault import (
     MIN_PASSPHRASE_ITERATIONS,
     Vault,
     VaultHeader,
@@ -111,7 +111,7 @@ def test_malformed_headers_are_decode_errors(bad: object) -> None:
 
 def test_oversized_record_is_refused() -> None:
     vault = run(Vault.create(provider, None))
-    from pyfront.vault import MAX_RECORD_BYTES
+    from pyfront.storage.vault import MAX_RECORD_BYTES
 
     with pytest.raises(LimitError):
         run(vault.seal("s", "k", bytes(MAX_RECORD_BYTES + 1)))

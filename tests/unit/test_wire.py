@@ -9,15 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyfront.errors import DecodeError, LimitError, ProtocolError
-from pyfront.wire import (
-    MAX_FRAME_SIZE,
+from pyfront.session.content import (
     MAX_IDS,
     MESSAGE_CLASSES,
-    WIRE_VERSION,
     AppMessage,
-    Confirm,
-    ConfirmStatus,
-    Data,
     Delete,
     DeliveryAck,
     DisappearingTimer,
@@ -25,19 +20,26 @@ from pyfront.wire import (
     FileChunk,
     FileComplete,
     FileOffer,
-    Finish,
     GroupControl,
-    HandshakeMode,
-    Hello,
     Profile,
     ReadReceipt,
-    Reply,
     Text,
     Typing,
-    decode_frame,
     decode_message,
-    encode_frame,
     encode_message,
+)
+from pyfront.session.frames import (
+    MAX_FRAME_SIZE,
+    WIRE_VERSION,
+    Confirm,
+    ConfirmStatus,
+    Data,
+    Finish,
+    HandshakeMode,
+    Hello,
+    Reply,
+    decode_frame,
+    encode_frame,
 )
 
 K = bytes(range(32))

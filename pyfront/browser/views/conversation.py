@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pyfront.browser.messenger import Contact, LinkStatus
 from pyfront.browser.ui import Handlers, append, clock_time, element, full_time
-from pyfront.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
+from pyfront.messaging.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
+from pyfront.messaging.messenger import Contact, LinkStatus
 
 STATUS_MARKS = {
     Status.SENDING: ("…", "Sending"),

@@ -1,7 +1,8 @@
 """Home: who I am on this device, the broker's state, my invite link, connecting to someone, my chats.
 
 The invite link carries my peer id and the fingerprint of my identity key in its fragment
-(``pyfront.invite``). The contact list shows, per chat, the name, the last message, its time, the unread
+(``pyfront.messaging.invite``). The contact list shows, per chat, the name, the last message, its time, the
+unread
 count and whether the contact is connected. Message requests (contacts created by someone we do not
 know who called us, ``Contact.request``) are listed apart, above the chats, under "Message requests
 (N)", each marked as a request. The invite link is also shown as a QR code, and "Scan an
@@ -15,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pyfront.browser.messenger import Contact, LinkStatus
 from pyfront.browser.ui import Handlers, append, clock_time, element
 from pyfront.browser.views.safety import qr_canvas
-from pyfront.chat import Kind
+from pyfront.messaging.chat import Kind
+from pyfront.messaging.messenger import Contact, LinkStatus
 
 #: Characters of the last message shown in the list.
 PREVIEW_LENGTH = 60

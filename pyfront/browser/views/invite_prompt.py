@@ -1,6 +1,7 @@
 """An invite link was opened: ask before connecting (connecting shows the inviter our network address).
 
-The invite names the inviter's peer id and identity fingerprint (``pyfront.invite``); the handshake then
+The invite names the inviter's peer id and identity fingerprint (``pyfront.messaging.invite``); the
+handshake then
 refuses anyone whose identity key does not match, whatever the broker does.
 """
 
@@ -10,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyfront.browser.ui import Handlers, append, element
-from pyfront.invite import Invite
+from pyfront.messaging.invite import Invite
 
 
 def render(

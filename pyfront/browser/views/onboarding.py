@@ -1,6 +1,6 @@
 """First run: a display name and an optional passphrase; the identity is created on this device.
 
-No registration: the identity key is generated locally (``pyfront.identity.Identity``). Without a
+No registration: the identity key is generated locally (``pyfront.session.identity.Identity``). Without a
 passphrase the screen says plainly that the data key then sits unprotected on this device
 (DESIGN.md section 5, "Storage at rest").
 """

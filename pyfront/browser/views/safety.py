@@ -1,7 +1,8 @@
-"""Safety number: the 60 digits both people compare (``pyfront.identity.safety_number``, 12 groups of 5),
+"""Safety number: the 60 digits both people compare (``pyfront.session.identity.safety_number``, 12 groups
+of 5),
 "mark as verified", and the warning when the contact's key changed. Both sides show the same digits.
 
-The QR code shows ``pyfront.identity.safety_qr_payload`` (version, my fingerprint, theirs), drawn by
+The QR code shows ``pyfront.session.identity.safety_qr_payload`` (version, my fingerprint, theirs), drawn by
 ``segno`` (pure Python, packed into the bundle by ``server/bundle.py``) onto a ``<canvas>``: no inline
 style, no markup from strings. "Scan their code" opens the camera (``views.scan``); the app checks the
 scanned bytes with ``verify_safety_qr`` and marks the contact verified only when they match.
@@ -13,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pyfront.browser.ui import Handlers, append, element
-from pyfront.identity import SAFETY_NUMBER_GROUP, format_safety_number
+from pyfront.session.identity import SAFETY_NUMBER_GROUP, format_safety_number
 
 if TYPE_CHECKING:
-    from pyfront.browser.messenger import Contact
+    from pyfront.messaging.messenger import Contact
 
 #: Pixels per QR module, and the quiet zone in modules (ISO/IEC 18004 asks for 4).
 QR_SCALE = 6

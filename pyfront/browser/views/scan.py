@@ -7,7 +7,7 @@ bundle vendors (``server/bundle.py``, ``VENDOR``: ``/static/vendor/jsqr/jsQR.js`
 by a ``<script>`` from our own origin, as ``script-src 'self'`` allows).
 
 Why jsQR and not ``BarcodeDetector``: the safety code is 65 raw bytes
-(``pyfront.identity.safety_qr_payload``) and ``BarcodeDetector`` only returns ``rawValue`` as text,
+(``pyfront.session.identity.safety_qr_payload``) and ``BarcodeDetector`` only returns ``rawValue`` as text,
 which does not carry arbitrary bytes; jsQR returns the exact bytes (``binaryData``). It is also the only
 decoder Chromium on Linux and Firefox have.
 

@@ -1,13 +1,14 @@
 """Settings: broker, ICE servers, relay-only, the privacy toggles, blocked peer ids, passphrase, backups,
 the bundle.
 
-Every change goes through ``pyfront.settings.Settings.with_changes``, so a bad value is refused with a
+Every change goes through ``pyfront.messaging.settings.Settings.with_changes``, so a bad value is refused
+with a
 clear message and nothing changes. ICE servers are typed one per line::
 
     stun:stun.example.org:3478
     turn:turn.example.org:3478,turns:turn.example.org:5349 username credential
 
-(``pyfront.settings.parse_ice_lines``). Credentials are shown only in this form, never logged.
+(``pyfront.messaging.settings.parse_ice_lines``). Credentials are shown only in this form, never logged.
 
 "Blocked" lists the peer ids blocked from a message request ("Delete and block"), each with **Unblock**
 (``Messenger.unblock``, stored at once): that person's next call arrives as a message request again.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyfront.browser.ui import Handlers, append, element, field
-from pyfront.settings import Settings, format_ice_lines, parse_ice_lines
+from pyfront.messaging.settings import Settings, format_ice_lines, parse_ice_lines
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The messenger (pyfront.browser.messenger) under CPython: two people over an in-memory link.
+"""The messenger (pyfront.messaging.messenger) under CPython: two people over an in-memory link.
 
 The link here stands in for the browser's data channel (tests/browser/test_app_e2e.py runs the same code
 over WebRTC in Chromium); everything else is real: sessions with all four layers, the chat model, and a
@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from pyfront.browser import messenger as messenger_module
-from pyfront.browser.messenger import LinkStatus, Messenger
-from pyfront.chat import Kind, Status
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError
-from pyfront.identity import Identity, invite_fingerprint
+from pyfront.messaging import messenger as messenger_module
+from pyfront.messaging.chat import Kind, Status
+from pyfront.messaging.messenger import LinkStatus, Messenger
+from pyfront.messaging.settings import Settings
 from pyfront.olm import Account
-from pyfront.session import HANDSHAKE_TIMEOUT_SECONDS, LocalParty
-from pyfront.settings import Settings
+from pyfront.session.identity import Identity, invite_fingerprint
+from pyfront.session.session import HANDSHAKE_TIMEOUT_SECONDS, LocalParty
 
 PROVIDER = NativeProvider()
 ALICE_PEER = "palice" + "0" * 26
@@ -35,7 +35,8 @@ def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 class MemoryStore:
-    """Records as JSON text with sorted keys, exactly as the vault seals them (pyfront.vault.seal_json;
+    """Records as JSON text with sorted keys, exactly as the vault seals them
+    (pyfront.storage.vault.seal_json;
     tests/browser/test_app_storage.py checks the sealed bytes)."""
 
     def __init__(self) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
-from pyfront.padding import pad, unpad
+from pyfront.layers.padding import pad, unpad
 
 T = TypeVar("T")
 

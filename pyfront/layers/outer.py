@@ -24,7 +24,7 @@ from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider, SymmetricKey, require_length
 from pyfront.errors import DecodeError, ReplayError
-from pyfront.pq.chain import message_key, next_chain_key, walk
+from pyfront.layers.chain import message_key, next_chain_key, walk
 
 OUTER_WINDOW = 256
 """How far behind the highest accepted counter a late message may still arrive."""

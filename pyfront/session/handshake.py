@@ -1,7 +1,8 @@
 """The handshake's transcript, signatures and key schedule (DESIGN.md section 5, "Handshake").
 
 Two round trips after the data channel opens: ``Hello`` (I->R), ``Reply`` (R->I), ``Finish`` (I->R),
-``Confirm`` (R->I); see ``pyfront.wire`` for their layouts and docs/protocol.md for the whole picture.
+``Confirm`` (R->I); see ``pyfront.session.frames`` for their layouts and docs/protocol.md for the whole
+picture.
 
 The transcript hash starts from **both DTLS fingerprints** as the transport read them from the SDPs
 (initiator's first), so a broker that swapped certificates makes the two sides' transcripts differ and
@@ -38,7 +39,8 @@ def normalise_dtls_fingerprint(fingerprint: str | bytes) -> bytes:
     """A DTLS fingerprint in canonical form ``sha-256 AB:CD:...`` (lower-case hash name, upper-case hex).
 
     Accepts the SDP ``a=fingerprint`` value as text, or the raw 32-byte SHA-256 digest that
-    ``pyfront.signaling.dtls_fingerprint`` returns; both give the same bytes. ``DecodeError`` otherwise."""
+    ``pyfront.messaging.signaling.dtls_fingerprint`` returns; both give the same bytes. ``DecodeError``
+    otherwise."""
     if isinstance(fingerprint, bytes):
         if len(fingerprint) != SHA256_FINGERPRINT_LENGTH:
             raise DecodeError(f"DTLS fingerprint: expected {SHA256_FINGERPRINT_LENGTH} raw bytes")

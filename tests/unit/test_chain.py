@@ -1,9 +1,9 @@
-"""The symmetric KDF chain of the ML-KEM and outer layers (pyfront.pq.chain)."""
+"""The symmetric KDF chain of the ML-KEM and outer layers (pyfront.layers.chain)."""
 
 import hashlib
 import hmac
 
-from pyfront.pq.chain import message_key, next_chain_key, walk
+from pyfront.layers.chain import message_key, next_chain_key, walk
 
 CHAIN = bytes(range(32))
 

@@ -1,4 +1,4 @@
-"""The ML-KEM-768 KEM ratchet (pyfront.pq.kem_ratchet)."""
+"""The ML-KEM-768 KEM ratchet (pyfront.layers.kem_ratchet)."""
 
 import asyncio
 import json
@@ -9,7 +9,7 @@ import pytest
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ProtocolError, ReplayError
-from pyfront.pq.kem_ratchet import KEM_REKEY_MESSAGES, KEM_REKEY_SECONDS, KemRatchet
+from pyfront.layers.kem_ratchet import KEM_REKEY_MESSAGES, KEM_REKEY_SECONDS, KemRatchet
 
 TRANSCRIPT = bytes(range(32))
 STEADY_OVERHEAD = 17 + 16

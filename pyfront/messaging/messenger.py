@@ -1,9 +1,10 @@
 """The messenger behind the screens: contacts, their sessions and conversations, over data-channel links.
 
 Issue 8; DESIGN.md sections 5 ("Handshake", "Metadata", "Storage at rest") and 6. This module joins
-``pyfront.session.Session`` (the cascade and its handshake), ``pyfront.chat.Conversation`` (what a person
+``pyfront.session.session.Session`` (the cascade and its handshake),
+``pyfront.messaging.chat.Conversation`` (what a person
 sees) and whatever carries bytes (``Link``: in the page an ``rtc.RtcLink`` made by ``connector.Connector``).
-It imports no browser module, so the same code runs under CPython in tests/unit/test_browser_messenger.py
+It imports no browser module, so the same code runs under CPython in tests/unit/test_messenger.py
 over an in-memory link, and in Chromium over WebRTC.
 
 Rules:
@@ -46,25 +47,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from pyfront.chat import ChatMessage, Conversation, Direction, Kind, Status
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError, ProtocolError
-from pyfront.identity import decode_invite_fingerprint
-from pyfront.session import (
-    Action,
-    Deliver,
-    HandshakeFailed,
-    HandshakeStalled,
-    KeyChanged,
-    LocalParty,
-    Ready,
-    SendFrame,
-    Session,
-    SessionState,
-)
-from pyfront.settings import Settings
-from pyfront.signaling import valid_peer_id
-from pyfront.wire import (
+from pyfront.messaging.chat import ChatMessage, Conversation, Direction, Kind, Status
+from pyfront.messaging.settings import Settings
+from pyfront.messaging.signaling import valid_peer_id
+from pyfront.session.content import (
     ID_LENGTH,
     MAX_DISPLAY_NAME,
     MAX_IDS,
@@ -76,6 +64,19 @@ from pyfront.wire import (
     ReadReceipt,
     Text,
     Typing,
+)
+from pyfront.session.identity import decode_invite_fingerprint
+from pyfront.session.session import (
+    Action,
+    Deliver,
+    HandshakeFailed,
+    HandshakeStalled,
+    KeyChanged,
+    LocalParty,
+    Ready,
+    SendFrame,
+    Session,
+    SessionState,
 )
 
 #: Version 2 added ``request``; a version-1 record loads as an accepted contact.

@@ -8,7 +8,7 @@ the direction's root:
     root_{e+1} || chain_0   = HKDF(salt = root_e, ikm = mlkem_shared_secret,
                                    info = "parley kem v1 epoch " || dir || epoch(4), 64)
 
-Inside an epoch, per-message AES-256-GCM keys come from the symmetric chain (``pyfront.pq.chain``), nonce
+Inside an epoch, per-message AES-256-GCM keys come from the symmetric chain (``pyfront.layers.chain``), nonce
 ``0^4 || epoch(4) || counter(4)``, AAD = the header. Header (all integers big-endian):
 
     flags(1) epoch(4) counter(4) ack_epochs(4) ack_key_id(4)
@@ -33,6 +33,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyfront.codec import Reader
 from pyfront.crypto.provider import (
     MLKEM768_CIPHERTEXT_LENGTH,
     MLKEM768_ENCAPSULATION_KEY_LENGTH,
@@ -42,8 +43,7 @@ from pyfront.crypto.provider import (
     require_length,
 )
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ReplayError
-from pyfront.pq.chain import message_key, next_chain_key, walk
-from pyfront.wire import Reader
+from pyfront.layers.chain import message_key, next_chain_key, walk
 
 KEM_REKEY_MESSAGES = 50
 """Open a new sending epoch (fresh encapsulation) after this many messages in the current one..."""

@@ -1,4 +1,4 @@
-"""The outer AES-256-GCM layer (pyfront.pq.outer)."""
+"""The outer AES-256-GCM layer (pyfront.layers.outer)."""
 
 import asyncio
 import random
@@ -7,7 +7,7 @@ import pytest
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError, ProtocolError, ReplayError
-from pyfront.pq.outer import OUTER_MAX_SKIP, OUTER_OVERHEAD, OUTER_WINDOW, OuterLayer
+from pyfront.layers.outer import OUTER_MAX_SKIP, OUTER_OVERHEAD, OUTER_WINDOW, OuterLayer
 
 SECRET = bytes(range(32))
 TRANSCRIPT = bytes(range(32, 64))

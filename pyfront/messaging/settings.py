@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pyfront.errors import DecodeError, LimitError
-from pyfront.signaling import BrokerAddress
+from pyfront.messaging.signaling import BrokerAddress
 
 SETTINGS_VERSION = 1
 DEFAULT_BROKER_KEY = "peerjs"

@@ -8,7 +8,8 @@ Inputs are method calls carrying bytes and ``now`` (Unix time in seconds: the ML
 is stored with the session, so the origin must survive restarts); outputs are lists of
 actions (``SendFrame``, ``Deliver``, ``Ready``, ``KeyChanged``, ``HandshakeFailed``, ``HandshakeStalled``)
 for the transport and
-the UI to carry out. Handshake (``pyfront.handshake`` for the transcript and keys, ``pyfront.wire`` for
+the UI to carry out. Handshake (``pyfront.session.handshake`` for the transcript and keys,
+``pyfront.session.frames`` for
 the frames):
 
 * ``Hello``   I->R: identity key, ephemeral X25519, nonce, ML-KEM-768 key, Olm identity keys, resume id.
@@ -40,7 +41,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pyfront.cascade import CASCADE_ORDER, Cascade, Layer
 from pyfront.crypto.provider import (
     CryptoProvider,
     MlKemSeed,
@@ -56,7 +56,26 @@ from pyfront.errors import (
     LimitError,
     ProtocolError,
 )
-from pyfront.handshake import (
+from pyfront.layers.cascade import CASCADE_ORDER, Cascade, Layer
+from pyfront.layers.kem_ratchet import KemRatchet
+from pyfront.layers.mls_layer import MlsLayer
+from pyfront.layers.olm_layer import OlmLayer
+from pyfront.layers.outer import OuterLayer
+from pyfront.olm import Account
+from pyfront.session.bootstrap import ResponderOffer, initiator_layers, responder_layers, responder_offer
+from pyfront.session.content import AppMessage, decode_message, encode_message
+from pyfront.session.frames import (
+    Confirm,
+    ConfirmStatus,
+    Data,
+    Finish,
+    HandshakeMode,
+    Hello,
+    Reply,
+    decode_frame,
+    encode_frame,
+)
+from pyfront.session.handshake import (
     Transcript,
     check_confirmation,
     confirmation,
@@ -66,27 +85,7 @@ from pyfront.handshake import (
     signature_input,
     verify_signature,
 )
-from pyfront.identity import Identity, matches_invite_fingerprint, safety_number
-from pyfront.layers.bootstrap import ResponderOffer, initiator_layers, responder_layers, responder_offer
-from pyfront.layers.mls_layer import MlsLayer
-from pyfront.layers.olm_layer import OlmLayer
-from pyfront.olm import Account
-from pyfront.pq.kem_ratchet import KemRatchet
-from pyfront.pq.outer import OuterLayer
-from pyfront.wire import (
-    AppMessage,
-    Confirm,
-    ConfirmStatus,
-    Data,
-    Finish,
-    HandshakeMode,
-    Hello,
-    Reply,
-    decode_frame,
-    decode_message,
-    encode_frame,
-    encode_message,
-)
+from pyfront.session.identity import Identity, matches_invite_fingerprint, safety_number
 
 HANDSHAKE_RETRANSMIT_SECONDS = 1.0
 """``tick`` resends the last handshake frame when no answer came for this long."""
@@ -261,7 +260,7 @@ class Session:
     ) -> list[Action]:
         """The data channel is open. The fingerprints come from the local and the remote SDP: either the
         ``a=fingerprint`` values (``sha-256 AB:CD:...``) or raw SHA-256 digests
-        (``pyfront.signaling.dtls_fingerprint``)."""
+        (``pyfront.messaging.signaling.dtls_fingerprint``)."""
         if self.state != SessionState.CONNECTING:
             raise InvalidStateError(f"session: connected while {self.state.value}")
         local_dtls = normalise_dtls_fingerprint(local_dtls_fingerprint)

@@ -1,7 +1,8 @@
 """Invite links: how a first contact finds the inviter and knows whose key to expect (DESIGN.md section 5).
 
 An invite is a link to the app whose **URL fragment** carries the inviter's PeerJS rendezvous id and the
-fingerprint of the inviter's identity key (``pyfront.identity.invite_fingerprint``), optionally a display
+fingerprint of the inviter's identity key (``pyfront.session.identity.invite_fingerprint``), optionally a
+display
 name. Browsers never send the fragment to the server, so the host serving the page learns nothing from
 it. The invited side connects to the peer id and checks, in the handshake, that the identity key the
 peer proves possession of matches the fingerprint: a hostile broker that answers for the peer id cannot
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pyfront.errors import DecodeError, LimitError
-from pyfront.identity import decode_invite_fingerprint, invite_fingerprint, matches_invite_fingerprint
-from pyfront.signaling import valid_peer_id
+from pyfront.messaging.signaling import valid_peer_id
+from pyfront.session.identity import decode_invite_fingerprint, invite_fingerprint, matches_invite_fingerprint
 
 INVITE_VERSION = 1
 INVITE_PREFIX = "invite?"

@@ -1,0 +1,274 @@
+"""Application messages: the cascade's plaintext (DESIGN.md section 5; docs/protocol.md).
+
+Each is ``version(1) || message_type(1) || fields``, starting with ``WIRE_VERSION``. The decoder is
+strict: a wrong version or type, a truncated field, a length over its named limit, invalid UTF-8 or
+trailing bytes all raise ``DecodeError``. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, ClassVar
+
+from pyfront.codec import Reader, fixed, vec
+from pyfront.errors import DecodeError, LimitError
+from pyfront.session.frames import KEY_LENGTH, WIRE_VERSION
+
+ID_LENGTH = 16
+"""Random message and file identifiers: 128 bits."""
+MAX_TEXT_BYTES = 65535
+MAX_IDS = 64
+"""Message ids per receipt, acknowledgement or delete."""
+MAX_DISPLAY_NAME = 128
+MAX_MIME = 127
+MAX_FILE_NAME = 255
+MAX_AVATAR = 65536
+MAX_CHUNK = 65536
+MAX_GROUP_ID = 255
+MAX_GROUP_PAYLOAD = 131072
+
+
+# --- application messages ----------------------------------------------------------------------------
+
+
+class MessageType(IntEnum):
+    TEXT = 1
+    TYPING = 2
+    READ_RECEIPT = 3
+    DELIVERY_ACK = 4
+    DISAPPEARING_TIMER = 5
+    DELETE = 6
+    FILE_OFFER = 7
+    FILE_ACCEPT = 8
+    FILE_CHUNK = 9
+    FILE_COMPLETE = 10
+    PROFILE = 11
+    GROUP_CONTROL = 12
+
+
+def _spec(kind: str, limit: int = 0) -> Any:
+    return field(metadata={"kind": kind, "limit": limit})
+
+
+@dataclass(frozen=True)
+class Text:
+    TYPE: ClassVar[MessageType] = MessageType.TEXT
+    message_id: bytes = _spec("id")
+    sent_at_ms: int = _spec("u64")
+    body: str = _spec("str16", MAX_TEXT_BYTES)
+
+
+@dataclass(frozen=True)
+class Typing:
+    TYPE: ClassVar[MessageType] = MessageType.TYPING
+    active: bool = _spec("bool")
+
+
+@dataclass(frozen=True)
+class ReadReceipt:
+    TYPE: ClassVar[MessageType] = MessageType.READ_RECEIPT
+    message_ids: tuple[bytes, ...] = _spec("ids", MAX_IDS)
+
+
+@dataclass(frozen=True)
+class DeliveryAck:
+    TYPE: ClassVar[MessageType] = MessageType.DELIVERY_ACK
+    message_ids: tuple[bytes, ...] = _spec("ids", MAX_IDS)
+
+
+@dataclass(frozen=True)
+class DisappearingTimer:
+    """A per-chat timer in seconds; 0 turns disappearing messages off."""
+
+    TYPE: ClassVar[MessageType] = MessageType.DISAPPEARING_TIMER
+    message_id: bytes = _spec("id")
+    seconds: int = _spec("u32")
+
+
+@dataclass(frozen=True)
+class Delete:
+    TYPE: ClassVar[MessageType] = MessageType.DELETE
+    message_id: bytes = _spec("id")
+    target_ids: tuple[bytes, ...] = _spec("ids", MAX_IDS)
+
+
+@dataclass(frozen=True)
+class FileOffer:
+    TYPE: ClassVar[MessageType] = MessageType.FILE_OFFER
+    file_id: bytes = _spec("id")
+    name: str = _spec("str8", MAX_FILE_NAME)
+    mime_type: str = _spec("str8", MAX_MIME)
+    size: int = _spec("u64")
+    sha256: bytes = _spec("key")
+    file_key: bytes = _spec("key")
+    chunk_size: int = _spec("u32")
+
+    def __repr__(self) -> str:
+        hidden = "file_key=<hidden>"
+        return f"FileOffer(file_id={self.file_id.hex()}, name={self.name!r}, size={self.size}, {hidden})"
+
+
+@dataclass(frozen=True)
+class FileAccept:
+    TYPE: ClassVar[MessageType] = MessageType.FILE_ACCEPT
+    file_id: bytes = _spec("id")
+    from_chunk: int = _spec("u32")
+
+
+@dataclass(frozen=True)
+class FileChunk:
+    TYPE: ClassVar[MessageType] = MessageType.FILE_CHUNK
+    file_id: bytes = _spec("id")
+    index: int = _spec("u32")
+    data: bytes = _spec("bytes32", MAX_CHUNK)
+
+
+@dataclass(frozen=True)
+class FileComplete:
+    TYPE: ClassVar[MessageType] = MessageType.FILE_COMPLETE
+    file_id: bytes = _spec("id")
+
+
+@dataclass(frozen=True)
+class Profile:
+    TYPE: ClassVar[MessageType] = MessageType.PROFILE
+    display_name: str = _spec("str8", MAX_DISPLAY_NAME)
+    avatar_mime_type: str = _spec("str8", MAX_MIME)
+    avatar: bytes = _spec("bytes32", MAX_AVATAR)
+
+
+@dataclass(frozen=True)
+class GroupControl:
+    """Room for group management (MLS commits/welcomes for N-member groups): opaque to this layer."""
+
+    TYPE: ClassVar[MessageType] = MessageType.GROUP_CONTROL
+    group_id: bytes = _spec("bytes8", MAX_GROUP_ID)
+    kind: int = _spec("u8")
+    payload: bytes = _spec("bytes32", MAX_GROUP_PAYLOAD)
+
+
+AppMessage = (
+    Text
+    | Typing
+    | ReadReceipt
+    | DeliveryAck
+    | DisappearingTimer
+    | Delete
+    | FileOffer
+    | FileAccept
+    | FileChunk
+    | FileComplete
+    | Profile
+    | GroupControl
+)
+MESSAGE_CLASSES: dict[MessageType, Any] = {
+    cls.TYPE: cls
+    for cls in (
+        Text,
+        Typing,
+        ReadReceipt,
+        DeliveryAck,
+        DisappearingTimer,
+        Delete,
+        FileOffer,
+        FileAccept,
+        FileChunk,
+        FileComplete,
+        Profile,
+        GroupControl,
+    )
+}
+
+_INT_WIDTH = {"u8": 1, "u32": 4, "u64": 8}
+_VEC_WIDTH = {"str8": 1, "str16": 2, "bytes8": 1, "bytes32": 4}
+
+
+def _encode_field(kind: str, limit: int, name: str, value: Any) -> bytes:
+    if kind == "id":
+        return fixed(value, ID_LENGTH, name)
+    if kind == "key":
+        return fixed(value, KEY_LENGTH, name)
+    if kind == "bool":
+        return bytes([1 if value else 0])
+    if kind in _INT_WIDTH:
+        width = _INT_WIDTH[kind]
+        if not isinstance(value, int) or not 0 <= value < 1 << (8 * width):
+            raise LimitError(f"{name}: {value!r} does not fit in {width} bytes")
+        return value.to_bytes(width, "big")
+    if kind in _VEC_WIDTH:
+        raw = value.encode("utf-8") if kind.startswith("str") else value
+        return vec(_VEC_WIDTH[kind], raw, limit, name)
+    if kind == "ids":
+        if len(value) > limit:
+            raise LimitError(f"{name}: {len(value)} ids exceeds the limit {limit}")
+        return bytes([len(value)]) + b"".join(fixed(item, ID_LENGTH, name) for item in value)
+    raise AssertionError(kind)
+
+
+def _decode_field(kind: str, limit: int, name: str, reader: Reader) -> Any:
+    if kind == "id":
+        return reader.take(ID_LENGTH)
+    if kind == "key":
+        return reader.take(KEY_LENGTH)
+    if kind == "bool":
+        flag = reader.u8()
+        if flag > 1:
+            raise DecodeError(f"{name}: boolean byte {flag}")
+        return flag == 1
+    if kind in _INT_WIDTH:
+        return int.from_bytes(reader.take(_INT_WIDTH[kind]), "big")
+    if kind in _VEC_WIDTH:
+        raw = reader.vec(_VEC_WIDTH[kind], limit, name)
+        if kind.startswith("str"):
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DecodeError(f"{name}: invalid UTF-8") from None
+        return raw
+    if kind == "ids":
+        count = reader.u8()
+        if count > limit:
+            raise DecodeError(f"{name}: {count} ids exceeds the limit {limit}")
+        return tuple(reader.take(ID_LENGTH) for _ in range(count))
+    raise AssertionError(kind)
+
+
+_FIELD_SPECS: dict[type, tuple[tuple[str, str, int], ...]] = {}
+
+
+def _field_specs(cls: type) -> tuple[tuple[str, str, int], ...]:
+    """``(name, kind, limit)`` of each field, in order (cached: ``dataclasses.fields`` is slow)."""
+    specs = _FIELD_SPECS.get(cls)
+    if specs is None:
+        specs = tuple(
+            (spec.name, spec.metadata["kind"], spec.metadata["limit"]) for spec in dataclasses.fields(cls)
+        )
+        _FIELD_SPECS[cls] = specs
+    return specs
+
+
+def encode_message(message: AppMessage) -> bytes:
+    """``version || type || fields``; ``LimitError`` when a field is over its limit."""
+    out = bytearray((WIRE_VERSION, message.TYPE))
+    for name, kind, limit in _field_specs(type(message)):
+        out += _encode_field(kind, limit, name, getattr(message, name))
+    return bytes(out)
+
+
+def decode_message(data: bytes) -> AppMessage:
+    """Strict inverse of ``encode_message``."""
+    reader = Reader(data)
+    version = reader.u8()
+    if version != WIRE_VERSION:
+        raise DecodeError(f"unknown message version {version}")
+    type_byte = reader.u8()
+    try:
+        cls = MESSAGE_CLASSES[MessageType(type_byte)]
+    except ValueError:
+        raise DecodeError(f"unknown message type {type_byte}") from None
+    values = {name: _decode_field(kind, limit, name, reader) for name, kind, limit in _field_specs(cls)}
+    reader.finish()
+    message: AppMessage = cls(**values)
+    return message
