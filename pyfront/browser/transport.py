@@ -29,7 +29,7 @@ from pyfront.messaging.signaling import (
     BrokerAddress,
     Event,
     Registered,
-    SendFrame,
+    SendToBroker,
     SignalingClient,
     SignalingFailed,
     SignalingState,
@@ -129,7 +129,7 @@ class BrokerTransport:
     def candidate(self, dst: str, connection_id: str, candidate: dict[str, Any]) -> None:
         self._send(self.client.candidate(dst, connection_id, candidate, _now()))
 
-    def _send(self, frame: SendFrame) -> None:
+    def _send(self, frame: SendToBroker) -> None:
         if self._socket is None or int(self._socket.readyState) != 1:
             raise InvalidStateError("transport: the broker socket is not open")
         self._socket.send(frame.text)
@@ -181,7 +181,7 @@ class BrokerTransport:
 
     def _emit(self, events: list[Event]) -> None:
         for event in events:
-            if isinstance(event, SendFrame):
+            if isinstance(event, SendToBroker):
                 if self._socket is not None and int(self._socket.readyState) == 1:
                     self._socket.send(event.text)
                 continue

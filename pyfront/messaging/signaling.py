@@ -54,7 +54,7 @@ class SignalingState(Enum):
 
 
 @dataclass(frozen=True)
-class SendFrame:
+class SendToBroker:
     """Send this text frame on the WebSocket."""
 
     text: str
@@ -101,7 +101,7 @@ class PeerUnavailable:
     reason: str  # "expired" | "left"
 
 
-Event = SendFrame | Registered | SignalingFailed | RemoteDescription | RemoteCandidate | PeerUnavailable
+Event = SendToBroker | Registered | SignalingFailed | RemoteDescription | RemoteCandidate | PeerUnavailable
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ class SignalingClient:
         """Heartbeat when due; the transport calls this about once a second."""
         if self.state is SignalingState.OPEN and now - self._last_sent >= HEARTBEAT_INTERVAL_S:
             self._last_sent = now
-            return [SendFrame('{"type":"HEARTBEAT"}')]
+            return [SendToBroker('{"type":"HEARTBEAT"}')]
         return []
 
     def receive(self, text: str) -> list[Event]:
@@ -244,15 +244,15 @@ class SignalingClient:
 
     # --- frames we send -------------------------------------------------------------------------------
 
-    def _frame(self, kind: str, dst: str, payload: dict[str, Any], now: float) -> SendFrame:
+    def _frame(self, kind: str, dst: str, payload: dict[str, Any], now: float) -> SendToBroker:
         if self.state is not SignalingState.OPEN:
             raise InvalidStateError(f"signaling: cannot send {kind} while {self.state.value}")
         if not valid_peer_id(dst):
             raise DecodeError(f"peer id {dst!r} is not one PeerJS accepts")
         self._last_sent = now
-        return SendFrame(json.dumps({"type": kind, "payload": payload, "dst": dst}, separators=(",", ":")))
+        return SendToBroker(json.dumps({"type": kind, "payload": payload, "dst": dst}, separators=(",", ":")))
 
-    def offer(self, dst: str, connection_id: str, sdp: str, now: float, metadata: Any = None) -> SendFrame:
+    def offer(self, dst: str, connection_id: str, sdp: str, now: float, metadata: Any = None) -> SendToBroker:
         _check_sdp(sdp)
         payload = {
             "sdp": {"type": "offer", "sdp": sdp},
@@ -265,12 +265,12 @@ class SignalingClient:
         }
         return self._frame("OFFER", dst, payload, now)
 
-    def answer(self, dst: str, connection_id: str, sdp: str, now: float) -> SendFrame:
+    def answer(self, dst: str, connection_id: str, sdp: str, now: float) -> SendToBroker:
         _check_sdp(sdp)
         payload = {"sdp": {"type": "answer", "sdp": sdp}, "type": "data", "connectionId": connection_id}
         return self._frame("ANSWER", dst, payload, now)
 
-    def candidate(self, dst: str, connection_id: str, candidate: dict[str, Any], now: float) -> SendFrame:
+    def candidate(self, dst: str, connection_id: str, candidate: dict[str, Any], now: float) -> SendToBroker:
         payload = {"candidate": candidate, "type": "data", "connectionId": connection_id}
         return self._frame("CANDIDATE", dst, payload, now)
 

@@ -17,7 +17,7 @@ from pyfront.messaging.signaling import (
     Registered,
     RemoteCandidate,
     RemoteDescription,
-    SendFrame,
+    SendToBroker,
     SignalingClient,
     SignalingFailed,
     SignalingState,
@@ -62,7 +62,7 @@ def test_heartbeat_only_when_due_and_only_when_open() -> None:
     assert client.tick(100.0) == []
     client = opened()
     assert client.tick(HEARTBEAT_INTERVAL_S - 0.1) == []
-    assert client.tick(HEARTBEAT_INTERVAL_S) == [SendFrame('{"type":"HEARTBEAT"}')]
+    assert client.tick(HEARTBEAT_INTERVAL_S) == [SendToBroker('{"type":"HEARTBEAT"}')]
     assert client.tick(HEARTBEAT_INTERVAL_S + 1) == []
 
 
