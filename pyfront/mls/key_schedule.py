@@ -6,6 +6,9 @@ Public API:
   encoded GroupContext of the new epoch).
 * ``derive_epoch_secrets(joiner_secret, psk_secret, group_context) -> EpochSecrets``: everything an epoch
   needs (section 8, table 4), including ``init_secret`` for the next epoch.
+* ``enter_epoch(init_secret, commit_secret, psk_secret, group_context) -> (EpochSecrets, tag)`` and
+  ``join_epoch(joiner_secret, psk_secret, group_context)``: the step every epoch change takes, from the
+  previous init secret or from a Welcome's joiner secret, to the epoch's secrets and its confirmation tag.
 * ``welcome_secret(joiner_secret, psk_secret)``, ``welcome_key_nonce(welcome_secret)`` (section 12.4.3.1).
 * ``compute_psk_secret([(PreSharedKeyID, psk), ...])`` (section 8.4).
 * ``export_secret(exporter_secret, label, context, length)`` (MLS-Exporter, section 8.5).
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from pyfront.crypto.provider import CryptoProvider, SecretBytes, X25519PrivateKey
 from pyfront.mls import ciphersuite as cs
 from pyfront.mls.codec import Writer
-from pyfront.mls.messages import PreSharedKeyID
+from pyfront.mls.messages import GroupContext, PreSharedKeyID
 
 #: Most PSKs one commit or Welcome may inject (PSKLabel counts them in a uint16).
 MAX_PSKS = 64
@@ -94,6 +97,31 @@ def derive_epoch_secrets(joiner_secret: bytes, psk_secret: bytes, group_context:
         epoch_authenticator=derive("authentication"),
         init_secret=derive("init"),
     )
+
+
+def enter_epoch(
+    init_secret: bytes, commit_secret: bytes, psk_secret: bytes, group_context: GroupContext
+) -> tuple[EpochSecrets, bytes]:
+    """The secrets of the epoch ``group_context`` describes and its confirmation tag, from the previous
+    epoch's ``init_secret`` (a random one for a new group, the HPKE export for an external join)."""
+    encoded = group_context.encode()
+    joiner_secret = derive_joiner_secret(init_secret, commit_secret, encoded)
+    return _secrets_and_tag(joiner_secret, psk_secret, encoded, group_context.confirmed_transcript_hash)
+
+
+def join_epoch(
+    joiner_secret: bytes, psk_secret: bytes, group_context: GroupContext
+) -> tuple[EpochSecrets, bytes]:
+    """``enter_epoch`` for a new member, who gets the ``joiner_secret`` from its Welcome."""
+    encoded = group_context.encode()
+    return _secrets_and_tag(joiner_secret, psk_secret, encoded, group_context.confirmed_transcript_hash)
+
+
+def _secrets_and_tag(
+    joiner_secret: bytes, psk_secret: bytes, group_context: bytes, confirmed_transcript_hash: bytes
+) -> tuple[EpochSecrets, bytes]:
+    secrets = derive_epoch_secrets(joiner_secret, psk_secret, group_context)
+    return secrets, confirmation_tag(secrets.confirmation_key, confirmed_transcript_hash)
 
 
 def compute_psk_secret(psks: list[tuple[PreSharedKeyID, bytes]]) -> EpochSecret:
