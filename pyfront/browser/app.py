@@ -53,6 +53,7 @@ from pyfront.messaging.invite import Invite, parse_fragment, parse_link
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import new_peer_id, new_token, valid_peer_id
 from pyfront.session.identity import Identity, safety_number, safety_qr_payload, verify_safety_qr
+from pyfront.storage.migrations import PROFILE
 
 if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.import_protocol_stack)
     from pyfront.browser.network import Network
@@ -60,7 +61,6 @@ if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.impor
     from pyfront.browser.views.conversation import ConversationView
     from pyfront.messaging.messenger import Messenger
 
-PROFILE_VERSION = 1
 APP_CONTAINER_ID = "messenger"
 TOKEN_RANDOM_BYTES = 16
 #: How often disappearing messages, handshake retransmissions and "typing…" are looked at.
@@ -161,12 +161,11 @@ class App:
         storage = await SealedStorage.create(self.database, self.provider, passphrase)
         identity = await Identity.generate(self.provider)
         account = await Account.create(self.provider)
-        profile = {
-            "version": PROFILE_VERSION,
-            "name": name,
-            "peer_id": new_peer_id(self.provider.random_bytes(16)),
-            "token": new_token(self.provider.random_bytes(TOKEN_RANDOM_BYTES)),
-        }
+        profile = PROFILE.new(
+            name=name,
+            peer_id=new_peer_id(self.provider.random_bytes(16)),
+            token=new_token(self.provider.random_bytes(TOKEN_RANDOM_BYTES)),
+        )
         await storage.put_json("identity", "self", identity.to_dict())
         await storage.put_json("olm", "account", account.to_dict())
         await storage.put_json("settings", "main", Settings().to_dict())
@@ -184,9 +183,7 @@ class App:
         from pyfront.session.session import LocalParty  # noqa: PLC0415
 
         identity_state = await storage.get_json("identity", "self")
-        profile = await storage.get_json("profile", "self")
-        if not isinstance(profile, dict) or profile.get("version") != PROFILE_VERSION:
-            raise DecodeError("stored profile is missing or of an unknown version")
+        profile = PROFILE.open(await storage.get_json("profile", "self"))
         self.identity = await Identity.from_dict(self.provider, identity_state)
         self.settings = Settings.from_dict(await storage.get_json("settings", "main"))
         account_state = await storage.get_json("olm", "account")

@@ -44,6 +44,7 @@ from pyfront.crypto.provider import (
 )
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ReplayError
 from pyfront.layers.chain import message_key, next_chain_key, walk
+from pyfront.storage.migrations import KEM_RATCHET
 
 KEM_REKEY_MESSAGES = 50
 """Open a new sending epoch (fresh encapsulation) after this many messages in the current one..."""
@@ -53,7 +54,6 @@ KEM_MAX_SKIP = 256
 """Skipped message keys kept per receiving epoch (bounds work and memory for reordered messages)."""
 KEM_RECEIVE_EPOCHS = 2
 """Receiving epochs kept open for late messages."""
-KEM_STATE_VERSION = 1
 FLAG_CIPHERTEXT = 0x01
 FLAG_ENCAPSULATION_KEY = 0x02
 HEADER_FIXED = struct.Struct(">BIIII")
@@ -347,25 +347,22 @@ class KemRatchet:
     # --- serialisation -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": KEM_STATE_VERSION,
-            "is_initiator": self._is_initiator,
-            "send_root": self._send_root.hex(),
-            "receive_root": self._receive_root.hex(),
-            "own_keys": {
-                str(key_id): [seed.hex(), ek.hex()] for key_id, (seed, ek) in self._own_keys.items()
-            },
-            "peer_key_id": self._peer_key_id,
-            "peer_key": self._peer_key.hex(),
-            "peer_acked_key_id": self._peer_acked_key_id,
-            "peer_acked_epochs": self._peer_acked_epochs,
-            "send_epoch": self._send_epoch,
-            "send_chain_key": self._send_chain_key.hex(),
-            "send_counter": self._send_counter,
-            "send_key_id": self._send_key_id,
-            "send_ciphertext": self._send_ciphertext.hex(),
-            "send_started_at": self._send_started_at,
-            "receive_epochs": {
+        return KEM_RATCHET.new(
+            is_initiator=self._is_initiator,
+            send_root=self._send_root.hex(),
+            receive_root=self._receive_root.hex(),
+            own_keys={str(key_id): [seed.hex(), ek.hex()] for key_id, (seed, ek) in self._own_keys.items()},
+            peer_key_id=self._peer_key_id,
+            peer_key=self._peer_key.hex(),
+            peer_acked_key_id=self._peer_acked_key_id,
+            peer_acked_epochs=self._peer_acked_epochs,
+            send_epoch=self._send_epoch,
+            send_chain_key=self._send_chain_key.hex(),
+            send_counter=self._send_counter,
+            send_key_id=self._send_key_id,
+            send_ciphertext=self._send_ciphertext.hex(),
+            send_started_at=self._send_started_at,
+            receive_epochs={
                 str(epoch): {
                     "chain_key": chain.chain_key.hex(),
                     "next_counter": chain.next_counter,
@@ -373,14 +370,13 @@ class KemRatchet:
                 }
                 for epoch, chain in self._receive_epochs.items()
             },
-            "opened_epochs": self._opened_epochs,
-        }
+            opened_epochs=self._opened_epochs,
+        )
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> KemRatchet:
+        data = KEM_RATCHET.open(data)
         try:
-            if data["version"] != KEM_STATE_VERSION:
-                raise DecodeError(f"ML-KEM layer state: unknown version {data['version']!r}")
             state: dict[str, Any] = {
                 "send_root": SymmetricKey(bytes.fromhex(data["send_root"])),
                 "receive_root": SymmetricKey(bytes.fromhex(data["receive_root"])),
@@ -410,9 +406,9 @@ class KemRatchet:
             }
             is_initiator = data["is_initiator"]
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise DecodeError(f"ML-KEM layer state: malformed ({type(error).__name__})") from None
+            raise DecodeError(f"{KEM_RATCHET.kind}: malformed ({type(error).__name__})") from None
         if not isinstance(is_initiator, bool) or not state["own_keys"]:
-            raise DecodeError("ML-KEM layer state: malformed")
+            raise DecodeError(f"{KEM_RATCHET.kind}: malformed")
         peer_key: bytes = state["peer_key"]
         require_length("ML-KEM peer key", peer_key, MLKEM768_ENCAPSULATION_KEY_LENGTH)
         return cls(provider, is_initiator, state)

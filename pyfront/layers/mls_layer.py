@@ -15,8 +15,7 @@ from typing import Any
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import AuthenticationError, DecodeError
 from pyfront.mls.group import Group, GroupSnapshot
-
-MLS_LAYER_STATE_VERSION = 1
+from pyfront.storage.migrations import MLS_LAYER
 
 
 class MlsLayer:
@@ -51,13 +50,11 @@ class MlsLayer:
         self._group.restore(snapshot)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": MLS_LAYER_STATE_VERSION, "group": self._group.to_dict()}
+        return MLS_LAYER.new(group=self._group.to_dict())
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> MlsLayer:
-        if not isinstance(data, dict) or data.get("version") != MLS_LAYER_STATE_VERSION:
-            raise DecodeError("MLS layer state: missing or unknown version")
-        group = data.get("group")
+        group = MLS_LAYER.open(data).get("group")
         if not isinstance(group, dict):
-            raise DecodeError("MLS layer state: group missing")
+            raise DecodeError(f"{MLS_LAYER.kind}: group missing")
         return cls(provider, Group.from_dict(provider, group))

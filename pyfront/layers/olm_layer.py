@@ -12,8 +12,7 @@ from typing import Any
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError
 from pyfront.olm import MessageType, OlmMessage, PreKeyMessage, Session, decode_message
-
-OLM_LAYER_STATE_VERSION = 1
+from pyfront.storage.migrations import OLM_LAYER
 
 
 def encode_olm_message(message: OlmMessage) -> bytes:
@@ -52,10 +51,8 @@ class OlmLayer:
         self._session.restore(snapshot)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": OLM_LAYER_STATE_VERSION, "session": self._session.to_dict()}
+        return OLM_LAYER.new(session=self._session.to_dict())
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> OlmLayer:
-        if not isinstance(data, dict) or data.get("version") != OLM_LAYER_STATE_VERSION:
-            raise DecodeError("Olm layer state: missing or unknown version")
-        return cls(provider, Session.from_dict(provider, data.get("session")))
+        return cls(provider, Session.from_dict(provider, OLM_LAYER.open(data).get("session")))

@@ -25,12 +25,12 @@ from typing import Any
 from pyfront.crypto.provider import CryptoProvider, SymmetricKey, require_length
 from pyfront.errors import DecodeError, ReplayError
 from pyfront.layers.chain import message_key, next_chain_key, walk
+from pyfront.storage.migrations import OUTER_LAYER
 
 OUTER_WINDOW = 256
 """How far behind the highest accepted counter a late message may still arrive."""
 OUTER_MAX_SKIP = 256
 """How far ahead of the next expected counter a message may jump (bounds key derivation work)."""
-OUTER_STATE_VERSION = 1
 COUNTER_LENGTH = 8
 TAG_LENGTH = 16
 OUTER_OVERHEAD = COUNTER_LENGTH + COUNTER_LENGTH + TAG_LENGTH
@@ -177,23 +177,21 @@ class OuterLayer:
         return inner[COUNTER_LENGTH:]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": OUTER_STATE_VERSION,
-            "send_chain_key": self._send_chain_key.hex(),
-            "send_header_key": self._send_header_key.hex(),
-            "send_counter": self._send_counter,
-            "receive_chain_key": self._receive_chain_key.hex(),
-            "receive_header_key": self._receive_header_key.hex(),
-            "receive_next": self._receive_next,
-            "receive_highest": self._receive_highest,
-            "skipped": {str(counter): key.hex() for counter, key in self._skipped.items()},
-        }
+        return OUTER_LAYER.new(
+            send_chain_key=self._send_chain_key.hex(),
+            send_header_key=self._send_header_key.hex(),
+            send_counter=self._send_counter,
+            receive_chain_key=self._receive_chain_key.hex(),
+            receive_header_key=self._receive_header_key.hex(),
+            receive_next=self._receive_next,
+            receive_highest=self._receive_highest,
+            skipped={str(counter): key.hex() for counter, key in self._skipped.items()},
+        )
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> OuterLayer:
+        data = OUTER_LAYER.open(data)
         try:
-            if data["version"] != OUTER_STATE_VERSION:
-                raise DecodeError(f"outer layer state: unknown version {data['version']!r}")
             keys = [
                 bytes.fromhex(data[name])
                 for name in ("send_chain_key", "send_header_key", "receive_chain_key", "receive_header_key")
@@ -203,11 +201,11 @@ class OuterLayer:
                 int(counter): SymmetricKey(bytes.fromhex(key)) for counter, key in data["skipped"].items()
             }
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise DecodeError(f"outer layer state: malformed ({type(error).__name__})") from None
+            raise DecodeError(f"{OUTER_LAYER.kind}: malformed ({type(error).__name__})") from None
         for key in [*keys, *skipped.values()]:
             require_length("outer layer key", key, 32)
         if len(skipped) > OUTER_WINDOW + OUTER_MAX_SKIP:
-            raise DecodeError("outer layer state: too many skipped keys")
+            raise DecodeError(f"{OUTER_LAYER.kind}: too many skipped keys")
         return cls(
             provider,
             send_chain_key=keys[0],

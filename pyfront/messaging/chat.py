@@ -24,8 +24,8 @@ from enum import Enum
 from typing import Any
 
 from pyfront.errors import DecodeError, InvalidStateError, LimitError
+from pyfront.storage.migrations import CHAT_MESSAGE, CONVERSATION
 
-CHAT_STATE_VERSION = 1
 #: The longest text message accepted (UTF-8 bytes); longer content goes as a file.
 MAX_TEXT_BYTES = 64 * 1024
 #: Messages kept in memory per conversation; older ones stay in storage and are paged in.
@@ -74,21 +74,23 @@ class ChatMessage:
     attachment: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.message_id,
-            "dir": self.direction.value,
-            "kind": self.kind.value,
-            "text": self.text,
-            "sent_at": self.sent_at,
-            "status": self.status.value,
-            "timer": self.timer,
-            "expires_at": self.expires_at,
-            "read": self.read_by_me,
-            "attachment": self.attachment,
-        }
+        return CHAT_MESSAGE.new(
+            id=self.message_id,
+            dir=self.direction.value,
+            kind=self.kind.value,
+            text=self.text,
+            sent_at=self.sent_at,
+            status=self.status.value,
+            timer=self.timer,
+            expires_at=self.expires_at,
+            read=self.read_by_me,
+            attachment=self.attachment,
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChatMessage:
+        """A stored message of this or an older version (release d165a45's carry none)."""
+        data = CHAT_MESSAGE.open(data)
         try:
             return cls(
                 message_id=str(data["id"]),
@@ -246,17 +248,13 @@ class Conversation:
     # --- storage ---------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": CHAT_STATE_VERSION,
-            "contact": self.contact,
-            "timer": self.timer,
-            "messages": [m.to_dict() for m in self.ordered()],
-        }
+        return CONVERSATION.new(
+            contact=self.contact, timer=self.timer, messages=[m.to_dict() for m in self.ordered()]
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conversation:
-        if not isinstance(data, dict) or data.get("version") != CHAT_STATE_VERSION:
-            raise DecodeError(f"conversation state: version {CHAT_STATE_VERSION} expected")
+        data = CONVERSATION.open(data)
         timer = data.get("timer")
         if not isinstance(timer, int):
             raise DecodeError("conversation state: timer must be an integer")

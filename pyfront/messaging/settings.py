@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 from pyfront.errors import DecodeError, LimitError
 from pyfront.messaging.signaling import BrokerAddress
+from pyfront.storage.migrations import SETTINGS
 
-SETTINGS_VERSION = 1
 DEFAULT_BROKER_KEY = "peerjs"
 #: Where our own server mounts the broker (``server/sockets.py``: ``DEFAULT_MOUNT_PATH``).
 DEFAULT_BROKER_PATH = "/peerjs"
@@ -152,23 +152,19 @@ class Settings:
     # --- storage ---------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": SETTINGS_VERSION,
-            "broker_url": self.broker_url,
-            "broker_key": self.broker_key,
-            "ice_servers": [server.to_dict() for server in self.ice_servers],
-            "relay_only": self.relay_only,
-            "typing_indicators": self.typing_indicators,
-            "read_receipts": self.read_receipts,
-            "notifications": self.notifications,
-        }
+        return SETTINGS.new(
+            broker_url=self.broker_url,
+            broker_key=self.broker_key,
+            ice_servers=[server.to_dict() for server in self.ice_servers],
+            relay_only=self.relay_only,
+            typing_indicators=self.typing_indicators,
+            read_receipts=self.read_receipts,
+            notifications=self.notifications,
+        )
 
     @classmethod
     def from_dict(cls, data: object) -> Settings:
-        if not isinstance(data, dict):
-            raise DecodeError("settings: an object expected")
-        if data.get("version") != SETTINGS_VERSION:
-            raise DecodeError(f"settings: version {SETTINGS_VERSION} expected, got {data.get('version')!r}")
+        data = SETTINGS.open(data)
         unknown = set(data) - {"version", *(f.name for f in dataclasses.fields(cls))}
         if unknown:
             raise DecodeError(f"settings: unknown field(s) {', '.join(sorted(unknown))}")

@@ -42,6 +42,7 @@ from pyfront.mls.tree import (
     sign_leaf_node,
     verify_leaf_signature,
 )
+from pyfront.storage.migrations import KEY_PACKAGE_PRIVATE
 
 #: How long a generated KeyPackage is valid (90 days), counted from ``now``.
 DEFAULT_LIFETIME_SECONDS = 90 * 24 * 3600
@@ -69,19 +70,17 @@ class KeyPackagePrivate:
         return "<KeyPackagePrivate>"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "key_package": self.key_package.encode().hex(),
-            "init_private_key": self.init_private_key.hex(),
-            "encryption_private_key": self.encryption_private_key.hex(),
-            "signature_private_key": self.signature_private_key.hex(),
-        }
+        return KEY_PACKAGE_PRIVATE.new(
+            key_package=self.key_package.encode().hex(),
+            init_private_key=self.init_private_key.hex(),
+            encryption_private_key=self.encryption_private_key.hex(),
+            signature_private_key=self.signature_private_key.hex(),
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyPackagePrivate:
+        data = KEY_PACKAGE_PRIVATE.open(data)
         try:
-            if data["version"] != 1:
-                raise DecodeError(f"KeyPackagePrivate: unknown version {data['version']}")
             return cls(
                 KeyPackage.decode(bytes.fromhex(data["key_package"])),
                 X25519PrivateKey(bytes.fromhex(data["init_private_key"])),

@@ -11,8 +11,9 @@ Public API:
 
 * ``SecretTree(encryption_secret, n_leaves)``; ``.ratchet(leaf_index, RatchetKind) -> HashRatchet``
   (for sending); ``.peek(leaf_index, kind, generation)`` (no state change at all) and
-  ``.consume(leaf_index, kind, generation)`` for receiving; ``to_dict()``/``from_dict()``; ``copy()``
-  (an independent copy, the group's in-memory rollback point).
+  ``.consume(leaf_index, kind, generation)`` for receiving; ``to_dict()``/``from_dict()`` (a part of the
+  stored group state, which carries the version: ``GROUP_STATE`` in ``pyfront.storage.migrations``);
+  ``copy()`` (an independent copy, the group's in-memory rollback point).
 * ``HashRatchet``: ``next_key() -> (generation, key, nonce)`` for sending; ``peek(generation)`` (no state
   change, raises ``ReplayError``/``LimitError``) and ``consume(generation)`` for receiving, so a message
   that fails to authenticate leaves the ratchet untouched.

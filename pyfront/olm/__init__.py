@@ -11,7 +11,8 @@ in the browser. Modules, one per part of the spec:
 * ``session`` - triple DH, session id, pre-key framing
 * ``account`` - identity, one-time and fallback keys, signatures
 * ``signing`` - signatures over published keys (Matrix's signed_curve25519 form)
-* ``state`` - versioned JSON-able serialisation; ``encoding`` - base64 and varints
+* ``state`` - checked reads of stored fields (the versions: ``pyfront.storage.migrations``);
+  ``encoding`` - base64 and varints
 
 Nothing here does I/O.
 """
@@ -38,7 +39,6 @@ from pyfront.olm.ratchet import (
 )
 from pyfront.olm.session import Session, SessionKeys
 from pyfront.olm.signing import signed_key_payload, verify_signed_key
-from pyfront.olm.state import STATE_VERSION
 
 __all__ = [
     "MAX_MESSAGE_GAP",
@@ -47,7 +47,6 @@ __all__ = [
     "MAX_PLAINTEXT_LENGTH",
     "MAX_RECEIVING_CHAINS",
     "MAX_SKIPPED_MESSAGE_KEYS",
-    "STATE_VERSION",
     "Account",
     "IdentityKeyMismatchError",
     "MessageType",

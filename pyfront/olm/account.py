@@ -42,12 +42,10 @@ from pyfront.olm.state import (
     get_int,
     get_list,
     get_optional,
-    new_state,
-    open_state,
     put_bytes,
 )
+from pyfront.storage.migrations import OLM_ACCOUNT
 
-ACCOUNT_KIND = "olm-account"
 MAX_ONE_TIME_KEYS = 100
 MAX_KEY_ID = (1 << 32) - 1
 
@@ -248,8 +246,7 @@ class Account:
 
     def to_dict(self) -> State:
         """The account as a JSON-able dict (secret keys included: store it encrypted, never log it)."""
-        return new_state(
-            ACCOUNT_KIND,
+        return OLM_ACCOUNT.new(
             identity_private_key=put_bytes(self._identity_private_key),
             identity_key=put_bytes(self.identity_keys[0]),
             signing_seed=put_bytes(self._signing_seed),
@@ -264,7 +261,7 @@ class Account:
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, data: object) -> Account:
-        state = open_state(data, ACCOUNT_KIND)
+        state = OLM_ACCOUNT.open(data)
         fallback = get_optional(state, "fallback_key")
         previous = get_optional(state, "previous_fallback_key")
         return cls(

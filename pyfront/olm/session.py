@@ -21,9 +21,8 @@ from pyfront.olm.encoding import encode_base64
 from pyfront.olm.kdf import initial_root
 from pyfront.olm.messages import KEY_LENGTH, NormalMessage, OlmMessage, PreKeyMessage
 from pyfront.olm.ratchet import Ratchet, RatchetSnapshot, ReceiverChain, SenderChain
-from pyfront.olm.state import State, get_bool, get_bytes, new_state, open_state, put_bytes
-
-SESSION_KIND = "olm-session"
+from pyfront.olm.state import State, get_bool, get_bytes, put_bytes
+from pyfront.storage.migrations import OLM_SESSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +111,7 @@ class Session:
     def to_dict(self) -> State:
         """The session as a JSON-able dict (secret keys included: store it encrypted, never log it)."""
         keys = self.session_keys
-        return new_state(
-            SESSION_KIND,
+        return OLM_SESSION.new(
             identity_key=put_bytes(keys.identity_key),
             base_key=put_bytes(keys.base_key),
             one_time_key=put_bytes(keys.one_time_key),
@@ -123,7 +121,7 @@ class Session:
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, data: object) -> Session:
-        state = open_state(data, SESSION_KIND)
+        state = OLM_SESSION.open(data)
         keys = SessionKeys(
             get_bytes(state, "identity_key", KEY_LENGTH),
             get_bytes(state, "base_key", KEY_LENGTH),
@@ -131,7 +129,7 @@ class Session:
         )
         ratchet_data = state.get("ratchet")
         if not isinstance(ratchet_data, dict):
-            raise DecodeError("olm-session state: ratchet missing")
+            raise DecodeError(f"{OLM_SESSION.kind}: ratchet missing")
         return cls(
             provider, keys, Ratchet.from_dict(provider, ratchet_data), get_bool(state, "received_message")
         )

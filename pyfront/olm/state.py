@@ -1,48 +1,22 @@
-"""Versioned, JSON-able serialisation helpers for Olm account and session state.
+"""Checked reads of the fields of stored Olm account and session state.
 
-This is our own format, not libolm's pickle (STYLE.md principle 6: everything on disk is versioned).
-Each stored object is a ``dict`` with ``"version": STATE_VERSION``; keys are unpadded base64 strings.
-``MIGRATIONS`` maps an older version to the function that lifts it one version up, so a stored state is
-migrated step by step before it is read; there are none yet. Every malformed field raises
-``DecodeError`` naming the field; nothing is half-built. The output holds secret keys: callers store it
-encrypted (the storage layer) and never log it. This module does no I/O.
+This is our own format, not libolm's pickle. The account and the session are each one stored kind with
+a version and upgrade steps (``OLM_ACCOUNT`` and ``OLM_SESSION`` in ``pyfront.storage.migrations``); their
+``from_dict`` opens the record with its schema, then reads each field here. Keys are unpadded base64
+strings. Every malformed field raises ``DecodeError`` naming the field; nothing is half-built. The state
+holds secret keys: callers store it encrypted (the storage layer) and never log it. This module does no
+I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pyfront.errors import DecodeError
 from pyfront.olm.encoding import decode_base64, encode_base64
 
-STATE_VERSION = 1
-#: ``version -> function`` lifting a stored state of that version to ``version + 1``.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-
 State = dict[str, Any]
-
-
-def open_state(data: object, kind: str) -> Mapping[str, Any]:
-    """Check that ``data`` is a stored ``kind`` and return it migrated to ``STATE_VERSION``."""
-    if not isinstance(data, Mapping):
-        raise DecodeError(f"{kind} state: expected a dict, got {type(data).__name__}")
-    if data.get("kind") != kind:
-        raise DecodeError(f"{kind} state: kind is {data.get('kind')!r}")
-    version = data.get("version")
-    if type(version) is not int or version < 1 or version > STATE_VERSION:
-        raise DecodeError(f"{kind} state: version {version!r}, this code reads 1..{STATE_VERSION}")
-    state = dict(data)
-    while state["version"] < STATE_VERSION:
-        migration = MIGRATIONS.get(state["version"])
-        if migration is None:
-            raise DecodeError(f"{kind} state: no migration from version {state['version']}")
-        state = migration(state)
-    return state
-
-
-def new_state(kind: str, **fields: Any) -> State:
-    return {"kind": kind, "version": STATE_VERSION, **fields}
 
 
 def put_bytes(value: bytes) -> str:

@@ -31,6 +31,7 @@ from pyfront.crypto.provider import (
     require_length,
 )
 from pyfront.errors import AuthenticationError, DecodeError
+from pyfront.storage.migrations import IDENTITY
 
 SAFETY_NUMBER_VERSION = 0
 """Signal's ``NumericFingerprintGenerator`` version (a 2-byte big-endian prefix)."""
@@ -45,7 +46,6 @@ SAFETY_QR_LENGTH = 1 + 2 * SAFETY_QR_FINGERPRINT_LENGTH
 INVITE_FINGERPRINT_LENGTH = 20
 """Bytes of SHA-256 kept in an invite fingerprint: 160 bits, second-preimage work 2**160."""
 INVITE_FINGERPRINT_LABEL = b"parley invite fingerprint v1"
-IDENTITY_STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -68,26 +68,21 @@ class Identity:
         return await provider.ed25519_sign(self.seed, message)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": IDENTITY_STATE_VERSION,
-            "seed": self.seed.hex(),
-            "public_key": self.public_key.hex(),
-        }
+        return IDENTITY.new(seed=self.seed.hex(), public_key=self.public_key.hex())
 
     @classmethod
     async def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> Identity:
         """Restore and check that the stored public key matches the seed."""
+        data = IDENTITY.open(data)
         try:
-            if data["version"] != IDENTITY_STATE_VERSION:
-                raise DecodeError(f"identity state: unknown version {data['version']!r}")
             seed = bytes.fromhex(data["seed"])
             public_key = bytes.fromhex(data["public_key"])
         except (KeyError, TypeError, ValueError) as error:
-            raise DecodeError(f"identity state: malformed ({type(error).__name__})") from None
+            raise DecodeError(f"{IDENTITY.kind}: malformed ({type(error).__name__})") from None
         require_length("identity seed", seed, 32)
         identity = await cls.from_seed(provider, seed)
         if not constant_time_equal(identity.public_key, public_key):
-            raise DecodeError("identity state: public key does not match the seed")
+            raise DecodeError(f"{IDENTITY.kind}: public key does not match the seed")
         return identity
 
     def __repr__(self) -> str:

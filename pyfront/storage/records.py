@@ -1,14 +1,17 @@
-"""One versioned schema per stored kind (STYLE.md principle 6; docs/architecture.md, "Stored records").
+"""One versioned schema per stored kind (STYLE.md principle 6).
 
 Every record Parley stores is a JSON object whose ``"version"`` says which layout it has. A ``Schema``
-names its kind, the version this code writes, and the table of upgrade steps in
-``pyfront.storage.migrations``: ``version -> function`` lifting a record of that version to
-``version + 1`` (the pattern of python-doubleratchet's migrations). ``Schema.open`` checks a stored value
-and lifts it step by step to the current version before any field is read, so a class's ``from_dict``
-sees only the current layout; ``Schema.new`` stamps what ``to_dict`` writes.
+names its kind, the version this code writes, and the table of upgrade steps: ``version -> function``
+lifting a record of that version to ``version + 1`` (the pattern of python-doubleratchet's migrations).
+``pyfront.storage.migrations`` holds the schema of every kind with its steps. ``Schema.open`` checks a
+stored value and lifts it step by step to the current version before any field is read, so a class's
+``from_dict`` sees only the current layout; ``Schema.new`` stamps what ``to_dict`` writes.
 
-A record from a newer release, of an unknown version, or with no path of upgrades raises ``DecodeError``
-naming the kind; nothing is half-read. This module does no I/O.
+Version 0 is the layout of a kind from before it carried a version: a schema whose ``oldest`` is 0
+reads a record without a ``"version"`` field as version 0.
+
+A record from a newer release, of an unknown version, or of another kind raises ``DecodeError`` naming
+the kind; nothing is half-read. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -35,14 +38,14 @@ class Schema:
     upgrades: Mapping[int, Upgrade] = field(default_factory=dict)
     """``version -> step`` for every version this code still reads below ``version``."""
     oldest: int = 1
-    """The oldest version this code reads."""
+    """The oldest version this code reads (0: records without a ``"version"`` field too)."""
     tag: Mapping[str, str] = field(default_factory=dict)
-    """Fixed fields every record of this kind carries (Olm's ``{"kind": "account"}``), checked on open."""
+    """Fixed fields every record of this kind carries (Olm's ``{"kind": "olm-account"}``), checked on open."""
 
     def __post_init__(self) -> None:
-        missing = [v for v in range(self.oldest, self.version) if v not in self.upgrades]
-        if missing:
-            raise ValueError(f"{self.kind}: no upgrade step from version(s) {missing}")
+        steps = set(range(self.oldest, self.version))
+        if set(self.upgrades) != steps:
+            raise ValueError(f"{self.kind}: upgrade steps {sorted(self.upgrades)}, expected {sorted(steps)}")
 
     def open(self, data: object) -> Record:
         """``data`` checked and lifted to ``version``: a fresh dict, the input untouched."""
@@ -50,16 +53,19 @@ class Schema:
             raise DecodeError(f"{self.kind}: expected an object, got {type(data).__name__}")
         for key, value in self.tag.items():
             if data.get(key) != value:
-                raise DecodeError(f"{self.kind}: {key} is {data.get(key)!r}, expected {value!r}")
+                raise DecodeError(f"{self.kind}: {key} {value!r} expected, got {data.get(key)!r}")
+        if "version" not in data and self.oldest == 0:
+            data = {**data, "version": 0}
         version = data.get("version")
         if type(version) is not int or not self.oldest <= version <= self.version:
-            raise DecodeError(f"{self.kind}: version {version!r}, this code reads {self.readable()}")
+            got = "no version" if version is None else repr(version)
+            raise DecodeError(f"{self.kind}: version {self.readable()} expected, got {got}")
         record = dict(data)
         while record["version"] < self.version:
             before = record["version"]
             record = self.upgrades[before](record)
             if record.get("version") != before + 1:
-                raise DecodeError(f"{self.kind}: the upgrade from {before} did not reach {before + 1}")
+                raise DecodeError(f"{self.kind}: the step from version {before} did not reach {before + 1}")
         return record
 
     def new(self, **fields: Any) -> Record:
@@ -67,4 +73,5 @@ class Schema:
         return {**self.tag, "version": self.version, **fields}
 
     def readable(self) -> str:
+        """The versions this code reads, as text: ``"2"`` or ``"1..2"``."""
         return str(self.version) if self.oldest == self.version else f"{self.oldest}..{self.version}"

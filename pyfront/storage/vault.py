@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 from pyfront.crypto.provider import AES_GCM_NONCE_LENGTH, CryptoProvider, SymmetricKey
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, LimitError
+from pyfront.storage.migrations import BACKUP, VAULT_HEADER
 
-VAULT_VERSION = 1
 RECORD_VERSION = 1
-BACKUP_VERSION = 1
+"""First byte of a sealed record (the sealing, not the layout of what it seals)."""
 DATA_KEY_LENGTH = 32
 SALT_LENGTH = 16
 #: PBKDF2-HMAC-SHA-256 iterations for a passphrase (OWASP's 2023 recommendation is 600,000).
@@ -81,23 +81,19 @@ class VaultHeader:
         return f"VaultHeader(protection={self.protection!r}, iterations={self.iterations})"
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "version": VAULT_VERSION,
-            "protection": self.protection,
-            "salt": _b64(self.salt),
-            "iterations": self.iterations,
-            "wrapped_data_key": _b64(self.wrapped_data_key),
-        }
+        out = VAULT_HEADER.new(
+            protection=self.protection,
+            salt=_b64(self.salt),
+            iterations=self.iterations,
+            wrapped_data_key=_b64(self.wrapped_data_key),
+        )
         if self.protection == "none":
             out["device_key"] = _b64(self.device_key)
         return out
 
     @classmethod
     def from_dict(cls, data: object) -> VaultHeader:
-        if not isinstance(data, dict):
-            raise DecodeError("vault header: expected an object")
-        if data.get("version") != VAULT_VERSION:
-            raise DecodeError(f"vault header: version {VAULT_VERSION} expected, got {data.get('version')!r}")
+        data = VAULT_HEADER.open(data)
         protection = data.get("protection")
         if protection not in ("passphrase", "none"):
             raise DecodeError(f"vault header: unknown protection {protection!r}")
@@ -224,12 +220,7 @@ async def export_backup(
         sealed[store] = {}
         for key in sorted(records[store]):
             sealed[store][key] = _b64(await vault.seal(store, key, records[store][key]))
-    document = {
-        "format": "parley-backup",
-        "version": BACKUP_VERSION,
-        "vault": vault.header.to_dict(),
-        "records": sealed,
-    }
+    document = BACKUP.new(vault=vault.header.to_dict(), records=sealed)
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -243,10 +234,9 @@ async def import_backup(
         parsed = json.loads(document)
     except ValueError:
         raise DecodeError("backup: not a Parley backup (not JSON)") from None
-    if not isinstance(parsed, dict) or parsed.get("format") != "parley-backup":
+    if not isinstance(parsed, dict) or parsed.get("format") != BACKUP.tag["format"]:
         raise DecodeError("backup: not a Parley backup")
-    if parsed.get("version") != BACKUP_VERSION:
-        raise DecodeError(f"backup: version {BACKUP_VERSION} expected, got {parsed.get('version')!r}")
+    parsed = BACKUP.open(parsed)
     header = VaultHeader.from_dict(parsed.get("vault"))
     if header.protection != "passphrase":
         raise DecodeError("backup: a backup must be passphrase-protected")

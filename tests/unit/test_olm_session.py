@@ -396,17 +396,28 @@ def test_mutated_messages_raise_protocol_errors_and_change_nothing(
     run(scenario)
 
 
-def test_state_version_without_a_migration_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pyfront.olm import state
+def test_a_stored_state_is_lifted_by_its_upgrade_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session state opens through its schema (pyfront.storage.migrations.OLM_SESSION): a newer
+    version is refused; once the schema moves on, a version-1 state is lifted by its step and loads."""
+    from pyfront.olm import session as session_module
+    from pyfront.storage.migrations import OLM_SESSION
+    from pyfront.storage.records import Schema
 
     async def scenario() -> None:
         _, bob = await pair()
         stored = bob.to_dict()
-        monkeypatch.setattr(state, "STATE_VERSION", 2)
-        with pytest.raises(DecodeError, match="no migration from version 1"):
-            Session.from_dict(PROVIDER, stored)
-        monkeypatch.setattr(state, "MIGRATIONS", {1: lambda old: {**old, "version": 2}})
+        with pytest.raises(DecodeError, match="version 1 expected, got 2"):
+            Session.from_dict(PROVIDER, {**stored, "version": 2})
+        lifted: list[int] = []
+
+        def step(old: dict[str, Any]) -> dict[str, Any]:
+            lifted.append(old["version"])
+            return {**old, "version": 2}
+
+        newer = Schema(OLM_SESSION.kind, 2, {1: step}, tag=OLM_SESSION.tag)
+        monkeypatch.setattr(session_module, "OLM_SESSION", newer)
         assert Session.from_dict(PROVIDER, stored).session_id == bob.session_id
+        assert lifted == [1] and stored["version"] == 1  # the stored dict is untouched
 
     run(scenario)
 

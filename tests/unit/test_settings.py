@@ -11,13 +11,13 @@ from pyfront.errors import DecodeError, LimitError
 from pyfront.messaging.settings import (
     MAX_ICE_SERVERS,
     MAX_URLS_PER_ICE_SERVER,
-    SETTINGS_VERSION,
     IceServer,
     Settings,
     format_ice_lines,
     parse_ice_lines,
 )
 from pyfront.messaging.signaling import BrokerAddress
+from pyfront.storage.migrations import SETTINGS
 
 STUN = IceServer(("stun:stun.example.org:3478",))
 TURN = IceServer(("turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"), "u", "s3cret")
@@ -156,9 +156,9 @@ def test_storage_round_trip() -> None:
         notifications=True,
     )
     stored = settings.to_dict()
-    assert stored["version"] == SETTINGS_VERSION
+    assert stored["version"] == SETTINGS.version == 1
     assert Settings.from_dict(stored) == settings
-    assert Settings.from_dict({"version": SETTINGS_VERSION}) == Settings()
+    assert Settings.from_dict({"version": 1}) == Settings()
     assert IceServer.from_dict({"urls": "stun:s.example"}) == IceServer(("stun:s.example",))
 
 

@@ -1,0 +1,125 @@
+"""Every stored kind's schema and the steps that upgrade its older versions (``pyfront.storage.records``).
+
+This module is the one place that says which layout of each kind this code writes and how the layouts of
+earlier releases are lifted to it. To change what a ``to_dict`` writes: raise its schema's ``version``
+here, add the step from the old version (a pure ``dict -> dict`` function that copies, never mutates),
+and add a test in tests/unit/test_migrations.py that opens a record of the old version. A step is never
+removed while a release that wrote its version may still have users; tests/unit/test_release_vault.py
+opens a whole vault written by release d165a45.
+
+Records nest: a contact record holds a session state, which holds one state per layer, and the MLS layer
+holds the group state. Each carries its own ``"version"`` and is opened by its own schema where its class
+reads it. Parts without a version of their own (the MLS secret tree, an Olm ratchet or one-time key, a
+settings' ICE server) belong to the layout of the record around them.
+
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from pyfront.storage.records import Record, Schema
+
+# --- identity and the Olm account (pyfront.session.identity, pyfront.olm) ---------------------------------
+
+IDENTITY = Schema("identity state", version=1)
+"""``identity/self``: the Ed25519 identity seed and public key."""
+
+OLM_ACCOUNT = Schema("Olm account state", version=1, tag={"kind": "olm-account"})
+"""``olm/account``: identity keys, one-time and fallback keys (``pyfront.olm.account``)."""
+
+OLM_SESSION = Schema("Olm session state", version=1, tag={"kind": "olm-session"})
+"""One Olm session with its Double Ratchet (``pyfront.olm.session``), inside the Olm layer state."""
+
+# --- MLS (pyfront.mls) -----------------------------------------------------------------------------------
+
+
+def _group_state_1_to_2(record: Record) -> Record:
+    """Version 2 stores the epoch's confirmation tag. A version-1 state has none: an empty tag, so the
+    group works but ``export_group_info`` waits for the next commit (a new epoch brings a tag)."""
+    return {**record, "version": 2, "confirmation_tag": ""}
+
+
+GROUP_STATE = Schema("MLS group state", version=2, upgrades={1: _group_state_1_to_2})
+"""One member's group state (``pyfront.mls.group.Group``), inside the MLS layer state."""
+
+KEY_PACKAGE_PRIVATE = Schema("KeyPackagePrivate", version=1)
+"""The private half of a published KeyPackage (``pyfront.mls.key_package``)."""
+
+# --- the layers of the cascade (pyfront.layers) ------------------------------------------------------------
+
+MLS_LAYER = Schema("MLS layer state", version=1)
+OLM_LAYER = Schema("Olm layer state", version=1)
+KEM_RATCHET = Schema("ML-KEM layer state", version=1)
+OUTER_LAYER = Schema("outer layer state", version=1)
+
+# --- the session (pyfront.session.session) -----------------------------------------------------------------
+
+SESSION = Schema("session state", version=1)
+"""A session with its inner layers (and the outer layer when it was ready), inside a contact record."""
+
+# --- messaging (pyfront.messaging) -------------------------------------------------------------------------
+
+
+def _contact_1_to_2(record: Record) -> Record:
+    """Version 2 added ``request`` (a message request not accepted yet). Every contact stored before
+    requests existed was one the user had: an accepted contact."""
+    return {**record, "version": 2, "request": False}
+
+
+CONTACT = Schema("contact record", version=2, upgrades={1: _contact_1_to_2})
+"""``contact/<peer id>``: the profile, trust, the request flag and the session."""
+
+
+def _chat_message_0_to_1(record: Record) -> Record:
+    """Message records of release d165a45 and before carried no version; the layout is the same."""
+    return {**record, "version": 1}
+
+
+CHAT_MESSAGE = Schema("chat message", version=1, upgrades={0: _chat_message_0_to_1}, oldest=0)
+"""``message/<peer id>:<message id>``: one message of a chat (``pyfront.messaging.chat.ChatMessage``)."""
+
+CONVERSATION = Schema("conversation state", version=1)
+"""A whole chat with its messages in one record (``pyfront.messaging.chat.Conversation``)."""
+
+CHAT_META = Schema("chat metadata", version=1)
+"""``chat/<peer id>``: the chat's disappearing timer."""
+
+BLOCK_LIST = Schema("block list", version=1)
+"""``block/list``: the blocked peer ids."""
+
+SETTINGS = Schema("settings", version=1)
+"""``settings/main``: every user setting (``pyfront.messaging.settings``)."""
+
+# --- the page and the vault (pyfront.browser, pyfront.storage.vault) ---------------------------------------
+
+PROFILE = Schema("stored profile", version=1)
+"""``profile/self``: the user's name, peer id and broker token (``pyfront.browser.app``)."""
+
+VAULT_HEADER = Schema("vault header", version=1)
+"""The vault's header, stored in clear: how the data key is wrapped."""
+
+BACKUP = Schema("backup", version=1, tag={"format": "parley-backup"})
+"""An exported backup document: the vault header and every record re-sealed."""
+
+SCHEMAS: tuple[Schema, ...] = (
+    IDENTITY,
+    OLM_ACCOUNT,
+    OLM_SESSION,
+    GROUP_STATE,
+    KEY_PACKAGE_PRIVATE,
+    MLS_LAYER,
+    OLM_LAYER,
+    KEM_RATCHET,
+    OUTER_LAYER,
+    SESSION,
+    CONTACT,
+    CHAT_MESSAGE,
+    CONVERSATION,
+    CHAT_META,
+    BLOCK_LIST,
+    SETTINGS,
+    PROFILE,
+    VAULT_HEADER,
+    BACKUP,
+)
+"""Every stored kind, for the tests that check each one."""

@@ -1,0 +1,97 @@
+"""Every stored kind's schema and upgrade steps (pyfront.storage.migrations).
+
+Each step is tested on a record of its old version as that version was written; the whole vault of
+release d165a45 is opened in tests/unit/test_release_vault.py.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from pyfront.errors import DecodeError
+from pyfront.messaging.chat import ChatMessage, Direction, Kind, Status
+from pyfront.storage import migrations
+from pyfront.storage.records import Schema
+
+# A message record as release d165a45 stored it under message/<peer id>:<message id> (no version).
+RELEASE_MESSAGE = {
+    "id": "52f9d27b64f092dc6da44ee47af985d8",
+    "dir": "in",
+    "kind": "text",
+    "text": "Hello Bob! Got it.",
+    "sent_at": 1800000014.0,
+    "status": "delivered",
+    "timer": 0,
+    "expires_at": None,
+    "read": True,
+    "attachment": None,
+}
+
+
+def test_every_kind_is_listed_once_with_its_current_version() -> None:
+    kinds = [schema.kind for schema in migrations.SCHEMAS]
+    assert len(kinds) == len(set(kinds)) == 19
+    listed = {id(schema) for schema in migrations.SCHEMAS}
+    defined = {id(value) for value in vars(migrations).values() if isinstance(value, Schema)}
+    assert listed == defined
+    versions = {schema.kind: schema.version for schema in migrations.SCHEMAS}
+    assert versions["MLS group state"] == versions["contact record"] == 2
+    assert {
+        version for kind, version in versions.items() if kind not in ("MLS group state", "contact record")
+    } == {1}
+
+
+@pytest.mark.parametrize("schema", migrations.SCHEMAS, ids=lambda schema: schema.kind)
+def test_each_step_copies_and_lifts_one_version(schema: Schema) -> None:
+    for version, step in schema.upgrades.items():
+        old: dict[str, Any] = {**schema.tag, "version": version, "field": {"nested": [1]}}
+        before = copy.deepcopy(old)
+        new = step(old)
+        assert old == before, f"{schema.kind}: the step from {version} changed its input"
+        assert new["version"] == version + 1 and new["field"] == {"nested": [1]}
+    current = schema.new(field=1)
+    assert schema.open(current) == current
+
+
+def test_group_state_1_gains_an_empty_confirmation_tag() -> None:
+    """Version 1 had no confirmation tag (the epoch's tag is unknown until the next commit:
+    tests/unit/test_mls_group.py::test_state_format_1_still_loads)."""
+    opened = migrations.GROUP_STATE.open({"version": 1, "context": "00"})
+    assert opened == {"version": 2, "context": "00", "confirmation_tag": ""}
+    kept = migrations.GROUP_STATE.open({"version": 2, "confirmation_tag": "ab"})
+    assert kept["confirmation_tag"] == "ab"
+
+
+def test_contact_1_is_an_accepted_contact() -> None:
+    """Contacts stored before message requests existed were added by the user: never requests.
+    Version 2 keeps whatever it stored (the messenger reads anything but ``false`` as a request)."""
+    assert migrations.CONTACT.open({"version": 1, "peer_id": "p1"}) == {
+        "version": 2,
+        "peer_id": "p1",
+        "request": False,
+    }
+    assert migrations.CONTACT.open({"version": 1, "request": True})["request"] is False
+    assert migrations.CONTACT.open({"version": 2, "request": "yes"})["request"] == "yes"
+    assert "request" not in migrations.CONTACT.open({"version": 2})
+
+
+def test_a_release_message_record_without_a_version_loads_unchanged() -> None:
+    assert migrations.CHAT_MESSAGE.open(RELEASE_MESSAGE) == {**RELEASE_MESSAGE, "version": 1}
+    message = ChatMessage.from_dict(RELEASE_MESSAGE)
+    assert (message.direction, message.kind, message.status) == (
+        Direction.INCOMING,
+        Kind.TEXT,
+        Status.DELIVERED,
+    )
+    assert message.to_dict() == {**RELEASE_MESSAGE, "version": 1}
+
+
+def test_olm_records_keep_their_kind_tag() -> None:
+    """The Olm account and session carry ``kind``, so one cannot be read as the other."""
+    assert migrations.OLM_ACCOUNT.new()["kind"] == "olm-account"
+    assert migrations.OLM_SESSION.new()["kind"] == "olm-session"
+    with pytest.raises(DecodeError, match="kind 'olm-session' expected, got 'olm-account'"):
+        migrations.OLM_SESSION.open(migrations.OLM_ACCOUNT.new())
