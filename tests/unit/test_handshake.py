@@ -1,4 +1,5 @@
-"""Handshake transcript, DTLS fingerprints and a deterministic Hello vector (pyfront.session.handshake)."""
+"""The handshake (pyfront.session.handshake): transcript, DTLS fingerprints, a deterministic Hello vector,
+and the phases: each spent by its step, frames outside the table refused."""
 
 from __future__ import annotations
 
@@ -9,10 +10,23 @@ from collections.abc import Callable
 import pytest
 
 from pyfront.crypto.native import NativeProvider
-from pyfront.errors import AuthenticationError, DecodeError
+from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError
 from pyfront.olm import Account
-from pyfront.session.frames import Hello, decode_frame
-from pyfront.session.handshake import (
+from pyfront.session.frames import Data, HandshakeFrame, Hello, decode_frame
+from pyfront.session.handshake.phases import (
+    AwaitConfirm,
+    AwaitFinish,
+    AwaitHello,
+    AwaitReply,
+    Context,
+    Done,
+    Established,
+    Phase,
+    Step,
+    start,
+    transition,
+)
+from pyfront.session.handshake.transcript import (
     Transcript,
     check_confirmation,
     confirmation,
@@ -57,9 +71,9 @@ def test_dtls_fingerprint_normalised() -> None:
 
 
 def test_transcript_vector_and_binding() -> None:
-    th0 = Transcript(normalise_dtls_fingerprint(DTLS_I), normalise_dtls_fingerprint(DTLS_R)).hash
+    th0 = Transcript.start(normalise_dtls_fingerprint(DTLS_I), normalise_dtls_fingerprint(DTLS_R)).hash
     assert th0.hex() == VECTOR_TH0
-    swapped = Transcript(normalise_dtls_fingerprint(DTLS_R), normalise_dtls_fingerprint(DTLS_I)).hash
+    swapped = Transcript.start(normalise_dtls_fingerprint(DTLS_R), normalise_dtls_fingerprint(DTLS_I)).hash
     assert swapped != th0
 
 
@@ -85,3 +99,84 @@ def test_hello_vector_from_a_seeded_random_source() -> None:
     assert first == second
     assert isinstance(decode_frame(first), Hello)
     assert hashlib.sha256(first).hexdigest() == VECTOR_HELLO_SHA256
+
+
+# --- the phases (pyfront.session.handshake.phases) -------------------------------------------------
+
+
+async def _two_parties() -> tuple[Context, Context, tuple[bytes, bytes]]:
+    provider = NativeProvider()
+    alice = LocalParty(await Identity.generate(provider), await Account.create(provider))
+    bob = LocalParty(await Identity.generate(provider), await Account.create(provider))
+    dtls = (normalise_dtls_fingerprint(DTLS_I), normalise_dtls_fingerprint(DTLS_R))
+    return (
+        Context(provider, alice, None, None, None, None),
+        Context(provider, bob, None, None, None, None),
+        dtls,
+    )
+
+
+def _frame(step: Step) -> HandshakeFrame:
+    assert step.frame is not None
+    frame = decode_frame(step.frame)
+    assert not isinstance(frame, Data)
+    return frame
+
+
+def test_each_step_spends_its_phase_and_the_last_one_establishes() -> None:
+    async def body() -> None:
+        initiator, responder, dtls = await _two_parties()
+        await_reply, hello = await start(initiator, dtls, is_initiator=True)
+        await_hello, nothing = await start(responder, dtls, is_initiator=False)
+        assert isinstance(await_reply, AwaitReply) and isinstance(await_hello, AwaitHello) and nothing is None
+        assert hello is not None
+        hello_frame = decode_frame(hello)
+        assert isinstance(hello_frame, Hello)
+        replied = await transition(await_hello, hello_frame, responder, 0.0)
+        assert isinstance(replied.next, AwaitFinish)
+        with pytest.raises(InvalidStateError, match="already left"):
+            await transition(await_hello, hello_frame, responder, 0.0)  # the same phase, used again
+        finished = await transition(await_reply, _frame(replied), initiator, 0.0)
+        assert isinstance(finished.next, AwaitConfirm)
+        confirmed = await transition(replied.next, _frame(finished), responder, 0.0)
+        done = await transition(finished.next, _frame(confirmed), initiator, 0.0)
+        assert isinstance(confirmed.next, Established) and isinstance(done.next, Established)
+        assert done.frame is None and not done.next.resumed and not confirmed.next.resumed
+        assert done.next.peer_identity == responder.local.identity.public_key
+        assert confirmed.next.peer_identity == initiator.local.identity.public_key
+        assert done.next.stored.session_id == confirmed.next.stored.session_id
+        with pytest.raises(InvalidStateError, match="already left"):
+            await transition(finished.next, _frame(confirmed), initiator, 0.0)  # a finished handshake
+        # Phases hold secrets: only their names print.
+        assert [repr(x) for x in (replied.next, finished.next, done.next)] == [
+            "<AwaitFinish>",
+            "<AwaitConfirm>",
+            "<Established full>",
+        ]
+
+    asyncio.run(body())
+
+
+def test_frames_outside_the_table_are_refused_and_spend_nothing() -> None:
+    async def body() -> None:
+        initiator, responder, dtls = await _two_parties()
+        await_reply, hello = await start(initiator, dtls, is_initiator=True)
+        await_hello, _ = await start(responder, dtls, is_initiator=False)
+        assert hello is not None
+        hello_frame = decode_frame(hello)
+        assert isinstance(hello_frame, Hello)
+        replied = await transition(await_hello, hello_frame, responder, 0.0)
+        assert isinstance(replied.next, AwaitFinish)
+        reply_frame = _frame(replied)
+        wrong: list[tuple[Phase, HandshakeFrame, Context]] = [
+            (await_reply, hello_frame, initiator),  # an initiator never takes a Hello
+            (replied.next, reply_frame, responder),
+            (Done(), hello_frame, responder),
+        ]
+        for phase, frame, context in wrong:
+            with pytest.raises(InvalidStateError, match="unexpected"):
+                transition(phase, frame, context, 0.0)  # refused before any step runs
+        finished = await transition(await_reply, reply_frame, initiator, 0.0)  # still unspent
+        assert isinstance(finished.next, AwaitConfirm)
+
+    asyncio.run(body())

@@ -344,6 +344,21 @@ def test_wrong_state_operations() -> None:
     run(body)
 
 
+def test_state_changes_outside_the_table_are_refused() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        session = Session(provider, await make_party(provider), is_initiator=True)
+        with pytest.raises(InvalidStateError):
+            session._enter(SessionState.READY)  # only a finished handshake leads there
+        session.close()
+        for state in (SessionState.CONNECTING, SessionState.HANDSHAKING, SessionState.READY):
+            with pytest.raises(InvalidStateError):
+                session._enter(state)  # closed stays closed
+        assert session.disconnected(0.0) == [] and session.state == SessionState.CLOSED
+
+    run(body)
+
+
 def test_handshake_timeout() -> None:
     async def body() -> None:
         provider = NativeProvider()
@@ -501,7 +516,7 @@ def test_signed_but_broken_layer_bootstrap_aborts() -> None:
     import dataclasses
 
     from pyfront.session.frames import encode_frame
-    from pyfront.session.handshake import Transcript, normalise_dtls_fingerprint, signature_input
+    from pyfront.session.handshake.transcript import Transcript, normalise_dtls_fingerprint, signature_input
 
     async def body() -> None:
         provider = NativeProvider()
@@ -514,9 +529,8 @@ def test_signed_but_broken_layer_bootstrap_aborts() -> None:
         hello_frame, reply_frame = decode_frame(sent(hello)), decode_frame(sent(reply))
         assert isinstance(hello_frame, Hello) and isinstance(reply_frame, Reply)
         forged = dataclasses.replace(reply_frame, key_package=b"\x00\x01garbage")
-        transcript = Transcript(normalise_dtls_fingerprint(DTLS_A), normalise_dtls_fingerprint(DTLS_B))
-        transcript.absorb(hello_frame.signed_part())
-        th2 = transcript.absorb(hello_frame.signature, forged.signed_part())
+        transcript = Transcript.start(normalise_dtls_fingerprint(DTLS_A), normalise_dtls_fingerprint(DTLS_B))
+        th2 = transcript.absorb(hello_frame).absorb(forged).hash
         signature = await bob_party.identity.sign(provider, signature_input(th2))
         actions = await alice.receive(encode_frame(dataclasses.replace(forged, signature=signature)), 0.0)
         assert len(actions) == 1 and isinstance(actions[0], HandshakeFailed)

@@ -1,8 +1,9 @@
-"""The handshake's transcript, signatures and key schedule (DESIGN.md section 5, "Handshake").
+"""The handshake's transcript: what each frame signs, how the signatures chain, and the keys the
+transcript yields (DESIGN.md section 5, "Handshake"; docs/protocol.md section 3).
 
 Two round trips after the data channel opens: ``Hello`` (I->R), ``Reply`` (R->I), ``Finish`` (I->R),
-``Confirm`` (R->I); see ``pyfront.session.frames`` for their layouts and docs/protocol.md for the whole
-picture.
+``Confirm`` (R->I); ``pyfront.session.frames`` holds their layouts and ``pyfront.session.handshake.phases``
+the steps that send and take them.
 
 The transcript hash starts from **both DTLS fingerprints** as the transport read them from the SDPs
 (initiator's first), so a broker that swapped certificates makes the two sides' transcripts differ and
@@ -14,25 +15,33 @@ every signature fail:
     TH3 = SHA-256(TH2 || Reply.signature || Finish.signed_part)      Finish.signature  = Sign(TH3)
     TH4 = SHA-256(TH3 || Finish.signature || Confirm.signed_part)    Confirm.signature = Sign(TH4)
 
-``Sign(x) = Ed25519(identity_key, "parley handshake signature v1" || x)``. Key confirmation:
-``prk = HKDF-Extract(TH2, X25519(e_I, e_R))``; ``Finish.confirmation = HMAC(HKDF-Expand(prk, "parley
-confirm i2r"), TH2)`` and ``Confirm.confirmation = HMAC(HKDF-Expand(prk, "parley confirm r2i"), TH3)``.
-The outer layer is then keyed from the same X25519 secret and TH4, the ML-KEM ratchet's roots from TH4,
-and a full handshake's resume id is ``HKDF-Expand(TH4, "parley resume id", 32)``. This module does no I/O.
+A frame's signed part is its encoding without the signature. ``Sign(x) = Ed25519(identity_key, "parley
+handshake signature v1" || x)``. Key confirmation: ``prk = HKDF-Extract(TH2, X25519(e_I, e_R))``;
+``Finish.confirmation = HMAC(HKDF-Expand(prk, "parley confirm i2r"), TH2)`` and ``Confirm.confirmation =
+HMAC(HKDF-Expand(prk, "parley confirm r2i"), TH3)``. The outer layer is then keyed from the same X25519
+secret and TH4, the ML-KEM ratchet's roots from TH4, and a full handshake's resume id is
+``HKDF-Expand(TH4, "parley resume id", 32)``. This module does no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from dataclasses import dataclass
+from typing import TypeVar
 
 from pyfront.crypto.provider import CryptoProvider, SymmetricKey, constant_time_equal
 from pyfront.errors import AuthenticationError, DecodeError
+from pyfront.session.frames import Confirm, Finish, HandshakeFrame, Hello, Reply
+from pyfront.session.identity import Identity
 
 HANDSHAKE_LABEL = b"parley handshake v1"
 SIGNATURE_LABEL = b"parley handshake signature v1"
 MAX_DTLS_FINGERPRINT = 255
 SHA256_FINGERPRINT_LENGTH = 32
 _FINGERPRINT = re.compile(r"^([A-Za-z0-9-]{1,16}) ((?:[0-9A-Fa-f]{2}:)*[0-9A-Fa-f]{2})$")
+
+SignedFrame = TypeVar("SignedFrame", Hello, Reply, Finish, Confirm)
 
 
 def normalise_dtls_fingerprint(fingerprint: str | bytes) -> bytes:
@@ -52,37 +61,55 @@ def normalise_dtls_fingerprint(fingerprint: str | bytes) -> bytes:
     return f"{match.group(1).lower()} {match.group(2).upper()}".encode("ascii")
 
 
+@dataclass(frozen=True)
 class Transcript:
-    """The running transcript hash."""
+    """The transcript at one frame: its hash TH_n, and the signature of that frame, which the next
+    frame's hash covers. Immutable: each step makes the next one."""
 
-    def __init__(self, initiator_dtls: bytes, responder_dtls: bytes) -> None:
-        self.hash = CryptoProvider.sha256(
-            HANDSHAKE_LABEL
-            + bytes([len(initiator_dtls)])
-            + initiator_dtls
-            + bytes([len(responder_dtls)])
-            + responder_dtls
+    hash: bytes
+    signature: bytes = b""
+
+    @classmethod
+    def start(cls, initiator_dtls: bytes, responder_dtls: bytes) -> Transcript:
+        """TH0, from both DTLS fingerprints (``normalise_dtls_fingerprint``), initiator's first."""
+        return cls(
+            CryptoProvider.sha256(
+                HANDSHAKE_LABEL
+                + bytes([len(initiator_dtls)])
+                + initiator_dtls
+                + bytes([len(responder_dtls)])
+                + responder_dtls
+            )
         )
 
-    def absorb(self, *parts: bytes) -> bytes:
-        self.hash = CryptoProvider.sha256(self.hash + b"".join(parts))
-        return self.hash
+    def absorb(self, frame: HandshakeFrame) -> Transcript:
+        """The transcript after ``frame``: its signed part chained to the previous frame's signature."""
+        transcript_hash = CryptoProvider.sha256(self.hash + self.signature + frame.signed_part())
+        return Transcript(transcript_hash, frame.signature)
 
-    def copy(self) -> Transcript:
-        clone = Transcript.__new__(Transcript)
-        clone.hash = self.hash
-        return clone
+    async def sign(
+        self, frame: SignedFrame, provider: CryptoProvider, identity: Identity
+    ) -> tuple[SignedFrame, Transcript]:
+        """Our ``frame`` signed over the transcript it ends, and that transcript."""
+        transcript_hash = self.absorb(frame).hash
+        signature = await identity.sign(provider, signature_input(transcript_hash))
+        return dataclasses.replace(frame, signature=signature), Transcript(transcript_hash, signature)
+
+    async def verify(
+        self, frame: HandshakeFrame, provider: CryptoProvider, identity_key: bytes
+    ) -> Transcript:
+        """The transcript after the peer's ``frame``; ``AuthenticationError`` unless ``identity_key``
+        signed it."""
+        after = self.absorb(frame)
+        if not await provider.ed25519_verify(identity_key, signature_input(after.hash), frame.signature):
+            raise AuthenticationError(
+                f"handshake: {type(frame).__name__} signature does not verify against the transcript"
+            )
+        return after
 
 
 def signature_input(transcript_hash: bytes) -> bytes:
     return SIGNATURE_LABEL + transcript_hash
-
-
-async def verify_signature(
-    provider: CryptoProvider, identity_key: bytes, transcript_hash: bytes, signature: bytes, what: str
-) -> None:
-    if not await provider.ed25519_verify(identity_key, signature_input(transcript_hash), signature):
-        raise AuthenticationError(f"handshake: {what} signature does not verify against the transcript")
 
 
 def confirmation_keys(shared_secret: bytes, th2: bytes) -> tuple[SymmetricKey, SymmetricKey]:

@@ -8,7 +8,8 @@
 * The responder joins from the Welcome, checks the members are exactly the two of them, opens the
   inbound Olm session and checks it decrypts TH2 (``responder_layers``).
 
-Any mismatch raises ``AuthenticationError`` (the session then aborts the handshake). No I/O here.
+Any mismatch raises ``AuthenticationError`` (the session then aborts the handshake). The steps of
+``pyfront.session.handshake.phases`` call these. No I/O here.
 """
 
 from __future__ import annotations
@@ -35,9 +36,16 @@ class ResponderOffer:
 
 
 @dataclass(frozen=True)
-class InitiatorLayers:
+class FreshLayers:
+    """The MLS and Olm layers a full handshake set up (the ML-KEM ratchet follows from TH4)."""
+
     mls: MlsLayer
     olm: OlmLayer
+
+
+@dataclass(frozen=True)
+class InitiatorLayers:
+    layers: FreshLayers
     olm_prekey_message: bytes
     welcome: bytes
 
@@ -71,7 +79,8 @@ async def initiator_layers(
         raise InvalidStateError("handshake: adding the peer gave no Welcome")
     olm_session = await account.create_outbound_session(peer_olm_identity_key, peer_olm_one_time_key)
     prekey = encode_olm_message(await olm_session.encrypt(transcript_hash))
-    return InitiatorLayers(MlsLayer(provider, group), OlmLayer(provider, olm_session), prekey, added.welcome)
+    layers = FreshLayers(MlsLayer(provider, group), OlmLayer(provider, olm_session))
+    return InitiatorLayers(layers, prekey, added.welcome)
 
 
 async def responder_layers(
@@ -85,7 +94,7 @@ async def responder_layers(
     welcome: bytes,
     olm_prekey_message: bytes,
     transcript_hash: bytes,
-) -> tuple[MlsLayer, OlmLayer]:
+) -> FreshLayers:
     group = await Group.join(provider, welcome, key_package_private)
     if group.members() != {INITIATOR_LEAF: peer_identity_key, RESPONDER_LEAF: identity_key}:
         raise AuthenticationError("handshake: the MLS group's members are not the two of us")
@@ -95,4 +104,4 @@ async def responder_layers(
     olm_session, plaintext = await account.create_inbound_session(peer_olm_identity_key, prekey)
     if not constant_time_equal(plaintext, transcript_hash):
         raise AuthenticationError("handshake: the Olm layer did not confirm the transcript")
-    return MlsLayer(provider, group), OlmLayer(provider, olm_session)
+    return FreshLayers(MlsLayer(provider, group), OlmLayer(provider, olm_session))
