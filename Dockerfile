@@ -10,7 +10,8 @@
 FROM node:20-bookworm-slim AS node
 WORKDIR /src
 COPY package.json package-lock.json ./
-# Runtime packages only: the `peer` devDependency is an interop peer for the tests.
+# Runtime packages only: the devDependencies `peer` (the stock broker) and `peerjs` (the stock client)
+# are interop peers for the tests.
 RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
 
 # ---- 2. The server: Python dependencies, the bundle build, a non-root user ----------------------------

@@ -121,7 +121,6 @@ VENDOR: tuple[VendorEntry, ...] = (
         "pyodide",
         ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "pyodide-lock.json"),
     ),
-    VendorEntry("peerjs", "peerjs/dist", ("peerjs.min.js",)),
     VendorEntry("jsqr", "jsqr/dist", ("jsQR.js",)),
     # For pyfront/crypto/webcrypto.py: the ML-KEM-768 fallback for browsers whose WebCrypto lacks it (the
     # 9 ES modules @noble/post-quantum/ml-kem.js imports, entry /static/vendor/noble/post-quantum/ml-kem.js)

@@ -53,7 +53,7 @@ def test_mime_types_and_security_headers(live_server: LiveServer, path: str, mim
     ("path", "cache_control"),
     [
         ("/static/vendor/pyodide/pyodide.asm.wasm", headers.CACHE_IMMUTABLE),
-        ("/static/vendor/peerjs/peerjs.min.js", headers.CACHE_IMMUTABLE),
+        ("/static/vendor/jsqr/jsQR.js", headers.CACHE_IMMUTABLE),
         ("/", "no-cache"),
         ("/bundle.json", "no-cache"),
         ("/service_worker.js", "no-cache"),

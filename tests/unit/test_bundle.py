@@ -166,7 +166,6 @@ def test_build_contents(built_site: tuple[Config, Manifest]) -> None:
         "/static/vendor/pyodide/pyodide.asm.mjs",
         "/static/vendor/pyodide/pyodide.asm.wasm",
         "/static/vendor/pyodide/pyodide-lock.json",
-        "/static/vendor/peerjs/peerjs.min.js",
         "/static/vendor/jsqr/jsQR.js",
         "/static/vendor/boot.json",
         "/static/index.html",
@@ -275,6 +274,24 @@ def test_missing_node_modules_is_a_clear_error(tmp_path: Path, checkout: Path) -
     config = clean_site(tmp_path, checkout)
     with pytest.raises(BundleError, match="npm ci"):
         bundle.build(config, node_modules=tmp_path / "nowhere", log=False)
+
+
+def test_every_vendored_package_is_a_pinned_runtime_dependency() -> None:
+    """The image installs ``npm ci --omit=dev``: each package the build copies from is named in
+    ``dependencies`` at the version the lockfile holds, and nothing sits there that the build never copies.
+    """
+    manifest = json.loads((REPO_ROOT / "package.json").read_text())
+    locked = json.loads((REPO_ROOT / "package-lock.json").read_text())["packages"]
+
+    def package_of(source: str) -> str:
+        parts = source.split("/")
+        return "/".join(parts[:2] if parts[0].startswith("@") else parts[:1])
+
+    vendored = {package_of(entry.source) for entry in bundle.VENDOR}
+    runtime = manifest["dependencies"]
+    assert set(runtime) == vendored
+    for name, version in runtime.items():
+        assert locked[f"node_modules/{name}"]["version"] == version, name
 
 
 def test_pyfront_zip_is_deterministic_and_clean(tmp_path: Path) -> None:

@@ -123,6 +123,7 @@ def test_image_build_gives_the_checkout_root_hash(tmp_path: Path) -> None:
     (image / "node_modules").mkdir()
     packages = _production_packages()
     assert "peer" not in packages, "the test-only broker is not in the image"
+    assert "peerjs" not in packages, "the test-only PeerJS client is not in the image"
     for package in packages:
         link = image / "node_modules" / package
         link.parent.mkdir(parents=True, exist_ok=True)
