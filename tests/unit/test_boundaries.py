@@ -278,10 +278,8 @@ def test_every_import_points_down_the_stack() -> None:
 def test_no_import_cycles() -> None:
     graph: dict[Path, set[Path]] = {}
     for path in python_files(PYFRONT):
-        graph[path] = {
-            target for _, module in pyfront_imports(path) if (target := module_path(module)) != path
-        }
-        graph[path].discard(None)  # type: ignore[arg-type]
+        targets = {module_path(module) for _, module in pyfront_imports(path)}
+        graph[path] = {target for target in targets if target is not None and target != path}
     state: dict[Path, int] = {}  # 1 = on the current path, 2 = finished
     cycles: list[str] = []
 
