@@ -72,6 +72,7 @@ from pyfront.session.handshake.phases import (
 )
 from pyfront.session.handshake.transcript import normalise_dtls_fingerprint
 from pyfront.session.identity import safety_number
+from pyfront.storage.migrations import SESSION
 
 __all__ = [
     "HANDSHAKE_RETRANSMIT_SECONDS",
@@ -79,7 +80,6 @@ __all__ = [
     "INNER_SESSION_LAYERS",
     "MAX_EARLY_FRAMES",
     "SESSION_LAYERS",
-    "SESSION_STATE_VERSION",
     "Action",
     "Deliver",
     "HandshakeFailed",
@@ -100,7 +100,6 @@ retransmission every second, that much silence means the connection is dead (a f
 about 0.15 s in Chromium here, a few seconds on a loaded machine)."""
 MAX_EARLY_FRAMES = 64
 """Data frames buffered while the initiator waits for ``Confirm``."""
-SESSION_STATE_VERSION = 1
 
 
 class SessionState(Enum):
@@ -398,23 +397,21 @@ class Session:
         """Versioned, JSON-able. A handshake in progress is not stored: it restores as ``CONNECTING``."""
         ready = self.state == SessionState.READY and self._cascade is not None
         state = self.state if self.state != SessionState.HANDSHAKING else SessionState.CONNECTING
-        return {
-            "version": SESSION_STATE_VERSION,
-            "is_initiator": self.is_initiator,
-            "state": state.value,
-            "expected_identity": None if self.expected_identity is None else self.expected_identity.hex(),
-            "invite_fingerprint": self.invite_fingerprint,
-            "peer_identity": None if self.peer_identity is None else self.peer_identity.hex(),
-            "session_id": self._session_id.hex(),
-            "layers": None if self._inner is None else {layer.name: layer.to_dict() for layer in self._inner},
-            "outer": self.cascade.layer("outer").to_dict() if ready else None,
-        }
+        return SESSION.new(
+            is_initiator=self.is_initiator,
+            state=state.value,
+            expected_identity=None if self.expected_identity is None else self.expected_identity.hex(),
+            invite_fingerprint=self.invite_fingerprint,
+            peer_identity=None if self.peer_identity is None else self.peer_identity.hex(),
+            session_id=self._session_id.hex(),
+            layers=None if self._inner is None else {layer.name: layer.to_dict() for layer in self._inner},
+            outer=self.cascade.layer("outer").to_dict() if ready else None,
+        )
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, local: LocalParty, data: dict[str, Any]) -> Session:
+        data = SESSION.open(data)
         try:
-            if data["version"] != SESSION_STATE_VERSION:
-                raise DecodeError(f"session state: unknown version {data['version']!r}")
             session = cls(
                 provider,
                 local,
