@@ -99,6 +99,7 @@ from pyfront.mls.tree import (
 )
 from pyfront.mls.tree_ops import add_leaf
 from pyfront.mls.treekem import (
+    GroupContextFor,
     TreeKemPrivateKeys,
     check_ciphertext_counts,
     create_update_path,
@@ -107,6 +108,7 @@ from pyfront.mls.treekem import (
     merge_update_path,
     private_keys_from_welcome,
 )
+from pyfront.storage.migrations import GROUP_STATE
 
 __all__ = [
     "CommitResult",
@@ -121,10 +123,6 @@ __all__ = [
     "generate_key_package",
 ]
 
-#: Version of the ``to_dict`` format. Version 1 lacked the epoch's confirmation tag; it still loads (the
-#: tag is then unknown until the next commit, so ``export_group_info`` waits for one).
-GROUP_STATE_VERSION = 2
-_READABLE_STATE_VERSIONS = (1, 2)
 #: Largest MLSMessage ``process`` accepts (bytes).
 MAX_MESSAGE_SIZE = 4 << 20
 #: Largest application payload ``protect`` accepts (bytes).
@@ -212,6 +210,64 @@ class _EpochState:
         interim = transcript.next_interim_hash(context.confirmed_transcript_hash, confirmation_tag)
         secret_tree = SecretTree(secrets.encryption_secret, tree.n_leaves)
         return cls(context, tree, keys, secrets, secret_tree, interim, confirmation_tag)
+
+
+def _next_context(
+    old: GroupContext, tree_hash: bytes, confirmed_transcript_hash: bytes, extensions: tuple[Extension, ...]
+) -> GroupContext:
+    """The GroupContext of the epoch after ``old`` (section 8.1): the next epoch number, and the tree
+    hash, confirmed transcript hash and extensions after the commit."""
+    return dataclasses.replace(
+        old,
+        epoch=old.epoch + 1,
+        tree_hash=tree_hash,
+        confirmed_transcript_hash=confirmed_transcript_hash,
+        extensions=extensions,
+    )
+
+
+def _provisional_context(old: GroupContext, extensions: tuple[Extension, ...]) -> GroupContextFor:
+    """The encoded GroupContext an UpdatePath is encrypted to, given the tree hash after the path
+    (section 12.4.1): the next one, but still with ``old``'s confirmed transcript hash, because the
+    commit that will carry the path is not signed yet."""
+
+    def encoded(tree_hash: bytes) -> bytes:
+        return _next_context(old, tree_hash, old.confirmed_transcript_hash, extensions).encode()
+
+    return encoded
+
+
+async def _verify_group_info_and_tree(
+    provider: CryptoProvider, group_info: GroupInfo, ratchet_tree: bytes | None, now: int | None
+) -> RatchetTree:
+    """A joiner's checks of a GroupInfo and of the ratchet tree it describes, the same for a Welcome
+    (section 12.4.3.1) and an external join (12.4.3.2); returns the verified tree.
+
+    The tree is the GroupInfo's ``ratchet_tree`` extension when it has one, else ``ratchet_tree`` (given
+    out of band). A present extension is what the signer vouched for, so an empty or malformed one fails
+    the join (section 12.4.3.3: its last node must be non-blank) rather than giving way to the given
+    tree. The signer must be a member whose key verifies the signature, the tree's hash must be the
+    GroupContext's, and the tree must pass ``RatchetTree.verify``."""
+    context = group_info.group_context
+    if context.version != PROTOCOL_VERSION_MLS10 or context.cipher_suite != cs.CIPHER_SUITE:
+        raise InvalidStateError(
+            f"GroupInfo for protocol version {context.version} and cipher suite {context.cipher_suite}, "
+            f"expected {PROTOCOL_VERSION_MLS10} and {cs.CIPHER_SUITE}"
+        )
+    tree_data = find_extension(group_info.extensions, ExtensionType.RATCHET_TREE)
+    if tree_data is None:
+        tree_data = ratchet_tree
+    if tree_data is None:
+        raise InvalidStateError("no ratchet tree: neither in the GroupInfo nor given")
+    tree = RatchetTree.decode(tree_data)
+    signer = tree.leaf(group_info.signer) if group_info.signer < tree.n_leaves else None
+    if signer is None:
+        raise UnknownSenderError(f"GroupInfo signer {group_info.signer} is not a member")
+    await welcome_module.verify_group_info(provider, group_info, signer.signature_key)
+    if tree.tree_hash() != context.tree_hash:
+        raise TreeValidationError("the ratchet tree does not match the GroupInfo tree hash")
+    await tree.verify(provider, context.group_id, now)
+    return tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,10 +402,7 @@ class Group:
         keys.set(0, encryption_private, encryption_public)
         context = GroupContext(PROTOCOL_VERSION_MLS10, cs.CIPHER_SUITE, group_id, 0, tree.tree_hash(), b"")
         init_secret = provider.random_bytes(cs.NH)
-        encoded = context.encode()
-        joiner = ks.derive_joiner_secret(init_secret, ks.zero_secret(), encoded)
-        secrets = ks.derive_epoch_secrets(joiner, ks.zero_secret(), encoded)
-        tag = ks.confirmation_tag(secrets.confirmation_key, b"")
+        secrets, tag = ks.enter_epoch(init_secret, ks.zero_secret(), ks.zero_secret(), context)
         state = _EpochState.start(context, tree, keys, secrets, tag)
         return cls(
             provider, state, 0, signature_key, external_psks=external_psks, public_handshake=public_handshake
@@ -389,30 +442,14 @@ class Group:
             provider, body, key_package, key_package_private.init_private_key, psk_secret_for
         )
         context = group_info.group_context
-        if context.version != PROTOCOL_VERSION_MLS10:
-            raise InvalidStateError("GroupInfo protocol version is not mls10")
-        tree_data = find_extension(group_info.extensions, ExtensionType.RATCHET_TREE)
-        if tree_data is None:
-            tree_data = ratchet_tree
-        if tree_data is None:
-            raise InvalidStateError("no ratchet tree: neither in the GroupInfo nor given")
-        tree = RatchetTree.decode(tree_data)
-        signer = tree.leaf(group_info.signer) if group_info.signer < tree.n_leaves else None
-        if signer is None:
-            raise UnknownSenderError(f"GroupInfo signer {group_info.signer} is not a member")
-        await welcome_module.verify_group_info(provider, group_info, signer.signature_key)
-        if tree.tree_hash() != context.tree_hash:
-            raise TreeValidationError("the ratchet tree does not match the GroupInfo tree hash")
-        await tree.verify(provider, context.group_id, now)
+        tree = await _verify_group_info_and_tree(provider, group_info, ratchet_tree, now)
         my_leaf = next(
             (index for index, leaf in tree.leaves() if leaf == key_package.leaf_node),
             None,
         )
         if my_leaf is None:
             raise InvalidStateError("our KeyPackage's leaf is not in the tree")
-        encoded = context.encode()
-        secrets = ks.derive_epoch_secrets(group_secrets.joiner_secret, psk_secret, encoded)
-        tag = ks.confirmation_tag(secrets.confirmation_key, context.confirmed_transcript_hash)
+        secrets, tag = ks.join_epoch(group_secrets.joiner_secret, psk_secret, context)
         if not constant_time_equal(tag, group_info.confirmation_tag):
             raise AuthenticationError("GroupInfo confirmation tag does not verify")
         path_secret = group_secrets.path_secret.path_secret if group_secrets.path_secret else None
@@ -598,20 +635,6 @@ class Group:
     def _psk_secret(self, items: list[ProposalItem]) -> tuple[bytes, tuple[PreSharedKeyID, ...]]:
         return proposals_module.psk_secret(items, self.group_id, self._external_psks, self._resumption_psks)
 
-    def _next_context(
-        self, tree: RatchetTree, confirmed_transcript_hash: bytes, extensions: tuple[Extension, ...]
-    ) -> GroupContext:
-        old = self._state.context
-        return GroupContext(
-            old.version,
-            old.cipher_suite,
-            old.group_id,
-            old.epoch + 1,
-            tree.tree_hash(),
-            confirmed_transcript_hash,
-            extensions,
-        )
-
     def _install(self, state: _EpochState) -> None:
         self._state = state
         self._pending.clear()
@@ -682,14 +705,14 @@ class Group:
             self._pending.clear()
             return True, committer
         if commit.path is not None:
-            provisional = self._next_context(tree, state.context.confirmed_transcript_hash, extensions)
+            provisional = _provisional_context(state.context, extensions)
             processed = await decrypt_update_path(
                 provider,
                 tree,
                 committer,
                 commit.path,
                 private_keys=state.keys,
-                group_context=provisional.encode(),
+                group_context=provisional(tree.tree_hash()),
                 excluded_leaves=added,
             )
             commit_secret: bytes = processed.commit_secret
@@ -702,17 +725,14 @@ class Group:
         confirmed = transcript.next_confirmed_hash(
             state.interim_transcript_hash, authenticated.wire_format, authenticated.content, signature
         )
-        context = self._next_context(tree, confirmed, extensions)
+        context = _next_context(state.context, tree.tree_hash(), confirmed, extensions)
         psk_secret, _ = self._psk_secret(proposals)
-        encoded = context.encode()
         init_secret: bytes = state.secrets.init_secret
         if external_init is not None:
             external_private, _ = await ks.external_key_pair(provider, state.secrets.external_secret)
             receiver = await hpke.setup_base_r(provider, external_init.kem_output, external_private, b"")
             init_secret = receiver.export(EXTERNAL_INIT_LABEL, cs.NH)
-        joiner = ks.derive_joiner_secret(init_secret, commit_secret, encoded)
-        secrets = ks.derive_epoch_secrets(joiner, psk_secret, encoded)
-        tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
+        secrets, tag = ks.enter_epoch(init_secret, commit_secret, psk_secret, context)
         if not constant_time_equal(tag, authenticated.auth.confirmation_tag):
             raise AuthenticationError("commit confirmation tag does not verify")
         self._install(_EpochState.start(context, tree, keys, secrets, tag))
@@ -772,23 +792,11 @@ class Group:
         if not isinstance(info, GroupInfo):
             raise DecodeError(f"expected a GroupInfo, got {type(info).__name__}")
         context = info.group_context
-        if context.version != PROTOCOL_VERSION_MLS10 or context.cipher_suite != cs.CIPHER_SUITE:
-            raise InvalidStateError("GroupInfo for another protocol version or cipher suite")
-        tree_data = find_extension(info.extensions, ExtensionType.RATCHET_TREE) or ratchet_tree
-        if tree_data is None:
-            raise InvalidStateError("no ratchet tree: neither in the GroupInfo nor given")
         external_pub_data = find_extension(info.extensions, ExtensionType.EXTERNAL_PUB)
         if external_pub_data is None:
             raise InvalidStateError("the GroupInfo has no external_pub: external joins are not offered")
         external_pub = decode_all(external_pub_data, Reader.opaque)
-        tree = RatchetTree.decode(tree_data)
-        signer = tree.leaf(info.signer) if info.signer < tree.n_leaves else None
-        if signer is None:
-            raise UnknownSenderError(f"GroupInfo signer {info.signer} is not a member")
-        await welcome_module.verify_group_info(provider, info, signer.signature_key)
-        if tree.tree_hash() != context.tree_hash:
-            raise TreeValidationError("the ratchet tree does not match the GroupInfo tree hash")
-        await tree.verify(provider, context.group_id, now)
+        tree = await _verify_group_info_and_tree(provider, info, ratchet_tree, now)
         kem_output, sender_context = await hpke.setup_base_s(provider, external_pub, b"")
         init_secret = sender_context.export(EXTERNAL_INIT_LABEL, cs.NH)
         template = LeafNode(
@@ -799,16 +807,12 @@ class Group:
             leaf_node_source=LeafNodeSource.COMMIT,
         )
         my_leaf = add_leaf(tree, template)
-
-        def context_for(tree_hash: bytes) -> bytes:
-            return dataclasses.replace(context, epoch=context.epoch + 1, tree_hash=tree_hash).encode()
-
         created = await create_update_path(
             provider,
             tree,
             my_leaf,
             sign_leaf=leaf_signer(provider, template, signature_key, context.group_id, my_leaf),
-            group_context_for=context_for,
+            group_context_for=_provisional_context(context, context.extensions),
         )
         commit = Commit((ProposalOrRef(proposal=Proposal(ExternalInit(kem_output))),), created.update_path)
         content = FramedContent(
@@ -819,13 +823,8 @@ class Group:
         )
         interim = transcript.next_interim_hash(context.confirmed_transcript_hash, info.confirmation_tag)
         confirmed = transcript.next_confirmed_hash(interim, WireFormat.PUBLIC_MESSAGE, content, signature)
-        new_context = dataclasses.replace(
-            context, epoch=context.epoch + 1, tree_hash=tree.tree_hash(), confirmed_transcript_hash=confirmed
-        )
-        encoded = new_context.encode()
-        joiner = ks.derive_joiner_secret(init_secret, created.commit_secret, encoded)
-        secrets = ks.derive_epoch_secrets(joiner, ks.zero_secret(), encoded)
-        tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
+        new_context = _next_context(context, tree.tree_hash(), confirmed, context.extensions)
+        secrets, tag = ks.enter_epoch(init_secret, created.commit_secret, ks.zero_secret(), new_context)
         message = MLSMessage(PublicMessage(content, FramedContentAuthData(signature, tag))).encode()
         state = _EpochState.start(new_context, tree, created.private_keys, secrets, tag)
         group = cls(provider, state, my_leaf, signature_key, public_handshake=public_handshake)
@@ -894,18 +893,6 @@ class Group:
         if with_path:
             my_leaf_node = tree.leaf(self._my_leaf)
             assert my_leaf_node is not None
-
-            def context_for(tree_hash: bytes) -> bytes:
-                return GroupContext(
-                    old_context.version,
-                    old_context.cipher_suite,
-                    old_context.group_id,
-                    old_context.epoch + 1,
-                    tree_hash,
-                    old_context.confirmed_transcript_hash,
-                    extensions,
-                ).encode()
-
             created = await create_update_path(
                 provider,
                 tree,
@@ -913,7 +900,7 @@ class Group:
                 sign_leaf=leaf_signer(
                     provider, my_leaf_node, self._signature_key, self.group_id, self._my_leaf
                 ),
-                group_context_for=context_for,
+                group_context_for=_provisional_context(old_context, extensions),
                 excluded_leaves=added,
             )
             commit_secret: bytes = created.commit_secret
@@ -937,12 +924,9 @@ class Group:
         confirmed = transcript.next_confirmed_hash(
             state.interim_transcript_hash, wire_format, content, signature
         )
-        context = self._next_context(tree, confirmed, extensions)
+        context = _next_context(old_context, tree.tree_hash(), confirmed, extensions)
         psk_secret, psk_ids = self._psk_secret(items)
-        encoded = context.encode()
-        joiner = ks.derive_joiner_secret(state.secrets.init_secret, commit_secret, encoded)
-        secrets = ks.derive_epoch_secrets(joiner, psk_secret, encoded)
-        tag = ks.confirmation_tag(secrets.confirmation_key, confirmed)
+        secrets, tag = ks.enter_epoch(state.secrets.init_secret, commit_secret, psk_secret, context)
         message = await self._frame(
             AuthenticatedContent(wire_format, content, FramedContentAuthData(signature, tag))
         )
@@ -962,7 +946,7 @@ class Group:
                 path_secret = created.path_secret_for_joiner(self._my_leaf, leaf_index) if created else None
                 recipients.append((item.proposal.body.key_package, path_secret))
             sealed = await welcome_module.seal_welcome(
-                provider, group_info, joiner, psk_secret, recipients, psks=psk_ids
+                provider, group_info, secrets.joiner_secret, psk_secret, recipients, psks=psk_ids
             )
             welcome_bytes = MLSMessage(sealed).encode()
         self._install(_EpochState.start(context, tree, keys, secrets, tag))
@@ -1000,32 +984,31 @@ class Group:
             for node in state.keys.nodes()
             if (key := state.keys.key_for(state.tree, node)) is not None
         }
-        return {
-            "version": GROUP_STATE_VERSION,
-            "status": self._status.value,
-            "context": state.context.encode().hex(),
-            "tree": state.tree.encode().hex(),
-            "my_leaf": self._my_leaf,
-            "private_keys": keys,
-            "signature_key": self._signature_key.hex(),
-            "secrets": {name: getattr(state.secrets, name).hex() for name in _SECRET_FIELDS},
-            "secret_tree": state.secret_tree.to_dict(),
-            "interim_transcript_hash": state.interim_transcript_hash.hex(),
-            "confirmation_tag": state.confirmation_tag.hex(),
-            "pending": {
+        return GROUP_STATE.new(
+            status=self._status.value,
+            context=state.context.encode().hex(),
+            tree=state.tree.encode().hex(),
+            my_leaf=self._my_leaf,
+            private_keys=keys,
+            signature_key=self._signature_key.hex(),
+            secrets={name: getattr(state.secrets, name).hex() for name in _SECRET_FIELDS},
+            secret_tree=state.secret_tree.to_dict(),
+            interim_transcript_hash=state.interim_transcript_hash.hex(),
+            confirmation_tag=state.confirmation_tag.hex(),
+            pending={
                 ref.hex(): [item.proposal.encode().hex(), item.sender] for ref, item in self._pending.items()
             },
-            "resumption_psks": {str(epoch): psk.hex() for epoch, psk in self._resumption_psks.items()},
-            "external_psks": {psk_id.hex(): psk.hex() for psk_id, psk in self._external_psks.items()},
-            "public_handshake": self._public_handshake,
-        }
+            resumption_psks={str(epoch): psk.hex() for epoch, psk in self._resumption_psks.items()},
+            external_psks={psk_id.hex(): psk.hex() for psk_id, psk in self._external_psks.items()},
+            public_handshake=self._public_handshake,
+        )
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, data: dict[str, Any]) -> Group:
-        """Restore ``to_dict`` output; raises ``DecodeError`` for an unknown version or a malformed state."""
+        """Restore ``to_dict`` output of this or an older version (``GROUP_STATE`` in
+        ``pyfront.storage.migrations``); ``DecodeError`` for an unknown version or a malformed state."""
+        data = GROUP_STATE.open(data)
         try:
-            if data["version"] not in _READABLE_STATE_VERSIONS:
-                raise DecodeError(f"group state version {data['version']}, expected {GROUP_STATE_VERSION}")
             context = GroupContext.decode(bytes.fromhex(data["context"]))
             tree = RatchetTree.decode(bytes.fromhex(data["tree"]))
             my_leaf = int(data["my_leaf"])
@@ -1042,7 +1025,7 @@ class Group:
                 secrets,
                 SecretTree.from_dict(data["secret_tree"]),
                 bytes.fromhex(data["interim_transcript_hash"]),
-                bytes.fromhex(data["confirmation_tag"]) if data["version"] >= 2 else b"",
+                bytes.fromhex(data["confirmation_tag"]),
             )
             group = cls(
                 provider,
@@ -1061,7 +1044,7 @@ class Group:
                 int(epoch): bytes.fromhex(psk) for epoch, psk in data["resumption_psks"].items()
             }
         except (KeyError, ValueError, TypeError) as error:
-            raise DecodeError(f"group state: {error}") from None
+            raise DecodeError(f"{GROUP_STATE.kind}: {error}") from None
         return group
 
 

@@ -20,6 +20,8 @@ import pytest
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ProtocolError, ReplayError
 from pyfront.mls import framing
+from pyfront.mls import key_schedule as ks
+from pyfront.mls import welcome as welcome_module
 from pyfront.mls.group import (
     EpochError,
     Group,
@@ -35,6 +37,7 @@ from pyfront.mls.messages import (
     AuthenticatedContent,
     ContentType,
     Credential,
+    Extension,
     ExtensionType,
     FramedContent,
     FramedContentAuthData,
@@ -532,6 +535,70 @@ def test_external_join_needs_external_pub_and_a_valid_signature() -> None:
             await Group.join_external(PROVIDER, MLSMessage(forged).encode(), b"x", signature_key)
 
     run(scenario())
+
+
+async def join_by(how: str, tree_extension: str, given_tree: str) -> Group:
+    """Join alice's group by ``how`` ("welcome" or "external") from a GroupInfo that alice signs with a
+    ``ratchet_tree`` extension that is "absent", the "right" tree, "empty" (no bytes) or an "empty
+    vector", and with a "right" or "wrong" (another group's) tree given out of band."""
+    signature_key, _ = await PROVIDER.ed25519_generate()
+    alice = await Group.create(PROVIDER, b"alice", signature_key)
+    package, private = await new_member(b"bob")
+    if how == "welcome":
+        await alice.add([package], path=False)
+        info = GroupInfo(alice.group_context, (), alice._state.confirmation_tag, alice.my_leaf)
+    else:
+        exported = MLSMessage.decode(await alice.export_group_info(with_tree=False)).body
+        assert isinstance(exported, GroupInfo)
+        info = exported
+    tree = alice.tree.encode()
+    extension_data = {"absent": None, "right": tree, "empty": b"", "empty vector": b"\x00"}[tree_extension]
+    if extension_data is not None:
+        extension = Extension(ExtensionType.RATCHET_TREE, extension_data)
+        info = dataclasses.replace(info, extensions=(*info.extensions, extension))
+    signed = await welcome_module.sign_group_info(PROVIDER, info, alice._signature_key)
+    other_group = await Group.create(PROVIDER, b"someone else", signature_key)
+    given = tree if given_tree == "right" else other_group.tree.encode()
+    if how == "external":
+        newcomer_key, _ = await PROVIDER.ed25519_generate()
+        newcomer, commit = await Group.join_external(
+            PROVIDER, MLSMessage(signed).encode(), b"carol", newcomer_key, ratchet_tree=given
+        )
+        await alice.process(commit)
+        assert_in_sync([alice, newcomer])
+        return newcomer
+    sealed = await welcome_module.seal_welcome(
+        PROVIDER,
+        signed,
+        alice._state.secrets.joiner_secret,
+        ks.zero_secret(),
+        [(parse_key_package(package), None)],
+    )
+    bob = await Group.join(PROVIDER, MLSMessage(sealed).encode(), private, ratchet_tree=given)
+    assert_in_sync([alice, bob])
+    return bob
+
+
+@pytest.mark.parametrize("how", ["welcome", "external"])
+@pytest.mark.parametrize(
+    ("tree_extension", "given_tree"), [("absent", "right"), ("right", "wrong")], ids=["given", "extension"]
+)
+def test_both_joins_take_the_tree_from_the_extension_else_as_given(
+    how: str, tree_extension: str, given_tree: str
+) -> None:
+    run(join_by(how, tree_extension, given_tree))
+
+
+@pytest.mark.parametrize("how", ["welcome", "external"])
+@pytest.mark.parametrize("tree_extension", ["empty", "empty vector"])
+def test_both_joins_refuse_an_empty_tree_extension_even_with_a_tree_given(
+    how: str, tree_extension: str
+) -> None:
+    """The ``ratchet_tree`` extension is what the GroupInfo's signer vouched for: an empty one is malformed
+    (RFC 9420 section 12.4.3.3: its last node must be non-blank) and must not give way to the tree given
+    out of band. ``join_external`` once took ``extension or given`` and joined with the given tree."""
+    with pytest.raises(DecodeError):
+        run(join_by(how, tree_extension, "right"))
 
 
 def test_state_format_1_still_loads() -> None:
