@@ -14,10 +14,12 @@ from typing import Any, ClassVar
 
 from pyfront.codec import Reader, fixed, vec
 from pyfront.errors import DecodeError, LimitError
-from pyfront.session.frames import KEY_LENGTH, WIRE_VERSION
+from pyfront.session.envelope import WIRE_VERSION
 
 ID_LENGTH = 16
 """Random message and file identifiers: 128 bits."""
+KEY_LENGTH = 32
+"""A file's key and its SHA-256 digest."""
 MAX_TEXT_BYTES = 65535
 MAX_IDS = 64
 """Message ids per receipt, acknowledgement or delete."""

@@ -53,7 +53,8 @@ from pyfront.session.actions import (
     SendFrame,
 )
 from pyfront.session.content import AppMessage, decode_message, encode_message
-from pyfront.session.frames import Confirm, Data, Hello, decode_frame, encode_frame
+from pyfront.session.frames import Data, decode_frame, encode_frame
+from pyfront.session.handshake.frames import Confirm, Hello
 from pyfront.session.handshake.phases import (
     INNER_SESSION_LAYERS,
     SESSION_LAYERS,

@@ -12,7 +12,8 @@ import pytest
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError
 from pyfront.olm import Account
-from pyfront.session.frames import Data, HandshakeFrame, Hello, decode_frame
+from pyfront.session.frames import Data, decode_frame
+from pyfront.session.handshake.frames import HandshakeFrame, Hello
 from pyfront.session.handshake.phases import (
     AwaitConfirm,
     AwaitFinish,

@@ -13,7 +13,8 @@ import pytest
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
 from pyfront.session.content import Text, Typing
-from pyfront.session.frames import Confirm, Finish, Hello, Reply, decode_frame
+from pyfront.session.frames import decode_frame
+from pyfront.session.handshake.frames import Confirm, Finish, Hello, Reply
 from pyfront.session.identity import invite_fingerprint
 from pyfront.session.session import (
     HANDSHAKE_TIMEOUT_SECONDS,

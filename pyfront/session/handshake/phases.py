@@ -36,7 +36,15 @@ from pyfront.layers.kem_ratchet import KemRatchet
 from pyfront.layers.outer import OuterLayer
 from pyfront.olm import Account
 from pyfront.session.actions import KeyChanged
-from pyfront.session.frames import (
+from pyfront.session.frames import encode_frame
+from pyfront.session.handshake.bootstrap import (
+    FreshLayers,
+    ResponderOffer,
+    initiator_layers,
+    responder_layers,
+    responder_offer,
+)
+from pyfront.session.handshake.frames import (
     Confirm,
     ConfirmStatus,
     Finish,
@@ -44,14 +52,6 @@ from pyfront.session.frames import (
     HandshakeMode,
     Hello,
     Reply,
-    encode_frame,
-)
-from pyfront.session.handshake.bootstrap import (
-    FreshLayers,
-    ResponderOffer,
-    initiator_layers,
-    responder_layers,
-    responder_offer,
 )
 from pyfront.session.handshake.transcript import (
     SignedFrame,

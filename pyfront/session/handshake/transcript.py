@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from pyfront.crypto.provider import CryptoProvider, SymmetricKey, constant_time_equal
 from pyfront.errors import AuthenticationError, DecodeError
-from pyfront.session.frames import Confirm, Finish, HandshakeFrame, Hello, Reply
+from pyfront.session.handshake.frames import Confirm, Finish, HandshakeFrame, Hello, Reply
 from pyfront.session.identity import Identity
 
 HANDSHAKE_LABEL = b"parley handshake v1"

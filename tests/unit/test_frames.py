@@ -1,4 +1,5 @@
-"""Frames and application messages (pyfront.wire): round trips, strictness, limits, fuzzing."""
+"""Frames (pyfront.session.frames, .envelope, .handshake.frames) and application messages
+(pyfront.session.content): round trips, strictness, limits, fuzzing."""
 
 from __future__ import annotations
 
@@ -28,19 +29,9 @@ from pyfront.session.content import (
     decode_message,
     encode_message,
 )
-from pyfront.session.frames import (
-    MAX_FRAME_SIZE,
-    WIRE_VERSION,
-    Confirm,
-    ConfirmStatus,
-    Data,
-    Finish,
-    HandshakeMode,
-    Hello,
-    Reply,
-    decode_frame,
-    encode_frame,
-)
+from pyfront.session.envelope import MAX_FRAME_SIZE, WIRE_VERSION
+from pyfront.session.frames import Data, decode_frame, encode_frame
+from pyfront.session.handshake.frames import Confirm, ConfirmStatus, Finish, HandshakeMode, Hello, Reply
 
 K = bytes(range(32))
 ID = bytes(range(16))
