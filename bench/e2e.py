@@ -12,8 +12,18 @@ both pages on the same machine clock):
   decrypt, storage of the received message, rendering. Directions alternate (the Double Ratchet's
   expensive path); each message waits for the previous one. Median and p99 over ``--messages``.
 
-Anchor (same run, same page): one ``crypto.subtle.digest("SHA-256")`` of 1 KiB, awaited from JS; ratios
-are against it. Targets (issue 8): ready <= 1 s; median message latency <= 50 ms.
+* ``echo`` (issue 12): in the same pages, a raw data-channel round trip A -> B -> A of a 452-byte payload
+  (the size of a short text's frame) over a second ``RTCPeerConnection`` that the bench opens itself:
+  no cascade, no storage, no Python. One echo is timed before each message, so both see the same load.
+  Message latency is reported as a ratio to the echo's median.
+
+Anchor (same run, same page): one ``crypto.subtle.digest("SHA-256")`` of 1 KiB, awaited from JS.
+Targets: ready <= 1 s (issue 8); median message latency <= 15 ms and p99 <= 60 ms (issue 12).
+
+``--profile`` also times, inside both pages, what the Python code spends per message (cascade encrypt and
+decrypt, serialising the contact, sealing, IndexedDB transactions; wrappers installed through
+``parleyPyodide``). ``--site DIR`` serves the bundle built from another checkout (an A/B against older
+code: ``git worktree add /tmp/old d165a45``, then ``--site /tmp/old --results e2e-old``).
 
 Run: ``./dev bench e2e`` (needs the loopback-only namespace and Debian's Chromium).
 """
@@ -21,6 +31,8 @@ Run: ``./dev bench e2e`` (needs the loopback-only namespace and Debian's Chromiu
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,6 +89,129 @@ ANCHOR = """async (rounds) => {
 }"""
 
 
+ECHO_BYTES = 452
+GATHERED = """(pc) => new Promise((resolve) => {
+  if (pc.iceGatheringState === "complete") return resolve();
+  pc.addEventListener("icegatheringstatechange", () => {
+    if (pc.iceGatheringState === "complete") resolve();
+  });
+})"""
+ECHO_OFFER = f"""async () => {{
+  const gathered = {GATHERED};
+  const pc = new RTCPeerConnection({{ iceServers: [] }});
+  const channel = pc.createDataChannel("bench-echo", {{ ordered: true }});
+  channel.binaryType = "arraybuffer";
+  const open = new Promise((resolve) => channel.addEventListener("open", resolve));
+  window.__echo = {{ pc, channel, open }};
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  return JSON.stringify(pc.localDescription);
+}}"""
+ECHO_ANSWER = f"""async (offer) => {{
+  const gathered = {GATHERED};
+  const pc = new RTCPeerConnection({{ iceServers: [] }});
+  window.__echo = {{ pc }};
+  pc.addEventListener("datachannel", (event) => {{
+    const channel = event.channel;
+    channel.binaryType = "arraybuffer";
+    channel.addEventListener("message", (message) => channel.send(message.data));
+    window.__echo.channel = channel;
+  }});
+  await pc.setRemoteDescription(JSON.parse(offer));
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gathered(pc);
+  return JSON.stringify(pc.localDescription);
+}}"""
+ECHO_CONNECT = """async (answer) => {
+  await window.__echo.pc.setRemoteDescription(JSON.parse(answer));
+  await window.__echo.open;
+}"""
+ECHO_ONCE = """(size) => new Promise((resolve) => {
+  const channel = window.__echo.channel;
+  const payload = new Uint8Array(size);
+  const start = performance.now();
+  channel.onmessage = () => resolve(performance.now() - start);
+  channel.send(payload);
+})"""
+PROFILE_INSTALL = """
+import time
+from collections import defaultdict
+
+_bench_ms = defaultdict(float)
+_bench_calls = defaultdict(int)
+
+def _bench_wrap(owner, name, label):
+    original = getattr(owner, name, None)
+    if original is None:
+        return
+    if getattr(original, "_bench", False):
+        return
+    import inspect
+    if inspect.iscoroutinefunction(original):
+        async def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                _bench_ms[label] += (time.perf_counter() - start) * 1000
+                _bench_calls[label] += 1
+    else:
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                _bench_ms[label] += (time.perf_counter() - start) * 1000
+                _bench_calls[label] += 1
+    wrapper._bench = True
+    setattr(owner, name, wrapper)
+
+def _bench_targets():
+    import importlib
+    def find(*paths):
+        for path in paths:
+            module, _, name = path.rpartition(".")
+            try:
+                return getattr(importlib.import_module(module), name)
+            except (ImportError, AttributeError):
+                continue
+        return None
+    messenger = find("pyfront.messaging.messenger.Messenger", "pyfront.browser.messenger.Messenger")
+    contact = find("pyfront.messaging.messenger.Contact", "pyfront.browser.messenger.Contact")
+    cascade = find("pyfront.layers.cascade.Cascade", "pyfront.cascade.Cascade")
+    vault = find("pyfront.storage.vault.Vault", "pyfront.vault.Vault")
+    database = find("pyfront.browser.storage.IndexedDb")
+    return [
+        (messenger, "send_text", "send_text total"),
+        (messenger, "link_message", "link_message total"),
+        (messenger, "mark_read", "mark_read total"),
+        (cascade, "encrypt", "cascade encrypt"),
+        (cascade, "decrypt_with", "cascade decrypt"),
+        (contact, "to_dict", "contact to_dict"),
+        (vault, "seal_json", "vault seal_json (JSON + AES-GCM)"),
+        (database, "_write", "IndexedDB transaction"),
+    ]
+
+for _owner, _name, _label in _bench_targets():
+    if _owner is not None:
+        _bench_wrap(_owner, _name, _label)
+_bench_ms.clear()
+_bench_calls.clear()
+"""
+PROFILE_READ = "import json; json.dumps({k: [_bench_ms[k], _bench_calls[k]] for k in _bench_ms})"
+
+
+def _echo_pair(alice: Page, bob: Page) -> None:
+    """A second peer connection between the two pages, offer and answer carried by the bench."""
+    offer = alice.evaluate(ECHO_OFFER)
+    answer = bob.evaluate(ECHO_ANSWER, offer)
+    alice.evaluate(ECHO_CONNECT, answer)
+
+
+def _python(page: Page, code: str) -> Any:
+    return page.evaluate("(code) => globalThis.parleyPyodide.runPython(code)", code)
+
+
 def _screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
     expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
 
@@ -121,26 +256,52 @@ def pair(browser: Browser, url: str) -> tuple[Page, Page, float]:
     return alice, bob, ready - clicked
 
 
-def latencies(alice: Page, bob: Page, messages: int) -> list[float]:
-    out = []
+def latencies(alice: Page, bob: Page, messages: int) -> tuple[list[float], list[float]]:
+    """Message latencies and, one before each message, data-channel echo round trips (ms)."""
+    out, echoes = [], []
     for n in range(messages):
+        echoes.append(float(alice.evaluate(ECHO_ONCE, ECHO_BYTES)))
         sender, receiver = (alice, bob) if n % 2 == 0 else (bob, alice)
         text = f"latency probe {n:05d} " + "x" * 60
         sent = sender.evaluate(SUBMIT, text)
         rendered = _wait(receiver, f"() => window.__bench.rendered[{text!r}] ?? null")
         out.append(rendered - sent)
-    return out
+    return out, echoes
+
+
+def _site(checkout: Path | None, destination: Path) -> Path:
+    """The static root to serve: this checkout's bundle, or one built by another checkout's own code."""
+    if checkout is None:
+        return snapshot_site(destination)
+    script = (
+        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+        "from tests.rig.server import snapshot_site; print(snapshot_site(Path(sys.argv[2])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(checkout.resolve()), str(destination)],
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="connections measured (a new pair each)")
     parser.add_argument("--messages", type=int, default=100, help="messages timed on the last pair")
+    parser.add_argument(
+        "--site", type=Path, help="serve the bundle of this checkout (A/B against older code)"
+    )
+    parser.add_argument("--results", default="e2e", help="bench/results/<name>.json (default e2e)")
+    parser.add_argument("--profile", action="store_true", help="time the Python parts inside both pages")
     arguments = parser.parse_args()
     require_loopback_namespace()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        server = LiveServer(free_port(), root / "data", snapshot_site(root / "site"), root / "server.log")
+        site = _site(arguments.site, root / "site")
+        server = LiveServer(free_port(), root / "data", site, root / "server.log")
         server.start()
         try:
             with sync_playwright() as playwright:
@@ -159,7 +320,15 @@ def main() -> None:
                     print(f"connect click -> ready: {connect_ms:.0f} ms")
                 assert pages is not None
                 anchor_ms = float(pages[1].evaluate(ANCHOR, 2000))
-                samples = latencies(*pages, arguments.messages)
+                _echo_pair(*pages)
+                if arguments.profile:
+                    for page in pages:
+                        _python(page, PROFILE_INSTALL)
+                samples, echoes = latencies(*pages, arguments.messages)
+                profile = {}
+                if arguments.profile:
+                    for name, page in zip(("alice", "bob"), pages, strict=True):
+                        profile[name] = json.loads(_python(page, PROFILE_READ))
                 browser.close()
         finally:
             server.stop()
@@ -176,19 +345,46 @@ def main() -> None:
             "p99": percentile(samples, 0.99),
             "max": max(samples),
             "median_ratio": median(samples) / anchor_ms,
+            "samples": samples,
+            "median_to_echo": median(samples) / median(echoes),
+            "p99_to_echo": percentile(samples, 0.99) / median(echoes),
         },
-        "targets": {"connect_ms": 1000, "message_median_ms": 50},
+        "echo_ms": {
+            "what": f"raw data-channel round trip A -> B -> A of {ECHO_BYTES} bytes, one before each message",
+            "count": len(echoes),
+            "median": median(echoes),
+            "p99": percentile(echoes, 0.99),
+        },
+        "site": str(arguments.site) if arguments.site else "this checkout",
+        "targets": {"connect_ms": 1000, "message_median_ms": 15, "message_p99_ms": 60},
     }
+    per_message: dict[str, dict[str, dict[str, float]]] = {}
+    if profile:
+        per_message = figures["profile_ms_per_message"] = {
+            page: {
+                label: {"ms": ms / len(samples), "calls": calls / len(samples)}
+                for label, (ms, calls) in parts.items()
+            }
+            for page, parts in profile.items()
+        }
     print(f"anchor: SHA-256 of 1 KiB {anchor_ms * 1000:.0f} us")
     print(
         f"connect click -> ready: median {median(connects):.0f} ms over {len(connects)} "
         f"({median(connects) / anchor_ms:.0f}x anchor; target <= 1000 ms)"
     )
     print(
-        f"message send -> rendered: median {median(samples):.1f} ms, p99 {percentile(samples, 0.99):.1f} ms "
-        f"over {len(samples)} ({median(samples) / anchor_ms:.0f}x anchor; target median <= 50 ms)"
+        f"echo A -> B -> A ({ECHO_BYTES} B): median {median(echoes):.2f} ms, "
+        f"p99 {percentile(echoes, 0.99):.2f} ms"
     )
-    print(f"wrote {write_results('e2e', figures)}")
+    print(
+        f"message send -> rendered: median {median(samples):.1f} ms, p99 {percentile(samples, 0.99):.1f} ms "
+        f"over {len(samples)} ({median(samples) / median(echoes):.0f}x / "
+        f"{percentile(samples, 0.99) / median(echoes):.0f}x the echo; targets median <= 15 ms, p99 <= 60 ms)"
+    )
+    for who, parts in per_message.items():
+        for label, part in sorted(parts.items()):
+            print(f"  {who}: {label}: {part['ms']:.2f} ms, {part['calls']:.2f} calls per message")
+    print(f"wrote {write_results(arguments.results, figures)}")
 
 
 if __name__ == "__main__":

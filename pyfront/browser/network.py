@@ -143,9 +143,12 @@ class Network:
                 if kind == "open":
                     await self.messenger.link_open(peer_id, link)
                 elif kind == "message":
-                    await self.messenger.link_message(peer_id, link, data)
+                    more = not self._queue.empty()  # acknowledgements wait for the frames behind
+                    await self.messenger.link_message(peer_id, link, data, more=more)
                 else:
                     await self.messenger.link_closed(peer_id, link, data.decode())
+                if self._queue.empty():
+                    await self.messenger.settle()
             except Exception as error:  # one bad event must not stop the worker
                 self.messenger.connection_failed(peer_id, f"{type(error).__name__}: {error}")
             self.events_handled += 1

@@ -158,6 +158,22 @@ class IndexedDb:
 
         await self._write(RECORD_STORE, action)
 
+    async def write_many(self, puts: dict[str, bytes], deletes: list[str]) -> None:
+        """Delete ``deletes``, then put ``puts``, in one transaction (all or nothing)."""
+        arrays = {}
+        for slot, sealed in puts.items():
+            array = js.Uint8Array.new(len(sealed))
+            array.assign(sealed)
+            arrays[slot] = array
+
+        def action(store: Any) -> None:
+            for slot in deletes:
+                store.delete(slot)
+            for slot, array in arrays.items():
+                store.put(array, slot)
+
+        await self._write(RECORD_STORE, action)
+
     async def delete(self, slot: str) -> None:
         await self._write(RECORD_STORE, lambda s: s.delete(slot))
 
@@ -254,6 +270,15 @@ class SealedStorage:
     async def get_json(self, store: str, key: str) -> Any:
         sealed = await self.database.get(_slot(store, key))
         return None if sealed is None else await self.vault.open_json(store, key, sealed)
+
+    async def write(self, puts: list[tuple[str, str, Any]], deletes: list[tuple[str, str]]) -> None:
+        """Seal each of ``puts`` (store, key, JSON value) and write them, with ``deletes`` (store, key),
+        in one IndexedDB transaction: all or nothing (the messenger's one write per step)."""
+        slots = [_slot(store, key) for store, key, _ in puts]
+        # A compaction seals many records: their WebCrypto calls overlap instead of queueing one by one.
+        sealed = await asyncio.gather(*(self.vault.seal_json(*put) for put in puts))
+        removed = [_slot(store, key) for store, key in deletes]
+        await self.database.write_many(dict(zip(slots, sealed, strict=True)), removed)
 
     async def delete(self, store: str, key: str) -> None:
         await self.database.delete(_slot(store, key))

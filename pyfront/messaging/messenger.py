@@ -20,7 +20,17 @@ Rules:
 * **Everything persists** through ``Store`` (in the page, vault-sealed IndexedDB) after each change:
   ``contact/<peer id>`` (profile, trust, the request flag, the session with its layer states),
   ``chat/<peer id>`` (the disappearing timer), ``message/<peer id>:<message id>`` (one record per
-  message), ``olm/account``, ``block/list`` (the blocked peer ids).
+  message), ``olm/account``, ``block/list`` (the blocked peer ids). A step of the steady state (a text
+  sent, a text received with its acknowledgement) writes one sealed record, ``journal/<peer id>``: the
+  contact record and the message records changed since the last compaction (``pyfront.messaging.journal``).
+  Layer states are stored before any frame they encrypted leaves and before a message is shown; a frame
+  that only moves layer states and ticks (an acknowledgement, a receipt) is stored with the next write or
+  by ``tick``.
+* **Delivery acknowledgements** carry every text id owed (up to ``MAX_IDS`` each): a burst of frames
+  (``link_message(..., more=True)``) is acknowledged once, after its last frame or by ``settle``; an
+  acknowledgement still owed rides in front of the next outgoing message, in the same write, and one
+  owed when the link dropped leaves when the session is ready again. A duplicate text is acknowledged
+  again.
 * **Metadata settings**: typing indicators and read receipts are sent only when the setting is on, and
   with the setting off the contact's are ignored too (as Signal does). Delivery acknowledgements always
   flow (they drive the sent/delivered ticks and carry no reading behaviour).
@@ -50,6 +60,13 @@ from typing import Any, Protocol
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError, ProtocolError
 from pyfront.messaging.chat import ChatMessage, Conversation, Direction, Kind, Status
+from pyfront.messaging.journal import (
+    JOURNAL_IDLE_S,
+    JOURNAL_STORE,
+    MAX_JOURNAL_MESSAGES,
+    journal_record,
+    open_journal,
+)
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import valid_peer_id
 from pyfront.session.content import (
@@ -78,12 +95,8 @@ from pyfront.session.session import (
     Session,
     SessionState,
 )
+from pyfront.storage.migrations import BLOCK_LIST, CHAT_META, CONTACT
 
-#: Version 2 added ``request``; a version-1 record loads as an accepted contact.
-CONTACT_VERSION = 2
-CONTACT_VERSIONS = (1, 2)
-CHAT_META_VERSION = 1
-BLOCK_LIST_VERSION = 1
 #: Contacts kept at once (each holds a session); more are refused.
 MAX_CONTACTS = 512
 #: Peer ids on the block list; blocking one more is refused (unblock someone first).
@@ -108,6 +121,9 @@ class Store(Protocol):
     async def get_json(self, store: str, key: str) -> Any: ...
     async def delete(self, store: str, key: str) -> None: ...
     async def keys(self, store: str, prefix: str = "") -> list[str]: ...
+    async def write(self, puts: list[tuple[str, str, Any]], deletes: list[tuple[str, str]]) -> None:
+        """All of ``puts`` (store, key, value) and ``deletes`` (store, key) at once, or none of them."""
+        ...
 
 
 class Link(Protocol):
@@ -136,6 +152,15 @@ class LinkStatus(Enum):
     FAILED = "failed"
 
 
+class _Urgency(Enum):
+    """How soon a received message's effects must be stored."""
+
+    LATER = "later"  # layer states and ticks only: with the next write, or by tick
+    NOW = "now"  # something to show: stored before it is shown
+    TIMER = "timer"  # the chat's timer changed: its chat record too, now
+    COMPACT = "compact"  # a text was deleted: its message record is overwritten now
+
+
 @dataclass
 class Contact:
     """One person: how to reach them, whom we trust them to be, the session and the chat."""
@@ -160,6 +185,17 @@ class Contact:
     resumed_handshakes: int = 0
     rejected: int = 0
     sent_kinds: dict[str, int] = field(default_factory=dict)
+    #: Messages written to ``journal/<peer id>`` since the last compaction (``pyfront.messaging.journal``).
+    journal: dict[str, ChatMessage] = field(default_factory=dict, repr=False)
+    #: Whether ``contact/<peer id>`` exists (a new contact's first write is a compaction).
+    on_disk: bool = False
+    #: Layer states moved by a frame that showed nothing and sent nothing (an acknowledgement, a
+    #: receipt): stored with the next write, or by ``Messenger.tick``.
+    dirty: bool = False
+    #: When this contact was last written (``Messenger.tick`` compacts a journal idle for a while).
+    stored_at: float = 0.0
+    #: Ids of received texts whose ``DeliveryAck`` has not left yet (``Messenger.settle`` sends them).
+    unacked: list[bytes] = field(default_factory=list, repr=False)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def __repr__(self) -> str:
@@ -170,18 +206,17 @@ class Contact:
         return self.peer_typing_until > 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": CONTACT_VERSION,
-            "peer_id": self.peer_id,
-            "name": self.name,
-            "invite_fingerprint": self.invite_fingerprint,
-            "identity_key": None if self.identity_key is None else self.identity_key.hex(),
-            "verified": self.verified,
-            "key_changed": self.key_changed,
-            "request": self.request,
-            "pending_deletes": list(self.pending_deletes),
-            "session": self.session.to_dict(),
-        }
+        return CONTACT.new(
+            peer_id=self.peer_id,
+            name=self.name,
+            invite_fingerprint=self.invite_fingerprint,
+            identity_key=None if self.identity_key is None else self.identity_key.hex(),
+            verified=self.verified,
+            key_changed=self.key_changed,
+            request=self.request,
+            pending_deletes=list(self.pending_deletes),
+            session=self.session.to_dict(),
+        )
 
 
 def _hex_id(raw: bytes) -> str:
@@ -243,15 +278,23 @@ class Messenger:
                 await self._forget(peer_id)
                 continue
             record = await self._store.get_json(CONTACT_STORE, peer_id)
+            journaled: list[dict[str, Any]] = []
+            journal = await self._store.get_json(JOURNAL_STORE, peer_id)
+            if journal is not None:  # newer than the records beside it (pyfront.messaging.journal)
+                record, journaled = open_journal(journal)
             contact = self._contact_from_record(record)
+            contact.on_disk = True
             if contact.session.state is SessionState.READY:
                 contact.session.disconnected(now)
             meta = await self._store.get_json(CHAT_STORE, peer_id)
-            if isinstance(meta, dict) and meta.get("version") == CHAT_META_VERSION:
-                contact.conversation.timer = int(meta.get("timer", 0))
+            contact.conversation.timer = self._timer_from_record(meta)
             for key in await self._store.keys(MESSAGE_STORE, f"{peer_id}:"):
                 message = ChatMessage.from_dict(await self._store.get_json(MESSAGE_STORE, key))
                 contact.conversation.messages[message.message_id] = message
+            for entry in journaled:
+                message = ChatMessage.from_dict(entry)
+                contact.conversation.messages[message.message_id] = message
+                contact.journal[message.message_id] = message
             self.contacts[peer_id] = contact
         await self._expire(now)
 
@@ -260,8 +303,10 @@ class Messenger:
         never fatal: a caller it fails to block arrives as a message request, not as a contact."""
         if record is None:
             return []
-        if not isinstance(record, dict) or record.get("version") != BLOCK_LIST_VERSION:
-            self.load_problems.append(f"block list: version {BLOCK_LIST_VERSION} expected; ignored")
+        try:
+            record = BLOCK_LIST.open(record)
+        except DecodeError as error:
+            self.load_problems.append(f"{error}; ignored")
             return []
         peer_ids = record.get("peer_ids")
         if not isinstance(peer_ids, list):
@@ -273,9 +318,19 @@ class Messenger:
             self.load_problems.append(f"block list: {len(peer_ids) - len(blocked)} malformed entries skipped")
         return blocked
 
-    def _contact_from_record(self, record: object) -> Contact:
-        if not isinstance(record, dict) or record.get("version") not in CONTACT_VERSIONS:
-            raise DecodeError(f"contact record: version {' or '.join(map(str, CONTACT_VERSIONS))} expected")
+    def _timer_from_record(self, record: object) -> int:
+        """The chat's stored disappearing timer (0 without a record); a malformed record is skipped
+        (noted in ``load_problems``): the chat loads with its timer off."""
+        if record is None:
+            return 0
+        try:
+            return int(CHAT_META.open(record).get("timer", 0))
+        except (DecodeError, TypeError, ValueError) as error:
+            self.load_problems.append(f"{CHAT_META.kind}: {error}; ignored")
+            return 0
+
+    def _contact_from_record(self, data: object) -> Contact:
+        record = CONTACT.open(data)
         try:
             peer_id = str(record["peer_id"])
             session = Session.from_dict(self._provider, self._local, record["session"])
@@ -289,8 +344,9 @@ class Messenger:
                 identity_key=None if identity is None else bytes.fromhex(identity),
                 verified=bool(record["verified"]),
                 key_changed=bool(record["key_changed"]),
-                # Fail closed: in a version-2 record anything but an explicit ``false`` is a request.
-                request=record["version"] != 1 and record.get("request") is not False,
+                # Fail closed: anything but an explicit ``false`` is a request (a version-1 record, from
+                # before requests, is lifted to ``false``: pyfront.storage.migrations.CONTACT).
+                request=record.get("request") is not False,
                 pending_deletes=[str(item) for item in record["pending_deletes"]],
             )
         except (KeyError, TypeError, ValueError) as error:
@@ -408,7 +464,10 @@ class Messenger:
             actions = await contact.session.connected(link.local_fingerprint, link.remote_fingerprint, now)
             await self._apply(contact, actions)
 
-    async def link_message(self, peer_id: str, link: Link, data: bytes) -> None:
+    async def link_message(self, peer_id: str, link: Link, data: bytes, *, more: bool = False) -> None:
+        """One frame from ``peer_id``'s link. ``more``: further link events are queued right behind this
+        one, so delivery acknowledgements may wait for them (the caller calls ``settle`` when its queue is
+        empty)."""
         contact = self.contacts.get(peer_id)
         if contact is None:
             return
@@ -420,7 +479,22 @@ class Messenger:
             except ProtocolError:
                 contact.rejected += 1
                 return
-            await self._apply(contact, actions)
+            if len(actions) == 1 and isinstance(actions[0], Deliver):
+                await self._receive(contact, actions[0].message, more=more)  # the steady state
+            else:
+                await self._apply(contact, actions)
+
+    async def settle(self) -> None:
+        """The queued link events are all handled: acknowledge the texts still unacknowledged (one
+        ``DeliveryAck`` of up to ``MAX_IDS`` ids and one write per contact)."""
+        for contact in list(self.contacts.values()):
+            if not contact.unacked:
+                continue
+            async with contact.lock:
+                frames = await self._encrypt_acks(contact)
+                if frames:
+                    await self._save_contact(contact)
+                    await self._transmit_all(contact, frames)
 
     async def link_closed(self, peer_id: str, link: Link, reason: str) -> None:
         contact = self.contacts.get(peer_id)
@@ -458,8 +532,8 @@ class Messenger:
         for action in actions:
             if isinstance(action, SendFrame):
                 await self._transmit(contact, action.data)
-            elif isinstance(action, Deliver):
-                await self._delivered(contact, action.message)
+            elif isinstance(action, Deliver):  # early frames released by the handshake: acked below
+                await self._receive(contact, action.message, more=True)
             elif isinstance(action, Ready):
                 await self._ready(contact, action)
             elif isinstance(action, KeyChanged):
@@ -476,7 +550,13 @@ class Messenger:
                 contact.status, contact.error = LinkStatus.OFFLINE, action.reason
                 contact.peer_typing_until = 0.0
                 self._listener.contact_status_changed(contact.peer_id)
+        frames = await self._encrypt_acks(contact)
         await self._save_contact(contact)
+        await self._transmit_all(contact, frames)
+
+    async def _transmit_all(self, contact: Contact, frames: list[bytes]) -> None:
+        for data in frames:
+            await self._transmit(contact, data)
 
     async def _transmit(self, contact: Contact, data: bytes) -> None:
         link = contact.link
@@ -503,31 +583,60 @@ class Messenger:
         await self._flush(contact)
 
     async def _send(self, contact: Contact, message: AppMessage) -> bool:
-        """Encrypt and send one message now; ``False`` when the session is not ready."""
-        if contact.session.state is not SessionState.READY or contact.link is None:
+        """Encrypt and send one message now (after any acknowledgements still owed, in the same write);
+        ``False`` when the session is not ready."""
+        frames = await self._encrypt(contact, message)
+        if frames is None:
             return False
+        await self._save_contact(contact)  # the layers moved: stored before the frame leaves
+        await self._transmit_all(contact, frames)
+        return True
+
+    async def _encrypt(self, contact: Contact, message: AppMessage) -> list[bytes] | None:
+        """The frames that carry ``message``, preceded by a ``DeliveryAck`` for the texts still
+        unacknowledged (the acknowledgement rides on outgoing traffic); ``None`` when the session is
+        not ready. The layers move: store the contact before any of these frames leaves."""
+        if contact.session.state is not SessionState.READY or contact.link is None:
+            return None
+        frames = await self._encrypt_acks(contact)
         actions = await contact.session.send(message, self._clock())
         kind = type(message).__name__
         contact.sent_kinds[kind] = contact.sent_kinds.get(kind, 0) + 1
-        await self._save_contact(contact)  # the layers moved: stored before the frame leaves
-        for action in actions:
-            if isinstance(action, SendFrame):
-                await self._transmit(contact, action.data)
-        return True
+        return frames + [action.data for action in actions if isinstance(action, SendFrame)]
+
+    async def _encrypt_acks(self, contact: Contact) -> list[bytes]:
+        """``DeliveryAck`` frames for every text still unacknowledged (``MAX_IDS`` ids each), or none
+        when the session is not ready (they wait for the next connection)."""
+        frames: list[bytes] = []
+        while contact.unacked and contact.session.state is SessionState.READY and contact.link is not None:
+            chunk, contact.unacked = contact.unacked[:MAX_IDS], contact.unacked[MAX_IDS:]
+            actions = await contact.session.send(DeliveryAck(tuple(chunk)), self._clock())
+            contact.sent_kinds["DeliveryAck"] = contact.sent_kinds.get("DeliveryAck", 0) + 1
+            frames += [action.data for action in actions if isinstance(action, SendFrame)]
+        return frames
 
     async def _flush(self, contact: Contact) -> None:
-        """Send what waited for the connection: messages in ``sending`` order, then deletions."""
+        """Send what waited for the connection: messages in ``sending`` order, then deletions, with
+        one write before they leave."""
         changed = []
+        frames = await self._encrypt_acks(contact)
         for message in contact.conversation.ordered():
             if message.direction is not Direction.OUTGOING or message.status is not Status.SENDING:
                 continue
-            if await self._send(contact, self._wire_message(message)):
-                contact.conversation.update_status(message.message_id, Status.SENT, self._clock())
-                await self._save_message(contact, message)
-                changed.append(message.message_id)
+            encrypted = await self._encrypt(contact, self._wire_message(message))
+            if encrypted is None:
+                break
+            frames += encrypted
+            contact.conversation.update_status(message.message_id, Status.SENT, self._clock())
+            self._save_message(contact, message)
+            changed.append(message.message_id)
         pending, contact.pending_deletes = contact.pending_deletes, []
         for chunk in _chunks(pending):
-            await self._send(contact, Delete(self._provider.random_bytes(ID_LENGTH), chunk))
+            delete = Delete(self._provider.random_bytes(ID_LENGTH), chunk)
+            frames += await self._encrypt(contact, delete) or []
+        if frames:
+            await self._save_contact(contact)
+            await self._transmit_all(contact, frames)
         if changed:
             self._listener.messages_changed(contact.peer_id, changed, [])
 
@@ -540,11 +649,34 @@ class Messenger:
 
     # --- what arrives -----------------------------------------------------------------------------
 
-    async def _delivered(self, contact: Contact, message: AppMessage) -> None:
+    async def _receive(self, contact: Contact, message: AppMessage, *, more: bool) -> None:
+        """One application message arrived: at most one write, before anything leaves or is shown.
+
+        A text's ``DeliveryAck`` is encrypted before that write and leaves right after it, unless
+        ``more`` frames are queued: then the acknowledgements of the whole burst leave as one, with the
+        last frame, with the next outgoing message, or from ``settle``. A frame that shows nothing and
+        sends nothing (an acknowledgement, a receipt, typing) only marks the contact ``dirty``: its layer
+        states are stored with the next write or by ``tick``. Losing them in a crash is harmless (every
+        layer accepts the peer's later frames after a gap, and nothing was sent with keys they held)."""
+        changed, urgency = self._delivered(contact, message)
+        if urgency is _Urgency.TIMER:
+            await self._save_chat_meta(contact)
+        frames = [] if more else await self._encrypt_acks(contact)
+        if frames or urgency is not _Urgency.LATER:
+            await self._save_contact(contact, compact=urgency is _Urgency.COMPACT)
+        else:
+            contact.dirty = True
+        await self._transmit_all(contact, frames)
+        if changed:
+            self._listener.messages_changed(contact.peer_id, changed, [])
+            self._listener.contacts_changed()
+
+    def _delivered(self, contact: Contact, message: AppMessage) -> tuple[list[str], _Urgency]:
+        """Apply one application message to the contact and its chat (nothing is stored or shown here):
+        the ids of the messages that changed, and how soon the new state must be stored."""
         now = self._clock()
         conversation = contact.conversation
         changed: list[str] = []
-        removed: list[str] = []
         if isinstance(message, Text):
             try:
                 received = conversation.receive(
@@ -556,36 +688,38 @@ class Messenger:
                 )
             except ProtocolError:
                 contact.rejected += 1
-                return
-            await self._send(contact, DeliveryAck((message.message_id,)))
+                return [], _Urgency.LATER
+            if message.message_id not in contact.unacked:  # a duplicate is acknowledged again
+                contact.unacked.append(message.message_id)
             contact.peer_typing_until = 0.0
-            if received is not None:
-                await self._save_message(contact, received)
-                changed.append(received.message_id)
-        elif isinstance(message, DeliveryAck | ReadReceipt):
+            if received is None:
+                return [], _Urgency.LATER
+            self._save_message(contact, received)
+            return [received.message_id], _Urgency.NOW
+        if isinstance(message, DeliveryAck | ReadReceipt):
             if isinstance(message, ReadReceipt) and not self.settings.read_receipts:
-                return  # reciprocal: with receipts off we neither send nor show them
+                return [], _Urgency.LATER  # reciprocal: with receipts off we neither send nor show them
             status = Status.READ if isinstance(message, ReadReceipt) else Status.DELIVERED
             for raw in message.message_ids:
                 message_id = _hex_id(raw)
                 if conversation.update_status(message_id, status, now):
-                    await self._save_message(contact, conversation.messages[message_id])
+                    self._save_message(contact, conversation.messages[message_id])
                     changed.append(message_id)
-        elif isinstance(message, Typing):
-            if not self.settings.typing_indicators or contact.request:
-                return
-            contact.peer_typing_until = now + TYPING_SHOWN_S if message.active else 0.0
-            self._listener.contact_status_changed(contact.peer_id)
-        elif isinstance(message, DisappearingTimer):
+            return changed, _Urgency.LATER
+        if isinstance(message, Typing):
+            if self.settings.typing_indicators and not contact.request:
+                contact.peer_typing_until = now + TYPING_SHOWN_S if message.active else 0.0
+                self._listener.contact_status_changed(contact.peer_id)
+            return [], _Urgency.LATER
+        if isinstance(message, DisappearingTimer):
             try:
                 event = conversation.set_timer(_hex_id(message.message_id), message.seconds, now, by_me=False)
             except ProtocolError:
                 contact.rejected += 1
-                return
-            await self._save_chat_meta(contact)
-            await self._save_message(contact, event)
-            changed.append(event.message_id)
-        elif isinstance(message, Delete):
+                return [], _Urgency.LATER
+            self._save_message(contact, event)
+            return [event.message_id], _Urgency.TIMER
+        if isinstance(message, Delete):
             for raw in message.target_ids:
                 target = _hex_id(raw)
                 try:
@@ -594,16 +728,17 @@ class Messenger:
                     contact.rejected += 1  # only a message's author may delete it
                     continue
                 if deleted:
-                    await self._save_message(contact, conversation.messages[target])
+                    self._save_message(contact, conversation.messages[target])
                     changed.append(target)
-        elif isinstance(message, Profile):
+            # The deleted texts leave the disk now: their message records are overwritten.
+            return changed, _Urgency.COMPACT if changed else _Urgency.LATER
+        if isinstance(message, Profile):
             name = message.display_name.strip()
             if name and name != contact.name:
                 contact.name = name
                 self._listener.contacts_changed()
-        if changed or removed:
-            self._listener.messages_changed(contact.peer_id, changed, removed)
-            self._listener.contacts_changed()
+                return [], _Urgency.NOW
+        return [], _Urgency.LATER
 
     # --- what the user does -----------------------------------------------------------------------
 
@@ -618,10 +753,12 @@ class Messenger:
             message = contact.conversation.compose(self._new_id(), text, now)
             await self._accept(contact)  # a reply accepts a message request
             contact.typing_sent_at = 0.0
-            if await self._send(contact, self._wire_message(message)):
+            frames = await self._encrypt(contact, self._wire_message(message))
+            if frames is not None:
                 contact.conversation.update_status(message.message_id, Status.SENT, now)
-            await self._save_message(contact, message)
-            await self._save_contact(contact)
+            self._save_message(contact, message)
+            await self._save_contact(contact)  # one write: the layers and the message, before it leaves
+            await self._transmit_all(contact, frames or [])
         self._listener.messages_changed(peer_id, [message.message_id], [])
         self._listener.contacts_changed()
         return message
@@ -636,7 +773,7 @@ class Messenger:
             if await self._send(contact, self._wire_message(event)):
                 contact.conversation.update_status(event.message_id, Status.SENT, now)
             await self._save_chat_meta(contact)
-            await self._save_message(contact, event)
+            self._save_message(contact, event)
             await self._save_contact(contact)
         self._listener.messages_changed(peer_id, [event.message_id], [])
         return event
@@ -647,13 +784,16 @@ class Messenger:
         async with contact.lock:
             if not contact.conversation.delete_for_everyone(message_id, by_me=True):
                 return
-            await self._save_message(contact, contact.conversation.messages[message_id])
+            self._save_message(contact, contact.conversation.messages[message_id])
             delete = Delete(self._provider.random_bytes(ID_LENGTH), (_raw_id(message_id),))
-            if not await self._send(contact, delete):
+            frames = await self._encrypt(contact, delete)
+            if frames is None:
                 if len(contact.pending_deletes) >= MAX_PENDING_DELETES:
                     raise LimitError(f"at most {MAX_PENDING_DELETES} deletions wait for a connection")
                 contact.pending_deletes.append(message_id)
-            await self._save_contact(contact)
+            # The deleted text leaves the disk now: its message record is overwritten.
+            await self._save_contact(contact, compact=True)
+            await self._transmit_all(contact, frames or [])
         self._listener.messages_changed(peer_id, [message_id], [])
         self._listener.contacts_changed()
 
@@ -664,11 +804,16 @@ class Messenger:
         async with contact.lock:
             newly_read = contact.conversation.mark_read_by_me(self._clock())
             for message_id in newly_read:
-                await self._save_message(contact, contact.conversation.messages[message_id])
+                self._save_message(contact, contact.conversation.messages[message_id])
+            frames: list[bytes] = []
             if newly_read and self.settings.read_receipts and not contact.request:
                 for chunk in _chunks(newly_read):
-                    await self._send(contact, ReadReceipt(chunk))
+                    frames += await self._encrypt(contact, ReadReceipt(chunk)) or []
+            if frames:
                 await self._save_contact(contact)
+                await self._transmit_all(contact, frames)
+            elif newly_read:
+                contact.dirty = True  # only the unread count moved: stored with the next write
         if newly_read:
             self._listener.messages_changed(peer_id, newly_read, [])
             self._listener.contacts_changed()
@@ -690,8 +835,6 @@ class Messenger:
                 return False
             sent = await self._send(contact, Typing(active))
             contact.typing_sent_at = now if active and sent else 0.0
-            if sent:
-                await self._save_contact(contact)
             return sent
 
     async def mark_verified(self, peer_id: str, verified: bool = True) -> None:
@@ -753,13 +896,23 @@ class Messenger:
             if contact.peer_typing_until and contact.peer_typing_until <= now:
                 contact.peer_typing_until = 0.0
                 self._listener.contact_status_changed(contact.peer_id)
+            idle = contact.journal and now - contact.stored_at >= JOURNAL_IDLE_S
+            if contact.dirty or idle:
+                async with contact.lock:
+                    if contact.dirty or contact.journal:
+                        await self._save_contact(contact, compact=bool(idle))
         await self._expire(now)
 
     async def _expire(self, now: float) -> None:
-        for contact in self.contacts.values():
+        for contact in list(self.contacts.values()):
             due = contact.conversation.expire(now)
-            for message_id in due:
-                await self._store.delete(MESSAGE_STORE, f"{contact.peer_id}:{message_id}")
+            journaled = [message_id for message_id in due if contact.journal.pop(message_id, None)]
+            if journaled:  # their texts leave the journal now, with their records, in one write
+                async with contact.lock:
+                    await self._save_contact(contact, compact=True, deletes=due)
+            else:
+                for message_id in due:
+                    await self._store.delete(MESSAGE_STORE, f"{contact.peer_id}:{message_id}")
             if due:
                 self._listener.messages_changed(contact.peer_id, [], due)
                 self._listener.contacts_changed()
@@ -770,14 +923,35 @@ class Messenger:
         """Deleted (and blocked) while a step of it was under way: nothing of it may be stored again."""
         return self.contacts.get(contact.peer_id) is not contact
 
-    async def _save_contact(self, contact: Contact) -> None:
+    async def _save_contact(
+        self, contact: Contact, *, compact: bool = False, deletes: Iterable[str] = ()
+    ) -> None:
+        """Store the contact with its layers and every message changed since the last write: one
+        sealed record (``journal/<peer id>``), or, to *compact*, the contact record and the journaled
+        message records with the journal deleted, in one transaction. ``deletes``: message records
+        removed in the same transaction. A contact's first write, and a journal of
+        ``MAX_JOURNAL_MESSAGES``, compact."""
         if self._removed(contact):
             return
-        await self._store.put_json(CONTACT_STORE, contact.peer_id, contact.to_dict())
+        peer_id = contact.peer_id
+        record = contact.to_dict()
+        removed = [(MESSAGE_STORE, f"{peer_id}:{message_id}") for message_id in deletes]
+        if compact or not contact.on_disk or len(contact.journal) >= MAX_JOURNAL_MESSAGES:
+            puts = [(CONTACT_STORE, peer_id, record)] + [
+                (MESSAGE_STORE, f"{peer_id}:{message_id}", message.to_dict())
+                for message_id, message in contact.journal.items()
+            ]
+            await self._store.write(puts, [*removed, (JOURNAL_STORE, peer_id)])
+            contact.journal.clear()
+            contact.on_disk = True
+        else:
+            messages = [message.to_dict() for message in contact.journal.values()]
+            await self._store.write([(JOURNAL_STORE, peer_id, journal_record(record, messages))], removed)
+        contact.dirty = False
+        contact.stored_at = self._clock()
 
     async def _save_block_list(self, blocked: list[str]) -> None:
-        record = {"version": BLOCK_LIST_VERSION, "peer_ids": blocked}
-        await self._store.put_json(BLOCK_STORE, BLOCK_KEY, record)
+        await self._store.put_json(BLOCK_STORE, BLOCK_KEY, BLOCK_LIST.new(peer_ids=blocked))
         self._blocked = blocked
 
     async def _forget(self, peer_id: str) -> None:
@@ -785,16 +959,15 @@ class Messenger:
         for key in await self._store.keys(MESSAGE_STORE, f"{peer_id}:"):
             await self._store.delete(MESSAGE_STORE, key)
         await self._store.delete(CHAT_STORE, peer_id)
+        await self._store.delete(JOURNAL_STORE, peer_id)
         await self._store.delete(CONTACT_STORE, peer_id)
 
     async def _save_chat_meta(self, contact: Contact) -> None:
         if self._removed(contact):
             return
-        meta = {"version": CHAT_META_VERSION, "timer": contact.conversation.timer}
+        meta = CHAT_META.new(timer=contact.conversation.timer)
         await self._store.put_json(CHAT_STORE, contact.peer_id, meta)
 
-    async def _save_message(self, contact: Contact, message: ChatMessage) -> None:
-        if self._removed(contact):
-            return
-        key = f"{contact.peer_id}:{message.message_id}"
-        await self._store.put_json(MESSAGE_STORE, key, message.to_dict())
+    def _save_message(self, contact: Contact, message: ChatMessage) -> None:
+        """``message`` changed: stored with the contact's next write (``_save_contact``)."""
+        contact.journal[message.message_id] = message

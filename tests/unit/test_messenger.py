@@ -41,20 +41,48 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.records: dict[str, str] = {}
+        #: Records sealed (one per value put) and IndexedDB transactions (one per call), as in the page.
+        self.seals = 0
+        self.transactions = 0
 
     async def put_json(self, store: str, key: str, value: Any) -> None:
+        self.seals += 1
+        self.transactions += 1
         self.records[f"{store}/{key}"] = json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    async def write(self, puts: list[tuple[str, str, Any]], deletes: list[tuple[str, str]]) -> None:
+        self.seals += len(puts)
+        self.transactions += 1
+        for store, key in deletes:
+            self.records.pop(f"{store}/{key}", None)
+        for store, key, value in puts:
+            self.records[f"{store}/{key}"] = json.dumps(value, separators=(",", ":"), sort_keys=True)
 
     async def get_json(self, store: str, key: str) -> Any:
         text = self.records.get(f"{store}/{key}")
         return None if text is None else json.loads(text)
 
     async def delete(self, store: str, key: str) -> None:
+        self.transactions += 1
         self.records.pop(f"{store}/{key}", None)
 
     async def keys(self, store: str, prefix: str = "") -> list[str]:
         base = f"{store}/"
         return sorted(k[len(base) :] for k in self.records if k.startswith(base + prefix))
+
+    def latest(self, store: str, key: str) -> Any:
+        """What a reload reads for ``store/key``: a contact's journal (pyfront.messaging.journal) first."""
+        if store in ("contact", "message"):
+            peer_id, _, message_id = key.partition(":")
+            journal = self.records.get(f"journal/{peer_id}")
+            if journal is not None and store == "contact":
+                return json.loads(journal)["contact"]
+            if journal is not None:
+                for entry in json.loads(journal)["messages"]:
+                    if entry["id"] == message_id:
+                        return entry
+        text = self.records.get(f"{store}/{key}")
+        return None if text is None else json.loads(text)
 
 
 class Clock:
@@ -155,10 +183,16 @@ async def connect(a: Person, b: Person) -> tuple[Wire, MemoryLink, MemoryLink]:
 
 
 async def pump(wire: Wire) -> None:
+    """Deliver every queued frame, as ``network.Network`` does: ``more`` while frames wait behind one,
+    and each messenger ``settle``s when the queue is empty."""
     while wire.queue:
         receiver, data = wire.queue.pop(0)
         messenger, peer_id = receiver.peer.target
-        await messenger.link_message(peer_id, receiver, data)
+        await messenger.link_message(peer_id, receiver, data, more=bool(wire.queue))
+        if not wire.queue:
+            for link in (receiver, receiver.peer):
+                if link.target is not None:
+                    await link.target[0].settle()
 
 
 async def invited_pair(clock: Clock) -> tuple[Person, Person, Wire]:
@@ -346,15 +380,17 @@ def test_disappearing_timer_set_by_either_side_expires_on_both() -> None:
         message = await alice.messenger.send_text(BOB_PEER, "this will vanish")
         await pump(wire)
         await bob.messenger.mark_read(ALICE_PEER)
-        key = f"message/{BOB_PEER}:{message.message_id}"
-        assert key in alice.store.records
+        key = f"{BOB_PEER}:{message.message_id}"
+        assert alice.store.latest("message", key) is not None
         clock.now += 31
         await alice.messenger.tick()
         await bob.messenger.tick()
         assert message.message_id not in at_alice.conversation.messages
         assert message.message_id not in at_bob.conversation.messages
-        assert key not in alice.store.records
-        assert f"message/{ALICE_PEER}:{message.message_id}" not in bob.store.records
+        assert alice.store.latest("message", key) is None
+        assert bob.store.latest("message", f"{ALICE_PEER}:{message.message_id}") is None
+        assert "this will vanish" not in json.dumps(alice.store.records)
+        assert "this will vanish" not in json.dumps(bob.store.records)
         assert ("messages", BOB_PEER, "-", message.message_id) in alice.recorder.events
 
     run(body)
@@ -373,8 +409,8 @@ def test_delete_for_everyone_only_by_the_author() -> None:
         for person, peer in ((alice, BOB_PEER), (bob, ALICE_PEER)):
             copy = person.messenger.contact(peer).conversation.messages[message.message_id]
             assert copy.kind is Kind.DELETED and copy.text == ""
-            stored = person.store.records[f"message/{peer}:{message.message_id}"]
-            assert "oops" not in stored
+            stored = person.store.latest("message", f"{peer}:{message.message_id}")
+            assert stored["kind"] == "deleted" and "oops" not in json.dumps(person.store.records)
 
     run(body)
 
@@ -409,7 +445,7 @@ def test_verify_clears_the_key_change_warning_and_a_new_link_replaces_the_old() 
         await connect(bob, alice)  # Bob dials again while the old link is still up
         assert old.closed == "replaced by a newer connection"
         assert at_alice.status is LinkStatus.READY and at_alice.resumed_handshakes == 1
-        stored = await alice.store.get_json("contact", BOB_PEER)
+        stored = alice.store.latest("contact", BOB_PEER)
         assert stored["verified"] is True and stored["identity_key"] == bob.party.identity.public_key.hex()
 
     run(body)
@@ -432,7 +468,7 @@ def test_a_new_identity_behind_a_known_peer_id_raises_the_key_change_warning() -
         assert at_alice.key_changed and not at_alice.verified
         assert at_alice.identity_key == other.party.identity.public_key != old_key
         assert at_alice.status is LinkStatus.READY and at_alice.full_handshakes == 2
-        stored = await alice.store.get_json("contact", BOB_PEER)
+        stored = alice.store.latest("contact", BOB_PEER)
         assert stored["key_changed"] is True and stored["verified"] is False
         await alice.messenger.mark_verified(BOB_PEER)
         assert not at_alice.key_changed and at_alice.verified
@@ -453,7 +489,7 @@ def test_layer_states_are_stored_before_a_frame_leaves() -> None:
 
         async def send_after_checking_the_store(data: bytes) -> None:
             session = bob.messenger.contact(ALICE_PEER).session.to_dict()
-            stored = json.loads(bob.store.records[f"contact/{ALICE_PEER}"])["session"]
+            stored = bob.store.latest("contact", ALICE_PEER)["session"]
             checked.append(stored == json.loads(json.dumps(session, sort_keys=True)))
             await original_send(data)
 
@@ -475,7 +511,8 @@ def records_of(person: Person, peer_id: str) -> list[str]:
     return [
         key
         for key in person.store.records
-        if key in (f"contact/{peer_id}", f"chat/{peer_id}") or key.startswith(f"message/{peer_id}:")
+        if key in (f"contact/{peer_id}", f"chat/{peer_id}", f"journal/{peer_id}")
+        or key.startswith(f"message/{peer_id}:")
     ]
 
 
@@ -485,15 +522,15 @@ def test_an_unknown_caller_becomes_a_request_and_a_self_added_contact_does_not()
         alice, bob, wire = await invited_pair(clock)  # Bob opened Alice's invite and called her
         at_alice, at_bob = alice.messenger.contact(BOB_PEER), bob.messenger.contact(ALICE_PEER)
         assert at_alice.request and not at_bob.request
-        assert json.loads(alice.store.records[f"contact/{BOB_PEER}"])["request"] is True
-        assert json.loads(bob.store.records[f"contact/{ALICE_PEER}"])["request"] is False
+        assert alice.store.latest("contact", BOB_PEER)["request"] is True
+        assert bob.store.latest("contact", ALICE_PEER)["request"] is False
         # The handshake ran: the identity key (so the safety number) is known; messages are stored.
         assert at_alice.status is LinkStatus.READY
         assert at_alice.identity_key == bob.party.identity.public_key
         sent = await bob.messenger.send_text(ALICE_PEER, "hello, you don't know me")
         await pump(wire)
         assert at_alice.conversation.messages[sent.message_id].text == "hello, you don't know me"
-        assert f"message/{BOB_PEER}:{sent.message_id}" in alice.store.records
+        assert alice.store.latest("message", f"{BOB_PEER}:{sent.message_id}") is not None
         # A typed peer id is never a request either.
         carol = await make_person("pcarol" + "2" * 26, "Carol", clock)
         assert not (await carol.messenger.add_contact(ALICE_PEER)).request
@@ -527,7 +564,7 @@ def test_no_read_receipts_or_typing_to_a_request_even_with_the_settings_on() -> 
         await alice.messenger.accept(BOB_PEER)
         assert not at_alice.request and at_alice.status is LinkStatus.READY
         assert [m.text for m in at_alice.conversation.ordered()] == ["are you there?"]
-        assert json.loads(alice.store.records[f"contact/{BOB_PEER}"])["request"] is False
+        assert alice.store.latest("contact", BOB_PEER)["request"] is False
         clock.now += 10
         second = await bob.messenger.send_text(ALICE_PEER, "hello?")
         await pump(wire)
@@ -547,7 +584,7 @@ def test_a_reply_accepts_the_request() -> None:
         await alice.messenger.send_text(BOB_PEER, "hi, who is this?")
         await pump(wire)
         assert not alice.messenger.contact(BOB_PEER).request
-        assert json.loads(alice.store.records[f"contact/{BOB_PEER}"])["request"] is False
+        assert alice.store.latest("contact", BOB_PEER)["request"] is False
 
     run(body)
 
@@ -561,7 +598,7 @@ def test_delete_and_block_removes_everything_and_refuses_the_next_call() -> None
         await pump(wire)
         link = alice.messenger.contact(BOB_PEER).link
         assert isinstance(link, MemoryLink)
-        assert f"chat/{BOB_PEER}" in alice.store.records and len(records_of(alice, BOB_PEER)) == 4
+        assert f"chat/{BOB_PEER}" in alice.store.records and len(records_of(alice, BOB_PEER)) >= 3
 
         await alice.messenger.delete_and_block(BOB_PEER)
         assert link.closed == "blocked"
@@ -635,9 +672,10 @@ def test_old_records_load_as_accepted_and_bad_block_lists_do_not_stop_the_load()
     async def body() -> None:
         clock = Clock()
         alice, _bob, _ = await invited_pair(clock)
-        record = json.loads(alice.store.records[f"contact/{BOB_PEER}"])
+        record = alice.store.latest("contact", BOB_PEER)
         record["version"] = 1
         del record["request"]
+        await alice.store.delete("journal", BOB_PEER)  # the old release wrote no journal
         await alice.store.put_json("contact", BOB_PEER, record)
         assert (
             not (await make_person(ALICE_PEER, "Alice", clock, alice.store))
@@ -698,5 +736,190 @@ def test_an_interrupted_delete_and_block_is_finished_at_load() -> None:
         await alice.store.put_json("block", "list", {"version": 1, "peer_ids": [BOB_PEER]})
         alice2 = await make_person(ALICE_PEER, "Alice", clock, alice.store)
         assert BOB_PEER not in alice2.messenger.contacts and records_of(alice, BOB_PEER) == []
+
+    run(body)
+
+
+# --- storage work per message (issue 12) ------------------------------------------------------------
+
+
+def writes(person: Person) -> tuple[int, int]:
+    """Records sealed and IndexedDB transactions so far."""
+    return person.store.seals, person.store.transactions
+
+
+def snapshot(store: MemoryStore) -> MemoryStore:
+    """A copy of what is on disk now: the store a crash at this instant leaves behind."""
+    copy = MemoryStore()
+    copy.records = dict(store.records)
+    return copy
+
+
+async def reconnect(person: Person, other: Person, store: MemoryStore, clock: Clock) -> tuple[Person, Wire]:
+    """``person``'s page crashed and reloads from ``store``; the other side sees the link close."""
+    old_link = other.messenger.contact(person.peer_id).link
+    assert old_link is not None
+    await other.messenger.link_closed(person.peer_id, old_link, "the data channel closed")
+    reloaded = await make_person(person.peer_id, person.name, clock, store)
+    wire, _, _ = await connect(reloaded, other)
+    return reloaded, wire
+
+
+def test_a_text_costs_one_seal_and_one_transaction_on_each_side() -> None:
+    """Steady state: sending a text is one write, receiving it (with its DeliveryAck) is one write, and
+    the acknowledgement's arrival is stored with the next write (or by tick)."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        await alice.messenger.accept(BOB_PEER)
+        for person in (alice, bob):
+            await person.messenger.tick()
+        for n in range(12):
+            clock.now += 1
+            sender, receiver = (alice, bob) if n % 2 == 0 else (bob, alice)
+            sender_before, receiver_before = writes(sender), writes(receiver)
+            frames = dict(wire.frames)
+            sent = await sender.messenger.send_text(receiver.peer_id, f"text {n}")
+            assert writes(sender) == (sender_before[0] + 1, sender_before[1] + 1)
+            await pump(wire)
+            assert writes(receiver) == (receiver_before[0] + 1, receiver_before[1] + 1), f"text {n}"
+            # The sender's acknowledgement arrived: shown at once, stored with the next write.
+            assert writes(sender) == (sender_before[0] + 1, sender_before[1] + 1)
+            at_sender = sender.messenger.contact(receiver.peer_id)
+            assert at_sender.conversation.messages[sent.message_id].status is Status.DELIVERED
+            assert wire.frames[sender.peer_id] - frames.get(sender.peer_id, 0) == 1  # the text
+            assert wire.frames[receiver.peer_id] - frames.get(receiver.peer_id, 0) == 1  # its ack
+        # Idle: tick stores the last acknowledgement's state (one write, at Bob's) and nothing more.
+        before_tick = bob.store.transactions
+        await bob.messenger.tick()
+        await bob.messenger.tick()
+        assert bob.store.transactions == before_tick + 1
+        assert bob.store.latest("contact", ALICE_PEER) == json.loads(
+            json.dumps(bob.messenger.contact(ALICE_PEER).to_dict(), sort_keys=True)
+        )
+
+    run(body)
+
+
+def test_the_journal_is_compacted_when_full_and_when_idle_and_reloads_the_same_chat() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, _bob, wire = await invited_pair(clock)
+        for n in range(messenger_module.MAX_JOURNAL_MESSAGES + 5):
+            clock.now += 0.1
+            await alice.messenger.send_text(BOB_PEER, f"burst {n}")
+            await pump(wire)
+        journal = json.loads(alice.store.records[f"journal/{BOB_PEER}"])
+        assert 0 < len(journal["messages"]) < messenger_module.MAX_JOURNAL_MESSAGES
+        reloaded = await make_person(ALICE_PEER, "Alice", clock, snapshot(alice.store))
+        texts = [m.text for m in reloaded.messenger.contact(BOB_PEER).conversation.ordered()]
+        assert texts == [f"burst {n}" for n in range(messenger_module.MAX_JOURNAL_MESSAGES + 5)]
+        clock.now += messenger_module.JOURNAL_IDLE_S
+        await alice.messenger.tick()
+        assert f"journal/{BOB_PEER}" not in alice.store.records
+        stored = json.loads(alice.store.records[f"contact/{BOB_PEER}"])
+        assert stored == alice.store.latest("contact", BOB_PEER)
+        again = await make_person(ALICE_PEER, "Alice", clock, snapshot(alice.store))
+        assert [m.text for m in again.messenger.contact(BOB_PEER).conversation.ordered()] == texts
+        statuses = {m.status for m in again.messenger.contact(BOB_PEER).conversation.ordered()}
+        assert statuses == {Status.DELIVERED}
+
+    run(body)
+
+
+def test_acks_of_a_burst_leave_as_one_and_ride_on_the_next_text() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        await alice.messenger.accept(BOB_PEER)  # (a reply to a request also stores the acceptance)
+        sent = [await bob.messenger.send_text(ALICE_PEER, f"one of five {n}") for n in range(5)]
+        frames, seals = dict(wire.frames), alice.store.seals
+        acks = alice.messenger.contact(BOB_PEER).sent_kinds
+        acks_before = acks.get("DeliveryAck", 0)
+        await pump(wire)  # five frames queued: the acknowledgements wait for the last
+        assert acks["DeliveryAck"] - acks_before == 1 and wire.frames[ALICE_PEER] - frames[ALICE_PEER] == 1
+        assert alice.store.seals - seals == 5
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        assert all(at_bob.conversation.messages[m.message_id].status is Status.DELIVERED for m in sent)
+
+        # Still owed when Alice replies: the acknowledgement goes out with the reply, in the same write.
+        late = await bob.messenger.send_text(ALICE_PEER, "and one more")
+        (receiver, data) = wire.queue.pop(0)
+        await alice.messenger.link_message(BOB_PEER, receiver, data, more=True)
+        assert alice.messenger.contact(BOB_PEER).unacked
+        transactions = alice.store.transactions
+        await alice.messenger.send_text(BOB_PEER, "a reply")
+        assert alice.store.transactions == transactions + 1 and not alice.messenger.contact(BOB_PEER).unacked
+        await pump(wire)
+        assert at_bob.conversation.messages[late.message_id].status is Status.DELIVERED
+
+    run(body)
+
+
+def test_an_ack_owed_when_the_link_drops_leaves_on_the_next_connection() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        sent = await bob.messenger.send_text(ALICE_PEER, "did you get this?")
+        (receiver, data) = wire.queue.pop(0)
+        await alice.messenger.link_message(BOB_PEER, receiver, data, more=True)  # ack waits
+        for person, peer in ((alice, BOB_PEER), (bob, ALICE_PEER)):
+            link = person.messenger.contact(peer).link
+            assert link is not None
+            await person.messenger.link_closed(peer, link, "the data channel closed")
+        at_bob = bob.messenger.contact(ALICE_PEER).conversation
+        assert at_bob.messages[sent.message_id].status is Status.SENT
+        await connect(bob, alice)  # resumes; Alice's owed acknowledgement goes out when ready
+        assert at_bob.messages[sent.message_id].status is Status.DELIVERED
+
+    run(body)
+
+
+def test_a_crash_as_a_frame_leaves_reloads_layers_that_read_the_next_messages() -> None:
+    """Store before send: the store as it is when each frame leaves (a crash there) holds layers that
+    carry the conversation on, both ways, after a resumed connection; and a crash after an
+    acknowledgement arrived but before it was stored loses nothing that matters."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        at_leave: list[MemoryStore] = []
+        for person, peer in ((alice, BOB_PEER), (bob, ALICE_PEER)):
+            link = person.messenger.contact(peer).link
+            assert isinstance(link, MemoryLink)
+            original = link.send
+
+            async def send(data: bytes, store: MemoryStore = person.store, original: Any = original) -> None:
+                at_leave.append(snapshot(store))
+                await original(data)
+
+            link.send = send  # type: ignore[method-assign]
+        clock.now += 1
+        await alice.messenger.send_text(BOB_PEER, "first")  # Alice's text leaves: at_leave[0]
+        await pump(wire)  # Bob's acknowledgement leaves: at_leave[1]; Alice stores it later
+        assert len(at_leave) == 2
+        bob2, wire2 = await reconnect(bob, alice, at_leave[1], clock)
+        assert bob2.messenger.contact(ALICE_PEER).resumed_handshakes == 1
+        clock.now += 1
+        await alice.messenger.send_text(BOB_PEER, "after Bob's crash")
+        clock.now += 1
+        await bob2.messenger.send_text(ALICE_PEER, "and back")
+        await pump(wire2)
+        texts = [m.text for m in bob2.messenger.contact(ALICE_PEER).conversation.ordered()]
+        assert texts == ["first", "after Bob's crash", "and back"]
+        # Alice crashes with the last acknowledgement not stored yet (it is written with the next write).
+        assert alice.messenger.contact(BOB_PEER).dirty
+        alice2, wire3 = await reconnect(alice, bob2, snapshot(alice.store), clock)
+        assert alice2.messenger.contact(BOB_PEER).resumed_handshakes == 1
+        clock.now += 1
+        await alice2.messenger.send_text(BOB_PEER, "after Alice's crash")
+        clock.now += 1
+        await bob2.messenger.send_text(ALICE_PEER, "still here")
+        await pump(wire3)
+        mine = [m.text for m in alice2.messenger.contact(BOB_PEER).conversation.ordered()]
+        assert mine[-2:] == ["after Alice's crash", "still here"]
+        assert alice2.messenger.contact(BOB_PEER).rejected == 0
+        assert bob2.messenger.contact(ALICE_PEER).rejected == 0
 
     run(body)
