@@ -81,6 +81,7 @@ RELAYED_TYPES: Final = frozenset(
     {MessageType.OFFER, MessageType.ANSWER, MessageType.CANDIDATE, MessageType.LEAVE, MessageType.EXPIRE}
 )
 _RELAYED: Final[dict[str, MessageType]] = {kind.value: kind for kind in RELAYED_TYPES}
+_HEARTBEAT: Final = MessageType.HEARTBEAT.value  # a plain str compares faster than the enum member
 NOT_QUEUED_TYPES: Final = frozenset({MessageType.LEAVE, MessageType.EXPIRE})
 
 
@@ -295,6 +296,18 @@ _FAST_DECODER: Final = msgspec.json.Decoder(float_hook=_raw_float)
 _FAST_ENCODER: Final = msgspec.json.Encoder()
 
 
+class _FastCodecRefusedError(Exception):
+    """The fast codec cannot print this message (a lone surrogate in the sender's id, say): ask the stdlib."""
+
+
+def _encode_fast(message: Mapping[str, Any]) -> str:
+    """``encode``'s text by msgspec, for a message from ``_parse_fast``; else ``_FastCodecRefusedError``."""
+    try:
+        return _FAST_ENCODER.encode(message).decode("utf-8")
+    except (TypeError, ValueError):
+        raise _FastCodecRefusedError from None
+
+
 def encode(message: Mapping[str, Any]) -> str:
     """Serialise like ``JSON.stringify``: compact, key order kept, always encodable as UTF-8."""
     text = _ENCODER.encode(message)
@@ -463,32 +476,13 @@ class Broker:
             ]
         message = _parse_fast(frame)
         if message is not None:
-            kind = message["type"]
-            if kind == "HEARTBEAT":
-                self._heartbeat(connection, now)
-                return []
-            relayed = _RELAYED.get(kind)
-            if relayed is not None:
-                sender_id = connection.client_id
-                forwarded = _forwarded(kind, sender_id, message)
-                try:
-                    text = _FAST_ENCODER.encode(forwarded).decode("utf-8")
-                except (TypeError, ValueError):  # e.g. a sender id with a lone surrogate: the stdlib decides
-                    pass
-                else:
-                    dst = forwarded.get("dst")
-                    target = dst if type(dst) is str else ""
-                    destination = self._clients.get(target) if target else None
-                    if destination is not None:  # the relay's case, answered as _transmit would
-                        return [Send(destination.conn, text, Relay(sender_id, target))]
-                    return self._transmit(
-                        relayed, sender_id, target, forwarded, origin=conn, now=now, frame=text
-                    )
-        return self._handle_slowly(connection, connection.client_id, conn, frame, now)
+            try:
+                return self._route(connection.client_id, conn, message, now, _encode_fast)
+            except _FastCodecRefusedError:  # raised before any state changed
+                pass
+        return self._handle_slowly(connection.client_id, conn, frame, now)
 
-    def _handle_slowly(
-        self, connection: _Connection, sender_id: str, conn: Conn, frame: str | bytes, now: float
-    ) -> list[Action]:
+    def _handle_slowly(self, sender_id: str, conn: Conn, frame: str | bytes, now: float) -> list[Action]:
         """``handle`` by the stdlib codec: every refusal, and whatever the fast codec could not take."""
         try:
             message = parse_frame(frame)
@@ -499,28 +493,43 @@ class Broker:
             ]
         except FrameError as exc:
             return [Reject(conn, exc.reason, str(exc))]
+        return self._route(sender_id, conn, message, now, encode)
+
+    def _route(
+        self,
+        sender_id: str,
+        conn: Conn,
+        message: dict[str, Any],
+        now: float,
+        serialise: Callable[[Mapping[str, Any]], str],
+    ) -> list[Action]:
+        """Answer one parsed frame: a HEARTBEAT, a message to relay, or a Reject that says why not.
+
+        ``message`` comes from the codec whose ``serialise`` prints the forwarded frame: the fast one
+        (``_parse_fast``, ``_encode_fast``) or the stdlib one (``parse_frame``, ``encode``).
+        """
         kind = message.get("type")
-        if not isinstance(kind, str):
+        if type(kind) is not str:
             return [
                 Reject(conn, RejectReason.BAD_FIELD, f"'type' must be a string, got {type(kind).__name__}")
             ]
-        if kind == MessageType.HEARTBEAT:
-            self._heartbeat(connection, now)
+        if kind == _HEARTBEAT:
+            sender = self._clients.get(sender_id)
+            if sender is not None:
+                sender.last_ping = now
             return []
         relayed = _RELAYED.get(kind)
         if relayed is None:
             return [Reject(conn, RejectReason.UNKNOWN_TYPE, f"type {kind[:40]!r} is not relayed")]
-        dst = message.get("dst", _ABSENT)
-        if dst is not _ABSENT and dst is not None and not isinstance(dst, str):
+        dst = message.get("dst")
+        if dst is not None and type(dst) is not str:
             return [Reject(conn, RejectReason.BAD_FIELD, f"'dst' must be a string, got {type(dst).__name__}")]
-        forwarded = _forwarded(kind, sender_id, message)
-        target = dst if isinstance(dst, str) else ""
-        return self._transmit(relayed, sender_id, target, forwarded, origin=conn, now=now)
-
-    def _heartbeat(self, connection: _Connection, now: float) -> None:
-        client = self._clients.get(connection.client_id or "")
-        if client is not None:
-            client.last_ping = now
+        frame = serialise(_forwarded(kind, sender_id, message))
+        target = dst or ""
+        destination = self._clients.get(target) if target else None
+        if destination is not None:  # the relay's common case, without a call
+            return [Send(destination.conn, frame, Relay(sender_id, target))]
+        return self._deliver(relayed, sender_id, target, frame, origin=conn, now=now)
 
     def disconnect(self, conn: Conn, now: float) -> list[Action]:
         """``conn`` closed. The client goes only if this was its current socket; its queue stays."""
@@ -537,8 +546,8 @@ class Broker:
         actions: list[Action] = [Close(failed.conn)]
         if failed.relay is not None:
             relay = failed.relay
-            leave = {"type": MessageType.LEAVE, "src": relay.dst, "dst": relay.src}
-            actions += self._transmit(MessageType.LEAVE, relay.dst, relay.src, leave, origin=None, now=now)
+            leave = encode({"type": MessageType.LEAVE, "src": relay.dst, "dst": relay.src})
+            actions += self._deliver(MessageType.LEAVE, relay.dst, relay.src, leave, origin=None, now=now)
         return actions
 
     def tick(self, now: float) -> list[Action]:
@@ -571,21 +580,15 @@ class Broker:
         connection.tokens = tokens - 1.0
         return True
 
-    def _transmit(
-        self,
-        kind: MessageType,
-        src: str,
-        dst: str,
-        message: Mapping[str, Any],
-        *,
-        origin: Conn | None,
-        now: float,
-        frame: str | None = None,
+    def _deliver(
+        self, kind: MessageType, src: str, dst: str, frame: str, *, origin: Conn | None, now: float
     ) -> list[Action]:
-        """Relay ``message`` (already serialised as ``frame`` if given) from ``src`` to ``dst``."""
+        """Send ``frame``, a ``kind`` message from ``src``, to ``dst``; else queue it, drop it or unregister.
+
+        What happens without a connected ``dst`` is upstream's rule. ``origin`` is the socket the message
+        came on, None for the broker's own LEAVE and EXPIRE.
+        """
         destination = self._clients.get(dst) if dst else None
-        if frame is None:
-            frame = encode(message)
         if destination is not None:
             return [Send(destination.conn, frame, Relay(src, dst))]
         if kind in NOT_QUEUED_TYPES or not dst:
@@ -620,10 +623,9 @@ class Broker:
         return []
 
     def _replay_queue(self, client: _Client) -> list[Action]:
-        queue = self._queues.pop(client.id, None)
+        queue = self._drop_queue(client.id)
         if queue is None:
             return []
-        self._queued_bytes -= sum(item.size for item in queue.messages)
         return [Send(client.conn, item.frame, Relay(item.src, item.dst)) for item in queue.messages]
 
     def _drop_queue(self, client_id: str) -> _Queue | None:
@@ -659,8 +661,6 @@ class Broker:
                 if (item.src, item.dst) in seen:
                     continue
                 seen.add((item.src, item.dst))
-                notice = {"type": MessageType.EXPIRE, "src": item.dst, "dst": item.src}
-                actions += self._transmit(
-                    MessageType.EXPIRE, item.dst, item.src, notice, origin=None, now=now
-                )
+                notice = encode({"type": MessageType.EXPIRE, "src": item.dst, "dst": item.src})
+                actions += self._deliver(MessageType.EXPIRE, item.dst, item.src, notice, origin=None, now=now)
         return actions
