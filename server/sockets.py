@@ -94,8 +94,8 @@ class _Socket:
 
     Two ways to write. Under gevent (``nonblocking``, set by ``BrokerHub.serve_websocket``) a write never
     waits, since it may run inside gevent's event loop: what the socket buffer does not take is queued in
-    ``backlog`` and a greenlet drains it, each frame within ``SEND_TIMEOUT``; ``write_all`` puts several
-    frames in one ``send``. Otherwise (threads, tests on plain sockets) a write is a blocking ``sendall``
+    ``backlog`` and a greenlet drains it, each frame within ``SEND_TIMEOUT``; the frames of one ``write`` go
+    in one ``send``. Otherwise (threads, tests on plain sockets) a write is a blocking ``sendall``
     under ``lock``.
     """
 
@@ -112,34 +112,24 @@ class _Socket:
     drainer: Any = None  # the greenlet draining ``backlog``
     done: Any = None  # gevent Event: reading has ended
 
-    def write(self, data: bytes, action: Send | None = None) -> bool:
-        """Write all of ``data`` (whole frames) or raise ``OSError``; False when part of it is queued."""
+    def write(self, frames: list[tuple[bytes, Send | None]]) -> bool:
+        """Write whole frames, in order, or raise ``OSError``; False when some of them wait in ``backlog``.
+
+        Non-blocking: one ``send`` for all of them; what it did not take is queued, the first frame from where
+        it stopped, and while a backlog waits new frames go behind it. Each frame comes with the ``Send`` it
+        carries out (None for the adapter's own frames), so that a failure can be answered.
+        """
         if not self.nonblocking:
             with self.lock:
-                self.sock.sendall(data)
+                for data, _action in frames:
+                    self.sock.sendall(data)
             return True
-        if self.failed:
-            raise BrokenPipeError("an earlier frame could not be delivered")
-        if self.backlog is not None:
-            self.backlog.append((data, action))
-            return False
-        try:
-            sent = self.sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        if sent == len(data):
-            return True
-        self.backlog = [(data[sent:], action)]
-        return False
-
-    def write_all(self, frames: list[tuple[bytes, Send | None]]) -> bool:
-        """Non-blocking mode: ``write`` for several frames in one ``send``; what does not leave is queued."""
         if self.failed:
             raise BrokenPipeError("an earlier frame could not be delivered")
         if self.backlog is not None:
             self.backlog += frames
             return False
-        data = b"".join([frame for frame, _action in frames])
+        data = frames[0][0] if len(frames) == 1 else b"".join([frame for frame, _action in frames])
         try:
             sent = self.sock.send(data)
         except BlockingIOError:
@@ -238,22 +228,47 @@ class BrokerHub:
             return self._call(self.broker.send_failed, action)
         if entry.close_sent:
             return []
-        data = encode_text(action.frame)
+        return self._write(entry, encode_text(action.frame), action)
+
+    def _write_control(self, entry: _Socket, data: bytes) -> None:
+        """Write a frame of the adapter's own (close, pong); a failure only shuts the socket."""
+        self._write(entry, data, None)
+
+    def _write(self, entry: _Socket, data: bytes, action: Send | None) -> list[Action]:
+        """Write one frame on ``entry``, or hold it back while a read is corked (``_flush_corked``)."""
         corked = self._corked
         if corked is not None and entry.nonblocking:
-            frames = corked.get(entry)
-            if frames is None:
+            held = corked.get(entry)
+            if held is None:
                 corked[entry] = [(data, action)]
             else:
-                frames.append((data, action))
+                held.append((data, action))
             return []
+        return self._write_frames(entry, [(data, action)])
+
+    def _write_frames(self, entry: _Socket, frames: list[tuple[bytes, Send | None]]) -> list[Action]:
+        """``entry.write(frames)``, queued frames drained later; the core's answer if it failed."""
         try:
-            if not entry.write(data, action):
+            if not entry.write(frames):
                 self._drain_later(entry)
         except OSError as exc:
-            log.info("send to connection %s failed: %s", action.conn, exc)
-            return self._call(self.broker.send_failed, action)
+            return self._write_failed(entry, frames, exc)
         return []
+
+    def _write_failed(
+        self, entry: _Socket, frames: list[tuple[bytes, Send | None]], exc: OSError
+    ) -> list[Action]:
+        """``frames`` did not reach ``entry``'s client: the core's answer to the first relayed one.
+
+        The core closes that socket and tells the sender its peer left; with no relayed frame among them the
+        socket is only shut.
+        """
+        log.info("send to connection %s failed: %s", entry.conn, exc)
+        failed = next((action for _data, action in frames if action is not None), None)
+        if failed is None:
+            entry.shutdown()
+            return []
+        return self._call(self.broker.send_failed, failed)
 
     def _drain_later(self, entry: _Socket) -> None:
         if entry.drainer is None:
@@ -275,14 +290,10 @@ class BrokerHub:
                             except BlockingIOError:
                                 continue
                 except OSError as exc:
-                    log.info("send to connection %s failed: %s", entry.conn, exc)
                     entry.failed = True
-                    failed = next((queued for _data, queued in backlog if queued is not None), None)
+                    answer = self._write_failed(entry, backlog, exc)
                     backlog.clear()
-                    if failed is not None:
-                        self.run(self._call(self.broker.send_failed, failed))
-                    else:
-                        entry.shutdown()
+                    self.run(answer)
                     return
                 backlog.pop(0)
         finally:
@@ -294,7 +305,7 @@ class BrokerHub:
             return
         entry.close_sent = True
         entry.closing_deadline = self.clock() + CLOSE_TIMEOUT
-        self._write_quietly(entry, encode_close(code, reason))
+        self._write_control(entry, encode_close(code, reason))
 
     def serve_websocket(self, sock: socket.socket, query: dict[str, str]) -> None:
         """Speak WebSocket on ``sock`` (the 101 answer already sent) until it closes."""
@@ -386,17 +397,9 @@ class BrokerHub:
         if not corked:
             return
         for entry, frames in corked.items():
-            try:
-                sent = entry.write(*frames[0]) if len(frames) == 1 else entry.write_all(frames)
-                if not sent:
-                    self._drain_later(entry)
-            except OSError as exc:
-                failed = next((action for _data, action in frames if action is not None), None)
-                if failed is None:
-                    entry.shutdown()
-                    continue
-                log.info("send to connection %s failed: %s", entry.conn, exc)
-                self.run(self._call(self.broker.send_failed, failed))
+            answer = self._write_frames(entry, frames)
+            if answer:
+                self.run(answer)
 
     def _receive_loop(self, entry: _Socket) -> None:
         while True:
@@ -448,24 +451,13 @@ class BrokerHub:
                     elif actions:
                         self.run(actions)
             elif type(event) is Ping:
-                self._write_quietly(entry, encode_frame(OP_PONG, event.payload))
+                self._write_control(entry, encode_frame(OP_PONG, event.payload))
             elif type(event) is CloseFrame:
                 if not entry.close_sent:
                     entry.close_sent = True
-                    self._write_quietly(entry, encode_close(event.code))
+                    self._write_control(entry, encode_close(event.code))
                 return False
         return True
-
-    def _write_quietly(self, entry: _Socket, data: bytes) -> None:
-        corked = self._corked
-        if corked is not None and entry.nonblocking:
-            corked.setdefault(entry, []).append((data, None))
-            return
-        try:
-            if not entry.write(data):
-                self._drain_later(entry)
-        except OSError:
-            entry.shutdown()
 
 
 def _query(query_string: str) -> dict[str, str]:

@@ -221,7 +221,7 @@ def test_a_reader_that_stalls_past_the_send_timeout_is_closed_and_the_sender_get
     pairs[1][1].setblocking(True)
     assert _frames(pairs[1][1]) == [{"type": "OPEN"}, {"type": "LEAVE", "src": "b", "dst": "a"}]
     with pytest.raises(OSError):
-        entry.write(b"more")  # nothing more is accepted for a failed socket
+        entry.write([(b"more", None)])  # nothing more is accepted for a failed socket
     for server_end, client_end in pairs.values():
         server_end.close()
         client_end.close()
