@@ -16,23 +16,20 @@ so the rule holds at every instant. It runs when the journal holds ``MAX_JOURNAL
 when a message's text must leave the disk (deleted for everyone, expired), and when the contact has been
 quiet for ``JOURNAL_IDLE_S``.
 
-The schema follows ``pyfront.storage.records``; this module does no I/O.
+Its schema is ``JOURNAL`` in ``pyfront.storage.migrations``; this module does no I/O.
 """
 
 from __future__ import annotations
 
 from pyfront.errors import DecodeError
-from pyfront.storage.records import Record, Schema
+from pyfront.storage.migrations import JOURNAL
+from pyfront.storage.records import Record
 
 JOURNAL_STORE = "journal"
-JOURNAL_VERSION = 1
 #: Journaled messages that force a compaction at the next write (bounds the record: ~300 B each).
 MAX_JOURNAL_MESSAGES = 32
 #: A contact without any write for this long has its journal compacted by ``Messenger.tick``.
 JOURNAL_IDLE_S = 5.0
-
-JOURNAL = Schema("contact journal", version=JOURNAL_VERSION)
-"""``journal/<peer id>``: the contact record and the message records written since the last compaction."""
 
 
 def journal_record(contact: Record, messages: list[Record]) -> Record:

@@ -90,6 +90,10 @@ BLOCK_LIST = Schema("block list", version=1)
 SETTINGS = Schema("settings", version=1)
 """``settings/main``: every user setting (``pyfront.messaging.settings``)."""
 
+JOURNAL = Schema("contact journal", version=1)
+"""``journal/<peer id>``: the contact record and the message records written since the last compaction
+(``pyfront.messaging.journal``)."""
+
 # --- the page and the vault (pyfront.browser, pyfront.storage.vault) ---------------------------------------
 
 PROFILE = Schema("stored profile", version=1)
@@ -118,6 +122,7 @@ SCHEMAS: tuple[Schema, ...] = (
     CHAT_META,
     BLOCK_LIST,
     SETTINGS,
+    JOURNAL,
     PROFILE,
     VAULT_HEADER,
     BACKUP,
