@@ -12,19 +12,27 @@ Inside an epoch, per-message AES-256-GCM keys come from the symmetric chain (``p
 ``0^4 || epoch(4) || counter(4)``, AAD = the header. Header (all integers big-endian):
 
     flags(1) epoch(4) counter(4) ack_epochs(4) ack_key_id(4)
-    [flags & 1] key_id(4) kem_ciphertext(1088)      -- repeated until the peer acknowledges the epoch
-    [flags & 2] new_key_id(4) encapsulation_key(1184) -- our fresh key, repeated until acknowledged
+    [flags & 1] key_id(4) kem_ciphertext(1088)        -- the epoch's encapsulation (an announcement)
+    [flags & 2] new_key_id(4) encapsulation_key(1184) -- our fresh key (an announcement)
 
 ``ack_epochs`` is how many of the peer's epochs we have opened and ``ack_key_id`` the newest peer key we
-hold: acknowledgements ride on every message, so the 1088/1184-byte fields disappear as soon as the peer
-answers and a steady-state message costs 17 + 16 bytes. The receiver deletes a decapsulation key as soon
-as an epoch opened with it (forward secrecy) and generates the next one. A sender opens a new epoch after
+hold: acknowledgements ride on every message. An announcement the peer has not acknowledged rides on the
+first frame after it appears and then on every ``KEM_ANNOUNCE_INTERVAL``-th frame, never on every frame:
+the data channel is reliable and ordered, so within a connection the first copy arrives before any frame
+that needs it, and the repeats only cover frames lost when a connection closes (``reannounce`` covers
+them at once when the caller knows a new connection started). A one-way stream therefore pays at most
+one 1,088-byte ciphertext per ``KEM_ANNOUNCE_INTERVAL`` frames, however late the peer answers, and a
+steady-state message costs 17 + 16 bytes. The receiver deletes a decapsulation key as soon as an epoch
+opened with it (forward secrecy) and generates the next one. A sender opens a new epoch after
 ``KEM_REKEY_MESSAGES`` messages or ``KEM_REKEY_SECONDS`` seconds, once the peer has acknowledged the
-current epoch and announced a fresh key; a one-way stream keeps its epoch (the chain still ratchets).
+current epoch and announced a fresh key; a stream whose receiver never sends keeps its epoch (the chain
+still ratchets).
 
 Reordering: the previous ``KEM_RECEIVE_EPOCHS`` epochs stay open, with at most ``KEM_MAX_SKIP`` skipped
-keys each. Verify before mutate: decryption works on locals and commits only after the tag verifies.
-This module does no I/O.
+keys each. A frame of an epoch whose ciphertext has not arrived yet is refused (``InvalidStateError``,
+nothing changes); once a later frame opens the epoch, its key is kept as a skipped key, so the refused
+frame decrypts if it comes again. Verify before mutate: decryption works on locals and commits only after
+the tag verifies. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ KEM_MAX_SKIP = 256
 """Skipped message keys kept per receiving epoch (bounds work and memory for reordered messages)."""
 KEM_RECEIVE_EPOCHS = 2
 """Receiving epochs kept open for late messages."""
+KEM_ANNOUNCE_INTERVAL = 16
+"""An unacknowledged announcement (the epoch's ciphertext, our newest key) rides on the first frame after
+it appears and then on every 16th frame until the peer acknowledges it (docs/protocol.md 5.4)."""
 FLAG_CIPHERTEXT = 0x01
 FLAG_ENCAPSULATION_KEY = 0x02
 HEADER_FIXED = struct.Struct(">BIIII")
@@ -110,6 +121,11 @@ def _nonce(epoch: int, counter: int) -> bytes:
     return bytes(4) + epoch.to_bytes(4, "big") + counter.to_bytes(4, "big")
 
 
+def _count_down(repeat_in: int, carried: bool) -> int:
+    """Frames before an announcement rides again, after one frame that did or did not carry it."""
+    return KEM_ANNOUNCE_INTERVAL - 1 if carried else max(repeat_in - 1, 0)
+
+
 class KemRatchet:
     """One side of the ML-KEM-768 layer between two peers."""
 
@@ -136,6 +152,9 @@ class KemRatchet:
         self._send_started_at: float = state["send_started_at"]
         self._receive_epochs: dict[int, _ReceiveChain] = state["receive_epochs"]
         self._opened_epochs: int = state["opened_epochs"]
+        # Frames still to send before an unacknowledged announcement rides again (0: the next one).
+        self._ciphertext_repeat_in: int = state["ciphertext_repeat_in"]
+        self._key_repeat_in: int = state["key_repeat_in"]
 
     @classmethod
     def from_handshake(
@@ -168,6 +187,8 @@ class KemRatchet:
             "send_started_at": 0.0,
             "receive_epochs": {},
             "opened_epochs": 0,
+            "ciphertext_repeat_in": 0,
+            "key_repeat_in": 0,
         }
         return cls(provider, is_initiator, state)
 
@@ -208,6 +229,8 @@ class KemRatchet:
             "send_started_at": self._send_started_at,
             "receive_epochs": {epoch: chain.copy() for epoch, chain in self._receive_epochs.items()},
             "opened_epochs": self._opened_epochs,
+            "ciphertext_repeat_in": self._ciphertext_repeat_in,
+            "key_repeat_in": self._key_repeat_in,
         }
 
     def snapshot(self) -> object:
@@ -225,6 +248,14 @@ class KemRatchet:
     def send_epoch(self) -> int:
         return self._send_epoch
 
+    def reannounce(self) -> None:
+        """A new connection starts: the next frame carries every announcement the peer has not
+        acknowledged. Frames in flight when the previous connection closed are lost, and the one that
+        carried the current epoch's ciphertext may be among them; without this, the peer could read
+        nothing of the epoch until the next scheduled repeat (at most ``KEM_ANNOUNCE_INTERVAL - 1``
+        frames later). Costs one announcement per connection."""
+        self._ciphertext_repeat_in = self._key_repeat_in = 0
+
     def _rekey_due(self, now: float) -> bool:
         if self._send_epoch < 0:
             return True
@@ -241,19 +272,21 @@ class KemRatchet:
             self._send_ciphertext,
             self._send_started_at,
         )
+        ciphertext_repeat_in = self._ciphertext_repeat_in
         if self._rekey_due(now):
             if epoch + 1 > MAX_U32:
                 raise InvalidStateError("ML-KEM layer: epoch counter exhausted")
             kem_ciphertext, secret = await self._provider.mlkem768_encapsulate(self._peer_key)
             epoch, key_id, counter, started_at = epoch + 1, self._peer_key_id, 0, now
             root, chain_key = self._epoch_keys(root, secret, ours, epoch)
+            ciphertext_repeat_in = 0  # the epoch's first frame carries its ciphertext
         if counter > MAX_U32:
             raise InvalidStateError("ML-KEM layer: message counter exhausted")
         newest_own = max(self._own_keys)
         flags = 0
-        if self._peer_acked_epochs <= epoch:
+        if self._peer_acked_epochs <= epoch and ciphertext_repeat_in == 0:
             flags |= FLAG_CIPHERTEXT
-        if self._peer_acked_key_id < newest_own:
+        if self._peer_acked_key_id < newest_own and self._key_repeat_in == 0:
             flags |= FLAG_ENCAPSULATION_KEY
         header = KemHeader(
             flags,
@@ -272,6 +305,8 @@ class KemRatchet:
         self._send_root, self._send_epoch, self._send_key_id = root, epoch, key_id
         self._send_ciphertext, self._send_started_at = kem_ciphertext, started_at
         self._send_chain_key, self._send_counter = next_chain_key(chain_key), counter + 1
+        self._ciphertext_repeat_in = _count_down(ciphertext_repeat_in, bool(flags & FLAG_CIPHERTEXT))
+        self._key_repeat_in = _count_down(self._key_repeat_in, bool(flags & FLAG_ENCAPSULATION_KEY))
         return header + body
 
     async def decrypt(self, ciphertext: bytes, now: float) -> bytes:
@@ -292,7 +327,12 @@ class KemRatchet:
             if header.epoch > self._opened_epochs:
                 raise InvalidStateError(f"ML-KEM layer: epoch {header.epoch} before {self._opened_epochs}")
             if not header.flags & FLAG_CIPHERTEXT:
-                raise DecodeError("ML-KEM layer: a new epoch without its encapsulation")
+                # Its carrier was lost (a connection closed with it in flight): a later frame of the
+                # epoch brings the ciphertext again (docs/protocol.md 5.4).
+                raise InvalidStateError(
+                    f"ML-KEM layer: epoch {header.epoch} is not open and frame {header.counter} does not "
+                    "carry its ciphertext"
+                )
             own = self._own_keys.get(header.key_id)
             if own is None:
                 raise InvalidStateError(f"ML-KEM layer: no decapsulation key {header.key_id}")
@@ -330,6 +370,7 @@ class KemRatchet:
                 del self._own_keys[used]
             if fresh_key is not None:
                 self._own_keys[header.key_id + 1] = fresh_key
+                self._key_repeat_in = 0  # announce it on our next frame
         if advanced is None:
             del chain.skipped[header.counter]
         else:
@@ -371,6 +412,8 @@ class KemRatchet:
                 for epoch, chain in self._receive_epochs.items()
             },
             opened_epochs=self._opened_epochs,
+            ciphertext_repeat_in=self._ciphertext_repeat_in,
+            key_repeat_in=self._key_repeat_in,
         )
 
     @classmethod
@@ -403,6 +446,8 @@ class KemRatchet:
                     for epoch, chain in data["receive_epochs"].items()
                 },
                 "opened_epochs": int(data["opened_epochs"]),
+                "ciphertext_repeat_in": _repeat_in(data["ciphertext_repeat_in"]),
+                "key_repeat_in": _repeat_in(data["key_repeat_in"]),
             }
             is_initiator = data["is_initiator"]
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -412,3 +457,10 @@ class KemRatchet:
         peer_key: bytes = state["peer_key"]
         require_length("ML-KEM peer key", peer_key, MLKEM768_ENCAPSULATION_KEY_LENGTH)
         return cls(provider, is_initiator, state)
+
+
+def _repeat_in(value: object) -> int:
+    """A stored countdown, within what this code's ``KEM_ANNOUNCE_INTERVAL`` schedules."""
+    if type(value) is not int or value < 0:
+        raise ValueError("repeat_in")
+    return min(value, KEM_ANNOUNCE_INTERVAL - 1)

@@ -49,7 +49,18 @@ KEY_PACKAGE_PRIVATE = Schema("KeyPackagePrivate", version=1)
 
 MLS_LAYER = Schema("MLS layer state", version=1)
 OLM_LAYER = Schema("Olm layer state", version=1)
-KEM_RATCHET = Schema("ML-KEM layer state", version=1)
+
+
+def _kem_ratchet_1_to_2(record: Record) -> Record:
+    """Version 2 schedules the repeats of an unacknowledged announcement (the epoch's ciphertext, the
+    fresh key): ``ciphertext_repeat_in``/``key_repeat_in`` frames before each rides again. A version-1
+    state (which sent them on every frame) carries whatever is still unacknowledged on its next frame."""
+    return {**record, "version": 2, "ciphertext_repeat_in": 0, "key_repeat_in": 0}
+
+
+KEM_RATCHET = Schema("ML-KEM layer state", version=2, upgrades={1: _kem_ratchet_1_to_2})
+"""One side's ML-KEM ratchet (``pyfront.layers.kem_ratchet``), inside the session state."""
+
 OUTER_LAYER = Schema("outer layer state", version=1)
 
 # --- the session (pyfront.session.session) -----------------------------------------------------------------

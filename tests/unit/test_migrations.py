@@ -38,10 +38,9 @@ def test_every_kind_is_listed_once_with_its_current_version() -> None:
     defined = {id(value) for value in vars(migrations).values() if isinstance(value, Schema)}
     assert listed == defined
     versions = {schema.kind: schema.version for schema in migrations.SCHEMAS}
-    assert versions["MLS group state"] == versions["contact record"] == 2
-    assert {
-        version for kind, version in versions.items() if kind not in ("MLS group state", "contact record")
-    } == {1}
+    twos = ("MLS group state", "ML-KEM layer state", "contact record")
+    assert {versions[kind] for kind in twos} == {2}
+    assert {version for kind, version in versions.items() if kind not in twos} == {1}
 
 
 @pytest.mark.parametrize("schema", migrations.SCHEMAS, ids=lambda schema: schema.kind)
@@ -63,6 +62,13 @@ def test_group_state_1_gains_an_empty_confirmation_tag() -> None:
     assert opened == {"version": 2, "context": "00", "confirmation_tag": ""}
     kept = migrations.GROUP_STATE.open({"version": 2, "confirmation_tag": "ab"})
     assert kept["confirmation_tag"] == "ab"
+
+
+def test_kem_ratchet_1_carries_its_pending_announcements_on_the_next_frame() -> None:
+    """Version 1 sent an unacknowledged ciphertext or key on every frame; lifted, both are due on the next
+    frame, then every KEM_ANNOUNCE_INTERVAL-th (tests/unit/test_kem_ratchet.py runs such a state)."""
+    opened = migrations.KEM_RATCHET.open({"version": 1, "send_epoch": 3})
+    assert opened == {"version": 2, "send_epoch": 3, "ciphertext_repeat_in": 0, "key_repeat_in": 0}
 
 
 def test_contact_1_is_an_accepted_contact() -> None:
