@@ -140,30 +140,49 @@ from collections import defaultdict
 _bench_ms = defaultdict(float)
 _bench_calls = defaultdict(int)
 
-def _bench_wrap(owner, name, label):
-    original = getattr(owner, name, None)
-    if original is None:
+_bench_layer = [None]  # the cascade layer running now (primitives are charged to it too)
+
+def _bench_wrap(owner, name, label, layer=None):
+    import inspect
+    static = inspect.getattr_static(owner, name, None)
+    if static is None:
         return
+    kind = type(static)
+    original = static.__func__ if kind in (staticmethod, classmethod) else static
     if getattr(original, "_bench", False):
         return
-    import inspect
+
+    def charge(start, outer):
+        elapsed = (time.perf_counter() - start) * 1000
+        _bench_ms[label] += elapsed
+        _bench_calls[label] += 1
+        if layer is None and outer is not None and label.startswith("primitive"):
+            _bench_ms[f"layer {outer}: in primitives"] += elapsed
+            _bench_calls[f"layer {outer}: in primitives"] += 1
+
     if inspect.iscoroutinefunction(original):
         async def wrapper(*args, **kwargs):
+            outer = _bench_layer[0]
+            if layer is not None:
+                _bench_layer[0] = layer
             start = time.perf_counter()
             try:
                 return await original(*args, **kwargs)
             finally:
-                _bench_ms[label] += (time.perf_counter() - start) * 1000
-                _bench_calls[label] += 1
+                charge(start, outer)
+                if layer is not None:
+                    _bench_layer[0] = outer
     else:
         def wrapper(*args, **kwargs):
+            outer = _bench_layer[0]
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                _bench_ms[label] += (time.perf_counter() - start) * 1000
-                _bench_calls[label] += 1
+                charge(start, outer)
     wrapper._bench = True
+    if kind in (staticmethod, classmethod):
+        wrapper = kind(wrapper)
     setattr(owner, name, wrapper)
 
 def _bench_targets():
@@ -192,11 +211,103 @@ def _bench_targets():
         (database, "_write", "IndexedDB transaction"),
     ]
 
+def _bench_layers():
+    # Each layer's encrypt/decrypt, and every primitive of the provider (charged to the layer too).
+    layers = [
+        ("pyfront.layers.mls_layer.MlsLayer", "mls"),
+        ("pyfront.layers.olm_layer.OlmLayer", "olm"),
+        ("pyfront.layers.kem_ratchet.KemRatchet", "mlkem"),
+        ("pyfront.layers.outer.OuterLayer", "outer"),
+    ]
+    import importlib
+    out = []
+    for path, name in layers:
+        module, _, attribute = path.rpartition(".")
+        try:
+            owner = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError):
+            continue
+        out.append((owner, "encrypt", f"layer {name}: encrypt", name))
+        out.append((owner, "decrypt", f"layer {name}: decrypt", name))
+    try:
+        from pyfront.crypto.webcrypto import WebCryptoProvider as provider
+    except ImportError:
+        return out
+    for name in (
+        "aes_gcm_encrypt", "aes_gcm_decrypt", "aes_cbc_encrypt", "aes_cbc_decrypt", "x25519",
+        "x25519_public_key", "ed25519_sign", "ed25519_verify", "ed25519_public_key",
+        "mlkem768_encapsulate", "mlkem768_decapsulate", "mlkem768_public_key",
+        "hmac", "hkdf_extract", "hkdf_expand", "sha256", "hash",
+    ):
+        if hasattr(provider, name):
+            out.append((provider, name, f"primitive {name}", None))
+    return out
+
 for _owner, _name, _label in _bench_targets():
     if _owner is not None:
         _bench_wrap(_owner, _name, _label)
+for _owner, _name, _label, _layer in _bench_layers():
+    _bench_wrap(_owner, _name, _label, _layer)
+
+def _bench_count_waits():
+    # Promise waits of the provider, split by how they wait (run_sync, or an await through the loop).
+    try:
+        from pyfront.crypto.webcrypto import WebCryptoProvider as provider
+    except ImportError:
+        return
+    original = getattr(provider, "_wait", None)
+    if original is None or getattr(original, "_bench", False):
+        return
+
+    async def wait(self, promise):
+        switching = getattr(self, "stack_switching", False)
+        label = "promise waits: run_sync" if switching else "promise waits: awaited"
+        start = time.perf_counter()
+        try:
+            return await original(self, promise)
+        finally:
+            _bench_ms[label] += (time.perf_counter() - start) * 1000
+            _bench_calls[label] += 1
+
+    wait._bench = True
+    provider._wait = wait
+
+_bench_count_waits()
 _bench_ms.clear()
 _bench_calls.clear()
+"""
+PROBE = """
+import asyncio, json, time
+import js
+from pyfront.crypto.webcrypto import create_webcrypto_provider
+
+async def _bench_probe(rounds=200):
+    provider = await create_webcrypto_provider()
+    key, nonce, data, seed = bytes(range(32)), bytes(12), bytes(200), bytes(range(32))
+    signature = await provider.ed25519_sign(seed, data)
+    public = await provider.ed25519_public_key(seed)
+    probes = {
+        "await of a resolved JS promise": lambda: js.Promise.resolve(1),
+        "asyncio.sleep(0)": lambda: asyncio.sleep(0),
+        "AES-256-GCM encrypt 200 B (provider)": lambda: provider.aes_gcm_encrypt(key, nonce, data),
+        "AES-256-CBC encrypt 200 B (provider)": lambda: provider.aes_cbc_encrypt(key, bytes(16), data),
+        "Ed25519 sign 200 B (provider)": lambda: provider.ed25519_sign(seed, data),
+        "Ed25519 verify 200 B (provider)": lambda: provider.ed25519_verify(public, data, signature),
+        "X25519 (provider)": lambda: provider.x25519(seed, public),
+    }
+    out = {}
+    for label, make in probes.items():
+        start = time.perf_counter()
+        for _ in range(rounds):
+            await make()
+        out[label] = (time.perf_counter() - start) * 1000 / rounds
+    start = time.perf_counter()
+    for _ in range(rounds * 10):
+        provider.hmac("sha256", key, data)
+    out["HMAC-SHA-256 200 B (stdlib, sync)"] = (time.perf_counter() - start) * 1000 / rounds / 10
+    return json.dumps(out)
+
+_bench_probe()
 """
 PROFILE_READ = "import json; json.dumps({k: [_bench_ms[k], _bench_calls[k]] for k in _bench_ms})"
 
@@ -325,10 +436,13 @@ def main() -> None:
                     for page in pages:
                         _python(page, PROFILE_INSTALL)
                 samples, echoes = latencies(*pages, arguments.messages)
-                profile = {}
+                profile, probe = {}, {}
                 if arguments.profile:
                     for name, page in zip(("alice", "bob"), pages, strict=True):
                         profile[name] = json.loads(_python(page, PROFILE_READ))
+                    probe = json.loads(
+                        pages[1].evaluate("(code) => globalThis.parleyPyodide.runPythonAsync(code)", PROBE)
+                    )
                 browser.close()
         finally:
             server.stop()
@@ -360,6 +474,7 @@ def main() -> None:
     }
     per_message: dict[str, dict[str, dict[str, float]]] = {}
     if profile:
+        figures["probe_ms_per_call"] = probe
         per_message = figures["profile_ms_per_message"] = {
             page: {
                 label: {"ms": ms / len(samples), "calls": calls / len(samples)}
@@ -384,6 +499,8 @@ def main() -> None:
     for who, parts in per_message.items():
         for label, part in sorted(parts.items()):
             print(f"  {who}: {label}: {part['ms']:.2f} ms, {part['calls']:.2f} calls per message")
+    for label, ms in (figures.get("probe_ms_per_call") or {}).items():
+        print(f"  probe in Bob's page: {label}: {ms * 1000:.0f} us per call")
     print(f"wrote {write_results(arguments.results, figures)}")
 
 
