@@ -493,15 +493,7 @@ class App:
         container = self._screen("safety")
         self.open_peer = peer_id
         if contact.identity_key is None:
-            ui.append(
-                container,
-                ui.element(
-                    "p",
-                    "No safety number yet: it appears once you have connected to this contact.",
-                    classes="panel muted",
-                    id="safety-none",
-                ),
-            )
+            safety.render_none(container, self._handlers, contact, on_back=back)
             return
         digits = safety_number(self.identity.public_key, contact.identity_key)
         payload = safety_qr_payload(self.identity.public_key, contact.identity_key)

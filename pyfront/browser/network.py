@@ -8,9 +8,9 @@ links) to ``messenger.Messenger`` (sessions and chats):
 * **Who dials**: a contact's session initiator (the side that first dialed, e.g. the one who opened an
   invite link) redials by itself while the contact has no link, after ``REDIAL_INITIAL_S`` doubling up
   to ``REDIAL_MAX_S`` until a session is ready again (a call that opens but is then dropped, by a peer
-  that blocked us or a handshake that stalled, counts as a failed one); the other side waits for the
-  call. One dialer per pair means two people coming online together do not open two crossing
-  connections. ``dial_now`` is the user's "connect" button.
+  that blocked us, a handshake that stalled or one that could not be verified, counts as a failed one);
+  the other side waits for the call. One dialer per pair means two people coming online together do
+  not open two crossing connections. ``dial_now`` is the user's "connect" button.
 * The broker's state is shown to the person (``BrokerStatus``): connecting, online, unreachable (the
   transport keeps retrying), or refused (id taken, bad key): the errors the issue asks to make clear.
 
@@ -202,8 +202,8 @@ class Network:
             for peer_id in self.messenger.unlinked():
                 contact = self.messenger.contacts[peer_id]
                 due, _ = self._next_dial.get(peer_id, (0.0, 0.0))
-                if contact.status is LinkStatus.FAILED:
-                    continue  # a failed handshake waits for the person (the "connect" button)
+                # An unverified contact is called again too, with the same back-off: a man in the middle
+                # (or a forged Refusal) can make us no quieter than an offline contact does.
                 if contact.session.is_initiator and peer_id not in self._dialing and now >= due:
                     self._dialing.add(peer_id)
                     self._spawn(self._dial(peer_id, automatic=True))

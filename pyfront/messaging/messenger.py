@@ -87,6 +87,7 @@ from pyfront.session.session import (
     Action,
     Deliver,
     HandshakeFailed,
+    HandshakeRefused,
     HandshakeStalled,
     KeyChanged,
     LocalParty,
@@ -107,6 +108,13 @@ TYPING_SHOWN_S = 6.0
 TYPING_RESEND_S = 3.0
 #: Deletions asked for while offline, kept until the next connection.
 MAX_PENDING_DELETES = 256
+#: Handshakes in a row that ended unfinished on an opened data channel (no answer for
+#: ``HANDSHAKE_TIMEOUT_SECONDS``, or the channel closed under them) before the contact shows
+#: ``LinkStatus.UNVERIFIED``: a man in the middle can drop the peer's ``Refusal``, so silence counts too.
+UNVERIFIED_AFTER_UNFINISHED = 3
+#: After our handshake check fails, the link stays this long so that the Refusal can leave, then ``tick``
+#: closes it (the other side usually closes it first, on the Refusal).
+REFUSAL_LINGER_S = 1.0
 CONTACT_STORE = "contact"
 CHAT_STORE = "chat"
 MESSAGE_STORE = "message"
@@ -149,7 +157,11 @@ class LinkStatus(Enum):
     OFFLINE = "offline"
     HANDSHAKING = "handshaking"
     READY = "ready"
-    FAILED = "failed"
+    UNVERIFIED = "unverified"
+    """A connection to this contact opened but could not be verified: it may be interception. Entered on
+    an authentication failure (ours, or the peer's ``Refusal``) or after ``UNVERIFIED_AFTER_UNFINISHED``
+    unfinished handshakes in a row; kept through redials and closed links; left only by a verified
+    handshake (``Ready``). Never stored."""
 
 
 class _Urgency(Enum):
@@ -181,6 +193,10 @@ class Contact:
     link: Link | None = None
     peer_typing_until: float = 0.0
     typing_sent_at: float = 0.0
+    #: Handshakes in a row that ended unfinished on an opened link (reset by a verified handshake).
+    unfinished_handshakes: int = 0
+    #: When our handshake check last failed and we sent the Refusal (``tick`` then closes the link).
+    refused_at: float = 0.0
     full_handshakes: int = 0
     resumed_handshakes: int = 0
     rejected: int = 0
@@ -459,7 +475,8 @@ class Messenger:
                 )
             elif contact.session.state is not SessionState.CONNECTING:
                 contact.session.disconnected(now)
-            contact.status, contact.error = LinkStatus.HANDSHAKING, ""
+            if contact.status is not LinkStatus.UNVERIFIED:  # the warning stays while we try again
+                contact.status, contact.error = LinkStatus.HANDSHAKING, ""
             self._listener.contact_status_changed(peer_id)
             actions = await contact.session.connected(link.local_fingerprint, link.remote_fingerprint, now)
             await self._apply(contact, actions)
@@ -504,8 +521,11 @@ class Messenger:
             if contact.link is not link:
                 return
             contact.link = None
+            unfinished = contact.session.state is SessionState.HANDSHAKING
             contact.session.disconnected(self._clock())
-            if contact.status is not LinkStatus.FAILED:
+            if unfinished:  # the channel closed under the handshake
+                self._unfinished(contact, reason)
+            elif contact.status is not LinkStatus.UNVERIFIED:
                 contact.status, contact.error = LinkStatus.OFFLINE, reason
             contact.peer_typing_until = 0.0
             await self._save_contact(contact)
@@ -540,19 +560,40 @@ class Messenger:
                 contact.key_changed, contact.verified = True, False
                 self._listener.contact_status_changed(contact.peer_id)
             elif isinstance(action, HandshakeFailed):
-                contact.status, contact.error = LinkStatus.FAILED, f"handshake failed: {action.reason}"
+                # Our check failed (the Refusal already went out): the peer closes the link, else tick.
+                contact.status, contact.refused_at = LinkStatus.UNVERIFIED, self._clock()
+                contact.error = f"could not verify the connection: {action.reason}"
                 self._listener.contact_status_changed(contact.peer_id)
-            elif isinstance(action, HandshakeStalled):
-                # A dead connection, not a failed peer: drop it; the dialing side calls again.
+            elif isinstance(action, HandshakeRefused | HandshakeStalled):
+                # Drop this connection; the dialing side calls again with its back-off. A refusal is a
+                # hint (unauthenticated): it changes what is shown, nothing stored.
                 link, contact.link = contact.link, None
                 if link is not None:
                     link.close(action.reason)
-                contact.status, contact.error = LinkStatus.OFFLINE, action.reason
+                if isinstance(action, HandshakeRefused):
+                    contact.status = LinkStatus.UNVERIFIED
+                    contact.error = f"could not verify the connection: {action.reason}"
+                else:
+                    self._unfinished(contact, action.reason)
                 contact.peer_typing_until = 0.0
                 self._listener.contact_status_changed(contact.peer_id)
         frames = await self._encrypt_acks(contact)
         await self._save_contact(contact)
         await self._transmit_all(contact, frames)
+
+    @staticmethod
+    def _unfinished(contact: Contact, reason: str) -> None:
+        """A handshake ended unfinished on an opened link: offline, or (``UNVERIFIED_AFTER_UNFINISHED`` in
+        a row, or already) the warning."""
+        contact.unfinished_handshakes += 1
+        if contact.unfinished_handshakes >= UNVERIFIED_AFTER_UNFINISHED:
+            contact.status = LinkStatus.UNVERIFIED
+            count = contact.unfinished_handshakes
+            contact.error = (
+                f"could not verify the connection: {count} handshakes in a row did not finish ({reason})"
+            )
+        elif contact.status is not LinkStatus.UNVERIFIED:
+            contact.status, contact.error = LinkStatus.OFFLINE, reason
 
     async def _transmit_all(self, contact: Contact, frames: list[bytes]) -> None:
         for data in frames:
@@ -568,7 +609,8 @@ class Messenger:
             contact.error = str(error)
 
     async def _ready(self, contact: Contact, ready: Ready) -> None:
-        contact.status, contact.error = LinkStatus.READY, ""
+        contact.status, contact.error = LinkStatus.READY, ""  # a verified handshake clears the warning
+        contact.unfinished_handshakes = 0
         if ready.resumed:
             contact.resumed_handshakes += 1
         else:
@@ -893,6 +935,12 @@ class Messenger:
             if contact.session.state is SessionState.HANDSHAKING:
                 async with contact.lock:
                     await self._apply(contact, await contact.session.tick(now))
+            closed = contact.session.state is SessionState.CLOSED
+            if closed and contact.link is not None and now - contact.refused_at >= REFUSAL_LINGER_S:
+                # Our check failed and the Refusal has had time to leave: drop the link, so that whoever
+                # holds its other end cannot keep us from calling again.
+                link, contact.link = contact.link, None
+                link.close("the connection could not be verified")
             if contact.peer_typing_until and contact.peer_typing_until <= now:
                 contact.peer_typing_until = 0.0
                 self._listener.contact_status_changed(contact.peer_id)

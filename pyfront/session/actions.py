@@ -39,6 +39,19 @@ class KeyChanged:
 
 @dataclass(frozen=True)
 class HandshakeFailed:
+    """A handshake frame failed authentication: the session is ``CLOSED`` (a ``Refusal`` went out just
+    before this action). ``reason`` names the check, for the local log only."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class HandshakeRefused:
+    """The peer sent ``Refusal``: it could not verify this connection and gave the handshake up. A hint
+    only (anyone at the other end of the data channel can send or drop it): the session went back to
+    ``CONNECTING`` with its layers kept, exactly as for a lost connection; drop the link and say that the
+    connection could not be verified."""
+
     reason: str
 
 
@@ -49,4 +62,4 @@ class HandshakeStalled:
     reason: str
 
 
-Action = SendFrame | Deliver | Ready | KeyChanged | HandshakeFailed | HandshakeStalled
+Action = SendFrame | Deliver | Ready | KeyChanged | HandshakeFailed | HandshakeRefused | HandshakeStalled

@@ -18,6 +18,7 @@ class FrameType(IntEnum):
     FINISH = 3
     CONFIRM = 4
     DATA = 5
+    REFUSAL = 6
 
 
 def frame_header(frame_type: FrameType) -> bytes:

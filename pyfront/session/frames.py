@@ -1,9 +1,10 @@
 """Frames on the data channel (DESIGN.md section 5; docs/protocol.md, "Frames on the data channel").
 
 Every frame is the envelope ``version(1) || frame_type(1)`` (``pyfront.session.envelope``) and a body.
-The handshake's frames (``pyfront.session.handshake.frames``) carry public keys and signatures; a
-``Data`` frame carries only the outer layer's ciphertext. Nothing about the plaintext (size, time, layer
-statistics) is visible: sizes are padded to buckets inside the cascade and the outer counter is masked.
+The handshake's frames (``pyfront.session.handshake.frames``) carry public keys and signatures (and
+``Refusal``, unsigned, one reason byte); a ``Data`` frame carries only the outer layer's ciphertext.
+Nothing about the plaintext (size, time, layer statistics) is visible: sizes are padded to buckets
+inside the cascade and the outer counter is masked.
 The decoder is strict: a wrong version or type, a truncated field, a length over its named limit or
 trailing bytes all raise ``DecodeError``. This module does no I/O.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from pyfront.codec import Reader, fixed
 from pyfront.errors import DecodeError, LimitError
 from pyfront.session.envelope import MAX_FRAME_SIZE, WIRE_VERSION, FrameType, frame_header
-from pyfront.session.handshake.frames import SIGNATURE_LENGTH, Confirm, Finish, Hello, Reply
+from pyfront.session.handshake.frames import SIGNATURE_LENGTH, Confirm, Finish, Hello, Refusal, Reply
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Data:
         return cls(reader.rest())
 
 
-Frame = Hello | Reply | Finish | Confirm | Data
+Frame = Hello | Reply | Finish | Confirm | Data | Refusal
 
 _FRAME_CLASSES: dict[FrameType, Any] = {
     FrameType.HELLO: Hello,
@@ -38,12 +39,15 @@ _FRAME_CLASSES: dict[FrameType, Any] = {
     FrameType.FINISH: Finish,
     FrameType.CONFIRM: Confirm,
     FrameType.DATA: Data,
+    FrameType.REFUSAL: Refusal,
 }
 
 
 def encode_frame(frame: Frame) -> bytes:
     if isinstance(frame, Data):
         out = frame_header(FrameType.DATA) + frame.ciphertext
+    elif isinstance(frame, Refusal):
+        out = frame.encode()
     else:
         out = frame.signed_part() + fixed(frame.signature, SIGNATURE_LENGTH, "signature")
     if len(out) > MAX_FRAME_SIZE:

@@ -20,11 +20,15 @@ Errors: malformed input, an unexpected frame or a message that fails any layer r
 ``ProtocolError`` and changes nothing; a well-formed handshake frame that fails authentication (signature,
 confirmation, invite fingerprint) or whose signed content does not work (KeyPackage, Welcome, Olm
 message) aborts the handshake (``HandshakeFailed``, state ``CLOSED``): on a DTLS-protected channel only
-the party at the other end can send it. A handshake that gets no answer for ``HANDSHAKE_TIMEOUT_SECONDS``
-is not an attack but a dead connection: ``tick`` returns ``HandshakeStalled`` and goes back to
-``CONNECTING`` with the inner layers kept, so the caller drops that connection and the next one can still
-resume. Trust on first use: when the peer's identity key differs from ``expected_identity`` a
-``KeyChanged`` action comes out and stored layers for the old key are never used.
+the party at the other end can send it. The aborting side first sends ``Refusal`` so that the other side
+can say so too; a ``Refusal`` received while our own handshake waits for the peer's answer ends this
+connection only (``HandshakeRefused``, back to ``CONNECTING`` with the layers kept, as a lost connection
+does): it is unauthenticated, so it changes nothing else. A handshake that gets no answer for
+``HANDSHAKE_TIMEOUT_SECONDS`` is not an attack but a dead connection: ``tick`` returns
+``HandshakeStalled`` and goes back to ``CONNECTING`` with the inner layers kept, so the caller drops that
+connection and the next one can still resume. Trust on first use: when the peer's identity key differs
+from ``expected_identity`` a ``KeyChanged`` action comes out and stored layers for the old key are never
+used.
 
 This module does no I/O.
 """
@@ -47,6 +51,7 @@ from pyfront.session.actions import (
     Action,
     Deliver,
     HandshakeFailed,
+    HandshakeRefused,
     HandshakeStalled,
     KeyChanged,
     Ready,
@@ -54,7 +59,7 @@ from pyfront.session.actions import (
 )
 from pyfront.session.content import AppMessage, decode_message, encode_message
 from pyfront.session.frames import Data, decode_frame, encode_frame
-from pyfront.session.handshake.frames import Confirm, Hello
+from pyfront.session.handshake.frames import Confirm, Hello, Refusal
 from pyfront.session.handshake.phases import (
     INNER_SESSION_LAYERS,
     SESSION_LAYERS,
@@ -84,6 +89,7 @@ __all__ = [
     "Action",
     "Deliver",
     "HandshakeFailed",
+    "HandshakeRefused",
     "HandshakeStalled",
     "KeyChanged",
     "LocalParty",
@@ -285,6 +291,8 @@ class Session:
         connection = self._connection
         if connection is None:
             raise InvalidStateError("session: handshake frame without a handshake")
+        if isinstance(frame, Refusal):
+            return self._refused(connection, now)
         kind = type(frame).__name__
         if constant_time_equal(connection.received.get(kind, b""), data):
             # The peer did not get our answer: send it again (the last frame we sent answers this one).
@@ -387,10 +395,21 @@ class Session:
         return await self._take(step, fresh, now)
 
     def _abort(self, reason: str) -> list[Action]:
+        """A frame failed authentication: tell the peer (``Refusal``, once, unsigned) and stop."""
         self._connection = None
         self._cascade = None
         self._enter(SessionState.CLOSED)
-        return [HandshakeFailed(reason)]
+        return [SendFrame(encode_frame(Refusal())), HandshakeFailed(reason)]
+
+    def _refused(self, connection: _Connection, now: float) -> list[Action]:
+        """The peer says it could not verify our handshake. Taken only while our handshake waits for the
+        peer's answer to a frame we sent (the initiator after ``Hello`` or ``Finish``, the responder after
+        ``Reply``); anywhere else it is unsolicited and refused. Unauthenticated, so it does exactly what
+        a lost connection does: the inner layers stay, nothing is forgotten or downgraded."""
+        if self.state != SessionState.HANDSHAKING or not connection.last_sent:
+            raise InvalidStateError(f"session: unsolicited Refusal in phase {connection.phase.name}")
+        self.disconnected(now)
+        return [HandshakeRefused("the peer could not verify this connection")]
 
     # --- stored state ----------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 A forged invite (A's real peer id, someone else's identity fingerprint, as a hostile broker or a tampered
 link would give) must not connect: the handshake checks the identity key A proves against the
-fingerprint and fails, and B's chat says so. A link to a peer id nobody holds says the peer is not
+fingerprint and fails, and B's chat says the connection could not be verified (issue 13); A, told by
+B's ``Refusal``, shows the same on B's entry. A link to a peer id nobody holds says the peer is not
 reachable. Both with our own server and broker, two Chromium contexts, loopback only.
 """
 
@@ -36,13 +37,15 @@ def test_forged_invite_fails_the_handshake_and_says_so(
     bob.click("#invite-accept")
     screen(bob, "chat")
     status = bob.locator("#chat-status")
-    expect(status).to_have_attribute("data-state", "failed", timeout=STEP_MS)
-    expect(status).to_have_text("Handshake failed")
+    expect(status).to_have_attribute("data-state", "unverified", timeout=STEP_MS)
+    expect(status).to_have_text("Not verified: this connection may be intercepted")
+    expect(bob.locator("#unverified-banner")).to_contain_text("Compare your safety number")
     expect(bob.locator("#chat-error")).to_contain_text("invite fingerprint")
-    expect(bob.locator("#chat-connect")).to_be_visible()  # the person may retry; nothing retries alone
+    expect(bob.locator("#chat-connect")).to_be_visible()  # the person may retry (Bob redials with back-off)
     save_screenshot(bob, "safety-forged-invite-360")
-    # A never got a usable session either: no chat is "connected" on her side.
+    # A never got a usable session either: no chat is "connected" on her side, and she is warned too.
     expect(alice.locator("#home .contact[data-state='ready']")).to_have_count(0)  # chats and requests
+    expect(alice.locator("#requests .contact[data-state='unverified']")).to_have_count(1, timeout=STEP_MS)
     # Nothing was delivered: a message written now waits as "sending".
     bob.fill("#compose-text", "should not leave")
     bob.press("#compose-text", "Enter")

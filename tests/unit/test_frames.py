@@ -31,7 +31,16 @@ from pyfront.session.content import (
 )
 from pyfront.session.envelope import MAX_FRAME_SIZE, WIRE_VERSION
 from pyfront.session.frames import Data, decode_frame, encode_frame
-from pyfront.session.handshake.frames import Confirm, ConfirmStatus, Finish, HandshakeMode, Hello, Reply
+from pyfront.session.handshake.frames import (
+    Confirm,
+    ConfirmStatus,
+    Finish,
+    HandshakeMode,
+    Hello,
+    Refusal,
+    RefusalReason,
+    Reply,
+)
 
 K = bytes(range(32))
 ID = bytes(range(16))
@@ -47,6 +56,7 @@ FRAMES = [
     Confirm(K, ConfirmStatus.OK, b"probe", bytes(64)),
     Confirm(K, ConfirmStatus.RESUME_FAILED, b"", bytes(64)),
     Data(b"ciphertext"),
+    Refusal(),
 ]
 MESSAGES: list[AppMessage] = [
     Text(ID, 1_700_000_000_000, "héllo ✓"),
@@ -82,6 +92,22 @@ def test_every_message_type_is_covered() -> None:
     assert {type(m) for m in MESSAGES} == set(MESSAGE_CLASSES.values())
 
 
+def test_refusal_layout_is_pinned_and_parsed_strictly() -> None:
+    """docs/protocol.md, "Refusal": three bytes, one reason value; anything else is refused."""
+    assert encode_frame(Refusal()) == b"\x01\x06\x01"
+    assert decode_frame(b"\x01\x06\x01") == Refusal(RefusalReason.UNVERIFIED)
+    for bad in (
+        b"\x01\x06",
+        b"\x01\x06\x00",
+        b"\x01\x06\x02",
+        b"\x01\x06\xff",
+        b"\x01\x06\x01\x00",
+        b"\x02\x06\x01",
+    ):
+        with pytest.raises(DecodeError):
+            decode_frame(bad)
+
+
 def test_hello_layout_is_pinned() -> None:
     encoded = encode_frame(HELLO)
     assert len(encoded) == 2 + 32 * 3 + 1184 + 32 * 2 + 1 + 64
@@ -94,6 +120,7 @@ def test_hello_layout_is_pinned() -> None:
         b"",
         b"\x02\x05",  # unknown version
         b"\x01\x09",  # unknown frame type
+        b"\x01\x07",  # the first type after Refusal
         encode_frame(HELLO)[:-1],  # truncated
         encode_frame(HELLO) + b"\x00",  # trailing byte
         encode_frame(Confirm(K, signature=bytes(64)))[:40],

@@ -13,7 +13,7 @@ from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError
 from pyfront.olm import Account
 from pyfront.session.frames import Data, decode_frame
-from pyfront.session.handshake.frames import HandshakeFrame, Hello
+from pyfront.session.handshake.frames import HandshakeFrame, Hello, Refusal
 from pyfront.session.handshake.phases import (
     AwaitConfirm,
     AwaitFinish,
@@ -120,7 +120,7 @@ async def _two_parties() -> tuple[Context, Context, tuple[bytes, bytes]]:
 def _frame(step: Step) -> HandshakeFrame:
     assert step.frame is not None
     frame = decode_frame(step.frame)
-    assert not isinstance(frame, Data)
+    assert not isinstance(frame, Data | Refusal)
     return frame
 
 

@@ -230,11 +230,15 @@ def test_invite_with_another_identity_fails_the_handshake() -> None:
         bob = await make_person(BOB_PEER, "Bob", clock)
         impostor_key = (await Identity.generate(PROVIDER)).public_key
         await bob.messenger.add_contact(ALICE_PEER, invite_fingerprint=invite_fingerprint(impostor_key))
-        await connect(bob, alice)
+        _, link_bob, _ = await connect(bob, alice)
         at_bob = bob.messenger.contact(ALICE_PEER)
-        assert at_bob.status is LinkStatus.FAILED
-        assert "handshake failed" in at_bob.error and "invite" in at_bob.error
+        assert at_bob.status is LinkStatus.UNVERIFIED
+        assert "could not verify" in at_bob.error and "invite" in at_bob.error
         assert at_bob.identity_key is None
+        # Bob's Refusal reached Alice: she shows the warning too and drops the link (Bob redials).
+        at_alice = alice.messenger.contact(BOB_PEER)
+        assert at_alice.status is LinkStatus.UNVERIFIED and at_alice.link is None
+        assert at_alice.identity_key is None and not link_bob.closed
         with pytest.raises(InvalidStateError):
             await bob.messenger.mark_verified(ALICE_PEER)
 
@@ -921,5 +925,168 @@ def test_a_crash_as_a_frame_leaves_reloads_layers_that_read_the_next_messages() 
         assert mine[-2:] == ["after Alice's crash", "still here"]
         assert alice2.messenger.contact(BOB_PEER).rejected == 0
         assert bob2.messenger.contact(ALICE_PEER).rejected == 0
+
+    run(body)
+
+
+# --- a connection that cannot be verified (issue 13, deliverable 3) -----------------------------------
+
+
+REFUSAL = bytes([1, 6, 1])  # docs/protocol.md, "Refusal": version 1, frame type 6, reason 1
+
+
+async def connect_through(a: Person, b: Person, *, swap: bool = True) -> tuple[Wire, MemoryLink, MemoryLink]:
+    """``a`` dials ``b`` through a man in the middle who terminates each side's DTLS with a certificate of
+    his own and relays every frame unchanged: each side reads, as the other's fingerprint, the attacker's
+    (``swap=False``: an honest connection, as ``connect``)."""
+    wire = Wire()
+    fp_a, fp_b, fp_ma, fp_mb = (PROVIDER.random_bytes(32) for _ in range(4))
+    link_a = MemoryLink(wire, a.peer_id, fp_a, fp_ma if swap else fp_b)
+    link_b = MemoryLink(wire, b.peer_id, fp_b, fp_mb if swap else fp_a)
+    link_a.peer, link_b.peer = link_b, link_a
+    link_a.target, link_b.target = (b.messenger, a.peer_id), (a.messenger, b.peer_id)
+    await b.messenger.link_open(a.peer_id, link_b)
+    await a.messenger.link_open(b.peer_id, link_a)
+    await pump(wire)
+    return wire, link_a, link_b
+
+
+async def drop_links(*people: tuple[Person, str]) -> None:
+    for person, peer in people:
+        link = person.messenger.contact(peer).link
+        assert link is not None
+        await person.messenger.link_closed(peer, link, "the data channel closed")
+
+
+def test_a_fingerprint_swap_warns_on_both_sides_and_delivers_nothing() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, _ = await invited_pair(clock)
+        await drop_links((alice, BOB_PEER), (bob, ALICE_PEER))
+        queued = await bob.messenger.send_text(ALICE_PEER, "for Alice only")
+        _, link_bob, link_alice = await connect_through(bob, alice)
+        at_alice, at_bob = alice.messenger.contact(BOB_PEER), bob.messenger.contact(ALICE_PEER)
+        # Alice (responder) caught it; her Refusal told Bob, who shows it too, never as plain offline.
+        assert at_alice.status is at_bob.status is LinkStatus.UNVERIFIED
+        assert "signature" in at_alice.error and "could not verify" in at_bob.error
+        assert link_bob.closed and at_bob.link is None and bob.messenger.unlinked() == [ALICE_PEER]
+        assert not link_alice.closed  # the refusing side leaves the Refusal time to leave ...
+        await alice.messenger.tick()
+        assert not link_alice.closed
+        clock.now += messenger_module.REFUSAL_LINGER_S
+        await alice.messenger.tick()  # ... then drops the link, whoever holds its other end
+        assert link_alice.closed and at_alice.link is None and at_alice.status is LinkStatus.UNVERIFIED
+        assert at_bob.conversation.messages[queued.message_id].status is Status.SENDING
+        assert queued.message_id not in at_alice.conversation.messages
+        # Bob's redial meets the attacker again: still the warning, through the handshake and the drop.
+        await connect_through(bob, alice)
+        assert at_alice.status is at_bob.status is LinkStatus.UNVERIFIED
+        # A connection that verifies clears it on both sides, and the text goes out.
+        wire, _, _ = await connect_through(bob, alice, swap=False)
+        assert at_alice.status is at_bob.status is LinkStatus.READY
+        assert at_bob.error == at_alice.error == "" and at_bob.unfinished_handshakes == 0
+        await pump(wire)
+        assert at_alice.conversation.messages[queued.message_id].text == "for Alice only"
+
+    run(body)
+
+
+def test_three_unfinished_handshakes_in_a_row_warn_and_a_verified_one_clears_it() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, _ = await invited_pair(clock)
+        await drop_links((alice, BOB_PEER), (bob, ALICE_PEER))
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        shown = []
+        for _ in range(messenger_module.UNVERIFIED_AFTER_UNFINISHED):
+            # A man in the middle who drops the Refusal: Bob's Hello goes out and nothing comes back.
+            dead = MemoryLink(Wire(), BOB_PEER, PROVIDER.random_bytes(32), PROVIDER.random_bytes(32))
+            await bob.messenger.link_open(ALICE_PEER, dead)
+            clock.now += HANDSHAKE_TIMEOUT_SECONDS + 1
+            await bob.messenger.tick()
+            assert dead.closed and at_bob.link is None
+            shown.append(at_bob.status)
+        assert shown == [LinkStatus.OFFLINE, LinkStatus.OFFLINE, LinkStatus.UNVERIFIED]
+        assert "3 handshakes in a row" in at_bob.error
+        # A channel that closes under the handshake counts as unfinished too (and keeps the warning).
+        dead = MemoryLink(Wire(), BOB_PEER, PROVIDER.random_bytes(32), PROVIDER.random_bytes(32))
+        await bob.messenger.link_open(ALICE_PEER, dead)
+        assert at_bob.status is LinkStatus.UNVERIFIED  # kept while the new call runs
+        await bob.messenger.link_closed(ALICE_PEER, dead, "the data channel closed")
+        assert at_bob.status is LinkStatus.UNVERIFIED and at_bob.unfinished_handshakes == 4
+        # The layers were kept through it all: the verified connection resumes and clears the warning.
+        await connect(bob, alice)
+        assert at_bob.status is LinkStatus.READY and at_bob.unfinished_handshakes == 0
+        assert at_bob.resumed_handshakes == 1
+
+    run(body)
+
+
+def test_closed_handshakes_count_but_a_completed_one_resets_the_streak() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, _ = await invited_pair(clock)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        for _ in range(messenger_module.UNVERIFIED_AFTER_UNFINISHED - 1):
+            await drop_links((alice, BOB_PEER), (bob, ALICE_PEER))
+            dead = MemoryLink(Wire(), BOB_PEER, PROVIDER.random_bytes(32), PROVIDER.random_bytes(32))
+            await bob.messenger.link_open(ALICE_PEER, dead)
+            await bob.messenger.link_closed(ALICE_PEER, dead, "the data channel closed")
+            assert at_bob.status is LinkStatus.OFFLINE
+            await connect(bob, alice)  # verified: the streak starts again
+            assert at_bob.status is LinkStatus.READY and at_bob.unfinished_handshakes == 0
+        # A link closed after the handshake finished is an ordinary drop, not an unfinished handshake.
+        await drop_links((alice, BOB_PEER), (bob, ALICE_PEER))
+        assert at_bob.status is LinkStatus.OFFLINE and at_bob.unfinished_handshakes == 0
+
+    run(body)
+
+
+def test_a_forged_refusal_changes_no_stored_state_and_downgrades_nothing() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        # Unsolicited on a verified connection: refused like any bad frame.
+        link = at_bob.link
+        assert isinstance(link, MemoryLink)
+        await bob.messenger.link_message(ALICE_PEER, link, REFUSAL)
+        assert at_bob.status is LinkStatus.READY and at_bob.rejected == 1 and not link.closed
+        await drop_links((alice, BOB_PEER), (bob, ALICE_PEER))
+        # Bob calls; whoever answers (the attacker) sends malformed refusals, then a well-formed one.
+        attacker = MemoryLink(Wire(), BOB_PEER, PROVIDER.random_bytes(32), PROVIDER.random_bytes(32))
+        await bob.messenger.link_open(ALICE_PEER, attacker)
+        stored = dict(bob.store.records)
+        for malformed in (
+            REFUSAL[:2],
+            REFUSAL + b"\x00",
+            bytes([1, 6, 0]),
+            bytes([1, 6, 2]),
+            bytes([2, 6, 1]),
+        ):
+            await bob.messenger.link_message(ALICE_PEER, attacker, malformed)
+        assert at_bob.rejected == 6 and at_bob.status is LinkStatus.HANDSHAKING and not attacker.closed
+        trusted = (at_bob.identity_key, at_bob.verified, at_bob.key_changed, at_bob.request, at_bob.name)
+        await bob.messenger.link_message(ALICE_PEER, attacker, REFUSAL)
+        # What it can do: end this call and show the warning (Bob redials as for an offline contact).
+        assert at_bob.status is LinkStatus.UNVERIFIED and attacker.closed and at_bob.link is None
+        assert bob.messenger.unlinked() == [ALICE_PEER]
+        # What it cannot: change a stored record, the pinned key or the trust marks, or the layers.
+        assert bob.store.records == stored
+        assert (
+            at_bob.identity_key,
+            at_bob.verified,
+            at_bob.key_changed,
+            at_bob.request,
+            at_bob.name,
+        ) == trusted
+        reloaded = await make_person(BOB_PEER, "Bob", clock, bob.store)
+        assert reloaded.messenger.contact(ALICE_PEER).to_dict() == at_bob.to_dict()
+        wire, _, _ = await connect(bob, alice)
+        assert at_bob.status is LinkStatus.READY and at_bob.resumed_handshakes == 1  # resumed, not reset
+        await bob.messenger.send_text(ALICE_PEER, "after the forgery")
+        await pump(wire)
+        texts = [m.text for m in alice.messenger.contact(BOB_PEER).conversation.ordered()]
+        assert texts[-1] == "after the forgery"
 
     run(body)

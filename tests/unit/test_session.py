@@ -13,13 +13,14 @@ import pytest
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
 from pyfront.session.content import Text, Typing
-from pyfront.session.frames import decode_frame
-from pyfront.session.handshake.frames import Confirm, Finish, Hello, Reply
+from pyfront.session.frames import decode_frame, encode_frame
+from pyfront.session.handshake.frames import Confirm, Finish, Hello, Refusal, Reply
 from pyfront.session.identity import invite_fingerprint
 from pyfront.session.session import (
     HANDSHAKE_TIMEOUT_SECONDS,
     Deliver,
     HandshakeFailed,
+    HandshakeRefused,
     HandshakeStalled,
     KeyChanged,
     LocalParty,
@@ -534,7 +535,8 @@ def test_signed_but_broken_layer_bootstrap_aborts() -> None:
         th2 = transcript.absorb(hello_frame).absorb(forged).hash
         signature = await bob_party.identity.sign(provider, signature_input(th2))
         actions = await alice.receive(encode_frame(dataclasses.replace(forged, signature=signature)), 0.0)
-        assert len(actions) == 1 and isinstance(actions[0], HandshakeFailed)
+        assert actions[0] == SendFrame(encode_frame(Refusal()))  # the peer hears that we gave up
+        assert len(actions) == 2 and isinstance(actions[1], HandshakeFailed)
         assert alice.state == SessionState.CLOSED
 
     run(body)
@@ -650,5 +652,104 @@ def test_resume_probe_consumes_nothing_when_states_agree() -> None:
         await pair.send(pair.alice, text(1))
         await pair.pump()
         assert pair.bob.delivered() == [text(1)]
+
+    run(body)
+
+
+# --- the Refusal (docs/protocol.md, "Refusal"; issue 13, deliverable 3) -------------------------------
+
+REFUSAL = encode_frame(Refusal())
+
+
+def test_a_fingerprint_swap_is_refused_and_the_initiator_hears_of_it() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        pair = Pair(
+            Session(provider, await make_party(provider), is_initiator=True),
+            Session(provider, await make_party(provider), is_initiator=False),
+            random.Random(1),
+        )
+        await pair.connect(seen_by_bob="sha-256 " + ":".join(["CC"] * 32))
+        await pair.pump()
+        # Bob's Hello check fails: the Refusal goes out, then the failure; his session is closed.
+        assert [type(a).__name__ for a in pair.bob.actions] == ["SendFrame", "HandshakeFailed"]
+        assert sent(pair.bob.actions[0]) == REFUSAL
+        # Alice takes it as what it is, a hint: this connection ends, as a lost one would.
+        refused = [a for a in pair.alice.actions if isinstance(a, HandshakeRefused)]
+        assert len(refused) == 1 and pair.alice.session.state == SessionState.CONNECTING
+        assert not [a for a in pair.alice.actions if isinstance(a, HandshakeStalled | Ready)]
+        assert pair.alice.session.handshake_phase is None
+
+    run(body)
+
+
+def test_the_responder_hears_the_initiators_refusal() -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        alice, bob, eve = await make_party(provider), await make_party(provider), await make_party(provider)
+        pair = Pair(
+            Session(
+                provider,
+                alice,
+                is_initiator=True,
+                invite_fingerprint=invite_fingerprint(eve.identity.public_key),
+            ),
+            Session(provider, bob, is_initiator=False),
+            random.Random(1),
+        )
+        await pair.connect()
+        await pair.pump()
+        assert pair.alice.session.state == SessionState.CLOSED
+        assert REFUSAL in [a.data for a in pair.alice.actions if isinstance(a, SendFrame)]
+        assert pair.bob.session.state == SessionState.CONNECTING  # was waiting for Finish
+        assert [a for a in pair.bob.actions if isinstance(a, HandshakeRefused)]
+
+    run(body)
+
+
+def test_a_refusal_keeps_the_layers_so_the_next_connection_resumes() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair()
+        for peer in (pair.alice, pair.bob):
+            peer.session.disconnected(pair.now)
+        stored = json.dumps(pair.alice.session.to_dict(), sort_keys=True)
+        hello = await pair.alice.session.connected(DTLS_A, DTLS_B, pair.now)
+        assert decode_frame(sent(hello[0])).resume_id  # type: ignore[union-attr]
+        # A forged Refusal (anyone at the other end of the channel can send one) while Alice waits.
+        actions = await pair.alice.session.receive(REFUSAL, pair.now)
+        assert actions == [HandshakeRefused("the peer could not verify this connection")]
+        assert pair.alice.session.state == SessionState.CONNECTING
+        assert json.dumps(pair.alice.session.to_dict(), sort_keys=True) == stored  # nothing forgotten
+        assert pair.alice.session.can_resume
+        pair.alice.actions.clear()
+        pair.bob.actions.clear()
+        await pair.connect()
+        await pair.pump()
+        assert pair.alice.resumed() and pair.bob.resumed()
+
+    run(body)
+
+
+def test_an_unsolicited_refusal_is_refused_and_changes_nothing() -> None:
+    async def body() -> None:
+        pair, _, _ = await ready_pair()
+        for peer in (pair.alice, pair.bob):  # READY: the handshake verified, the peer cannot refuse it
+            stored = json.dumps(peer.session.to_dict(), sort_keys=True)
+            with pytest.raises(InvalidStateError):
+                await peer.session.receive(REFUSAL, pair.now)
+            assert peer.session.state == SessionState.READY
+            assert json.dumps(peer.session.to_dict(), sort_keys=True) == stored
+        await pair.send(pair.alice, text(1))
+        await pair.pump()
+        assert pair.bob.delivered() == [text(1)]
+        # A responder that has sent nothing yet (waiting for Hello) has nothing to be refused.
+        provider = NativeProvider()
+        responder = Session(provider, await make_party(provider), is_initiator=False)
+        with pytest.raises(InvalidStateError):  # no connection at all
+            await responder.receive(REFUSAL, 0.0)
+        assert await responder.connected(DTLS_B, DTLS_A, 0.0) == []
+        with pytest.raises(InvalidStateError):
+            await responder.receive(REFUSAL, 0.0)
+        assert responder.state == SessionState.HANDSHAKING and responder.handshake_phase == "await-hello"
 
     run(body)

@@ -1,5 +1,6 @@
 """One chat: messages with their time and sent/delivered/read state, the composer, the disappearing timer,
-delete for everyone, the contact's connection state, "typing…", and the key-change warning.
+delete for everyone, the contact's connection state, "typing…", the key-change warning, and the warning
+that a connection could not be verified (``LinkStatus.UNVERIFIED``), which leads to the safety number.
 
 A message request (``Contact.request``) shows a panel above the messages with two choices: **Accept**
 and **Delete and block** (which asks once more before it acts). Replying accepts, and the panel says so.
@@ -37,6 +38,15 @@ def timer_label(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
+def unverified_warning(name: str) -> str:
+    """What a person reads when a connection to ``name`` could not be verified (``LinkStatus.UNVERIFIED``)."""
+    return (
+        f"Parley could not verify the connection to {name}. Someone may be intercepting it (a man in the "
+        "middle), so nothing is sent or received over it: your messages wait. Compare your safety number "
+        f"with {name} in person or over a call before you trust this chat."
+    )
+
+
 class ConversationView:
     def __init__(
         self,
@@ -70,6 +80,10 @@ class ConversationView:
         append(header, back, titles, safety, self.connect)
 
         self.banner = element("p", id="key-changed-banner", classes="warning alert", role="alert")
+        self.unverified = element("div", id="unverified-banner", classes="warning alert", role="alert")
+        self.unverified_text = element("p", id="unverified-text")
+        check = element("button", "Check the safety number", id="unverified-safety", type="button")
+        append(self.unverified, self.unverified_text, check)
         self.error = element("p", id="chat-error", classes="error small", role="alert")
         self.request, accept, block, confirm = self._request_panel(contact)
         timer_row = element("div", classes="row timer-row")
@@ -91,7 +105,16 @@ class ConversationView:
         self.input.placeholder = "Message"
         append(composer, self.input, element("button", "Send", id="compose-send", type="submit"))
         append(
-            panel, header, self.request, self.banner, self.error, timer_row, self.list, self.typing, composer
+            panel,
+            header,
+            self.request,
+            self.unverified,
+            self.banner,
+            self.error,
+            timer_row,
+            self.list,
+            self.typing,
+            composer,
         )
         container.append(panel)
 
@@ -138,6 +161,7 @@ class ConversationView:
         handlers.on_async(self.input, "input", typed)
         handlers.on_async(self.timer, "change", timer_changed)
         handlers.on_async(safety, "click", safety_clicked)
+        handlers.on_async(check, "click", safety_clicked)
         handlers.on_async(self.connect, "click", connect_clicked)
         handlers.on_async(accept, "click", accept_clicked)
         handlers.on_async(block, "click", block_clicked)
@@ -180,7 +204,7 @@ class ConversationView:
             LinkStatus.OFFLINE: "Offline: messages wait until the contact is reachable",
             LinkStatus.HANDSHAKING: "Connecting securely…",
             LinkStatus.READY: "Connected, end-to-end encrypted",
-            LinkStatus.FAILED: "Handshake failed",
+            LinkStatus.UNVERIFIED: "Not verified: this connection may be intercepted",
         }
         text = words[contact.status]
         if contact.status is LinkStatus.READY and contact.verified:
@@ -197,6 +221,8 @@ class ConversationView:
             "the one you had. Compare safety numbers again before trusting this chat."
         )
         self.banner.hidden = not contact.key_changed
+        self.unverified_text.textContent = unverified_warning(contact.name or "this contact")
+        self.unverified.hidden = contact.status is not LinkStatus.UNVERIFIED
         self.request.hidden = not contact.request
         self.typing.textContent = f"{contact.name or 'The contact'} is typing…" if contact.peer_typing else ""
         self.timer.value = str(contact.conversation.timer)

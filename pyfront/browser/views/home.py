@@ -27,7 +27,7 @@ STATUS_WORDS = {
     LinkStatus.OFFLINE: "offline",
     LinkStatus.HANDSHAKING: "connecting…",
     LinkStatus.READY: "connected",
-    LinkStatus.FAILED: "failed",
+    LinkStatus.UNVERIFIED: "not verified: possible interception",
 }
 
 
@@ -220,6 +220,8 @@ class HomeView:
         if contact.request:
             state.textContent = f"Message request · {STATUS_WORDS[contact.status]}"
             state.classList.add("request-mark")
+        if contact.status is LinkStatus.UNVERIFIED:
+            state.classList.add("alert")
         if contact.key_changed:
             state.textContent = "key changed!"
             state.classList.add("alert")

@@ -1,6 +1,7 @@
 """Safety number: the 60 digits both people compare (``pyfront.session.identity.safety_number``, 12 groups
 of 5),
-"mark as verified", and the warning when the contact's key changed. Both sides show the same digits.
+"mark as verified", the warning when the contact's key changed and the one when the last connection could
+not be verified (``LinkStatus.UNVERIFIED``). Both sides show the same digits.
 
 The QR code shows ``pyfront.session.identity.safety_qr_payload`` (version, my fingerprint, theirs), drawn by
 ``segno`` (pure Python, packed into the bundle by ``server/bundle.py``) onto a ``<canvas>``: no inline
@@ -50,6 +51,52 @@ def qr_canvas(payload: bytes, node_id: str = "safety-qr", label: str = "Safety n
     return canvas
 
 
+def unverified_note(name: str, *, have_number: bool = True) -> Any:
+    """The safety screen's warning after a connection to ``name`` could not be verified."""
+    compare = (
+        f"Compare these digits with the ones {name} sees, in person or over a call: if they differ, someone "
+        "is in the middle of your chat."
+        if have_number
+        else f"There is no safety number to compare until a connection to {name} is verified; ask {name}, in "
+        "person or over a call, whether they are trying to reach you."
+    )
+    return element(
+        "p",
+        f"The last connection to {name} could not be verified: someone may be intercepting it. {compare}",
+        classes="warning alert",
+        id="safety-unverified",
+        role="alert",
+    )
+
+
+def render_none(
+    container: Any, handlers: Handlers, contact: Contact, *, on_back: Callable[[], Awaitable[None]]
+) -> None:
+    """No identity key yet, so no number: say so (and why, when a connection could not be verified)."""
+    name = contact.name or "this contact"
+    panel = element("section", classes="panel safety", id="safety", aria_labelledby="safety-title")
+    back = element("button", "← Back to the chat", id="safety-back", type="button", classes="secondary")
+    append(panel, back, element("h2", f"Safety number with {name}", id="safety-title"))
+    if contact.status.value == "unverified":  # LinkStatus.UNVERIFIED
+        append(panel, unverified_note(name, have_number=False))
+    append(
+        panel,
+        element(
+            "p",
+            "No safety number yet: it appears once you have connected to this contact.",
+            classes="muted",
+            id="safety-none",
+        ),
+    )
+    container.append(panel)
+
+    async def back_clicked(_event: Any) -> None:
+        await on_back()
+
+    handlers.on_async(back, "click", back_clicked)
+    back.focus()
+
+
 def render(
     container: Any,
     handlers: Handlers,
@@ -67,6 +114,8 @@ def render(
     panel = element("section", classes="panel safety", id="safety", aria_labelledby="safety-title")
     back = element("button", "← Back to the chat", id="safety-back", type="button", classes="secondary")
     append(panel, back, element("h2", f"Safety number with {name}", id="safety-title"))
+    if contact.status.value == "unverified":  # LinkStatus.UNVERIFIED (the messenger loads after this screen)
+        append(panel, unverified_note(name))
     if contact.key_changed:
         append(
             panel,

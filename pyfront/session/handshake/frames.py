@@ -1,10 +1,13 @@
-"""The handshake's four frames and the parts of them that are signed (docs/protocol.md, "Handshake").
+"""The handshake's four frames and the parts of them that are signed (docs/protocol.md, "Handshake"),
+and the unsigned ``Refusal`` that ends a handshake which failed authentication.
 
 ``Hello`` (I->R), ``Reply`` (R->I), ``Finish`` (I->R) and ``Confirm`` (R->I) carry public keys and a
 signature over the transcript; ``signed_part`` is each frame's bytes without its signature, which
-``pyfront.session.handshake.transcript`` chains. Every layout is fixed-length or length-prefixed with a
-named limit; ``parse`` reads the body after the envelope (``pyfront.session.envelope``) and raises
-``DecodeError`` for anything malformed. This module does no I/O.
+``pyfront.session.handshake.transcript`` chains. ``Refusal`` (either way) is a hint and nothing more
+(docs/protocol.md, "Refusal"): it cannot be signed over a transcript the two sides do not share.
+Every layout is fixed-length or length-prefixed with a named limit; ``parse`` reads the body after the
+envelope (``pyfront.session.envelope``) and raises ``DecodeError`` for anything malformed. This module
+does no I/O.
 """
 
 from __future__ import annotations
@@ -212,6 +215,36 @@ class Confirm:
             raise DecodeError(f"unknown Confirm status {status_byte}") from None
         probe = reader.vec(2, MAX_RESUME_PROBE, "resume probe")
         return cls(confirmation, status, probe, reader.take(SIGNATURE_LENGTH))
+
+
+class RefusalReason(IntEnum):
+    UNVERIFIED = 1
+    """The handshake on this connection failed authentication (signature, key confirmation, invite
+    fingerprint or layer bootstrap). The peer learns nothing finer (STYLE.md, principle 7)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Either side -> the other: "I could not verify this connection; I stopped". Sent once, by a side
+    whose handshake failed authentication, just before it gives the handshake up.
+
+    Unauthenticated by design: the failure it reports is that the two transcripts differ (a substituted
+    DTLS certificate, a forged frame), so there is no shared transcript to sign it over. Whoever holds
+    the other end of the data channel can send, drop or replay it; the receiver only changes what it shows
+    (``docs/protocol.md``, "Refusal")."""
+
+    reason: RefusalReason = RefusalReason.UNVERIFIED
+
+    def encode(self) -> bytes:
+        return frame_header(FrameType.REFUSAL) + bytes([self.reason])
+
+    @classmethod
+    def parse(cls, reader: Reader) -> Refusal:
+        reason_byte = reader.u8()
+        try:
+            return cls(RefusalReason(reason_byte))
+        except ValueError:
+            raise DecodeError(f"unknown Refusal reason {reason_byte}") from None
 
 
 HandshakeFrame = Hello | Reply | Finish | Confirm
