@@ -26,11 +26,15 @@ Rules:
   Layer states are stored before any frame they encrypted leaves and before a message is shown; a frame
   that only moves layer states and ticks (an acknowledgement, a receipt) is stored with the next write or
   by ``tick``.
-* **Delivery acknowledgements** carry every text id owed (up to ``MAX_IDS`` each): a burst of frames
-  (``link_message(..., more=True)``) is acknowledged once, after its last frame or by ``settle``; an
-  acknowledgement still owed rides in front of the next outgoing message, in the same write, and one
-  owed when the link dropped leaves when the session is ready again. A duplicate text is acknowledged
-  again.
+* **Delivery acknowledgements** carry every text id owed (up to ``MAX_IDS`` each) and are off the path
+  of a text: a received text is stored (one write) and shown, and only then is its ``DeliveryAck``
+  encrypted; the frame is *held* until a write stores the layer states that made it, which is the next
+  text's write (sent or received; the held frame leaves in front of anything encrypted after it: frames
+  leave in the order they were encrypted, which the ML-KEM ratchet needs when a frame opens an epoch) or,
+  when no text comes within ``ACK_DELAY_SECONDS``, ``tick``'s one write for every acknowledgement held.
+  A burst of frames (``link_message(..., more=True)``) is acknowledged once, after its last frame or by
+  ``settle``. Acknowledgements not sent when the link drops are owed again and leave when the session
+  is ready again. A duplicate text is acknowledged again.
 * **Metadata settings**: typing indicators and read receipts are sent only when the setting is on, and
   with the setting off the contact's are ignored too (as Signal does). Delivery acknowledgements always
   flow (they drive the sent/delivered ticks and carry no reading behaviour).
@@ -108,6 +112,11 @@ TYPING_SHOWN_S = 6.0
 TYPING_RESEND_S = 3.0
 #: Deletions asked for while offline, kept until the next connection.
 MAX_PENDING_DELETES = 256
+#: How long a received text's ``DeliveryAck`` (encrypted just after the text is shown) may wait for a
+#: write to ride on: the next text sent or received stores its layer states and it leaves with that
+#: write; when none comes, ``tick`` stores and sends it once this window has passed (one write for every
+#: acknowledgement held). The sender's "delivered" tick comes at most this plus one tick period late.
+ACK_DELAY_SECONDS = 0.3
 #: Handshakes in a row that ended unfinished on an opened data channel (no answer for
 #: ``HANDSHAKE_TIMEOUT_SECONDS``, or the channel closed under them) before the contact shows
 #: ``LinkStatus.UNVERIFIED``: a man in the middle can drop the peer's ``Refusal``, so silence counts too.
@@ -210,8 +219,15 @@ class Contact:
     dirty: bool = False
     #: When this contact was last written (``Messenger.tick`` compacts a journal idle for a while).
     stored_at: float = 0.0
-    #: Ids of received texts whose ``DeliveryAck`` has not left yet (``Messenger.settle`` sends them).
+    #: Ids of received texts whose ``DeliveryAck`` is not encrypted yet.
     unacked: list[bytes] = field(default_factory=list, repr=False)
+    #: ``DeliveryAck`` frames encrypted after their texts were shown, with the ids they carry, whose layer
+    #: states are not stored yet: they wait for the next write (``ACK_DELAY_SECONDS`` at most).
+    held_acks: list[tuple[list[bytes], list[bytes]]] = field(default_factory=list, repr=False)
+    #: When the oldest of ``held_acks`` was encrypted.
+    held_since: float = 0.0
+    #: Held acknowledgements whose layer states are stored: they leave in front of the next frame.
+    stored_acks: list[tuple[list[bytes], list[bytes]]] = field(default_factory=list, repr=False)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def __repr__(self) -> str:
@@ -462,6 +478,8 @@ class Messenger:
                 self._listener.contacts_changed()
             now = self._clock()
             old = contact.link
+            if old is not link:
+                self._drop_held_acks(contact)
             contact.link = link
             if old is not None and old is not link:
                 old.close("replaced by a newer connection")
@@ -502,16 +520,14 @@ class Messenger:
                 await self._apply(contact, actions)
 
     async def settle(self) -> None:
-        """The queued link events are all handled: acknowledge the texts still unacknowledged (one
-        ``DeliveryAck`` of up to ``MAX_IDS`` ids and one write per contact)."""
+        """The queued link events are all handled: encrypt the acknowledgement of the texts still
+        unacknowledged (one ``DeliveryAck`` of up to ``MAX_IDS`` ids per contact) and hold it for the
+        next write (``_hold_acks``)."""
         for contact in list(self.contacts.values()):
             if not contact.unacked:
                 continue
             async with contact.lock:
-                frames = await self._encrypt_acks(contact)
-                if frames:
-                    await self._save_contact(contact)
-                    await self._transmit_all(contact, frames)
+                await self._hold_acks(contact)
 
     async def link_closed(self, peer_id: str, link: Link, reason: str) -> None:
         contact = self.contacts.get(peer_id)
@@ -521,6 +537,7 @@ class Messenger:
             if contact.link is not link:
                 return
             contact.link = None
+            self._drop_held_acks(contact)
             unfinished = contact.session.state is SessionState.HANDSHAKING
             contact.session.disconnected(self._clock())
             if unfinished:  # the channel closed under the handshake
@@ -596,10 +613,43 @@ class Messenger:
             contact.status, contact.error = LinkStatus.OFFLINE, reason
 
     async def _transmit_all(self, contact: Contact, frames: list[bytes]) -> None:
-        for data in frames:
-            await self._transmit(contact, data)
+        """Send ``frames``, after the held acknowledgements already stored (they were encrypted first:
+        frames leave in the order they were encrypted); with no frames, only those."""
+        stored, contact.stored_acks = contact.stored_acks, []
+        for data in [frame for acks, _ in stored for frame in acks] + frames:
+            await self._send_frame(contact, data)
 
     async def _transmit(self, contact: Contact, data: bytes) -> None:
+        await self._transmit_all(contact, [data])
+
+    async def _hold_acks(self, contact: Contact) -> None:
+        """Encrypt the ``DeliveryAck`` of the texts still unacknowledged, now that they are stored and
+        shown, and hold the frames: they leave after the next write stores the layer states that made
+        them (store before send), which is the next text's write or ``tick``'s (``ACK_DELAY_SECONDS``).
+        So the acknowledgement costs no write of its own while texts flow, and its encryption is off
+        the path from a text's arrival to its bubble and, done while the person reads, off the next
+        text's send (the peer still decrypts it in front of that text). Its layer states are in memory
+        only until then; a crash loses frames that never left, so no key of theirs was used on the
+        wire."""
+        owed = list(contact.unacked)
+        frames = await self._encrypt_acks(contact)
+        if not frames:
+            return
+        if not contact.held_acks:
+            contact.held_since = self._clock()
+        contact.held_acks.append((frames, owed[: len(owed) - len(contact.unacked)]))
+        contact.dirty = True
+
+    @staticmethod
+    def _drop_held_acks(contact: Contact) -> None:
+        """The link went away with acknowledgements that never left (they were encrypted for it): their
+        texts are owed an acknowledgement again, on the next connection."""
+        dropped = contact.stored_acks + contact.held_acks
+        contact.stored_acks, contact.held_acks = [], []
+        if dropped:
+            contact.unacked = [raw for _, ids in dropped for raw in ids] + contact.unacked
+
+    async def _send_frame(self, contact: Contact, data: bytes) -> None:
         link = contact.link
         if link is None:
             return
@@ -694,24 +744,27 @@ class Messenger:
     async def _receive(self, contact: Contact, message: AppMessage, *, more: bool) -> None:
         """One application message arrived: at most one write, before anything leaves or is shown.
 
-        A text's ``DeliveryAck`` is encrypted before that write and leaves right after it, unless
-        ``more`` frames are queued: then the acknowledgements of the whole burst leave as one, with the
-        last frame, with the next outgoing message, or from ``settle``. A frame that shows nothing and
+        That write also stores the layer states of acknowledgements held before (``_hold_acks``), which
+        leave right after it. A text's own ``DeliveryAck`` is encrypted after the text is shown and held
+        for the next write, unless ``more`` frames are queued: then the acknowledgements of the whole
+        burst are encrypted as one, after the last frame or by ``settle``. A frame that shows nothing and
         sends nothing (an acknowledgement, a receipt, typing) only marks the contact ``dirty``: its layer
         states are stored with the next write or by ``tick``. Losing them in a crash is harmless (every
         layer accepts the peer's later frames after a gap, and nothing was sent with keys they held)."""
         changed, urgency = self._delivered(contact, message)
         if urgency is _Urgency.TIMER:
             await self._save_chat_meta(contact)
-        frames = [] if more else await self._encrypt_acks(contact)
-        if frames or urgency is not _Urgency.LATER:
+        if urgency is not _Urgency.LATER:
             await self._save_contact(contact, compact=urgency is _Urgency.COMPACT)
         else:
             contact.dirty = True
-        await self._transmit_all(contact, frames)
+        await self._transmit_all(contact, [])  # acknowledgements held before, stored by that write
         if changed:
             self._listener.messages_changed(contact.peer_id, changed, [])
             self._listener.contacts_changed()
+        if not more and contact.unacked:
+            await asyncio.sleep(0)  # the page shows the bubble before the acknowledgement is encrypted
+            await self._hold_acks(contact)
 
     def _delivered(self, contact: Contact, message: AppMessage) -> tuple[list[str], _Urgency]:
         """Apply one application message to the contact and its chat (nothing is stored or shown here):
@@ -945,10 +998,14 @@ class Messenger:
                 contact.peer_typing_until = 0.0
                 self._listener.contact_status_changed(contact.peer_id)
             idle = contact.journal and now - contact.stored_at >= JOURNAL_IDLE_S
-            if contact.dirty or idle:
+            acks_due = contact.held_acks and now - contact.held_since >= ACK_DELAY_SECONDS
+            # Layer states moved by held acknowledgements wait for their window (a text may come first);
+            # acknowledgements already stored by a write that sent nothing leave now.
+            if acks_due or idle or contact.stored_acks or (contact.dirty and not contact.held_acks):
                 async with contact.lock:
                     if contact.dirty or contact.journal:
                         await self._save_contact(contact, compact=bool(idle))
+                    await self._transmit_all(contact, [])
         await self._expire(now)
 
     async def _expire(self, now: float) -> None:
@@ -995,6 +1052,8 @@ class Messenger:
         else:
             messages = [message.to_dict() for message in contact.journal.values()]
             await self._store.write([(JOURNAL_STORE, peer_id, journal_record(record, messages))], removed)
+        contact.stored_acks += contact.held_acks  # their layer states are stored now: they may leave
+        contact.held_acks = []
         contact.dirty = False
         contact.stored_at = self._clock()
 

@@ -195,6 +195,15 @@ async def pump(wire: Wire) -> None:
                     await link.target[0].settle()
 
 
+async def acks_leave(wire: Wire, clock: Clock, *people: Person) -> None:
+    """``ACK_DELAY_SECONDS`` pass without a text: each of ``people`` stores and sends the acknowledgements
+    it holds (``tick``), and they arrive."""
+    clock.now += messenger_module.ACK_DELAY_SECONDS + 0.01
+    for person in people:
+        await person.messenger.tick()
+    await pump(wire)
+
+
 async def invited_pair(clock: Clock) -> tuple[Person, Person, Wire]:
     alice = await make_person(ALICE_PEER, "Alice", clock)
     bob = await make_person(BOB_PEER, "Bob", clock)
@@ -254,6 +263,7 @@ def test_chat_both_ways_with_typing_and_receipts_off_then_on() -> None:
         assert not await bob.messenger.typing(ALICE_PEER, True)
         sent = await alice.messenger.send_text(BOB_PEER, "hello Bob")
         await pump(wire)
+        await acks_leave(wire, clock, bob)  # no reply within the window: the acknowledgement goes alone
         assert await bob.messenger.mark_read(ALICE_PEER) == [sent.message_id]
         await pump(wire)
         assert wire.frames[ALICE_PEER] - frames_before[ALICE_PEER] == 1  # the text
@@ -266,6 +276,7 @@ def test_chat_both_ways_with_typing_and_receipts_off_then_on() -> None:
         clock.now += 1
         reply = await bob.messenger.send_text(ALICE_PEER, "hi Alice")
         await pump(wire)
+        await acks_leave(wire, clock, alice)
         assert at_bob.conversation.messages[reply.message_id].status is Status.DELIVERED
         assert at_alice.conversation.unread == 1
         assert at_alice.conversation.last_message is not None
@@ -361,6 +372,7 @@ def test_messages_written_offline_wait_and_go_out_in_order() -> None:
         assert first.status is Status.SENDING
         wire, _, _ = await connect(bob, alice)
         await pump(wire)
+        await acks_leave(wire, clock, alice)
         at_alice = alice.messenger.contact(BOB_PEER)
         assert [m.text for m in at_alice.conversation.ordered()] == ["one", "two"]
         statuses = {m.status for m in bob.messenger.contact(ALICE_PEER).conversation.ordered()}
@@ -551,6 +563,7 @@ def test_no_read_receipts_or_typing_to_a_request_even_with_the_settings_on() -> 
         at_alice = alice.messenger.contact(BOB_PEER)
         sent = await bob.messenger.send_text(ALICE_PEER, "are you there?")
         await pump(wire)
+        await acks_leave(wire, clock, alice)
         frames_before = dict(wire.frames)
         assert await alice.messenger.mark_read(BOB_PEER) == [sent.message_id]
         assert not await alice.messenger.typing(BOB_PEER, True)
@@ -770,7 +783,8 @@ async def reconnect(person: Person, other: Person, store: MemoryStore, clock: Cl
 
 
 def test_a_text_costs_one_seal_and_one_transaction_on_each_side() -> None:
-    """Steady state: sending a text is one write, receiving it (with its DeliveryAck) is one write, and
+    """Steady state: sending a text is one write, receiving it is one write; its DeliveryAck, encrypted
+    after the text is shown, leaves with the receiver's next write (here its reply, in front of it), and
     the acknowledgement's arrival is stored with the next write (or by tick)."""
 
     async def body() -> None:
@@ -779,6 +793,7 @@ def test_a_text_costs_one_seal_and_one_transaction_on_each_side() -> None:
         await alice.messenger.accept(BOB_PEER)
         for person in (alice, bob):
             await person.messenger.tick()
+        previous = None
         for n in range(12):
             clock.now += 1
             sender, receiver = (alice, bob) if n % 2 == 0 else (bob, alice)
@@ -788,12 +803,29 @@ def test_a_text_costs_one_seal_and_one_transaction_on_each_side() -> None:
             assert writes(sender) == (sender_before[0] + 1, sender_before[1] + 1)
             await pump(wire)
             assert writes(receiver) == (receiver_before[0] + 1, receiver_before[1] + 1), f"text {n}"
-            # The sender's acknowledgement arrived: shown at once, stored with the next write.
+            # The acknowledgement of the previous text rode in front of this one: shown at once, stored
+            # with the next write; this text's own is held by the receiver for its next write.
             assert writes(sender) == (sender_before[0] + 1, sender_before[1] + 1)
+            assert wire.frames[sender.peer_id] - frames.get(sender.peer_id, 0) == (2 if previous else 1)
+            assert wire.frames.get(receiver.peer_id, 0) - frames.get(receiver.peer_id, 0) == 0
             at_sender = sender.messenger.contact(receiver.peer_id)
-            assert at_sender.conversation.messages[sent.message_id].status is Status.DELIVERED
-            assert wire.frames[sender.peer_id] - frames.get(sender.peer_id, 0) == 1  # the text
-            assert wire.frames[receiver.peer_id] - frames.get(receiver.peer_id, 0) == 1  # its ack
+            assert at_sender.conversation.messages[sent.message_id].status is Status.SENT
+            if previous is not None:
+                at_receiver = receiver.messenger.contact(sender.peer_id)
+                assert at_receiver.conversation.messages[previous].status is Status.DELIVERED
+            previous = sent.message_id
+        # No reply within ACK_DELAY_SECONDS: Alice's tick stores her held acknowledgement (one write) and
+        # sends it; nothing more.
+        before_window = alice.store.transactions
+        await alice.messenger.tick()
+        assert alice.store.transactions == before_window and not wire.queue
+        clock.now += messenger_module.ACK_DELAY_SECONDS + 0.01
+        await alice.messenger.tick()
+        await alice.messenger.tick()
+        assert alice.store.transactions == before_window + 1 and len(wire.queue) == 1
+        await pump(wire)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        assert previous is not None and at_bob.conversation.messages[previous].status is Status.DELIVERED
         # Idle: tick stores the last acknowledgement's state (one write, at Bob's) and nothing more.
         before_tick = bob.store.transactions
         await bob.messenger.tick()
@@ -814,6 +846,7 @@ def test_the_journal_is_compacted_when_full_and_when_idle_and_reloads_the_same_c
             clock.now += 0.1
             await alice.messenger.send_text(BOB_PEER, f"burst {n}")
             await pump(wire)
+        await acks_leave(wire, clock, _bob)  # the last text's acknowledgement (the others rode on texts)
         journal = json.loads(alice.store.records[f"journal/{BOB_PEER}"])
         assert 0 < len(journal["messages"]) < messenger_module.MAX_JOURNAL_MESSAGES
         reloaded = await make_person(ALICE_PEER, "Alice", clock, snapshot(alice.store))
@@ -842,8 +875,10 @@ def test_acks_of_a_burst_leave_as_one_and_ride_on_the_next_text() -> None:
         acks = alice.messenger.contact(BOB_PEER).sent_kinds
         acks_before = acks.get("DeliveryAck", 0)
         await pump(wire)  # five frames queued: the acknowledgements wait for the last
-        assert acks["DeliveryAck"] - acks_before == 1 and wire.frames[ALICE_PEER] - frames[ALICE_PEER] == 1
-        assert alice.store.seals - seals == 5
+        assert acks["DeliveryAck"] - acks_before == 1 and wire.frames[ALICE_PEER] == frames[ALICE_PEER]
+        assert alice.store.seals - seals == 5  # held: no write of its own yet
+        await acks_leave(wire, clock, alice)  # no reply: one write and one frame for all five
+        assert wire.frames[ALICE_PEER] - frames[ALICE_PEER] == 1 and alice.store.seals - seals == 6
         at_bob = bob.messenger.contact(ALICE_PEER)
         assert all(at_bob.conversation.messages[m.message_id].status is Status.DELIVERED for m in sent)
 
@@ -901,7 +936,8 @@ def test_a_crash_as_a_frame_leaves_reloads_layers_that_read_the_next_messages() 
             link.send = send  # type: ignore[method-assign]
         clock.now += 1
         await alice.messenger.send_text(BOB_PEER, "first")  # Alice's text leaves: at_leave[0]
-        await pump(wire)  # Bob's acknowledgement leaves: at_leave[1]; Alice stores it later
+        await pump(wire)
+        await acks_leave(wire, clock, bob)  # Bob's acknowledgement leaves: at_leave[1]; Alice stores it later
         assert len(at_leave) == 2
         bob2, wire2 = await reconnect(bob, alice, at_leave[1], clock)
         assert bob2.messenger.contact(ALICE_PEER).resumed_handshakes == 1

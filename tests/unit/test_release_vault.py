@@ -31,7 +31,17 @@ from pyfront.session.session import LocalParty, SessionState
 from pyfront.storage import migrations
 from pyfront.storage.records import Schema
 from pyfront.storage.vault import Vault, VaultHeader
-from tests.unit.test_messenger import PROVIDER, Clock, MemoryStore, Person, Recorder, Wire, connect, pump
+from tests.unit.test_messenger import (
+    PROVIDER,
+    Clock,
+    MemoryStore,
+    Person,
+    Recorder,
+    Wire,
+    acks_leave,
+    connect,
+    pump,
+)
 
 FIXTURE = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "vault-d165a45.json").read_text())
 EXPECTED: dict[str, Any] = FIXTURE["expected"]
@@ -91,10 +101,12 @@ async def load(name: str, clock: Clock) -> Person:
 
 
 async def talk(wire: Wire, clock: Clock, sender: Person, receiver: Person, text: str) -> None:
-    """``sender`` sends ``text``; ``receiver`` decrypts and shows it, and ``sender`` sees it delivered."""
+    """``sender`` sends ``text``; ``receiver`` decrypts and shows it, and ``sender`` sees it delivered
+    (no reply comes within the acknowledgement's window, so it goes alone)."""
     clock.now += 1
     sent = await sender.messenger.send_text(receiver.peer_id, text)
     await pump(wire)
+    await acks_leave(wire, clock, receiver)
     assert receiver.messenger.contact(sender.peer_id).conversation.messages[sent.message_id].text == text
     status = sender.messenger.contact(receiver.peer_id).conversation.messages[sent.message_id].status
     assert status in (Status.DELIVERED, Status.READ)
