@@ -22,7 +22,10 @@ Targets: ready <= 1 s (issue 8); median message latency <= 15 ms and p99 <= 60 m
 
 ``--profile`` also times, inside both pages, what the Python code spends per message (cascade encrypt and
 decrypt, serialising the contact, sealing, IndexedDB transactions; wrappers installed through
-``parleyPyodide``). ``--site DIR`` serves the bundle built from another checkout (an A/B against older
+``parleyPyodide``), each layer's encrypt and decrypt, and every ``WebCryptoProvider`` primitive (calls and
+time per message, also charged to the layer that made them: ``layer <name>: in primitives``); after the
+messages it probes, in one page, one await of an already-resolved JS promise, ``asyncio.sleep(0)`` and
+each primitive through the provider (``probe_ms_per_call``): the price of a WebCrypto round trip in Pyodide. ``--site DIR`` serves the bundle built from another checkout (an A/B against older
 code: ``git worktree add /tmp/old d165a45``, then ``--site /tmp/old --results e2e-old``).
 
 Run: ``./dev bench e2e`` (needs the loopback-only namespace and Debian's Chromium).
@@ -248,31 +251,6 @@ for _owner, _name, _label in _bench_targets():
         _bench_wrap(_owner, _name, _label)
 for _owner, _name, _label, _layer in _bench_layers():
     _bench_wrap(_owner, _name, _label, _layer)
-
-def _bench_count_waits():
-    # Promise waits of the provider, split by how they wait (run_sync, or an await through the loop).
-    try:
-        from pyfront.crypto.webcrypto import WebCryptoProvider as provider
-    except ImportError:
-        return
-    original = getattr(provider, "_wait", None)
-    if original is None or getattr(original, "_bench", False):
-        return
-
-    async def wait(self, promise):
-        switching = getattr(self, "stack_switching", False)
-        label = "promise waits: run_sync" if switching else "promise waits: awaited"
-        start = time.perf_counter()
-        try:
-            return await original(self, promise)
-        finally:
-            _bench_ms[label] += (time.perf_counter() - start) * 1000
-            _bench_calls[label] += 1
-
-    wait._bench = True
-    provider._wait = wait
-
-_bench_count_waits()
 _bench_ms.clear()
 _bench_calls.clear()
 """
