@@ -19,10 +19,14 @@ Public API (all ``async`` where the provider is used)::
     group.export_secret(label, context, length); group.epoch_authenticator
     state = group.to_dict(); Group.from_dict(provider, state)
     point = group.snapshot(); ...; group.restore(point)   # in-memory rollback (the cascade's)
+    branch = group.fork()                              # an independent copy to commit on
+    past = group.retire()                              # PastEpoch: reads the others' late messages
 
 The committer moves to the new epoch as soon as it builds a commit (no delivery service orders commits
 in a peer-to-peer chat); the others move when they process it. Messages of other epochs are refused
-(``EpochError``), so a commit and the application messages of the old epoch must not cross.
+(``EpochError``). A caller that lets a commit and the old epoch's application messages cross commits on
+a ``fork`` and keeps the old epoch's ``retire``d remains (``pyfront.mls.past_epoch``) for a while, as
+the MLS layer of the cascade does (``pyfront.layers.mls_layer``).
 
 Security rules enforced here: application data travels only in PrivateMessages and every message is
 signed and verified (the signature is checked before a ratchet generation is used up, so a forgery
@@ -90,6 +94,7 @@ from pyfront.mls.messages import (
     WireFormat,
     find_extension,
 )
+from pyfront.mls.past_epoch import PastEpoch
 from pyfront.mls.proposals import ProposalItem, ProposalValidationError
 from pyfront.mls.secret_tree import SecretTree
 from pyfront.mls.tree import (
@@ -116,6 +121,7 @@ __all__ = [
     "Group",
     "GroupSnapshot",
     "KeyPackagePrivate",
+    "PastEpoch",
     "ProposalValidationError",
     "Received",
     "UnknownSenderError",
@@ -951,6 +957,36 @@ class Group:
             welcome_bytes = MLSMessage(sealed).encode()
         self._install(_EpochState.start(context, tree, keys, secrets, tag))
         return CommitResult(message, welcome_bytes, tuple(added))
+
+    # --- branches and past epochs -----------------------------------------------------------------------
+
+    def fork(self) -> Group:
+        """An independent copy of this member's state: a commit built on it leaves this group as it
+        is (the epoch states are shared, as in ``snapshot``; the secret tree is copied)."""
+        branch = Group(
+            self._provider,
+            self._state,
+            self._my_leaf,
+            self._signature_key,
+            external_psks=self._external_psks,
+            public_handshake=self._public_handshake,
+        )
+        branch.restore(self.snapshot())
+        return branch
+
+    def retire(self) -> PastEpoch:
+        """What of the current epoch reads the other members' application messages that are still on
+        their way after it ends, and nothing more (``pyfront.mls.past_epoch``)."""
+        self._require_active()
+        state = self._state
+        return PastEpoch(
+            self._provider,
+            state.context,
+            state.tree.copy(),
+            sender_data_secret=state.secrets.sender_data_secret,
+            secret_tree=state.secret_tree.receive_only(self._my_leaf),
+            my_leaf=self._my_leaf,
+        )
 
     # --- in-memory rollback -----------------------------------------------------------------------------
 

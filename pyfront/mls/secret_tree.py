@@ -13,7 +13,8 @@ Public API:
   (for sending); ``.peek(leaf_index, kind, generation)`` (no state change at all) and
   ``.consume(leaf_index, kind, generation)`` for receiving; ``to_dict()``/``from_dict()`` (a part of the
   stored group state, which carries the version: ``GROUP_STATE`` in ``pyfront.storage.migrations``);
-  ``copy()`` (an independent copy, the group's in-memory rollback point).
+  ``copy()`` (an independent copy, the group's in-memory rollback point); ``receive_only(our_leaf)``
+  (the others' application ratchets alone, kept to read a past epoch's late messages).
 * ``HashRatchet``: ``next_key() -> (generation, key, nonce)`` for sending; ``peek(generation)`` (no state
   change, raises ``ReplayError``/``LimitError``) and ``consume(generation)`` for receiving, so a message
   that fails to authenticate leaves the ratchet untouched.
@@ -215,6 +216,25 @@ class SecretTree:
         for kind in RatchetKind:
             ratchet_secret = cs.expand_with_label(leaf_secret, kind.value, b"", cs.NH)
             self._ratchets[(leaf_index, kind)] = HashRatchet(ratchet_secret)
+
+    def receive_only(self, excluded_leaf: int) -> SecretTree:
+        """A copy holding nothing but the application ratchets of every leaf except ``excluded_leaf``
+        (ours): what reads the other members' messages of a past epoch. No tree node, handshake ratchet
+        or ratchet of ours stays in it, so it can derive no key it was not kept for (forward secrecy)."""
+        tree = self.copy()
+        for leaf_index in range(self._n_leaves):
+            if leaf_index != excluded_leaf and (leaf_index, RatchetKind.APPLICATION) not in tree._ratchets:
+                try:
+                    tree._derive_leaf(leaf_index)
+                except ReplayError:
+                    continue  # this leaf's secrets are gone already: nothing to keep for it
+        tree._nodes = {}
+        tree._ratchets = {
+            (leaf_index, kind): ratchet
+            for (leaf_index, kind), ratchet in tree._ratchets.items()
+            if kind is RatchetKind.APPLICATION and leaf_index != excluded_leaf
+        }
+        return tree
 
     def copy(self) -> SecretTree:
         """An independent copy: using a generation up in one does not touch the other."""

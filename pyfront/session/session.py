@@ -346,6 +346,8 @@ class Session:
         """The handshake finished: its layers become the session's, then the data that overtook it."""
         self._inner, self._session_id = established.stored.layers, established.stored.session_id
         self._cascade = Cascade([*self._inner, established.outer], order=SESSION_LAYERS)
+        if established.resumed and isinstance(mls := self._cascade.layer("mls"), MlsLayer):
+            mls.resumed()  # an MLS epoch update is due on every resume (docs/protocol.md 5.2)
         self.peer_identity = self.expected_identity = established.peer_identity
         connection.phase = Done()
         self._enter(SessionState.READY)

@@ -47,7 +47,26 @@ KEY_PACKAGE_PRIVATE = Schema("KeyPackagePrivate", version=1)
 
 # --- the layers of the cascade (pyfront.layers) ------------------------------------------------------------
 
-MLS_LAYER = Schema("MLS layer state", version=1)
+
+def _mls_layer_1_to_2(record: Record) -> Record:
+    """Version 2 adds the epoch updates (``pyfront.layers.mls_layer``): no pending commit, no past epoch
+    kept, no message counted and no update time yet (the first message sets it; a resume makes an
+    update due anyway)."""
+    return {
+        **record,
+        "version": 2,
+        "pending": None,
+        "previous": None,
+        "sent": 0,
+        "updated_at": None,
+        "update_due": False,
+        "resend": False,
+    }
+
+
+MLS_LAYER = Schema("MLS layer state", version=2, upgrades={1: _mls_layer_1_to_2})
+"""The MLS layer: the group, our pending commit with its branch, the past epoch kept for late messages."""
+
 OLM_LAYER = Schema("Olm layer state", version=1)
 
 

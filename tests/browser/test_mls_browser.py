@@ -4,6 +4,9 @@
   direction, an update and a remove with path commits, a tampered message refused.
 * The same engine across runtimes: a member in the page (WebCrypto) and members in CPython (native
   provider) share one group; the page's state crosses calls through ``to_dict``/``from_dict``.
+* The cascade's MLS layer updates its epoch in the page (issue 13): a leaked epoch's secrets read the
+  layer's bytes of that epoch and nothing after the next update, checked in CPython by the RFC-only
+  attacker of tests/unit/test_mls_layer.py.
 """
 
 from __future__ import annotations
@@ -178,3 +181,69 @@ def test_page_member_and_cpython_members_share_a_group(pyodide_runner: PyodideRu
     step = page_step(pyodide_runner, state=step["state"], incoming=[update.commit.hex(), after.hex()])
     assert step["received"] == ["", b"after two updates".hex()]
     assert bytes.fromhex(step["authenticator"]) == alice.epoch_authenticator
+
+
+PAGE_EPOCH_UPDATE = """
+from pyfront.crypto.webcrypto import create_webcrypto_provider
+from pyfront.layers.mls_layer import MlsLayer
+from pyfront.layers.padding import pad, unpad
+from pyfront.mls.group import Group, generate_key_package
+provider = await create_webcrypto_provider()
+seed, _ = await provider.ed25519_generate()
+group = await Group.create(provider, b"\\x01" * 32, seed)
+seed, _ = await provider.ed25519_generate()
+data, private = await generate_key_package(provider, b"\\xfe" * 32, seed)
+added = await group.add([data])
+alice = MlsLayer(provider, group)
+bob = MlsLayer(provider, await Group.join(provider, added.welcome, private))
+async def send(sender, receiver, text):
+    wire = await sender.encrypt(pad(text), 0.0)
+    assert unpad(await receiver.decrypt(wire, 0.0)) == text
+    return wire.hex()
+before = [await send(alice, bob, b"alice %d" % n) for n in range(2)]
+before += [await send(bob, alice, b"bob %d" % n) for n in range(2)]
+secrets = alice.group.to_dict()["secrets"]
+leaked = {name: secrets[name] for name in ("sender_data_secret", "encryption_secret")}
+bob.resumed()
+commit_frame = await send(bob, alice, b"bob's update rides here")
+after = [await send(alice, bob, b"ack")]
+for n in range(4):
+    after.append(await send(bob, alice, b"secret from bob %d" % n))
+    after.append(await send(alice, bob, b"secret from alice %d" % n))
+secrets = alice.group.to_dict()["secrets"]
+current = {name: secrets[name] for name in ("sender_data_secret", "encryption_secret")}
+{
+    "provider": provider.name,
+    "epochs": [alice.epoch, bob.epoch],
+    "same": alice.group.epoch_authenticator == bob.group.epoch_authenticator,
+    "leaked": leaked,
+    "current": current,
+    "before": before,
+    "commit_frame": commit_frame,
+    "after": after,
+}
+"""
+
+
+def test_the_mls_layer_updates_its_epoch_in_chromium(pyodide_runner: PyodideRunner) -> None:
+    from tests.unit.test_mls_layer import attacker_reads, carries_commit, sender_data
+
+    out = pyodide_runner.run(PAGE_EPOCH_UPDATE)
+    assert (out["provider"], out["epochs"], out["same"]) == ("webcrypto", [2, 2], True)
+    leaked = {name: bytes.fromhex(value) for name, value in out["leaked"].items()}
+    current = {name: bytes.fromhex(value) for name, value in out["current"].items()}
+    before = [bytes.fromhex(wire) for wire in out["before"]]
+    read = [attacker_reads(leaked, wire) for wire in before]
+    assert [data[: data.index(0x80)] for data in read if data is not None] == [
+        b"alice 0",
+        b"alice 1",
+        b"bob 0",
+        b"bob 1",
+    ]
+    assert carries_commit(bytes.fromhex(out["commit_frame"]))
+    for wire in (bytes.fromhex(text) for text in out["after"]):
+        assert sender_data(leaked["sender_data_secret"], wire) is None
+        hint = sender_data(current["sender_data_secret"], wire)
+        assert hint is not None
+        assert attacker_reads(leaked, wire, hint) is None
+        assert attacker_reads(current, wire) is not None

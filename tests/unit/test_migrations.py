@@ -38,7 +38,7 @@ def test_every_kind_is_listed_once_with_its_current_version() -> None:
     defined = {id(value) for value in vars(migrations).values() if isinstance(value, Schema)}
     assert listed == defined
     versions = {schema.kind: schema.version for schema in migrations.SCHEMAS}
-    twos = ("MLS group state", "ML-KEM layer state", "contact record")
+    twos = ("MLS group state", "MLS layer state", "ML-KEM layer state", "contact record")
     assert {versions[kind] for kind in twos} == {2}
     assert {version for kind, version in versions.items() if kind not in twos} == {1}
 
@@ -62,6 +62,22 @@ def test_group_state_1_gains_an_empty_confirmation_tag() -> None:
     assert opened == {"version": 2, "context": "00", "confirmation_tag": ""}
     kept = migrations.GROUP_STATE.open({"version": 2, "confirmation_tag": "ab"})
     assert kept["confirmation_tag"] == "ab"
+
+
+def test_mls_layer_1_has_no_update_yet() -> None:
+    """Version 1 never committed (tests/unit/test_mls_layer.py::test_a_version_1_layer_loads_and_updates):
+    no pending commit or past epoch, nothing counted, and the update clock starts at the next message."""
+    opened = migrations.MLS_LAYER.open({"version": 1, "group": {"version": 2}})
+    assert opened == {
+        "version": 2,
+        "group": {"version": 2},
+        "pending": None,
+        "previous": None,
+        "sent": 0,
+        "updated_at": None,
+        "update_due": False,
+        "resend": False,
+    }
 
 
 def test_kem_ratchet_1_carries_its_pending_announcements_on_the_next_frame() -> None:

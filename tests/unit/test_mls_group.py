@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 from collections.abc import Awaitable
 from typing import Any
@@ -26,6 +27,7 @@ from pyfront.mls.group import (
     EpochError,
     Group,
     GroupStatus,
+    PastEpoch,
     ProposalValidationError,
     UnknownSenderError,
     WrongGroupError,
@@ -644,3 +646,37 @@ def test_snapshot_restore_undoes_messages_and_commits_and_stays_reusable() -> No
         await broadcast(bob, [alice, bob, carol], b"and back")
 
     run(scenario())
+
+
+def test_fork_and_retire_keep_a_past_epoch_for_late_messages() -> None:
+    """``fork`` commits without touching the group; ``retire`` keeps the others' application ratchets of
+    the ending epoch (nothing of ours, no tree secret), which read late messages once each."""
+
+    async def body() -> None:
+        alice, bob = await build_group(2)
+        await broadcast(alice, [alice, bob], b"warm-up")
+        branch = alice.fork()
+        result = await branch.update()
+        assert (alice.epoch, branch.epoch) == (1, 2)
+        late = await alice.protect(b"alice, still in epoch 1")
+        own = await bob.protect(b"bob's own, epoch 1")
+        past = bob.retire()
+        await bob.process(result.commit)
+        assert bob.epoch == 2 and past.epoch == 1
+        restored = PastEpoch.from_dict(PROVIDER, json.loads(json.dumps(past.to_dict())))
+        for reader in (past, restored):
+            assert await reader.unprotect(late) == (b"alice, still in epoch 1", 0)
+            with pytest.raises(ReplayError):
+                await reader.unprotect(late)
+            with pytest.raises(ProtocolError):
+                await reader.unprotect(own)  # our own leaf's ratchet is not kept
+        state = past.to_dict()["secret_tree"]
+        assert state["nodes"] == {}
+        assert [(entry["leaf"], entry["kind"]) for entry in state["ratchets"]] == [(0, "application")]
+        point = past.snapshot()
+        with pytest.raises(ProtocolError):
+            await past.unprotect(await branch.protect(b"epoch 2"))
+        past.restore(point)
+        await broadcast(branch, [branch, bob], b"both in epoch 2")
+
+    run(body())
