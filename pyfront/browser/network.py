@@ -26,6 +26,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+import js
+
 from pyfront.browser.connector import Connector
 from pyfront.browser.rtc import RtcLink
 from pyfront.browser.transport import BrokerTransport
@@ -147,10 +149,19 @@ class Network:
                     await self.messenger.link_message(peer_id, link, data, more=more)
                 else:
                     await self.messenger.link_closed(peer_id, link, data.decode())
+                contact = self.messenger.contacts.get(peer_id)
+                if contact is not None and contact.status is LinkStatus.READY:
+                    # A ready session ends the back-off now: the redial loop looks only once a second,
+                    # and a session that was ready for less than that must not double the next delay.
+                    self._next_dial.pop(peer_id, None)
                 if self._queue.empty():
                     await self.messenger.settle()
-            except Exception as error:  # one bad event must not stop the worker
-                self.messenger.connection_failed(peer_id, f"{type(error).__name__}: {error}")
+            except Exception as error:  # one bad event must not stop the worker; the log says why
+                reason = f"{type(error).__name__}: {error}"
+                js.console.warn(f"network: the {kind} event of {peer_id} failed: {reason}")
+                if kind == "open":  # no half-open link that holds the contact until a timeout: drop it
+                    link.close(f"the handshake could not start ({reason})")
+                self.messenger.connection_failed(peer_id, reason)
             self.events_handled += 1
 
     # --- dialing ----------------------------------------------------------------------------------

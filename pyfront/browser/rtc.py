@@ -9,14 +9,17 @@ DESIGN.md section 3 ("WebRTC on this machine") and section 6. What this module d
   dropped);
 * exposes both DTLS certificate fingerprints, read from the local and remote SDP with
   ``pyfront.messaging.signaling.dtls_fingerprint``, so the session's handshake can bind them into its
-  transcript;
+  transcript; ``on_open`` comes only once both are known (an offerer's channel that opens before
+  ``setRemoteDescription(answer)`` has returned waits for it: docs/architecture.md, "Why handshakes
+  stalled under load");
 * sends bytes with ``bufferedamountlow`` backpressure: one message is at most ``MAX_MESSAGE_BYTES``
   (Chromium's SCTP limit), and a sender waits while the channel holds more than ``HIGH_WATER_BYTES``
   (Chromium closes the channel when its queue reaches 16 MiB, ``BROWSER_QUEUE_LIMIT_BYTES``).
 
 It is browser glue (imports ``js``/``pyodide``), so it is tested in Chromium: ``tests/browser/
-test_app_rtc.py``. Everything it receives from the network is bytes handed to the caller unchanged;
-text frames (which our peers never send) are dropped and counted.
+test_app_rtc.py``; ``tests/unit/test_rtc.py`` runs it over a fake browser whose events it orders.
+Everything it receives from the network is bytes handed to the caller unchanged; text frames (which our
+peers never send) are dropped and counted.
 """
 
 from __future__ import annotations
@@ -119,6 +122,8 @@ class RtcLink:
         self._local_sdp = ""
         self._remote_sdp = ""
         self._opened: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+        #: The channel opened before the remote description was taken (``_on_open`` waits for it).
+        self._open_early = False
         self._drained: asyncio.Future[None] | None = None
         self.state = LinkState.NEW
         self.dropped_text_frames = 0
@@ -177,6 +182,9 @@ class RtcLink:
         await self._pc.setRemoteDescription(_js_object({"type": kind, "sdp": sdp}))
         self._remote_sdp = sdp
         self._remote_set = True
+        if self._open_early:  # the channel opened while we awaited: report it now, fingerprints known
+            self._open_early = False
+            self._on_open(None)
         pending, self._pending_candidates = self._pending_candidates, []
         for candidate in pending:
             await self._pc.addIceCandidate(_js_object(candidate))
@@ -277,6 +285,14 @@ class RtcLink:
 
     def _on_open(self, _event: Any) -> None:
         if self.state is not LinkState.CONNECTING:
+            return
+        if not self._remote_sdp:
+            # The offerer's channel can open before this task's continuation after
+            # setRemoteDescription(answer) has run: on a loaded page the browser runs its "open" event
+            # first. The owner's handshake reads both fingerprints at once (an open reported here made
+            # link_open fail, the initiator never sent Hello and the responder gave up after 20 s:
+            # docs/protocol.md section 4), so the open waits for ``_set_remote``.
+            self._open_early = True
             return
         self.state = LinkState.OPEN
         if not self._opened.done():
