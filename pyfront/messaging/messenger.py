@@ -112,6 +112,11 @@ TYPING_SHOWN_S = 6.0
 TYPING_RESEND_S = 3.0
 #: Deletions asked for while offline, kept until the next connection.
 MAX_PENDING_DELETES = 256
+#: A text sent but not acknowledged this long after it left is sent again (``tick``), and every text not
+#: acknowledged is sent again when a session is ready again (``_flush``): a frame lost with its link (a
+#: reload, a closed channel) or on the way, or its acknowledgement, never loses the text. The copy keeps
+#: the text's id, so the receiver shows it once and acknowledges it again.
+RESEND_UNACKED_SECONDS = 10.0
 #: How long a received text's ``DeliveryAck`` (encrypted just after the text is shown) may wait for a
 #: write to ride on: the next text sent or received stores its layer states and it leaves with that
 #: write; when none comes, ``tick`` stores and sends it once this window has passed (one write for every
@@ -228,6 +233,8 @@ class Contact:
     held_since: float = 0.0
     #: Held acknowledgements whose layer states are stored: they leave in front of the next frame.
     stored_acks: list[tuple[list[bytes], list[bytes]]] = field(default_factory=list, repr=False)
+    #: When each text sent and not acknowledged yet last left (in memory; ``Messenger._resend_unacked``).
+    in_flight: dict[str, float] = field(default_factory=dict, repr=False)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def __repr__(self) -> str:
@@ -708,17 +715,24 @@ class Messenger:
         return frames
 
     async def _flush(self, contact: Contact) -> None:
-        """Send what waited for the connection: messages in ``sending`` order, then deletions, with
+        """Send what waited for the connection: messages in ``sending`` order, and again every text
+        ``sent`` but not acknowledged (it may have been lost with the last link), then deletions, with
         one write before they leave."""
         changed = []
         frames = await self._encrypt_acks(contact)
         for message in contact.conversation.ordered():
-            if message.direction is not Direction.OUTGOING or message.status is not Status.SENDING:
+            if message.direction is not Direction.OUTGOING:
+                continue
+            unacked = message.status is Status.SENT and message.kind is Kind.TEXT
+            if message.status is not Status.SENDING and not unacked:
                 continue
             encrypted = await self._encrypt(contact, self._wire_message(message))
             if encrypted is None:
                 break
             frames += encrypted
+            contact.in_flight[message.message_id] = self._clock()
+            if unacked:
+                continue
             contact.conversation.update_status(message.message_id, Status.SENT, self._clock())
             self._save_message(contact, message)
             changed.append(message.message_id)
@@ -731,6 +745,27 @@ class Messenger:
             await self._transmit_all(contact, frames)
         if changed:
             self._listener.messages_changed(contact.peer_id, changed, [])
+
+    async def _resend_unacked(self, contact: Contact, now: float) -> None:
+        """Send again, in order, the texts that left ``RESEND_UNACKED_SECONDS`` ago or more and are still
+        not acknowledged (the text or its acknowledgement was lost), with one write before they leave."""
+        due = []
+        for message_id, left_at in list(contact.in_flight.items()):
+            message = contact.conversation.messages.get(message_id)
+            if message is None or message.status is not Status.SENT or message.kind is not Kind.TEXT:
+                del contact.in_flight[message_id]  # acknowledged, deleted or expired
+            elif now - left_at >= RESEND_UNACKED_SECONDS:
+                due.append(message)
+        frames: list[bytes] = []
+        for message in sorted(due, key=lambda message: (message.sent_at, message.message_id)):
+            encrypted = await self._encrypt(contact, self._wire_message(message))
+            if encrypted is None:
+                break
+            frames += encrypted
+            contact.in_flight[message.message_id] = now
+        if frames:
+            await self._save_contact(contact)
+            await self._transmit_all(contact, frames)
 
     @staticmethod
     def _wire_message(message: ChatMessage) -> AppMessage:
@@ -851,6 +886,7 @@ class Messenger:
             frames = await self._encrypt(contact, self._wire_message(message))
             if frames is not None:
                 contact.conversation.update_status(message.message_id, Status.SENT, now)
+                contact.in_flight[message.message_id] = now
             self._save_message(contact, message)
             await self._save_contact(contact)  # one write: the layers and the message, before it leaves
             await self._transmit_all(contact, frames or [])
@@ -988,6 +1024,9 @@ class Messenger:
             if contact.session.state is SessionState.HANDSHAKING:
                 async with contact.lock:
                     await self._apply(contact, await contact.session.tick(now))
+            if contact.in_flight and contact.session.state is SessionState.READY:
+                async with contact.lock:
+                    await self._resend_unacked(contact, self._clock())
             closed = contact.session.state is SessionState.CLOSED
             if closed and contact.link is not None and now - contact.refused_at >= REFUSAL_LINGER_S:
                 # Our check failed and the Refusal has had time to leave: drop the link, so that whoever
