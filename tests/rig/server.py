@@ -114,6 +114,15 @@ class LiveServer:
         self.stop()
         raise ServerStartError(f"server did not answer /healthz in {SERVER_START_TIMEOUT_S} s:\n{self.log()}")
 
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL: no clean-up, as a crash or an OOM kill does); ``start``
+        brings it back on the same port with the same data directory."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after a grace period)."""
         if self.process is None:
