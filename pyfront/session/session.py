@@ -252,6 +252,9 @@ class Session:
             return []
         self._connection = None
         self._cascade = None
+        for layer in self._inner or ():
+            if isinstance(layer, KemRatchet):
+                layer.reannounce()  # frames in flight are lost: the next one repeats the epoch's ciphertext
         self._enter(SessionState.CONNECTING)
         return []
 

@@ -12,6 +12,7 @@ import pytest
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
+from pyfront.layers.kem_ratchet import KEM_REKEY_MESSAGES
 from pyfront.session.content import Text, Typing
 from pyfront.session.frames import decode_frame, encode_frame
 from pyfront.session.handshake.frames import Confirm, Finish, Hello, Refusal, Reply
@@ -751,5 +752,33 @@ def test_an_unsolicited_refusal_is_refused_and_changes_nothing() -> None:
         with pytest.raises(InvalidStateError):
             await responder.receive(REFUSAL, 0.0)
         assert responder.state == SessionState.HANDSHAKING and responder.handshake_phase == "await-hello"
+
+    run(body)
+
+
+def test_a_kem_ciphertext_lost_with_the_connection_is_repeated_so_the_next_connection_resumes() -> None:
+    """The frame that opened a new ML-KEM epoch dies with its connection: the next connection's first
+    frame (the resume probe) repeats the epoch's ciphertext, so the session resumes (no full handshake)
+    and the peer reads every message after it (docs/protocol.md 5.4)."""
+
+    async def body() -> None:
+        pair, _, _ = await ready_pair()
+        for n in range(KEM_REKEY_MESSAGES):
+            await pair.send(pair.alice, text(n))
+        await pair.pump()
+        await pair.send(pair.bob, text(1000))  # acknowledges Alice's epoch: her next frame opens a new one
+        await pair.pump()
+        await pair.send(pair.alice, text(2000))
+        assert len(pair.alice.outbox.in_flight) == 1
+        pair.alice.outbox.in_flight.clear()  # lost as the data channel closes
+        for peer in (pair.alice, pair.bob):
+            peer.session.disconnected(pair.now)
+            peer.actions.clear()
+        await pair.connect()
+        await pair.pump()
+        assert pair.alice.resumed() and pair.bob.resumed()
+        await pair.send(pair.alice, text(3000))
+        await pair.pump()
+        assert pair.bob.delivered() == [text(3000)]
 
     run(body)
