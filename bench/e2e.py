@@ -25,8 +25,9 @@ decrypt, serialising the contact, sealing, IndexedDB transactions; wrappers inst
 ``parleyPyodide``), each layer's encrypt and decrypt, and every ``WebCryptoProvider`` primitive (calls and
 time per message, also charged to the layer that made them: ``layer <name>: in primitives``); after the
 messages it probes, in one page, one await of an already-resolved JS promise, ``asyncio.sleep(0)`` and
-each primitive through the provider (``probe_ms_per_call``): the price of a WebCrypto round trip in Pyodide. ``--site DIR`` serves the bundle built from another checkout (an A/B against older
-code: ``git worktree add /tmp/old d165a45``, then ``--site /tmp/old --results e2e-old``).
+each primitive through the provider (``probe_ms_per_call``): the price of a WebCrypto round trip in
+Pyodide. ``--site DIR`` serves the bundle built from another checkout (an A/B against older code:
+``git worktree add /tmp/old d165a45``, then ``--site /tmp/old --results e2e-old``).
 
 Run: ``./dev bench e2e`` (needs the loopback-only namespace and Debian's Chromium).
 """
@@ -477,7 +478,7 @@ def main() -> None:
     for who, parts in per_message.items():
         for label, part in sorted(parts.items()):
             print(f"  {who}: {label}: {part['ms']:.2f} ms, {part['calls']:.2f} calls per message")
-    for label, ms in (figures.get("probe_ms_per_call") or {}).items():
+    for label, ms in probe.items():
         print(f"  probe in Bob's page: {label}: {ms * 1000:.0f} us per call")
     print(f"wrote {write_results(arguments.results, figures)}")
 
