@@ -115,7 +115,8 @@ MAX_PENDING_DELETES = 256
 #: A text sent but not acknowledged this long after it left is sent again (``tick``), and every text not
 #: acknowledged is sent again when a session is ready again (``_flush``): a frame lost with its link (a
 #: reload, a closed channel) or on the way, or its acknowledgement, never loses the text. The copy keeps
-#: the text's id, so the receiver shows it once and acknowledges it again.
+#: the text's id, so the receiver shows it once and acknowledges it again. A disappearing-timer change
+#: is acknowledged and sent again the same way while it is the chat's latest change.
 RESEND_UNACKED_SECONDS = 10.0
 #: How long a received text's ``DeliveryAck`` (encrypted just after the text is shown) may wait for a
 #: write to ride on: the next text sent or received stores its layer states and it leaves with that
@@ -267,6 +268,17 @@ def _raw_id(message_id: str) -> bytes:
     if len(raw) != ID_LENGTH:
         raise DecodeError(f"message id must be {ID_LENGTH} bytes")
     return raw
+
+
+def _resendable(contact: Contact, message: ChatMessage) -> bool:
+    """Is ``message`` sent again while it is not acknowledged? Every text; a timer change only while it
+    is the chat's latest (sending an older one again would undo a newer change)."""
+    if message.kind is Kind.TEXT:
+        return True
+    if message.kind is not Kind.TIMER_CHANGED:
+        return False
+    changes = [m for m in contact.conversation.ordered() if m.kind is Kind.TIMER_CHANGED]
+    return changes[-1] is message
 
 
 def _chunks(items: list[str]) -> Iterable[tuple[bytes, ...]]:
@@ -723,7 +735,7 @@ class Messenger:
         for message in contact.conversation.ordered():
             if message.direction is not Direction.OUTGOING:
                 continue
-            unacked = message.status is Status.SENT and message.kind is Kind.TEXT
+            unacked = message.status is Status.SENT and _resendable(contact, message)
             if message.status is not Status.SENDING and not unacked:
                 continue
             encrypted = await self._encrypt(contact, self._wire_message(message))
@@ -752,8 +764,8 @@ class Messenger:
         due = []
         for message_id, left_at in list(contact.in_flight.items()):
             message = contact.conversation.messages.get(message_id)
-            if message is None or message.status is not Status.SENT or message.kind is not Kind.TEXT:
-                del contact.in_flight[message_id]  # acknowledged, deleted or expired
+            if message is None or message.status is not Status.SENT or not _resendable(contact, message):
+                del contact.in_flight[message_id]  # acknowledged, deleted, expired or superseded
             elif now - left_at >= RESEND_UNACKED_SECONDS:
                 due.append(message)
         frames: list[bytes] = []
@@ -842,11 +854,18 @@ class Messenger:
                 self._listener.contact_status_changed(contact.peer_id)
             return [], _Urgency.LATER
         if isinstance(message, DisappearingTimer):
+            event_id = _hex_id(message.message_id)
+            if event_id in conversation.messages:  # a copy sent again: acknowledged again, not re-applied
+                known = conversation.messages[event_id]
+                if known.direction is Direction.INCOMING and message.message_id not in contact.unacked:
+                    contact.unacked.append(message.message_id)
+                return [], _Urgency.LATER
             try:
-                event = conversation.set_timer(_hex_id(message.message_id), message.seconds, now, by_me=False)
+                event = conversation.set_timer(event_id, message.seconds, now, by_me=False)
             except ProtocolError:
                 contact.rejected += 1
                 return [], _Urgency.LATER
+            contact.unacked.append(message.message_id)  # acknowledged like a text
             self._save_message(contact, event)
             return [event.message_id], _Urgency.TIMER
         if isinstance(message, Delete):
@@ -903,6 +922,7 @@ class Messenger:
             await self._accept(contact)  # like a reply, it accepts a message request
             if await self._send(contact, self._wire_message(event)):
                 contact.conversation.update_status(event.message_id, Status.SENT, now)
+                contact.in_flight[event.message_id] = now
             await self._save_chat_meta(contact)
             self._save_message(contact, event)
             await self._save_contact(contact)

@@ -101,3 +101,50 @@ def test_a_lost_acknowledgement_makes_the_text_go_again_and_it_is_shown_once() -
         assert not at_alice.in_flight
 
     run(body)
+
+
+def test_a_timer_change_is_acknowledged_and_a_lost_one_is_sent_again_and_applied_once() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        at_alice = alice.messenger.contact(BOB_PEER)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        shown = await alice.messenger.set_timer(BOB_PEER, 300)
+        await settle(clock, wire, alice, bob)
+        assert at_alice.conversation.messages[shown.message_id].status is Status.DELIVERED
+        assert at_bob.conversation.timer == 300
+        lost = await alice.messenger.set_timer(BOB_PEER, 3600)
+        wire.queue.clear()  # the change never arrives
+        await settle(clock, wire, alice, bob)
+        assert at_bob.conversation.timer == 300
+        assert at_alice.conversation.messages[lost.message_id].status is Status.SENT
+        clock.now += RESEND_UNACKED_SECONDS
+        await settle(clock, wire, alice, bob)
+        assert at_bob.conversation.timer == 3600
+        assert at_alice.conversation.messages[lost.message_id].status is Status.DELIVERED
+        events = [m for m in at_bob.conversation.ordered() if m.message_id == lost.message_id]
+        assert len(events) == 1 and at_bob.rejected == 0
+
+    run(body)
+
+
+def test_a_superseded_timer_change_is_not_sent_again() -> None:
+    """An older change that was lost must not arrive after a newer one and undo it."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        at_alice = alice.messenger.contact(BOB_PEER)
+        at_bob = bob.messenger.contact(ALICE_PEER)
+        old = await alice.messenger.set_timer(BOB_PEER, 3600)
+        wire.queue.clear()  # lost
+        clock.now += 1
+        await alice.messenger.set_timer(BOB_PEER, 0)
+        await settle(clock, wire, alice, bob)
+        clock.now += 2 * RESEND_UNACKED_SECONDS
+        await settle(clock, wire, alice, bob)
+        assert at_bob.conversation.timer == 0 and at_alice.conversation.timer == 0
+        assert old.message_id not in at_bob.conversation.messages
+        assert old.message_id not in at_alice.in_flight
+
+    run(body)
