@@ -32,7 +32,8 @@ from pyfront.browser.connector import Connector
 from pyfront.browser.rtc import RtcLink
 from pyfront.browser.transport import BrokerTransport
 from pyfront.errors import ProtocolError
-from pyfront.messaging.messenger import LinkStatus, Messenger
+from pyfront.messaging.contact import LinkStatus
+from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import Event, PeerUnavailable, Registered, SignalingFailed
 

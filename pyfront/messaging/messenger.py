@@ -57,13 +57,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError, ProtocolError
 from pyfront.messaging.chat import ChatMessage, Conversation, Direction, Kind, Status
+from pyfront.messaging.contact import Contact, Link, LinkStatus, Listener, Store, hex_id, raw_id
 from pyfront.messaging.journal import (
     JOURNAL_IDLE_S,
     JOURNAL_STORE,
@@ -137,48 +137,6 @@ ACCOUNT_STORE, ACCOUNT_KEY = "olm", "account"
 BLOCK_STORE, BLOCK_KEY = "block", "list"
 
 
-class Store(Protocol):
-    """Sealed records (``storage.SealedStorage`` in the page)."""
-
-    async def put_json(self, store: str, key: str, value: Any) -> None: ...
-    async def get_json(self, store: str, key: str) -> Any: ...
-    async def delete(self, store: str, key: str) -> None: ...
-    async def keys(self, store: str, prefix: str = "") -> list[str]: ...
-    async def write(self, puts: list[tuple[str, str, Any]], deletes: list[tuple[str, str]]) -> None:
-        """All of ``puts`` (store, key, value) and ``deletes`` (store, key) at once, or none of them."""
-        ...
-
-
-class Link(Protocol):
-    """An open, reliable, ordered channel of bytes to one peer (``rtc.RtcLink``)."""
-
-    @property
-    def local_fingerprint(self) -> bytes: ...
-    @property
-    def remote_fingerprint(self) -> bytes: ...
-    async def send(self, data: bytes) -> None: ...
-    def close(self, reason: str = ...) -> None: ...
-
-
-class Listener(Protocol):
-    """What the screens are told."""
-
-    def contacts_changed(self) -> None: ...
-    def messages_changed(self, peer_id: str, changed: list[str], removed: list[str]) -> None: ...
-    def contact_status_changed(self, peer_id: str) -> None: ...
-
-
-class LinkStatus(Enum):
-    OFFLINE = "offline"
-    HANDSHAKING = "handshaking"
-    READY = "ready"
-    UNVERIFIED = "unverified"
-    """A connection to this contact opened but could not be verified: it may be interception. Entered on
-    an authentication failure (ours, or the peer's ``Refusal``) or after ``UNVERIFIED_AFTER_UNFINISHED``
-    unfinished handshakes in a row; kept through redials and closed links; left only by a verified
-    handshake (``Ready``). Never stored."""
-
-
 class _Urgency(Enum):
     """How soon a received message's effects must be stored."""
 
@@ -186,88 +144,6 @@ class _Urgency(Enum):
     NOW = "now"  # something to show: stored before it is shown
     TIMER = "timer"  # the chat's timer changed: its chat record too, now
     COMPACT = "compact"  # a text was deleted: its message record is overwritten now
-
-
-@dataclass
-class Contact:
-    """One person: how to reach them, whom we trust them to be, the session and the chat."""
-
-    peer_id: str
-    name: str
-    session: Session
-    conversation: Conversation
-    invite_fingerprint: str | None = None
-    identity_key: bytes | None = None
-    verified: bool = False
-    #: Created by an unknown caller and not accepted yet: no read receipts or typing indicators go to it.
-    request: bool = False
-    key_changed: bool = False
-    pending_deletes: list[str] = field(default_factory=list)
-    status: LinkStatus = LinkStatus.OFFLINE
-    error: str = ""
-    link: Link | None = None
-    peer_typing_until: float = 0.0
-    typing_sent_at: float = 0.0
-    #: Handshakes in a row that ended unfinished on an opened link (reset by a verified handshake).
-    unfinished_handshakes: int = 0
-    #: When our handshake check last failed and we sent the Refusal (``tick`` then closes the link).
-    refused_at: float = 0.0
-    full_handshakes: int = 0
-    resumed_handshakes: int = 0
-    rejected: int = 0
-    sent_kinds: dict[str, int] = field(default_factory=dict)
-    #: Messages written to ``journal/<peer id>`` since the last compaction (``pyfront.messaging.journal``).
-    journal: dict[str, ChatMessage] = field(default_factory=dict, repr=False)
-    #: Whether ``contact/<peer id>`` exists (a new contact's first write is a compaction).
-    on_disk: bool = False
-    #: Layer states moved by a frame that showed nothing and sent nothing (an acknowledgement, a
-    #: receipt): stored with the next write, or by ``Messenger.tick``.
-    dirty: bool = False
-    #: When this contact was last written (``Messenger.tick`` compacts a journal idle for a while).
-    stored_at: float = 0.0
-    #: Ids of received texts whose ``DeliveryAck`` is not encrypted yet.
-    unacked: list[bytes] = field(default_factory=list, repr=False)
-    #: ``DeliveryAck`` frames encrypted after their texts were shown, with the ids they carry, whose layer
-    #: states are not stored yet: they wait for the next write (``ACK_DELAY_SECONDS`` at most).
-    held_acks: list[tuple[list[bytes], list[bytes]]] = field(default_factory=list, repr=False)
-    #: When the oldest of ``held_acks`` was encrypted.
-    held_since: float = 0.0
-    #: Held acknowledgements whose layer states are stored: they leave in front of the next frame.
-    stored_acks: list[tuple[list[bytes], list[bytes]]] = field(default_factory=list, repr=False)
-    #: When each text sent and not acknowledged yet last left (in memory; ``Messenger._resend_unacked``).
-    in_flight: dict[str, float] = field(default_factory=dict, repr=False)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
-
-    def __repr__(self) -> str:
-        return f"Contact({self.peer_id!r}, {self.status.value})"
-
-    @property
-    def peer_typing(self) -> bool:
-        return self.peer_typing_until > 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return CONTACT.new(
-            peer_id=self.peer_id,
-            name=self.name,
-            invite_fingerprint=self.invite_fingerprint,
-            identity_key=None if self.identity_key is None else self.identity_key.hex(),
-            verified=self.verified,
-            key_changed=self.key_changed,
-            request=self.request,
-            pending_deletes=list(self.pending_deletes),
-            session=self.session.to_dict(),
-        )
-
-
-def _hex_id(raw: bytes) -> str:
-    return raw.hex()
-
-
-def _raw_id(message_id: str) -> bytes:
-    raw = bytes.fromhex(message_id)
-    if len(raw) != ID_LENGTH:
-        raise DecodeError(f"message id must be {ID_LENGTH} bytes")
-    return raw
 
 
 def _resendable(contact: Contact, message: ChatMessage) -> bool:
@@ -283,7 +159,7 @@ def _resendable(contact: Contact, message: ChatMessage) -> bool:
 
 def _chunks(items: list[str]) -> Iterable[tuple[bytes, ...]]:
     for start in range(0, len(items), MAX_IDS):
-        yield tuple(_raw_id(item) for item in items[start : start + MAX_IDS])
+        yield tuple(raw_id(item) for item in items[start : start + MAX_IDS])
 
 
 class Messenger:
@@ -781,7 +657,7 @@ class Messenger:
 
     @staticmethod
     def _wire_message(message: ChatMessage) -> AppMessage:
-        raw = _raw_id(message.message_id)
+        raw = raw_id(message.message_id)
         if message.kind is Kind.TIMER_CHANGED:
             return DisappearingTimer(raw, int(message.text))
         return Text(raw, int(message.sent_at * 1000), message.text)
@@ -822,7 +698,7 @@ class Messenger:
         if isinstance(message, Text):
             try:
                 received = conversation.receive(
-                    _hex_id(message.message_id),
+                    hex_id(message.message_id),
                     message.body,
                     message.sent_at_ms / 1000,
                     conversation.timer,
@@ -843,7 +719,7 @@ class Messenger:
                 return [], _Urgency.LATER  # reciprocal: with receipts off we neither send nor show them
             status = Status.READ if isinstance(message, ReadReceipt) else Status.DELIVERED
             for raw in message.message_ids:
-                message_id = _hex_id(raw)
+                message_id = hex_id(raw)
                 if conversation.update_status(message_id, status, now):
                     self._save_message(contact, conversation.messages[message_id])
                     changed.append(message_id)
@@ -854,7 +730,7 @@ class Messenger:
                 self._listener.contact_status_changed(contact.peer_id)
             return [], _Urgency.LATER
         if isinstance(message, DisappearingTimer):
-            event_id = _hex_id(message.message_id)
+            event_id = hex_id(message.message_id)
             if event_id in conversation.messages:  # a copy sent again: acknowledged again, not re-applied
                 known = conversation.messages[event_id]
                 if known.direction is Direction.INCOMING and message.message_id not in contact.unacked:
@@ -870,7 +746,7 @@ class Messenger:
             return [event.message_id], _Urgency.TIMER
         if isinstance(message, Delete):
             for raw in message.target_ids:
-                target = _hex_id(raw)
+                target = hex_id(raw)
                 try:
                     deleted = conversation.delete_for_everyone(target, by_me=False)
                 except InvalidStateError:
@@ -892,7 +768,7 @@ class Messenger:
     # --- what the user does -----------------------------------------------------------------------
 
     def _new_id(self) -> str:
-        return _hex_id(self._provider.random_bytes(ID_LENGTH))
+        return hex_id(self._provider.random_bytes(ID_LENGTH))
 
     async def send_text(self, peer_id: str, text: str) -> ChatMessage:
         """Compose and send (or queue, while offline) a text; returns the message as shown."""
@@ -936,7 +812,7 @@ class Messenger:
             if not contact.conversation.delete_for_everyone(message_id, by_me=True):
                 return
             self._save_message(contact, contact.conversation.messages[message_id])
-            delete = Delete(self._provider.random_bytes(ID_LENGTH), (_raw_id(message_id),))
+            delete = Delete(self._provider.random_bytes(ID_LENGTH), (raw_id(message_id),))
             frames = await self._encrypt(contact, delete)
             if frames is None:
                 if len(contact.pending_deletes) >= MAX_PENDING_DELETES:

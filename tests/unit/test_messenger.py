@@ -19,7 +19,8 @@ from pyfront.crypto.native import NativeProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError
 from pyfront.messaging import messenger as messenger_module
 from pyfront.messaging.chat import Kind, Status
-from pyfront.messaging.messenger import LinkStatus, Messenger
+from pyfront.messaging.contact import LinkStatus
+from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.settings import Settings
 from pyfront.olm import Account
 from pyfront.session.identity import Identity, invite_fingerprint

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from pyfront.messaging.chat import Kind, Status
-from pyfront.messaging.messenger import LinkStatus, Messenger
+from pyfront.messaging.contact import LinkStatus
+from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.settings import IceServer, Settings
 from pyfront.olm import Account
 from pyfront.session.identity import Identity

@@ -17,7 +17,7 @@ from typing import Any
 
 from pyfront.browser.ui import Handlers, append, clock_time, element, full_time
 from pyfront.messaging.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
-from pyfront.messaging.messenger import Contact, LinkStatus
+from pyfront.messaging.contact import Contact, LinkStatus
 
 STATUS_MARKS = {
     Status.SENDING: ("…", "Sending"),

@@ -19,7 +19,7 @@ from typing import Any
 from pyfront.browser.ui import Handlers, append, clock_time, element
 from pyfront.browser.views.safety import qr_canvas
 from pyfront.messaging.chat import Kind
-from pyfront.messaging.messenger import Contact, LinkStatus
+from pyfront.messaging.contact import Contact, LinkStatus
 
 #: Characters of the last message shown in the list.
 PREVIEW_LENGTH = 60

@@ -18,7 +18,7 @@ from pyfront.browser.ui import Handlers, append, element
 from pyfront.session.identity import SAFETY_NUMBER_GROUP, format_safety_number
 
 if TYPE_CHECKING:
-    from pyfront.messaging.messenger import Contact
+    from pyfront.messaging.contact import Contact
 
 #: Pixels per QR module, and the quiet zone in modules (ISO/IEC 18004 asks for 4).
 QR_SCALE = 6
