@@ -199,24 +199,11 @@ class IndexedDb:
         array.assign(sealed)
         await self._write(RECORD_STORE, lambda s: s.put(array, slot))
 
-    async def put_many(self, items: dict[str, bytes], *, clear: bool = False) -> None:
-        """Write several records in one transaction (all or nothing); ``clear`` empties the store first."""
-        arrays = {}
-        for slot, sealed in items.items():
-            array = js.Uint8Array.new(len(sealed))
-            array.assign(sealed)
-            arrays[slot] = array
-
-        def action(store: Any) -> None:
-            if clear:
-                store.clear()
-            for slot, array in arrays.items():
-                store.put(array, slot)
-
-        await self._write(RECORD_STORE, action)
-
-    async def write_many(self, puts: dict[str, bytes], deletes: list[str]) -> None:
-        """Delete ``deletes``, then put ``puts``, in one transaction (all or nothing)."""
+    async def write_many(
+        self, puts: dict[str, bytes], deletes: tuple[str, ...] | list[str] = (), *, clear: bool = False
+    ) -> None:
+        """In one transaction (all or nothing): empty the store if ``clear``, delete ``deletes``, then put
+        ``puts``."""
         arrays = {}
         for slot, sealed in puts.items():
             array = js.Uint8Array.new(len(sealed))
@@ -224,6 +211,8 @@ class IndexedDb:
             arrays[slot] = array
 
         def action(store: Any) -> None:
+            if clear:
+                store.clear()
             for slot in deletes:
                 store.delete(slot)
             for slot, array in arrays.items():
@@ -364,5 +353,5 @@ class SealedStorage:
         for store, entries in records.items():
             for key, value in entries.items():
                 sealed[_slot(store, key)] = await self.vault.seal(store, key, value)
-        await self.database.put_many(sealed, clear=True)
+        await self.database.write_many(sealed, clear=True)
         return len(sealed)
