@@ -1,5 +1,5 @@
-"""Encrypted storage on IndexedDB: every record sealed by ``pyfront.storage.vault``, only the vault header
-in clear.
+"""Encrypted storage on IndexedDB: every record sealed by ``pyfront.storage.vault``, only the vault header in
+clear.
 
 DESIGN.md section 5, "Storage at rest": everything persistent (identity, contacts, layer states, history,
 settings) lives in IndexedDB encrypted under a data key; the data key is wrapped by a passphrase-derived

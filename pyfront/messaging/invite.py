@@ -2,9 +2,8 @@
 
 An invite is a link to the app whose **URL fragment** carries the inviter's PeerJS rendezvous id and the
 fingerprint of the inviter's identity key (``pyfront.session.identity.invite_fingerprint``), optionally a
-display
-name. Browsers never send the fragment to the server, so the host serving the page learns nothing from
-it. The invited side connects to the peer id and checks, in the handshake, that the identity key the
+display name. Browsers never send the fragment to the server, so the host serving the page learns nothing
+from it. The invited side connects to the peer id and checks, in the handshake, that the identity key the
 peer proves possession of matches the fingerprint: a hostile broker that answers for the peer id cannot
 pass that check, so a link-based first contact is authenticated end to end.
 

@@ -1,9 +1,9 @@
 """The stock npm ``peer`` server (PeerJS's reference broker), started with node on loopback for tests.
 
 ``stock_peer_server`` is a module-scoped fixture yielding a ``StockPeer`` (``.http_url``, ``.port``,
-``.key``, ``.address`` as a ``pyfront.messaging.signaling.BrokerAddress``); ``StockPeer.start(...)`` starts
-one by
-hand. The server is stopped with SIGTERM, then SIGKILL if it lingers (it waits on open sockets).
+``.key``, ``.address`` as a ``pyfront.messaging.signaling.BrokerAddress``); ``StockPeer.start(...)``
+starts one by hand. The server is stopped with SIGTERM, then SIGKILL if it lingers (it waits on open
+sockets).
 """
 
 from __future__ import annotations

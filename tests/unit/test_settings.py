@@ -1,5 +1,5 @@
-"""User settings (pyfront.messaging.settings): private defaults, validated edits, RTC configuration,
-storage."""
+"""User settings (pyfront.messaging.settings): private defaults, validated edits, RTC configuration, storage.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """Home: who I am on this device, the broker's state, my invite link, connecting to someone, my chats.
 
 The invite link carries my peer id and the fingerprint of my identity key in its fragment
-(``pyfront.messaging.invite``). The contact list shows, per chat, the name, the last message, its time, the
-unread
-count and whether the contact is connected. Message requests (contacts created by someone we do not
-know who called us, ``Contact.request``) are listed apart, above the chats, under "Message requests
+(``pyfront.messaging.invite``). The contact list shows, per chat, the name, the last message, its time,
+the unread count and whether the contact is connected. Message requests (contacts created by someone we do
+not know who called us, ``Contact.request``) are listed apart, above the chats, under "Message requests
 (N)", each marked as a request. The invite link is also shown as a QR code, and "Scan an
 invite QR code" opens the camera (``views.scan``) to read someone else's. ``HomeView`` keeps its nodes
 so that list and status can be refreshed without rebuilding the screen (and without losing what the

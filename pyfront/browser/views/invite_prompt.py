@@ -1,8 +1,7 @@
 """An invite link was opened: ask before connecting (connecting shows the inviter our network address).
 
 The invite names the inviter's peer id and identity fingerprint (``pyfront.messaging.invite``); the
-handshake then
-refuses anyone whose identity key does not match, whatever the broker does.
+handshake then refuses anyone whose identity key does not match, whatever the broker does.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""Safety number: the 60 digits both people compare (``pyfront.session.identity.safety_number``, 12 groups
-of 5),
-"mark as verified", the warning when the contact's key changed and the one when the last connection could
-not be verified (``LinkStatus.UNVERIFIED``). Both sides show the same digits.
+"""Safety number: the 60 digits both people compare (``pyfront.session.identity.safety_number``, 12 groups of
+5), "mark as verified", the warning when the contact's key changed and the one when the last connection
+could not be verified (``LinkStatus.UNVERIFIED``). Both sides show the same digits.
 
 The QR code shows ``pyfront.session.identity.safety_qr_payload`` (version, my fingerprint, theirs), drawn by
 ``segno`` (pure Python, packed into the bundle by ``server/bundle.py``) onto a ``<canvas>``: no inline

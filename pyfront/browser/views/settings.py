@@ -1,9 +1,8 @@
-"""Settings: broker, ICE servers, relay-only, the privacy toggles, blocked peer ids, passphrase, backups,
-the bundle.
+"""Settings: broker, ICE servers, relay-only, the privacy toggles, blocked peer ids, passphrase, backups, the
+bundle.
 
 Every change goes through ``pyfront.messaging.settings.Settings.with_changes``, so a bad value is refused
-with a
-clear message and nothing changes. ICE servers are typed one per line::
+with a clear message and nothing changes. ICE servers are typed one per line::
 
     stun:stun.example.org:3478
     turn:turn.example.org:3478,turns:turn.example.org:5349 username credential

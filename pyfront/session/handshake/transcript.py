@@ -2,8 +2,8 @@
 transcript yields (DESIGN.md section 5, "Handshake"; docs/protocol.md section 3).
 
 Two round trips after the data channel opens: ``Hello`` (I->R), ``Reply`` (R->I), ``Finish`` (I->R),
-``Confirm`` (R->I); ``pyfront.session.frames`` holds their layouts and ``pyfront.session.handshake.phases``
-the steps that send and take them.
+``Confirm`` (R->I); ``pyfront.session.handshake.frames`` holds their layouts and
+``pyfront.session.handshake.phases`` the steps that send and take them.
 
 The transcript hash starts from **both DTLS fingerprints** as the transport read them from the SDPs
 (initiator's first), so a broker that swapped certificates makes the two sides' transcripts differ and
