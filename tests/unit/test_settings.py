@@ -1,5 +1,4 @@
-"""User settings (pyfront.messaging.settings): private defaults, validated edits, RTC configuration, storage.
-"""
+"""User settings (pyfront.messaging.settings): private defaults, validated edits, the RTC configuration."""
 
 from __future__ import annotations
 
