@@ -457,8 +457,12 @@ class Messenger:
 
         The layers' new state is stored *before* anything leaves or is shown: a reload (or a crash)
         right after a message was sent or displayed must never bring back older layer states, which
-        would reuse message keys on the next send and desynchronise the resume probes.
+        would reuse message keys on the next send and desynchronise the resume probes. No action and
+        nothing owed (``tick`` during a handshake that waits for its peer): nothing moved, nothing is
+        written.
         """
+        if not actions and not contact.unacked and not contact.stored_acks:
+            return
         if actions:
             await self._save_contact(contact)
         for action in actions:

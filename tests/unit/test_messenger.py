@@ -1127,3 +1127,26 @@ def test_a_forged_refusal_changes_no_stored_state_and_downgrades_nothing() -> No
         assert texts[-1] == "after the forgery"
 
     run(body)
+
+
+def test_a_handshake_waiting_for_its_peer_costs_no_write_per_tick() -> None:
+    """``tick`` looks at a handshaking session twice a second; while nothing moves, nothing is sealed."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice = await make_person(ALICE_PEER, "Alice", clock)
+        wire = Wire()
+        fp_a, fp_b = PROVIDER.random_bytes(32), PROVIDER.random_bytes(32)
+        link_a, link_b = MemoryLink(wire, ALICE_PEER, fp_a, fp_b), MemoryLink(wire, BOB_PEER, fp_b, fp_a)
+        link_a.peer, link_b.peer = link_b, link_a
+        await alice.messenger.add_contact(BOB_PEER, name="Bob")
+        await alice.messenger.link_open(BOB_PEER, link_a)
+        wire.queue.clear()  # the Hello never arrives; Bob never answers
+        seals = alice.store.seals
+        for _ in range(3):
+            clock.now += 0.2  # under the retransmission period: nothing to send
+            await alice.messenger.tick()
+        assert alice.store.seals == seals
+        assert not wire.queue
+
+    run(body)
