@@ -155,14 +155,19 @@ class Network:
                     # A ready session ends the back-off now: the redial loop looks only once a second,
                     # and a session that was ready for less than that must not double the next delay.
                     self._next_dial.pop(peer_id, None)
-                if self._queue.empty():
-                    await self.messenger.settle()
             except Exception as error:  # one bad event must not stop the worker; the log says why
                 reason = f"{type(error).__name__}: {error}"
                 js.console.warn(f"network: the {kind} event of {peer_id} failed: {reason}")
                 if kind == "open":  # no half-open link that holds the contact until a timeout: drop it
                     link.close(f"the handshake could not start ({reason})")
                 self.messenger.connection_failed(peer_id, reason)
+            if self._queue.empty():
+                try:  # acknowledgements of every contact: a failure here is not this event's
+                    await self.messenger.settle()
+                except Exception as error:
+                    js.console.warn(
+                        f"network: settling acknowledgements failed: {type(error).__name__}: {error}"
+                    )
             self.events_handled += 1
 
     # --- dialing ----------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, LimitError, ProtocolError
-from pyfront.messaging.chat import ChatMessage, Conversation, Direction, Kind, Status
+from pyfront.messaging.chat import DISAPPEARING_TIMERS, ChatMessage, Conversation, Direction, Kind, Status
 from pyfront.messaging.contact import Contact, Link, LinkStatus, Listener, Store, hex_id, raw_id
 from pyfront.messaging.journal import (
     JOURNAL_IDLE_S,
@@ -251,8 +251,11 @@ class Messenger:
         if record is None:
             return 0
         try:
-            return int(CHAT_META.open(record).get("timer", 0))
-        except (DecodeError, TypeError, ValueError) as error:
+            timer = CHAT_META.open(record).get("timer", 0)
+            if timer not in DISAPPEARING_TIMERS or type(timer) is not int:
+                raise DecodeError(f"disappearing timer {timer!r} is not one of {DISAPPEARING_TIMERS}")
+            return timer
+        except DecodeError as error:
             self.load_problems.append(f"{CHAT_META.kind}: {error}; ignored")
             return 0
 

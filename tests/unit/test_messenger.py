@@ -1150,3 +1150,29 @@ def test_a_handshake_waiting_for_its_peer_costs_no_write_per_tick() -> None:
         assert not wire.queue
 
     run(body)
+
+
+def test_a_malformed_stored_timer_loads_as_off_and_is_noted() -> None:
+    """A chat record whose timer is not one the app offers would travel on every new text: it loads as
+    off, and ``load_problems`` says so; everything else loads."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, _, wire = await invited_pair(clock)
+        await alice.messenger.set_timer(BOB_PEER, 300)
+        await pump(wire)
+        for stored in (
+            {"version": 1, "timer": 301},
+            {"version": 1, "timer": "300"},
+            {"version": 1, "timer": True},
+        ):
+            await alice.store.put_json("chat", BOB_PEER, stored)
+            reloaded = await make_person(ALICE_PEER, "Alice", clock, snapshot(alice.store))
+            assert reloaded.messenger.contact(BOB_PEER).conversation.timer == 0, stored
+            assert any("timer" in problem for problem in reloaded.messenger.load_problems), stored
+        await alice.store.put_json("chat", BOB_PEER, {"version": 1, "timer": 300})
+        reloaded = await make_person(ALICE_PEER, "Alice", clock, snapshot(alice.store))
+        assert reloaded.messenger.contact(BOB_PEER).conversation.timer == 300
+        assert reloaded.messenger.load_problems == []
+
+    run(body)
