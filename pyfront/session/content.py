@@ -220,7 +220,7 @@ def _decode_field(kind: str, limit: int, name: str, reader: Reader) -> Any:
             raise DecodeError(f"{name}: boolean byte {flag}")
         return flag == 1
     if kind in _INT_WIDTH:
-        return int.from_bytes(reader.take(_INT_WIDTH[kind]), "big")
+        return {"u8": reader.u8, "u32": reader.u32, "u64": reader.u64}[kind]()
     if kind in _VEC_WIDTH:
         raw = reader.vec(_VEC_WIDTH[kind], limit, name)
         if kind.startswith("str"):

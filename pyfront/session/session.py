@@ -62,7 +62,6 @@ from pyfront.session.frames import Data, decode_frame, encode_frame
 from pyfront.session.handshake.frames import Confirm, Hello, Refusal
 from pyfront.session.handshake.phases import (
     INNER_SESSION_LAYERS,
-    SESSION_LAYERS,
     AwaitConfirm,
     AwaitHello,
     Context,
@@ -76,7 +75,7 @@ from pyfront.session.handshake.phases import (
     start,
     transition,
 )
-from pyfront.session.handshake.transcript import normalise_dtls_fingerprint
+from pyfront.session.handshake.transcript import RESUME_ID_LENGTH, normalise_dtls_fingerprint
 from pyfront.session.identity import safety_number
 from pyfront.storage.migrations import SESSION
 
@@ -85,7 +84,6 @@ __all__ = [
     "HANDSHAKE_TIMEOUT_SECONDS",
     "INNER_SESSION_LAYERS",
     "MAX_EARLY_FRAMES",
-    "SESSION_LAYERS",
     "Action",
     "Deliver",
     "HandshakeFailed",
@@ -154,11 +152,10 @@ class _Connection:
 
 
 LayerLoader = Callable[[CryptoProvider, dict[str, Any]], Layer]
-LAYER_LOADERS: dict[str, LayerLoader] = {
-    "mls": MlsLayer.from_dict,
-    "olm": OlmLayer.from_dict,
-    "mlkem": KemRatchet.from_dict,
-}
+LAYER_LOADERS: dict[str, LayerLoader] = dict(
+    zip(INNER_SESSION_LAYERS, (MlsLayer.from_dict, OlmLayer.from_dict, KemRatchet.from_dict), strict=True)
+)
+"""How each inner layer is loaded, keyed by ``INNER_SESSION_LAYERS`` (MLS, Olm, ML-KEM)."""
 
 
 class Session:
@@ -217,7 +214,7 @@ class Session:
     def _context(self) -> Context:
         """What the handshake's steps may read of this session."""
         stored = None
-        if self._inner is not None and self._session_id:
+        if self.can_resume and self._inner is not None:  # the second test only narrows the type
             stored = Stored(self._inner, self._session_id)
         return Context(
             self._provider,
@@ -348,7 +345,7 @@ class Session:
     async def _establish(self, established: Established, connection: _Connection, now: float) -> list[Action]:
         """The handshake finished: its layers become the session's, then the data that overtook it."""
         self._inner, self._session_id = established.stored.layers, established.stored.session_id
-        self._cascade = Cascade([*self._inner, established.outer], order=SESSION_LAYERS)
+        self._cascade = Cascade([*self._inner, established.outer])
         if established.resumed and isinstance(mls := self._cascade.layer("mls"), MlsLayer):
             mls.resumed()  # an MLS epoch update is due on every resume (docs/protocol.md 5.2)
         self.peer_identity = self.expected_identity = established.peer_identity
@@ -437,12 +434,14 @@ class Session:
     def from_dict(cls, provider: CryptoProvider, local: LocalParty, data: dict[str, Any]) -> Session:
         data = SESSION.open(data)
         try:
+            is_initiator = data["is_initiator"]
+            invite = data["invite_fingerprint"]
             session = cls(
                 provider,
                 local,
-                is_initiator=bool(data["is_initiator"]),
+                is_initiator=is_initiator,
                 expected_identity=_optional_hex(data["expected_identity"]),
-                invite_fingerprint=data["invite_fingerprint"],
+                invite_fingerprint=invite,
             )
             state = SessionState(data["state"])
             session.peer_identity = _optional_hex(data["peer_identity"])
@@ -451,6 +450,15 @@ class Session:
             outer = data["outer"]
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DecodeError(f"session state: malformed ({type(error).__name__})") from None
+        # Only what to_dict writes: a handshake is never stored, the flag is a bool, the id empty or full.
+        if state == SessionState.HANDSHAKING:
+            raise DecodeError("session state: a handshake in progress is never stored")
+        if not isinstance(is_initiator, bool):
+            raise DecodeError("session state: is_initiator must be a boolean")
+        if invite is not None and not isinstance(invite, str):
+            raise DecodeError("session state: invite_fingerprint must be text or null")
+        if len(session._session_id) not in (0, RESUME_ID_LENGTH):
+            raise DecodeError(f"session state: session_id must be empty or {RESUME_ID_LENGTH} bytes")
         if layers is not None:
             # Layers are loaded by name in cascade order: a store may sort the keys (the vault does).
             if not isinstance(layers, dict) or set(layers) != set(INNER_SESSION_LAYERS):
@@ -460,7 +468,7 @@ class Session:
             if outer is None or session._inner is None:
                 raise DecodeError("session state: READY without its layers")
             layer = OuterLayer.from_dict(provider, outer)
-            session._cascade = Cascade([*session._inner, layer], order=SESSION_LAYERS)
+            session._cascade = Cascade([*session._inner, layer])
         session.state = state
         return session
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pyfront.crypto.native import NativeProvider
-from pyfront.errors import InvalidStateError, ProtocolError, ReplayError
+from pyfront.errors import DecodeError, InvalidStateError, ProtocolError, ReplayError
 from pyfront.layers.kem_ratchet import KEM_REKEY_MESSAGES
 from pyfront.session.content import Text, Typing
 from pyfront.session.frames import decode_frame, encode_frame
@@ -19,6 +19,7 @@ from pyfront.session.handshake.frames import Confirm, Finish, Hello, Refusal, Re
 from pyfront.session.identity import invite_fingerprint
 from pyfront.session.session import (
     HANDSHAKE_TIMEOUT_SECONDS,
+    LAYER_LOADERS,
     Deliver,
     HandshakeFailed,
     HandshakeRefused,
@@ -324,6 +325,45 @@ def test_every_state_serialises_and_restores() -> None:
         assert Session.from_dict(provider, alice, fresh.to_dict()).state == SessionState.CLOSED
         with pytest.raises(ProtocolError):
             Session.from_dict(provider, alice, {**fresh.to_dict(), "version": 99})
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("state", "handshaking"),  # to_dict stores a handshake in progress as connecting
+        ("is_initiator", "false"),
+        ("is_initiator", 1),
+        ("invite_fingerprint", 42),
+        ("invite_fingerprint", ["sha-256 AB"]),
+        ("session_id", "ab" * 31),
+        ("session_id", "ab" * 33),
+    ],
+)
+def test_from_dict_refuses_what_to_dict_never_writes(
+    field: str, value: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def body() -> None:
+        provider = NativeProvider()
+        pair, alice, _ = await ready_pair()
+        stored = json.loads(json.dumps(pair.alice.session.to_dict()))
+        bad = {**stored, field: value}
+        before = json.dumps(bad, sort_keys=True, default=repr)
+        loaded: list[str] = []
+        for name, loader in list(LAYER_LOADERS.items()):
+
+            def recording(p: Any, d: Any, name: str = name, loader: Any = loader) -> Any:
+                loaded.append(name)
+                return loader(p, d)
+
+            monkeypatch.setitem(LAYER_LOADERS, name, recording)
+        with pytest.raises(DecodeError):
+            Session.from_dict(provider, alice, bad)
+        assert loaded == []  # refused before any layer was loaded: nothing half-loaded
+        assert json.dumps(bad, sort_keys=True, default=repr) == before  # the stored state is untouched
+        assert Session.from_dict(provider, alice, stored).state == SessionState.READY
+        assert loaded == ["mls", "olm", "mlkem"]
 
     run(body)
 

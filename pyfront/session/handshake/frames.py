@@ -118,7 +118,11 @@ class Reply:
     @classmethod
     def parse(cls, reader: Reader) -> Reply:
         mode = _mode(reader.u8())
-        identity_key, ephemeral_key, nonce = reader.take(KEY_LENGTH), reader.take(KEY_LENGTH), reader.take(32)
+        identity_key, ephemeral_key, nonce = (
+            reader.take(KEY_LENGTH),
+            reader.take(KEY_LENGTH),
+            reader.take(NONCE_LENGTH),
+        )
         if mode == HandshakeMode.RESUME:
             return cls(mode, identity_key, ephemeral_key, nonce, signature=reader.take(SIGNATURE_LENGTH))
         return cls(

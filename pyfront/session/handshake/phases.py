@@ -45,6 +45,7 @@ from pyfront.session.handshake.bootstrap import (
     responder_offer,
 )
 from pyfront.session.handshake.frames import (
+    NONCE_LENGTH,
     Confirm,
     ConfirmStatus,
     Finish,
@@ -63,10 +64,9 @@ from pyfront.session.handshake.transcript import (
 )
 from pyfront.session.identity import Identity, matches_invite_fingerprint
 
-SESSION_LAYERS: tuple[str, ...] = CASCADE_ORDER
-"""The cascade a handshake builds: all four layers, MLS -> Olm -> ML-KEM -> outer."""
-INNER_SESSION_LAYERS: tuple[str, ...] = SESSION_LAYERS[:-1]
-"""The layers that persist across connections (everything but the outer layer)."""
+INNER_SESSION_LAYERS: tuple[str, ...] = CASCADE_ORDER[:-1]
+"""The layers that persist across connections: the cascade a handshake builds (``CASCADE_ORDER``,
+MLS -> Olm -> ML-KEM -> outer) but the outer layer."""
 
 
 # --- what a step reads from its session ------------------------------------------------------------
@@ -234,7 +234,7 @@ class AwaitHello(Phase):
         warnings = context.check_peer(hello.identity_key)
         stored = None if warnings else context.resumable(hello.identity_key, hello.resume_id)
         shared = await provider.x25519(self.ephemeral.private_key, hello.ephemeral_key)
-        nonce = provider.random_bytes(32)
+        nonce = provider.random_bytes(NONCE_LENGTH)
         plan: ResponderOffer | Stored
         if stored is not None:
             plan = stored
@@ -278,7 +278,7 @@ class AwaitReply(Phase):
         hello = Hello(
             identity.public_key,
             ephemeral.public_key,
-            provider.random_bytes(32),
+            provider.random_bytes(NONCE_LENGTH),
             ephemeral.kem_key,
             olm_identity,
             olm_signing,

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeVar
 
+from pyfront.codec import vec
 from pyfront.crypto.provider import CryptoProvider, SymmetricKey, constant_time_equal
 from pyfront.errors import AuthenticationError, DecodeError
 from pyfront.session.handshake.frames import Confirm, Finish, HandshakeFrame, Hello, Reply
@@ -39,6 +40,8 @@ HANDSHAKE_LABEL = b"parley handshake v1"
 SIGNATURE_LABEL = b"parley handshake signature v1"
 MAX_DTLS_FINGERPRINT = 255
 SHA256_FINGERPRINT_LENGTH = 32
+RESUME_ID_LENGTH = 32
+"""A session id: the resume id a finished full handshake derives."""
 _FINGERPRINT = re.compile(r"^([A-Za-z0-9-]{1,16}) ((?:[0-9A-Fa-f]{2}:)*[0-9A-Fa-f]{2})$")
 
 SignedFrame = TypeVar("SignedFrame", Hello, Reply, Finish, Confirm)
@@ -75,10 +78,8 @@ class Transcript:
         return cls(
             CryptoProvider.sha256(
                 HANDSHAKE_LABEL
-                + bytes([len(initiator_dtls)])
-                + initiator_dtls
-                + bytes([len(responder_dtls)])
-                + responder_dtls
+                + vec(1, initiator_dtls, MAX_DTLS_FINGERPRINT, "DTLS fingerprint")
+                + vec(1, responder_dtls, MAX_DTLS_FINGERPRINT, "DTLS fingerprint")
             )
         )
 
@@ -131,4 +132,4 @@ def check_confirmation(key: bytes, transcript_hash: bytes, received: bytes) -> N
 
 
 def resume_id(th4: bytes) -> bytes:
-    return CryptoProvider.hkdf_expand("sha256", th4, b"parley resume id", 32)
+    return CryptoProvider.hkdf_expand("sha256", th4, b"parley resume id", RESUME_ID_LENGTH)
