@@ -234,7 +234,9 @@ async def import_backup(
         parsed = json.loads(document)
     except ValueError:
         raise DecodeError("backup: not a Parley backup (not JSON)") from None
-    parsed = BACKUP.open(parsed)  # refuses anything without the backup's format tag
+    if not isinstance(parsed, dict) or parsed.get("format") != BACKUP.tag["format"]:
+        raise DecodeError("backup: not a Parley backup")  # the person chose the wrong file: say so plainly
+    parsed = BACKUP.open(parsed)
     header = VaultHeader.from_dict(parsed.get("vault"))
     if header.protection != "passphrase":
         raise DecodeError("backup: a backup must be passphrase-protected")

@@ -126,6 +126,9 @@ def test_backup_round_trip_and_wrong_passphrase() -> None:
         run(import_backup(provider, document, "guess"))
     with pytest.raises(DecodeError):
         run(import_backup(provider, b"not json", "backup pw"))
+    for other_file in (b'{"vault": {}}', b"[1, 2]", b'{"format": "something else"}'):
+        with pytest.raises(DecodeError, match="not a Parley backup"):
+            run(import_backup(provider, other_file, "backup pw"))
 
 
 def test_backup_with_a_swapped_record_is_refused_whole() -> None:
