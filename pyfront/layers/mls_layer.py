@@ -24,8 +24,10 @@ that side ignores the other's commit; the other drops its pending commit, applie
 commits again on its next message. A commit must leave the members as they were (a pairwise group
 never adds or removes).
 
-Every method leaves the layer unchanged when it fails (its own snapshot, as the cascade's). This module
-does no I/O.
+``encrypt`` and ``decrypt`` may leave the layer changed when they fail: like every layer, it relies on
+the cascade, which takes a ``snapshot`` of every layer before a message and ``restore``s them all when
+it fails anywhere (``pyfront.layers.cascade.Layer``); a caller that drives the layer alone does the
+same. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 from pyfront.codec import Reader, vec
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import AuthenticationError, DecodeError
+from pyfront.mls import framing
 from pyfront.mls.group import EpochError, Group, GroupSnapshot, PastEpoch
 from pyfront.mls.messages import ContentType, MLSMessage, PrivateMessage, PublicMessage
 from pyfront.mls.secret_tree import SecretTree
@@ -79,9 +82,9 @@ def decode_layer_message(data: bytes) -> tuple[bytes | None, bytes]:
     return commit, message
 
 
-def message_epoch(message: bytes) -> int:
+def message_epoch(message: bytes | MLSMessage) -> int:
     """The epoch in an MLSMessage's clear header (PrivateMessage or PublicMessage)."""
-    body = MLSMessage.decode(message).body
+    body = (message if isinstance(message, MLSMessage) else MLSMessage.decode(message)).body
     if isinstance(body, PrivateMessage):
         return body.epoch
     if isinstance(body, PublicMessage):
@@ -166,40 +169,30 @@ class MlsLayer:
         )
 
     async def encrypt(self, plaintext: bytes, now: float) -> bytes:
-        point = self.snapshot()
-        try:
-            if self._updated_at is None:
-                self._updated_at = now
-            if self._pending is None and self._update_is_due(now):
-                branch = self._group.fork()
-                self._pending = _Pending(branch, (await branch.update()).commit)
-                self._update_due = False
-            commit = None
-            if self._pending is not None:
-                if self._resend or self._pending.sends % MLS_COMMIT_RESEND_MESSAGES == 0:
-                    commit = self._pending.commit
-                self._pending.sends += 1
-                self._resend = False
-            # Until the peer has our commit, we stay in the epoch it can read.
-            message = await self._group.protect(plaintext)
-            self._sent += 1
-            return encode_layer_message(message, commit)
-        except BaseException:
-            self.restore(point)
-            raise
+        if self._updated_at is None:
+            self._updated_at = now
+        if self._pending is None and self._update_is_due(now):
+            branch = self._group.fork()
+            self._pending = _Pending(branch, (await branch.update()).commit)
+            self._update_due = False
+        commit = None
+        if self._pending is not None:
+            if self._resend or self._pending.sends % MLS_COMMIT_RESEND_MESSAGES == 0:
+                commit = self._pending.commit
+            self._pending.sends += 1
+            self._resend = False
+        # Until the peer has our commit, we stay in the epoch it can read.
+        message = await self._group.protect(plaintext)
+        self._sent += 1
+        return encode_layer_message(message, commit)
 
     # --- receiving -------------------------------------------------------------------------------
 
     async def decrypt(self, ciphertext: bytes, now: float) -> bytes:
-        point = self.snapshot()
-        try:
-            commit, message = decode_layer_message(ciphertext)
-            if commit is not None:
-                await self._take_commit(commit, now)
-            return await self._open(message, now)
-        except BaseException:
-            self.restore(point)
-            raise
+        commit, message = decode_layer_message(ciphertext)
+        if commit is not None:
+            await self._take_commit(commit, now)
+        return await self._open(message, now)
 
     def _peer_reached(self, epoch: int, now: float) -> None:
         """The peer sent in ``epoch``: if that is our pending one, it has our commit (the acknowledgement);
@@ -219,7 +212,8 @@ class MlsLayer:
         ours = (members[my_leaf], my_leaf)
         return all(ours < (identity, leaf) for leaf, identity in members.items() if leaf != my_leaf)
 
-    async def _take_commit(self, commit: bytes, now: float) -> None:
+    async def _take_commit(self, data: bytes, now: float) -> None:
+        commit = framing.decode_message(data)  # decoded once: the group processes it as it is
         epoch = message_epoch(commit)
         self._peer_reached(epoch, now)
         group = self._group
@@ -238,7 +232,8 @@ class MlsLayer:
             raise AuthenticationError("MLS layer: a commit that changes the members of a pairwise group")
         self._previous = past
 
-    async def _open(self, message: bytes, now: float) -> bytes:
+    async def _open(self, data: bytes, now: float) -> bytes:
+        message = framing.decode_message(data)  # decoded once: the group or past epoch opens it as it is
         epoch = message_epoch(message)
         self._peer_reached(epoch, now)
         if epoch == self._group.epoch:
@@ -315,8 +310,13 @@ class MlsLayer:
             layer._updated_at = None if updated_at is None else float(updated_at)
             layer._update_due = bool(data["update_due"])
             layer._resend = bool(data["resend"])
-        except (KeyError, ValueError, TypeError) as error:
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
             raise DecodeError(f"{MLS_LAYER.kind}: {error}") from None
         if layer._pending is not None and layer._pending.branch.epoch != layer._group.epoch + 1:
             raise DecodeError(f"{MLS_LAYER.kind}: the pending commit is not for the next epoch")
+        previous = layer._previous
+        if previous is not None and (
+            previous.epoch != layer._group.epoch - 1 or previous.group_id != layer._group.group_id
+        ):
+            raise DecodeError(f"{MLS_LAYER.kind}: the past epoch is not the one before the group's")
         return layer

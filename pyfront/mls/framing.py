@@ -9,9 +9,12 @@
   caller verifies the signature and only then calls ``DecryptedPrivate.consume()``, so a forged or
   replayed message leaves no trace; a used generation raises ``ReplayError``.
 * ``sender_data_key_nonce(sender_data_secret, ciphertext)`` (6.3.2).
+* Receiving, shared by ``Group.process`` and ``PastEpoch.unprotect``: ``decode_message`` (the size limit,
+  then the decoding), ``open_private`` (``decrypt_private`` with a sender outside the tree refused as
+  ``UnknownSenderError``) and ``check_authenticated_data`` (its size limit).
 
-Failures: ``AuthenticationError`` (tag, signature, AEAD), ``DecodeError`` (bad plaintext, non-zero
-padding), ``ReplayError``, ``LimitError``. This module does no I/O.
+Failures: ``AuthenticationError`` (tag, signature, AEAD; ``UnknownSenderError``), ``DecodeError`` (bad
+plaintext, non-zero padding), ``ReplayError``, ``LimitError``. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pyfront.mls.messages import (
     FramedContent,
     FramedContentAuthData,
     GroupContext,
+    MLSMessage,
     PrivateMessage,
     PublicMessage,
     Sender,
@@ -44,6 +48,14 @@ from pyfront.mls.secret_tree import RatchetKind, SecretTree
 REUSE_GUARD_LENGTH = 4
 #: Largest zero padding a sender may add to one PrivateMessage.
 MAX_PADDING = 1 << 16
+#: Largest MLSMessage a receiver accepts (bytes).
+MAX_MESSAGE_SIZE = 4 << 20
+#: Largest ``authenticated_data`` on any message (bytes).
+MAX_AUTHENTICATED_DATA = 4096
+
+
+class UnknownSenderError(AuthenticationError):
+    """A sender that is not a member (blank or out-of-range leaf) or a sender type we do not accept."""
 
 
 def sender_data_key_nonce(sender_data_secret: bytes, ciphertext: bytes) -> tuple[bytes, bytes]:
@@ -229,3 +241,31 @@ async def decrypt_private(
     )
     authenticated = AuthenticatedContent(WireFormat.PRIVATE_MESSAGE, content, auth)
     return DecryptedPrivate(authenticated, sender_data.generation, secret_tree, kind)
+
+
+# --- receiving, shared by Group.process and PastEpoch.unprotect -------------------------------------
+
+
+def decode_message(message: bytes) -> MLSMessage:
+    """An incoming MLSMessage; ``LimitError`` above ``MAX_MESSAGE_SIZE``, before any decoding."""
+    if len(message) > MAX_MESSAGE_SIZE:
+        raise LimitError(f"message larger than {MAX_MESSAGE_SIZE} bytes")
+    return MLSMessage.decode(message)
+
+
+def check_authenticated_data(authenticated_data: bytes) -> None:
+    if len(authenticated_data) > MAX_AUTHENTICATED_DATA:
+        raise LimitError(f"authenticated data larger than {MAX_AUTHENTICATED_DATA} bytes")
+
+
+async def open_private(
+    provider: CryptoProvider,
+    message: PrivateMessage,
+    secret_tree: SecretTree,
+    sender_data_secret: bytes,
+) -> DecryptedPrivate:
+    """``decrypt_private`` for a receiver: a sender outside the secret tree is ``UnknownSenderError``."""
+    try:
+        return await decrypt_private(provider, message, secret_tree, sender_data_secret)
+    except LimitError as error:
+        raise UnknownSenderError(f"PrivateMessage sender outside the tree: {error}") from None

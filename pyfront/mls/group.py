@@ -130,11 +130,11 @@ __all__ = [
 ]
 
 #: Largest MLSMessage ``process`` accepts (bytes).
-MAX_MESSAGE_SIZE = 4 << 20
+MAX_MESSAGE_SIZE = framing.MAX_MESSAGE_SIZE
 #: Largest application payload ``protect`` accepts (bytes).
 MAX_APPLICATION_DATA = 1 << 20
 #: Largest ``authenticated_data`` on any message (bytes).
-MAX_AUTHENTICATED_DATA = 4096
+MAX_AUTHENTICATED_DATA = framing.MAX_AUTHENTICATED_DATA
 #: Most proposals one commit may cover, and most received proposals held for a commit.
 MAX_PROPOSALS = 1024
 MAX_PENDING_PROPOSALS = 256
@@ -156,8 +156,7 @@ class EpochError(InvalidStateError):
     """A message from an epoch other than the current one (stale or from the future)."""
 
 
-class UnknownSenderError(AuthenticationError):
-    """A sender that is not a member (blank or out-of-range leaf) or a sender type we do not accept."""
+UnknownSenderError = framing.UnknownSenderError
 
 
 class GroupStatus(Enum):
@@ -487,7 +486,7 @@ class Group:
         authenticated = await self._sign(application_data, authenticated_data, WireFormat.PRIVATE_MESSAGE)
         return await self._frame(authenticated)
 
-    async def unprotect(self, message: bytes) -> tuple[bytes, int]:
+    async def unprotect(self, message: bytes | MLSMessage) -> tuple[bytes, int]:
         """Process an application message; returns ``(application_data, sender_leaf)``."""
         received = await self.process(message, expect=ContentType.APPLICATION)
         return received.application_data, received.sender
@@ -495,8 +494,7 @@ class Group:
     async def _sign(
         self, body: bytes | Proposal, authenticated_data: bytes, wire_format: WireFormat
     ) -> AuthenticatedContent:
-        if len(authenticated_data) > MAX_AUTHENTICATED_DATA:
-            raise LimitError(f"authenticated data larger than {MAX_AUTHENTICATED_DATA} bytes")
+        framing.check_authenticated_data(authenticated_data)
         state = self._state
         content = FramedContent(
             state.context.group_id,
@@ -523,16 +521,17 @@ class Group:
     # --- receiving (sections 6, 12.4.2) -------------------------------------------------------------
 
     async def process(
-        self, message: bytes, *, expect: ContentType | None = None, now: int | None = None
+        self, message: bytes | MLSMessage, *, expect: ContentType | None = None, now: int | None = None
     ) -> Received:
         """Verify and apply one MLSMessage from a member: an application message, a proposal (held for
         a later commit) or a commit (moves the group to the next epoch). Raises without changing
         anything if the message is not acceptable. ``now`` (seconds since the Unix epoch) enables the
-        lifetime check of KeyPackages added by a commit."""
+        lifetime check of KeyPackages added by a commit. ``message`` may come decoded by
+        ``framing.decode_message`` (which checks its size), so a caller that read it decodes it once."""
         self._require_active()
-        if len(message) > MAX_MESSAGE_SIZE:
-            raise LimitError(f"message larger than {MAX_MESSAGE_SIZE} bytes")
-        body = MLSMessage.decode(message).body
+        if not isinstance(message, MLSMessage):
+            message = framing.decode_message(message)
+        body = message.body
         state = self._state
         consume = None
         if isinstance(body, PublicMessage):
@@ -547,12 +546,9 @@ class Group:
             authenticated = AuthenticatedContent(WireFormat.PUBLIC_MESSAGE, content, body.auth)
         elif isinstance(body, PrivateMessage):
             self._check_header(body.group_id, body.epoch)
-            try:
-                decrypted = await framing.decrypt_private(
-                    self._provider, body, state.secret_tree, state.secrets.sender_data_secret
-                )
-            except LimitError as error:
-                raise UnknownSenderError(f"PrivateMessage sender outside the tree: {error}") from None
+            decrypted = await framing.open_private(
+                self._provider, body, state.secret_tree, state.secrets.sender_data_secret
+            )
             authenticated = decrypted.authenticated
             sender_leaf = self._member_sender(authenticated.content.sender)
             consume = decrypted.consume
@@ -561,8 +557,7 @@ class Group:
         content = authenticated.content
         if expect is not None and content.content_type != expect:
             raise InvalidStateError(f"expected {expect.name}, got {content.content_type.name}")
-        if len(content.authenticated_data) > MAX_AUTHENTICATED_DATA:
-            raise LimitError(f"authenticated data larger than {MAX_AUTHENTICATED_DATA} bytes")
+        framing.check_authenticated_data(content.authenticated_data)
         leaf = state.tree.leaf(sender_leaf)
         assert leaf is not None
         await framing.verify_content(self._provider, authenticated, state.context, leaf.signature_key)

@@ -60,9 +60,12 @@ class PastEpoch:
     def group_id(self) -> bytes:
         return self._context.group_id
 
-    async def unprotect(self, message: bytes) -> tuple[bytes, int]:
-        """An application PrivateMessage of this epoch from another member: ``(data, sender_leaf)``."""
-        body = MLSMessage.decode(message).body
+    async def unprotect(self, message: bytes | MLSMessage) -> tuple[bytes, int]:
+        """An application PrivateMessage of this epoch from another member: ``(data, sender_leaf)``.
+        ``message`` may come decoded by ``framing.decode_message``, as for ``Group.process``."""
+        if not isinstance(message, MLSMessage):
+            message = framing.decode_message(message)
+        body = message.body
         if not isinstance(body, PrivateMessage):
             raise DecodeError(f"past epoch: expected a PrivateMessage, got {type(body).__name__}")
         if body.group_id != self.group_id or body.epoch != self.epoch:
@@ -71,7 +74,7 @@ class PastEpoch:
             )
         if body.content_type != ContentType.APPLICATION:
             raise InvalidStateError(f"past epoch: only application messages, got {body.content_type.name}")
-        decrypted = await framing.decrypt_private(
+        decrypted = await framing.open_private(
             self._provider, body, self._secret_tree, self._sender_data_secret
         )
         content = decrypted.authenticated.content
@@ -79,6 +82,7 @@ class PastEpoch:
         leaf = self._tree.leaf(sender.leaf_index) if 0 <= sender.leaf_index < self._tree.n_leaves else None
         if sender.sender_type != SenderType.MEMBER or sender.leaf_index == self._my_leaf or leaf is None:
             raise AuthenticationError(f"past epoch: leaf {sender.leaf_index} is not another member")
+        framing.check_authenticated_data(content.authenticated_data)
         authenticated = decrypted.authenticated
         await framing.verify_content(self._provider, authenticated, self._context, leaf.signature_key)
         decrypted.consume()
@@ -113,5 +117,5 @@ class PastEpoch:
                 secret_tree=SecretTree.from_dict(data["secret_tree"]),
                 my_leaf=int(data["my_leaf"]),
             )
-        except (KeyError, ValueError, TypeError) as error:
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
             raise DecodeError(f"past epoch state: {error}") from None

@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from pyfront.crypto.native import NativeProvider
-from pyfront.errors import AuthenticationError, DecodeError, ProtocolError
+from pyfront.errors import AuthenticationError, DecodeError, LimitError, ProtocolError
 from pyfront.layers import mls_layer
+from pyfront.layers.cascade import Cascade
 from pyfront.layers.mls_layer import (
     MLS_COMMIT_RESEND_MESSAGES,
     MLS_UPDATE_MESSAGES,
@@ -32,7 +33,7 @@ from pyfront.layers.mls_layer import (
     encode_layer_message,
 )
 from pyfront.layers.padding import pad, unpad
-from pyfront.mls.group import EpochError, Group, generate_key_package
+from pyfront.mls.group import MAX_MESSAGE_SIZE, EpochError, Group, generate_key_package
 from pyfront.session.content import Text
 from pyfront.session.session import Session
 from pyfront.storage import migrations
@@ -76,6 +77,12 @@ def carries_commit(wire: bytes) -> bool:
 
 def stored(layer: MlsLayer) -> str:
     return json.dumps(layer.to_dict(), sort_keys=True)
+
+
+def alone(layer: MlsLayer) -> Cascade:
+    """The layer in a cascade of its own: the cascade rolls it back when a message fails (the layer
+    does not roll itself back)."""
+    return Cascade([layer], order=("mls",))
 
 
 def in_step(alice: MlsLayer, bob: MlsLayer) -> None:
@@ -331,14 +338,14 @@ def test_a_failed_message_changes_nothing_even_after_its_commit_applied() -> Non
         broken = encode_layer_message(message[:-1] + bytes([message[-1] ^ 1]), commit)
         before = stored(bob)
         with pytest.raises(ProtocolError):
-            await bob.decrypt(broken, 0.0)
+            await alone(bob).decrypt(broken, 0.0)
         assert stored(bob) == before and bob.epoch == 1
         assert unpad(await bob.decrypt(wire, 0.0)) == b"commit and text"
         # Sending rolls back too: a failure after the commit was made leaves no pending commit.
         bob.resumed()
         before = stored(bob)
         with pytest.raises(ProtocolError):
-            await bob.encrypt(b"x" * (2 << 20), 0.0)
+            await alone(bob).encrypt(b"x" * (2 << 20), 0.0)
         assert stored(bob) == before
 
     run(body())
@@ -391,8 +398,59 @@ def test_a_commit_that_changes_the_members_is_refused() -> None:
         text = await alice.group.protect(pad(b"hi"))
         before = stored(bob)
         with pytest.raises(AuthenticationError):
-            await bob.decrypt(encode_layer_message(text, added.commit), 0.0)
+            await alone(bob).decrypt(encode_layer_message(text, added.commit), 0.0)
         assert stored(bob) == before
+
+    run(body())
+
+
+def test_a_stored_past_epoch_loads_only_as_the_epoch_before_in_the_same_group() -> None:
+    async def body() -> None:
+        async def with_past() -> tuple[MlsLayer, MlsLayer]:
+            alice, bob = await pair()
+            bob.resumed()
+            await send(bob, alice, b"commit")
+            assert (alice.epoch, alice.previous_epoch) == (2, 1)
+            return alice, bob
+
+        alice, bob = await with_past()
+        state = json.loads(stored(alice))
+        assert MlsLayer.from_dict(PROVIDER, json.loads(stored(alice))).previous_epoch == 1
+        other, _ = await with_past()
+        another_group = json.loads(stored(alice))
+        another_group["previous"] = json.loads(stored(other))["previous"]
+        await send(alice, bob, b"ack")
+        alice.resumed()
+        await send(alice, bob, b"alice's commit")
+        await send(bob, alice, b"ack, bob in 3")
+        assert (alice.epoch, alice.previous_epoch) == (3, None)
+        too_old = json.loads(stored(alice))
+        too_old["previous"] = state["previous"]
+        for broken in (another_group, too_old):
+            with pytest.raises(DecodeError, match="past epoch"):
+                MlsLayer.from_dict(PROVIDER, broken)
+        # A malformed past epoch (an AttributeError inside) is a DecodeError as well.
+        ratchets = state["previous"]["secret_tree"]["ratchets"]
+        ratchets[0]["ratchet"]["skipped"] = []
+        with pytest.raises(DecodeError, match="past epoch state"):
+            MlsLayer.from_dict(PROVIDER, state)
+
+    run(body())
+
+
+def test_an_oversized_message_is_refused_alike_by_the_past_and_the_current_epoch() -> None:
+    async def body() -> None:
+        alice, bob = await pair()
+        message = await bob.group.protect(pad(b"x"))
+        past = alice.group.retire()
+        oversized = message + bytes(MAX_MESSAGE_SIZE)
+        errors = []
+        for receiver in (alice.group, past):
+            with pytest.raises(LimitError) as error:
+                await receiver.unprotect(oversized)
+            errors.append((type(error.value), str(error.value)))
+        assert errors[0] == errors[1]
+        assert await past.unprotect(message) == (pad(b"x"), bob.group.my_leaf)
 
     run(body())
 
