@@ -27,11 +27,19 @@ import hashlib
 import hmac
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 from pyfront.errors import CryptoError, KeyLengthError
 
 HashName = Literal["sha256", "sha512"]
+
+
+class Sha256Stream(Protocol):
+    """What ``CryptoProvider.sha256_stream`` returns (``hashlib``'s object, in both runtimes)."""
+
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
 
 HASH_LENGTHS: dict[str, int] = {"sha256": 32, "sha512": 64}
 
@@ -164,6 +172,11 @@ class CryptoProvider(ABC):
     @staticmethod
     def sha256(data: bytes) -> bytes:
         return hashlib.sha256(data).digest()
+
+    @staticmethod
+    def sha256_stream() -> Sha256Stream:
+        """An incremental SHA-256 (``update(data)``, ``digest()``): a file's digest, chunk by chunk."""
+        return hashlib.sha256()
 
     @staticmethod
     def sha512(data: bytes) -> bytes:

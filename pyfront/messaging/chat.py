@@ -71,7 +71,8 @@ class ChatMessage:
     #: When it disappears; set once the countdown starts (sent, or read by us).
     expires_at: float | None = None
     read_by_me: bool = False
-    attachment: dict[str, Any] | None = None
+    #: A file's offer (``pyfront.messaging.transfer.offer``): it holds the file's key, so it never prints.
+    attachment: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return CHAT_MESSAGE.new(
@@ -138,6 +139,27 @@ class Conversation:
         return self._add(
             ChatMessage(message_id, Direction.OUTGOING, Kind.TEXT, text, now, Status.SENDING, self.timer)
         )
+
+    def compose_file(self, message_id: str, name: str, attachment: dict[str, Any], now: float) -> ChatMessage:
+        """A new outgoing file (its offer in ``attachment``), in state ``sending``, with the chat's timer."""
+        _check_id(message_id)
+        direction, status = Direction.OUTGOING, Status.SENDING
+        message = ChatMessage(message_id, direction, Kind.FILE, name, now, status, self.timer)
+        message.attachment = attachment
+        return self._add(message)
+
+    def receive_file(
+        self, message_id: str, name: str, attachment: dict[str, Any], sent_at: float, now: float
+    ) -> ChatMessage | None:
+        """A file offered by the contact; a duplicate id is ignored (returns ``None``)."""
+        _check_id(message_id)
+        if message_id in self.messages:
+            return None
+        message = ChatMessage(
+            message_id, Direction.INCOMING, Kind.FILE, name, sent_at, Status.DELIVERED, self.timer
+        )
+        message.attachment = attachment
+        return self._add(message)
 
     def set_timer(self, message_id: str, timer: int, now: float, *, by_me: bool) -> ChatMessage:
         """Either side changes the disappearing timer; the change shows in the chat for both."""
@@ -223,7 +245,7 @@ class Conversation:
         return sum(
             1
             for m in self.messages.values()
-            if m.direction is Direction.INCOMING and not m.read_by_me and m.kind is Kind.TEXT
+            if m.direction is Direction.INCOMING and not m.read_by_me and m.kind in (Kind.TEXT, Kind.FILE)
         )
 
     def ordered(self) -> list[ChatMessage]:

@@ -73,6 +73,9 @@ from pyfront.messaging.journal import (
 )
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import valid_peer_id
+from pyfront.messaging.transfer.frames import is_chunk_frame
+from pyfront.messaging.transfer.offer import from_attachment, to_attachment
+from pyfront.messaging.transfer.port import FileControl, FileEvents
 from pyfront.session.content import (
     ID_LENGTH,
     MAX_DISPLAY_NAME,
@@ -81,6 +84,11 @@ from pyfront.session.content import (
     Delete,
     DeliveryAck,
     DisappearingTimer,
+    FileAccept,
+    FileAck,
+    FileCancel,
+    FileComplete,
+    FileOffer,
     Profile,
     ReadReceipt,
     Text,
@@ -149,7 +157,7 @@ class _Urgency(Enum):
 def _resendable(contact: Contact, message: ChatMessage) -> bool:
     """Is ``message`` sent again while it is not acknowledged? Every text; a timer change only while it
     is the chat's latest (sending an older one again would undo a newer change)."""
-    if message.kind is Kind.TEXT:
+    if message.kind in (Kind.TEXT, Kind.FILE):
         return True
     if message.kind is not Kind.TIMER_CHANGED:
         return False
@@ -187,6 +195,9 @@ class Messenger:
         self._blocked: list[str] = []
         #: Stored records that could not be read at ``load`` (what and why), for the log.
         self.load_problems: list[str] = []
+        #: Who moves files' bytes (``pyfront.messaging.transfer.port``); without one, offers are shown
+        #: and transfer messages and chunk frames are ignored.
+        self.files: FileEvents | None = None
 
     def __repr__(self) -> str:
         return f"<Messenger {len(self.contacts)} contacts>"
@@ -407,6 +418,10 @@ class Messenger:
         async with contact.lock:
             if contact.link is not link:
                 return  # a superseded link's late frame
+            if is_chunk_frame(data):  # a file's chunk: under its own key, outside the cascade
+                if self.files is not None and contact.session.state is SessionState.READY:
+                    self.files.chunk(peer_id, data)
+                return
             try:
                 actions = await contact.session.receive(data, self._clock())
             except ProtocolError:
@@ -667,6 +682,8 @@ class Messenger:
         raw = raw_id(message.message_id)
         if message.kind is Kind.TIMER_CHANGED:
             return DisappearingTimer(raw, int(message.text))
+        if message.kind is Kind.FILE:
+            return from_attachment(message.attachment, int(message.sent_at * 1000))
         return Text(raw, int(message.sent_at * 1000), message.text)
 
     # --- what arrives -----------------------------------------------------------------------------
@@ -764,6 +781,12 @@ class Messenger:
                     changed.append(target)
             # The deleted texts leave the disk now: their message records are overwritten.
             return changed, _Urgency.COMPACT if changed else _Urgency.LATER
+        if isinstance(message, FileOffer):
+            return self._file_offered(contact, message, now)
+        if isinstance(message, FileAccept | FileAck | FileComplete | FileCancel):
+            if self.files is not None:
+                self.files.control(contact.peer_id, message)
+            return [], _Urgency.LATER
         if isinstance(message, Profile):
             name = message.display_name.strip()
             if name and name != contact.name:
@@ -771,6 +794,20 @@ class Messenger:
                 self._listener.contacts_changed()
                 return [], _Urgency.NOW
         return [], _Urgency.LATER
+
+    def _file_offered(self, contact: Contact, offer: FileOffer, now: float) -> tuple[list[str], _Urgency]:
+        """A file offer: shown and acknowledged like a text; the transfer starts once it is stored."""
+        received = contact.conversation.receive_file(
+            hex_id(offer.file_id), offer.name, to_attachment(offer), offer.sent_at_ms / 1000, now
+        )
+        if offer.file_id not in contact.unacked:  # a duplicate is acknowledged again
+            contact.unacked.append(offer.file_id)
+        if received is None:
+            return [], _Urgency.LATER
+        self._save_message(contact, received)
+        if self.files is not None:
+            self.files.offered(contact.peer_id, received)
+        return [received.message_id], _Urgency.NOW
 
     # --- what the user does -----------------------------------------------------------------------
 
@@ -795,6 +832,34 @@ class Messenger:
         self._listener.messages_changed(peer_id, [message.message_id], [])
         self._listener.contacts_changed()
         return message
+
+    async def send_file(self, peer_id: str, offer: FileOffer) -> ChatMessage:
+        """Show a file (its id is the message id) and send its offer now, or once the session is ready;
+        it is sent again, like a text, until it is acknowledged."""
+        contact = self.contact(peer_id)
+        async with contact.lock:
+            now = self._clock()
+            message_id = hex_id(offer.file_id)
+            message = contact.conversation.compose_file(message_id, offer.name, to_attachment(offer), now)
+            await self._accept(contact)
+            frames = await self._encrypt(contact, self._wire_message(message))
+            if frames is not None:
+                contact.conversation.update_status(message_id, Status.SENT, now)
+                contact.in_flight[message_id] = now
+            self._save_message(contact, message)
+            await self._save_contact(contact)
+            await self._transmit_all(contact, frames or [])
+        self._listener.messages_changed(peer_id, [message_id], [])
+        self._listener.contacts_changed()
+        return message
+
+    async def send_file_control(self, peer_id: str, message: FileControl) -> bool:
+        """Send a transfer message now; ``False`` when the session is not ready (the transfer waits)."""
+        contact = self.contacts.get(peer_id)
+        if contact is None:
+            return False
+        async with contact.lock:
+            return await self._send(contact, message)
 
     async def set_timer(self, peer_id: str, seconds: int) -> ChatMessage:
         """Set this chat's disappearing timer for both sides (``DecodeError`` for a value not offered)."""

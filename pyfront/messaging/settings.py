@@ -11,7 +11,8 @@ settings, **off by default**). Defaults are the private choices:
   entry);
 * relay-only off (it needs a TURN server; turning it on without one is refused, since the browser would
   then gather no candidate at all and fail silently);
-* typing indicators, read receipts and notifications off.
+* typing indicators, read receipts and notifications off;
+* files up to ``DEFAULT_MAX_FILE_BYTES`` (4 GiB) sent or accepted (``max_file_bytes``, docs/files.md).
 
 ``Settings`` is immutable; ``with_changes`` returns a validated copy, so a bad edit raises a narrow error
 and leaves the current settings untouched. TURN credentials are secrets: they never appear in ``repr``.
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 
 from pyfront.errors import DecodeError, LimitError
 from pyfront.messaging.signaling import BrokerAddress
+from pyfront.messaging.transfer.offer import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_CEILING
 from pyfront.storage.migrations import SETTINGS
 
 DEFAULT_BROKER_KEY = "peerjs"
@@ -45,6 +47,8 @@ ICE_SCHEMES = ("stun", "stuns", "turn", "turns")
 TURN_SCHEMES = ("turn", "turns")
 BROKER_SCHEMES = {"http": False, "https": True, "ws": False, "wss": True}
 DEFAULT_PORTS = {False: 80, True: 443}
+#: The smallest file size limit a user may set (1 MiB).
+MIN_FILE_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -110,11 +114,20 @@ class Settings:
     typing_indicators: bool = False
     read_receipts: bool = False
     notifications: bool = False
+    #: The largest file sent or accepted (bytes); a larger offer is refused with a clear message.
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def __post_init__(self) -> None:
         for name in ("relay_only", "typing_indicators", "read_receipts", "notifications"):
             if not isinstance(getattr(self, name), bool):
                 raise DecodeError(f"settings: {name} must be true or false")
+        if (
+            type(self.max_file_bytes) is not int
+            or not MIN_FILE_LIMIT <= self.max_file_bytes <= MAX_FILE_BYTES_CEILING
+        ):
+            raise LimitError(
+                f"settings: the file size limit must be {MIN_FILE_LIMIT}..{MAX_FILE_BYTES_CEILING} bytes"
+            )
         if self.broker_url:
             _parse_broker_url(self.broker_url)
         if not self.broker_key or len(self.broker_key) > MAX_BROKER_KEY_LENGTH:
@@ -160,6 +173,7 @@ class Settings:
             typing_indicators=self.typing_indicators,
             read_receipts=self.read_receipts,
             notifications=self.notifications,
+            max_file_bytes=self.max_file_bytes,
         )
 
     @classmethod
@@ -186,6 +200,7 @@ class Settings:
             typing_indicators=data.get("typing_indicators", defaults.typing_indicators),
             read_receipts=data.get("read_receipts", defaults.read_receipts),
             notifications=data.get("notifications", defaults.notifications),
+            max_file_bytes=data.get("max_file_bytes", defaults.max_file_bytes),
         )
 
 

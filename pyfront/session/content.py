@@ -27,7 +27,11 @@ MAX_DISPLAY_NAME = 128
 MAX_MIME = 127
 MAX_FILE_NAME = 255
 MAX_AVATAR = 65536
-MAX_CHUNK = 65536
+MAX_THUMBNAIL = 49152
+"""A file offer's thumbnail (a small JPEG or PNG made in the page): it rides in the cascade."""
+NONCE_PREFIX_LENGTH = 7
+"""A file's STREAM nonce prefix (``pyfront.messaging.transfer.stream``)."""
+MAX_CANCEL_REASON = 255
 MAX_GROUP_ID = 255
 MAX_GROUP_PAYLOAD = 131072
 
@@ -44,10 +48,13 @@ class MessageType(IntEnum):
     DELETE = 6
     FILE_OFFER = 7
     FILE_ACCEPT = 8
-    FILE_CHUNK = 9
+    # 9 was FILE_CHUNK in the layout reserved before files were built (never sent): chunks travel as
+    # their own frames under the file's key, outside the cascade (docs/files.md).
     FILE_COMPLETE = 10
     PROFILE = 11
     GROUP_CONTROL = 12
+    FILE_ACK = 13
+    FILE_CANCEL = 14
 
 
 def _spec(kind: str, limit: int = 0) -> Any:
@@ -98,14 +105,23 @@ class Delete:
 
 @dataclass(frozen=True)
 class FileOffer:
+    """A file, announced inside the cascade: everything needed to receive, check and show it.
+
+    ``file_id`` is also the chat message's id. The chunks follow as ``FileChunk`` frames encrypted under
+    ``file_key`` (``pyfront.messaging.transfer.stream``); ``sha256`` is the whole plaintext's digest."""
+
     TYPE: ClassVar[MessageType] = MessageType.FILE_OFFER
     file_id: bytes = _spec("id")
+    sent_at_ms: int = _spec("u64")
     name: str = _spec("str8", MAX_FILE_NAME)
     mime_type: str = _spec("str8", MAX_MIME)
     size: int = _spec("u64")
     sha256: bytes = _spec("key")
     file_key: bytes = _spec("key")
+    nonce_prefix: bytes = _spec("bytes8", NONCE_PREFIX_LENGTH)
     chunk_size: int = _spec("u32")
+    thumbnail_mime_type: str = _spec("str8", MAX_MIME)
+    thumbnail: bytes = _spec("bytes32", MAX_THUMBNAIL)
 
     def __repr__(self) -> str:
         hidden = "file_key=<hidden>"
@@ -114,23 +130,37 @@ class FileOffer:
 
 @dataclass(frozen=True)
 class FileAccept:
+    """Receiver to sender: send the chunks from ``from_chunk`` on (0 to start, the stored count to resume)."""
+
     TYPE: ClassVar[MessageType] = MessageType.FILE_ACCEPT
     file_id: bytes = _spec("id")
     from_chunk: int = _spec("u32")
 
 
 @dataclass(frozen=True)
-class FileChunk:
-    TYPE: ClassVar[MessageType] = MessageType.FILE_CHUNK
+class FileAck:
+    """Receiver to sender: the first ``chunks`` chunks are verified and stored."""
+
+    TYPE: ClassVar[MessageType] = MessageType.FILE_ACK
     file_id: bytes = _spec("id")
-    index: int = _spec("u32")
-    data: bytes = _spec("bytes32", MAX_CHUNK)
+    chunks: int = _spec("u32")
 
 
 @dataclass(frozen=True)
 class FileComplete:
+    """Receiver to sender: every chunk is stored and the whole file matches the offer's SHA-256."""
+
     TYPE: ClassVar[MessageType] = MessageType.FILE_COMPLETE
     file_id: bytes = _spec("id")
+
+
+@dataclass(frozen=True)
+class FileCancel:
+    """Either side: this transfer ends here (``reason``: ``transfer.state.CancelReason``)."""
+
+    TYPE: ClassVar[MessageType] = MessageType.FILE_CANCEL
+    file_id: bytes = _spec("id")
+    reason: int = _spec("u8")
 
 
 @dataclass(frozen=True)
@@ -160,10 +190,11 @@ AppMessage = (
     | Delete
     | FileOffer
     | FileAccept
-    | FileChunk
     | FileComplete
     | Profile
     | GroupControl
+    | FileAck
+    | FileCancel
 )
 MESSAGE_CLASSES: dict[MessageType, Any] = {
     cls.TYPE: cls
@@ -176,10 +207,11 @@ MESSAGE_CLASSES: dict[MessageType, Any] = {
         Delete,
         FileOffer,
         FileAccept,
-        FileChunk,
         FileComplete,
         Profile,
         GroupControl,
+        FileAck,
+        FileCancel,
     )
 }
 

@@ -19,6 +19,8 @@ class FrameType(IntEnum):
     CONFIRM = 4
     DATA = 5
     REFUSAL = 6
+    FILE_CHUNK = 7
+    """One encrypted chunk of a file, outside the cascade (``pyfront.messaging.transfer.frames``)."""
 
 
 def frame_header(frame_type: FrameType) -> bytes:

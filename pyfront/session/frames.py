@@ -68,6 +68,8 @@ def decode_frame(data: bytes) -> Frame:
         frame_type = FrameType(type_byte)
     except ValueError:
         raise DecodeError(f"unknown frame type {type_byte}") from None
+    if frame_type not in _FRAME_CLASSES:  # a file chunk: read by pyfront.messaging.transfer, never here
+        raise DecodeError(f"frame type {type_byte} is not a session frame")
     frame: Frame = _FRAME_CLASSES[frame_type].parse(reader)
     reader.finish()
     return frame

@@ -124,6 +124,10 @@ JOURNAL = Schema("contact journal", version=1)
 """``journal/<peer id>``: the contact record and the message records written since the last compaction
 (``pyfront.messaging.journal``)."""
 
+FILE_TRANSFER = Schema("file transfer", version=1)
+"""``transfer/<file id>``: one side of a file transfer, its phase and chunks done
+(``pyfront.messaging.transfer.state``); the file's key and parameters are in its chat message."""
+
 # --- the page and the vault (pyfront.browser, pyfront.storage.vault) ---------------------------------------
 
 PROFILE = Schema("stored profile", version=1)
@@ -153,6 +157,7 @@ SCHEMAS: tuple[Schema, ...] = (
     BLOCK_LIST,
     SETTINGS,
     JOURNAL,
+    FILE_TRANSFER,
     PROFILE,
     VAULT_HEADER,
     BACKUP,

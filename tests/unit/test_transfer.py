@@ -1,0 +1,464 @@
+"""File transfers (pyfront.messaging.transfer): the STREAM AEAD, the chunk frame, each side's state
+machine, and whole transfers between two messengers over the in-memory link, with chunks tampered,
+dropped, reordered, duplicated or cut short (each detected, nothing corrupt kept), resume after a lost
+link and after a restart, cancel from either side, and the size limit."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from pyfront.crypto.provider import SymmetricKey
+from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, LimitError, ReplayError
+from pyfront.messaging.chat import Kind
+from pyfront.messaging.settings import Settings
+from pyfront.messaging.transfer.engine import Transfers
+from pyfront.messaging.transfer.frames import ChunkFrame, is_chunk_frame
+from pyfront.messaging.transfer.offer import (
+    DEFAULT_MAX_FILE_BYTES,
+    check_offer,
+    clean_mime,
+    clean_name,
+    from_attachment,
+    preview_kind,
+    to_attachment,
+)
+from pyfront.messaging.transfer.state import ACK_EVERY_CHUNKS, CancelReason, Phase, Role, Transfer
+from pyfront.messaging.transfer.stream import CHUNK_SIZE, MIN_CHUNK_SIZE, FileStream, chunk_count
+from pyfront.session.content import FileAccept, FileAck, FileCancel, FileOffer
+from pyfront.storage.migrations import FILE_TRANSFER
+from tests.unit.test_messenger import (
+    ALICE_PEER,
+    BOB_PEER,
+    PROVIDER,
+    Clock,
+    MemoryLink,
+    Person,
+    Wire,
+    connect,
+    invited_pair,
+    make_person,
+    pump,
+    run,
+)
+
+FILE_ID = bytes(range(16))
+KEY = SymmetricKey(bytes(range(32)))
+PREFIX = bytes(7)
+
+
+def stream(size: int, chunk_size: int = MIN_CHUNK_SIZE, file_id: bytes = FILE_ID) -> FileStream:
+    return FileStream(file_id, KEY, PREFIX, size, chunk_size)
+
+
+async def encrypted(data: bytes, file: FileStream) -> list[bytes]:
+    out = []
+    for index in range(file.chunks):
+        piece = data[index * file.chunk_size : (index + 1) * file.chunk_size]
+        out.append(ChunkFrame(file.file_id, index, await file.encrypt(PROVIDER, index, piece)).encode())
+    return out
+
+
+# --- the stream ----------------------------------------------------------------------------------------
+
+
+def test_chunk_count_and_nonce_layout() -> None:
+    assert chunk_count(0, 1024) == 1 and chunk_count(1024, 1024) == 1 and chunk_count(1025, 1024) == 2
+    file = stream(2500)
+    assert file.chunks == 3
+    assert file.nonce(0) == PREFIX + b"\x00\x00\x00\x00\x00"
+    assert file.nonce(2) == PREFIX + b"\x00\x00\x00\x02\x01"  # the last chunk carries the flag
+    assert file.aad == b"parley file chunk v1" + FILE_ID + (2500).to_bytes(8, "big") + (1024).to_bytes(
+        4, "big"
+    )
+    assert [file.plaintext_length(i) for i in range(3)] == [1024, 1024, 452]
+    assert "KEY" not in repr(file) and bytes(KEY).hex() not in repr(file)
+
+
+def test_stream_round_trip_and_every_tamper_is_refused() -> None:
+    async def body() -> None:
+        data = PROVIDER.random_bytes(2500)
+        file = stream(2500)
+        frames = [ChunkFrame.decode(frame) for frame in await encrypted(data, file)]
+        plain = [await file.decrypt(PROVIDER, frame.index, frame.ciphertext) for frame in frames]
+        assert b"".join(plain) == data
+        ciphertext = frames[1].ciphertext
+        for position in (0, len(ciphertext) // 2, len(ciphertext) - 1):  # a flipped bit anywhere
+            bad = bytearray(ciphertext)
+            bad[position] ^= 0x01
+            with pytest.raises(AuthenticationError, match="chunk 1"):
+                await file.decrypt(PROVIDER, 1, bytes(bad))
+        with pytest.raises(AuthenticationError):  # reordered: chunk 1 read as chunk 0
+            await file.decrypt(PROVIDER, 0, frames[1].ciphertext)
+        other = stream(2500, file_id=bytes(16))  # substituted: the same key, another file's chunk
+        other_frames = [ChunkFrame.decode(frame) for frame in await encrypted(data, other)]
+        with pytest.raises(AuthenticationError):
+            await file.decrypt(PROVIDER, 0, other_frames[0].ciphertext)
+        # Truncated: a file announced as two full chunks cannot take the first two of three (the second
+        # was not encrypted as the last, and the AAD binds the size).
+        short = stream(2048)
+        with pytest.raises(AuthenticationError):
+            await short.decrypt(PROVIDER, 1, frames[1].ciphertext)
+        with pytest.raises(DecodeError):  # a chunk past the end
+            await file.decrypt(PROVIDER, 3, frames[2].ciphertext)
+
+    run(body)
+
+
+def test_chunk_frame_is_strict() -> None:
+    frame = ChunkFrame(FILE_ID, 5, bytes(40)).encode()
+    assert frame[:2] == b"\x01\x07" and is_chunk_frame(frame) and not is_chunk_frame(b"\x01\x05abc")
+    assert ChunkFrame.decode(frame) == ChunkFrame(FILE_ID, 5, bytes(40))
+    for bad in (frame[:20], b"\x02" + frame[1:], b"\x01\x05" + frame[2:], frame[:22] + bytes(15)):
+        with pytest.raises(DecodeError):
+            ChunkFrame.decode(bad)
+
+
+# --- the offer -----------------------------------------------------------------------------------------
+
+
+def offer(size: int = 100, **changes: object) -> FileOffer:
+    fields: dict[str, object] = {
+        "file_id": FILE_ID,
+        "sent_at_ms": 1_000,
+        "name": "cat.png",
+        "mime_type": "image/png",
+        "size": size,
+        "sha256": bytes(32),
+        "file_key": bytes(KEY),
+        "nonce_prefix": PREFIX,
+        "chunk_size": CHUNK_SIZE,
+        "thumbnail_mime_type": "",
+        "thumbnail": b"",
+    }
+    fields.update(changes)
+    return FileOffer(**fields)  # type: ignore[arg-type]
+
+
+def test_offer_limits_names_types_and_attachment() -> None:
+    assert DEFAULT_MAX_FILE_BYTES >= 2 * 1024**3 and Settings().max_file_bytes == DEFAULT_MAX_FILE_BYTES
+    check_offer(offer(), DEFAULT_MAX_FILE_BYTES)
+    with pytest.raises(LimitError, match="over the limit"):
+        check_offer(offer(size=DEFAULT_MAX_FILE_BYTES + 1), DEFAULT_MAX_FILE_BYTES)
+    with pytest.raises(LimitError):
+        check_offer(offer(chunk_size=16), DEFAULT_MAX_FILE_BYTES)
+    with pytest.raises(DecodeError):
+        check_offer(offer(name="../../etc/passwd"), DEFAULT_MAX_FILE_BYTES)
+    with pytest.raises(DecodeError):
+        check_offer(offer(thumbnail_mime_type="image/svg+xml", thumbnail=b"<svg/>"), DEFAULT_MAX_FILE_BYTES)
+    assert clean_name("C:\\Users\\x\\..evil\x07.txt") == "evil.txt" and clean_name("...") == "file"
+    assert (
+        clean_mime("Image/PNG; charset=x") == "image/png"
+        and clean_mime("<script>") == "application/octet-stream"
+    )
+    assert [preview_kind(t) for t in ("image/gif", "video/webm", "image/svg+xml")] == [
+        "image",
+        "video",
+        "download",
+    ]
+    assert from_attachment(to_attachment(offer()), 1_000) == offer()
+    with pytest.raises(DecodeError):
+        from_attachment({**to_attachment(offer()), "key": "00"}, 1_000)
+    with pytest.raises(LimitError):
+        Settings(max_file_bytes=10)
+    assert Settings.from_dict(Settings(max_file_bytes=3 * 1024**3).to_dict()).max_file_bytes == 3 * 1024**3
+
+
+# --- one side's state machine ----------------------------------------------------------------------------
+
+
+def test_receiver_accounting_acks_and_finish() -> None:
+    receiver = Transfer.incoming(BOB_PEER, stream(100 * 1024))
+    assert receiver.chunks == 100 and receiver.phase is Phase.OFFERED
+    assert receiver.accept() == FileAccept(FILE_ID, 0) and receiver.phase is Phase.ACTIVE
+    receiver.verified(40)
+    with pytest.raises(ReplayError):
+        receiver.check_index(39)
+    with pytest.raises(DecodeError, match="chunk 40 is missing"):
+        receiver.check_index(41)
+    assert receiver.stored(ACK_EVERY_CHUNKS - 1) is None
+    assert receiver.stored(40) == FileAck(FILE_ID, 40)
+    with pytest.raises(InvalidStateError):
+        receiver.stored(41)  # not verified yet
+    receiver.interrupted()
+    assert receiver.phase is Phase.PAUSED and receiver.received == 40
+    again = Transfer.from_dict(receiver.to_dict())
+    assert again.accept() == FileAccept(FILE_ID, 40)
+    again.verified(100)
+    assert again.stored(100) == FileAck(FILE_ID, 100)
+    with pytest.raises(DecodeError, match="SHA-256"):
+        again.finish(bytes(32), b"\x01" * 32)
+    assert again.phase is Phase.FAILED
+
+
+def test_sender_accounting_and_transition_table() -> None:
+    sender = Transfer.outgoing(ALICE_PEER, stream(10 * 1024))
+    assert sender.on_accept(FileAccept(FILE_ID, 3)) == 3 and sender.done == 3
+    assert sender.on_ack(FileAck(FILE_ID, 5)) and not sender.on_ack(FileAck(FILE_ID, 4))
+    with pytest.raises(DecodeError):
+        sender.on_ack(FileAck(FILE_ID, 11))
+    with pytest.raises(InvalidStateError):
+        sender.accept()  # a receiver's move
+    sender.on_complete()
+    assert sender.phase is Phase.COMPLETE and sender.progress == 1.0
+    with pytest.raises(InvalidStateError):
+        sender.cancel()
+    assert not sender.on_cancel(FileCancel(FILE_ID, CancelReason.BY_USER))  # a late cancel changes nothing
+    record = sender.to_dict()
+    assert record["version"] == FILE_TRANSFER.version and "key" not in record
+    with pytest.raises(DecodeError):
+        Transfer.from_dict({**record, "done": 99})
+
+
+# --- whole transfers between two messengers --------------------------------------------------------------
+
+
+@dataclass
+class MemoryChunks:
+    chunks: dict[bytes, dict[int, bytes]] = field(default_factory=dict)
+
+    async def write(self, file_id: bytes, index: int, data: bytes) -> None:
+        self.chunks.setdefault(file_id, {})[index] = data
+
+    async def read(self, file_id: bytes, index: int) -> bytes:
+        return self.chunks[file_id][index]
+
+    async def delete(self, file_id: bytes) -> None:
+        self.chunks.pop(file_id, None)
+
+    def file(self, file_id: bytes) -> bytes:
+        stored = self.chunks.get(file_id, {})
+        return b"".join(stored[index] for index in sorted(stored))
+
+
+@dataclass
+class Side:
+    person: Person
+    chunks: MemoryChunks
+    transfers: Transfers
+    task: asyncio.Task[None]
+
+
+FaultFn = "Callable[[bytes], list[bytes]]"
+
+
+def attach(person: Person, wire_of: dict[str, Wire], fault: list[object]) -> Side:
+    chunks = MemoryChunks()
+
+    async def send_frame(peer_id: str, frame: bytes) -> None:
+        contact = person.messenger.contact(peer_id)
+        assert contact.link is not None
+        for out in fault[0](frame) if fault else [frame]:  # type: ignore[operator]
+            await contact.link.send(out)
+
+    transfers = Transfers(
+        PROVIDER,
+        person.messenger,
+        person.store,
+        chunks,
+        send_frame,
+        max_file_bytes=lambda: person.messenger.settings.max_file_bytes,
+    )
+    person.messenger.files = transfers
+    return Side(person, chunks, transfers, asyncio.ensure_future(transfers.run()))
+
+
+async def settle(wire: Wire, *sides: Side) -> None:
+    for _ in range(200):
+        await pump(wire)
+        for side in sides:
+            await side.transfers.idle()
+        if not wire.queue:
+            return
+    raise AssertionError("the transfer never settled")
+
+
+async def send_file(side: Side, peer_id: str, data: bytes, chunk_size: int = MIN_CHUNK_SIZE) -> bytes:
+    """What the page does: a fresh offer, the plaintext chunks at rest, then the offer leaves."""
+    offer, _stream = side.transfers.new_offer(
+        "data.bin",
+        "application/octet-stream",
+        len(data),
+        sha256=PROVIDER.sha256(data),
+        now=1.0,
+        thumbnail=("", b""),
+    )
+    offer = FileOffer(**{**offer.__dict__, "chunk_size": chunk_size})
+    for index in range(chunk_count(len(data), chunk_size)):
+        await side.chunks.write(offer.file_id, index, data[index * chunk_size : (index + 1) * chunk_size])
+    await side.transfers.send(peer_id, offer)
+    return offer.file_id
+
+
+async def pair(fault: list[object]) -> tuple[Side, Side, Wire]:
+    clock = Clock()
+    alice, bob, wire = await invited_pair(clock)
+    return attach(alice, {}, []), attach(bob, {}, fault), wire
+
+
+def test_a_file_goes_both_ways_with_acks_and_complete() -> None:
+    async def body() -> None:
+        alice, bob, wire = await pair([])
+        data = PROVIDER.random_bytes(70 * 1024 + 5)
+        file_id = await send_file(bob, ALICE_PEER, data)
+        await settle(wire, alice, bob)
+        received = alice.transfers.transfers[file_id]
+        assert alice.chunks.file(file_id) == data
+        assert received.phase is Phase.COMPLETE and received.role is Role.RECEIVER
+        assert bob.transfers.transfers[file_id].phase is Phase.COMPLETE
+        message = alice.person.messenger.contact(BOB_PEER).conversation.messages[file_id.hex()]
+        assert message.kind is Kind.FILE and message.text == "data.bin"
+        assert bytes(KEY).hex() not in repr(message) and message.attachment is not None
+        assert "key" not in repr(message)
+        back = PROVIDER.random_bytes(3000)
+        other = await send_file(alice, BOB_PEER, back)
+        await settle(wire, alice, bob)
+        assert bob.chunks.file(other) == back and bob.transfers.transfers[other].phase is Phase.COMPLETE
+        assert alice.transfers.problems == bob.transfers.problems == []
+
+    run(body)
+
+
+def _flip(frame: bytes) -> list[bytes]:
+    index = int.from_bytes(frame[18:22], "big")
+    return [frame[:-1] + bytes([frame[-1] ^ 1])] if index == 3 else [frame]
+
+
+def _drop(frame: bytes) -> list[bytes]:
+    return [] if int.from_bytes(frame[18:22], "big") == 3 else [frame]
+
+
+def _duplicate(frame: bytes) -> list[bytes]:
+    return [frame, frame] if int.from_bytes(frame[18:22], "big") == 3 else [frame]
+
+
+class _Reorder:
+    def __init__(self) -> None:
+        self.held: bytes | None = None
+
+    def __call__(self, frame: bytes) -> list[bytes]:
+        index = int.from_bytes(frame[18:22], "big")
+        if index == 3:
+            self.held = frame
+            return []
+        if index == 4 and self.held is not None:
+            return [frame, self.held]
+        return [frame]
+
+
+def _truncate(frame: bytes) -> list[bytes]:
+    """The attacker ends the stream early: the last chunk's place is taken by chunk 3 re-labelled."""
+    index = int.from_bytes(frame[18:22], "big")
+    if index == 3:
+        return [frame[:18] + (9).to_bytes(4, "big") + frame[22:]]
+    return [frame]
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (_flip, "chunk 3 failed authentication"),
+        (_drop, "chunk 4 out of order: chunk 3 is missing"),
+        (_duplicate, "chunk 3 again"),
+        (_Reorder(), "chunk 4 out of order: chunk 3 is missing"),
+        (_truncate, "chunk 9 out of order"),
+    ],
+    ids=["tampered", "dropped", "duplicated", "reordered", "truncated"],
+)
+def test_a_damaged_chunk_is_detected_and_nothing_is_kept(fault: object, expected: str) -> None:
+    async def body() -> None:
+        alice, bob, wire = await pair([fault])
+        data = PROVIDER.random_bytes(10 * 1024)
+        file_id = await send_file(bob, ALICE_PEER, data)
+        await settle(wire, alice, bob)
+        received = alice.transfers.transfers[file_id]
+        assert received.phase is Phase.FAILED and expected in received.error
+        assert file_id not in alice.chunks.chunks  # nothing of it is kept
+        sender = bob.transfers.transfers[file_id]
+        assert sender.phase is Phase.CANCELLED and "damaged" in sender.error
+
+    run(body)
+
+
+def test_resume_after_a_lost_link_and_after_a_restart_of_the_receiver() -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        cut_after = [6]
+        sides: dict[str, Side] = {}
+
+        def cutting(frame: bytes) -> list[bytes]:
+            index = int.from_bytes(frame[18:22], "big")
+            if index == cut_after[0]:
+                cut_after[0] = -1
+                link = bob.messenger.contact(ALICE_PEER).link
+                assert isinstance(link, MemoryLink)
+                link.closed = "cut"
+                raise_later.append(True)
+                return []
+            return [frame]
+
+        raise_later: list[bool] = []
+        sides["alice"], sides["bob"] = attach(alice, {}, []), attach(bob, {}, [cutting])
+        data = PROVIDER.random_bytes(40 * 1024 + 1)
+        file_id = await send_file(sides["bob"], ALICE_PEER, data)
+        await settle(wire, sides["alice"], sides["bob"])
+        # The link broke after chunk 5: both sides learn it; Alice stored what she verified.
+        for person, other in ((alice, BOB_PEER), (bob, ALICE_PEER)):
+            contact = person.messenger.contact(other)
+            await person.messenger.link_closed(other, contact.link, "cut")
+        sides["alice"].transfers.link_lost(BOB_PEER)
+        sides["bob"].transfers.link_lost(ALICE_PEER)
+        await sides["alice"].transfers.idle()
+        partial = sides["alice"].transfers.transfers[file_id]
+        assert partial.phase is Phase.PAUSED and partial.done == 6
+        # Alice's page restarts: a new messenger and a new Transfers read the same store.
+        sides["alice"].transfers.close()
+        alice2 = await make_person(ALICE_PEER, "Alice", clock, alice.store)
+        side2 = attach(alice2, {}, [])
+        messages = {
+            bytes.fromhex(m.message_id): m
+            for m in alice2.messenger.contact(BOB_PEER).conversation.messages.values()
+        }
+        await side2.transfers.load(messages)
+        side2.chunks.chunks = sides["alice"].chunks.chunks  # the same chunks at rest
+        assert side2.transfers.transfers[file_id].phase is Phase.PAUSED
+        wire2, _, _ = await connect(bob, alice2)
+        side2.transfers.link_ready(BOB_PEER)
+        await settle(wire2, side2, sides["bob"])
+        assert side2.transfers.transfers[file_id].phase is Phase.COMPLETE
+        assert side2.chunks.file(file_id) == data
+        assert sides["bob"].transfers.transfers[file_id].phase is Phase.COMPLETE
+
+    run(body)
+
+
+def test_either_side_cancels_and_the_limit_refuses() -> None:
+    async def body() -> None:
+        alice, bob, wire = await pair([])
+        file_id = await send_file(bob, ALICE_PEER, PROVIDER.random_bytes(5000))
+        await bob.transfers.cancel(file_id)  # before any chunk: Alice learns it with the offer
+        await settle(wire, alice, bob)
+        assert alice.transfers.transfers[file_id].phase is Phase.CANCELLED
+        assert file_id not in alice.chunks.chunks
+        alice.person.messenger.settings = Settings(max_file_bytes=1024 * 1024)
+        big = await send_file(bob, ALICE_PEER, PROVIDER.random_bytes(1024 * 1024 + 1), chunk_size=CHUNK_SIZE)
+        await settle(wire, alice, bob)
+        assert alice.transfers.transfers[big].phase is Phase.CANCELLED
+        refused = bob.transfers.transfers[big]
+        assert refused.phase is Phase.CANCELLED and "limit" in refused.error
+        # The receiver cancels mid-way: the sender stops, the receiver keeps nothing.
+        alice.person.messenger.settings = Settings()
+        third = await send_file(bob, ALICE_PEER, PROVIDER.random_bytes(20 * 1024))
+        await pump(wire)
+        await alice.transfers.idle()
+        await alice.transfers.cancel(third)
+        await settle(wire, alice, bob)
+        assert bob.transfers.transfers[third].phase is Phase.CANCELLED
+        assert third not in alice.chunks.chunks
+        await alice.transfers.forget(third)
+        assert third not in alice.transfers.transfers
+
+    run(body)
