@@ -3,11 +3,13 @@
 ``create_app(config)`` builds the Flask application: the verifiable static bundle (whitenoise, with
 precompressed variants and the cache policy of ``server.headers``), the page at ``/``, the manifest at
 ``/bundle.json``, the service worker at ``/service_worker.js``, ``/healthz``, and, when the broker module
-is present, the PeerJS-compatible signaling endpoints (``server.sockets.register``).
+is present, the PeerJS-compatible signaling endpoints (``server.sockets.register``), and the mailbox of
+sealed envelopes at ``/mailbox/v1/`` (``server.mailbox.register``; docs/mailbox.md).
 
 Command line (``python app.py --help``)::
 
     python app.py [serve] [--host 127.0.0.1] [--port 8000] [--data-dir DIR] [--static-root DIR]
+                  [--no-mailbox] [--mailbox-expiry-s S] [--mailbox-deposit-rate R] ...  (--help lists all)
     python app.py build            # vendor files, pyfront zip, precompression, static/bundle.json
     python app.py hash             # print the bundle root hash (builds first)
     python app.py verify URL       # compare a running server's bundle with the local build
@@ -25,8 +27,9 @@ from pathlib import Path
 from flask import Flask, Response, abort, send_file
 from whitenoise import WhiteNoise
 
-from server import bundle, headers
+from server import bundle, headers, mailbox
 from server.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STATIC_ROOT, Config
+from server.mailbox_limits import MailboxSettings
 
 # Files the browser must always revalidate: they name the current bundle.
 NO_CACHE = headers.CACHE_REVALIDATE
@@ -79,6 +82,7 @@ def create_app(config: Config | None = None) -> Flask:
     sockets = _optional_module("server.sockets")
     if sockets is not None:
         sockets.register(app, config)  # type: ignore[attr-defined]
+    mailbox.register(app, config)
 
     app.wsgi_app = WhiteNoise(  # type: ignore[method-assign]
         app.wsgi_app,
@@ -127,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="another origin the page may connect to, e.g. a broker at wss://peer.example:9000 (repeatable)",
     )
+    _mailbox_arguments(serve_cmd)
     serve_cmd.add_argument(
         "--autorefresh", action="store_true", help="re-read static files on every request (tests)"
     )
@@ -143,6 +148,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Each mailbox setting's flag (docs/mailbox.md, "Limits"): name, type, help.
+MAILBOX_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("expiry_s", int, "seconds an envelope waits to be fetched before it is deleted"),
+    ("max_envelope_bytes", int, "largest envelope accepted"),
+    ("max_mailbox_envelopes", int, "envelopes one mailbox may hold"),
+    ("max_mailbox_bytes", int, "bytes one mailbox may hold"),
+    ("deposit_rate", float, "deposits per second per client, sustained"),
+    ("deposit_burst", int, "deposits per client in a burst"),
+    ("fetch_rate", float, "fetches and acknowledgements per second per client, sustained"),
+    ("fetch_burst", int, "fetches and acknowledgements per client in a burst"),
+    ("proof_window_s", int, "how far a signed request's time may be from the server's clock"),
+)
+
+
+def _mailbox_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("mailbox (sealed envelopes for offline contacts; docs/mailbox.md)")
+    group.add_argument("--no-mailbox", action="store_true", help="do not offer the mailbox")
+    defaults = MailboxSettings()
+    for name, kind, text in MAILBOX_FLAGS:
+        flag = "--mailbox-" + name.replace("_", "-")
+        group.add_argument(
+            flag, type=kind, dest=f"mailbox_{name}", help=f"{text} (default {getattr(defaults, name)})"
+        )
+
+
+def _mailbox_overrides(args: argparse.Namespace) -> dict[str, object]:
+    overrides: dict[str, object] = {"enabled": False} if args.no_mailbox else {}
+    for name, _kind, _text in MAILBOX_FLAGS:
+        value = getattr(args, f"mailbox_{name}")
+        if value is not None:
+            overrides[name] = value
+    return overrides
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in {"-h", "--help"}):
@@ -152,7 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         try:
             connect_sources = headers.check_connect_sources(args.connect_src)
-        except headers.OriginError as error:
+            mailbox_settings = _mailbox_overrides(args)
+            MailboxSettings.from_overrides(mailbox_settings)
+        except (headers.OriginError, ValueError) as error:
             _parser().error(str(error))
         serve(
             Config(
@@ -162,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 static_root=args.static_root.resolve(),
                 testing=args.autorefresh,
                 connect_sources=connect_sources,
+                mailbox=mailbox_settings,
             )
         )
         return 0

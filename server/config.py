@@ -34,6 +34,9 @@ class Config:
     static_root: Path = DEFAULT_STATIC_ROOT
     repo_root: Path = REPO_ROOT
     broker: Mapping[str, Any] = field(default_factory=dict)
+    #: Overrides of ``server.mailbox_limits.MailboxSettings`` by field name (``{"enabled": False}`` turns the
+    #: mailbox off); see docs/mailbox.md.
+    mailbox: Mapping[str, Any] = field(default_factory=dict)
     testing: bool = False
     #: Origins the page may connect to besides its own (brokers on other origins); see server/headers.py.
     connect_sources: tuple[str, ...] = ()

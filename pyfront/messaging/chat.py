@@ -42,13 +42,14 @@ class Direction(Enum):
 
 class Status(Enum):
     SENDING = "sending"
+    QUEUED = "queued"  # sealed and held by the mailbox for the contact (docs/mailbox.md)
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
 
 
-_STATUS_ORDER = {Status.SENDING: 0, Status.SENT: 1, Status.DELIVERED: 2, Status.READ: 3}
+_STATUS_ORDER = {Status.SENDING: 0, Status.QUEUED: 1, Status.SENT: 2, Status.DELIVERED: 3, Status.READ: 4}
 
 
 class Kind(Enum):

@@ -198,6 +198,9 @@ class Messenger:
         #: Who moves files' bytes (``pyfront.messaging.transfer.port``); without one, offers are shown
         #: and transfer messages and chunk frames are ignored.
         self.files: FileEvents | None = None
+        #: Told of each application message this module does not handle itself (``MailboxGrant``:
+        #: ``pyfront.messaging.courier``).
+        self.message_hooks: list[Callable[[Contact, AppMessage], None]] = []
 
     def __repr__(self) -> str:
         return f"<Messenger {len(self.contacts)} contacts>"
@@ -634,7 +637,8 @@ class Messenger:
             if message.direction is not Direction.OUTGOING:
                 continue
             unacked = message.status is Status.SENT and _resendable(contact, message)
-            if message.status is not Status.SENDING and not unacked:
+            # A message queued in the contact's mailbox goes directly too (the copy shows once).
+            if message.status not in (Status.SENDING, Status.QUEUED) and not unacked:
                 continue
             encrypted = await self._encrypt(contact, self._wire_message(message))
             if encrypted is None:
@@ -793,6 +797,9 @@ class Messenger:
                 contact.name = name
                 self._listener.contacts_changed()
                 return [], _Urgency.NOW
+            return [], _Urgency.LATER
+        for hook in self.message_hooks:
+            hook(contact, message)
         return [], _Urgency.LATER
 
     def _file_offered(self, contact: Contact, offer: FileOffer, now: float) -> tuple[list[str], _Urgency]:

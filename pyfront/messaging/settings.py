@@ -12,7 +12,11 @@ settings, **off by default**). Defaults are the private choices:
 * relay-only off (it needs a TURN server; turning it on without one is refused, since the browser would
   then gather no candidate at all and fail silently);
 * typing indicators, read receipts and notifications off;
-* files up to ``DEFAULT_MAX_FILE_BYTES`` (4 GiB) sent or accepted (``max_file_bytes``, docs/files.md).
+* files up to ``DEFAULT_MAX_FILE_BYTES`` (4 GiB) sent or accepted (``max_file_bytes``, docs/files.md);
+* the mailbox on (``mailbox``), at the server the page came from (``mailbox_url == ""``): while a
+  contact is unreachable, messages wait there sealed (docs/mailbox.md). Another server's mailbox is
+  its base URL, e.g. ``https://parley.example/mailbox/v1`` (that server's origin must be in this
+  server's ``connect-src``, ``python app.py --connect-src``).
 
 ``Settings`` is immutable; ``with_changes`` returns a validated copy, so a bad edit raises a narrow error
 and leaves the current settings untouched. TURN credentials are secrets: they never appear in ``repr``.
@@ -43,6 +47,9 @@ MAX_ICE_URL_LENGTH = 512
 MAX_CREDENTIAL_LENGTH = 512
 MAX_BROKER_URL_LENGTH = 512
 MAX_BROKER_KEY_LENGTH = 64
+MAX_MAILBOX_URL_LENGTH = 255
+MAILBOX_SCHEMES = ("http", "https")
+DEFAULT_MAILBOX_PATH = "/mailbox/v1"
 ICE_SCHEMES = ("stun", "stuns", "turn", "turns")
 TURN_SCHEMES = ("turn", "turns")
 BROKER_SCHEMES = {"http": False, "https": True, "ws": False, "wss": True}
@@ -116,9 +123,17 @@ class Settings:
     notifications: bool = False
     #: The largest file sent or accepted (bytes); a larger offer is refused with a clear message.
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: Offer contacts a mailbox on the server, and deposit there for contacts who are unreachable.
+    mailbox: bool = True
+    #: The mailbox's base URL; empty means the server this page came from.
+    mailbox_url: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("relay_only", "typing_indicators", "read_receipts", "notifications"):
+        if not isinstance(self.mailbox_url, str):
+            raise DecodeError("settings: mailbox_url must be a string")
+        if self.mailbox_url:
+            _check_mailbox_url(self.mailbox_url)
+        for name in ("relay_only", "typing_indicators", "read_receipts", "notifications", "mailbox"):
             if not isinstance(getattr(self, name), bool):
                 raise DecodeError(f"settings: {name} must be true or false")
         if (
@@ -155,6 +170,13 @@ class Settings:
         origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{DEFAULT_BROKER_PATH}"
         return _parse_broker_url(origin, key=self.broker_key)
 
+    def mailbox_base(self, page_url: str) -> str:
+        """The mailbox's base URL: the configured one, or ``DEFAULT_MAILBOX_PATH`` at the page's origin."""
+        if self.mailbox_url:
+            return self.mailbox_url.rstrip("/")
+        parts = urlsplit(page_url)
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{DEFAULT_MAILBOX_PATH}"
+
     def rtc_configuration(self) -> dict[str, Any]:
         """The ``RTCConfiguration`` for every peer connection (``iceTransportPolicy`` from relay-only)."""
         return {
@@ -174,6 +196,8 @@ class Settings:
             read_receipts=self.read_receipts,
             notifications=self.notifications,
             max_file_bytes=self.max_file_bytes,
+            mailbox=self.mailbox,
+            mailbox_url=self.mailbox_url,
         )
 
     @classmethod
@@ -201,6 +225,8 @@ class Settings:
             read_receipts=data.get("read_receipts", defaults.read_receipts),
             notifications=data.get("notifications", defaults.notifications),
             max_file_bytes=data.get("max_file_bytes", defaults.max_file_bytes),
+            mailbox=data.get("mailbox", defaults.mailbox),
+            mailbox_url=data.get("mailbox_url", defaults.mailbox_url),
         )
 
 
@@ -219,6 +245,20 @@ def _check_ice_url(url: object) -> None:
     host = rest.split("?", 1)[0]
     if not host or host.startswith("/") or any(char.isspace() for char in url):
         raise DecodeError(f"ICE server: {url!r} has no host (RFC 7064/7065: scheme:host[:port])")
+
+
+def _check_mailbox_url(url: str) -> None:
+    if len(url) > MAX_MAILBOX_URL_LENGTH:
+        raise LimitError(f"settings: mailbox URL longer than {MAX_MAILBOX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        raise DecodeError(f"settings: {url!r} is not a valid mailbox URL") from None
+    if parts.scheme.lower() not in MAILBOX_SCHEMES or not parts.hostname:
+        raise DecodeError(f"settings: the mailbox URL must be http(s)://host/..., got {url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise DecodeError("settings: the mailbox URL takes no query, fragment or user information")
 
 
 def _parse_broker_url(url: str, key: str = DEFAULT_BROKER_KEY) -> BrokerAddress:

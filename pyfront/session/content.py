@@ -34,6 +34,11 @@ NONCE_PREFIX_LENGTH = 7
 MAX_CANCEL_REASON = 255
 MAX_GROUP_ID = 255
 MAX_GROUP_PAYLOAD = 131072
+MAX_MAILBOX_URL = 255
+"""A mailbox server's base URL in a ``MailboxGrant``."""
+MAILBOX_ADDRESS_LENGTH = 32
+MAILBOX_PROTOCOL_VERSION = 1
+"""The mailbox protocol a ``MailboxGrant``'s address is for (docs/mailbox.md)."""
 
 
 # --- application messages ----------------------------------------------------------------------------
@@ -55,6 +60,7 @@ class MessageType(IntEnum):
     GROUP_CONTROL = 12
     FILE_ACK = 13
     FILE_CANCEL = 14
+    MAILBOX_GRANT = 15
 
 
 def _spec(kind: str, limit: int = 0) -> Any:
@@ -181,6 +187,27 @@ class GroupControl:
     payload: bytes = _spec("bytes32", MAX_GROUP_PAYLOAD)
 
 
+@dataclass(frozen=True)
+class MailboxGrant:
+    """Where the sender fetches mail from this contact: deposit envelopes for me at ``address`` on the
+    mailbox at ``url`` (docs/mailbox.md). A newer ``grant_id`` replaces the one before (rotation); an
+    all-zero address with an empty URL withdraws the mailbox (the sender turned it off). ``version`` is
+    the mailbox protocol the address is for."""
+
+    TYPE: ClassVar[MessageType] = MessageType.MAILBOX_GRANT
+    version: int = _spec("u8")
+    grant_id: bytes = _spec("id")
+    address: bytes = _spec("key")
+    url: str = _spec("str8", MAX_MAILBOX_URL)
+
+    def __repr__(self) -> str:
+        return f"MailboxGrant(version={self.version}, grant_id={self.grant_id.hex()}, address=<hidden>)"
+
+    @property
+    def withdrawn(self) -> bool:
+        return not self.url and not any(self.address)
+
+
 AppMessage = (
     Text
     | Typing
@@ -195,6 +222,7 @@ AppMessage = (
     | GroupControl
     | FileAck
     | FileCancel
+    | MailboxGrant
 )
 MESSAGE_CLASSES: dict[MessageType, Any] = {
     cls.TYPE: cls
@@ -212,6 +240,7 @@ MESSAGE_CLASSES: dict[MessageType, Any] = {
         GroupControl,
         FileAck,
         FileCancel,
+        MailboxGrant,
     )
 }
 

@@ -181,6 +181,9 @@ class Session:
         self._inner: list[Layer] | None = None
         self._cascade: Cascade | None = None
         self._connection: _Connection | None = None
+        #: The outer layer of the last connection that closed: mailbox envelopes (``seal_offline``,
+        #: ``open_offline``) go under it, so they are the very Data frames a data channel would carry.
+        self._mailbox_outer: OuterLayer | None = None
 
     def __repr__(self) -> str:
         role = "initiator" if self.is_initiator else "responder"
@@ -247,6 +250,8 @@ class Session:
         """The data channel closed: keep the inner layers for a resume, drop the connection's keys."""
         if self.state == SessionState.CLOSED:
             return []
+        if self._cascade is not None and isinstance(outer := self._cascade.layer("outer"), OuterLayer):
+            self._mailbox_outer = outer
         self._connection = None
         self._cascade = None
         for layer in self._inner or ():
@@ -279,6 +284,43 @@ class Session:
             raise InvalidStateError(f"session: cannot send while {self.state.value}")
         ciphertext = await self.cascade.encrypt(encode_message(message), now)
         return [SendFrame(encode_frame(Data(ciphertext)))]
+
+    # --- the mailbox: the same Data frames, while no data channel is open (docs/mailbox.md) ---------
+
+    @property
+    def can_seal_offline(self) -> bool:
+        """Can a message be sealed for the mailbox now (no connection, and a past one's layers kept)?"""
+        return self.state is SessionState.CONNECTING and self._mailbox_cascade() is not None
+
+    def _mailbox_cascade(self) -> Cascade | None:
+        if self._inner is None or self._mailbox_outer is None:
+            return None
+        return Cascade([*self._inner, self._mailbox_outer])
+
+    async def seal_offline(self, message: AppMessage, now: float) -> bytes:
+        """The Data frame that carries ``message`` through all four layers, for the mailbox: the inner
+        layers as on a data channel, the outer layer of the last connection. Store the session before
+        the frame leaves (its layers moved)."""
+        cascade = self._mailbox_cascade()
+        if self.state is not SessionState.CONNECTING or cascade is None:
+            raise InvalidStateError(f"session: cannot seal for the mailbox while {self.state.value}")
+        kems = [layer for layer in self._inner or () if isinstance(layer, KemRatchet)]
+        epochs = [kem.send_epoch for kem in kems]
+        frame = encode_frame(Data(await cascade.encrypt(encode_message(message), now)))
+        for kem, epoch in zip(kems, epochs, strict=True):
+            if kem.send_epoch != epoch:
+                kem.reannounce()  # the next frame (mailbox or channel) repeats the new epoch's key
+        return frame
+
+    async def open_offline(self, data: bytes, now: float) -> AppMessage:
+        """One Data frame fetched from the mailbox, in the order it was deposited. Rejected input raises
+        ``ProtocolError`` and changes nothing (a frame already read fails the outer layer's replay check)."""
+        frame = decode_frame(data)
+        cascade = self._mailbox_cascade()
+        if not isinstance(frame, Data) or cascade is None or self.state is SessionState.CLOSED:
+            raise InvalidStateError("session: no mailbox frame can be opened now")
+        message: AppMessage = await cascade.decrypt_with(frame.ciphertext, now, decode_message)
+        return message
 
     async def receive(self, data: bytes, now: float) -> list[Action]:
         """One frame from the data channel. Rejected input raises ``ProtocolError`` and changes nothing,
@@ -364,6 +406,7 @@ class Session:
         """The stored layers are out of step, or the peer starts over: the next handshake is a full one."""
         self._inner, self._session_id = None, b""
         self._cascade = None
+        self._mailbox_outer = None
 
     async def _restart(self, connection: _Connection, now: float) -> list[Action]:
         """A resume failed: forget the stored layers and run a full handshake on this connection. Frames
@@ -427,8 +470,15 @@ class Session:
             peer_identity=None if self.peer_identity is None else self.peer_identity.hex(),
             session_id=self._session_id.hex(),
             layers=None if self._inner is None else {layer.name: layer.to_dict() for layer in self._inner},
-            outer=self.cascade.layer("outer").to_dict() if ready else None,
+            outer=self.cascade.layer("outer").to_dict() if ready else self._stored_mailbox_outer(),
         )
+
+    def _stored_mailbox_outer(self) -> dict[str, Any] | None:
+        """Out of a connection, the outer layer the mailbox uses (absent after a full handshake's failure
+        or before the first connection)."""
+        if self.state is SessionState.CLOSED or self._mailbox_outer is None:
+            return None
+        return self._mailbox_outer.to_dict()
 
     @classmethod
     def from_dict(cls, provider: CryptoProvider, local: LocalParty, data: dict[str, Any]) -> Session:
@@ -469,6 +519,8 @@ class Session:
                 raise DecodeError("session state: READY without its layers")
             layer = OuterLayer.from_dict(provider, outer)
             session._cascade = Cascade([*session._inner, layer])
+        elif state == SessionState.CONNECTING and outer is not None and session._inner is not None:
+            session._mailbox_outer = OuterLayer.from_dict(provider, outer)  # the mailbox's (seal_offline)
         session.state = state
         return session
 

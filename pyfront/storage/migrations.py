@@ -117,8 +117,18 @@ CHAT_META = Schema("chat metadata", version=1)
 BLOCK_LIST = Schema("block list", version=1)
 """``block/list``: the blocked peer ids."""
 
-SETTINGS = Schema("settings", version=1)
+
+def _settings_1_to_2(record: Record) -> Record:
+    """Version 2 added the mailbox: on, at the server the page came from (``mailbox_url`` empty)."""
+    return {**record, "version": 2, "mailbox": True, "mailbox_url": ""}
+
+
+SETTINGS = Schema("settings", version=2, upgrades={1: _settings_1_to_2})
 """``settings/main``: every user setting (``pyfront.messaging.settings``)."""
+
+MAILBOXES = Schema("contact mailboxes", version=1)
+"""``mailbox/<peer id>``: the mailboxes we fetch for one contact (their keys) and the one it granted us
+(``pyfront.messaging.mailboxes``)."""
 
 JOURNAL = Schema("contact journal", version=1)
 """``journal/<peer id>``: the contact record and the message records written since the last compaction
@@ -156,6 +166,7 @@ SCHEMAS: tuple[Schema, ...] = (
     CHAT_META,
     BLOCK_LIST,
     SETTINGS,
+    MAILBOXES,
     JOURNAL,
     FILE_TRANSFER,
     PROFILE,

@@ -38,7 +38,7 @@ def test_every_kind_is_listed_once_with_its_current_version() -> None:
     defined = {id(value) for value in vars(migrations).values() if isinstance(value, Schema)}
     assert listed == defined
     versions = {schema.kind: schema.version for schema in migrations.SCHEMAS}
-    twos = ("MLS group state", "MLS layer state", "ML-KEM layer state", "contact record")
+    twos = ("MLS group state", "MLS layer state", "ML-KEM layer state", "contact record", "settings")
     assert {versions[kind] for kind in twos} == {2}
     assert {version for kind, version in versions.items() if kind not in twos} == {1}
 
@@ -117,3 +117,8 @@ def test_olm_records_keep_their_kind_tag() -> None:
     assert migrations.OLM_SESSION.new()["kind"] == "olm-session"
     with pytest.raises(DecodeError, match="kind 'olm-session' expected, got 'olm-account'"):
         migrations.OLM_SESSION.open(migrations.OLM_ACCOUNT.new())
+
+
+def test_settings_version_1_opens_with_the_mailbox_on_at_the_page_server() -> None:
+    opened = migrations.SETTINGS.open({"version": 1, "broker_url": ""})
+    assert opened == {"version": 2, "broker_url": "", "mailbox": True, "mailbox_url": ""}

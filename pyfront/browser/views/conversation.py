@@ -21,6 +21,7 @@ from pyfront.messaging.contact import Contact, LinkStatus
 
 STATUS_MARKS = {
     Status.SENDING: ("…", "Sending"),
+    Status.QUEUED: ("↥ queued on server", "Queued on server"),
     Status.SENT: ("✓", "Sent"),
     Status.DELIVERED: ("✓✓", "Delivered"),
     Status.READ: ("✓✓", "Read"),
