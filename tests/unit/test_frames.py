@@ -23,6 +23,7 @@ from pyfront.session.content import (
     FileComplete,
     FileOffer,
     GroupControl,
+    MailboxGrant,
     Profile,
     ReadReceipt,
     Text,
@@ -73,6 +74,7 @@ MESSAGES: list[AppMessage] = [
     FileCancel(ID, 1),
     Profile("Alice", "image/png", b"\x89PNG"),
     GroupControl(b"group", 2, b"commit"),
+    MailboxGrant(1, ID, bytes(range(32)), "https://parley.example/mailbox/v1"),
 ]
 
 

@@ -153,9 +153,11 @@ def test_storage_round_trip() -> None:
         typing_indicators=True,
         read_receipts=True,
         notifications=True,
+        mailbox=False,
+        mailbox_url="https://mail.example/mailbox/v1",
     )
     stored = settings.to_dict()
-    assert stored["version"] == SETTINGS.version == 1
+    assert stored["version"] == SETTINGS.version == 2
     assert Settings.from_dict(stored) == settings
     assert Settings.from_dict({"version": 1}) == Settings()
     assert IceServer.from_dict({"urls": "stun:s.example"}) == IceServer(("stun:s.example",))
@@ -167,8 +169,12 @@ def test_storage_round_trip() -> None:
         None,
         [],
         {},
-        {"version": 2},
+        {"version": 3},
         {"version": 1, "unknown": 1},
+        {"version": 2, "mailbox": "yes"},
+        {"version": 2, "mailbox_url": "ftp://mail.example/"},
+        {"version": 2, "mailbox_url": "https://mail.example/?q=1"},
+        {"version": 2, "mailbox_url": 5},
         {"version": 1, "ice_servers": {}},
         {"version": 1, "ice_servers": [{"urls": 5}]},
         {"version": 1, "ice_servers": [{"urls": ["stun:s"], "username": 1}]},
@@ -181,6 +187,13 @@ def test_storage_round_trip() -> None:
 def test_bad_stored_settings_are_refused(stored: object) -> None:
     with pytest.raises(DecodeError):
         Settings.from_dict(stored)
+
+
+def test_the_mailbox_is_on_at_the_page_server_unless_set_elsewhere() -> None:
+    assert Settings().mailbox is True
+    assert Settings().mailbox_base("http://127.0.0.1:8000/#invite") == "http://127.0.0.1:8000/mailbox/v1"
+    elsewhere = Settings(mailbox_url="https://mail.example/mailbox/v1/")
+    assert elsewhere.mailbox_base("http://127.0.0.1:8000/") == "https://mail.example/mailbox/v1"
 
 
 def test_settings_are_immutable() -> None:

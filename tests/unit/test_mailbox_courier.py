@@ -1,0 +1,304 @@
+"""Offline delivery through the mailbox, client side (pyfront/messaging/courier.py, docs/mailbox.md).
+
+Two people over the in-memory link of tests/unit/test_messenger.py, each with a courier whose HTTP port
+calls the real mailbox (``server.mailbox`` on a Flask app, SQLite in a temporary directory). What a
+person would notice: texts written while the contact is away show ``queued``, arrive in order and once
+when the contact comes back, turn ``delivered`` when the receipt comes back, and the server keeps
+nothing once they are read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from pyfront.messaging.chat import Direction, Status
+from pyfront.messaging.courier import MAILBOX_AFTER_S, Courier
+from pyfront.messaging.mailbox_wire import MailboxError
+from pyfront.messaging.mailboxes import ROTATE_AFTER_S
+from pyfront.session.session import SessionState
+from server import mailbox as server_mailbox
+from server.config import Config
+from server.mailbox_store import DATABASE_NAME
+from tests.unit.test_messenger import (
+    ALICE_PEER,
+    BOB_PEER,
+    PROVIDER,
+    Clock,
+    Person,
+    connect,
+    invited_pair,
+    make_person,
+    pump,
+    run,
+)
+
+BASE = "http://mailbox.test/mailbox/v1"
+
+
+class FlaskHttp:
+    """``MailboxHttp`` over Werkzeug's test client (the real server code, no socket)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self.down = False
+        self.posts: list[str] = []
+
+    async def post(self, url: str, body: bytes) -> tuple[int, bytes]:
+        if self.down:
+            raise MailboxError(0, "unreachable", "the mailbox server cannot be reached")
+        path = urlsplit(url).path
+        self.posts.append(path.rsplit("/", 1)[-1])
+        response = self.client.post(path, data=body, content_type="application/octet-stream")
+        return response.status_code, response.data
+
+
+def mailbox_server(tmp_path: Path, clock: Clock) -> FlaskHttp:
+    app = Flask(__name__)
+    server_mailbox.register(app, Config(data_dir=tmp_path), clock=clock)
+    return FlaskHttp(app.test_client())
+
+
+def stored(tmp_path: Path) -> int:
+    if not (tmp_path / DATABASE_NAME).exists():
+        return 0  # the mailbox opens its database on the first request
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+        return int(db.execute("SELECT count(*) FROM envelopes").fetchone()[0])
+
+
+async def courier_of(person: Person, http: FlaskHttp, clock: Clock) -> Courier:
+    courier = Courier(person.messenger, person.store, http, PROVIDER, base_url=BASE, clock=clock)
+    await courier.load()
+    return courier
+
+
+async def disconnect(*people: Person) -> None:
+    for person in people:
+        for peer_id, contact in person.messenger.contacts.items():
+            if contact.link is not None:
+                await person.messenger.link_closed(peer_id, contact.link, "the page closed")
+
+
+def incoming(person: Person, peer_id: str) -> list[str]:
+    conversation = person.messenger.contact(peer_id).conversation
+    return [m.text for m in conversation.ordered() if m.direction is Direction.INCOMING]
+
+
+def statuses(person: Person, peer_id: str) -> list[Status]:
+    conversation = person.messenger.contact(peer_id).conversation
+    return [m.status for m in conversation.ordered() if m.direction is Direction.OUTGOING]
+
+
+async def granted_pair(
+    tmp_path: Path, clock: Clock
+) -> tuple[Person, Person, Courier, Courier, FlaskHttp, Any]:
+    """Alice and Bob connected, each holding the other's mailbox grant."""
+    http = mailbox_server(tmp_path, clock)
+    alice, bob, wire = await invited_pair(clock)
+    alice_courier, bob_courier = await courier_of(alice, http, clock), await courier_of(bob, http, clock)
+    for courier in (alice_courier, bob_courier):
+        await courier.step()
+    await pump(wire)
+    for courier in (alice_courier, bob_courier):
+        await courier.step()
+    assert alice_courier.boxes[BOB_PEER].theirs is not None
+    assert bob_courier.boxes[ALICE_PEER].theirs is not None
+    return alice, bob, alice_courier, bob_courier, http, wire
+
+
+def test_texts_written_while_the_contact_is_away_arrive_in_order_once_and_turn_delivered(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, alice_courier, bob_courier, _, _ = await granted_pair(tmp_path, clock)
+        await disconnect(alice, bob)
+        texts = [f"while you were away {index}" for index in range(12)]
+        for text in texts:
+            await alice.messenger.send_text(BOB_PEER, text)
+            clock.now += 0.01
+        await alice_courier.step()
+        assert set(statuses(alice, BOB_PEER)) == {Status.SENDING}  # a moment for a connection first
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        assert set(statuses(alice, BOB_PEER)) == {Status.QUEUED}
+        assert stored(tmp_path) == 12
+
+        assert await bob_courier.fetch_all() == 12
+        assert incoming(bob, ALICE_PEER) == texts
+        assert stored(tmp_path) == 0
+        assert await bob_courier.fetch_all() == 0  # nothing twice
+        assert incoming(bob, ALICE_PEER) == texts
+
+        # Bob's receipt goes to Alice's mailbox (she is away too); her ticks turn delivered when she fetches.
+        clock.now += MAILBOX_AFTER_S
+        await bob_courier.step()
+        assert stored(tmp_path) == 1
+        await alice_courier.fetch_all()
+        assert set(statuses(alice, BOB_PEER)) == {Status.DELIVERED}
+        assert stored(tmp_path) == 0
+        assert bob.messenger.contact(ALICE_PEER).rejected == alice.messenger.contact(BOB_PEER).rejected == 0
+        assert bob_courier.rejected == alice_courier.rejected == 0
+
+    run(body)
+
+
+def test_a_fetch_repeated_before_its_acknowledgement_shows_nothing_twice(tmp_path: Path) -> None:
+    """The page dies after storing a batch and before acknowledging it: the next start fetches it again."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, alice_courier, bob_courier, http, _ = await granted_pair(tmp_path, clock)
+        await disconnect(alice, bob)
+        for index in range(3):
+            await alice.messenger.send_text(BOB_PEER, f"once {index}")
+            clock.now += 0.01
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        original = http.post
+
+        async def no_ack(url: str, data: bytes) -> tuple[int, bytes]:
+            if url.endswith("/ack"):
+                raise MailboxError(0, "unreachable", "killed before the acknowledgement")
+            return await original(url, data)
+
+        http.post = no_ack  # type: ignore[method-assign,assignment]
+        await bob_courier.fetch_all()
+        assert incoming(bob, ALICE_PEER) == ["once 0", "once 1", "once 2"]
+        assert stored(tmp_path) == 3
+        # Bob's page starts again from what it stored.
+        http.post = original  # type: ignore[method-assign]
+        bob_again = await make_person(BOB_PEER, "Bob", clock, bob.store)
+        courier_again = await courier_of(bob_again, http, clock)
+        assert await courier_again.fetch_all() == 0
+        assert incoming(bob_again, ALICE_PEER) == ["once 0", "once 1", "once 2"]
+        assert stored(tmp_path) == 0
+
+    run(body)
+
+
+def test_queued_texts_also_go_directly_when_the_contact_connects_and_show_once(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, alice_courier, bob_courier, _, _ = await granted_pair(tmp_path, clock)
+        await disconnect(alice, bob)
+        await alice.messenger.send_text(BOB_PEER, "queued, then direct")
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        assert statuses(alice, BOB_PEER) == [Status.QUEUED]
+        wire, _, _ = await connect(bob, alice)  # they meet before Bob fetched
+        for _ in range(2):
+            clock.now += 1
+            for person in (alice, bob):
+                await person.messenger.tick()
+            await pump(wire)
+        assert incoming(bob, ALICE_PEER) == ["queued, then direct"]
+        assert statuses(alice, BOB_PEER) == [Status.DELIVERED]
+        await bob_courier.fetch_all()  # the mailbox copy: read (or refused as stale) and dropped
+        assert incoming(bob, ALICE_PEER) == ["queued, then direct"]
+        assert stored(tmp_path) == 0
+
+    run(body)
+
+
+def test_nothing_is_deposited_without_a_grant_or_while_connected_and_a_server_down_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, alice_courier, bob_courier, http, wire = await granted_pair(tmp_path, clock)
+        await alice.messenger.send_text(BOB_PEER, "direct")
+        await pump(wire)
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        assert stored(tmp_path) == 0  # connected: nothing goes through the server
+        await disconnect(alice, bob)
+        http.down = True
+        await alice.messenger.send_text(BOB_PEER, "waits for the server")
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        assert statuses(alice, BOB_PEER)[-1] is Status.SENDING
+        assert "unreachable" in alice_courier.error
+        http.down = False
+        await alice_courier.step()
+        assert statuses(alice, BOB_PEER)[-1] is Status.QUEUED
+        await bob_courier.fetch_all()
+        assert incoming(bob, ALICE_PEER) == ["direct", "waits for the server"]
+        # Without a grant (a contact who never offered a mailbox) nothing is deposited.
+        alice_courier.boxes[BOB_PEER].theirs = None
+        await alice.messenger.send_text(BOB_PEER, "no grant")
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        assert statuses(alice, BOB_PEER)[-1] is Status.SENDING
+
+    run(body)
+
+
+def test_mailboxes_rotate_and_the_old_one_is_still_emptied(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, alice_courier, bob_courier, http, _ = await granted_pair(tmp_path, clock)
+        first = bob_courier.boxes[ALICE_PEER].current
+        assert first is not None
+        await disconnect(alice, bob)
+        await alice.messenger.send_text(BOB_PEER, "to the first mailbox")
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        clock.now += ROTATE_AFTER_S
+        wire, _, _ = await connect(bob, alice)
+        await bob_courier.step()  # a new grant on the new connection, for a fresh mailbox
+        await pump(wire)
+        await alice_courier.step()
+        second = bob_courier.boxes[ALICE_PEER].current
+        assert second is not None and second.address != first.address
+        theirs = alice_courier.boxes[BOB_PEER].theirs
+        assert theirs is not None and theirs.address == second.address
+        await bob_courier.fetch_all()  # the old mailbox is still read
+        assert incoming(bob, ALICE_PEER) == ["to the first mailbox"]
+        assert stored(tmp_path) == 0
+        # A grant survives a reload.
+        alice_again = await make_person(ALICE_PEER, "Alice", clock, alice.store)
+        courier_again = await courier_of(alice_again, http, clock)
+        assert courier_again.boxes[BOB_PEER].theirs == alice_courier.boxes[BOB_PEER].theirs
+
+    run(body)
+
+
+def test_turning_the_mailbox_off_withdraws_the_grant(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, alice_courier, bob_courier, _, _ = await granted_pair(tmp_path, clock)
+        await disconnect(alice, bob)
+        bob.messenger.settings = bob.messenger.settings.with_changes(mailbox=False)
+        wire, _, _ = await connect(bob, alice)
+        await bob_courier.step()
+        await pump(wire)
+        await alice_courier.step()
+        assert alice_courier.boxes[BOB_PEER].theirs is None
+        assert bob_courier.boxes[ALICE_PEER].current is None
+        assert await bob_courier.fetch_all() == 0
+        assert bob.messenger.contact(ALICE_PEER).session.state is SessionState.READY
+
+    run(body)
+
+
+def test_the_courier_corrects_for_a_client_clock_far_off(tmp_path: Path) -> None:
+    async def body() -> None:
+        server_clock = Clock()
+        http = mailbox_server(tmp_path, server_clock)
+        _, bob, wire = await invited_pair(server_clock)
+        skewed = Clock()
+        skewed.now = server_clock.now + 7200
+        courier = Courier(bob.messenger, bob.store, http, PROVIDER, base_url=BASE, clock=skewed)
+        await courier.step()
+        await pump(wire)
+        assert await courier.fetch_all() == 0
+        assert courier.error == ""
+        assert http.posts.count("fetch") == 2  # refused once with the server's time, then taken
+
+    run(body)
