@@ -146,8 +146,7 @@ class Network:
                 if kind == "open":
                     await self.messenger.link_open(peer_id, link)
                 elif kind == "message":
-                    more = not self._queue.empty()  # acknowledgements wait for the frames behind
-                    await self.messenger.link_message(peer_id, link, data, more=more)
+                    await self.messenger.link_message(peer_id, link, data)
                 else:
                     await self.messenger.link_closed(peer_id, link, data.decode())
                 contact = self.messenger.contacts.get(peer_id)
@@ -161,13 +160,6 @@ class Network:
                 if kind == "open":  # no half-open link that holds the contact until a timeout: drop it
                     link.close(f"the handshake could not start ({reason})")
                 self.messenger.connection_failed(peer_id, reason)
-            if self._queue.empty():
-                try:  # acknowledgements of every contact: a failure here is not this event's
-                    await self.messenger.settle()
-                except Exception as error:
-                    js.console.warn(
-                        f"network: settling acknowledgements failed: {type(error).__name__}: {error}"
-                    )
             self.events_handled += 1
 
     # --- dialing ----------------------------------------------------------------------------------

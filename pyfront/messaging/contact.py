@@ -101,15 +101,13 @@ class Contact:
     dirty: bool = False
     #: When this contact was last written (``Messenger.tick`` compacts a journal idle for a while).
     stored_at: float = 0.0
-    #: Ids of received texts whose ``DeliveryAck`` is not encrypted yet.
+    #: Ids of received texts owed a ``DeliveryAck``, and of texts read here owed a ``ReadReceipt``: they
+    #: ride in a ``Batch`` in front of the next message sent, or leave on their own by ``Messenger.tick``
+    #: once the oldest has waited ``ACK_DELAY_SECONDS`` (``owed_since``). In memory only: lost with the
+    #: page, the peer sends its texts again and they are acknowledged again.
     unacked: list[bytes] = field(default_factory=list, repr=False)
-    #: ``DeliveryAck`` frames encrypted after their texts were shown, with the ids they carry, whose layer
-    #: states are not stored yet: they wait for the next write (``ACK_DELAY_SECONDS`` at most).
-    held_acks: list[tuple[list[bytes], list[bytes]]] = field(default_factory=list, repr=False)
-    #: When the oldest of ``held_acks`` was encrypted.
-    held_since: float = 0.0
-    #: Held acknowledgements whose layer states are stored: they leave in front of the next frame.
-    stored_acks: list[tuple[list[bytes], list[bytes]]] = field(default_factory=list, repr=False)
+    unreceipted: list[bytes] = field(default_factory=list, repr=False)
+    owed_since: float = 0.0
     #: When each text sent and not acknowledged yet last left (in memory; ``Messenger._resend_unacked``).
     in_flight: dict[str, float] = field(default_factory=dict, repr=False)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)

@@ -23,18 +23,17 @@ Rules:
   message), ``olm/account``, ``block/list`` (the blocked peer ids). A step of the steady state (a text
   sent, a text received with its acknowledgement) writes one sealed record, ``journal/<peer id>``: the
   contact record and the message records changed since the last compaction (``pyfront.messaging.journal``).
-  Layer states are stored before any frame they encrypted leaves and before a message is shown; a frame
-  that only moves layer states and ticks (an acknowledgement, a receipt) is stored with the next write or
-  by ``tick``.
-* **Delivery acknowledgements** carry every text id owed (up to ``MAX_IDS`` each) and are off the path
-  of a text: a received text is stored (one write) and shown, and only then is its ``DeliveryAck``
-  encrypted; the frame is *held* until a write stores the layer states that made it, which is the next
-  text's write (sent or received; the held frame leaves in front of anything encrypted after it: frames
-  leave in the order they were encrypted, which the ML-KEM ratchet needs when a frame opens an epoch) or,
-  when no text comes within ``ACK_DELAY_SECONDS``, ``tick``'s one write for every acknowledgement held.
-  A burst of frames (``link_message(..., more=True)``) is acknowledged once, after its last frame or by
-  ``settle``. Acknowledgements not sent when the link drops are owed again and leave when the session
-  is ready again. A duplicate text is acknowledged again.
+  Layer states are stored before any frame they encrypted leaves. A received text is shown as soon as it
+  is decrypted and stored right after, before anything that depends on it leaves (its acknowledgement);
+  a crash between the two loses nothing, as the text is not acknowledged and its sender sends it again.
+  A frame that only moves layer states and ticks (an acknowledgement, a receipt) is stored with the next
+  write or by ``tick``.
+* **Delivery acknowledgements and read receipts are owed, not sent**: a received text's id joins
+  ``Contact.unacked`` (a text read here, ``Contact.unreceipted``), and everything owed rides in a
+  ``Batch`` in front of the next message sent, under the same encryption and in the same write. When
+  nothing is sent within ``ACK_DELAY_SECONDS``, ``tick`` sends what is owed on its own (one encryption,
+  one write, one frame). So a conversation's steady state costs one cascade operation and one write per
+  text on each side. A duplicate text is acknowledged again.
 * **Metadata settings**: typing indicators and read receipts are sent only when the setting is on, and
   with the setting off the contact's are ignored too (as Signal does). Delivery acknowledgements always
   flow (they drive the sent/delivered ticks and carry no reading behaviour).
@@ -55,7 +54,6 @@ Time is Unix seconds from the ``clock`` given to ``Messenger``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
@@ -78,9 +76,11 @@ from pyfront.messaging.transfer.offer import from_attachment, to_attachment
 from pyfront.messaging.transfer.port import FileControl, FileEvents
 from pyfront.session.content import (
     ID_LENGTH,
+    MAX_BATCH,
     MAX_DISPLAY_NAME,
     MAX_IDS,
     AppMessage,
+    Batch,
     Delete,
     DeliveryAck,
     DisappearingTimer,
@@ -126,10 +126,9 @@ MAX_PENDING_DELETES = 256
 #: the text's id, so the receiver shows it once and acknowledges it again. A disappearing-timer change
 #: is acknowledged and sent again the same way while it is the chat's latest change.
 RESEND_UNACKED_SECONDS = 10.0
-#: How long a received text's ``DeliveryAck`` (encrypted just after the text is shown) may wait for a
-#: write to ride on: the next text sent or received stores its layer states and it leaves with that
-#: write; when none comes, ``tick`` stores and sends it once this window has passed (one write for every
-#: acknowledgement held). The sender's "delivered" tick comes at most this plus one tick period late.
+#: How long an owed ``DeliveryAck`` or ``ReadReceipt`` may wait for a message to ride on; then ``tick``
+#: sends everything owed on its own. The sender's "delivered" and "read" ticks come at most this plus one
+#: tick period late.
 ACK_DELAY_SECONDS = 0.3
 #: Handshakes in a row that ended unfinished on an opened data channel (no answer for
 #: ``HANDSHAKE_TIMEOUT_SECONDS``, or the channel closed under them) before the contact shows
@@ -168,6 +167,11 @@ def _resendable(contact: Contact, message: ChatMessage) -> bool:
 def _chunks(items: list[str]) -> Iterable[tuple[bytes, ...]]:
     for start in range(0, len(items), MAX_IDS):
         yield tuple(raw_id(item) for item in items[start : start + MAX_IDS])
+
+
+def _id_chunks(ids: list[bytes]) -> Iterable[tuple[bytes, ...]]:
+    for start in range(0, len(ids), MAX_IDS):
+        yield tuple(ids[start : start + MAX_IDS])
 
 
 class Messenger:
@@ -390,8 +394,6 @@ class Messenger:
                 self._listener.contacts_changed()
             now = self._clock()
             old = contact.link
-            if old is not link:
-                self._drop_held_acks(contact)
             contact.link = link
             if old is not None and old is not link:
                 old.close("replaced by a newer connection")
@@ -411,10 +413,8 @@ class Messenger:
             actions = await contact.session.connected(link.local_fingerprint, link.remote_fingerprint, now)
             await self._apply(contact, actions)
 
-    async def link_message(self, peer_id: str, link: Link, data: bytes, *, more: bool = False) -> None:
-        """One frame from ``peer_id``'s link. ``more``: further link events are queued right behind this
-        one, so delivery acknowledgements may wait for them (the caller calls ``settle`` when its queue is
-        empty)."""
+    async def link_message(self, peer_id: str, link: Link, data: bytes) -> None:
+        """One frame from ``peer_id``'s link."""
         contact = self.contacts.get(peer_id)
         if contact is None:
             return
@@ -431,19 +431,9 @@ class Messenger:
                 contact.rejected += 1
                 return
             if len(actions) == 1 and isinstance(actions[0], Deliver):
-                await self._receive(contact, actions[0].message, more=more)  # the steady state
+                await self._receive(contact, actions[0].message)  # the steady state
             else:
                 await self._apply(contact, actions)
-
-    async def settle(self) -> None:
-        """The queued link events are all handled: encrypt the acknowledgement of the texts still
-        unacknowledged (one ``DeliveryAck`` of up to ``MAX_IDS`` ids per contact) and hold it for the
-        next write (``_hold_acks``)."""
-        for contact in list(self.contacts.values()):
-            if not contact.unacked:
-                continue
-            async with contact.lock:
-                await self._hold_acks(contact)
 
     async def link_closed(self, peer_id: str, link: Link, reason: str) -> None:
         contact = self.contacts.get(peer_id)
@@ -453,7 +443,6 @@ class Messenger:
             if contact.link is not link:
                 return
             contact.link = None
-            self._drop_held_acks(contact)
             unfinished = contact.session.state is SessionState.HANDSHAKING
             contact.session.disconnected(self._clock())
             if unfinished:  # the channel closed under the handshake
@@ -482,7 +471,7 @@ class Messenger:
         nothing owed (``tick`` during a handshake that waits for its peer): nothing moved, nothing is
         written.
         """
-        if not actions and not contact.unacked and not contact.stored_acks:
+        if not actions and not self._owes(contact):
             return
         if actions:
             await self._save_contact(contact)
@@ -490,7 +479,7 @@ class Messenger:
             if isinstance(action, SendFrame):
                 await self._transmit(contact, action.data)
             elif isinstance(action, Deliver):  # early frames released by the handshake: acked below
-                await self._receive(contact, action.message, more=True)
+                await self._receive(contact, action.message)
             elif isinstance(action, Ready):
                 await self._ready(contact, action)
             elif isinstance(action, KeyChanged):
@@ -514,7 +503,7 @@ class Messenger:
                     self._unfinished(contact, action.reason)
                 contact.peer_typing_until = 0.0
                 self._listener.contact_status_changed(contact.peer_id)
-        frames = await self._encrypt_acks(contact)
+        frames = await self._encrypt_owed(contact)
         await self._save_contact(contact)
         await self._transmit_all(contact, frames)
 
@@ -533,41 +522,32 @@ class Messenger:
             contact.status, contact.error = LinkStatus.OFFLINE, reason
 
     async def _transmit_all(self, contact: Contact, frames: list[bytes]) -> None:
-        """Send ``frames``, after the held acknowledgements already stored (they were encrypted first:
-        frames leave in the order they were encrypted); with no frames, only those."""
-        stored, contact.stored_acks = contact.stored_acks, []
-        for data in [frame for acks, _ in stored for frame in acks] + frames:
+        """Send ``frames`` in the order they were encrypted (the ML-KEM ratchet needs it when a frame
+        opens an epoch)."""
+        for data in frames:
             await self._send_frame(contact, data)
 
     async def _transmit(self, contact: Contact, data: bytes) -> None:
         await self._transmit_all(contact, [data])
 
-    async def _hold_acks(self, contact: Contact) -> None:
-        """Encrypt the ``DeliveryAck`` of the texts still unacknowledged, now that they are stored and
-        shown, and hold the frames: they leave after the next write stores the layer states that made
-        them (store before send), which is the next text's write or ``tick``'s (``ACK_DELAY_SECONDS``).
-        So the acknowledgement costs no write of its own while texts flow, and its encryption is off
-        the path from a text's arrival to its bubble and, done while the person reads, off the next
-        text's send (the peer still decrypts it in front of that text). Its layer states are in memory
-        only until then; a crash loses frames that never left, so no key of theirs was used on the
-        wire."""
-        owed = list(contact.unacked)
-        frames = await self._encrypt_acks(contact)
-        if not frames:
-            return
-        if not contact.held_acks:
-            contact.held_since = self._clock()
-        contact.held_acks.append((frames, owed[: len(owed) - len(contact.unacked)]))
-        contact.dirty = True
+    @staticmethod
+    def _owes(contact: Contact) -> bool:
+        return bool(contact.unacked or contact.unreceipted)
+
+    def _owe(self, contact: Contact, ids: list[bytes], raw: bytes) -> None:
+        """``raw`` is owed a ``DeliveryAck`` (``ids`` is ``unacked``) or a ``ReadReceipt``."""
+        if not self._owes(contact):
+            contact.owed_since = self._clock()
+        if raw not in ids:  # a duplicate text is acknowledged again, once
+            ids.append(raw)
 
     @staticmethod
-    def _drop_held_acks(contact: Contact) -> None:
-        """The link went away with acknowledgements that never left (they were encrypted for it): their
-        texts are owed an acknowledgement again, on the next connection."""
-        dropped = contact.stored_acks + contact.held_acks
-        contact.stored_acks, contact.held_acks = [], []
-        if dropped:
-            contact.unacked = [raw for _, ids in dropped for raw in ids] + contact.unacked
+    def _take_owed(contact: Contact) -> list[AppMessage]:
+        """What is owed to the peer, as messages of at most ``MAX_IDS`` ids each; no longer owed."""
+        owed: list[AppMessage] = [DeliveryAck(chunk) for chunk in _id_chunks(contact.unacked)]
+        owed += [ReadReceipt(chunk) for chunk in _id_chunks(contact.unreceipted)]
+        contact.unacked, contact.unreceipted = [], []
+        return owed
 
     async def _send_frame(self, contact: Contact, data: bytes) -> None:
         link = contact.link
@@ -604,35 +584,37 @@ class Messenger:
         await self._transmit_all(contact, frames)
         return True
 
-    async def _encrypt(self, contact: Contact, message: AppMessage) -> list[bytes] | None:
-        """The frames that carry ``message``, preceded by a ``DeliveryAck`` for the texts still
-        unacknowledged (the acknowledgement rides on outgoing traffic); ``None`` when the session is
-        not ready. The layers move: store the contact before any of these frames leaves."""
+    async def _encrypt(self, contact: Contact, message: AppMessage | None) -> list[bytes] | None:
+        """The frames that carry ``message``, with everything owed to the peer riding in front of it in
+        the same ``Batch`` (``MAX_BATCH`` messages per frame); ``message=None`` sends only what is owed.
+        ``None`` when the session is not ready (what is owed stays owed). The layers move: store the
+        contact before any of these frames leaves."""
         if contact.session.state is not SessionState.READY or contact.link is None:
             return None
-        frames = await self._encrypt_acks(contact)
-        actions = await contact.session.send(message, self._clock())
-        kind = type(message).__name__
-        contact.sent_kinds[kind] = contact.sent_kinds.get(kind, 0) + 1
-        return frames + [action.data for action in actions if isinstance(action, SendFrame)]
-
-    async def _encrypt_acks(self, contact: Contact) -> list[bytes]:
-        """``DeliveryAck`` frames for every text still unacknowledged (``MAX_IDS`` ids each), or none
-        when the session is not ready (they wait for the next connection)."""
+        pending = self._take_owed(contact) + ([] if message is None else [message])
         frames: list[bytes] = []
-        while contact.unacked and contact.session.state is SessionState.READY and contact.link is not None:
-            chunk, contact.unacked = contact.unacked[:MAX_IDS], contact.unacked[MAX_IDS:]
-            actions = await contact.session.send(DeliveryAck(tuple(chunk)), self._clock())
-            contact.sent_kinds["DeliveryAck"] = contact.sent_kinds.get("DeliveryAck", 0) + 1
+        for start in range(0, len(pending), MAX_BATCH):
+            part = pending[start : start + MAX_BATCH]
+            wire = part[0] if len(part) == 1 else Batch(tuple(part))
+            actions = await contact.session.send(wire, self._clock())
             frames += [action.data for action in actions if isinstance(action, SendFrame)]
+        for item in pending:
+            kind = type(item).__name__
+            contact.sent_kinds[kind] = contact.sent_kinds.get(kind, 0) + 1
         return frames
+
+    async def _encrypt_owed(self, contact: Contact) -> list[bytes]:
+        """Frames with only what is owed (none when nothing is, or the session is not ready)."""
+        if not self._owes(contact):
+            return []
+        return await self._encrypt(contact, None) or []
 
     async def _flush(self, contact: Contact) -> None:
         """Send what waited for the connection: messages in ``sending`` order, and again every text
         ``sent`` but not acknowledged (it may have been lost with the last link), then deletions, with
         one write before they leave."""
         changed = []
-        frames = await self._encrypt_acks(contact)
+        frames: list[bytes] = []
         for message in contact.conversation.ordered():
             if message.direction is not Direction.OUTGOING:
                 continue
@@ -654,6 +636,7 @@ class Messenger:
         for chunk in _chunks(pending):
             delete = Delete(self._provider.random_bytes(ID_LENGTH), chunk)
             frames += await self._encrypt(contact, delete) or []
+        frames += await self._encrypt_owed(contact)  # nothing was sent to carry them
         if frames:
             await self._save_contact(contact)
             await self._transmit_all(contact, frames)
@@ -692,30 +675,30 @@ class Messenger:
 
     # --- what arrives -----------------------------------------------------------------------------
 
-    async def _receive(self, contact: Contact, message: AppMessage, *, more: bool) -> None:
-        """One application message arrived: at most one write, before anything leaves or is shown.
+    async def _receive(self, contact: Contact, message: AppMessage) -> None:
+        """One application message (or ``Batch`` of them) arrived: at most one write.
 
-        That write also stores the layer states of acknowledgements held before (``_hold_acks``), which
-        leave right after it. A text's own ``DeliveryAck`` is encrypted after the text is shown and held
-        for the next write, unless ``more`` frames are queued: then the acknowledgements of the whole
-        burst are encrypted as one, after the last frame or by ``settle``. A frame that shows nothing and
-        sends nothing (an acknowledgement, a receipt, typing) only marks the contact ``dirty``: its layer
-        states are stored with the next write or by ``tick``. Losing them in a crash is harmless (every
-        layer accepts the peer's later frames after a gap, and nothing was sent with keys they held)."""
-        changed, urgency = self._delivered(contact, message)
-        if urgency is _Urgency.TIMER:
-            await self._save_chat_meta(contact)
-        if urgency is not _Urgency.LATER:
-            await self._save_contact(contact, compact=urgency is _Urgency.COMPACT)
-        else:
-            contact.dirty = True
-        await self._transmit_all(contact, [])  # acknowledgements held before, stored by that write
+        What it shows is shown first, then stored, before anything leaves (what it owes the peer rides
+        on the next message sent, or leaves by ``tick``). A frame that shows nothing (an acknowledgement,
+        a receipt, typing) only marks the contact ``dirty``: its layer states are stored with the next
+        write or by ``tick``. Losing them in a crash is harmless (every layer accepts the peer's later
+        frames after a gap, and nothing was sent with keys they held)."""
+        messages = message.messages if isinstance(message, Batch) else (message,)
+        changed: list[str] = []
+        urgencies = set()
+        for item in messages:
+            item_changed, urgency = self._delivered(contact, item)
+            changed += [message_id for message_id in item_changed if message_id not in changed]
+            urgencies.add(urgency)
         if changed:
             self._listener.messages_changed(contact.peer_id, changed, [])
             self._listener.contacts_changed()
-        if not more and contact.unacked:
-            await asyncio.sleep(0)  # the page shows the bubble before the acknowledgement is encrypted
-            await self._hold_acks(contact)
+        if _Urgency.TIMER in urgencies:
+            await self._save_chat_meta(contact)
+        if urgencies - {_Urgency.LATER}:
+            await self._save_contact(contact, compact=_Urgency.COMPACT in urgencies)
+        else:
+            contact.dirty = True
 
     def _delivered(self, contact: Contact, message: AppMessage) -> tuple[list[str], _Urgency]:
         """Apply one application message to the contact and its chat (nothing is stored or shown here):
@@ -735,8 +718,7 @@ class Messenger:
             except ProtocolError:
                 contact.rejected += 1
                 return [], _Urgency.LATER
-            if message.message_id not in contact.unacked:  # a duplicate is acknowledged again
-                contact.unacked.append(message.message_id)
+            self._owe(contact, contact.unacked, message.message_id)  # a duplicate is acknowledged again
             contact.peer_typing_until = 0.0
             if received is None:
                 return [], _Urgency.LATER
@@ -761,15 +743,15 @@ class Messenger:
             event_id = hex_id(message.message_id)
             if event_id in conversation.messages:  # a copy sent again: acknowledged again, not re-applied
                 known = conversation.messages[event_id]
-                if known.direction is Direction.INCOMING and message.message_id not in contact.unacked:
-                    contact.unacked.append(message.message_id)
+                if known.direction is Direction.INCOMING:
+                    self._owe(contact, contact.unacked, message.message_id)
                 return [], _Urgency.LATER
             try:
                 event = conversation.set_timer(event_id, message.seconds, now, by_me=False)
             except ProtocolError:
                 contact.rejected += 1
                 return [], _Urgency.LATER
-            contact.unacked.append(message.message_id)  # acknowledged like a text
+            self._owe(contact, contact.unacked, message.message_id)  # acknowledged like a text
             self._save_message(contact, event)
             return [event.message_id], _Urgency.TIMER
         if isinstance(message, Delete):
@@ -911,15 +893,10 @@ class Messenger:
             newly_read = contact.conversation.mark_read_by_me(self._clock())
             for message_id in newly_read:
                 self._save_message(contact, contact.conversation.messages[message_id])
-            frames: list[bytes] = []
-            if newly_read and self.settings.read_receipts and not contact.request:
-                for chunk in _chunks(newly_read):
-                    frames += await self._encrypt(contact, ReadReceipt(chunk)) or []
-            if frames:
-                await self._save_contact(contact)
-                await self._transmit_all(contact, frames)
-            elif newly_read:
-                contact.dirty = True  # only the unread count moved: stored with the next write
+                if self.settings.read_receipts and not contact.request:  # owed: rides on the next message
+                    self._owe(contact, contact.unreceipted, raw_id(message_id))
+            if newly_read:
+                contact.dirty = True  # only read marks moved: stored with the next write
         if newly_read:
             self._listener.messages_changed(peer_id, newly_read, [])
             self._listener.contacts_changed()
@@ -1012,14 +989,14 @@ class Messenger:
                 contact.peer_typing_until = 0.0
                 self._listener.contact_status_changed(contact.peer_id)
             idle = contact.journal and now - contact.stored_at >= JOURNAL_IDLE_S
-            acks_due = contact.held_acks and now - contact.held_since >= ACK_DELAY_SECONDS
-            # Layer states moved by held acknowledgements wait for their window (a text may come first);
-            # acknowledgements already stored by a write that sent nothing leave now.
-            if acks_due or idle or contact.stored_acks or (contact.dirty and not contact.held_acks):
+            owed_due = self._owes(contact) and now - contact.owed_since >= ACK_DELAY_SECONDS
+            # What is owed waits for its window (a message may come to carry it); then it leaves alone.
+            if owed_due or idle or (contact.dirty and not self._owes(contact)):
                 async with contact.lock:
-                    if contact.dirty or contact.journal:
+                    frames = await self._encrypt_owed(contact) if owed_due else []
+                    if frames or contact.dirty or contact.journal:
                         await self._save_contact(contact, compact=bool(idle))
-                    await self._transmit_all(contact, [])
+                    await self._transmit_all(contact, frames)
         await self._expire(now)
 
     async def _expire(self, now: float) -> None:
@@ -1066,8 +1043,6 @@ class Messenger:
         else:
             messages = [message.to_dict() for message in contact.journal.values()]
             await self._store.write([(JOURNAL_STORE, peer_id, journal_record(record, messages))], removed)
-        contact.stored_acks += contact.held_acks  # their layer states are stored now: they may leave
-        contact.held_acks = []
         contact.dirty = False
         contact.stored_at = self._clock()
 

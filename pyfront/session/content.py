@@ -39,6 +39,10 @@ MAX_MAILBOX_URL = 255
 MAILBOX_ADDRESS_LENGTH = 32
 MAILBOX_PROTOCOL_VERSION = 1
 """The mailbox protocol a ``MailboxGrant``'s address is for (docs/mailbox.md)."""
+MAX_BATCH = 8
+"""Messages in one ``Batch``."""
+MAX_BATCH_ITEM = MAX_GROUP_PAYLOAD + 512
+"""Bytes of one encoded message inside a ``Batch`` (the largest message, a group payload, with its fields)."""
 
 
 # --- application messages ----------------------------------------------------------------------------
@@ -61,6 +65,7 @@ class MessageType(IntEnum):
     FILE_ACK = 13
     FILE_CANCEL = 14
     MAILBOX_GRANT = 15
+    BATCH = 16
 
 
 def _spec(kind: str, limit: int = 0) -> Any:
@@ -208,6 +213,17 @@ class MailboxGrant:
         return not self.url and not any(self.address)
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Several messages under one encryption, applied in order: what is owed to the peer (its texts'
+    ``DeliveryAck``, ``ReadReceipt``) rides in front of the next message instead of costing a cascade
+    operation, a write and a frame of its own. Holds 1 to ``MAX_BATCH`` messages, none of them a
+    ``Batch``; each is ``vec4(version || type || fields)``."""
+
+    TYPE: ClassVar[MessageType] = MessageType.BATCH
+    messages: tuple[AppMessage, ...] = _spec("messages", MAX_BATCH)
+
+
 AppMessage = (
     Text
     | Typing
@@ -223,6 +239,7 @@ AppMessage = (
     | FileAck
     | FileCancel
     | MailboxGrant
+    | Batch
 )
 MESSAGE_CLASSES: dict[MessageType, Any] = {
     cls.TYPE: cls
@@ -241,6 +258,7 @@ MESSAGE_CLASSES: dict[MessageType, Any] = {
         FileAck,
         FileCancel,
         MailboxGrant,
+        Batch,
     )
 }
 
@@ -267,6 +285,12 @@ def _encode_field(kind: str, limit: int, name: str, value: Any) -> bytes:
         if len(value) > limit:
             raise LimitError(f"{name}: {len(value)} ids exceeds the limit {limit}")
         return bytes([len(value)]) + b"".join(fixed(item, ID_LENGTH, name) for item in value)
+    if kind == "messages":
+        if not 1 <= len(value) <= limit or any(isinstance(item, Batch) for item in value):
+            raise LimitError(f"{name}: 1 to {limit} messages, none of them a batch")
+        return bytes([len(value)]) + b"".join(
+            vec(4, encode_message(item), MAX_BATCH_ITEM, name) for item in value
+        )
     raise AssertionError(kind)
 
 
@@ -295,6 +319,14 @@ def _decode_field(kind: str, limit: int, name: str, reader: Reader) -> Any:
         if count > limit:
             raise DecodeError(f"{name}: {count} ids exceeds the limit {limit}")
         return tuple(reader.take(ID_LENGTH) for _ in range(count))
+    if kind == "messages":
+        count = reader.u8()
+        if not 1 <= count <= limit:
+            raise DecodeError(f"{name}: {count} messages, expected 1 to {limit}")
+        items = tuple(decode_message(reader.vec(4, MAX_BATCH_ITEM, name)) for _ in range(count))
+        if any(isinstance(item, Batch) for item in items):
+            raise DecodeError(f"{name}: a batch inside a batch")
+        return items
     raise AssertionError(kind)
 
 

@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 from pyfront.errors import DecodeError, LimitError, ProtocolError
 from pyfront.session.content import (
+    MAX_BATCH,
     MAX_IDS,
     MESSAGE_CLASSES,
     AppMessage,
+    Batch,
     Delete,
     DeliveryAck,
     DisappearingTimer,
@@ -75,6 +77,7 @@ MESSAGES: list[AppMessage] = [
     Profile("Alice", "image/png", b"\x89PNG"),
     GroupControl(b"group", 2, b"commit"),
     MailboxGrant(1, ID, bytes(range(32)), "https://parley.example/mailbox/v1"),
+    Batch((DeliveryAck((ID,)), ReadReceipt((ID,)), Text(ID, 1, "the reply that carries them"))),
 ]
 
 
@@ -154,6 +157,32 @@ def test_malformed_frames(bad: bytes) -> None:
 def test_malformed_messages(bad: bytes) -> None:
     with pytest.raises(DecodeError):
         decode_message(bad)
+
+
+def test_batch_layout_is_pinned_and_nesting_or_counts_out_of_range_are_refused() -> None:
+    """docs/protocol.md, "Batch": count(1) then each message as vec4(version || type || fields)."""
+    ack = encode_message(DeliveryAck((ID,)))
+    assert encode_message(Batch((DeliveryAck((ID,)),))) == b"\x01\x10\x01" + len(ack).to_bytes(4, "big") + ack
+    inner = Batch((Typing(True),))
+    for bad in (
+        Batch(()),
+        Batch((Typing(True),) * (MAX_BATCH + 1)),
+        Batch((inner,)),
+    ):
+        with pytest.raises(LimitError):
+            encode_message(bad)
+    typing = encode_message(Typing(True))
+    item = len(typing).to_bytes(4, "big") + typing
+    nested = encode_message(inner)
+    for raw in (
+        b"\x01\x10\x00",
+        b"\x01\x10" + bytes([MAX_BATCH + 1]) + item * (MAX_BATCH + 1),
+        b"\x01\x10\x01" + len(nested).to_bytes(4, "big") + nested,
+        b"\x01\x10\x02" + item,  # one message short
+        b"\x01\x10\x01" + (len(typing) + 1).to_bytes(4, "big") + typing + b"\x00",  # inner trailing byte
+    ):
+        with pytest.raises(DecodeError):
+            decode_message(raw)
 
 
 def test_limits_on_encode() -> None:

@@ -184,16 +184,11 @@ async def connect(a: Person, b: Person) -> tuple[Wire, MemoryLink, MemoryLink]:
 
 
 async def pump(wire: Wire) -> None:
-    """Deliver every queued frame, as ``network.Network`` does: ``more`` while frames wait behind one,
-    and each messenger ``settle``s when the queue is empty."""
+    """Deliver every queued frame in order, as ``network.Network`` does."""
     while wire.queue:
         receiver, data = wire.queue.pop(0)
         messenger, peer_id = receiver.peer.target
-        await messenger.link_message(peer_id, receiver, data, more=bool(wire.queue))
-        if not wire.queue:
-            for link in (receiver, receiver.peer):
-                if link.target is not None:
-                    await link.target[0].settle()
+        await messenger.link_message(peer_id, receiver, data)
 
 
 async def acks_leave(wire: Wire, clock: Clock, *people: Person) -> None:
@@ -297,6 +292,8 @@ def test_chat_both_ways_with_typing_and_receipts_off_then_on() -> None:
         await pump(wire)
         await bob.messenger.mark_read(ALICE_PEER)
         await pump(wire)
+        assert at_alice.conversation.messages[third.message_id].status is Status.SENT  # both owed
+        await acks_leave(wire, clock, bob)  # nothing to ride on: it leaves on its own
         assert at_alice.conversation.messages[third.message_id].status is Status.READ
         assert at_bob.sent_kinds["ReadReceipt"] == 1 and at_bob.sent_kinds["Typing"] == 1
 
@@ -784,14 +781,16 @@ async def reconnect(person: Person, other: Person, store: MemoryStore, clock: Cl
 
 
 def test_a_text_costs_one_seal_and_one_transaction_on_each_side() -> None:
-    """Steady state: sending a text is one write, receiving it is one write; its DeliveryAck, encrypted
-    after the text is shown, leaves with the receiver's next write (here its reply, in front of it), and
-    the acknowledgement's arrival is stored with the next write (or by tick)."""
+    """Steady state: sending a text is one cascade encryption, one write and one frame; receiving it is
+    one decryption and one write. Its DeliveryAck is owed and rides in a Batch in front of the receiver's
+    reply (same encryption, same write, same frame); the acknowledgement's arrival is stored with the
+    next write (or by tick)."""
 
     async def body() -> None:
         clock = Clock()
         alice, bob, wire = await invited_pair(clock)
         await alice.messenger.accept(BOB_PEER)
+        await acks_leave(wire, clock, alice, bob)  # what the handshake left owed
         for person in (alice, bob):
             await person.messenger.tick()
         previous = None
@@ -800,23 +799,26 @@ def test_a_text_costs_one_seal_and_one_transaction_on_each_side() -> None:
             sender, receiver = (alice, bob) if n % 2 == 0 else (bob, alice)
             sender_before, receiver_before = writes(sender), writes(receiver)
             frames = dict(wire.frames)
+            kinds = dict(sender.messenger.contact(receiver.peer_id).sent_kinds)
             sent = await sender.messenger.send_text(receiver.peer_id, f"text {n}")
             assert writes(sender) == (sender_before[0] + 1, sender_before[1] + 1)
             await pump(wire)
             assert writes(receiver) == (receiver_before[0] + 1, receiver_before[1] + 1), f"text {n}"
-            # The acknowledgement of the previous text rode in front of this one: shown at once, stored
-            # with the next write; this text's own is held by the receiver for its next write.
+            # The acknowledgement of the previous text rode in this text's frame: shown at once, stored
+            # with the next write; this text's own is owed by the receiver until its next message.
             assert writes(sender) == (sender_before[0] + 1, sender_before[1] + 1)
-            assert wire.frames[sender.peer_id] - frames.get(sender.peer_id, 0) == (2 if previous else 1)
+            assert wire.frames[sender.peer_id] - frames.get(sender.peer_id, 0) == 1
             assert wire.frames.get(receiver.peer_id, 0) - frames.get(receiver.peer_id, 0) == 0
+            after = sender.messenger.contact(receiver.peer_id).sent_kinds
+            assert after.get("DeliveryAck", 0) - kinds.get("DeliveryAck", 0) == (1 if previous else 0)
             at_sender = sender.messenger.contact(receiver.peer_id)
             assert at_sender.conversation.messages[sent.message_id].status is Status.SENT
             if previous is not None:
                 at_receiver = receiver.messenger.contact(sender.peer_id)
                 assert at_receiver.conversation.messages[previous].status is Status.DELIVERED
             previous = sent.message_id
-        # No reply within ACK_DELAY_SECONDS: Alice's tick stores her held acknowledgement (one write) and
-        # sends it; nothing more.
+        # No reply within ACK_DELAY_SECONDS: Alice's tick encrypts what she owes, stores it (one write)
+        # and sends it (one frame); nothing more.
         before_window = alice.store.transactions
         await alice.messenger.tick()
         assert alice.store.transactions == before_window and not wire.queue
@@ -875,10 +877,11 @@ def test_acks_of_a_burst_leave_as_one_and_ride_on_the_next_text() -> None:
         frames, seals = dict(wire.frames), alice.store.seals
         acks = alice.messenger.contact(BOB_PEER).sent_kinds
         acks_before = acks.get("DeliveryAck", 0)
-        await pump(wire)  # five frames queued: the acknowledgements wait for the last
-        assert acks["DeliveryAck"] - acks_before == 1 and wire.frames[ALICE_PEER] == frames[ALICE_PEER]
-        assert alice.store.seals - seals == 5  # held: no write of its own yet
-        await acks_leave(wire, clock, alice)  # no reply: one write and one frame for all five
+        await pump(wire)  # five texts shown, five writes; their acknowledgements are owed, not sent
+        assert acks.get("DeliveryAck", 0) == acks_before and wire.frames[ALICE_PEER] == frames[ALICE_PEER]
+        assert alice.store.seals - seals == 5
+        await acks_leave(wire, clock, alice)  # no reply: one DeliveryAck, write, frame
+        assert acks["DeliveryAck"] - acks_before == 1
         assert wire.frames[ALICE_PEER] - frames[ALICE_PEER] == 1 and alice.store.seals - seals == 6
         at_bob = bob.messenger.contact(ALICE_PEER)
         assert all(at_bob.conversation.messages[m.message_id].status is Status.DELIVERED for m in sent)
@@ -886,7 +889,7 @@ def test_acks_of_a_burst_leave_as_one_and_ride_on_the_next_text() -> None:
         # Still owed when Alice replies: the acknowledgement goes out with the reply, in the same write.
         late = await bob.messenger.send_text(ALICE_PEER, "and one more")
         (receiver, data) = wire.queue.pop(0)
-        await alice.messenger.link_message(BOB_PEER, receiver, data, more=True)
+        await alice.messenger.link_message(BOB_PEER, receiver, data)
         assert alice.messenger.contact(BOB_PEER).unacked
         transactions = alice.store.transactions
         await alice.messenger.send_text(BOB_PEER, "a reply")
@@ -903,7 +906,7 @@ def test_an_ack_owed_when_the_link_drops_leaves_on_the_next_connection() -> None
         alice, bob, wire = await invited_pair(clock)
         sent = await bob.messenger.send_text(ALICE_PEER, "did you get this?")
         (receiver, data) = wire.queue.pop(0)
-        await alice.messenger.link_message(BOB_PEER, receiver, data, more=True)  # ack waits
+        await alice.messenger.link_message(BOB_PEER, receiver, data)  # its acknowledgement is owed
         for person, peer in ((alice, BOB_PEER), (bob, ALICE_PEER)):
             link = person.messenger.contact(peer).link
             assert link is not None
@@ -949,7 +952,8 @@ def test_a_crash_as_a_frame_leaves_reloads_layers_that_read_the_next_messages() 
         await pump(wire2)
         texts = [m.text for m in bob2.messenger.contact(ALICE_PEER).conversation.ordered()]
         assert texts == ["first", "after Bob's crash", "and back"]
-        # Alice crashes with the last acknowledgement not stored yet (it is written with the next write).
+        await acks_leave(wire2, clock, bob2)  # Bob owes Alice an acknowledgement and sends it alone
+        # Alice crashes with that acknowledgement not stored yet (it is written with the next write).
         assert alice.messenger.contact(BOB_PEER).dirty
         alice2, wire3 = await reconnect(alice, bob2, snapshot(alice.store), clock)
         assert alice2.messenger.contact(BOB_PEER).resumed_handshakes == 1
