@@ -789,8 +789,7 @@ class Messenger:
         received = contact.conversation.receive_file(
             hex_id(offer.file_id), offer.name, to_attachment(offer), offer.sent_at_ms / 1000, now
         )
-        if offer.file_id not in contact.unacked:  # a duplicate is acknowledged again
-            contact.unacked.append(offer.file_id)
+        self._owe(contact, contact.unacked, offer.file_id)  # a duplicate is acknowledged again
         if received is None:
             return [], _Urgency.LATER
         self._save_message(contact, received)

@@ -407,8 +407,9 @@ def test_resume_after_a_lost_link_and_after_a_restart_of_the_receiver() -> None:
         await settle(wire, sides["alice"], sides["bob"])
         # The link broke after chunk 5: both sides learn it; Alice stored what she verified.
         for person, other in ((alice, BOB_PEER), (bob, ALICE_PEER)):
-            contact = person.messenger.contact(other)
-            await person.messenger.link_closed(other, contact.link, "cut")
+            link = person.messenger.contact(other).link
+            assert link is not None
+            await person.messenger.link_closed(other, link, "cut")
         sides["alice"].transfers.link_lost(BOB_PEER)
         sides["bob"].transfers.link_lost(ALICE_PEER)
         await sides["alice"].transfers.idle()
