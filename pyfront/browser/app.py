@@ -56,6 +56,7 @@ from pyfront.session.identity import Identity, safety_number, safety_qr_payload,
 from pyfront.storage.migrations import PROFILE
 
 if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.import_protocol_stack)
+    from pyfront.browser.mailbox import MailboxLoop
     from pyfront.browser.network import Network
     from pyfront.browser.views import home
     from pyfront.browser.views.conversation import ConversationView
@@ -82,6 +83,7 @@ class App:
         self.settings = Settings()
         self.messenger: Messenger | None = None
         self.network: Network | None = None
+        self.mailbox: MailboxLoop | None = None
         self.pending_invite: Invite | None = None
         self.invite_error = ""
         self.screen = ""
@@ -206,13 +208,31 @@ class App:
         for problem in self.messenger.load_problems:
             js.console.warn(f"stored record skipped: {problem}")
         self.network = self._new_network(self.messenger, self.settings)
-        self.network.start()
+        self.mailbox = await self._new_mailbox(self.messenger, storage)
+        self._spawn(self._start_network(self.network, self.mailbox))
         self._spawn(self._tick_forever())
         self._handlers_page()
         if self.pending_invite is not None or self.invite_error:
             self.show_invite()
         else:
             self.show_home()
+
+    async def _new_mailbox(self, messenger: Messenger, storage: SealedStorage) -> MailboxLoop:
+        from pyfront.browser.mailbox import FetchHttp, MailboxLoop  # noqa: PLC0415
+        from pyfront.messaging.courier import Courier  # noqa: PLC0415
+
+        base_url = self.settings.mailbox_base(str(js.location.href))
+        courier = Courier(messenger, storage, FetchHttp(), self.provider, base_url=base_url, clock=time.time)
+        await courier.load()
+        for problem in courier.load_problems:
+            js.console.warn(f"stored record skipped: {problem}")
+        return MailboxLoop(courier)
+
+    async def _start_network(self, network: Network, mailbox: MailboxLoop) -> None:
+        """Messages queued in the mailbox are read first, then the contacts are called (docs/mailbox.md)."""
+        await mailbox.first_fetch()
+        network.start()
+        mailbox.start()
 
     def _handlers_page(self) -> None:
         """Page-wide listeners that outlive the screens."""
@@ -547,6 +567,8 @@ class App:
         self.settings = settings
         self.messenger.settings = settings
         self.network.settings = settings
+        if self.mailbox is not None:
+            self.mailbox.courier.settings_changed(settings.mailbox_base(str(js.location.href)))
         if broker_changed:
             self.network.close()
             self.network = self._new_network(self.messenger, settings)

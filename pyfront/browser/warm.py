@@ -30,6 +30,8 @@ PROTOCOL_MODULES = (
     "pyfront.messaging.messenger",
     "pyfront.browser.rtc",
     "pyfront.browser.network",
+    "pyfront.messaging.courier",
+    "pyfront.browser.mailbox",
     "pyfront.browser.views.home",
     "pyfront.browser.views.conversation",
 )

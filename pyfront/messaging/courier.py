@@ -121,6 +121,12 @@ class Courier:
             except DecodeError as error:
                 self.load_problems.append(f"{error}; ignored")
 
+    def settings_changed(self, base_url: str) -> None:
+        """The mailbox was turned on or off or pointed elsewhere: every ready contact gets a new grant
+        (or the withdrawal) at the next step."""
+        self.base_url = base_url
+        self._granted.clear()
+
     def _on_message(self, contact: Contact, message: AppMessage) -> None:
         if isinstance(message, MailboxGrant):
             self._grants.append((contact.peer_id, message))

@@ -92,6 +92,14 @@ def render(
     notify_row, notify = _checkbox(
         "Notifications while the tab is hidden", "settings-notifications", settings.notifications
     )
+    mailbox_row, mailbox = _checkbox(
+        "Keep sealed messages on the server while a contact is offline (mailbox)",
+        "settings-mailbox",
+        settings.mailbox,
+    )
+    mailbox_field, mailbox_url = field("Mailbox URL (empty: this server)", "settings-mailbox-url")
+    mailbox_url.value = settings.mailbox_url
+    mailbox_url.placeholder = "https://parley.example.org/mailbox/v1"
     saved = _result("settings-saved")
     append(
         form,
@@ -101,6 +109,8 @@ def render(
         ice_label,
         ice,
         relay_row,
+        mailbox_row,
+        mailbox_field,
         element("h3", "Privacy"),
         typing_row,
         receipts_row,
@@ -205,6 +215,8 @@ def render(
                 typing_indicators=bool(typing.checked),
                 read_receipts=bool(receipts.checked),
                 notifications=bool(notify.checked),
+                mailbox=bool(mailbox.checked),
+                mailbox_url=str(mailbox_url.value).strip(),
             )
             await actions.save(changed)
         except Exception as error:

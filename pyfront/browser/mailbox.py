@@ -1,0 +1,122 @@
+"""The page's side of the mailbox: ``MailboxHttp`` over ``fetch()``, and the loop that runs the courier.
+
+``pyfront.messaging.courier.Courier`` decides everything (grants, what to deposit, fetching in order,
+acknowledging); this module only moves its bodies over HTTP and says when to act: a fetch before the
+network starts (so queued envelopes are read before the contact's direct frames), again whenever the
+browser reports it is back ``online``, and every ``POLL_INTERVAL_S`` for contacts not connected; a
+courier step (grants, deposits) every ``STEP_INTERVAL_S``. Requests carry no cookies and no referrer.
+Browser glue: tested end to end by tests/browser/test_app_mailbox.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import js
+from pyodide.ffi import JsException, create_proxy, to_js
+
+from pyfront.errors import ProtocolError
+from pyfront.messaging.courier import POLL_INTERVAL_S, Courier
+from pyfront.messaging.mailbox_wire import MailboxError
+
+STEP_INTERVAL_S = 1.0
+"""How often the courier looks for grants to send and messages to deposit."""
+FIRST_FETCH_TIMEOUT_S = 20.0
+"""The fetch before the network starts waits at most this long (a slow mailbox must not keep the
+contacts from connecting)."""
+
+
+class FetchHttp:
+    """``MailboxHttp`` with the page's ``fetch``."""
+
+    def __repr__(self) -> str:
+        return "<FetchHttp>"
+
+    async def post(self, url: str, body: bytes) -> tuple[int, bytes]:
+        array = js.Uint8Array.new(len(body))
+        array.assign(body)
+        options = {
+            "method": "POST",
+            "body": array,
+            "headers": {"Content-Type": "application/octet-stream"},
+            "cache": "no-store",
+            "credentials": "omit",
+            "referrerPolicy": "no-referrer",
+        }
+        try:
+            response = await js.fetch(url, to_js(options, dict_converter=js.Object.fromEntries))
+            data = await response.arrayBuffer()
+        except JsException as error:
+            raise MailboxError(0, "unreachable", f"the mailbox server cannot be reached ({error})") from None
+        return int(response.status), bytes(js.Uint8Array.new(data).to_bytes())
+
+
+class MailboxLoop:
+    """Runs one courier in the page until ``close``."""
+
+    def __init__(self, courier: Courier) -> None:
+        self.courier = courier
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._online: Any = None
+        self._fetching: asyncio.Lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<MailboxLoop {self.courier!r}>"
+
+    async def first_fetch(self) -> None:
+        """Read every mailbox once (on start, before the network); errors go to the log."""
+        try:
+            async with asyncio.timeout(FIRST_FETCH_TIMEOUT_S):
+                await self.fetch()
+        except TimeoutError:
+            js.console.warn("mailbox: the first fetch took too long; it goes on in the background")
+            self._spawn(self.fetch())
+
+    async def fetch(self, *, only_unconnected: bool = False) -> None:
+        async with self._fetching:
+            try:
+                shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
+            except ProtocolError as error:
+                js.console.warn(f"mailbox: fetch failed: {error}")
+                return
+        if self.courier.error:
+            js.console.warn(f"mailbox: {self.courier.error}")
+            self.courier.error = ""
+        js.document.documentElement.dataset.mailboxFetched = str(self.courier.fetched)
+        if shown:
+            js.console.info(f"mailbox: {shown} messages fetched")
+
+    def start(self) -> None:
+        def online(_event: Any) -> None:
+            self._spawn(self.fetch())
+
+        self._online = create_proxy(online)
+        js.window.addEventListener("online", self._online)
+        self._spawn(self._run())
+
+    def close(self) -> None:
+        if self._online is not None:
+            js.window.removeEventListener("online", self._online)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _spawn(self, step: Any) -> None:
+        task = asyncio.ensure_future(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(STEP_INTERVAL_S)
+            try:
+                await self.courier.step()
+            except ProtocolError as error:
+                js.console.warn(f"mailbox: {error}")
+            if self.courier.error:
+                js.console.warn(f"mailbox: {self.courier.error}")
+                self.courier.error = ""
+            granted = sum(1 for box in self.courier.boxes.values() if box.theirs is not None)
+            js.document.documentElement.dataset.mailboxGrants = str(granted)  # contacts we can deposit for
+            if self.courier.enabled and self.courier._clock() - self.courier.polled_at >= POLL_INTERVAL_S:
+                await self.fetch(only_unconnected=True)

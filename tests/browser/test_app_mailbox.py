@@ -1,0 +1,96 @@
+"""Offline delivery through the mailbox in the real app (issue 15; docs/mailbox.md).
+
+Two Chromium contexts and our server (``python app.py serve``, its mailbox in SQLite under
+``--data-dir``), loopback only. Alice invites Bob; they connect, and each gives the other a mailbox
+(``html[data-mailbox-grants]``). Alice closes her page. Bob sends her 50 texts: with no connection, each
+is sealed on their session and deposited, and shows "queued on server". The server then holds 50
+envelopes. Alice opens the app again: before calling anyone it fetches her mailbox, and her chat with
+Bob shows all 50 texts, in the order he wrote them, each once; the server's mailbox is empty. Bob's
+ticks turn "delivered" when her receipts reach him, and the chat still holds each text once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from server.mailbox_store import DATABASE_NAME
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    START_MS,
+    STEP_MS,
+    connect_by_invite,
+    screen,
+    screenshots,
+    send,
+)
+from tests.rig.browser import BrowserContextFactory, console_log
+from tests.rig.server import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_mailbox")]
+
+TEXTS = 50
+EMPTY_WAIT_S = 30.0
+
+
+def held(data_dir: Path) -> int:
+    """Envelopes the server holds (read from its SQLite file, as an operator would)."""
+    path = data_dir / DATABASE_NAME
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM envelopes").fetchone()[0])
+
+
+def incoming_texts(page: Page) -> list[str]:
+    return [str(text) for text in page.locator("#messages .message.in .text").all_inner_texts()]
+
+
+def test_fifty_texts_wait_in_the_mailbox_and_arrive_once_in_order(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    alice_context, bob_context = browser_context(), browser_context()
+    alice, bob = alice_context.new_page(), bob_context.new_page()
+    logs = [console_log(alice), console_log(bob)]
+    connect_by_invite(alice, bob, live_server.url)
+    for page in (alice, bob):
+        expect(page.locator("html")).to_have_attribute("data-mailbox-grants", "1", timeout=STEP_MS)
+
+    alice.close()
+    expect(bob.locator("#chat-status")).not_to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
+    texts = [f"while you were away {index:02d}" for index in range(TEXTS)]
+    for text in texts:
+        send(bob, text)
+    queued = bob.locator("#messages .message.out[data-status=queued]")
+    expect(queued).to_have_count(TEXTS, timeout=CONNECT_MS)
+    expect(queued.first.locator(".tick")).to_have_attribute("title", "Queued on server")
+    screenshots(bob, "mailbox-queued")
+    assert held(live_server.data_dir) == TEXTS
+
+    alice = alice_context.new_page()
+    logs.append(console_log(alice))
+    alice.goto(live_server.url)
+    screen(alice, "home", START_MS)
+    request = alice.locator("#requests .contact")
+    expect(request).to_have_count(1, timeout=STEP_MS)
+    request.click()
+    screen(alice, "chat")
+    expect(alice.locator("#messages .message.in")).to_have_count(TEXTS, timeout=STEP_MS)
+    assert incoming_texts(alice) == texts
+    screenshots(alice, "mailbox-arrived")
+    deadline = time.monotonic() + EMPTY_WAIT_S
+    while held(live_server.data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert held(live_server.data_dir) == 0
+
+    # Her receipts reach him (directly once he calls again, or through his mailbox): delivered.
+    expect(bob.locator("#messages .message.out[data-status=delivered]")).to_have_count(
+        TEXTS, timeout=CONNECT_MS
+    )
+    assert incoming_texts(alice) == texts  # the copies that also came directly show nowhere
+    problems = [line for log in logs for line in log if "pageerror" in line or "Content Security" in line]
+    assert not problems, problems
