@@ -21,6 +21,11 @@ through ``./dev pytest ...`` or ``./dev test``):
                              request recorded (and aborted with guard="route") -> the test fails at
                              teardown.
     ``page``                 a page in a fresh guarded context.
+    ``firefox``              factory ``firefox(origin)``: a headless Debian firefox-esr with a fresh
+                             profile made for ``origin``, driven over WebDriver BiDi by puppeteer-core
+                             (``tests/rig/firefox.py``); ``.new_page()`` gives a ``FirefoxPage``
+                             (goto, click, fill, press, evaluate, wait_*); non-loopback requests fail
+                             the test at teardown.
     ``save_screenshot(page, name)``  writes ``test-artifacts/<name>.png`` (git-ignored).
     ``console_log(page)``    returns a list that collects the page's console messages and errors.
 
@@ -54,6 +59,7 @@ from tests.rig.browser import (
     require_loopback_namespace,
     save_screenshot,
 )
+from tests.rig.firefox import FirefoxFactory, firefox
 from tests.rig.server import (
     LiveServer,
     LiveServerFactory,
@@ -65,11 +71,13 @@ from tests.rig.server import (
 
 __all__ = [
     "BrowserContextFactory",
+    "FirefoxFactory",
     "LiveServer",
     "LiveServerFactory",
     "browser_context",
     "chromium",
     "console_log",
+    "firefox",
     "free_port",
     "is_loopback_url",
     "live_server",

@@ -638,6 +638,8 @@ async def run(root_hash: str) -> App:
     if ready:  # falsy jsnull when the shell has no ready panel
         ready.hidden = True  # the shell's "Python is running" panel; the app takes its place
     provider = await create_webcrypto_provider()
+    # Which ML-KEM-768 implementation this browser got (WebCrypto's or noble's); docs/browsers.md.
+    js.document.documentElement.dataset.mlkem = provider.mlkem_backend
     app = App(provider, await IndexedDb.open(), root_hash)
     app.take_invite_from_address()
     try:

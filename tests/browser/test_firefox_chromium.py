@@ -1,0 +1,93 @@
+"""Firefox and Chromium talk to each other (issue 16, item 8): mixed ML-KEM providers, one conversation.
+
+Alice uses Debian's firefox-esr (tests/rig/firefox.py), with a passphrase; Bob uses Debian's Chromium
+(Playwright, tests/rig/browser.py). Bob opens her invite link and connects (Chromium makes the WebRTC
+offer, Firefox answers); she accepts his request; they write both ways. Firefox's ML-KEM runs on noble,
+Chromium's on WebCrypto (``html[data-mlkem]``), so every ML-KEM ratchet step of this chat crosses the two
+implementations. Alice reloads and unlocks: Firefox now dials Chromium (the offer the other way round),
+the session resumes, and they write both ways again.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.app_steps import CONNECT_MS, PHONE, START_MS, STEP_MS
+from tests.browser.app_steps import message as chromium_message
+from tests.browser.app_steps import onboard as chromium_onboard
+from tests.browser.app_steps import screen as chromium_screen
+from tests.browser.app_steps import send as chromium_send
+from tests.browser.firefox_steps import (
+    chat_ready,
+    message_count,
+    message_status,
+    onboard,
+    open_chat,
+    screen,
+    script_problems,
+    send,
+    unlock,
+)
+from tests.rig.browser import BrowserContextFactory, console_log
+from tests.rig.firefox import FirefoxFactory
+from tests.rig.server import LiveServerFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("firefox")]
+
+PASSPHRASE = "correct horse battery"
+
+
+def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
+    live_server_factory: LiveServerFactory, firefox: FirefoxFactory, browser_context: BrowserContextFactory
+) -> None:
+    server = live_server_factory()
+    alice_browser = firefox(server.url)
+    alice = alice_browser.new_page()
+    bob = browser_context(viewport=PHONE).new_page()
+    bob_log = console_log(bob)
+
+    onboard(alice, server.url, "Alice", PASSPHRASE)
+    screen(alice, "home")
+    alice.wait_attribute("#broker-status", "data-state", "online")
+    link = alice.value("#invite-link")
+
+    chromium_onboard(bob, link, "Bob")
+    chromium_screen(bob, "invite")
+    bob.click("#invite-accept")
+    chromium_screen(bob, "chat")
+    expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
+
+    alice.click("#requests .contact", has_text="Bob")
+    screen(alice, "chat")
+    chat_ready(alice)
+    alice.click("#request-accept")
+    assert alice.attribute("html", "data-mlkem") == "noble"
+    expect(bob.locator("html")).to_have_attribute("data-mlkem", "webcrypto")
+
+    send(alice, "hello Chromium, this is Firefox")
+    expect(chromium_message(bob, "hello Chromium, this is Firefox")).to_have_count(1, timeout=STEP_MS)
+    chromium_send(bob, "hello Firefox, Chromium here")
+    message_count(alice, "hello Firefox, Chromium here", 1)
+    message_status(alice, "hello Chromium, this is Firefox", "delivered")
+    expect(chromium_message(bob, "hello Firefox, Chromium here")).to_have_attribute(
+        "data-status", "delivered", timeout=STEP_MS
+    )
+    alice.screenshot("firefox-chromium-chat-360")
+
+    # Alice reloads Firefox and unlocks; Firefox dials Chromium this time and the session resumes.
+    alice.reload(timeout=START_MS)
+    unlock(alice, PASSPHRASE)
+    open_chat(alice, "Bob")
+    chat_ready(alice)
+    assert alice.attribute("#chat-status", "data-resumed") == "1"
+    assert alice.attribute("#chat-status", "data-full") == "0"
+    message_count(alice, "hello Firefox, Chromium here", 1)  # history survived the reload
+    send(alice, "Firefox is back")
+    expect(chromium_message(bob, "Firefox is back")).to_have_count(1, timeout=STEP_MS)
+    chromium_send(bob, "welcome back, Firefox")
+    message_count(alice, "welcome back, Firefox", 1)
+
+    assert not script_problems(alice_browser), script_problems(alice_browser)
+    problems = [line for line in bob_log if "pageerror" in line or "Content Security" in line]
+    assert not problems, problems
