@@ -27,7 +27,7 @@ from tests.browser.firefox_steps import (
     unlock,
     wasm_deprecation_seen,
 )
-from tests.rig.firefox import FirefoxFactory
+from tests.rig.firefox import FirefoxError, FirefoxFactory
 from tests.rig.server import LiveServerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("firefox")]
@@ -97,3 +97,21 @@ def test_firefox_to_firefox_invite_chat_reload_unlock_and_offline(
     open_chat(bob, "Alice")
     message_count(bob, "welcome back", 1, timeout=STEP_MS)
     bob.screenshot("firefox-offline-chat-360")
+
+
+def test_firefox_rig_reports_what_it_saw(
+    live_server_factory: LiveServerFactory, firefox: FirefoxFactory
+) -> None:
+    """The rig can fail: a wait that times out says what it last saw and carries the console; a request
+    to another host is recorded (the fixture fails such a test at teardown)."""
+    server = live_server_factory()
+    browser = firefox(server.url)
+    page = browser.new_page()
+    page.goto(server.url)
+    screen(page, "onboarding", START_MS)
+    with pytest.raises(FirefoxError, match=r"last seen: \{\"ok\":false,\"seen\":\"onboarding\"\}"):
+        screen(page, "home", timeout=500)
+    with pytest.raises(FirefoxError, match="goto failed"):  # the CSP stops fetches; a navigation is not
+        page.goto("http://192.0.2.1/", timeout=10_000)
+    assert "http://192.0.2.1/" in browser.external_requests()
+    browser.requests.clear()  # seen and asserted: not this test's failure
