@@ -13,6 +13,7 @@ Command line (``python app.py --help``)::
     python app.py build            # vendor files, pyfront zip, precompression, static/bundle.json
     python app.py hash             # print the bundle root hash (builds first)
     python app.py verify URL       # compare a running server's bundle with the local build
+    python app.py peer {init,invite,run} ...   # the headless peer (pyfront.peer.cli, docs/peer.md)
 """
 
 from __future__ import annotations
@@ -145,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     verify_cmd = commands.add_parser("verify", help="compare a served bundle with the local build")
     verify_cmd.add_argument("url", help="base URL of a running Parley server, e.g. http://127.0.0.1:8000")
     verify_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
+
+    # Listed for --help only: ``main`` hands ``peer`` and its arguments to pyfront.peer.cli.
+    commands.add_parser("peer", help="the headless peer: python app.py peer --help", add_help=False)
     return parser
 
 
@@ -184,6 +188,10 @@ def _mailbox_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["peer"]:
+        from pyfront.peer import cli  # noqa: PLC0415  (aiortc loads only for the peer)
+
+        return cli.main(args_list[1:])
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in {"-h", "--help"}):
         args_list = ["serve", *args_list]
     args = _parser().parse_args(args_list)

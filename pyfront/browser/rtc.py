@@ -33,8 +33,8 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy, to_js
 
-from pyfront.errors import DecodeError, InvalidStateError, LimitError
-from pyfront.messaging.signaling import MAX_SDP_BYTES, dtls_fingerprint
+from pyfront.errors import InvalidStateError, LimitError
+from pyfront.messaging.signaling import MAX_SDP_BYTES, check_candidate, dtls_fingerprint
 
 #: The largest message Chromium's data channel sends (its SCTP max-message-size).
 MAX_MESSAGE_BYTES = 262_144
@@ -46,8 +46,6 @@ HIGH_WATER_BYTES = 4 * 1024 * 1024
 LOW_WATER_BYTES = 1024 * 1024
 #: The data channel's label (PeerJS uses the connection id; ours is fixed, the broker never sees it).
 DATA_CHANNEL_LABEL = "parley"
-#: A remote ICE candidate line longer than this is refused.
-MAX_CANDIDATE_BYTES = 1024
 #: Remote candidates held until the remote description is set.
 MAX_PENDING_CANDIDATES = 64
 
@@ -77,28 +75,6 @@ def _uint8(data: bytes) -> Any:
     array = js.Uint8Array.new(len(data))
     array.assign(data)
     return array
-
-
-def check_candidate(candidate: object) -> dict[str, Any]:
-    """A remote ``RTCIceCandidateInit`` as the broker relayed it, type- and size-checked."""
-    if not isinstance(candidate, dict):
-        raise DecodeError("ICE candidate: an object expected")
-    line = candidate.get("candidate")
-    if not isinstance(line, str) or len(line) > MAX_CANDIDATE_BYTES:
-        raise DecodeError(f"ICE candidate: 'candidate' must be a string of at most {MAX_CANDIDATE_BYTES}")
-    mid = candidate.get("sdpMid")
-    index = candidate.get("sdpMLineIndex")
-    fragment = candidate.get("usernameFragment")
-    if mid is not None and (not isinstance(mid, str) or len(mid) > 32):
-        raise DecodeError("ICE candidate: 'sdpMid' must be a short string")
-    if index is not None and (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 64):
-        raise DecodeError("ICE candidate: 'sdpMLineIndex' must be a small integer")
-    if fragment is not None and (not isinstance(fragment, str) or len(fragment) > 256):
-        raise DecodeError("ICE candidate: 'usernameFragment' must be a short string")
-    out: dict[str, Any] = {"candidate": line, "sdpMid": mid, "sdpMLineIndex": index}
-    if fragment is not None:
-        out["usernameFragment"] = fragment
-    return out
 
 
 def _destroy_all(listeners: list[tuple[Any, str, Any]]) -> None:

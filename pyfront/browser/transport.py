@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pyfront.errors import InvalidStateError, ProtocolError
 from pyfront.messaging.signaling import (
+    FINAL_FAILURES,
+    Backoff,
     BrokerAddress,
     Event,
     Registered,
@@ -35,32 +36,8 @@ from pyfront.messaging.signaling import (
     SignalingState,
 )
 
-#: First reconnect delay, its growth factor and its ceiling (seconds).
-BACKOFF_INITIAL_S = 0.5
-BACKOFF_FACTOR = 2.0
-BACKOFF_MAX_S = 30.0
 #: How often the signaling client is ticked (heartbeats are due every 5 s).
 TICK_INTERVAL_S = 1.0
-#: Refusals that a reconnect cannot fix.
-FINAL_FAILURES = frozenset({"id-taken", "server-error"})
-
-
-@dataclass
-class Backoff:
-    """Reconnect delays: ``BACKOFF_INITIAL_S`` doubling up to ``BACKOFF_MAX_S``; ``reset`` after success."""
-
-    initial: float = BACKOFF_INITIAL_S
-    factor: float = BACKOFF_FACTOR
-    ceiling: float = BACKOFF_MAX_S
-    attempts: int = 0
-
-    def next_delay(self) -> float:
-        delay = min(self.ceiling, self.initial * self.factor**self.attempts)
-        self.attempts += 1
-        return delay
-
-    def reset(self) -> None:
-        self.attempts = 0
 
 
 def _now() -> float:

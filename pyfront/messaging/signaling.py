@@ -37,6 +37,14 @@ MAX_PEER_ID_LENGTH = 64
 #: Random bytes in a rendezvous peer id (DESIGN.md: 128 bits or more from a CSPRNG).
 PEER_ID_RANDOM_BYTES = 16
 CONNECTION_ID_PREFIX = "dc_"
+#: A remote ICE candidate line longer than this is refused.
+MAX_CANDIDATE_BYTES = 1024
+#: First reconnect delay to the broker, its growth factor and its ceiling (seconds).
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_FACTOR = 2.0
+BACKOFF_MAX_S = 30.0
+#: ``SignalingFailed`` reasons that a reconnect cannot fix (the user must act).
+FINAL_FAILURES = frozenset({"id-taken", "server-error"})
 
 _FINGERPRINT_LINE = re.compile(
     r"^a=fingerprint:sha-256 ((?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})\s*$", re.MULTILINE
@@ -104,6 +112,24 @@ class PeerUnavailable:
 Event = SendToBroker | Registered | SignalingFailed | RemoteDescription | RemoteCandidate | PeerUnavailable
 
 
+@dataclass
+class Backoff:
+    """Reconnect delays: ``BACKOFF_INITIAL_S`` doubling up to ``BACKOFF_MAX_S``; ``reset`` after success."""
+
+    initial: float = BACKOFF_INITIAL_S
+    factor: float = BACKOFF_FACTOR
+    ceiling: float = BACKOFF_MAX_S
+    attempts: int = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.ceiling, self.initial * self.factor**self.attempts)
+        self.attempts += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
 @dataclass(frozen=True)
 class BrokerAddress:
     """Where the broker is: the same fields as the stock client's options."""
@@ -128,6 +154,28 @@ class BrokerAddress:
 
     def id_url(self) -> str:
         return f"{self._base('https' if self.secure else 'http')}{quote(self.key, safe='')}/id"
+
+
+def check_candidate(candidate: object) -> dict[str, Any]:
+    """A remote ``RTCIceCandidateInit`` as the broker relayed it, type- and size-checked."""
+    if not isinstance(candidate, dict):
+        raise DecodeError("ICE candidate: an object expected")
+    line = candidate.get("candidate")
+    if not isinstance(line, str) or len(line) > MAX_CANDIDATE_BYTES:
+        raise DecodeError(f"ICE candidate: 'candidate' must be a string of at most {MAX_CANDIDATE_BYTES}")
+    mid = candidate.get("sdpMid")
+    index = candidate.get("sdpMLineIndex")
+    fragment = candidate.get("usernameFragment")
+    if mid is not None and (not isinstance(mid, str) or len(mid) > 32):
+        raise DecodeError("ICE candidate: 'sdpMid' must be a short string")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 64):
+        raise DecodeError("ICE candidate: 'sdpMLineIndex' must be a small integer")
+    if fragment is not None and (not isinstance(fragment, str) or len(fragment) > 256):
+        raise DecodeError("ICE candidate: 'usernameFragment' must be a short string")
+    out: dict[str, Any] = {"candidate": line, "sdpMid": mid, "sdpMLineIndex": index}
+    if fragment is not None:
+        out["usernameFragment"] = fragment
+    return out
 
 
 def new_peer_id(random_bytes: bytes) -> str:
