@@ -196,12 +196,14 @@ def _server_url(args: argparse.Namespace) -> str:
     return str(args.server)
 
 
-async def _unlock(args: argparse.Namespace, provider: NativeProvider) -> IdentityFile:
+async def _unlock(
+    args: argparse.Namespace, provider: NativeProvider, *, read_only: bool = False
+) -> IdentityFile:
     path = _identity_path(args)
     header = IdentityFile.read_header(path)
     passphrase = read_passphrase(args) if header.protection == "passphrase" else None
     try:
-        return await IdentityFile.unlock(path, provider, passphrase)
+        return await IdentityFile.unlock(path, provider, passphrase, read_only=read_only)
     except AuthenticationError:
         raise CliError(f"wrong passphrase for {path}", EXIT_PASSPHRASE) from None
 
@@ -237,7 +239,7 @@ async def init_command(args: argparse.Namespace) -> int:
 async def invite_command(args: argparse.Namespace) -> int:
     provider = NativeProvider()
     server_url = _server_url(args)
-    store = await _unlock(args, provider)
+    store = await _unlock(args, provider, read_only=True)  # beside a running peer too
     try:
         device = await _load(store, provider)
     finally:

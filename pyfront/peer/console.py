@@ -104,7 +104,8 @@ class Console:
 
     def event(self, kind: str, peer: str = "", **fields: str) -> None:
         """One event. Text: ``kind peer value...`` in the order given, empty ones left out, ``name`` in
-        double quotes (it may hold spaces), the free text last; JSON: ``{"event": kind, "peer": peer, **fields}``."""
+        double quotes (it may hold spaces), the free text last. JSON: ``{"event": kind, "peer": peer}``
+        with ``fields``."""
         if self.json_lines:
             record: dict[str, Any] = {"event": kind}
             if peer:

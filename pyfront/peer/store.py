@@ -13,7 +13,8 @@ So the records, their schemas and their sealing are the page's: ``profile/self``
 ``chat/*``, ``block/list``. ``write`` is one SQLite transaction (all or nothing), committed before it
 returns: WAL mode with ``synchronous=FULL``, so a record the messenger stored survives a crash or a power
 cut before any frame it sealed leaves. The file is created ``0600``, and an exclusive ``flock`` keeps a
-second process from opening it while one runs (two devices with one session state would reuse keys).
+second process from opening it for writing while one runs (two devices with one session state would
+reuse keys); ``unlock(..., read_only=True)`` (``peer invite``) reads beside a running peer.
 
 The SQLite calls run on the event loop: each is a few small rows (a contact's journal record is the
 largest), well under a millisecond plus the fsync.
@@ -66,7 +67,7 @@ def _slot(store: str, key: str) -> str:
 class IdentityFile:
     """An open identity file with its unlocked vault. Make one with ``create`` or ``unlock``; ``close``."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int, vault: Vault) -> None:
+    def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int | None, vault: Vault) -> None:
         self.path = path
         self._db = connection
         self._lock_fd = lock_fd
@@ -96,7 +97,7 @@ class IdentityFile:
             raise IdentityFileError(f"cannot create {path}: {error.strerror}") from None
         os.close(descriptor)
         connection: sqlite3.Connection | None = None
-        lock_fd = -1
+        lock_fd: int | None = None
         try:
             connection, lock_fd = _connect(path)
             with connection:
@@ -110,8 +111,7 @@ class IdentityFile:
                 connection.execute("INSERT INTO meta VALUES (?, ?)", (VAULT_HEADER_KEY, header))
         except BaseException:
             if connection is not None:
-                connection.close()
-                os.close(lock_fd)
+                _release(connection, lock_fd)
             for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
@@ -121,28 +121,28 @@ class IdentityFile:
     @staticmethod
     def read_header(path: Path) -> VaultHeader:
         """The vault header of the file at ``path`` (how it is protected), without unlocking it."""
-        connection, lock_fd = _open_existing(path)
+        connection, lock_fd = _open_existing(path, read_only=True)
         try:
             return _header(connection, path)
         finally:
-            connection.close()
-            os.close(lock_fd)
+            _release(connection, lock_fd)
 
     @classmethod
-    async def unlock(cls, path: Path, provider: CryptoProvider, passphrase: str | None) -> IdentityFile:
-        """Open an existing file; ``AuthenticationError`` for a wrong passphrase (nothing changes)."""
-        connection, lock_fd = _open_existing(path)
+    async def unlock(
+        cls, path: Path, provider: CryptoProvider, passphrase: str | None, *, read_only: bool = False
+    ) -> IdentityFile:
+        """Open an existing file; ``AuthenticationError`` for a wrong passphrase (nothing changes).
+        ``read_only``: no lock and no write (beside a running peer)."""
+        connection, lock_fd = _open_existing(path, read_only=read_only)
         try:
             vault = await Vault.unlock(provider, _header(connection, path), passphrase)
         except BaseException:
-            connection.close()
-            os.close(lock_fd)
+            _release(connection, lock_fd)
             raise
         return cls(path, connection, lock_fd, vault)
 
     def close(self) -> None:
-        self._db.close()
-        os.close(self._lock_fd)
+        _release(self._db, self._lock_fd)
 
     async def change_passphrase(
         self, passphrase: str | None, *, iterations: int = PASSPHRASE_ITERATIONS
@@ -188,36 +188,46 @@ class IdentityFile:
             self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?)", rows)
 
 
-def _connect(path: Path) -> tuple[sqlite3.Connection, int]:
-    """Lock ``path`` for this process, then open it in WAL mode with full fsyncs."""
-    lock_fd = os.open(path, os.O_RDWR)
+def _connect(path: Path, *, read_only: bool = False) -> tuple[sqlite3.Connection, int | None]:
+    """Lock ``path`` for this process (unless ``read_only``), then open it in WAL mode with full fsyncs."""
+    lock_fd = None
+    if not read_only:
+        lock_fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise IdentityFileError(f"{path} is in use by another running peer") from None
     try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock_fd)
-        raise IdentityFileError(f"{path} is in use by another running peer") from None
-    try:
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
-        connection.isolation_level = "DEFERRED"  # ``with connection`` is one transaction
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = FULL")
+        if read_only:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        else:
+            connection = sqlite3.connect(path)
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")
     except sqlite3.DatabaseError as error:
-        os.close(lock_fd)
+        if lock_fd is not None:
+            os.close(lock_fd)
         raise IdentityFileError(f"{path} is not a Parley identity file ({error})") from None
     return connection, lock_fd
 
 
-def _open_existing(path: Path) -> tuple[sqlite3.Connection, int]:
+def _release(connection: sqlite3.Connection, lock_fd: int | None) -> None:
+    connection.close()
+    if lock_fd is not None:
+        os.close(lock_fd)
+
+
+def _open_existing(path: Path, *, read_only: bool) -> tuple[sqlite3.Connection, int | None]:
     if not path.is_file():
         raise IdentityFileError(f"{path} does not exist (create it with: python app.py peer init)")
-    connection, lock_fd = _connect(path)
+    connection, lock_fd = _connect(path, read_only=read_only)
     try:
         row = connection.execute("SELECT value FROM meta WHERE key = ?", (FORMAT_KEY,)).fetchone()
     except sqlite3.DatabaseError:
         row = None
     if row is None or row[0] != FILE_FORMAT:
-        connection.close()
-        os.close(lock_fd)
+        _release(connection, lock_fd)
         raise IdentityFileError(f"{path} is not a Parley identity file")
     return connection, lock_fd
 

@@ -1,0 +1,120 @@
+"""A person in the page chats with the headless peer, a real ``python app.py peer run`` process (issue 15,
+part 3; docs/peer.md).
+
+Everything is real and on loopback inside the test namespace: our server and its broker, Chromium
+running the app, and the headless peer in its own process (aiortc for WebRTC, ``websockets`` for the
+broker, its SQLite identity file unlocked with a passphrase from the environment). The peer runs with
+``--allow-loopback`` (aiortc offers no 127.0.0.1 candidate otherwise, and loopback is the namespace's only
+interface) and ``--json`` (one event per line, read by ``tests.rig.headless_peer``).
+
+* The page opens the echo bot's invite link and connects; each text the person sends comes back once,
+  and the bot's output shows it with the page's peer id. A line typed at the bot's stdin shows in the
+  page, and the page's acknowledgement turns it "delivered" in the bot's output.
+* The bot stops (SIGTERM, exit 0) while the person writes; started again from its identity file, it is
+  called again by the page, the session resumes (no new full handshake on the page's side), the waiting
+  text arrives and is echoed.
+* A second headless peer accepts the *page's* invite link (``--connect``): the page shows a message
+  request from it, the person replies, and the peer prints the reply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from pyfront.messaging.invite import parse_link
+from tests.browser.app_steps import CONNECT_MS, DESKTOP, STEP_MS, message, onboard, screen, screenshots, send
+from tests.rig.browser import BrowserContextFactory
+from tests.rig.headless_peer import HeadlessPeer
+from tests.rig.server import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_headless_peer")]
+
+
+def incoming(page: Page, text: str) -> Locator:
+    return page.locator("#messages .message.in", has_text=text)
+
+
+def test_the_page_and_the_headless_peer_chat_both_ways(
+    live_server: LiveServer, browser_context: BrowserContextFactory, tmp_path: Path
+) -> None:
+    bot = HeadlessPeer(tmp_path, live_server.url, name="Echo bot")
+    carol = HeadlessPeer(tmp_path, live_server.url, name="Carol")
+    page = browser_context(viewport=DESKTOP).new_page()
+    try:
+        bot.start("--echo")
+
+        # The person opens the bot's invite link, creates an account and connects.
+        onboard(page, bot.invite_link(), "Alice")
+        screen(page, "invite")
+        expect(page.locator("#invite-q")).to_contain_text("Echo bot")
+        page.click("#invite-accept")
+        screen(page, "chat")
+        expect(page.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
+        alice = bot.wait_for("request")["peer"]
+        page_invite = parse_link(page_invite_link(page))
+        assert page_invite.peer_id == alice
+
+        # Page -> bot, and the echo back: shown once, and the bot printed what the person wrote.
+        send(page, "hello headless")
+        expect(incoming(page, "hello headless")).to_have_count(1, timeout=STEP_MS)
+        expect(message(page, "hello headless")).to_have_count(2)
+        received = bot.wait_for("message", peer=alice, text="hello headless")
+        assert received["name"] == "Alice"
+        expect(page.locator("#messages .message.out", has_text="hello headless")).to_have_attribute(
+            "data-status", "delivered", timeout=STEP_MS
+        )
+        # Untrusted text reaches the bot's output exactly (JSON keeps it on one line).
+        send(page, "two\tcolumns \u202e and a bell \x07")
+        bot.wait_for("message", peer=alice, text="two\tcolumns \u202e and a bell \x07")
+
+        # Bot -> page: a line typed at its stdin; the page's acknowledgement reaches the bot.
+        bot.type(f"/msg {alice} typed at the terminal")
+        expect(incoming(page, "typed at the terminal")).to_have_count(1, timeout=STEP_MS)
+        sent = bot.wait_for("sent", peer=alice)
+        bot.wait_for("delivered", peer=alice, id=sent["id"])
+        screenshots(page, "headless-peer-chat")
+
+        # The bot goes away while the person writes; back from its identity file, the session resumes.
+        full_before = page.locator("#chat-status").get_attribute("data-full")
+        assert bot.stop() == 0
+        expect(page.locator("#chat-status")).not_to_have_attribute("data-state", "ready", timeout=STEP_MS)
+        send(page, "written while you were away")
+        bot.start("--echo")
+        expect(page.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
+        bot.wait_for("message", peer=alice, text="written while you were away", timeout=CONNECT_MS / 1000)
+        expect(incoming(page, "written while you were away")).to_have_count(1, timeout=STEP_MS)
+        assert page.locator("#chat-status").get_attribute("data-full") == full_before
+        assert int(page.locator("#chat-status").get_attribute("data-resumed") or 0) >= 1
+        expect(incoming(page, "hello headless")).to_have_count(1)  # nothing shown twice
+
+        # Carol (headless) accepts the page's invite link: a request on the page; the reply reaches her.
+        carol.start("--connect", page_invite_link(page))
+        carol.wait_for("status", peer=alice, state="ready", timeout=CONNECT_MS / 1000)
+        carol.type(f"/msg {alice} hi Alice, Carol here")
+        page.click("#chat-back")
+        screen(page, "home")
+        request = page.locator("#requests .contact", has_text="Carol")
+        expect(request).to_have_count(1, timeout=STEP_MS)
+        request.click()
+        screen(page, "chat")
+        expect(incoming(page, "hi Alice, Carol here")).to_have_count(1, timeout=STEP_MS)
+        send(page, "welcome Carol")
+        carol.wait_for("message", peer=alice, text="welcome Carol")
+    finally:
+        codes = [bot.stop(), carol.stop()]
+    assert codes == [0, 0], bot.output() + "\n" + carol.output()
+
+
+def page_invite_link(page: Page) -> str:
+    """The page's own invite link, from its home screen (the chat is reopened after)."""
+    if page.locator("#invite-link").count():
+        return page.locator("#invite-link").input_value()
+    page.click("#chat-back")
+    screen(page, "home")
+    link = page.locator("#invite-link").input_value()
+    page.locator("#contacts .contact").first.click()
+    screen(page, "chat")
+    return link
