@@ -1,0 +1,190 @@
+"""The headless device (pyfront.peer.device) over an in-memory link: what it prints, and echo mode.
+
+The messenger, sessions and identity files are real; only the data channel is the in-memory one of
+tests/unit/test_messenger.py (tests/browser/test_app_headless_peer.py runs the same over aiortc and the
+broker, against the page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyfront.crypto.native import NativeProvider
+from pyfront.errors import DecodeError, InvalidStateError
+from pyfront.messaging.chat import Direction, Status
+from pyfront.messaging.invite import parse_link
+from pyfront.messaging.messenger import Messenger
+from pyfront.peer.console import Command, Console, parse_command
+from pyfront.peer.device import HeadlessPeer, create_identity, load_device
+from pyfront.peer.store import IdentityFile
+from pyfront.session.identity import matches_invite_fingerprint
+from tests.unit.test_messenger import Clock, MemoryLink, Wire, pump
+from tests.unit.test_peer_store import ITERATIONS, PASSPHRASE, person
+
+PROVIDER = NativeProvider()
+SERVER = "http://127.0.0.1:8000"
+
+
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(test())
+
+
+class Bot:
+    """A ``HeadlessPeer`` on its own identity file, printing JSON lines into a buffer."""
+
+    def __init__(self, peer: HeadlessPeer, output: io.StringIO) -> None:
+        self.peer, self._output = peer, output
+
+    @classmethod
+    async def create(cls, directory: Path, *, echo: bool) -> Bot:
+        store = await IdentityFile.create(
+            directory / "bot.parley", PROVIDER, PASSPHRASE, iterations=ITERATIONS
+        )
+        await create_identity(store, PROVIDER, "Echo bot")
+        device = await load_device(store, PROVIDER)
+        output = io.StringIO()
+        console = Console(json_lines=True, stream=output)
+        peer = HeadlessPeer(PROVIDER, store, device, server_url=SERVER, console=console, echo=echo)
+        await peer.load()
+        return cls(peer, output)
+
+    @property
+    def peer_id(self) -> str:
+        return self.peer.device.profile.peer_id
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self._output.getvalue().splitlines()]
+        return [event for event in lines if kind is None or event["event"] == kind]
+
+
+async def call(bot: Bot, caller: Messenger, caller_id: str) -> Wire:
+    """``caller`` dials the bot over an in-memory link; frames flow until quiet."""
+    wire = Wire()
+    fp_bot, fp_caller = PROVIDER.random_bytes(32), PROVIDER.random_bytes(32)
+    link_bot = MemoryLink(wire, bot.peer_id, fp_bot, fp_caller)
+    link_caller = MemoryLink(wire, caller_id, fp_caller, fp_bot)
+    link_bot.peer, link_caller.peer = link_caller, link_bot
+    link_bot.target, link_caller.target = (caller, bot.peer_id), (bot.peer.messenger, caller_id)
+    await bot.peer.messenger.link_open(caller_id, link_bot)
+    await caller.link_open(bot.peer_id, link_caller)
+    await pump(wire)
+    return wire
+
+
+async def settle(wire: Wire) -> None:
+    """Let the bot's spawned steps (an echo) run, and deliver what they sent."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+        await pump(wire)
+
+
+CALLER = "pcaller" + "2" * 25
+
+
+def test_echo_mode_answers_each_text_once_and_prints_it(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = Clock()
+        bot = await Bot.create(tmp_path, echo=True)
+        caller_store = await IdentityFile.create(
+            tmp_path / "c.parley", PROVIDER, PASSPHRASE, iterations=ITERATIONS
+        )
+        caller = await person(caller_store, "Caller", clock)
+        invite = parse_link(bot.peer.invite_link())
+        assert invite.peer_id == bot.peer_id and invite.name == "Echo bot"
+        assert matches_invite_fingerprint(invite.fingerprint, bot.peer.device.identity.public_key)
+        assert bot.peer.invite_link().startswith(SERVER + "/#invite?")
+        await caller.add_contact(bot.peer_id, name=invite.name, invite_fingerprint=invite.fingerprint)
+        wire = await call(bot, caller, CALLER)
+
+        assert bot.events("request") == [{"event": "request", "peer": CALLER, "name": ""}]
+        assert {"event": "status", "peer": CALLER, "state": "ready", "detail": ""} in bot.events("status")
+        clock.now += 1
+        sent = await caller.send_text(bot.peer_id, "ping \x1b[31m red")
+        await settle(wire)
+        (printed,) = bot.events("message")
+        assert printed == {
+            "event": "message",
+            "peer": CALLER,
+            "id": sent.message_id,
+            "name": "Caller",
+            "text": "ping \x1b[31m red",
+        }
+        # (the bot's clock is the real one: order by direction, not by time)
+        texts = sorted(
+            (m.direction.value, m.text) for m in caller.contact(bot.peer_id).conversation.ordered()
+        )
+        assert texts == [("in", "ping \x1b[31m red"), ("out", "ping \x1b[31m red")]
+        # The same text again (a resend after a lost acknowledgement keeps its id): shown once, echoed once.
+        contact = caller.contact(bot.peer_id)
+        contact.conversation.messages[sent.message_id].status = Status.SENT
+        contact.in_flight[sent.message_id] = 0.0
+        frames_before = wire.frames[CALLER]
+        clock.now += 30
+        await caller.tick()
+        assert wire.frames[CALLER] > frames_before  # the copy left
+        await settle(wire)
+        assert len(bot.events("message")) == 1
+        assert len(caller.contact(bot.peer_id).conversation.messages) == 2
+        # The bot's echo was acknowledged: its output says so.
+        echo_id = bot.events("sent")[0]["id"]
+        clock.now += 1
+        await caller.tick()
+        await bot.peer.messenger.tick()
+        await settle(wire)
+        assert {"event": "delivered", "peer": CALLER, "id": echo_id} in bot.events("delivered")
+        caller_store.close()
+        bot.peer.store.close()
+
+    run(body)
+
+
+def test_without_echo_the_bot_only_prints_and_a_typed_line_goes_to_the_last_writer(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = Clock()
+        bot = await Bot.create(tmp_path, echo=False)
+        caller_store = await IdentityFile.create(
+            tmp_path / "c.parley", PROVIDER, PASSPHRASE, iterations=ITERATIONS
+        )
+        caller = await person(caller_store, "Caller", clock)
+        await caller.add_contact(bot.peer_id)
+        wire = await call(bot, caller, CALLER)
+        with pytest.raises(InvalidStateError, match="no contact chosen"):
+            await bot.peer.run_command(Command("text", text="to nobody"))
+        clock.now += 1
+        await caller.send_text(bot.peer_id, "hello bot")
+        await settle(wire)
+        assert [m.text for m in caller.contact(bot.peer_id).conversation.ordered()] == ["hello bot"]
+        clock.now += 1
+        await bot.peer.run_command(parse_command("hello caller\n"))  # to the last one who wrote
+        await bot.peer.run_command(parse_command("/msg Caller by name"))
+        await settle(wire)
+        received = [
+            m.text
+            for m in caller.contact(bot.peer_id).conversation.ordered()
+            if m.direction is Direction.INCOMING
+        ]
+        assert received == ["hello caller", "by name"]
+        with pytest.raises(InvalidStateError, match="no contact"):
+            bot.peer.find("Nobody")
+        await bot.peer.run_command(Command("contacts"))
+        assert bot.events("contact")[-1] == {
+            "event": "contact",
+            "peer": CALLER,
+            "name": "Caller",
+            "state": "ready",
+        }
+        with pytest.raises(DecodeError):
+            await bot.peer.connect("not a link or an id!")
+        with pytest.raises(InvalidStateError, match="our own"):
+            await bot.peer.connect(bot.peer.invite_link())
+        caller_store.close()
+        bot.peer.store.close()
+
+    run(body)
