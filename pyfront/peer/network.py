@@ -4,7 +4,7 @@ The twin of ``pyfront.browser.network.Network`` with the same rules, so a browse
 behave alike on either end of a chat:
 
 * link events reach the messenger in the order they happened, through one queue and one worker (a
-  channel's first frame never overtakes its ``open``); a burst is acknowledged once (``settle``);
+  channel's first frame never overtakes its ``open``);
 * a contact's session initiator redials by itself while the contact has no link, after
   ``REDIAL_INITIAL_S`` doubling to ``REDIAL_MAX_S``, until a session is ready; the other side waits;
 * the broker's state (``BrokerStatus``) goes to ``on_status``.
@@ -140,8 +140,7 @@ class PeerNetwork:
                 if kind == "open":
                     await self.messenger.link_open(peer_id, link)
                 elif kind == "message":
-                    more = not self._queue.empty()  # acknowledgements wait for the frames behind
-                    await self.messenger.link_message(peer_id, link, data, more=more)
+                    await self.messenger.link_message(peer_id, link, data)
                 else:
                     await self.messenger.link_closed(peer_id, link, data.decode())
                 contact = self.messenger.contacts.get(peer_id)
@@ -153,13 +152,6 @@ class PeerNetwork:
                 if kind == "open":  # no half-open link that holds the contact until a timeout
                     link.close(f"the handshake could not start ({reason})")
                 self.messenger.connection_failed(peer_id, reason)
-            if self._queue.empty():
-                try:  # acknowledgements of every contact: a failure here is not this event's
-                    await self.messenger.settle()
-                except Exception as error:
-                    self._on_link_error(
-                        "", f"settling acknowledgements failed: {type(error).__name__}: {error}"
-                    )
 
     # --- dialing ----------------------------------------------------------------------------------
 
