@@ -719,7 +719,9 @@ class Messenger:
                 contact.rejected += 1
                 return [], _Urgency.LATER
             self._owe(contact, contact.unacked, message.message_id)  # a duplicate is acknowledged again
-            contact.peer_typing_until = 0.0
+            if contact.peer_typing:  # their text ends their typing: the screen must stop saying so
+                contact.peer_typing_until = 0.0
+                self._listener.contact_status_changed(contact.peer_id)
             if received is None:
                 return [], _Urgency.LATER
             self._save_message(contact, received)

@@ -288,6 +288,17 @@ def test_chat_both_ways_with_typing_and_receipts_off_then_on() -> None:
         clock.now += 10
         await alice.messenger.tick()
         assert not at_alice.peer_typing
+        # A text ends the typing it follows, and the screen is told (the field is cleared by sending,
+        # which sends no "stopped typing").
+        clock.now += 10
+        assert await bob.messenger.typing(ALICE_PEER, True)
+        await pump(wire)
+        assert at_alice.peer_typing
+        alice.recorder.events.clear()
+        await bob.messenger.send_text(ALICE_PEER, "done typing")
+        await pump(wire)
+        assert not at_alice.peer_typing
+        assert ("status", BOB_PEER) in alice.recorder.events
         third = await alice.messenger.send_text(BOB_PEER, "third")
         await pump(wire)
         await bob.messenger.mark_read(ALICE_PEER)
@@ -295,7 +306,7 @@ def test_chat_both_ways_with_typing_and_receipts_off_then_on() -> None:
         assert at_alice.conversation.messages[third.message_id].status is Status.SENT  # both owed
         await acks_leave(wire, clock, bob)  # nothing to ride on: it leaves on its own
         assert at_alice.conversation.messages[third.message_id].status is Status.READ
-        assert at_bob.sent_kinds["ReadReceipt"] == 1 and at_bob.sent_kinds["Typing"] == 1
+        assert at_bob.sent_kinds["ReadReceipt"] == 1 and at_bob.sent_kinds["Typing"] == 2
 
     run(body)
 
