@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 import js
 
-from pyfront.browser import ui, warm
+from pyfront.browser import notices, passkey_unlock, persistence, ui, warm, webauthn
 from pyfront.browser.storage import IndexedDb, SealedStorage
-from pyfront.browser.views import invite_prompt, onboarding, safety, scan, unlock
+from pyfront.browser.views import invite_prompt, onboarding, passkeys, safekeeping, safety, scan, unlock
 from pyfront.browser.views import settings as settings_view
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
@@ -54,6 +54,8 @@ from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import new_peer_id, new_token, valid_peer_id
 from pyfront.session.identity import Identity, safety_number, safety_qr_payload, verify_safety_qr
 from pyfront.storage.migrations import PROFILE
+from pyfront.storage.vault import Vault
+from pyfront.storage.vault_header import PasskeyWrap, VaultHeader
 
 if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.import_protocol_stack)
     from pyfront.browser.mailbox import MailboxLoop
@@ -152,15 +154,32 @@ class App:
         header = await SealedStorage.read_header(self.database)
         if header is None:
             onboarding.render(self._screen("onboarding"), self._handlers, self.create_identity)
-        elif header.protection == "passphrase":
-            unlock.render(self._screen("unlock"), self._handlers, self.unlock)
+        elif header.protected:
+            await self._show_unlock(header)
         else:
             await self.unlock(None)
+
+    async def _show_unlock(self, header: VaultHeader) -> None:
+        unsupported = await webauthn.unsupported_reason() if header.passkeys else None
+        has_passphrase = header.passphrase is not None
+        container = self._screen("unlock")  # before any handler: a new screen clears them
+        option = None
+        if header.passkeys:
+            option = passkeys.unlock_option(
+                self._handlers,
+                self.unlock_with_passkey,
+                unsupported=unsupported,
+                has_passphrase=has_passphrase,
+            )
+        unlock.render(
+            container, self._handlers, self.unlock, has_passphrase=has_passphrase, passkey_option=option
+        )
 
     async def create_identity(self, name: str, passphrase: str | None) -> None:
         from pyfront.olm import Account  # noqa: PLC0415  (loaded after the first screen: warm.py)
 
         storage = await SealedStorage.create(self.database, self.provider, passphrase)
+        self._spawn(persistence.request())  # first run: ask the browser to keep this site's data
         identity = await Identity.generate(self.provider)
         account = await Account.create(self.provider)
         profile = PROFILE.new(
@@ -177,6 +196,10 @@ class App:
     async def unlock(self, passphrase: str | None) -> None:
         """Open the vault (``AuthenticationError`` for a wrong passphrase) and load the profile."""
         await self._enter(await SealedStorage.unlock(self.database, self.provider, passphrase))
+
+    async def unlock_with_passkey(self) -> None:
+        """Open the vault with one of its passkeys (``PasskeyError`` says why not; nothing changes)."""
+        await self._enter(await passkey_unlock.unlock(self.database, self.provider))
 
     async def _enter(self, storage: SealedStorage) -> None:
         # The protocol stack, loaded after the first screen (warm.import_protocol_stack) or here if not yet.
@@ -328,7 +351,7 @@ class App:
             name=self.profile["name"],
             peer_id=self.profile["peer_id"],
             invite_link=self.invite_link(),
-            protected=self.storage.vault.has_passphrase,
+            protected=self.storage.vault.protected,
             on_open_chat=self.open_chat,
             on_connect=self.connect_to,
             on_settings=self.show_settings,
@@ -336,6 +359,7 @@ class App:
         )
         self._home.show_contacts(self.messenger.ordered_contacts())
         self._broker_changed()
+        self._spawn(self._offer_backup(self.container))
 
     def show_invite(self) -> None:
         invite, error = self.pending_invite, self.invite_error
@@ -494,6 +518,7 @@ class App:
             on_block=block,
         )
         self._read_if_looking()
+        self._spawn(self._offer_backup(container))
 
     def show_safety(self, peer_id: str, scan_result: tuple[bool, str] | None = None) -> None:
         messenger = self.messenger
@@ -541,15 +566,62 @@ class App:
             fetch_statics=_fetch_statics,
             unblock=messenger.unblock,
         )
+        container = self._screen("settings")
+        storage_section, fill_storage = safekeeping.storage_section(
+            self._handlers, current=persistence.state, ask=persistence.request, usage=persistence.usage
+        )
         settings_view.render(
-            self._screen("settings"),
+            container,
             self._handlers,
             self.settings,
             root_hash=self.root_hash,
             has_passphrase=storage.vault.has_passphrase,
             blocked=messenger.blocked,
             actions=actions,
+            extra_sections=[await self._passkeys_section(storage), storage_section],
         )
+        self._spawn(fill_storage)
+
+    async def _passkeys_section(self, storage: SealedStorage) -> Any:
+        async def add(name: str) -> tuple[PasskeyWrap, ...]:
+            return await passkey_unlock.add(
+                storage, self.provider, name=name, user_name=self.profile["name"], now=time.time()
+            )
+
+        async def remove(credential_id: bytes) -> tuple[PasskeyWrap, ...]:
+            return await passkey_unlock.remove(storage, credential_id)
+
+        return passkeys.settings_section(
+            self._handlers,
+            storage.vault.passkeys,
+            unsupported=await webauthn.unsupported_reason(),
+            on_add=add,
+            on_remove=remove,
+        )
+
+    async def _offer_backup(self, container: Any) -> None:
+        """The backup prompt, once there is a contact to lose, until a backup or "not now"."""
+        storage, messenger = self.storage, self.messenger
+        if storage is None or messenger is None:
+            return
+        if not any(not contact.request for contact in messenger.contacts.values()):
+            return
+        if await notices.backup_notice(storage) is not None or self.container is not container:
+            return
+        if js.document.getElementById("backup-prompt"):
+            return
+
+        async def export() -> None:
+            await self.show_settings()
+            field = js.document.getElementById("backup-passphrase")
+            if field:
+                field.scrollIntoView()
+                field.focus()
+
+        async def dismiss() -> None:
+            await notices.remember(storage, notices.BackupNotice.DISMISSED)
+
+        container.prepend(safekeeping.backup_prompt(self._handlers, on_export=export, on_dismiss=dismiss))
 
     async def _back_home(self) -> None:
         self.show_home()
@@ -578,7 +650,7 @@ class App:
         storage = self.storage
         assert storage is not None
         if storage.vault.has_passphrase:
-            await SealedStorage.unlock(self.database, self.provider, current)  # AuthenticationError if wrong
+            await Vault.unlock(self.provider, storage.vault.header, current)  # AuthenticationError if wrong
         if new is not None and len(new) < onboarding.MIN_PASSPHRASE_LENGTH:
             raise DecodeError(f"a passphrase needs at least {onboarding.MIN_PASSPHRASE_LENGTH} characters")
         await storage.change_passphrase(new)
@@ -591,6 +663,7 @@ class App:
             )
         document = await self.storage.export_backup(passphrase)
         _download(document, BACKUP_FILE_NAME)
+        await notices.remember(self.storage, notices.BackupNotice.EXPORTED)
 
 
 def _notification_api() -> Any:

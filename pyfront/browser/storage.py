@@ -8,8 +8,9 @@ this device). Nothing goes to ``localStorage``.
 
 Layout of the database (``DB_NAME``, version ``DB_VERSION``):
 
-* object store ``meta``: key ``vault`` -> the vault header as JSON text (no secret when a passphrase is
-  set: salt, iteration count, wrapped data key);
+* object store ``meta``: key ``vault`` -> the vault header as JSON text (``pyfront.storage.vault_header``:
+  one wrap of the data key per unlock method, passphrase and passkeys, and a MAC over them; no secret
+  unless the vault is unprotected);
 * object store ``records``: key ``"<store>/<key>"`` -> a ``Uint8Array`` holding the sealed record
   (``Vault.seal(store, key, value)``: the slot name is bound into the AEAD, so a record moved to another
   slot fails to open).
@@ -292,11 +293,26 @@ class SealedStorage:
             raise InvalidStateError("storage: no vault here yet")
         return cls(database, await Vault.unlock(provider, header, passphrase), provider)
 
+    @classmethod
+    async def unlock_with_passkey(
+        cls, database: IndexedDb, provider: CryptoProvider, credential_id: bytes, prf_output: bytes
+    ) -> SealedStorage:
+        """Open the stored vault with a passkey's PRF output; ``AuthenticationError`` otherwise."""
+        header = await cls.read_header(database)
+        if header is None:
+            raise InvalidStateError("storage: no vault here yet")
+        vault = await Vault.unlock_with_passkey(provider, header, credential_id, prf_output)
+        return cls(database, vault, provider)
+
     async def change_passphrase(
         self, passphrase: str | None, *, iterations: int = PASSPHRASE_ITERATIONS
     ) -> None:
         """Re-wrap the data key and store the new header (records are untouched)."""
         await self.vault.change_passphrase(passphrase, iterations=iterations)
+        await self.store_header()
+
+    async def store_header(self) -> None:
+        """Write the open vault's header (after ``Vault.add_passkey``/``remove_passkey``)."""
         await self.database.put_header(json.dumps(self.vault.header.to_dict()))
 
     # --- records ------------------------------------------------------------------------------------

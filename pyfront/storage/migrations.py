@@ -143,8 +143,29 @@ FILE_TRANSFER = Schema("file transfer", version=1)
 PROFILE = Schema("stored profile", version=1)
 """``profile/self``: the user's name, peer id and broker token (``pyfront.browser.app``)."""
 
-VAULT_HEADER = Schema("vault header", version=1)
-"""The vault's header, stored in clear: how the data key is wrapped."""
+_VAULT_HEADER_1_FIELDS = ("protection", "salt", "iterations", "wrapped_data_key", "device_key")
+
+
+def _vault_header_1_to_2(record: Record) -> Record:
+    """Version 2 lists key wraps (passphrase, passkeys, or none) and a MAC over them. A version-1 header
+    is its one wrap, field for field (``protection`` becomes the wrap's ``method``), with no MAC: the
+    wrap's associated data is unchanged, so it opens as before (``pyfront.storage.vault_header``)."""
+    wrap = {"method": record.get("protection"), "salt": record.get("salt")}
+    if record.get("protection") == "none":
+        wrap["device_key"] = record.get("device_key")
+    else:
+        wrap["iterations"] = record.get("iterations")
+    wrap["wrapped_data_key"] = record.get("wrapped_data_key")
+    rest = {key: value for key, value in record.items() if key not in _VAULT_HEADER_1_FIELDS}
+    return {**rest, "version": 2, "wraps": [wrap], "mac": ""}
+
+
+VAULT_HEADER = Schema("vault header", version=2, upgrades={1: _vault_header_1_to_2})
+"""The vault's header, stored in clear: the key wraps that open the data key, and their MAC."""
+
+BACKUP_NOTICE = Schema("backup notice", version=1)
+"""``notice/backup``: whether the backup prompt was dismissed or a backup exported
+(``pyfront.browser.notices``)."""
 
 BACKUP = Schema("backup", version=1, tag={"format": "parley-backup"})
 """An exported backup document: the vault header and every record re-sealed."""
@@ -171,6 +192,7 @@ SCHEMAS: tuple[Schema, ...] = (
     FILE_TRANSFER,
     PROFILE,
     VAULT_HEADER,
+    BACKUP_NOTICE,
     BACKUP,
 )
 """Every stored kind, for the tests that check each one."""

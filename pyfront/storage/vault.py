@@ -1,126 +1,108 @@
-"""Encryption at rest: a data key, wrapped by a passphrase, sealing every stored record.
+"""Encryption at rest: a data key, wrapped by each unlock method, sealing every stored record.
 
 Every persistent thing the app keeps (identity, contacts, layer states, history, settings) is stored as a
 *sealed record*: AES-256-GCM under one random 32-byte **data key**, with the record's store and key bound
 into the associated data, so a record cannot be moved to another slot or replayed under another name
-without failing authentication. The data key itself is kept only **wrapped**:
+without failing authentication. The data key itself is kept only **wrapped**, once per unlock method, in
+the vault header (``pyfront.storage.vault_header``):
 
 * with a passphrase: PBKDF2-HMAC-SHA-256 (``PASSPHRASE_ITERATIONS``, a 16-byte random salt) derives a
   key-encryption key that seals the data key. A wrong passphrase fails authentication and changes nothing.
-* without a passphrase: the data key is sealed under a key stored beside it (``protection == "none"``).
-  That stops nothing on this device and the UI says so plainly; it exists so that the storage format is one
-  and the same, and setting a passphrase later is a re-wrap, not a re-encryption of every record.
+* with a passkey: the WebAuthn PRF extension gives a 32-byte secret that only that authenticator can
+  compute, for this credential and its random 32-byte ``prf_salt``; HKDF-SHA-256 (salt ``prf_salt``, info
+  naming the credential id) turns it into the key-encryption key. A wrong PRF output (another
+  authenticator, another salt) fails authentication and changes nothing.
+* without either: the data key is sealed under a key stored beside it (a ``DeviceWrap``). That stops
+  nothing on this device and the UI says so plainly; it exists so that the storage format is one and the
+  same, and setting a passphrase later is a re-wrap, not a re-encryption of every record.
+
+After any wrap opened, the header's MAC (under a key derived from the data key) is checked before the
+vault is handed out: a header with a wrap added, removed or altered by whoever can write the storage is
+refused (``AuthenticationError``) even when the wrap that was used is intact. Removing the last unlock
+method is refused unless the caller explicitly turns protection off.
 
 Encrypted backups are the same construction: every record re-sealed under a fresh data key wrapped by a
 backup passphrase, in one versioned document.
 
 This module does no I/O: callers (``pyfront.browser.storage`` over IndexedDB, the headless peer over
-SQLite) move the sealed bytes; it only seals and opens them.
+SQLite; ``pyfront.browser.webauthn`` for the PRF output) move the bytes; it only seals and opens them.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pyfront.crypto.provider import AES_GCM_NONCE_LENGTH, CryptoProvider, SymmetricKey
+from pyfront.crypto.provider import (
+    AES_GCM_NONCE_LENGTH,
+    CryptoProvider,
+    SecretBytes,
+    SymmetricKey,
+    constant_time_equal,
+)
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, LimitError
-from pyfront.storage.migrations import BACKUP, VAULT_HEADER
+from pyfront.storage.migrations import BACKUP
+from pyfront.storage.vault_header import (
+    DATA_KEY_LENGTH,
+    MAX_PASSKEY_NAME_LENGTH,
+    MAX_PASSPHRASE_ITERATIONS,
+    MIN_PASSPHRASE_ITERATIONS,
+    PASSPHRASE_ITERATIONS,
+    PRF_OUTPUT_LENGTH,
+    PRF_SALT_LENGTH,
+    SALT_LENGTH,
+    DeviceWrap,
+    PasskeyWrap,
+    PassphraseWrap,
+    VaultHeader,
+    Wrap,
+    b64,
+    check_credential_id,
+    check_wraps,
+    unb64,
+)
+
+__all__ = [
+    "DATA_KEY_LENGTH",
+    "MAX_BACKUP_BYTES",
+    "MAX_PASSPHRASE_ITERATIONS",
+    "MAX_RECORD_BYTES",
+    "MIN_PASSPHRASE_ITERATIONS",
+    "PASSPHRASE_ITERATIONS",
+    "PrfOutput",
+    "Vault",
+    "VaultHeader",
+    "export_backup",
+    "import_backup",
+]
 
 RECORD_VERSION = 1
 """First byte of a sealed record (the sealing, not the layout of what it seals)."""
-DATA_KEY_LENGTH = 32
-SALT_LENGTH = 16
-#: PBKDF2-HMAC-SHA-256 iterations for a passphrase (OWASP's 2023 recommendation is 600,000).
-PASSPHRASE_ITERATIONS = 600_000
-#: Refuse stored headers asking for less (a downgrade by whoever can write the storage) or absurdly more.
-MIN_PASSPHRASE_ITERATIONS = 100_000
-MAX_PASSPHRASE_ITERATIONS = 10_000_000
 #: The largest single record accepted for sealing or opening (history is stored per message, not as one blob).
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 #: The largest backup document accepted for import.
 MAX_BACKUP_BYTES = 512 * 1024 * 1024
 
+# The passphrase and device wraps keep the associated data of version 1 (release d165a45), so its vaults
+# open unchanged; passkey wraps and the header MAC are new in version 2.
 _WRAP_CONTEXT = b"parley/vault/v1/data-key"
+_PASSKEY_WRAP_CONTEXT = b"parley/vault/v2/passkey-wrap"
+_PASSKEY_KEK_INFO = b"parley/vault/v2/passkey-kek"
+_HEADER_MAC_INFO = b"parley/vault/v2/header-mac"
 _RECORD_CONTEXT = b"parley/vault/v1/record"
 
-Protection = Literal["passphrase", "none"]
 
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: object, field: str) -> bytes:
-    if not isinstance(text, str):
-        raise DecodeError(f"vault: {field} must be a base64 string")
-    try:
-        return base64.b64decode(text, validate=True)
-    except ValueError:
-        raise DecodeError(f"vault: {field} is not valid base64") from None
+class PrfOutput(SecretBytes):
+    """The 32 bytes a passkey's PRF extension returned for one salt: as secret as a passphrase."""
 
 
 def _length_prefixed(*parts: bytes) -> bytes:
     return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
 
 
-@dataclass(frozen=True)
-class VaultHeader:
-    """What is stored in clear next to the records: how the data key is wrapped. Holds no secret."""
-
-    protection: Protection
-    salt: bytes
-    iterations: int
-    wrapped_data_key: bytes
-    #: Only for ``protection == "none"``: the key that wraps the data key, stored beside it.
-    device_key: bytes = b""
-
-    def __repr__(self) -> str:
-        return f"VaultHeader(protection={self.protection!r}, iterations={self.iterations})"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = VAULT_HEADER.new(
-            protection=self.protection,
-            salt=_b64(self.salt),
-            iterations=self.iterations,
-            wrapped_data_key=_b64(self.wrapped_data_key),
-        )
-        if self.protection == "none":
-            out["device_key"] = _b64(self.device_key)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: object) -> VaultHeader:
-        data = VAULT_HEADER.open(data)
-        protection = data.get("protection")
-        if protection not in ("passphrase", "none"):
-            raise DecodeError(f"vault header: unknown protection {protection!r}")
-        iterations = data.get("iterations")
-        if not isinstance(iterations, int) or isinstance(iterations, bool):
-            raise DecodeError("vault header: iterations must be an integer")
-        if protection == "passphrase" and not (
-            MIN_PASSPHRASE_ITERATIONS <= iterations <= MAX_PASSPHRASE_ITERATIONS
-        ):
-            raise DecodeError(f"vault header: {iterations} PBKDF2 iterations is outside the accepted range")
-        salt = _unb64(data.get("salt"), "salt")
-        if len(salt) != SALT_LENGTH:
-            raise DecodeError(f"vault header: salt of {SALT_LENGTH} bytes expected, got {len(salt)}")
-        device_key = _unb64(data.get("device_key"), "device_key") if protection == "none" else b""
-        if protection == "none" and len(device_key) != DATA_KEY_LENGTH:
-            raise DecodeError("vault header: device key of 32 bytes expected")
-        return cls(
-            protection=protection,
-            salt=salt,
-            iterations=iterations,
-            wrapped_data_key=_unb64(data.get("wrapped_data_key"), "wrapped_data_key"),
-            device_key=device_key,
-        )
-
-
 class Vault:
-    """An open vault: holds the data key and seals or opens records. Create with ``create`` or ``unlock``."""
+    """An open vault: holds the data key and seals or opens records. Create with ``create`` or an
+    ``unlock`` method; every change of the unlock methods returns through ``header`` (store it)."""
 
     def __init__(self, provider: CryptoProvider, header: VaultHeader, data_key: bytes) -> None:
         self._provider = provider
@@ -128,7 +110,7 @@ class Vault:
         self._data_key = SymmetricKey(data_key)
 
     def __repr__(self) -> str:
-        return f"<Vault protection={self._header.protection}>"
+        return f"<Vault {self._header!r}>"
 
     @property
     def header(self) -> VaultHeader:
@@ -136,9 +118,17 @@ class Vault:
 
     @property
     def has_passphrase(self) -> bool:
-        return self._header.protection == "passphrase"
+        return self._header.passphrase is not None
 
-    # --- creating, unlocking, re-wrapping -------------------------------------------------------------
+    @property
+    def protected(self) -> bool:
+        return self._header.protected
+
+    @property
+    def passkeys(self) -> tuple[PasskeyWrap, ...]:
+        return self._header.passkeys
+
+    # --- creating and unlocking -----------------------------------------------------------------------
 
     @classmethod
     async def create(
@@ -148,28 +138,101 @@ class Vault:
         *,
         iterations: int = PASSPHRASE_ITERATIONS,
     ) -> Vault:
-        data_key = provider.random_bytes(DATA_KEY_LENGTH)
-        header = await _wrap(provider, data_key, passphrase, iterations)
-        return cls(provider, header, data_key)
+        """A new data key, wrapped by ``passphrase`` (or unprotected when ``None``)."""
+        data_key = SymmetricKey(provider.random_bytes(DATA_KEY_LENGTH))
+        if passphrase:
+            wrap: Wrap = await _passphrase_wrap(provider, data_key, passphrase, iterations)
+        else:
+            wrap = await _device_wrap(provider, data_key)
+        return cls(provider, _sign(provider, data_key, (wrap,)), data_key)
 
     @classmethod
     async def unlock(cls, provider: CryptoProvider, header: VaultHeader, passphrase: str | None) -> Vault:
-        """Open a stored vault. Raises ``AuthenticationError`` for a wrong or missing passphrase."""
-        wrapping_key: bytes
-        if header.protection == "passphrase":
+        """Open with the passphrase (or, for an unprotected vault, without one). Raises
+        ``AuthenticationError`` for a wrong or missing passphrase, or a header that was tampered with."""
+        wrap = header.passphrase
+        if wrap is not None:
             if not passphrase:
                 raise AuthenticationError("vault: this vault needs its passphrase")
-            wrapping_key = await _passphrase_key(provider, passphrase, header.salt, header.iterations)
+            key = await _passphrase_key(provider, passphrase, wrap.salt, wrap.iterations)
+            data_key = await _open(provider, key, wrap, "wrong passphrase")
+        elif isinstance(header.wraps[0], DeviceWrap):
+            device = header.wraps[0]
+            data_key = await _open(provider, SymmetricKey(device.device_key), device, "damaged header")
         else:
-            wrapping_key = header.device_key
-        data_key = await _open_data_key(provider, header, wrapping_key)
-        return cls(provider, header, data_key)
+            raise AuthenticationError("vault: this vault has no passphrase; unlock it with a passkey")
+        return cls(provider, _verified(provider, header, data_key), data_key)
+
+    @classmethod
+    async def unlock_with_passkey(
+        cls, provider: CryptoProvider, header: VaultHeader, credential_id: bytes, prf_output: bytes
+    ) -> Vault:
+        """Open with the PRF output of the passkey ``credential_id``. ``AuthenticationError`` when the
+        header lists no such passkey, the output is not the one its wrap was made with, or the header
+        was tampered with; nothing changes."""
+        wrap = header.passkey(credential_id)
+        if wrap is None:
+            raise AuthenticationError("vault: this passkey is not registered to unlock this vault")
+        if len(prf_output) != PRF_OUTPUT_LENGTH:
+            raise AuthenticationError(f"vault: a PRF output of {PRF_OUTPUT_LENGTH} bytes expected")
+        key = _passkey_key(provider, PrfOutput(prf_output), wrap.prf_salt, wrap.credential_id)
+        data_key = await _open(provider, key, wrap, "this passkey did not open the vault")
+        return cls(provider, _verified(provider, header, data_key), data_key)
+
+    # --- changing the unlock methods (the data key and every record stay) -------------------------------
 
     async def change_passphrase(
         self, passphrase: str | None, *, iterations: int = PASSPHRASE_ITERATIONS
     ) -> None:
-        """Re-wrap the data key (records stay as they are). ``None`` removes the passphrase."""
-        self._header = await _wrap(self._provider, self._data_key, passphrase, iterations)
+        """Set or replace the passphrase wrap. ``None`` removes it; if no passkey is left that turns
+        protection off (the settings screen labels that field "empty: none")."""
+        kept = tuple(wrap for wrap in self._header.wraps if isinstance(wrap, PasskeyWrap))
+        if passphrase:
+            new: Wrap = await _passphrase_wrap(self._provider, self._data_key, passphrase, iterations)
+            wraps = (new, *kept)
+        elif kept:
+            wraps = kept
+        else:
+            wraps = (await _device_wrap(self._provider, self._data_key),)
+        self._header = _sign(self._provider, self._data_key, wraps)
+
+    async def add_passkey(
+        self, credential_id: bytes, prf_salt: bytes, prf_output: bytes, *, name: str, added_at: int
+    ) -> PasskeyWrap:
+        """Wrap the data key for a newly registered passkey; an unprotected vault becomes protected."""
+        check_credential_id(credential_id)
+        if len(prf_salt) != PRF_SALT_LENGTH or len(prf_output) != PRF_OUTPUT_LENGTH:
+            raise DecodeError(f"vault: a {PRF_SALT_LENGTH}-byte salt and {PRF_OUTPUT_LENGTH}-byte PRF output")
+        if self._header.passkey(credential_id) is not None:
+            raise InvalidStateError("vault: this passkey is already registered")
+        key = _passkey_key(self._provider, PrfOutput(prf_output), prf_salt, credential_id)
+        nonce = self._provider.random_bytes(AES_GCM_NONCE_LENGTH)
+        aad = _passkey_aad(credential_id, prf_salt)
+        sealed = nonce + await self._provider.aes_gcm_encrypt(key, nonce, self._data_key, aad)
+        wrap = PasskeyWrap(credential_id, prf_salt, name[:MAX_PASSKEY_NAME_LENGTH], added_at, sealed)
+        kept = tuple(existing for existing in self._header.wraps if not isinstance(existing, DeviceWrap))
+        wraps = (*kept, wrap)
+        check_wraps(wraps)  # LimitError past MAX_PASSKEYS, before anything changes
+        self._header = _sign(self._provider, self._data_key, wraps)
+        return wrap
+
+    async def remove_passkey(self, credential_id: bytes, *, turn_protection_off: bool = False) -> None:
+        """Drop one passkey's wrap. Removing the last unlock method is refused (``InvalidStateError``)
+        unless ``turn_protection_off``: the data key is then stored unprotected, as the person chose."""
+        if self._header.passkey(credential_id) is None:
+            raise InvalidStateError("vault: this passkey is not registered")
+        kept = tuple(
+            wrap
+            for wrap in self._header.wraps
+            if not (isinstance(wrap, PasskeyWrap) and wrap.credential_id == credential_id)
+        )
+        if not kept:
+            if not turn_protection_off:
+                raise InvalidStateError(
+                    "this passkey is the only way to unlock Parley here: set a passphrase first"
+                )
+            kept = (await _device_wrap(self._provider, self._data_key),)
+        self._header = _sign(self._provider, self._data_key, kept)
 
     # --- records ------------------------------------------------------------------------------------
 
@@ -219,7 +282,7 @@ async def export_backup(
     for store in sorted(records):
         sealed[store] = {}
         for key in sorted(records[store]):
-            sealed[store][key] = _b64(await vault.seal(store, key, records[store][key]))
+            sealed[store][key] = b64(await vault.seal(store, key, records[store][key]))
     document = BACKUP.new(vault=vault.header.to_dict(), records=sealed)
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
@@ -238,8 +301,8 @@ async def import_backup(
         raise DecodeError("backup: not a Parley backup")  # the person chose the wrong file: say so plainly
     parsed = BACKUP.open(parsed)
     header = VaultHeader.from_dict(parsed.get("vault"))
-    if header.protection != "passphrase":
-        raise DecodeError("backup: a backup must be passphrase-protected")
+    if header.passphrase is None or len(header.wraps) != 1:
+        raise DecodeError("backup: a backup must be protected by its passphrase alone")
     vault = await Vault.unlock(provider, header, passphrase)
     sealed_records = parsed.get("records")
     if not isinstance(sealed_records, dict):
@@ -250,7 +313,7 @@ async def import_backup(
             raise DecodeError(f"backup: store {store!r} is not an object")
         out[store] = {}
         for key, value in entries.items():
-            out[store][key] = await vault.open(store, key, _unb64(value, f"{store}/{key}"))
+            out[store][key] = await vault.open(store, key, unb64(value, f"{store}/{key}"))
     return out
 
 
@@ -261,40 +324,79 @@ async def _passphrase_key(
     return SymmetricKey(derived)
 
 
-async def _wrap(
-    provider: CryptoProvider, data_key: bytes, passphrase: str | None, iterations: int
-) -> VaultHeader:
+def _passkey_key(
+    provider: CryptoProvider, prf_output: PrfOutput, prf_salt: bytes, credential_id: bytes
+) -> SymmetricKey:
+    """HKDF-SHA-256 of the PRF output: salted with the credential's PRF salt, bound to its id."""
+    info = _length_prefixed(_PASSKEY_KEK_INFO, credential_id)
+    return SymmetricKey(provider.hkdf("sha256", prf_salt, prf_output, info, DATA_KEY_LENGTH))
+
+
+async def _passphrase_wrap(
+    provider: CryptoProvider, data_key: SymmetricKey, passphrase: str, iterations: int
+) -> PassphraseWrap:
+    if not MIN_PASSPHRASE_ITERATIONS <= iterations <= MAX_PASSPHRASE_ITERATIONS:
+        raise LimitError(f"vault: {iterations} PBKDF2 iterations is outside the accepted range")
     salt = provider.random_bytes(SALT_LENGTH)
-    if passphrase:
-        if not MIN_PASSPHRASE_ITERATIONS <= iterations <= MAX_PASSPHRASE_ITERATIONS:
-            raise LimitError(f"vault: {iterations} PBKDF2 iterations is outside the accepted range")
-        protection: Protection = "passphrase"
-        wrapping_key: bytes = await _passphrase_key(provider, passphrase, salt, iterations)
-        device_key = b""
-    else:
-        protection, iterations = "none", 0
-        wrapping_key = device_key = provider.random_bytes(DATA_KEY_LENGTH)
+    key = await _passphrase_key(provider, passphrase, salt, iterations)
     nonce = provider.random_bytes(AES_GCM_NONCE_LENGTH)
-    aad = _wrap_aad(protection, salt, iterations)
-    wrapped = nonce + await provider.aes_gcm_encrypt(wrapping_key, nonce, data_key, aad)
-    return VaultHeader(protection, salt, iterations, wrapped, device_key)
+    aad = _wrap_aad("passphrase", salt, iterations)
+    return PassphraseWrap(salt, iterations, nonce + await provider.aes_gcm_encrypt(key, nonce, data_key, aad))
 
 
-async def _open_data_key(provider: CryptoProvider, header: VaultHeader, wrapping_key: bytes) -> bytes:
-    wrapped = header.wrapped_data_key
-    if len(wrapped) != AES_GCM_NONCE_LENGTH + DATA_KEY_LENGTH + 16:
-        raise DecodeError("vault header: wrapped data key has the wrong length")
-    aad = _wrap_aad(header.protection, header.salt, header.iterations)
+async def _device_wrap(provider: CryptoProvider, data_key: SymmetricKey) -> DeviceWrap:
+    salt = provider.random_bytes(SALT_LENGTH)
+    device_key = SymmetricKey(provider.random_bytes(DATA_KEY_LENGTH))
+    nonce = provider.random_bytes(AES_GCM_NONCE_LENGTH)
+    aad = _wrap_aad("none", salt, 0)
+    sealed = nonce + await provider.aes_gcm_encrypt(device_key, nonce, data_key, aad)
+    return DeviceWrap(salt, device_key, sealed)
+
+
+async def _open(provider: CryptoProvider, key: SymmetricKey, wrap: Wrap, failure: str) -> SymmetricKey:
+    """The data key out of ``wrap``; ``AuthenticationError`` saying ``failure`` when it does not open."""
+    if isinstance(wrap, PassphraseWrap):
+        aad = _wrap_aad("passphrase", wrap.salt, wrap.iterations)
+    elif isinstance(wrap, DeviceWrap):
+        aad = _wrap_aad("none", wrap.salt, 0)
+    else:
+        aad = _passkey_aad(wrap.credential_id, wrap.prf_salt)
+    sealed = wrap.wrapped_data_key
     try:
-        return await provider.aes_gcm_decrypt(
-            wrapping_key, wrapped[:AES_GCM_NONCE_LENGTH], wrapped[AES_GCM_NONCE_LENGTH:], aad
+        opened = await provider.aes_gcm_decrypt(
+            key, sealed[:AES_GCM_NONCE_LENGTH], sealed[AES_GCM_NONCE_LENGTH:], aad
         )
     except AuthenticationError:
-        raise AuthenticationError("vault: wrong passphrase (the data key did not unwrap)") from None
+        raise AuthenticationError(f"vault: {failure} (the data key did not unwrap)") from None
+    return SymmetricKey(opened)
 
 
-def _wrap_aad(protection: str, salt: bytes, iterations: int) -> bytes:
-    return _length_prefixed(_WRAP_CONTEXT, protection.encode(), salt, iterations.to_bytes(4, "big"))
+def _header_mac(provider: CryptoProvider, data_key: SymmetricKey, header: VaultHeader) -> bytes:
+    mac_key = provider.hkdf("sha256", b"", data_key, _HEADER_MAC_INFO, DATA_KEY_LENGTH)
+    return provider.hmac("sha256", mac_key, _length_prefixed(_HEADER_MAC_INFO, header.canonical_wraps()))
+
+
+def _sign(provider: CryptoProvider, data_key: SymmetricKey, wraps: tuple[Wrap, ...]) -> VaultHeader:
+    unsigned = VaultHeader(wraps)
+    return VaultHeader(wraps, _header_mac(provider, data_key, unsigned))
+
+
+def _verified(provider: CryptoProvider, header: VaultHeader, data_key: SymmetricKey) -> VaultHeader:
+    """``header`` once its MAC matched (a version-1 header has none: ``VaultHeader.from_dict`` allows
+    that only for its one-wrap shape). Fail closed: a mismatch opens nothing."""
+    if header.legacy:
+        return header
+    if not constant_time_equal(header.mac, _header_mac(provider, data_key, header)):
+        raise AuthenticationError("vault: the vault header was altered (its MAC does not match)")
+    return header
+
+
+def _wrap_aad(method: str, salt: bytes, iterations: int) -> bytes:
+    return _length_prefixed(_WRAP_CONTEXT, method.encode(), salt, iterations.to_bytes(4, "big"))
+
+
+def _passkey_aad(credential_id: bytes, prf_salt: bytes) -> bytes:
+    return _length_prefixed(_PASSKEY_WRAP_CONTEXT, credential_id, prf_salt)
 
 
 def _record_aad(store: str, key: str) -> bytes:

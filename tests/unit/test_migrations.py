@@ -33,12 +33,19 @@ RELEASE_MESSAGE = {
 
 def test_every_kind_is_listed_once_with_its_current_version() -> None:
     kinds = [schema.kind for schema in migrations.SCHEMAS]
-    assert len(kinds) == len(set(kinds)) == 22
+    assert len(kinds) == len(set(kinds)) == 23
     listed = {id(schema) for schema in migrations.SCHEMAS}
     defined = {id(value) for value in vars(migrations).values() if isinstance(value, Schema)}
     assert listed == defined
     versions = {schema.kind: schema.version for schema in migrations.SCHEMAS}
-    twos = ("MLS group state", "MLS layer state", "ML-KEM layer state", "contact record", "settings")
+    twos = (
+        "MLS group state",
+        "MLS layer state",
+        "ML-KEM layer state",
+        "contact record",
+        "settings",
+        "vault header",
+    )
     assert {versions[kind] for kind in twos} == {2}
     assert {version for kind, version in versions.items() if kind not in twos} == {1}
 
@@ -98,6 +105,25 @@ def test_contact_1_is_an_accepted_contact() -> None:
     assert migrations.CONTACT.open({"version": 1, "request": True})["request"] is False
     assert migrations.CONTACT.open({"version": 2, "request": "yes"})["request"] == "yes"
     assert "request" not in migrations.CONTACT.open({"version": 2})
+
+
+def test_vault_header_1_becomes_its_one_wrap_without_a_mac() -> None:
+    """A passphrase header of release d165a45 and an unprotected one: each field moves into the wrap
+    as it was (its associated data is unchanged: tests/unit/test_vault_header.py opens them)."""
+    passphrase = {"version": 1, "protection": "passphrase", "salt": "c2FsdA==", "iterations": 100000,
+                  "wrapped_data_key": "d3JhcA=="}  # fmt: skip
+    assert migrations.VAULT_HEADER.open(passphrase) == {
+        "version": 2,
+        "wraps": [
+            {"method": "passphrase", "salt": "c2FsdA==", "iterations": 100000, "wrapped_data_key": "d3JhcA=="}
+        ],
+        "mac": "",
+    }
+    none = {"version": 1, "protection": "none", "salt": "c2FsdA==", "iterations": 0,
+            "wrapped_data_key": "d3JhcA==", "device_key": "a2V5"}  # fmt: skip
+    assert migrations.VAULT_HEADER.open(none)["wraps"] == [
+        {"method": "none", "salt": "c2FsdA==", "device_key": "a2V5", "wrapped_data_key": "d3JhcA=="}
+    ]
 
 
 def test_a_release_message_record_without_a_version_loads_unchanged() -> None:

@@ -68,10 +68,10 @@ def test_any_flipped_bit_fails(index: int) -> None:
 
 def test_header_without_passphrase_says_so_and_holds_no_secret_in_repr() -> None:
     vault = run(Vault.create(provider, None))
-    assert not vault.has_passphrase
-    assert vault.header.to_dict()["protection"] == "none"
-    assert "device_key" not in repr(vault.header)
-    assert vault.header.device_key.hex() not in repr(vault.header)
+    assert not vault.has_passphrase and not vault.protected
+    assert [wrap["method"] for wrap in vault.header.to_dict()["wraps"]] == ["none"]
+    device_key = vault.header.to_dict()["wraps"][0]["device_key"]
+    assert "device_key" not in repr(vault.header) and device_key not in repr(vault.header)
 
 
 def test_changing_the_passphrase_keeps_records_readable() -> None:
@@ -79,7 +79,7 @@ def test_changing_the_passphrase_keeps_records_readable() -> None:
     sealed = run(vault.seal_json("settings", "ui", {"typing": False}))
     run(vault.change_passphrase("new secret", iterations=FAST))
     header = stored(vault.header)
-    assert header.protection == "passphrase"
+    assert header.protected and header.passphrase is not None
     reopened = run(Vault.unlock(provider, header, "new secret"))
     assert run(reopened.open_json("settings", "ui", sealed)) == {"typing": False}
 
@@ -87,7 +87,7 @@ def test_changing_the_passphrase_keeps_records_readable() -> None:
 def test_downgraded_iteration_count_in_storage_is_refused() -> None:
     vault = run(Vault.create(provider, "pw", iterations=FAST))
     data = vault.header.to_dict()
-    data["iterations"] = 1
+    data["wraps"][0]["iterations"] = 1
     with pytest.raises(DecodeError, match="iterations"):
         VaultHeader.from_dict(data)
 
@@ -95,14 +95,22 @@ def test_downgraded_iteration_count_in_storage_is_refused() -> None:
 def test_tampered_header_fails_closed() -> None:
     vault = run(Vault.create(provider, "pw", iterations=FAST))
     data = vault.header.to_dict()
-    data["iterations"] = FAST + 1  # an attacker with write access changes the KDF cost
+    data["wraps"][0]["iterations"] = FAST + 1  # an attacker with write access changes the KDF cost
     with pytest.raises(AuthenticationError):
         run(Vault.unlock(provider, VaultHeader.from_dict(data), "pw"))
 
 
 @pytest.mark.parametrize(
     "bad",
-    [None, [], {"version": 2}, {"version": 1, "protection": "rot13"}, {"version": 1, "protection": "none"}],
+    [
+        None,
+        [],
+        {"version": 3},
+        {"version": 1, "protection": "rot13"},
+        {"version": 1, "protection": "none"},
+        {"version": 2, "wraps": [], "mac": ""},
+        {"version": 2, "wraps": [{"method": "rot13"}], "mac": ""},
+    ],
 )
 def test_malformed_headers_are_decode_errors(bad: object) -> None:
     with pytest.raises(DecodeError):

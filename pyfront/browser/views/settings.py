@@ -15,7 +15,7 @@ with a clear message and nothing changes. ICE servers are typed one per line::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,10 @@ def render(
     has_passphrase: bool,
     blocked: list[str],
     actions: SettingsActions,
+    extra_sections: Sequence[Any] = (),
 ) -> None:
+    """``extra_sections`` (passkeys, storage: ``views.passkeys``, ``views.safekeeping``) follow the
+    passphrase."""
     panel = element("section", classes="panel settings", id="settings", aria_labelledby="settings-title")
     back = element("button", "← Chats", id="settings-back", type="button", classes="secondary")
     append(panel, back, element("h2", "Settings", id="settings-title"))
@@ -199,7 +202,7 @@ def render(
     fetch = element("button", "Fetch latest statics", id="settings-fetch", type="button", classes="secondary")
     append(bundle, element("h3", "App bundle"), element("p", "Root hash of the running bundle:"), code, fetch)
 
-    append(panel, form, blocked_section, secret, backup, bundle)
+    append(panel, form, blocked_section, secret, *extra_sections, backup, bundle)
     container.append(panel)
 
     async def back_clicked(_event: Any) -> None:

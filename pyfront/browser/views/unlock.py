@@ -12,13 +12,22 @@ from pyfront.errors import AuthenticationError
 Unlock = Callable[[str], Awaitable[None]]
 
 
-def render(container: Any, handlers: Handlers, on_unlock: Unlock) -> None:
+def render(
+    container: Any,
+    handlers: Handlers,
+    on_unlock: Unlock,
+    *,
+    has_passphrase: bool = True,
+    passkey_option: Any = None,
+) -> None:
+    """The passphrase form; ``passkey_option`` (``views.passkeys.unlock_option``) goes above it, and a vault
+    without a passphrase shows only that."""
     form = element("form", classes="panel unlock", id="unlock", novalidate="")
     append(
         form,
         element("h2", "Unlock Parley"),
         element(
-            "p", "Your messages and keys on this device are encrypted under your passphrase.", classes="muted"
+            "p", "Your messages and keys on this device are encrypted until you unlock them.", classes="muted"
         ),
     )
     pass_field, pass_input = field(
@@ -27,7 +36,10 @@ def render(container: Any, handlers: Handlers, on_unlock: Unlock) -> None:
     error = element("p", classes="error", id="unlock-error", role="alert")
     error.hidden = True
     button = element("button", "Unlock", id="unlock-submit", type="submit")
+    if passkey_option is not None:
+        form.append(passkey_option)
     append(form, pass_field, error, button)
+    pass_field.hidden = button.hidden = not has_passphrase
     container.append(form)
     pass_input.focus()
 

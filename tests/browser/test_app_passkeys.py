@@ -1,0 +1,262 @@
+"""Passkey unlock (WebAuthn PRF), persistent storage and the backup prompt in the real app (issue 17, part 2).
+
+Chromium's virtual authenticators, driven over the DevTools protocol (``WebAuthn.addVirtualAuthenticator``
+with ``hasPrf``: a CTAP2.1 internal authenticator with resident keys and user verification, which
+computes hmac-secret/PRF as a real one does), stand in for a phone or a security key:
+
+* Alice registers a passkey in settings; after a reload it unlocks the vault. With her authenticator
+  removed and another one in its place (holding a passkey of its own for this site), the passkey button
+  says plainly that no passkey of this vault answered; nothing is lost and her passphrase opens
+  everything. She removes the passphrase, keeping only a new passkey: removing that last passkey is
+  refused, and after a reload only the passkey is offered and opens the vault. A removed passkey is no
+  longer offered.
+* An authenticator without PRF (``hasPrf: false``) gets a clear message; nothing is registered (the
+  stored header still has one wrap) and the vault stays as it was. At an IP address (where WebAuthn
+  refuses to run) registration is not offered at all.
+* Settings shows whether the browser made the storage persistent, as ``navigator.storage.persisted()``
+  says, and what clearing site data does; after the first contact is added a backup prompt offers the
+  export, and "Not now" is remembered across a reload.
+
+WebAuthn needs a secure context and a domain as relying-party id: the pages use http://localhost:<port>
+(a secure context; 127.0.0.1 is one too, but an IP address is no valid RP id).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import CDPSession, Page, expect
+
+from tests.browser.app_steps import PHONE, START_MS, STEP_MS, onboard, screen, screenshots
+from tests.rig.browser import BrowserContextFactory, console_log
+from tests.rig.server import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_passkeys")]
+
+PASSPHRASE = "correct horse battery"
+AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "ctap2Version": "ctap2_1",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "hasPrf": True,
+    "automaticPresenceSimulation": True,
+}
+# The stored vault header, as anyone with the profile could read it.
+HEADER_JS = """async () => {
+  const db = await new Promise((ok, fail) => {
+    const request = indexedDB.open("parley");
+    request.onsuccess = () => ok(request.result);
+    request.onerror = () => fail(request.error);
+  });
+  const text = await new Promise((ok, fail) => {
+    const request = db.transaction("meta", "readonly").objectStore("meta").get("vault");
+    request.onsuccess = () => ok(request.result);
+    request.onerror = () => fail(request.error);
+  });
+  db.close();
+  return text;
+}"""
+# A passkey for this site that is not one of the vault's (another account, another app's vault).
+FOREIGN_PASSKEY_JS = """async () => {
+  const credential = await navigator.credentials.create({publicKey: {
+    rp: {id: location.hostname, name: "someone else"},
+    user: {id: crypto.getRandomValues(new Uint8Array(16)), name: "mallory", displayName: "Mallory"},
+    challenge: crypto.getRandomValues(new Uint8Array(32)),
+    pubKeyCredParams: [{type: "public-key", alg: -7}],
+    authenticatorSelection: {residentKey: "required", userVerification: "required"},
+    extensions: {prf: {}}}});
+  return credential.id;
+}"""
+
+
+def localhost(live_server: LiveServer) -> str:
+    return live_server.url.replace("127.0.0.1", "localhost")
+
+
+def authenticator(page: Page, **options: Any) -> tuple[CDPSession, str]:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    created = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {**AUTHENTICATOR, **options}})
+    return cdp, created["authenticatorId"]
+
+
+def stored_methods(page: Page) -> list[str]:
+    header = json.loads(page.evaluate(HEADER_JS))
+    assert header["version"] == 2
+    return [wrap["method"] for wrap in header["wraps"]]
+
+
+def open_settings(page: Page) -> None:
+    screen(page, "home")
+    page.click("#open-settings")
+    screen(page, "settings")
+
+
+def add_passkey(page: Page, name: str) -> None:
+    page.fill("#passkey-name", name)
+    page.click("#passkey-add")
+
+
+def unlock_with_passphrase(page: Page, passphrase: str) -> None:
+    page.fill("#unlock-passphrase", passphrase)
+    page.press("#unlock-passphrase", "Enter")
+
+
+def reload_to_unlock(page: Page) -> None:
+    page.reload()
+    screen(page, "unlock", START_MS)
+
+
+def test_register_reload_unlock_and_what_cannot_unlock(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    page = browser_context(viewport=PHONE).new_page()
+    log = console_log(page)
+    cdp, laptop = authenticator(page)
+    onboard(page, localhost(live_server), "Alice", PASSPHRASE)
+    open_settings(page)
+    expect(page.locator("#passkeys-none")).to_be_visible()
+    expect(page.locator("#passkey-support")).to_be_hidden()
+
+    # Register: the passkey is listed, and the stored header wraps the data key for it beside the passphrase.
+    add_passkey(page, "Laptop")
+    result = page.locator("#passkey-result")
+    expect(result).to_have_text(re.compile("^Added the passkey Laptop"), timeout=STEP_MS)
+    expect(result).to_have_attribute("data-state", "ready")
+    expect(page.locator("#passkey-list li")).to_have_count(1)
+    expect(page.locator("#passkey-list li")).to_contain_text("Laptop")
+    assert stored_methods(page) == ["passphrase", "passkey"]
+    screenshots(page, "passkeys-registered")
+
+    # Reload: the passkey unlocks.
+    reload_to_unlock(page)
+    expect(page.locator("#unlock-passkey")).to_be_enabled()
+    expect(page.locator("#unlock-passphrase")).to_be_visible()
+    screenshots(page, "passkeys-unlock")
+    page.click("#unlock-passkey")
+    screen(page, "home")
+    expect(page.locator("#home-title")).to_have_text("Hello, Alice")
+
+    # The laptop's authenticator is gone; another one holds a passkey of its own for this site.
+    reload_to_unlock(page)
+    cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": laptop})
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+    assert page.evaluate(FOREIGN_PASSKEY_JS)
+    header_before = page.evaluate(HEADER_JS)
+    page.click("#unlock-passkey")
+    refused = page.locator("#passkey-unlock-error")
+    expect(refused).to_contain_text("No passkey of this vault answered", timeout=STEP_MS)
+    expect(refused).to_contain_text("You can unlock with your passphrase.")
+    screen(page, "unlock")
+    screenshots(page, "passkeys-unlock-refused")
+    assert page.evaluate(HEADER_JS) == header_before  # nothing changed
+    unlock_with_passphrase(page, PASSPHRASE)
+    screen(page, "home")
+    expect(page.locator("#home-title")).to_have_text("Hello, Alice")
+
+    # The lost laptop's passkey is removed; a new one on this authenticator, and the passphrase dropped.
+    open_settings(page)
+    expect(page.locator("#passkey-list li")).to_have_count(1)
+    page.click("#passkey-list li .passkey-remove")
+    expect(result).to_have_text(re.compile("^Removed the passkey Laptop"), timeout=STEP_MS)
+    expect(page.locator("#passkeys-none")).to_be_visible()
+    add_passkey(page, "Phone")
+    expect(result).to_have_text(re.compile("^Added the passkey Phone"), timeout=STEP_MS)
+    page.fill("#passphrase-current", PASSPHRASE)
+    page.click("#passphrase-submit")
+    expect(page.locator("#passphrase-result")).to_have_text("Passphrase changed.", timeout=STEP_MS)
+    assert stored_methods(page) == ["passkey"]
+
+    # The last way in cannot be removed.
+    page.click("#passkey-list li .passkey-remove")
+    expect(result).to_contain_text("only way to unlock Parley here", timeout=STEP_MS)
+    expect(result).to_have_attribute("data-state", "failed")
+    expect(page.locator("#passkey-list li")).to_have_count(1)
+    assert stored_methods(page) == ["passkey"]
+
+    # Only the passkey is offered now, and it opens the vault.
+    reload_to_unlock(page)
+    expect(page.locator("#unlock-passphrase")).to_be_hidden()
+    page.click("#unlock-passkey")
+    screen(page, "home")
+    expect(page.locator("#home-title")).to_have_text("Hello, Alice")
+    assert not [line for line in log if "pageerror" in line or "Content Security" in line]
+
+
+def test_without_prf_nothing_is_registered_and_the_message_is_clear(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    # At an IP address WebAuthn cannot run: registration is not offered at all.
+    page = browser_context(viewport=PHONE).new_page()
+    onboard(page, live_server.url, "Bob")
+    open_settings(page)
+    support = page.locator("#passkey-support")
+    expect(support).to_contain_text("cannot be used at an IP address", timeout=STEP_MS)
+    expect(page.locator("#passkey-add")).to_be_disabled()
+
+    # An authenticator without PRF, at a host where WebAuthn runs.
+    page = browser_context(viewport=PHONE).new_page()
+    authenticator(page, hasPrf=False)
+    onboard(page, localhost(live_server), "Bob")
+    open_settings(page)
+    expect(page.locator("#passkey-add")).to_be_enabled()
+    add_passkey(page, "Old key")
+    result = page.locator("#passkey-result")
+    expect(result).to_contain_text("does not support the PRF extension", timeout=STEP_MS)
+    expect(result).to_contain_text("Nothing was registered")
+    expect(result).to_have_attribute("data-state", "failed")
+    expect(page.locator("#passkeys-none")).to_be_visible()
+    screenshots(page, "passkeys-no-prf")
+    assert stored_methods(page) == ["none"]
+    page.reload()
+    screen(page, "home", START_MS)  # still unprotected: straight in, with its warning
+    expect(page.locator("#home-unprotected")).to_be_visible()
+
+
+def test_persistent_storage_state_clearing_site_data_and_the_backup_prompt(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    page = browser_context(viewport=PHONE).new_page()
+    onboard(page, localhost(live_server), "Carol")
+    screen(page, "home")
+    expect(page.locator("#backup-prompt")).to_have_count(0)  # nothing to lose yet
+
+    open_settings(page)
+    state = page.locator("#storage-persistence")
+    persisted = page.evaluate("navigator.storage.persisted()")
+    expect(state).to_have_attribute(
+        "data-state", "persistent" if persisted else "best-effort", timeout=STEP_MS
+    )
+    expect(state).to_contain_text("Persistent:" if persisted else "Not persistent:")
+    expect(page.locator("#storage-clearing")).to_contain_text("deletes all of it for good")
+    expect(page.locator("#storage-usage")).to_contain_text("Parley uses")
+    screenshots(page, "settings-storage")
+
+    # The first contact: the backup prompt offers the export of the settings screen.
+    page.click("#settings-back")
+    screen(page, "home")
+    page.fill("#connect-input", "pdave0123456789abcdef0123456789")
+    page.click("#connect-submit")
+    screen(page, "chat")
+    prompt = page.locator("#backup-prompt")
+    expect(prompt).to_contain_text("You have your first contact", timeout=STEP_MS)
+    screenshots(page, "backup-prompt")
+    page.click("#backup-prompt-export")
+    screen(page, "settings")
+    expect(page.locator("#backup-passphrase")).to_be_focused()
+    page.click("#settings-back")
+    screen(page, "home")
+    expect(prompt).to_be_visible(timeout=STEP_MS)  # still due: no backup was written
+    page.click("#backup-prompt-dismiss")
+    expect(prompt).to_have_count(0)
+    page.reload()
+    screen(page, "home", START_MS)
+    expect(page.locator("#contacts li")).to_have_count(1)
+    page.wait_for_timeout(1000)
+    expect(prompt).to_have_count(0)  # "Not now" is remembered
