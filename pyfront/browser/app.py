@@ -59,6 +59,7 @@ from pyfront.storage.vault_header import PasskeyWrap, VaultHeader
 
 if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.import_protocol_stack)
     from pyfront.browser.mailbox import MailboxLoop
+    from pyfront.browser.manual_screen import ManualScreen
     from pyfront.browser.network import Network
     from pyfront.browser.views import home
     from pyfront.browser.views.conversation import ConversationView
@@ -93,6 +94,7 @@ class App:
         self._home: home.HomeView | None = None
         self._chat: ConversationView | None = None
         self._scanner: scan.ScanView | None = None
+        self.manual: ManualScreen | None = None
         self._notified: set[str] = set()
         self._handlers = ui.Handlers()
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -356,6 +358,7 @@ class App:
             on_connect=self.connect_to,
             on_settings=self.show_settings,
             on_scan=self.scan_invite,
+            on_manual=self.show_manual,
         )
         self._home.show_contacts(self.messenger.ordered_contacts())
         self._broker_changed()
@@ -553,6 +556,30 @@ class App:
             on_scan=scan_code,
             scan_result=scan_result,
         )
+
+    async def show_manual(self) -> None:
+        """Connect without a server (``views.manual``); the connection outlives a trip to the scanner."""
+        from pyfront.browser.manual_screen import AppPort, ManualScreen  # noqa: PLC0415  (see show_home)
+
+        assert self.identity is not None and self.messenger is not None and self.network is not None
+        port = AppPort(
+            self.provider,
+            self.identity,
+            self.profile["peer_id"],
+            self.profile["name"],
+            self.messenger,
+            self.network,
+            relay_only=lambda: self.settings.relay_only,
+            screen=self._screen,
+            handlers=self._handlers,
+            current_screen=lambda: self.screen,
+            show_scanner=self._show_scanner,
+            open_chat=self.open_chat,
+            show_home=self.show_home,
+            spawn=self._spawn,
+        )
+        self.manual = ManualScreen(port)
+        self.manual.show()
 
     async def show_settings(self) -> None:
         storage, messenger = self.storage, self.messenger

@@ -188,7 +188,9 @@ class Network:
                 link.close("no answer")
             self._back_off(peer_id)
             contact = self.messenger.contacts.get(peer_id)
-            if contact is not None and not contact.error:
+            if link is not None and link.relay_problem:  # our own settings, not the peer, are the cause
+                self.messenger.connection_failed(peer_id, link.relay_problem)
+            elif contact is not None and not contact.error:
                 self.messenger.connection_failed(peer_id, f"peer unavailable: {error or 'no answer'}")
         finally:
             self._dialing.discard(peer_id)

@@ -48,6 +48,10 @@ LOW_WATER_BYTES = 1024 * 1024
 DATA_CHANNEL_LABEL = "parley"
 #: Remote candidates held until the remote description is set.
 MAX_PENDING_CANDIDATES = 64
+#: ICE candidate errors kept for the message a failed relay-only link shows (``relay_problem``).
+MAX_ICE_ERRORS = 8
+#: How often ``gathered_sdp`` looks whether gathering has finished.
+GATHER_POLL_S = 0.05
 
 
 class LinkState(Enum):
@@ -91,6 +95,10 @@ class RtcLink:
         self._callbacks = callbacks
         self._label = label
         self._pc = js.RTCPeerConnection.new(_js_object(configuration))
+        self._relay_only = configuration.get("iceTransportPolicy") == "relay"
+        #: Candidate types gathered locally (``host``, ``srflx``, ``relay``), and the ICE servers' errors.
+        self.local_candidate_types: set[str] = set()
+        self.ice_errors: list[str] = []
         self._channel: Any = None
         self._listeners: list[tuple[Any, str, Any]] = []
         self._pending_candidates: list[dict[str, Any]] = []
@@ -107,6 +115,8 @@ class RtcLink:
         self._listen(self._pc, "icecandidate", self._on_icecandidate)
         self._listen(self._pc, "datachannel", self._on_datachannel)
         self._listen(self._pc, "connectionstatechange", self._on_connectionstatechange)
+        self._listen(self._pc, "icecandidateerror", self._on_icecandidateerror)
+        self._listen(self._pc, "icegatheringstatechange", self._on_icegatheringstatechange)
 
     def __repr__(self) -> str:
         return f"<RtcLink {self.state.value}>"
@@ -122,6 +132,21 @@ class RtcLink:
         await self._pc.setLocalDescription(offer)
         self._local_sdp = str(self._pc.localDescription.sdp)
         return self._local_sdp
+
+    async def gathered_sdp(self) -> str:
+        """Our local description once ICE gathering has finished, every candidate inline (manual signaling
+        trickles nothing; wrap in ``asyncio.timeout`` and fall back to ``local_sdp``)."""
+        if not self._local_sdp:
+            raise InvalidStateError("rtc: no local description yet")
+        while str(self._pc.iceGatheringState) != "complete":
+            await asyncio.sleep(GATHER_POLL_S)
+            self._require(LinkState.CONNECTING)
+        return self.local_sdp
+
+    @property
+    def local_sdp(self) -> str:
+        """Our local description as it stands now (with the candidates gathered so far)."""
+        return str(self._pc.localDescription.sdp) if self._pc.localDescription else self._local_sdp
 
     async def accept_offer(self, sdp: str) -> str:
         """Take the remote offer and return our answer SDP; the channel arrives via ``datachannel``."""
@@ -249,7 +274,33 @@ class RtcLink:
     def _on_icecandidate(self, event: Any) -> None:
         if not event.candidate or not event.candidate.candidate:  # JS null arrives as falsy ``jsnull``
             return  # end of gathering: PeerJS sends nothing for it
+        if event.candidate.type:
+            self.local_candidate_types.add(str(event.candidate.type))
         self._callbacks.on_candidate(event.candidate.toJSON().to_py())
+
+    def _on_icecandidateerror(self, event: Any) -> None:
+        if len(self.ice_errors) < MAX_ICE_ERRORS:
+            text = str(event.errorText or "").strip() or "no answer"
+            self.ice_errors.append(f"{event.url or 'an ICE server'}: {event.errorCode} {text}")
+
+    def _on_icegatheringstatechange(self, _event: Any) -> None:
+        if str(self._pc.iceGatheringState) == "complete" and self.relay_problem:
+            self.close(self.relay_problem)  # relay-only with no relay address can never connect: say so now
+
+    @property
+    def relay_problem(self) -> str:
+        """In relay-only mode, once gathering gave no TURN relay address: why, in words; else empty."""
+        if not self._relay_only or "relay" in self.local_candidate_types:
+            return ""
+        if str(self._pc.iceGatheringState) != "complete" and not self.ice_errors:
+            return ""
+        if self.ice_errors:
+            return (
+                "Relay-only mode: the TURN server gave no relay address ("
+                + "; ".join(self.ice_errors)
+                + "). Check its address, username and credential in Settings."
+            )
+        return "Relay-only mode: no TURN server answered. Check the TURN servers in Settings."
 
     def _on_datachannel(self, event: Any) -> None:
         if self._channel is not None or str(event.channel.label) != self._label:

@@ -301,11 +301,12 @@ class Messenger:
             raise DecodeError(f"contact record: malformed ({type(error).__name__})") from None
 
     async def add_contact(
-        self, peer_id: str, *, name: str = "", invite_fingerprint: str | None = None
+        self, peer_id: str, *, name: str = "", invite_fingerprint: str | None = None, initiator: bool = True
     ) -> Contact:
         """A contact we will dial (from an invite link, or a peer id typed in). Idempotent for a known
         peer id; an invite for a known contact whose key we do not know yet adds its fingerprint. Adding
-        a message request accepts it; a blocked peer id is refused (``InvalidStateError``)."""
+        a message request accepts it; a blocked peer id is refused (``InvalidStateError``). ``initiator``
+        is a new contact's session role (false for the side that answers a manual offer)."""
         if not valid_peer_id(peer_id):
             raise DecodeError(f"{peer_id!r} is not a peer id")
         if invite_fingerprint is not None:
@@ -321,7 +322,7 @@ class Messenger:
                     await self._save_contact(existing)
                 await self._accept(existing)
             return existing
-        return await self._new_contact(peer_id, name, invite_fingerprint, is_initiator=True)
+        return await self._new_contact(peer_id, name, invite_fingerprint, is_initiator=initiator)
 
     async def _new_contact(
         self, peer_id: str, name: str, invite_fingerprint: str | None, *, is_initiator: bool

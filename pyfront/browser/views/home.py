@@ -56,6 +56,7 @@ class HomeView:
         on_connect: Callable[[str], Awaitable[None]],
         on_settings: Callable[[], Awaitable[None]],
         on_scan: Callable[[], Awaitable[None]],
+        on_manual: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._handlers = handlers
         self._on_open_chat = on_open_chat
@@ -138,6 +139,11 @@ class HomeView:
         scan = element("button", "Scan an invite QR code", id="scan-open", type="button", classes="secondary")
         buttons = element("div", classes="row")
         append(buttons, element("button", "Connect", id="connect-submit", type="submit"), scan)
+        manual = element(
+            "button", "Connect without a server", id="manual-open", type="button", classes="secondary"
+        )
+        if on_manual is not None:  # views.manual: a hand-carried offer and answer, no broker needed
+            append(buttons, manual)
         append(connect, element("h3", "Connect"), field, buttons, self.connect_error)
         append(panel, self.requests, chats, invite, connect)
         container.append(panel)
@@ -169,6 +175,12 @@ class HomeView:
         handlers.on_async(connect, "submit", submit_connect)
         handlers.on_async(settings, "click", open_settings)
         handlers.on_async(scan, "click", open_scan)
+
+        async def open_manual(_event: Any) -> None:
+            if on_manual is not None:
+                await on_manual()
+
+        handlers.on_async(manual, "click", open_manual)
 
     def show_broker(self, status: str, detail: str) -> None:
         words = {
