@@ -280,7 +280,7 @@ class RtcLink:
 
     def _on_icecandidateerror(self, event: Any) -> None:
         if len(self.ice_errors) < MAX_ICE_ERRORS:
-            text = str(event.errorText or "").strip() or "no answer"
+            text = str(event.errorText or "").strip().rstrip(".") or "no answer"
             self.ice_errors.append(f"{event.url or 'an ICE server'}: {event.errorCode} {text}")
 
     def _on_icegatheringstatechange(self, _event: Any) -> None:
