@@ -201,7 +201,7 @@ async def _unlock(
 ) -> IdentityFile:
     path = _identity_path(args)
     header = IdentityFile.read_header(path)
-    passphrase = read_passphrase(args) if header.protection == "passphrase" else None
+    passphrase = read_passphrase(args) if header.passphrase is not None else None
     try:
         return await IdentityFile.unlock(path, provider, passphrase, read_only=read_only)
     except AuthenticationError:
@@ -257,7 +257,7 @@ async def run_command(args: argparse.Namespace) -> int:
         allow_loopback()
     store = await _unlock(args, provider)
     try:
-        if store.vault.header.protection == "none":
+        if not store.vault.protected:
             print("warning: this identity file has no passphrase", file=sys.stderr)
         device = await _load(store, provider)
         peer = HeadlessPeer(

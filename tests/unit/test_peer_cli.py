@@ -55,7 +55,7 @@ def test_init_creates_a_protected_file_and_invite_prints_its_link(
     created = capsys.readouterr().out
     assert "peer id p" in created and PASSPHRASE not in created
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
-    assert IdentityFile.read_header(env).protection == "passphrase"
+    assert IdentityFile.read_header(env).passphrase is not None
     assert peer("invite", "--identity", str(env), "--server", "http://127.0.0.1:8000") == cli.EXIT_OK
     link = capsys.readouterr().out.strip()
     invite = parse_link(link)

@@ -111,7 +111,7 @@ def test_the_file_holds_the_pages_vault_and_no_record_in_clear(tmp_path: Path) -
             ).fetchone()
         assert meta["format"] == FILE_FORMAT
         header = VaultHeader.from_dict(json.loads(meta["vault"]))
-        assert header.protection == "passphrase" and header.iterations == ITERATIONS
+        assert header.passphrase is not None and header.passphrase.iterations == ITERATIONS
         vault = await Vault.unlock(PROVIDER, header, PASSPHRASE)
         assert await vault.open_json("message", "p1:aa", sealed) == {"text": "meet me at the old mill"}
 
@@ -200,7 +200,7 @@ def test_an_unprotected_file_opens_without_a_passphrase(tmp_path: Path) -> None:
         store = await new_file(path, None)
         await store.put_json("settings", "main", {"x": 1})
         store.close()
-        assert IdentityFile.read_header(path).protection == "none"
+        assert not IdentityFile.read_header(path).protected
         reopened = await IdentityFile.unlock(path, PROVIDER, None)
         assert await reopened.get_json("settings", "main") == {"x": 1}
         await reopened.change_passphrase(PASSPHRASE, iterations=ITERATIONS)
