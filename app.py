@@ -14,6 +14,9 @@ Command line (``python app.py --help``)::
     python app.py hash             # print the bundle root hash (builds first)
     python app.py verify URL       # compare a running server's bundle with the local build
     python app.py peer {init,invite,run} ...   # the headless peer (pyfront.peer.cli, docs/peer.md)
+    python app.py export DIR [--broker URL] [--turn 'URLS [USER CRED]'] [--mailbox URL] [--web-config CONFDIR]
+                                   # the bundle as a plain directory for any static web server
+    python app.py serve --no-static --allow-origin ORIGIN   # only the broker (and mailbox)
 """
 
 from __future__ import annotations
@@ -54,6 +57,36 @@ def create_app(config: Config | None = None) -> Flask:
     def healthz() -> Response:
         return Response("ok\n", mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
+    if config.serve_static:
+        _register_pages(app, config)
+
+    policy = headers.content_security_policy(config.connect_sources)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers.apply(response.headers, policy)
+        return response
+
+    sockets = _optional_module("server.sockets")
+    if sockets is not None:
+        sockets.register(app, config)  # type: ignore[attr-defined]
+    mailbox.register(app, config)
+
+    if config.serve_static:
+        app.wsgi_app = WhiteNoise(  # type: ignore[method-assign]
+            app.wsgi_app,
+            root=str(config.static_root),
+            prefix="/static/",
+            mimetypes=bundle.MIME_TYPES,
+            add_headers_function=headers.whitenoise_headers_with(policy),
+            autorefresh=config.testing,
+        )
+    return app
+
+
+def _register_pages(app: Flask, config: Config) -> None:
+    """The page, the manifest, the service worker and the web app manifest (not with ``--no-static``)."""
+
     @app.get("/")
     @app.get("/index.html")
     def index() -> Response:
@@ -72,28 +105,6 @@ def create_app(config: Config | None = None) -> Flask:
     @app.get("/manifest.webmanifest")
     def web_manifest() -> Response:
         return _no_cache_file(config.static_root / "manifest.webmanifest", "application/manifest+json")
-
-    policy = headers.content_security_policy(config.connect_sources)
-
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        headers.apply(response.headers, policy)
-        return response
-
-    sockets = _optional_module("server.sockets")
-    if sockets is not None:
-        sockets.register(app, config)  # type: ignore[attr-defined]
-    mailbox.register(app, config)
-
-    app.wsgi_app = WhiteNoise(  # type: ignore[method-assign]
-        app.wsgi_app,
-        root=str(config.static_root),
-        prefix="/static/",
-        mimetypes=bundle.MIME_TYPES,
-        add_headers_function=headers.whitenoise_headers_with(policy),
-        autorefresh=config.testing,
-    )
-    return app
 
 
 def _no_cache_file(path: Path, mimetype: str) -> Response:
@@ -136,6 +147,45 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument(
         "--autorefresh", action="store_true", help="re-read static files on every request (tests)"
     )
+    serve_cmd.add_argument(
+        "--no-static",
+        dest="static",
+        action="store_false",
+        help="serve only the broker (and the mailbox): the static bundle is exported to another host",
+    )
+    serve_cmd.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a site whose pages may use this broker, e.g. https://chat.example.org (repeatable; '*' for "
+        "any); required with --no-static (docs/selfhost.md)",
+    )
+
+    export_cmd = commands.add_parser(
+        "export", help="write the bundle as a directory for any static web server"
+    )
+    export_cmd.add_argument("directory", type=Path, help="a new or empty directory")
+    export_cmd.add_argument(
+        "--broker", default="", metavar="URL", help="the broker, e.g. wss://chat.example.org:9000/peerjs"
+    )
+    export_cmd.add_argument(
+        "--turn",
+        action="append",
+        default=[],
+        metavar="'URL[,URL...] [USERNAME CREDENTIAL]'",
+        help="a STUN or TURN server new profiles start with (repeatable; the credential is public)",
+    )
+    export_cmd.add_argument("--mailbox", default="", metavar="URL", help="the offline mailbox's base URL")
+    export_cmd.add_argument(
+        "--web-config",
+        type=Path,
+        metavar="CONFDIR",
+        help="also write nginx.conf and Caddyfile for the site here",
+    )
+    export_cmd.add_argument("--listen", default="443 ssl", help="nginx listen value for --web-config")
+    export_cmd.add_argument("--server-name", default="parley.example.org", help="host name for --web-config")
+    export_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
 
     build_cmd = commands.add_parser("build", help="build static/vendor, the pyfront zip and bundle.json")
     build_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
@@ -186,6 +236,50 @@ def _mailbox_overrides(args: argparse.Namespace) -> dict[str, object]:
     return overrides
 
 
+def _allowed_origins(values: Sequence[str], *, static: bool) -> tuple[str, ...] | None:
+    """The origins whose pages may use the broker; None means any (``'*'``, or the default with the
+    static files served here). A broker without its pages must be told which site they come from."""
+    if "*" in values:
+        if len(values) > 1:
+            raise headers.OriginError("--allow-origin '*' allows every origin: give it alone")
+        return None
+    if not values:
+        if not static:
+            raise headers.OriginError(
+                "--no-static needs --allow-origin ORIGIN (the site serving the pages), or '*' for any"
+            )
+        return None
+    origins = headers.check_connect_sources(values)
+    if any(not origin.startswith(("http://", "https://")) for origin in origins):
+        raise headers.OriginError("--allow-origin takes page origins: http(s)://host[:port]")
+    return origins
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pyfront.errors import ProtocolError  # noqa: PLC0415  (only export parses deployment settings)
+    from pyfront.messaging.deployment import Deployment  # noqa: PLC0415
+    from pyfront.messaging.settings import parse_ice_lines  # noqa: PLC0415
+    from server import export  # noqa: PLC0415
+
+    try:
+        deployment = Deployment(args.broker, parse_ice_lines("\n".join(args.turn)), args.mailbox)
+    except ProtocolError as error:
+        _parser().error(str(error))
+    config = Config(static_root=args.static_root.resolve())
+    try:
+        manifest = export.export(config, args.directory, deployment)
+    except export.ExportError as error:
+        _parser().error(str(error))
+    print(f"exported {len(manifest.files)} files to {args.directory}, root hash {manifest.root}")
+    print(bundle.describe_deployment(deployment))
+    print(f"Content-Security-Policy: {export.content_security_policy(deployment)}")
+    if args.web_config is not None:
+        web = export.WebSettings(listen=args.listen, server_name=args.server_name)
+        for path in export.write_web_configs(args.web_config, args.directory, deployment, web):
+            print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["peer"]:
@@ -201,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             connect_sources = headers.check_connect_sources(args.connect_src)
             mailbox_settings = _mailbox_overrides(args)
             MailboxSettings.from_overrides(mailbox_settings)
+            allowed = _allowed_origins(args.allow_origin, static=args.static)
         except (headers.OriginError, ValueError) as error:
             _parser().error(str(error))
         serve(
@@ -212,9 +307,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 testing=args.autorefresh,
                 connect_sources=connect_sources,
                 mailbox=mailbox_settings,
+                serve_static=args.static,
+                broker={} if allowed is None else {"cors_origins": list(allowed)},
             )
         )
         return 0
+    if args.command == "export":
+        return _export(args)
     config = Config(static_root=args.static_root.resolve())
     if args.command == "build":
         built = bundle.build(config)

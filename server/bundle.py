@@ -39,6 +39,8 @@ from pathlib import Path
 
 import brotli
 
+from pyfront.errors import ProtocolError
+from pyfront.messaging.deployment import DEPLOYMENT_URL, MAX_DEPLOYMENT_BYTES, Deployment
 from server import pycompile
 from server.config import Config
 
@@ -304,6 +306,8 @@ def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
     wanted[vendor_root / BOOT_CONFIG] = boot_config(
         f"/static/{VENDOR_DIR}/{zip_name}", f"/static/{VENDOR_DIR}/{stdlib_name}"
     )
+    # What ``python app.py serve`` is: broker and mailbox on the page's origin; ``export`` replaces it.
+    wanted[static_path(config, DEPLOYMENT_URL)] = Deployment().to_json()
 
     for path, data in wanted.items():
         _write_if_changed(path, data)
@@ -328,6 +332,11 @@ def write_manifest(config: Config, *, compress: bool = False) -> Manifest:
     manifest = Manifest.from_files(files)
     _write_if_changed(config.manifest_path, manifest.to_json())
     return manifest
+
+
+def static_path(config: Config, url: str) -> Path:
+    """The file under ``config.static_root`` served at ``url`` (a ``/static/...`` path)."""
+    return config.static_root / url.removeprefix("/static/")
 
 
 def _vendor_files(node_modules: Path, entry: VendorEntry) -> Iterator[tuple[str, bytes]]:
@@ -581,6 +590,8 @@ class VerifyReport:
     local_root: str
     remote_root: str | None
     differing: tuple[str, ...]
+    #: The served deployment file's settings (broker, TURN, mailbox), when the server has one.
+    deployment: Deployment | None = None
 
     @property
     def ok(self) -> bool:
@@ -592,6 +603,11 @@ def verify(local: Manifest, base_url: str) -> VerifyReport:
 
     Each served file is hashed as downloaded (the server's manifest is not trusted for content). The
     page at ``/`` must be byte-identical to ``/static/index.html``.
+
+    The one file a host chooses is the deployment file (``python app.py export``: its broker, TURN and
+    mailbox URLs). It is accepted when it is a valid deployment in canonical form, and the local root is
+    then recomputed with it, so the root hash printed covers exactly those settings; the report carries
+    them so the person sees what they are trusting.
     """
     base = base_url.rstrip("/")
     differing: list[str] = []
@@ -600,6 +616,15 @@ def verify(local: Manifest, base_url: str) -> VerifyReport:
         remote_root: str | None = remote.root
     except (BundleError, OSError) as error:
         return VerifyReport(local.root, None, (f"/bundle.json ({error})",))
+    deployment: Deployment | None = None
+    if DEPLOYMENT_URL in remote.files and DEPLOYMENT_URL in local.files:
+        try:
+            served_deployment = _download(base + DEPLOYMENT_URL, MAX_DEPLOYMENT_BYTES)
+            deployment = Deployment.from_json(served_deployment)
+        except (BundleError, OSError, ProtocolError) as error:
+            differing.append(f"{DEPLOYMENT_URL} (not a valid deployment file: {error})")
+        else:
+            local = Manifest.from_files({**local.files, DEPLOYMENT_URL: file_entry(served_deployment)})
     for path in sorted(set(local.files) | set(remote.files), key=str.encode):
         if path not in remote.files:
             differing.append(f"{path} (missing from the served manifest)")
@@ -625,7 +650,7 @@ def verify(local: Manifest, base_url: str) -> VerifyReport:
         else:
             if page != index:
                 differing.append("/ (differs from /static/index.html)")
-    return VerifyReport(local.root, remote_root, tuple(differing))
+    return VerifyReport(local.root, remote_root, tuple(differing), deployment)
 
 
 def _download(url: str, limit: int) -> bytes:
@@ -647,6 +672,8 @@ def verify_command(config: Config, url: str) -> int:
     """``python app.py verify URL``: exit 0 and print the root hash when identical, else list files."""
     local = build(config, log=False)
     report = verify(local, url)
+    if report.deployment is not None:
+        print(describe_deployment(report.deployment), file=sys.stderr)
     if report.ok:
         print(report.local_root)
         return 0
@@ -654,3 +681,12 @@ def verify_command(config: Config, url: str) -> int:
     for line in report.differing:
         print(f"  {line}", file=sys.stderr)
     return 1
+
+
+def describe_deployment(deployment: Deployment) -> str:
+    """The deployment's settings for a person to read (TURN credentials left out)."""
+    turn = "; ".join(",".join(server.urls) for server in deployment.ice_servers) or "(none)"
+    return (
+        f"deployment: broker {deployment.broker or '(the page origin, /peerjs)'}, ICE servers {turn}, "
+        f"mailbox {deployment.mailbox or '(the page origin)'}"
+    )

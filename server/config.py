@@ -40,6 +40,9 @@ class Config:
     testing: bool = False
     #: Origins the page may connect to besides its own (brokers on other origins); see server/headers.py.
     connect_sources: tuple[str, ...] = ()
+    #: False for ``serve --no-static``: only the broker (and the mailbox), for a site whose static files are
+    #: on another host (docs/selfhost.md); the page, manifest and bundle files are then not served here.
+    serve_static: bool = True
 
     @property
     def service_worker_path(self) -> Path:

@@ -501,6 +501,16 @@ def _cors(config: BrokerConfig, response: Response) -> Response:
     return response
 
 
+def origin_allowed(config: BrokerConfig, origin: str | None) -> bool:
+    """Whether a WebSocket upgrade from a page at ``origin`` is accepted (``cors_origins``, docs/broker.md).
+
+    Browsers always send ``Origin`` on a WebSocket upgrade, so a configured list keeps other sites' pages
+    from using this broker; a client that sends none (not a browser: the headless peer) is not a page on
+    another site, and is let in.
+    """
+    return origin is None or config.cors_origins is None or origin in config.cors_origins
+
+
 def broker_config(config: Config) -> BrokerConfig:
     """The broker settings of the app config, with the app's default mount path."""
     settings = dict(config.broker)
@@ -540,6 +550,8 @@ def register(app: Flask, config: Config) -> None:
             for name, value in environ.items()
             if name.startswith("HTTP_")
         }
+        if not origin_allowed(settings, headers.get("origin")):
+            return Response("Origin not allowed", status=403, content_type="text/plain")
         try:
             answer = handshake_response(headers)
         except HandshakeError as exc:

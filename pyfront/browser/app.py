@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import js
 
-from pyfront.browser import notices, passkey_unlock, persistence, ui, warm, webauthn
+from pyfront.browser import notices, passkey_unlock, persistence, site, ui, warm, webauthn
 from pyfront.browser.storage import IndexedDb, SealedStorage
 from pyfront.browser.views import invite_prompt, onboarding, passkeys, safekeeping, safety, scan, unlock
 from pyfront.browser.views import settings as settings_view
@@ -49,6 +49,7 @@ from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
 from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ProtocolError
 from pyfront.messaging.chat import Direction, Kind
+from pyfront.messaging.deployment import Deployment
 from pyfront.messaging.invite import Invite, parse_fragment, parse_link
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import new_peer_id, new_token, valid_peer_id
@@ -84,6 +85,8 @@ class App:
         self.identity: Identity | None = None
         self.profile: dict[str, Any] = {}
         self.settings = Settings()
+        #: The broker, TURN and mailbox this bundle was exported for (``browser/site.py`` reads it).
+        self.deployment = Deployment()
         self.messenger: Messenger | None = None
         self.network: Network | None = None
         self.mailbox: MailboxLoop | None = None
@@ -119,6 +122,7 @@ class App:
             messenger,
             settings,
             page_url=str(js.location.href),
+            deployment_broker=self.deployment.broker,
             peer_id=self.profile["peer_id"],
             token=self.profile["token"],
             random_bytes=self.provider.random_bytes,
@@ -191,7 +195,7 @@ class App:
         )
         await storage.put_json("identity", "self", identity.to_dict())
         await storage.put_json("olm", "account", account.to_dict())
-        await storage.put_json("settings", "main", Settings().to_dict())
+        await storage.put_json("settings", "main", self.deployment.initial_settings().to_dict())
         await storage.put_json("profile", "self", profile)
         await self._enter(storage)
 
@@ -246,7 +250,7 @@ class App:
         from pyfront.browser.mailbox import FetchHttp, MailboxLoop  # noqa: PLC0415
         from pyfront.messaging.courier import Courier  # noqa: PLC0415
 
-        base_url = self.settings.mailbox_base(str(js.location.href))
+        base_url = self.settings.mailbox_base(str(js.location.href), self.deployment.mailbox)
         courier = Courier(messenger, storage, FetchHttp(), self.provider, base_url=base_url, clock=time.time)
         await courier.load()
         for problem in courier.load_problems:
@@ -667,7 +671,9 @@ class App:
         self.messenger.settings = settings
         self.network.settings = settings
         if self.mailbox is not None:
-            self.mailbox.courier.settings_changed(settings.mailbox_base(str(js.location.href)))
+            self.mailbox.courier.settings_changed(
+                settings.mailbox_base(str(js.location.href), self.deployment.mailbox)
+            )
         if broker_changed:
             self.network.close()
             self.network = self._new_network(self.messenger, settings)
@@ -741,6 +747,7 @@ async def run(root_hash: str) -> App:
     # Which ML-KEM-768 implementation this browser got (WebCrypto's or noble's); docs/browsers.md.
     js.document.documentElement.dataset.mlkem = provider.mlkem_backend
     app = App(provider, await IndexedDb.open(), root_hash)
+    app.deployment = await site.fetch_deployment()
     app.take_invite_from_address()
     try:
         await app.start()

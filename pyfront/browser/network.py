@@ -62,6 +62,7 @@ class Network:
         settings: Settings,
         *,
         page_url: str,
+        deployment_broker: str = "",
         peer_id: str,
         token: str,
         random_bytes: Callable[[int], bytes],
@@ -76,7 +77,9 @@ class Network:
         self._dialing: set[str] = set()
         self._next_dial: dict[str, tuple[float, float]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
-        self.transport = BrokerTransport(settings.broker_address(page_url), peer_id, token, self._on_event)
+        self.transport = BrokerTransport(
+            settings.broker_address(page_url, deployment_broker), peer_id, token, self._on_event
+        )
         # A blocked peer's offer gets no answer and no RTCPeerConnection (the messenger's link_open refuses
         # a blocked peer's link too, should one open): its caller sees an unanswered call.
         self.connector = Connector(

@@ -162,18 +162,24 @@ class Settings:
             changes["ice_servers"] = tuple(changes["ice_servers"])
         return dataclasses.replace(self, **changes)
 
-    def broker_address(self, page_url: str) -> BrokerAddress:
-        """Where to register: the configured broker, or our broker at the origin of ``page_url``."""
+    def broker_address(self, page_url: str, deployment_broker: str = "") -> BrokerAddress:
+        """Where to register: the configured broker, else the deployment's (``messaging/deployment.py``),
+        else our broker at the origin of ``page_url``."""
         if self.broker_url:
             return _parse_broker_url(self.broker_url, key=self.broker_key)
+        if deployment_broker:
+            return _parse_broker_url(deployment_broker, key=self.broker_key)
         parts = urlsplit(page_url)
         origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{DEFAULT_BROKER_PATH}"
         return _parse_broker_url(origin, key=self.broker_key)
 
-    def mailbox_base(self, page_url: str) -> str:
-        """The mailbox's base URL: the configured one, or ``DEFAULT_MAILBOX_PATH`` at the page's origin."""
+    def mailbox_base(self, page_url: str, deployment_mailbox: str = "") -> str:
+        """The mailbox's base URL: the configured one, else the deployment's (``messaging/deployment.py``),
+        else ``DEFAULT_MAILBOX_PATH`` at the page's origin."""
         if self.mailbox_url:
             return self.mailbox_url.rstrip("/")
+        if deployment_mailbox:
+            return deployment_mailbox.rstrip("/")
         parts = urlsplit(page_url)
         return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{DEFAULT_MAILBOX_PATH}"
 
@@ -247,6 +253,11 @@ def _check_ice_url(url: object) -> None:
         raise DecodeError(f"ICE server: {url!r} has no host (RFC 7064/7065: scheme:host[:port])")
 
 
+def check_mailbox_url(url: str) -> None:
+    """``DecodeError``/``LimitError`` unless ``url`` is an ``http(s)://host[:port][/path]`` mailbox base."""
+    _check_mailbox_url(url)
+
+
 def _check_mailbox_url(url: str) -> None:
     if len(url) > MAX_MAILBOX_URL_LENGTH:
         raise LimitError(f"settings: mailbox URL longer than {MAX_MAILBOX_URL_LENGTH} characters")
@@ -259,6 +270,18 @@ def _check_mailbox_url(url: str) -> None:
         raise DecodeError(f"settings: the mailbox URL must be http(s)://host/..., got {url!r}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise DecodeError("settings: the mailbox URL takes no query, fragment or user information")
+
+
+def parse_broker_url(url: str, key: str = DEFAULT_BROKER_KEY) -> BrokerAddress:
+    """A broker URL's address; ``DecodeError``/``LimitError`` for anything but ``scheme://host[:port][/path]``."""
+    return _parse_broker_url(url, key)
+
+
+def broker_origin(scheme: str, host: str, port: int) -> str:
+    """``scheme://host[:port]`` as a CSP source (the port left out when it is the scheme's default)."""
+    secure = BROKER_SCHEMES[scheme]
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" if port == DEFAULT_PORTS[secure] else f"{scheme}://{shown}:{port}"
 
 
 def _parse_broker_url(url: str, key: str = DEFAULT_BROKER_KEY) -> BrokerAddress:
