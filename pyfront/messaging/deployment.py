@@ -29,7 +29,6 @@ from typing import Any
 
 from pyfront.errors import DecodeError, LimitError
 from pyfront.messaging.settings import (
-    MAX_BROKER_URL_LENGTH,
     MAX_ICE_SERVERS,
     IceServer,
     Settings,
