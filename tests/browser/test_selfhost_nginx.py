@@ -5,7 +5,8 @@ and the broker runs elsewhere (``python app.py serve --no-static``).
 loopback. A page loads from nginx with the CSP the deployment needs (the response header, and no CSP
 violation in either page); ``python app.py verify`` against nginx passes and prints the exported root
 hash; two people connect through the broker on another port, named by the hashed deployment file, and
-exchange messages both ways. The broker serves no page and refuses a WebSocket from another site's page.
+exchange messages both ways (the mailbox, on the broker's server too, is named the same way). The broker
+serves no page and refuses a WebSocket from another site's page.
 The deployment's ICE server reaches a new profile's settings.
 """
 
@@ -81,8 +82,9 @@ def test_exported_bundle_on_nginx_with_a_separate_broker(
     nginx_port, broker_port = free_port(), free_port()
     site_url = f"http://127.0.0.1:{nginx_port}"
     broker_url = f"http://127.0.0.1:{broker_port}/peerjs"
+    mailbox_url = f"http://127.0.0.1:{broker_port}/mailbox/v1"
     stun = f"stun:127.0.0.1:{free_port()}"
-    deployment = Deployment(broker_url, parse_ice_lines(stun))
+    deployment = Deployment(broker_url, parse_ice_lines(stun), mailbox_url)
 
     # Export: the site, its deployment file in the manifest, and the nginx server block.
     exported = app_py(
@@ -92,6 +94,8 @@ def test_exported_bundle_on_nginx_with_a_separate_broker(
         broker_url,
         "--turn",
         stun,
+        "--mailbox",
+        mailbox_url,
         "--web-config",
         str(tmp_path / "conf"),
         "--listen",

@@ -64,7 +64,7 @@ def document(**changes: object) -> bytes:
         (document(extra="x"), "fields"),
         (document(broker="javascript:alert(1)"), "broker URL"),
         (document(broker="wss://b.example.org/peerjs?x=1"), "no query"),
-        (document(mailbox="ws://mail.example.org"), "http:// or https://"),
+        (document(mailbox="ws://mail.example.org"), "must be http"),
         (document(ice_servers=[{"urls": ["turn:t.example.org"]}]), "username and a credential"),
         (FULL.to_json().replace(b"\n", b"\r\n"), "canonical"),
         (b" " + FULL.to_json(), "canonical"),
@@ -80,3 +80,11 @@ def test_size_and_count_limits() -> None:
         Deployment.from_json(b" " * (MAX_DEPLOYMENT_BYTES + 1))
     with pytest.raises(LimitError):
         Deployment(ice_servers=(TURN,) * 17)
+
+
+def test_the_mailbox_default_applies_only_when_the_person_chose_none() -> None:
+    page = "https://chat.example.org/"
+    assert Settings().mailbox_base(page, FULL.mailbox) == "https://mail.example.org"
+    assert Settings().mailbox_base(page, "") == "https://chat.example.org/mailbox/v1"
+    own = Settings(mailbox_url="https://mine.example.net/mailbox/v1")
+    assert own.mailbox_base(page, FULL.mailbox) == "https://mine.example.net/mailbox/v1"
