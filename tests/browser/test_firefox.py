@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.app_steps import CONNECT_MS, START_MS, STEP_MS
+from tests.browser.app_steps import CONNECT_MS, STEP_MS
 from tests.browser.firefox_steps import (
     chat_ready,
     message_count,
@@ -91,7 +91,7 @@ def test_firefox_to_firefox_invite_chat_reload_unlock_and_offline(
     # Offline: the service worker holds a verified copy; with the server gone Bob still opens his app.
     bob.wait_attribute("html", "data-sw-controlled", "yes", timeout=CONNECT_MS)
     server.stop()
-    bob.reload(timeout=START_MS)
+    bob.reload()
     unlock(bob, PASSPHRASE)
     assert bob.evaluate("() => fetch('/healthz').then((r) => r.status, () => 'offline')") == "offline"
     open_chat(bob, "Alice")
@@ -108,9 +108,8 @@ def test_firefox_rig_reports_what_it_saw(
     browser = firefox(server.url)
     page = browser.new_page()
     page.goto(server.url)
-    screen(page, "onboarding", START_MS)
-    with pytest.raises(FirefoxError, match=r"last seen: \{\"ok\":false,\"seen\":\"onboarding\"\}"):
-        screen(page, "home", timeout=500)
+    with pytest.raises(FirefoxError, match=r"last seen: \{\"ok\":false,\"seen\":\"en\"\}"):
+        page.wait_attribute("html", "lang", "fr", timeout=300)
     with pytest.raises(FirefoxError, match="goto failed"):  # the CSP stops fetches; a navigation is not
         page.goto("http://192.0.2.1/", timeout=10_000)
     assert "http://192.0.2.1/" in browser.external_requests()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.app_steps import CONNECT_MS, PHONE, START_MS, STEP_MS
+from tests.browser.app_steps import CONNECT_MS, PHONE, STEP_MS
 from tests.browser.app_steps import message as chromium_message
 from tests.browser.app_steps import onboard as chromium_onboard
 from tests.browser.app_steps import screen as chromium_screen
@@ -76,7 +76,7 @@ def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
     alice.screenshot("firefox-chromium-chat-360")
 
     # Alice reloads Firefox and unlocks; Firefox dials Chromium this time and the session resumes.
-    alice.reload(timeout=START_MS)
+    alice.reload()
     unlock(alice, PASSPHRASE)
     open_chat(alice, "Bob")
     chat_ready(alice)

@@ -31,8 +31,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import queue
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -51,6 +53,7 @@ DRIVER = Path(__file__).with_name("firefox_driver.cjs")
 LAUNCH_TIMEOUT_MS = 90_000  # a cold Firefox start on a loaded 2-core machine
 COMMAND_GRACE_S = 15.0  # beyond a command's own timeout, before the driver is taken for dead
 DEFAULT_TIMEOUT_MS = 30_000
+NAVIGATION_TIMEOUT_MS = 60_000  # until the load event; the app's own start is waited for on screen
 CLOSE_TIMEOUT_S = 15.0
 
 #: Preferences that keep a test Firefox off the network beyond loopback, and quiet.
@@ -128,6 +131,7 @@ class FirefoxBrowser:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stderr: list[str] = field(default_factory=list)
+    _firefox_pid: int | None = None
 
     def launch(self) -> None:
         node = shutil.which("node")
@@ -153,15 +157,14 @@ class FirefoxBrowser:
         )
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
-        self.version = str(
-            self.command(
-                "launch",
-                timeout=LAUNCH_TIMEOUT_MS,
-                executablePath=FIREFOX_PATH,
-                profile=str(self.workdir / "profile"),
-                prefs=prefs,
-            )
+        launched = self.command(
+            "launch",
+            timeout=LAUNCH_TIMEOUT_MS,
+            executablePath=FIREFOX_PATH,
+            profile=str(self.workdir / "profile"),
+            prefs=prefs,
         )
+        self.version, self._firefox_pid = str(launched["version"]), launched["pid"]
 
     def _read_stdout(self) -> None:
         assert self._process is not None and self._process.stdout is not None
@@ -229,20 +232,36 @@ class FirefoxBrowser:
         return sorted({url for url in self.requests if not is_loopback_url(url)})
 
     def close(self) -> None:
+        """Close Firefox through the driver; if either hangs, kill the driver and Firefox's process group."""
         process = self._process
         if process is None:
             return
-        with contextlib.suppress(FirefoxError):
+        closed = True
+        try:
             self.command("close", timeout=CLOSE_TIMEOUT_S * 1000)
+        except FirefoxError:
+            closed = False
         if process.stdin is not None:
             with contextlib.suppress(OSError):
                 process.stdin.close()
         try:
             process.wait(CLOSE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            process.kill()  # the driver and, with it, the pipe-attached Firefox
+            closed = False
+            process.kill()
             process.wait()
+        if not closed and self._firefox_pid is not None and _is_firefox(self._firefox_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._firefox_pid, signal.SIGKILL)
         self._process = None
+
+
+def _is_firefox(pid: int) -> bool:
+    """True if ``pid`` still runs Firefox (not a process that took the number since)."""
+    try:
+        return "firefox" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
 
 
 @dataclass
@@ -255,10 +274,10 @@ class FirefoxPage:
     def _do(self, op: str, timeout: float = DEFAULT_TIMEOUT_MS, **arguments: Any) -> Any:
         return self.browser.command(op, page=self.id, timeout=timeout, **arguments)
 
-    def goto(self, url: str, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
+    def goto(self, url: str, timeout: float = NAVIGATION_TIMEOUT_MS) -> None:
         self._do("goto", timeout, url=url)
 
-    def reload(self, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
+    def reload(self, timeout: float = NAVIGATION_TIMEOUT_MS) -> None:
         self._do("reload", timeout)
 
     @property

@@ -60,7 +60,9 @@ const operations = {
       readline.createInterface({ input: child.stderr }).on("line", (line) => emit({ event: "console", page: 0, text: `firefox: ${line}` }));
     }
     browser.on("disconnected", () => emit({ event: "disconnected" }));
-    return await browser.version();
+    // Firefox leads its own process group (puppeteer spawns it detached): Python kills that group if
+    // this driver ever stops answering.
+    return { version: await browser.version(), pid: child ? child.pid : null };
   },
 
   async newPage({ width, height }) {
