@@ -2,11 +2,13 @@
 
 ``create_identity`` makes what the page's first-run screen makes (``pyfront.browser.app``): an identity
 key, an Olm account, a random PeerJS rendezvous id with its broker token, default settings and the
-profile, every record sealed in the identity file. ``HeadlessPeer`` loads them, runs
-``pyfront.messaging.messenger.Messenger`` (the page's, unchanged) over ``PeerNetwork``, ticks it as the
-page does, and is its ``Listener``: each change becomes a line on the ``Console`` (a text received, a
-tick moving, a contact's link changing). In echo mode every text received is sent back, once, to whoever
-sent it (a reply accepts a message request, as in the page): a test peer and a demo.
+profile, every record sealed in the identity file. ``HeadlessPeer`` loads them and runs
+``pyfront.messaging.messenger.Messenger`` (the page's, unchanged) over ``PeerNetwork``, with the page's
+``Courier`` for the server's mailbox (``pyfront.peer.mailbox``: what was deposited while the peer was
+down is fetched before it goes online). It ticks the messenger as the page does and is its
+``Listener``: each change becomes a line on the ``Console`` (a text received, a tick moving, a contact's
+link changing). In echo mode every text received is sent back, once, to whoever sent it (a reply accepts
+a message request, as in the page): a test peer and a demo.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
 from pyfront.messaging.chat import Direction, Kind, Status
 from pyfront.messaging.contact import Contact
+from pyfront.messaging.courier import Courier
 from pyfront.messaging.invite import Invite, parse_link
 from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import new_peer_id, new_token, valid_peer_id
 from pyfront.olm import Account
 from pyfront.peer.console import COMMANDS, Command, Console, parse_command
+from pyfront.peer.mailbox import ClientHttp, PeerMailbox
 from pyfront.peer.network import BrokerStatus, PeerNetwork
 from pyfront.peer.store import IdentityFile
 from pyfront.session.identity import Identity
@@ -153,6 +157,16 @@ class HeadlessPeer:
             listener=self,
             clock=time.time,
         )
+        self.courier = Courier(
+            self.messenger,
+            store,
+            ClientHttp(),
+            provider,
+            base_url=device.settings.mailbox_base(app_url(server_url)),
+            clock=time.time,
+        )
+        self.mailbox = PeerMailbox(self.courier, lambda kind, detail: self.console.event(kind, detail=detail))
+        self._was_online = False
         address = device.settings.broker_address(app_url(server_url))
         self.network = PeerNetwork(
             self.messenger,
@@ -181,7 +195,8 @@ class HeadlessPeer:
     async def load(self) -> None:
         """Read every contact and chat (``DecodeError`` for a damaged record, as in the page)."""
         await self.messenger.load()
-        for problem in self.messenger.load_problems:
+        await self.courier.load()
+        for problem in self.messenger.load_problems + self.courier.load_problems:
             self.console.event("error", detail=f"stored record skipped: {problem}")
         for peer_id, contact in self.messenger.contacts.items():
             self._known.add(peer_id)
@@ -189,10 +204,13 @@ class HeadlessPeer:
                 self._reported[message.message_id] = message.status
 
     async def start(self, register_timeout: float = REGISTER_TIMEOUT_S) -> None:
-        """Register at the broker (``BrokerUnreachable`` or ``BrokerRefused`` when it has not accepted us
-        within ``register_timeout``) and start ticking."""
+        """Read the mailbox (what waited while we were down), register at the broker
+        (``BrokerUnreachable`` or ``BrokerRefused`` when it has not accepted us within
+        ``register_timeout``), then tick and run the courier."""
+        await self.mailbox.first_fetch()
         self.network.start()
         await self.network.broker.wait_registered(register_timeout)
+        self.mailbox.start()
         self._spawn(self._tick_forever())
 
     async def serve(self, lines: AsyncIterator[str] | None) -> None:
@@ -208,6 +226,7 @@ class HeadlessPeer:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self.mailbox.close()
         await self.network.close()
 
     def _spawn(self, step: Coroutine[Any, Any, Any]) -> None:
@@ -349,6 +368,9 @@ class HeadlessPeer:
     def _broker_changed(self, status: BrokerStatus, detail: str) -> None:
         if status is BrokerStatus.ONLINE:
             self.console.event("online", self.device.profile.peer_id)
+            if self._was_online:  # back after a loss: what waited in the mailbox meanwhile
+                self.mailbox.back_online()
+            self._was_online = True
         else:
             self.console.event("broker", state=status.value, detail=detail)
 

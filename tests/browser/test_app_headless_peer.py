@@ -10,27 +10,47 @@ interface) and ``--json`` (one event per line, read by ``tests.rig.headless_peer
 * The page opens the echo bot's invite link and connects; each text the person sends comes back once,
   and the bot's output shows it with the page's peer id. A line typed at the bot's stdin shows in the
   page, and the page's acknowledgement turns it "delivered" in the bot's output.
-* The bot stops (SIGTERM, exit 0) while the person writes; started again from its identity file, it is
-  called again by the page, the session resumes (no new full handshake on the page's side), the waiting
-  text arrives and is echoed.
+* The bot stops (SIGTERM, exit 0) while the person writes: the page deposits the text in the bot's
+  mailbox on our server ("queued on server"). Started again from its identity file, the bot fetches it
+  before it even registers at the broker, prints it once, and the server's mailbox is empty. The page
+  calls again, the session resumes (no new full handshake on the page's side), the text turns
+  "delivered" and its echo arrives, once.
 * A second headless peer accepts the *page's* invite link (``--connect``): the page shows a message
   request from it, the person replies, and the peer prints the reply.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from pyfront.messaging.invite import parse_link
-from tests.browser.app_steps import CONNECT_MS, DESKTOP, STEP_MS, message, onboard, screen, screenshots, send
+from server.mailbox_store import DATABASE_NAME
+from tests.browser.app_steps import CONNECT_MS, DESKTOP, STEP_MS, message, onboard, screen, screenshots
 from tests.rig.browser import BrowserContextFactory
 from tests.rig.headless_peer import HeadlessPeer
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_headless_peer")]
+
+
+def held(data_dir: Path) -> int:
+    """Envelopes the server's mailbox holds (read from its SQLite file, as an operator would)."""
+    path = data_dir / DATABASE_NAME
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM envelopes").fetchone()[0])
+
+
+def write(page: Page, text: str) -> None:
+    """Type ``text`` in the open chat and press Enter: it shows as sent (the echo may already follow)."""
+    page.fill("#compose-text", text)
+    page.press("#compose-text", "Enter")
+    expect(page.locator("#messages .message.out", has_text=text)).to_have_count(1, timeout=STEP_MS)
 
 
 def incoming(page: Page, text: str) -> Locator:
@@ -58,7 +78,7 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         assert page_invite.peer_id == alice
 
         # Page -> bot, and the echo back: shown once, and the bot printed what the person wrote.
-        send(page, "hello headless")
+        write(page, "hello headless")
         expect(incoming(page, "hello headless")).to_have_count(1, timeout=STEP_MS)
         expect(message(page, "hello headless")).to_have_count(2)
         received = bot.wait_for("message", peer=alice, text="hello headless")
@@ -67,7 +87,7 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
             "data-status", "delivered", timeout=STEP_MS
         )
         # Untrusted text reaches the bot's output exactly (JSON keeps it on one line).
-        send(page, "two\tcolumns \u202e and a bell \x07")
+        write(page, "two\tcolumns \u202e and a bell \x07")
         bot.wait_for("message", peer=alice, text="two\tcolumns \u202e and a bell \x07")
 
         # Bot -> page: a line typed at its stdin; the page's acknowledgement reaches the bot.
@@ -77,18 +97,35 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         bot.wait_for("delivered", peer=alice, id=sent["id"])
         screenshots(page, "headless-peer-chat")
 
-        # The bot goes away while the person writes; back from its identity file, the session resumes.
+        # The bot goes away while the person writes: the text waits sealed in the bot's mailbox on the
+        # server (the bot granted it on connecting), and the bot reads it there before it goes online.
+        expect(page.locator("html")).to_have_attribute("data-mailbox-grants", "1", timeout=STEP_MS)
         full_before = page.locator("#chat-status").get_attribute("data-full")
         assert bot.stop() == 0
         expect(page.locator("#chat-status")).not_to_have_attribute("data-state", "ready", timeout=STEP_MS)
-        send(page, "written while you were away")
-        bot.start("--echo")
+        away = "written while you were away"
+        write(page, away)
+        expect(page.locator("#messages .message.out", has_text=away)).to_have_attribute(
+            "data-status", "queued", timeout=STEP_MS
+        )
+        assert held(live_server.data_dir) == 1
+        bot.start("--echo")  # returns once the bot printed "online"
+        fetched = bot.wait_for("message", peer=alice, text=away, timeout=1)
+        assert bot.events.index(fetched) < bot.events.index(bot.wait_for("online"))
+        assert bot.wait_for("mailbox")["detail"] == "1 messages fetched"
+        assert held(live_server.data_dir) == 0  # acknowledged: the server deleted it
+        # The page calls again, the session resumes, the echo arrives; nothing is shown twice.
         expect(page.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
-        bot.wait_for("message", peer=alice, text="written while you were away", timeout=CONNECT_MS / 1000)
-        expect(incoming(page, "written while you were away")).to_have_count(1, timeout=STEP_MS)
+        expect(incoming(page, away)).to_have_count(1, timeout=STEP_MS)
+        expect(page.locator("#messages .message.out", has_text=away)).to_have_attribute(
+            "data-status", "delivered", timeout=STEP_MS
+        )
         assert page.locator("#chat-status").get_attribute("data-full") == full_before
         assert int(page.locator("#chat-status").get_attribute("data-resumed") or 0) >= 1
-        expect(incoming(page, "hello headless")).to_have_count(1)  # nothing shown twice
+        expect(incoming(page, "hello headless")).to_have_count(1)
+        write(page, "and now directly")
+        bot.wait_for("message", peer=alice, text="and now directly")
+        assert [e for e in bot.events if e.get("event") == "message" and e.get("text") == away] == [fetched]
 
         # Carol (headless) accepts the page's invite link: a request on the page; the reply reaches her.
         carol.start("--connect", page_invite_link(page))
@@ -101,7 +138,7 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         request.click()
         screen(page, "chat")
         expect(incoming(page, "hi Alice, Carol here")).to_have_count(1, timeout=STEP_MS)
-        send(page, "welcome Carol")
+        write(page, "welcome Carol")
         carol.wait_for("message", peer=alice, text="welcome Carol")
     finally:
         codes = [bot.stop(), carol.stop()]

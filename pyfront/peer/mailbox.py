@@ -1,0 +1,140 @@
+"""The headless peer's side of the mailbox: ``MailboxHttp`` over ``http.client``, and the courier's loop.
+
+The twin of ``pyfront.browser.mailbox``: ``pyfront.messaging.courier.Courier`` decides everything
+(grants, deposits, fetching in order, acknowledging); this module moves its bodies over HTTP and says
+when to act: a fetch before the network starts (so what waited in the mailbox while the peer was down
+is read, shown and acknowledged before any contact calls), again each time the broker accepts us after
+a loss (the network came back), and every ``POLL_INTERVAL_S`` for contacts not connected; a courier
+step (grants, deposits) every ``STEP_INTERVAL_S``.
+
+``http.client`` runs in a worker thread (``asyncio.to_thread``), one connection per request, with no
+cookies, no redirects followed and ``REQUEST_TIMEOUT_S``; an answer larger than
+``MAX_ANSWER_BYTES`` (a full fetch of ``FETCH_LIMIT`` envelopes of ``MAX_ENVELOPE_BYTES``) is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import urlsplit
+
+from pyfront.errors import ProtocolError
+from pyfront.messaging.courier import POLL_INTERVAL_S, Courier
+from pyfront.messaging.mailbox_wire import FETCH_LIMIT, MAX_ENVELOPE_BYTES, MailboxError
+
+STEP_INTERVAL_S = 1.0
+"""How often the courier looks for grants to send and messages to deposit (the page's)."""
+FIRST_FETCH_TIMEOUT_S = 20.0
+"""The fetch before the network starts waits at most this long, then goes on in the background."""
+REQUEST_TIMEOUT_S = 15.0
+"""One HTTP request (connect, send, answer) may take this long."""
+MAX_ANSWER_BYTES = FETCH_LIMIT * (MAX_ENVELOPE_BYTES + 12) + 16
+"""The largest answer read: a full fetch (``version || more || count`` and per envelope ``seq || length``)."""
+
+
+class ClientHttp:
+    """``MailboxHttp`` with the standard library's ``http.client``."""
+
+    def __repr__(self) -> str:
+        return "<ClientHttp>"
+
+    async def post(self, url: str, body: bytes) -> tuple[int, bytes]:
+        return await asyncio.to_thread(_post, url, body)
+
+
+def _post(url: str, body: bytes) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MailboxError(0, "unreachable", f"not an http(s) mailbox URL: {url!r}")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT_S)
+    try:
+        connection.request(
+            "POST",
+            parts.path + (f"?{parts.query}" if parts.query else ""),
+            body=body,
+            headers={"Content-Type": "application/octet-stream", "Cache-Control": "no-store"},
+        )
+        response = connection.getresponse()
+        answer = response.read(MAX_ANSWER_BYTES + 1)
+    except (OSError, http.client.HTTPException) as error:
+        reason = str(error) or type(error).__name__
+        raise MailboxError(0, "unreachable", f"the mailbox server cannot be reached ({reason})") from None
+    finally:
+        connection.close()
+    if len(answer) > MAX_ANSWER_BYTES:
+        raise MailboxError(response.status, "too-large", f"an answer over {MAX_ANSWER_BYTES} bytes")
+    return response.status, answer
+
+
+class PeerMailbox:
+    """Runs one courier until ``close``; ``report(kind, detail)`` prints what happened."""
+
+    def __init__(self, courier: Courier, report: Callable[[str, str], None]) -> None:
+        self.courier = courier
+        self._report = report
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._fetching = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<PeerMailbox {self.courier!r}>"
+
+    async def first_fetch(self) -> None:
+        """Read every mailbox once, before the network starts."""
+        try:
+            async with asyncio.timeout(FIRST_FETCH_TIMEOUT_S):
+                await self.fetch()
+        except TimeoutError:
+            self._report("error", "mailbox: the first fetch took too long; it goes on in the background")
+            self._spawn(self.fetch())
+
+    async def fetch(self, *, only_unconnected: bool = False) -> None:
+        async with self._fetching:
+            try:
+                shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
+            except ProtocolError as error:
+                self._report("error", f"mailbox: fetch failed: {error}")
+                return
+        self._errors()
+        if shown:
+            self._report("mailbox", f"{shown} messages fetched")
+
+    def start(self) -> None:
+        self._spawn(self._run())
+
+    def back_online(self) -> None:
+        """The broker accepted us again after a loss: read what may have waited meanwhile."""
+        self._spawn(self.fetch())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # leaving: nothing more to do
+                await task
+
+    def _spawn(self, step: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _errors(self) -> None:
+        if self.courier.error:
+            self._report("error", self.courier.error)
+            self.courier.error = ""
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(STEP_INTERVAL_S)
+            try:
+                await self.courier.step()
+            except ProtocolError as error:
+                self._report("error", f"mailbox: {error}")
+            self._errors()
+            due = time.time() - self.courier.polled_at >= POLL_INTERVAL_S
+            if self.courier.enabled and due:
+                await self.fetch(only_unconnected=True)
