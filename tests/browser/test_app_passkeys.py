@@ -23,6 +23,7 @@ WebAuthn needs a secure context and a domain as relying-party id: the pages use 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -72,6 +73,40 @@ FOREIGN_PASSKEY_JS = """async () => {
     authenticatorSelection: {residentKey: "required", userVerification: "required"},
     extensions: {prf: {}}}});
   return credential.id;
+}"""
+
+
+# The PRF output of the vault's passkey for its stored salt, asked of the authenticator as the app asks it.
+PRF_OUTPUT_JS = """async (header) => {
+  const wrap = JSON.parse(header).wraps.find(w => w.method === "passkey");
+  const id = Uint8Array.from(atob(wrap.credential_id), c => c.charCodeAt(0));
+  const salt = Uint8Array.from(atob(wrap.prf_salt), c => c.charCodeAt(0));
+  const assertion = await navigator.credentials.get({publicKey: {
+    challenge: crypto.getRandomValues(new Uint8Array(32)), rpId: location.hostname,
+    allowCredentials: [{type: "public-key", id}], userVerification: "required",
+    extensions: {prf: {eval: {first: salt}}}}});
+  return Array.from(new Uint8Array(assertion.getClientExtensionResults().prf.results.first));
+}"""
+# Every record and the header, as base64 of the stored bytes (what someone with the profile could read).
+STORED_JS = """async () => {
+  const db = await new Promise((ok, fail) => {
+    const request = indexedDB.open("parley");
+    request.onsuccess = () => ok(request.result);
+    request.onerror = () => fail(request.error);
+  });
+  const out = [];
+  for (const store of db.objectStoreNames) {
+    const values = await new Promise((ok, fail) => {
+      const request = db.transaction(store, "readonly").objectStore(store).getAll();
+      request.onsuccess = () => ok(request.result);
+      request.onerror = () => fail(request.error);
+    });
+    for (const value of values) {
+      out.push(typeof value === "string" ? value : btoa(String.fromCharCode(...value)));
+    }
+  }
+  db.close();
+  return out.join(" ");
 }"""
 
 
@@ -133,6 +168,12 @@ def test_register_reload_unlock_and_what_cannot_unlock(
     expect(page.locator("#passkey-list li")).to_contain_text("Laptop")
     assert stored_methods(page) == ["passphrase", "passkey"]
     screenshots(page, "passkeys-registered")
+    # The PRF output unlocks, so it is as secret as the passphrase: never stored, never logged.
+    prf_output = bytes(page.evaluate(PRF_OUTPUT_JS, page.evaluate(HEADER_JS)))
+    assert len(prf_output) == 32
+    stored, logged = page.evaluate(STORED_JS), "\n".join(log)
+    for form in (prf_output.hex(), base64.b64encode(prf_output).decode(), str(list(prf_output))[1:-1]):
+        assert form not in stored and form not in logged
 
     # Reload: the passkey unlocks.
     reload_to_unlock(page)
@@ -168,6 +209,9 @@ def test_register_reload_unlock_and_what_cannot_unlock(
     expect(page.locator("#passkeys-none")).to_be_visible()
     add_passkey(page, "Phone")
     expect(result).to_have_text(re.compile("^Added the passkey Phone"), timeout=STEP_MS)
+    add_passkey(page, "Phone again")  # the same authenticator twice: the browser refuses (excludeCredentials)
+    expect(result).to_contain_text("already holds a passkey for this vault", timeout=STEP_MS)
+    expect(page.locator("#passkey-list li")).to_have_count(1)
     page.fill("#passphrase-current", PASSPHRASE)
     page.click("#passphrase-submit")
     expect(page.locator("#passphrase-result")).to_have_text("Passphrase changed.", timeout=STEP_MS)
