@@ -29,6 +29,16 @@ def started(page: FirefoxPage) -> str:
     return str(page.evaluate(ROOT_HASH))
 
 
+def fetch_latest_statics(page: FirefoxPage) -> None:
+    """Press "Fetch latest statics"; where the top bar shows a bundle badge, it opens the panel first."""
+    if page.evaluate(
+        "() => !!document.querySelector('#bundle-badge') "
+        "&& !document.querySelector('#update-panel').checkVisibility()"
+    ):
+        page.click("#bundle-badge")
+    page.click("::-p-aria(Fetch latest statics)")
+
+
 def test_firefox_refuses_a_tampered_update_and_keeps_the_verified_bundle(
     live_server_factory: LiveServerFactory, firefox: FirefoxFactory, tmp_path: Path
 ) -> None:
@@ -45,7 +55,7 @@ def test_firefox_refuses_a_tampered_update_and_keeps_the_verified_bundle(
     live_server_factory(port=first.port, static_root=tampered_static)
     assert announced_root != old_root
 
-    page.click("::-p-aria(Fetch latest statics)")
+    fetch_latest_statics(page)
     page.wait_attribute("html", "data-update-state", "error", timeout=SW_TIMEOUT_MS)
     status = str(page.evaluate("() => document.querySelector('#update-status').textContent"))
     assert status.startswith("Update refused")
