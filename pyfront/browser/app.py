@@ -59,12 +59,14 @@ from pyfront.storage.vault import Vault
 from pyfront.storage.vault_header import PasskeyWrap, VaultHeader
 
 if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.import_protocol_stack)
+    from pyfront.browser.files import PageTransfers
     from pyfront.browser.mailbox import MailboxLoop
     from pyfront.browser.manual_screen import ManualScreen
     from pyfront.browser.network import Network
     from pyfront.browser.views import home
     from pyfront.browser.views.conversation import ConversationView
     from pyfront.messaging.messenger import Messenger
+    from pyfront.messaging.transfer.state import Transfer
 
 APP_CONTAINER_ID = "messenger"
 TOKEN_RANDOM_BYTES = 16
@@ -90,6 +92,7 @@ class App:
         self.messenger: Messenger | None = None
         self.network: Network | None = None
         self.mailbox: MailboxLoop | None = None
+        self.files: PageTransfers | None = None
         self.pending_invite: Invite | None = None
         self.invite_error = ""
         self.screen = ""
@@ -236,6 +239,11 @@ class App:
         await self.messenger.load()
         for problem in self.messenger.load_problems:
             js.console.warn(f"stored record skipped: {problem}")
+        from pyfront.browser.files import PageTransfers  # noqa: PLC0415  (see above)
+        from pyfront.crypto.webcrypto import WebCryptoProvider  # noqa: PLC0415
+
+        assert isinstance(self.provider, WebCryptoProvider)
+        self.files = await PageTransfers.create(self.provider, self.messenger, storage, self._file_changed)
         self.network = self._new_network(self.messenger, self.settings)
         self.mailbox = await self._new_mailbox(self.messenger, storage)
         self._spawn(self._start_network(self.network, self.mailbox))
@@ -288,7 +296,13 @@ class App:
         if self._home is not None and self.messenger is not None:
             self._home.show_contacts(self.messenger.ordered_contacts())
 
+    def _file_changed(self, transfer: Transfer) -> None:
+        if self._chat is not None and self.open_peer == transfer.peer_id:
+            self._chat.refresh_file(transfer.file_id.hex())
+
     def messages_changed(self, peer_id: str, changed: list[str], removed: list[str]) -> None:
+        if self.files is not None:
+            self.files.messages_changed(peer_id, changed, removed)
         if self._chat is not None and self.open_peer == peer_id:
             self._chat.update(changed, removed)
             self._read_if_looking()
@@ -322,6 +336,11 @@ class App:
         notification.new(NOTIFICATION_TITLE, to_js(options, dict_converter=js.Object.fromEntries))
 
     def contact_status_changed(self, peer_id: str) -> None:
+        contact = self.messenger.contacts.get(peer_id) if self.messenger is not None else None
+        if self.files is not None and contact is not None:
+            from pyfront.messaging.contact import LinkStatus  # noqa: PLC0415
+
+            self.files.link_status(peer_id, contact.status is LinkStatus.READY)
         if self._chat is not None and self.open_peer == peer_id:
             self._chat.refresh_status()
         self.contacts_changed()
@@ -508,8 +527,17 @@ class App:
 
         container = self._screen("chat")
         self.open_peer = peer_id
+        from pyfront.browser.views.attachments import Attachments  # noqa: PLC0415
         from pyfront.browser.views.conversation import ConversationView  # noqa: PLC0415  (see show_home)
 
+        def file_error(text: str) -> None:
+            if self._chat is not None:
+                self._chat.error.textContent = text
+                self._chat.error.hidden = False
+
+        attachments = (
+            None if self.files is None else Attachments(self.files, self._handlers, peer_id, file_error)
+        )
         self._chat = ConversationView(
             container,
             self._handlers,
@@ -523,6 +551,7 @@ class App:
             on_connect=connect,
             on_accept=accept,
             on_block=block,
+            attachments=attachments,
         )
         self._read_if_looking()
         self._spawn(self._offer_backup(container))

@@ -52,6 +52,9 @@ MAX_PENDING_CANDIDATES = 64
 MAX_ICE_ERRORS = 8
 #: How often ``gathered_sdp`` looks whether gathering has finished.
 GATHER_POLL_S = 0.05
+#: Called with each data channel before the link listens to it: the page's file transfers
+#: (``pyfront.browser.files``) take their ``FileChunk`` frames off the channel first, in JavaScript.
+CHANNEL_HOOKS: list[Callable[[Any], None]] = []
 
 
 class LinkState(Enum):
@@ -230,6 +233,11 @@ class RtcLink:
         self._channel.send(_uint8(data))
 
     @property
+    def channel(self) -> Any:
+        """The ``RTCDataChannel`` (the file transfers' bulk path sends on it), or None before it exists."""
+        return self._channel
+
+    @property
     def buffered_amount(self) -> int:
         return int(self._channel.bufferedAmount) if self._channel is not None else 0
 
@@ -266,6 +274,8 @@ class RtcLink:
         self._channel = channel
         channel.binaryType = "arraybuffer"
         channel.bufferedAmountLowThreshold = LOW_WATER_BYTES
+        for hook in CHANNEL_HOOKS:
+            hook(channel)
         self._listen(channel, "open", self._on_open)
         self._listen(channel, "message", self._on_message)
         self._listen(channel, "bufferedamountlow", self._on_bufferedamountlow)

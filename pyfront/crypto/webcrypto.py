@@ -187,6 +187,16 @@ class WebCryptoProvider(CryptoProvider):
             self._key_cache.popitem(last=False)
         return crypto_key
 
+    async def file_key(self, key: bytes) -> Any:
+        """A non-extractable AES-256-GCM ``CryptoKey`` (encrypt and decrypt) for one file's chunks: the
+        page's bulk path (``static/js/files.js``) encrypts and decrypts with it; the bytes never reach
+        JavaScript (docs/files.md)."""
+        require_length("file key", key, 32)
+        ffi = self._ffi
+        return await ffi.subtle.importKey(
+            "raw", ffi.bytes_in(key), ffi.record(name="AES-GCM"), False, ffi.usages("encrypt", "decrypt")
+        )
+
     @property
     def bridge_loaded(self) -> bool:
         """True when AES and X25519 run through ``crypto_bridge.js`` (one promise per operation)."""

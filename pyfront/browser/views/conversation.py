@@ -13,11 +13,14 @@ screen" is what bench/e2e.py measures. Text is set with ``textContent`` only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyfront.browser.ui import Handlers, append, clock_time, element, full_time
 from pyfront.messaging.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
 from pyfront.messaging.contact import Contact, LinkStatus
+
+if TYPE_CHECKING:
+    from pyfront.browser.views.attachments import Attachments
 
 STATUS_MARKS = {
     Status.SENDING: ("…", "Sending"),
@@ -64,8 +67,10 @@ class ConversationView:
         on_connect: Callable[[], Awaitable[None]],
         on_accept: Callable[[], Awaitable[None]],
         on_block: Callable[[], Awaitable[None]],
+        attachments: Attachments | None = None,
     ) -> None:
         self.contact = contact
+        self._attachments = attachments
         self._handlers = handlers
         self._on_delete = on_delete
         self._items: dict[str, Any] = {}
@@ -105,6 +110,8 @@ class ConversationView:
         )
         self.input.placeholder = "Message"
         append(composer, self.input, element("button", "Send", id="compose-send", type="submit"))
+        if attachments is not None:
+            attachments.install(panel, composer, self.input)
         append(
             panel,
             header,
@@ -239,6 +246,11 @@ class ConversationView:
                 self._upsert(message)
         self.timer.value = str(self.contact.conversation.timer)
 
+    def refresh_file(self, message_id: str) -> None:
+        """A file's transfer moved: its progress and preview, in place."""
+        if self._attachments is not None:
+            self._attachments.refresh(message_id)
+
     def _upsert(self, message: ChatMessage) -> None:
         item = self._render(message)
         old = self._items.get(message.message_id)
@@ -282,6 +294,8 @@ class ConversationView:
         if message.kind is Kind.DELETED:
             item.classList.add("deleted")
             text = element("p", "This message was deleted.", classes="text")
+        elif message.kind is Kind.FILE and self._attachments is not None:
+            text = self._attachments.node(message)
         else:
             text = element("p", message.text, classes="text")
         meta = element("p", classes="meta small")
@@ -294,7 +308,7 @@ class ConversationView:
             append(meta, element("span", mark, classes=f"tick {message.status.value}", title=words))
             meta.setAttribute("aria-label", f"{words} at {clock_time(message.sent_at)}")
         append(item, text, meta)
-        if outgoing and message.kind is Kind.TEXT:
+        if outgoing and message.kind in (Kind.TEXT, Kind.FILE):
             delete = element("button", "Delete for everyone", type="button", classes="link delete small")
 
             async def delete_clicked(_event: Any) -> None:

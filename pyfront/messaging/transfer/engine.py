@@ -306,7 +306,7 @@ class Transfers:
         try:
             plaintext = await transfer.receive(self._provider, stream, data)
         except ProtocolError as error:
-            await self._failed(transfer, str(error))
+            await self.failed(transfer, str(error))
             return
         digest = await self._digest(transfer)
         digest.update(plaintext)
@@ -323,12 +323,12 @@ class Transfers:
             self._digests[transfer.file_id] = digest
         return digest
 
-    async def stored(self, transfer: Transfer, count: int) -> None:
+    async def stored(self, transfer: Transfer, count: int, digest: bytes | None = None) -> None:
         """``count`` chunks of ``transfer`` are durable: store the record, acknowledge when due, and
-        finish when the last one is."""
+        finish when the last one is (``digest``: the file's SHA-256, when whoever stored it computed it)."""
         ack = transfer.stored(count)
         if count == transfer.chunks:
-            await self.finish(transfer, (await self._digest(transfer)).digest())
+            await self.finish(transfer, digest or (await self._digest(transfer)).digest())
             return
         await self._save(transfer)
         self._on_change(transfer)
@@ -352,7 +352,7 @@ class Transfers:
         await self._messaging.send_file_control(transfer.peer_id, ack)
         await self._messaging.send_file_control(transfer.peer_id, complete)
 
-    async def _failed(self, transfer: Transfer, error: str) -> None:
+    async def failed(self, transfer: Transfer, error: str) -> None:
         """A chunk failed a check: the transfer ends, what was stored of it is deleted, the sender told."""
         message = transfer.fail(error)
         await self._ended(transfer)

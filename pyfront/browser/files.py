@@ -1,0 +1,315 @@
+"""File transfers in the page: ``Transfers`` with the bulk bytes moved by ``static/js/files.js``.
+
+The core (``pyfront.messaging.transfer``) decides the key, the nonce prefix, the AAD, the frame layout,
+which chunk comes next, acknowledgements, resume and cancel. This module hands the bulk module what it
+needs for one file (``_params``: the key as a non-extractable ``CryptoKey`` from
+``WebCryptoProvider.file_key``, the nonce prefix, the AAD, the sizes) and turns what it reports into the
+core's accounting:
+
+* sending: ``pick`` hashes and encrypts the picked ``File`` into IndexedDB (``prepare``), makes a thumbnail
+  of a large image, then sends the offer; each ``FileAccept`` starts ``send`` from the asked chunk;
+* receiving: ``expect`` registers the file before our ``FileAccept`` leaves; the module checks order and
+  authenticity of each chunk, stores verified ciphertexts 16 at a time and reports ``stored`` counts (and
+  the SHA-256 at the end) or ``failed``; ``Transfer`` decides acknowledgements and completion;
+* previews: a finished image or video is decrypted chunk by chunk into a ``Blob`` and shown through an
+  object URL (CSP ``img-src``/``media-src`` allow ``blob:``).
+
+Browser glue (imports ``js``); tested in Chromium by tests/browser/test_app_files.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import js
+from pyodide.ffi import JsException, create_proxy, to_js
+
+from pyfront.browser import rtc
+from pyfront.crypto.webcrypto import WebCryptoProvider, import_js_module
+from pyfront.errors import InvalidStateError, ProtocolError
+from pyfront.messaging.chat import Kind
+from pyfront.messaging.contact import Store
+from pyfront.messaging.messenger import Messenger
+from pyfront.messaging.transfer import engine
+from pyfront.messaging.transfer.offer import (
+    THUMBNAIL_EDGE,
+    THUMBNAIL_FROM_BYTES,
+    clean_mime,
+    preview_kind,
+)
+from pyfront.messaging.transfer.state import Phase, Role, Transfer
+from pyfront.session.content import MAX_THUMBNAIL
+
+FILES_MODULE_URL = "/static/js/files.js"
+FILES_MODULE_VERSION = 1
+#: JPEG quality of a thumbnail made in the page.
+THUMBNAIL_QUALITY = 0.7
+
+
+class PageChunks:
+    """``ChunkStore`` for the page: the bulk module owns the chunks (ciphertexts in IndexedDB)."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    async def write(self, file_id: bytes, index: int, data: bytes) -> None:
+        raise InvalidStateError("the page stores chunks in static/js/files.js")
+
+    async def read(self, file_id: bytes, index: int) -> bytes:
+        raise InvalidStateError("the page reads chunks in static/js/files.js")
+
+    async def delete(self, file_id: bytes) -> None:
+        await self._module.deleteFile(file_id.hex())
+
+
+def _uint8(data: bytes) -> Any:
+    array = js.Uint8Array.new(len(data))
+    array.assign(data)
+    return array
+
+
+async def load_files_module() -> Any:
+    module = await import_js_module(FILES_MODULE_URL)
+    if getattr(module, "VERSION", None) != FILES_MODULE_VERSION:
+        raise InvalidStateError(f"{FILES_MODULE_URL}: version {FILES_MODULE_VERSION} expected")
+    return module
+
+
+class PageTransfers(engine.Transfers):
+    """The page's transfers. Build with ``create``."""
+
+    def __init__(
+        self,
+        provider: WebCryptoProvider,
+        messenger: Messenger,
+        store: Store,
+        module: Any,
+        on_change: Callable[[Transfer], None],
+    ) -> None:
+        super().__init__(
+            provider,
+            messenger,
+            store,
+            PageChunks(module),
+            self._no_frames,
+            max_file_bytes=lambda: messenger.settings.max_file_bytes,
+            on_change=on_change,
+        )
+        self._web = provider
+        self._messenger = messenger
+        self._module = module
+        self._keys: dict[bytes, Any] = {}
+        self._proxies: dict[bytes, Any] = {}
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._ready: set[str] = set()
+        #: Object URLs of previews and files, by file id.
+        self.urls: dict[bytes, str] = {}
+        #: When this link's transfer of a file started, and its count then (speed and time left).
+        self.started: dict[bytes, tuple[float, int]] = {}
+        #: Files being hashed and encrypted before their offer leaves: file id -> (peer id, name).
+        self.preparing: dict[bytes, tuple[str, str]] = {}
+        rtc.CHANNEL_HOOKS.append(module.attach)
+
+    @classmethod
+    async def create(
+        cls,
+        provider: WebCryptoProvider,
+        messenger: Messenger,
+        store: Store,
+        on_change: Callable[[Transfer], None],
+    ) -> PageTransfers:
+        transfers = cls(provider, messenger, store, await load_files_module(), on_change)
+        messages = {
+            bytes.fromhex(message.message_id): message
+            for contact in messenger.contacts.values()
+            for message in contact.conversation.messages.values()
+            if message.kind is Kind.FILE
+        }
+        await transfers.load(messages)
+        messenger.files = transfers
+        transfers._spawn(transfers.run())
+        return transfers
+
+    @staticmethod
+    async def _no_frames(_peer_id: str, _frame: bytes) -> None:
+        raise InvalidStateError("the page sends chunk frames from static/js/files.js")
+
+    def _spawn(self, step: Any) -> None:
+        task = asyncio.ensure_future(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _params(self, file_id: bytes) -> Any:
+        stream = self._streams[file_id]
+        key = self._keys.get(file_id)
+        if key is None:
+            key = self._keys[file_id] = await self._web.file_key(stream.key)
+        fields = {
+            "fileId": file_id.hex(),
+            "key": key,
+            "prefix": _uint8(stream.nonce_prefix),
+            "aad": _uint8(stream.aad),
+            "size": stream.size,
+            "chunkSize": stream.chunk_size,
+            "chunks": stream.chunks,
+        }
+        return to_js(fields, dict_converter=js.Object.fromEntries)
+
+    # --- sending ------------------------------------------------------------------------------------
+
+    async def pick(self, peer_id: str, file: Any) -> None:
+        """A file the person picked, dropped or pasted: thumbnail, hash and encrypt it, then offer it."""
+        name, mime, size = str(file.name), clean_mime(str(file.type)), int(file.size)
+        thumbnail = ("", b"")
+        if preview_kind(mime) == "image" and size >= THUMBNAIL_FROM_BYTES:
+            made = await self._module.thumbnail(file, THUMBNAIL_EDGE, THUMBNAIL_QUALITY)
+            if made and int(made.length) <= MAX_THUMBNAIL:
+                thumbnail = ("image/jpeg", bytes(made.to_bytes()))
+        offer, stream = self.new_offer(
+            name, mime, size, sha256=bytes(32), now=time.time(), thumbnail=thumbnail
+        )
+        self._streams[offer.file_id] = stream
+        self.preparing[offer.file_id] = (peer_id, offer.name)
+        try:
+            digest = await self._module.prepare(file, await self._params(offer.file_id), None)
+        except JsException as error:
+            self.preparing.pop(offer.file_id, None)
+            await self._module.deleteFile(offer.file_id.hex())
+            raise ProtocolError(f"could not read or store the file: {error}") from None
+        offer = dataclasses.replace(offer, sha256=bytes(digest.to_bytes()))
+        if preview_kind(mime) != "download":
+            self.urls[offer.file_id] = str(self._module.objectUrl(file))
+        self.preparing.pop(offer.file_id, None)
+        await self.send(peer_id, offer)
+
+    async def _send_chunks(self, transfer: Transfer, stream: Any, start: int) -> None:
+        self.started[transfer.file_id] = (time.time(), start)
+        self._spawn(self._pump(transfer, start))
+
+    async def _pump(self, transfer: Transfer, start: int) -> None:
+        contact = self._messenger.contacts.get(transfer.peer_id)
+        channel = getattr(contact.link, "channel", None) if contact is not None else None
+        if channel is None:
+            return  # no link now: the receiver asks again when the session is ready
+        try:
+            await self._module.send(channel, await self._params(transfer.file_id), start, None)
+        except JsException as error:
+            self.problems.append(f"sending {transfer.file_id.hex()}: {error}")
+
+    # --- receiving ----------------------------------------------------------------------------------
+
+    async def _accept(self, transfer: Transfer) -> None:
+        file_id = transfer.file_id
+        if file_id not in self._proxies:
+
+            def event(kind: str, value: Any, digest: Any = None) -> None:
+                self._queue.put_nowait(
+                    engine._Event("js", transfer.peer_id, (file_id, str(kind), value, digest))
+                )
+
+            self._proxies[file_id] = create_proxy(event)
+        await self._module.expect(await self._params(file_id), transfer.done, self._proxies[file_id])
+        self.started[file_id] = (time.time(), transfer.done)
+        await super()._accept(transfer)
+
+    async def _handle(self, event: engine._Event) -> None:
+        if event.kind != "js":
+            await super()._handle(event)
+            return
+        file_id, kind, value, digest = event.payload
+        transfer = self.transfers.get(file_id)
+        if transfer is None or transfer.phase is not Phase.ACTIVE:
+            return
+        if kind == "failed":
+            await self.failed(transfer, str(value))
+            return
+        count = int(value)
+        transfer.verified(count)
+        await self.stored(transfer, count, bytes(digest.to_bytes()) if hasattr(digest, "to_bytes") else None)
+        if transfer.phase is Phase.COMPLETE:
+            self._release(file_id)
+            await self._preview(transfer)
+
+    async def _preview(self, transfer: Transfer) -> None:
+        """A finished image or video: its object URL, decrypted from IndexedDB."""
+        message = self._message(transfer)
+        if message is None or message.attachment is None or transfer.file_id in self.urls:
+            return
+        mime = str(message.attachment.get("mime", ""))
+        if preview_kind(mime) == "download":
+            return
+        blob = await self._module.blob(await self._params(transfer.file_id), mime)
+        self.urls[transfer.file_id] = str(self._module.objectUrl(blob))
+        self._on_change(transfer)
+
+    def want_preview(self, file_id: bytes) -> None:
+        """The chat shows a finished file whose preview is not made yet (after a reload)."""
+        transfer = self.transfers.get(file_id)
+        if transfer is not None and transfer.phase is Phase.COMPLETE and file_id not in self.urls:
+            self.urls[file_id] = ""  # once
+            self._spawn(self._preview_again(transfer))
+
+    async def _preview_again(self, transfer: Transfer) -> None:
+        self.urls.pop(transfer.file_id, None)
+        await self._preview(transfer)
+
+    async def download(self, file_id: bytes) -> str:
+        """An object URL of the whole file (decrypted chunk by chunk), for a download link."""
+        transfer = self.transfers.get(file_id)
+        message = self._message(transfer) if transfer is not None else None
+        if transfer is None or message is None or message.attachment is None:
+            raise InvalidStateError("this file is not here")
+        if transfer.role is Role.RECEIVER and transfer.phase is not Phase.COMPLETE:
+            raise InvalidStateError("this file is not complete")
+        blob = await self._module.blob(await self._params(file_id), str(message.attachment["mime"]))
+        return str(self._module.objectUrl(blob))
+
+    def _message(self, transfer: Transfer) -> Any:
+        contact = self._messenger.contacts.get(transfer.peer_id)
+        return None if contact is None else contact.conversation.messages.get(transfer.file_id.hex())
+
+    # --- ending -------------------------------------------------------------------------------------
+
+    async def _ended(self, transfer: Transfer) -> None:
+        self._module.stop(transfer.file_id.hex())
+        self._module.forget(transfer.file_id.hex())
+        self._release(transfer.file_id)
+        await super()._ended(transfer)
+
+    def _release(self, file_id: bytes) -> None:
+        proxy = self._proxies.pop(file_id, None)
+        if proxy is not None:
+            asyncio.get_event_loop().call_soon(proxy.destroy)
+
+    async def forget(self, file_id: bytes) -> None:
+        url = self.urls.pop(file_id, "")
+        if url:
+            js.URL.revokeObjectURL(url)
+        self._keys.pop(file_id, None)
+        await super().forget(file_id)
+
+    # --- what the app tells it ----------------------------------------------------------------------
+
+    def link_status(self, peer_id: str, ready: bool) -> None:
+        """The contact's session became ready, or stopped being ready."""
+        if ready and peer_id not in self._ready:
+            self._ready.add(peer_id)
+            self.link_ready(peer_id)
+        elif not ready and peer_id in self._ready:
+            self._ready.discard(peer_id)
+            self.link_lost(peer_id)
+
+    def messages_changed(self, peer_id: str, changed: list[str], removed: list[str]) -> None:
+        """Deleted for everyone or disappeared: the file goes with its message."""
+        contact = self._messenger.contacts.get(peer_id)
+        for message_id in [*changed, *removed]:
+            file_id = bytes.fromhex(message_id)
+            if file_id not in self.transfers:
+                continue
+            message = contact.conversation.messages.get(message_id) if contact is not None else None
+            if message is None or message.kind is Kind.DELETED:
+                self._spawn(self.forget(file_id))

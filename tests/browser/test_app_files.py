@@ -1,0 +1,217 @@
+"""Files between two real app pages (issue 14, part 1): Chromium, our server and broker, loopback only.
+
+A PNG (picked with the file button) and a 50 MB file (dropped on the chat) go from Bob to Alice; an
+animated GIF (pasted into the composer) and a WebM video (recorded in the page by MediaRecorder from a
+canvas, picked) go from Alice to Bob. For each: the received bytes' SHA-256 equals the sent file's
+(read back from the receiver's own preview or download), the progress shows 100% on both sides, images
+and the GIF render (``naturalWidth``), and the video plays (``currentTime`` advances). Screenshots go to
+test-artifacts/ (``files-*``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import FilePayload, Page, expect
+
+from tests.browser.app_steps import STEP_MS, connect_by_invite, screen
+from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
+from tests.rig.server import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_files")]
+
+TRANSFER_MS = 180_000
+BIG_BYTES = 50 * 1000 * 1000
+BLOB_URL = re.compile(r"^blob:")
+
+
+def png(width: int, height: int) -> bytes:
+    """A real PNG: an RGB gradient, zlib-compressed scanlines."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 255 // width, y * 255 // height, 160)) for x in range(width))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def gif() -> bytes:
+    """An animated GIF, two 16x16 frames (red, blue) looping, 0.2 s each."""
+    palette = bytes((255, 0, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255))  # 4 colours (2-bit)
+    out = b"GIF89a" + struct.pack("<HHBBB", 16, 16, 0xF1, 0, 0) + palette
+    out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    for colour in (0, 1):
+        out += b"\x21\xf9\x04\x00" + struct.pack("<H", 20) + b"\x00\x00"
+        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, 16, 16, 0)
+        out += b"\x02" + _sub_blocks(_lzw_solid(colour, 256)) + b"\x00"
+    return out + b"\x3b"
+
+
+def _lzw_solid(colour: int, count: int) -> bytes:
+    """LZW (min code size 2) of ``count`` pixels of ``colour``: clear, the pixels as literals, end."""
+    codes = [4] + [colour] * count + [5]
+    bits, width, table = 0, 3, 6
+    value = 0
+    for index, code in enumerate(codes):
+        value |= code << bits
+        bits += width
+        if 0 < index < len(codes) - 1:
+            table += 1
+            if table == (1 << width) and width < 12:
+                width += 1
+    return value.to_bytes((bits + 7) // 8, "little")
+
+
+def _sub_blocks(data: bytes) -> bytes:
+    return b"".join(bytes((len(data[i : i + 255]),)) + data[i : i + 255] for i in range(0, len(data), 255))
+
+
+#: A WebM recorded in the page: a canvas animation through MediaRecorder (no download, no fixture).
+RECORD_WEBM = """
+async (ms) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = 160; canvas.height = 120;
+  const context = canvas.getContext("2d");
+  const stream = canvas.captureStream(25);
+  const recorder = new MediaRecorder(stream, { mimeType: "video/webm;codecs=vp8" });
+  const parts = [];
+  recorder.ondataavailable = (event) => parts.push(event.data);
+  let frame = 0;
+  const timer = setInterval(() => {
+    context.fillStyle = `hsl(${(frame * 12) % 360} 80% 50%)`;
+    context.fillRect(0, 0, 160, 120);
+    context.fillStyle = "white";
+    context.fillRect((frame * 4) % 160, 40, 30, 30);
+    frame += 1;
+  }, 40);
+  recorder.start();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  await new Promise((resolve) => { recorder.onstop = resolve; recorder.stop(); });
+  clearInterval(timer);
+  const blob = new Blob(parts, { type: "video/webm" });
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  window.__webm = new File([bytes], "clip.webm", { type: "video/webm" });
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+"""
+
+#: A 50 MB file of random bytes made in the page, dropped on the chat as a person would drag it in.
+DROP_BIG = """
+async (size) => {
+  const parts = [];
+  for (let done = 0; done < size; done += 65536) {
+    const piece = new Uint8Array(Math.min(65536, size - done));
+    crypto.getRandomValues(piece);
+    parts.push(piece);
+  }
+  const file = new File(parts, "big.bin", { type: "application/octet-stream" });
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  const drop = new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
+  document.querySelector("#chat").dispatchEvent(drop);
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+"""
+
+#: Paste a file into the composer (a ClipboardEvent carrying it, as the browser builds one).
+PASTE_FILE = """
+([bytes, name, type]) => {
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([new Uint8Array(bytes)], name, { type }));
+  document.querySelector("#compose-text").dispatchEvent(
+    new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true }));
+}
+"""
+
+
+def figure(page: Page, name: str) -> object:
+    return page.locator("#messages .attachment", has=page.locator(f"figcaption:has-text('{name}')"))
+
+
+def complete(page: Page, name: str) -> None:
+    item = page.locator("#messages .attachment").filter(has_text=name)
+    expect(item).to_have_attribute("data-phase", "complete", timeout=TRANSFER_MS)
+    expect(item.locator(".attachment-bar")).to_have_attribute("value", "100")
+
+
+def received_sha256(page: Page, name: str, tmp_path: Path) -> str:
+    """The SHA-256 of the file as the receiver saves it (its Download button: decrypted from storage)."""
+    item = page.locator("#messages .attachment").filter(has_text=name)
+    with page.expect_download(timeout=TRANSFER_MS) as download_info:
+        item.locator(".attachment-download").click()
+    target = tmp_path / name
+    download_info.value.save_as(target)
+    return hashlib.sha256(target.read_bytes()).hexdigest()
+
+
+def open_request_and_accept(alice: Page) -> None:
+    alice.locator("#requests .contact").click()
+    screen(alice, "chat")
+    alice.click("#request-accept")
+    expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
+
+
+@pytest.mark.timeout(600)
+def test_files_images_gif_video_and_50_mb_both_ways(
+    live_server: LiveServer, browser_context: BrowserContextFactory, tmp_path: Path
+) -> None:
+    alice, bob = (browser_context().new_page() for _ in range(2))
+    logs = [console_log(alice), console_log(bob)]
+    connect_by_invite(alice, bob, live_server.url)
+    open_request_and_accept(alice)
+
+    # Bob -> Alice: a PNG with the file button, then 50 MB dropped on the chat.
+    image = png(640, 400)
+    payload: FilePayload = {"name": "gradient.png", "mimeType": "image/png", "buffer": image}
+    bob.set_input_files("#compose-file", files=[payload])
+    big_sha = str(bob.evaluate(DROP_BIG, BIG_BYTES))
+    for page in (alice, bob):
+        complete(page, "gradient.png")
+    picture = alice.locator(".attachment").filter(has_text="gradient.png").locator("img")
+    expect(picture).to_have_js_property("naturalWidth", 640, timeout=STEP_MS)
+    assert received_sha256(alice, "gradient.png", tmp_path) == hashlib.sha256(image).hexdigest()
+    for page in (alice, bob):
+        complete(page, "big.bin")
+    assert received_sha256(alice, "big.bin", tmp_path) == big_sha
+    save_screenshot(alice, "files-alice-received")
+
+    # Alice -> Bob: an animated GIF pasted into the composer, a WebM recorded in her page.
+    animation = gif()
+    alice.evaluate(PASTE_FILE, [list(animation), "spin.gif", "image/gif"])
+    webm_sha = str(alice.evaluate(RECORD_WEBM, 2000))
+    alice.evaluate(
+        "() => { const t = new DataTransfer(); t.items.add(window.__webm);"
+        " const input = document.querySelector('#compose-file'); input.files = t.files;"
+        " input.dispatchEvent(new Event('change')); }"
+    )
+    for page in (alice, bob):
+        complete(page, "spin.gif")
+        complete(page, "clip.webm")
+    assert received_sha256(bob, "spin.gif", tmp_path) == hashlib.sha256(animation).hexdigest()
+    assert received_sha256(bob, "clip.webm", tmp_path) == webm_sha
+    gif_node = bob.locator(".attachment").filter(has_text="spin.gif").locator("img")
+    expect(gif_node).to_have_js_property("naturalWidth", 16, timeout=STEP_MS)
+    video = bob.locator(".attachment").filter(has_text="clip.webm").locator("video")
+    expect(video).to_have_js_property("controls", True)
+    video.evaluate("(v) => { v.muted = true; return v.play(); }")
+    bob.wait_for_function("(v) => v.currentTime > 0.3", arg=video.element_handle(), timeout=STEP_MS)
+    save_screenshot(bob, "files-bob-received")
+    save_screenshot(alice, "files-alice-sent")
+    for log in logs:
+        assert not [line for line in log if "Content Security Policy" in line], log
