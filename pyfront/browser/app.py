@@ -243,7 +243,10 @@ class App:
         from pyfront.crypto.webcrypto import WebCryptoProvider  # noqa: PLC0415
 
         assert isinstance(self.provider, WebCryptoProvider)
-        self.files = await PageTransfers.create(self.provider, self.messenger, storage, self._file_changed)
+        try:
+            self.files = await PageTransfers.create(self.provider, self.messenger, storage, self._file_changed)
+        except ProtocolError as error:  # texts still work; the chat shows no file button
+            js.console.error(f"file transfers are off: {error}")
         self.network = self._new_network(self.messenger, self.settings)
         self.mailbox = await self._new_mailbox(self.messenger, storage)
         self._spawn(self._start_network(self.network, self.mailbox))
