@@ -244,7 +244,9 @@ class App:
 
         assert isinstance(self.provider, WebCryptoProvider)
         try:
-            self.files = await PageTransfers.create(self.provider, self.messenger, storage, self._file_changed)
+            self.files = await PageTransfers.create(
+                self.provider, self.messenger, storage, self._file_changed
+            )
         except ProtocolError as error:  # texts still work; the chat shows no file button
             js.console.error(f"file transfers are off: {error}")
         self.network = self._new_network(self.messenger, self.settings)
