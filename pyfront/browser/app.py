@@ -307,7 +307,7 @@ class App:
 
     def messages_changed(self, peer_id: str, changed: list[str], removed: list[str]) -> None:
         if self.files is not None:
-            self.files.messages_changed(peer_id, changed, removed)
+            self.files.page_messages_changed(peer_id, changed, removed)
         if self._chat is not None and self.open_peer == peer_id:
             self._chat.update(changed, removed)
             self._read_if_looking()

@@ -303,13 +303,9 @@ class PageTransfers(engine.Transfers):
             self._ready.discard(peer_id)
             self.link_lost(peer_id)
 
-    def messages_changed(self, peer_id: str, changed: list[str], removed: list[str]) -> None:
-        """Deleted for everyone or disappeared: the file goes with its message."""
+    def page_messages_changed(self, peer_id: str, changed: list[str], removed: list[str]) -> None:
+        """``Transfers.messages_changed`` with the contact's conversation looked up."""
         contact = self._messenger.contacts.get(peer_id)
-        for message_id in [*changed, *removed]:
-            file_id = bytes.fromhex(message_id)
-            if file_id not in self.transfers:
-                continue
-            message = contact.conversation.messages.get(message_id) if contact is not None else None
-            if message is None or message.kind is Kind.DELETED:
-                self._spawn(self.forget(file_id))
+        self.messages_changed(
+            peer_id, changed, removed, contact.conversation if contact is not None else None
+        )

@@ -140,10 +140,6 @@ PASTE_FILE = """
 """
 
 
-def figure(page: Page, name: str) -> object:
-    return page.locator("#messages .attachment", has=page.locator(f"figcaption:has-text('{name}')"))
-
-
 def complete(page: Page, name: str) -> None:
     item = page.locator("#messages .attachment").filter(has_text=name)
     expect(item).to_have_attribute("data-phase", "complete", timeout=TRANSFER_MS)

@@ -463,3 +463,41 @@ def test_either_side_cancels_and_the_limit_refuses() -> None:
         assert third not in alice.transfers.transfers
 
     run(body)
+
+
+def test_a_file_leaves_with_its_message_deleted_for_everyone_or_disappeared() -> None:
+    async def body() -> None:
+        alice, bob, wire = await pair([])
+        file_id = await send_file(bob, ALICE_PEER, PROVIDER.random_bytes(5000))
+        await settle(wire, alice, bob)
+        assert alice.chunks.chunks.get(file_id)
+        # Bob deletes it for everyone: a tombstone on both sides, the file gone from both stores.
+        await bob.person.messenger.delete_for_everyone(ALICE_PEER, file_id.hex())
+        await pump(wire)
+        for side, other in ((alice, BOB_PEER), (bob, ALICE_PEER)):
+            conversation = side.person.messenger.contact(other).conversation
+            assert conversation.messages[file_id.hex()].kind is Kind.DELETED
+            assert conversation.messages[file_id.hex()].attachment is None
+            side.transfers.messages_changed(other, [file_id.hex()], [], conversation)
+            await side.transfers.idle()
+            assert file_id not in side.chunks.chunks and file_id not in side.transfers.transfers
+            assert f"transfer/{file_id.hex()}" not in side.person.store.records
+        # A disappearing file: the chat's timer applies to it as to a text.
+        await alice.person.messenger.set_timer(BOB_PEER, 30)
+        await settle(wire, alice, bob)
+        second = await send_file(bob, ALICE_PEER, PROVIDER.random_bytes(3000))
+        await settle(wire, alice, bob)
+        message = alice.person.messenger.contact(BOB_PEER).conversation.messages[second.hex()]
+        assert message.timer == 30 and alice.chunks.chunks.get(second)
+        await alice.person.messenger.mark_read(BOB_PEER)
+        clock = alice.person.messenger._clock
+        assert isinstance(clock, Clock)
+        clock.now += 31
+        await alice.person.messenger.tick()
+        conversation = alice.person.messenger.contact(BOB_PEER).conversation
+        assert second.hex() not in conversation.messages
+        alice.transfers.messages_changed(BOB_PEER, [], [second.hex()], conversation)
+        await alice.transfers.idle()
+        assert second not in alice.chunks.chunks and second not in alice.transfers.transfers
+
+    run(body)

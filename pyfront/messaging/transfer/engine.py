@@ -206,6 +206,20 @@ class Transfers:
         await self._chunks.delete(file_id)
         await self._store.delete(TRANSFER_STORE, file_id.hex())
 
+    def messages_changed(
+        self, peer_id: str, changed: list[str], removed: list[str], conversation: Any
+    ) -> None:
+        """The messenger's ``messages_changed``: a file whose message was deleted for everyone (now a
+        tombstone) or disappeared goes with it (``forget``, scheduled). ``conversation``: the contact's
+        ``Conversation`` (None once the contact is gone)."""
+        for message_id in [*changed, *removed]:
+            file_id = bytes.fromhex(message_id)
+            if file_id not in self.transfers:
+                continue
+            message = conversation.messages.get(message_id) if conversation is not None else None
+            if message is None or message.kind is Kind.DELETED:
+                self._queue.put_nowait(_Event("forget", peer_id, file_id))
+
     # --- events -------------------------------------------------------------------------------------
 
     async def _handle(self, event: _Event) -> None:
@@ -215,6 +229,8 @@ class Transfers:
             await self._control(event.peer_id, event.payload)
         elif event.kind == "chunk":
             await self._chunk(event.peer_id, event.payload)
+        elif event.kind == "forget":
+            await self.forget(event.payload)
         elif event.kind == "ready":
             await self._resume(event.peer_id)
         elif event.kind == "lost":

@@ -1,0 +1,317 @@
+"""File transfer throughput, time to first preview, and page memory (issue 14, part 1).
+
+Two people in two Chromium contexts use the app served by ``app.py serve`` on loopback (as in
+tests/browser/test_app_files.py). Page clocks (``performance.timeOrigin + performance.now()``) time
+everything; both pages run on the same machine clock.
+
+* ``raw_mb_s`` (the anchor, same run): a second ``RTCPeerConnection`` between the same two pages, opened by
+  the bench; Alice sends ``--mb`` MB in frames of 64 KiB + 22 bytes (the size of a ``FileChunk`` frame) with
+  the same back-pressure as the app (wait on ``bufferedamountlow`` above 4 MiB queued, threshold 1 MiB);
+  timed from the first send to Bob's last byte. No encryption beyond DTLS, no storage.
+* ``encrypted_mb_s``: Alice picks a file of the same size (a file on disk, as a person would) in the chat;
+  timed from the pick to Bob's bubble showing the file complete: Alice's page hashes and encrypts it into
+  IndexedDB, offers it inside the cascade, streams the chunks; Bob's page checks, decrypts, hashes and
+  stores every chunk, checks the SHA-256 and acknowledges. Also reported: ``prepare_s`` (pick to the
+  offer's bubble on Alice's side) and ``wire_mb_s`` (offer shown to complete).
+* ``ratio`` = encrypted / raw (target >= 0.75). Runs alternate raw and encrypted (``--rounds`` each);
+  medians are reported.
+* ``first_preview_ms``: a 5 MB PNG (random pixels, made on a canvas in Alice's page): from the pick to
+  the first picture on Bob's screen (the thumbnail Alice's page made, inside the offer) and to the full
+  image.
+* ``memory``: a ``--big-mb`` (500) MB transfer: both pages' JS heap (CDP ``Performance.getMetrics``
+  ``JSHeapUsedSize``) and Pyodide's WebAssembly memory, sampled every 0.25 s; the peak over the value
+  before the transfer must stay flat (not grow with the file).
+
+Run: ``./dev bench files`` (needs the loopback-only namespace and Debian's Chromium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.sync_api import Page, expect, sync_playwright
+
+from bench.e2e import ECHO_CONNECT, ECHO_OFFER, GATHERED, _site, pair
+from bench.results_io import median, write_results
+from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace
+from tests.rig.server import LiveServer, free_port
+
+CHUNK = 64 * 1024
+FRAME = CHUNK + 16 + 22
+TRANSFER_MS = 600_000
+NOW = "() => performance.timeOrigin + performance.now()"
+
+RAW_ANSWER = f"""async (offer) => {{
+  const gathered = {GATHERED};
+  const pc = new RTCPeerConnection({{ iceServers: [] }});
+  window.__raw = {{ pc, bytes: 0, done: null, expected: 0 }};
+  pc.addEventListener("datachannel", (event) => {{
+    const channel = event.channel;
+    channel.binaryType = "arraybuffer";
+    channel.addEventListener("message", (message) => {{
+      window.__raw.bytes += message.data.byteLength;
+      if (window.__raw.bytes >= window.__raw.expected && window.__raw.done === null) {{
+        window.__raw.done = performance.timeOrigin + performance.now();
+      }}
+    }});
+  }});
+  await pc.setRemoteDescription(JSON.parse(offer));
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gathered(pc);
+  return JSON.stringify(pc.localDescription);
+}}"""
+RAW_EXPECT = "(total) => { window.__raw.bytes = 0; window.__raw.done = null; window.__raw.expected = total; }"
+RAW_SEND = """async ([total, frameSize]) => {
+  const channel = window.__echo.channel;
+  channel.bufferedAmountLowThreshold = 1024 * 1024;
+  const payload = new Uint8Array(frameSize - 22);
+  crypto.getRandomValues(payload.subarray(0, 65536));
+  const start = performance.timeOrigin + performance.now();
+  for (let sent = 0; sent < total; ) {
+    const size = Math.min(frameSize, total - sent);
+    const frame = new Uint8Array(size);
+    frame.set(payload.subarray(0, size - 22), 22);
+    while (channel.bufferedAmount + size > 4 * 1024 * 1024) {
+      await new Promise((resolve) => channel.addEventListener("bufferedamountlow", resolve, { once: true }));
+    }
+    channel.send(frame);
+    sent += size;
+  }
+  return start;
+}"""
+#: Stamps when a file's figure changes phase (and when its bubble first appears) in this page.
+PHASE_STAMPS = """() => {
+  window.__files = { phase: {}, shown: {}, image: {} };
+  const now = () => performance.timeOrigin + performance.now();
+  const look = () => {
+    for (const figure of document.querySelectorAll("#messages .attachment")) {
+      const name = figure.querySelector("figcaption").textContent.split(" · ")[0];
+      if (!(name in window.__files.shown)) window.__files.shown[name] = now();
+      const key = name + ":" + figure.dataset.phase;
+      if (!(key in window.__files.phase)) window.__files.phase[key] = now();
+      const image = figure.querySelector("img");
+      if (image && image.complete && image.naturalWidth > 0) {
+        const which = figure.classList.contains("thumbnail") ? "thumbnail" : "full";
+        const imageKey = name + ":" + which;
+        if (!(imageKey in window.__files.image)) window.__files.image[imageKey] = now();
+      }
+    }
+  };
+  new MutationObserver(look).observe(document, { subtree: true, childList: true, attributes: true });
+  document.addEventListener("load", look, true);
+}"""
+MAKE_PNG = """async (side) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = side; canvas.height = side;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(side, side);
+  const pixels = image.data;
+  for (let i = 0; i < pixels.length; i += 65536) crypto.getRandomValues(pixels.subarray(i, i + 65536));
+  for (let i = 3; i < image.data.length; i += 4) image.data[i] = 255;
+  context.putImageData(image, 0, 0);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  window.__png = new File([blob], "photo.png", { type: "image/png" });
+  return blob.size;
+}"""
+PICK_PNG = """() => {
+  const transfer = new DataTransfer();
+  transfer.items.add(window.__png);
+  const input = document.querySelector("#compose-file");
+  input.files = transfer.files;
+  const t = performance.timeOrigin + performance.now();
+  input.dispatchEvent(new Event("change"));
+  return t;
+}"""
+WASM_BYTES = "() => globalThis.parleyPyodide ? globalThis.parleyPyodide._module.HEAP8.length : 0"
+
+
+def _wait(page: Page, expression: str, arg: Any = None, timeout_s: float = TRANSFER_MS / 1000) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression, arg)
+        if value is not None:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(expression)
+
+
+def raw_run(alice: Page, bob: Page, total: int) -> float:
+    bob.evaluate(RAW_EXPECT, total)
+    start = float(alice.evaluate(RAW_SEND, [total, FRAME]))
+    done = float(_wait(bob, "() => window.__raw.done"))
+    return total / 1e6 / ((done - start) / 1000)
+
+
+def pick(page: Page, path: Path) -> float:
+    started = float(page.evaluate(NOW))
+    page.set_input_files("#compose-file", str(path))
+    return started
+
+
+def stamp(page: Page, key: str, table: str = "phase") -> float:
+    return float(_wait(page, f"(key) => window.__files.{table}[key] ?? null", key))
+
+
+def encrypted_run(alice: Page, bob: Page, path: Path) -> tuple[float, float, float]:
+    """(MB/s from the pick to complete, prepare seconds, MB/s from the offer shown to complete)."""
+    size = path.stat().st_size
+    started = pick(alice, path)
+    shown = stamp(alice, path.name, "shown")
+    done = stamp(bob, f"{path.name}:complete")
+    expect(alice.locator(".attachment").filter(has_text=path.name)).to_have_attribute(
+        "data-phase", "complete", timeout=TRANSFER_MS
+    )
+    return (
+        size / 1e6 / ((done - started) / 1000),
+        (shown - started) / 1000,
+        size / 1e6 / ((done - shown) / 1000),
+    )
+
+
+def random_file(path: Path, size: int) -> Path:
+    with path.open("wb") as out:
+        for start in range(0, size, 1 << 20):
+            out.write(os.urandom(min(1 << 20, size - start)))
+    return path
+
+
+class Sampler:
+    """Both pages' JS heap and WebAssembly memory every 0.25 s (CDP, on its own thread's schedule)."""
+
+    def __init__(self, pages: dict[str, Page]) -> None:
+        self._sessions = {}
+        for name, page in pages.items():
+            session = page.context.new_cdp_session(page)
+            session.send("Performance.enable")
+            self._sessions[name] = (page, session)
+        self.samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pages}
+
+    def sample(self) -> None:
+        for name, (page, session) in self._sessions.items():
+            metrics = {m["name"]: m["value"] for m in session.send("Performance.getMetrics")["metrics"]}
+            self.samples[name].append(
+                (metrics["JSHeapUsedSize"] / 1e6, float(page.evaluate(WASM_BYTES)) / 1e6)
+            )
+
+
+def memory_run(alice: Page, bob: Page, path: Path) -> dict[str, Any]:
+    sampler = Sampler({"sender": alice, "receiver": bob})
+    for _ in range(4):
+        sampler.sample()
+        time.sleep(0.25)
+    before = {name: values[-1] for name, values in sampler.samples.items()}
+    alice.set_input_files("#compose-file", str(path))
+    figure = bob.locator(".attachment").filter(has_text=path.name)
+    deadline = time.monotonic() + TRANSFER_MS / 1000
+    while time.monotonic() < deadline:
+        sampler.sample()
+        if figure.count() and figure.get_attribute("data-phase") == "complete":
+            break
+        time.sleep(0.25)
+    else:
+        raise TimeoutError("the big transfer did not complete")
+    out: dict[str, Any] = {"file_mb": path.stat().st_size / 1e6, "samples": len(sampler.samples["sender"])}
+    for name, values in sampler.samples.items():
+        heap_peak = max(value[0] for value in values)
+        wasm_peak = max(value[1] for value in values)
+        out[name] = {
+            "js_heap_before_mb": round(before[name][0], 1),
+            "js_heap_peak_mb": round(heap_peak, 1),
+            "js_heap_growth_mb": round(heap_peak - before[name][0], 1),
+            "wasm_before_mb": round(before[name][1], 1),
+            "wasm_peak_mb": round(wasm_peak, 1),
+            "wasm_growth_mb": round(wasm_peak - before[name][1], 1),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=int, default=50, help="size of the throughput file (MB)")
+    parser.add_argument("--rounds", type=int, default=2, help="raw and encrypted runs each, alternated")
+    parser.add_argument(
+        "--big-mb", type=int, default=500, help="size of the memory run's file (MB); 0 skips it"
+    )
+    parser.add_argument("--site", type=Path, help="serve the bundle of this checkout")
+    arguments = parser.parse_args()
+    require_loopback_namespace()
+    total = arguments.mb * 1000 * 1000
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        site = _site(arguments.site, root / "site")
+        server = LiveServer(free_port(), root / "data", site, root / "server.log")
+        server.start()
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
+                )
+                alice, bob, _connect = pair(browser, server.url)
+                bob.locator("#chat-status").wait_for()
+                for page in (alice, bob):
+                    page.evaluate(PHASE_STAMPS)
+                offer = alice.evaluate(ECHO_OFFER)
+                answer = bob.evaluate(RAW_ANSWER, offer)
+                alice.evaluate(ECHO_CONNECT, answer)
+                raw, encrypted, prepare, wire = [], [], [], []
+                for round_number in range(arguments.rounds):
+                    raw.append(raw_run(alice, bob, total))
+                    path = random_file(root / f"file-{round_number}.bin", total)
+                    speed, prepare_s, wire_speed = encrypted_run(alice, bob, path)
+                    encrypted.append(speed)
+                    prepare.append(prepare_s)
+                    wire.append(wire_speed)
+                    print(
+                        f"round {round_number}: raw {raw[-1]:.1f} MB/s, encrypted {speed:.1f} MB/s "
+                        f"(prepare {prepare_s:.2f} s, then {wire_speed:.1f} MB/s)"
+                    )
+                png_bytes = int(alice.evaluate(MAKE_PNG, 1150))
+                picked = float(alice.evaluate(PICK_PNG))
+                thumbnail_at = stamp(bob, "photo.png:thumbnail", "image")
+                full_at = stamp(bob, "photo.png:full", "image")
+                preview = {
+                    "image_bytes": png_bytes,
+                    "to_thumbnail_ms": round(thumbnail_at - picked),
+                    "to_full_image_ms": round(full_at - picked),
+                }
+                print(
+                    f"5 MB image: thumbnail after {preview['to_thumbnail_ms']} ms, "
+                    f"full {preview['to_full_image_ms']} ms"
+                )
+                memory: dict[str, Any] = {}
+                if arguments.big_mb:
+                    big = random_file(root / "big.bin", arguments.big_mb * 1000 * 1000)
+                    memory = memory_run(alice, bob, big)
+                    print(f"memory during {arguments.big_mb} MB: {memory}")
+                browser.close()
+        finally:
+            server.stop()
+    raw_mb_s, encrypted_mb_s = median(raw), median(encrypted)
+    figures = {
+        "raw_mb_s": round(raw_mb_s, 2),
+        "encrypted_mb_s": round(encrypted_mb_s, 2),
+        "ratio": round(encrypted_mb_s / raw_mb_s, 3),
+        "file_mb": arguments.mb,
+        "chunk_bytes": CHUNK,
+        "rounds": {"raw_mb_s": raw, "encrypted_mb_s": encrypted, "prepare_s": prepare, "wire_mb_s": wire},
+        "prepare_s": round(median(prepare), 2),
+        "wire_mb_s": round(median(wire), 2),
+        "first_preview_ms": preview,
+        "memory": memory,
+        "target": {"ratio": 0.75},
+        "note": "measured on a shared 2-core machine with other agents at work: absolute figures are noisy",
+    }
+    path = write_results("files", figures)
+    print(f"raw {raw_mb_s:.1f} MB/s, encrypted {encrypted_mb_s:.1f} MB/s, ratio {figures['ratio']} -> {path}")
+
+
+if __name__ == "__main__":
+    main()
