@@ -16,7 +16,6 @@ from typing import Any
 import js
 from pyodide.ffi import JsException, create_proxy, to_js
 
-from pyfront.errors import ProtocolError
 from pyfront.messaging.courier import POLL_INTERVAL_S, Courier
 from pyfront.messaging.mailbox_wire import MailboxError
 
@@ -65,20 +64,22 @@ class MailboxLoop:
         return f"<MailboxLoop {self.courier!r}>"
 
     async def first_fetch(self) -> None:
-        """Read every mailbox once (on start, before the network); errors go to the log."""
-        try:
-            async with asyncio.timeout(FIRST_FETCH_TIMEOUT_S):
-                await self.fetch()
-        except TimeoutError:
-            js.console.warn("mailbox: the first fetch took too long; it goes on in the background")
-            self._spawn(self.fetch())
+        """Read every mailbox once (on start, before the network); errors go to the log. A fetch is never
+        cancelled half-way (a batch opened and not stored would then be refused as read): after
+        ``FIRST_FETCH_TIMEOUT_S`` the network starts and the fetch goes on beside it."""
+        task = asyncio.ensure_future(self.fetch())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        done, _ = await asyncio.wait({task}, timeout=FIRST_FETCH_TIMEOUT_S)
+        if not done:
+            js.console.warn("mailbox: the first fetch takes long; the contacts are called meanwhile")
 
     async def fetch(self, *, only_unconnected: bool = False) -> None:
         async with self._fetching:
             try:
                 shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
-            except ProtocolError as error:
-                js.console.warn(f"mailbox: fetch failed: {error}")
+            except Exception as error:  # the loop goes on; the next fetch tries again
+                js.console.warn(f"mailbox: fetch failed: {type(error).__name__}: {error}")
                 return
         if self.courier.error:
             js.console.warn(f"mailbox: {self.courier.error}")
@@ -111,8 +112,8 @@ class MailboxLoop:
             await asyncio.sleep(STEP_INTERVAL_S)
             try:
                 await self.courier.step()
-            except ProtocolError as error:
-                js.console.warn(f"mailbox: {error}")
+            except Exception as error:  # one bad step must not stop the loop; the log says why
+                js.console.warn(f"mailbox: step failed: {type(error).__name__}: {error}")
             if self.courier.error:
                 js.console.warn(f"mailbox: {self.courier.error}")
                 self.courier.error = ""

@@ -293,21 +293,23 @@ class Courier:
         changed: list[str] = []
         async with contact.lock:
             timer = compact = False
-            for envelope in envelopes:
-                now = self._clock()
-                try:
-                    message = await contact.session.open_offline(envelope, now)
-                except ProtocolError:
-                    self.rejected += 1  # already read (a fetch repeated after a crash), or not for us
-                    continue
-                self.fetched += 1
-                ids, urgency = messenger._delivered(contact, message)
-                changed += [message_id for message_id in ids if message_id not in changed]
-                timer = timer or urgency.value == "timer"
-                compact = compact or urgency.value == "compact"
-            if timer:
-                await messenger._save_chat_meta(contact)
-            await messenger._save_contact(contact, compact=compact)
+            try:
+                for envelope in envelopes:
+                    now = self._clock()
+                    try:
+                        message = await contact.session.open_offline(envelope, now)
+                    except ProtocolError:
+                        self.rejected += 1  # already read (a fetch repeated after a crash), or not for us
+                        continue
+                    self.fetched += 1
+                    ids, urgency = messenger._delivered(contact, message)
+                    changed += [message_id for message_id in ids if message_id not in changed]
+                    timer = timer or urgency.value == "timer"
+                    compact = compact or urgency.value == "compact"
+            finally:  # what was opened is stored even if the batch stops half-way (its frames read)
+                if timer:
+                    await messenger._save_chat_meta(contact)
+                await messenger._save_contact(contact, compact=compact)
         if changed:
             messenger._listener.messages_changed(contact.peer_id, changed, [])
             messenger._listener.contacts_changed()

@@ -74,6 +74,8 @@ class ConversationView:
         self._handlers = handlers
         self._on_delete = on_delete
         self._items: dict[str, Any] = {}
+        #: (sent_at, id) of the newest message in the list: a newer one is appended without a search.
+        self._newest: tuple[float, str] | None = None
         panel = element("section", classes="panel chat", id="chat", aria_labelledby="chat-title")
         header = element("header", classes="chat-header")
         back = element("button", "← Chats", id="chat-back", type="button", classes="secondary")
@@ -126,8 +128,11 @@ class ConversationView:
         )
         container.append(panel)
 
+        last = None
         for message in contact.conversation.ordered():
-            self._upsert(message)
+            last = self._upsert(message, scroll=False)
+        if last is not None:
+            last.scrollIntoView(False)
         self.refresh_status()
         self.input.focus()
 
@@ -240,10 +245,13 @@ class ConversationView:
             item = self._items.pop(message_id, None)
             if item is not None:
                 item.remove()
+        last = None
         for message_id in changed:
             message = self.contact.conversation.messages.get(message_id)
             if message is not None:
-                self._upsert(message)
+                last = self._upsert(message, scroll=False)
+        if last is not None:  # one layout for a whole batch (a mailbox catch-up brings hundreds)
+            last.scrollIntoView(False)
         self.timer.value = str(self.contact.conversation.timer)
 
     def refresh_file(self, message_id: str) -> None:
@@ -251,7 +259,7 @@ class ConversationView:
         if self._attachments is not None:
             self._attachments.refresh(message_id)
 
-    def _upsert(self, message: ChatMessage) -> None:
+    def _upsert(self, message: ChatMessage, *, scroll: bool = True) -> Any:
         item = self._render(message)
         old = self._items.get(message.message_id)
         if old is not None:
@@ -259,10 +267,17 @@ class ConversationView:
         else:
             self._insert(item, message)
         self._items[message.message_id] = item
-        item.scrollIntoView(False)
+        if scroll:
+            item.scrollIntoView(False)
+        return item
 
     def _insert(self, item: Any, message: ChatMessage) -> None:
         """Keep the list in time order (a late message goes before newer ones)."""
+        key = (message.sent_at, message.message_id)
+        if self._newest is None or key > self._newest:
+            self._newest = key
+            self.list.append(item)
+            return
         later = None
         for other in reversed(self.contact.conversation.ordered()):
             if other.message_id == message.message_id:
