@@ -4,8 +4,9 @@
 acknowledging); this module only moves its bodies over HTTP and says when to act: a fetch before the
 network starts (so queued envelopes are read before the contact's direct frames), again whenever the
 browser reports it is back ``online``, and every ``POLL_INTERVAL_S`` for contacts not connected; a
-courier step (grants, deposits) every ``STEP_INTERVAL_S``. Requests carry no cookies and no referrer.
-Browser glue: tested end to end by tests/browser/test_app_mailbox.py.
+courier step every ``STEP_INTERVAL_S`` (grants and deposits, and a fetch for each contact that just
+connected). Requests carry no cookies and no referrer. Browser glue: tested end to end by
+tests/browser/test_app_mailbox.py.
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ class MailboxLoop:
         self.courier = courier
         self._tasks: set[asyncio.Future[Any]] = set()
         self._online: Any = None
-        self._fetching: asyncio.Lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<MailboxLoop {self.courier!r}>"
@@ -75,12 +75,11 @@ class MailboxLoop:
             js.console.warn("mailbox: the first fetch takes long; the contacts are called meanwhile")
 
     async def fetch(self, *, only_unconnected: bool = False) -> None:
-        async with self._fetching:
-            try:
-                shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
-            except Exception as error:  # the loop goes on; the next fetch tries again
-                js.console.warn(f"mailbox: fetch failed: {type(error).__name__}: {error}")
-                return
+        try:
+            shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
+        except Exception as error:  # the loop goes on; the next fetch tries again
+            js.console.warn(f"mailbox: fetch failed: {type(error).__name__}: {error}")
+            return
         if self.courier.error:
             js.console.warn(f"mailbox: {self.courier.error}")
             self.courier.error = ""

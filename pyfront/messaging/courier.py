@@ -11,10 +11,11 @@
   it then shows ``queued``. Delivery acknowledgements owed to an unreachable contact go the same way.
   The layer states are stored before any envelope leaves; an envelope whose deposit failed is sealed
   again next time (the receiver's layers skip the lost one).
-* **Fetches** (``fetch_all``: on start, when back online, and every ``POLL_INTERVAL_S`` for contacts
-  not connected): each of our mailboxes, oldest first, is read in deposit order; each envelope is
-  opened on that contact's session (``Session.open_offline``) and applied as if it came over the data
-  channel; the batch is stored in one write, shown, and only then acknowledged (the server deletes it).
+* **Fetches** (``fetch_all``: on start, when back online, when a contact connects, and every
+  ``POLL_INTERVAL_S`` for contacts not connected): each of our mailboxes, oldest first, is read in
+  deposit order; each envelope is opened on that contact's session (``Session.open_offline``) and
+  applied as if it came over the data channel; the batch is stored in one write, shown, and only then
+  acknowledged (the server deletes it).
   A crash before the acknowledgement fetches the batch again: its frames fail the outer layer's replay
   check (or, decrypted again, are duplicates by message id), so nothing shows twice. An envelope that
   cannot be opened is acknowledged too (counted in ``rejected``); the sender's text stays ``queued``
@@ -27,7 +28,8 @@ messenger's own steps for applying and storing messages. This module does no I/O
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
 from pyfront.crypto.provider import CryptoProvider
@@ -95,6 +97,7 @@ class Courier:
         self.boxes: dict[str, ContactMailboxes] = {}
         self._granted: dict[str, Any] = {}
         self._grants: list[tuple[str, MailboxGrant]] = []
+        self._fetching = asyncio.Lock()
         self.polled_at = 0.0
         #: The last error (shown in the log), and counts for tests and the benchmark.
         self.error = ""
@@ -143,7 +146,9 @@ class Courier:
         """Store the grants received, send ours to contacts newly connected, deposit what is due."""
         now = self._clock()
         await self._take_grants()
-        await self._grant_ready(now)
+        connected = await self._grant_ready(now)
+        if connected:  # what they left while away is read now, not at the next poll
+            await self.fetch_all(peers=connected)
         if self.enabled:
             await self._deposit_due(now)
 
@@ -153,7 +158,9 @@ class Courier:
             if peer_id in self.messenger.contacts and self._box(peer_id).take_grant(grant):
                 await self._save(self._box(peer_id))
 
-    async def _grant_ready(self, now: float) -> None:
+    async def _grant_ready(self, now: float) -> list[str]:
+        """Send a grant (or the withdrawal) to each contact ready on a link it has none on; returns them."""
+        connected = []
         for peer_id, contact in list(self.messenger.contacts.items()):
             link = contact.link
             if (
@@ -182,6 +189,8 @@ class Courier:
             async with contact.lock:
                 if await self.messenger._send(contact, grant):
                     self._granted[peer_id] = link
+                    connected.append(peer_id)
+        return connected
 
     async def _deposit_due(self, now: float) -> None:
         for peer_id, contact in list(self.messenger.contacts.items()):
@@ -241,25 +250,28 @@ class Courier:
 
     # --- fetching ---------------------------------------------------------------------------------
 
-    async def fetch_all(self, *, only_unconnected: bool = False) -> int:
+    async def fetch_all(self, *, only_unconnected: bool = False, peers: Collection[str] | None = None) -> int:
         """Fetch, open, store, show and acknowledge the envelopes in every mailbox we hold (of contacts
-        with no ready session only, for the periodic poll); the number of messages newly shown."""
-        if not self.enabled:
-            return 0
-        self.polled_at = self._clock()
-        shown = 0
-        for peer_id, box in list(self.boxes.items()):
-            contact = self.messenger.contacts.get(peer_id)
-            if contact is None or (only_unconnected and contact.session.state is SessionState.READY):
-                continue
-            box.prune(self._clock())
-            for own in list(box.own):
-                try:
-                    shown += await self._fetch_mailbox(contact, own)
-                except MailboxError as error:
-                    self.error = str(error)
-        await self._take_grants()
-        return shown
+        with no ready session only, for the periodic poll; of ``peers`` only, when given); the number of
+        messages newly shown. Mailboxes are read even with the mailbox turned off (what is there was
+        left before). One fetch at a time."""
+        async with self._fetching:
+            self.polled_at = self._clock()
+            shown = 0
+            for peer_id, box in list(self.boxes.items()):
+                contact = self.messenger.contacts.get(peer_id)
+                if contact is None or (peers is not None and peer_id not in peers):
+                    continue
+                if only_unconnected and contact.session.state is SessionState.READY:
+                    continue
+                box.prune(self._clock())
+                for own in list(box.own):
+                    try:
+                        shown += await self._fetch_mailbox(contact, own)
+                    except MailboxError as error:
+                        self.error = str(error)
+            await self._take_grants()
+            return shown
 
     async def _fetch_mailbox(self, contact: Contact, own: OwnMailbox) -> int:
         shown = 0
