@@ -12,6 +12,7 @@ from pyfront.browser import webauthn
 from pyfront.browser.storage import IndexedDb, SealedStorage
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import AuthenticationError, InvalidStateError
+from pyfront.storage.vault import VaultHeaderAltered
 from pyfront.storage.vault_header import MAX_PASSKEYS, PRF_SALT_LENGTH, PasskeyWrap
 
 
@@ -46,6 +47,8 @@ async def unlock(database: IndexedDb, provider: CryptoProvider) -> SealedStorage
         return await SealedStorage.unlock_with_passkey(
             database, provider, answer.credential_id, answer.prf_output
         )
+    except VaultHeaderAltered:
+        raise
     except AuthenticationError:
         raise webauthn.PasskeyError(
             "This passkey answered, but its secret does not open this vault. Nothing changed."

@@ -72,6 +72,7 @@ __all__ = [
     "PrfOutput",
     "Vault",
     "VaultHeader",
+    "VaultHeaderAltered",
     "export_backup",
     "import_backup",
 ]
@@ -90,6 +91,10 @@ _PASSKEY_WRAP_CONTEXT = b"parley/vault/v2/passkey-wrap"
 _PASSKEY_KEK_INFO = b"parley/vault/v2/passkey-kek"
 _HEADER_MAC_INFO = b"parley/vault/v2/header-mac"
 _RECORD_CONTEXT = b"parley/vault/v1/record"
+
+
+class VaultHeaderAltered(AuthenticationError):
+    """A wrap opened, but the header's MAC does not match: someone changed the stored header."""
 
 
 class PrfOutput(SecretBytes):
@@ -387,7 +392,10 @@ def _verified(provider: CryptoProvider, header: VaultHeader, data_key: Symmetric
     if header.legacy:
         return header
     if not constant_time_equal(header.mac, _header_mac(provider, data_key, header)):
-        raise AuthenticationError("vault: the vault header was altered (its MAC does not match)")
+        raise VaultHeaderAltered(
+            "The stored vault header was altered (its MAC does not match), so nothing was opened. "
+            "Restore a backup if this persists."
+        )
     return header
 
 

@@ -4,12 +4,13 @@ Chromium's virtual authenticators, driven over the DevTools protocol (``WebAuthn
 with ``hasPrf``: a CTAP2.1 internal authenticator with resident keys and user verification, which
 computes hmac-secret/PRF as a real one does), stand in for a phone or a security key:
 
-* Alice registers a passkey in settings; after a reload it unlocks the vault. With her authenticator
-  removed and another one in its place (holding a passkey of its own for this site), the passkey button
-  says plainly that no passkey of this vault answered; nothing is lost and her passphrase opens
-  everything. She removes the passphrase, keeping only a new passkey: removing that last passkey is
-  refused, and after a reload only the passkey is offered and opens the vault. A removed passkey is no
-  longer offered.
+* Alice registers a passkey in settings; after a reload it unlocks the vault; its PRF output is nowhere
+  in IndexedDB or the console. A stored header with a renamed passkey is refused (the header MAC) by the
+  passkey and the passphrase alike. With her authenticator removed and another one in its place (holding
+  a passkey of its own for this site), the passkey button says plainly that no passkey of this vault
+  answered; nothing changed and her passphrase opens everything. She removes the lost passkey, adds one
+  on the new authenticator (adding it twice is refused) and drops the passphrase: removing that last
+  passkey is refused, and after a reload only the passkey is offered and opens the vault.
 * An authenticator without PRF (``hasPrf: false``) gets a clear message; nothing is registered (the
   stored header still has one wrap) and the vault stays as it was. At an IP address (where WebAuthn
   refuses to run) registration is not offered at all.
@@ -110,6 +111,23 @@ STORED_JS = """async () => {
 }"""
 
 
+# Replace the stored vault header (what whoever can write the profile's storage could do).
+PUT_HEADER_JS = """async (text) => {
+  const db = await new Promise((ok, fail) => {
+    const request = indexedDB.open("parley");
+    request.onsuccess = () => ok(request.result);
+    request.onerror = () => fail(request.error);
+  });
+  await new Promise((ok, fail) => {
+    const tx = db.transaction("meta", "readwrite");
+    tx.objectStore("meta").put(text, "vault");
+    tx.oncomplete = () => ok();
+    tx.onerror = () => fail(tx.error);
+  });
+  db.close();
+}"""
+
+
 def localhost(live_server: LiveServer) -> str:
     return live_server.url.replace("127.0.0.1", "localhost")
 
@@ -184,14 +202,26 @@ def test_register_reload_unlock_and_what_cannot_unlock(
     screen(page, "home")
     expect(page.locator("#home-title")).to_have_text("Hello, Alice")
 
-    # The laptop's authenticator is gone; another one holds a passkey of its own for this site.
+    # Someone renames the passkey in the stored header: the header MAC refuses it, whichever way in.
     reload_to_unlock(page)
+    original = page.evaluate(HEADER_JS)
+    tampered = json.loads(original)
+    tampered["wraps"][1]["name"] = "Mallory's key"
+    page.evaluate(PUT_HEADER_JS, json.dumps(tampered))
+    page.click("#unlock-passkey")
+    refused = page.locator("#passkey-unlock-error")
+    expect(refused).to_contain_text("vault header was altered", timeout=STEP_MS)
+    unlock_with_passphrase(page, PASSPHRASE)
+    expect(page.locator("#unlock-error")).to_contain_text("vault header was altered", timeout=STEP_MS)
+    screen(page, "unlock")
+    page.evaluate(PUT_HEADER_JS, original)
+
+    # The laptop's authenticator is gone; another one holds a passkey of its own for this site.
     cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": laptop})
     cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
     assert page.evaluate(FOREIGN_PASSKEY_JS)
     header_before = page.evaluate(HEADER_JS)
     page.click("#unlock-passkey")
-    refused = page.locator("#passkey-unlock-error")
     expect(refused).to_contain_text("No passkey of this vault answered", timeout=STEP_MS)
     expect(refused).to_contain_text("You can unlock with your passphrase.")
     screen(page, "unlock")

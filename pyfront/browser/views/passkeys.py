@@ -19,6 +19,7 @@ import js
 
 from pyfront.browser.ui import Handlers, append, element, field
 from pyfront.errors import ProtocolError
+from pyfront.storage.vault import VaultHeaderAltered
 from pyfront.storage.vault_header import MAX_PASSKEY_NAME_LENGTH, MAX_PASSKEYS, PasskeyWrap
 
 #: Registers a passkey under the name; returns the passkeys now listed.
@@ -146,6 +147,9 @@ def unlock_option(
         error.hidden = True
         try:
             await on_passkey()
+        except VaultHeaderAltered as failure:  # the passphrase would be refused too
+            error.textContent, error.hidden = str(failure), False
+            button.disabled = False
         except ProtocolError as failure:
             error.textContent, error.hidden = f"{failure} {fallback}", False
             button.disabled = False

@@ -7,6 +7,9 @@ from typing import Any
 
 from pyfront.browser.ui import Handlers, append, element, field
 from pyfront.errors import AuthenticationError
+from pyfront.storage.vault import VaultHeaderAltered
+
+REFUSED_TEXT = "That passphrase is not the right one."
 
 #: Returns normally when the passphrase opened the vault; raises ``AuthenticationError`` otherwise.
 Unlock = Callable[[str], Awaitable[None]]
@@ -47,8 +50,9 @@ def render(
         button.disabled, button.textContent = True, "Unlocking…"
         try:
             await on_unlock(str(pass_input.value))
-        except AuthenticationError:
-            error.textContent, error.hidden = "That passphrase is not the right one.", False
+        except AuthenticationError as failure:
+            refused = str(failure) if isinstance(failure, VaultHeaderAltered) else REFUSED_TEXT
+            error.textContent, error.hidden = refused, False
             pass_input.value = ""
             pass_input.focus()
         finally:
