@@ -133,6 +133,12 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print one JSON object per event")
     run.add_argument(
+        "--save-dir",
+        type=Path,
+        metavar="DIR",
+        help="where received files are written (default: IDENTITY-files beside the identity file)",
+    )
+    run.add_argument(
         "--allow-loopback",
         action="store_true",
         help="offer 127.0.0.1 as an ICE candidate (aiortc skips it; for peers on this machine only)",
@@ -266,6 +272,7 @@ async def run_command(args: argparse.Namespace) -> int:
             device,
             server_url=server_url,
             console=Console(json_lines=args.json),
+            save_dir=args.save_dir or store.path.with_name(store.path.name + "-files"),
             echo=args.echo,
         )
         try:

@@ -8,7 +8,8 @@ untrusted: in the text form its control characters and bidirectional overrides a
 escapes (and a backslash as two), so a contact can neither start a new line that looks like another event
 nor send escape sequences to the terminal.
 
-Input (stdin) is one command per line (``parse_command``): ``/msg CONTACT TEXT``, ``/to CONTACT``,
+Input (stdin) is one command per line (``parse_command``): ``/msg CONTACT TEXT``, ``/send CONTACT PATH``,
+``/to CONTACT``,
 ``/connect INVITE-LINK``, ``/accept CONTACT``, ``/contacts``, ``/invite``, ``/help``, ``/quit``; any
 other line is a text to the current contact (the one chosen with ``/to``, else the last one who wrote).
 A line starting with ``//`` sends the text with one ``/`` less.
@@ -31,6 +32,7 @@ MAX_INPUT_LINE = 128 * 1024
 
 COMMANDS = {
     "msg": "/msg CONTACT TEXT   send TEXT to CONTACT (a peer id, or a name only one contact has)",
+    "send": "/send CONTACT PATH  send the file at PATH to CONTACT",
     "to": "/to CONTACT         later plain lines go to CONTACT",
     "connect": "/connect LINK       add the contact an invite link names, and call it",
     "accept": "/accept CONTACT     accept a message request",
@@ -74,10 +76,10 @@ def parse_command(line: str) -> Command:
     name, _, rest = line[1:].partition(" ")
     if name not in COMMANDS:
         raise DecodeError(f"unknown command /{name} (/help lists them)")
-    if name == "msg":
+    if name in ("msg", "send"):
         contact, _, text = rest.strip().partition(" ")
         if not contact or not text:
-            raise DecodeError("usage: " + COMMANDS["msg"])
+            raise DecodeError("usage: " + COMMANDS[name])
         return Command(name, contact=contact, text=text)
     if name in ("to", "connect", "accept"):
         argument = rest.strip()

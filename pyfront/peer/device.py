@@ -17,19 +17,22 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
-from pyfront.messaging.chat import Direction, Kind, Status
-from pyfront.messaging.contact import Contact
+from pyfront.messaging.chat import ChatMessage, Direction, Kind, Status
+from pyfront.messaging.contact import Contact, LinkStatus
 from pyfront.messaging.courier import Courier
 from pyfront.messaging.invite import Invite, parse_link
 from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import new_peer_id, new_token, valid_peer_id
+from pyfront.messaging.transfer.state import Transfer
 from pyfront.olm import Account
 from pyfront.peer.console import COMMANDS, Command, Console, parse_command
+from pyfront.peer.files import PeerFiles
 from pyfront.peer.mailbox import ClientHttp, PeerMailbox
 from pyfront.peer.network import BrokerStatus, PeerNetwork
 from pyfront.peer.store import IdentityFile
@@ -139,6 +142,7 @@ class HeadlessPeer:
         *,
         server_url: str,
         console: Console,
+        save_dir: Path,
         echo: bool = False,
     ) -> None:
         self.provider = provider
@@ -166,6 +170,15 @@ class HeadlessPeer:
             clock=time.time,
         )
         self.mailbox = PeerMailbox(self.courier, lambda kind, detail: self.console.event(kind, detail=detail))
+        self.files = PeerFiles(
+            provider,
+            self.messenger,
+            store,
+            save_dir,
+            on_progress=self._file_progress,
+            on_saved=self._file_saved,
+            on_problem=lambda detail: self.console.event("error", detail=detail),
+        )
         self._was_online = False
         address = device.settings.broker_address(app_url(server_url))
         self.network = PeerNetwork(
@@ -198,6 +211,7 @@ class HeadlessPeer:
         await self.courier.load()
         for problem in self.messenger.load_problems + self.courier.load_problems:
             self.console.event("error", detail=f"stored record skipped: {problem}")
+        await self.files.load()
         for peer_id, contact in self.messenger.contacts.items():
             self._known.add(peer_id)
             for message in contact.conversation.messages.values():
@@ -211,6 +225,7 @@ class HeadlessPeer:
         self.network.start()
         await self.network.broker.wait_registered(register_timeout)
         self.mailbox.start()
+        self.files.start()
         self._spawn(self._tick_forever())
 
     async def serve(self, lines: AsyncIterator[str] | None) -> None:
@@ -227,6 +242,7 @@ class HeadlessPeer:
         for task in list(self._tasks):
             task.cancel()
         await self.mailbox.close()
+        await self.files.close()
         await self.network.close()
 
     def _spawn(self, step: Coroutine[Any, Any, Any]) -> None:
@@ -274,6 +290,11 @@ class HeadlessPeer:
             self.console.event("info", self.current, detail="plain lines go to this contact now")
         elif command.name == "msg":
             await self.send(self.find(command.contact), command.text)
+        elif command.name == "send":
+            peer_id = self.find(command.contact)
+            message = await self.files.send_path(peer_id, command.text, time.time())
+            self.current = peer_id
+            self._report(peer_id, message.message_id)
         else:
             if not self.current:
                 raise InvalidStateError("no contact chosen yet: /to CONTACT, or /msg CONTACT TEXT")
@@ -331,6 +352,7 @@ class HeadlessPeer:
         contact = self.messenger.contacts.get(peer_id)
         if contact is None:
             return
+        self.files.link_status(peer_id, contact.status is LinkStatus.READY)
         shown = (contact.status.value, contact.error)
         if self._shown.get(peer_id) == shown:
             return
@@ -344,6 +366,8 @@ class HeadlessPeer:
             return
         first = message_id not in self._reported
         self._reported[message_id] = message.status
+        if first and message.kind is Kind.FILE:
+            self._print_file(peer_id, contact, message)
         if message.direction is Direction.INCOMING:
             if first and message.kind is Kind.TEXT:
                 self.console.event("message", peer_id, id=message_id, name=contact.name, text=message.text)
@@ -352,7 +376,7 @@ class HeadlessPeer:
                 if self.echo:
                     self._spawn(self._echo(peer_id, message.text))
             return
-        if message.kind is Kind.TEXT:
+        if message.kind in (Kind.TEXT, Kind.FILE):
             self.console.event(message.status.value, peer_id, id=message_id)
 
     async def _echo(self, peer_id: str, text: str) -> None:
@@ -360,6 +384,32 @@ class HeadlessPeer:
             await self.messenger.send_text(peer_id, text)
         except ProtocolError as error:
             self.console.event("error", peer_id, detail=f"echo failed: {error}")
+
+    def _print_file(self, peer_id: str, contact: Contact, message: ChatMessage) -> None:
+        attachment = message.attachment if isinstance(message.attachment, dict) else {}
+        self.console.event(
+            "file",
+            peer_id,
+            id=message.message_id,
+            direction=message.direction.value,
+            size=str(attachment.get("size", "")),
+            name=contact.name,
+            file=str(attachment.get("name", "")),
+        )
+
+    def _file_progress(self, transfer: Transfer, detail: str) -> None:
+        self.console.event(
+            "progress",
+            transfer.peer_id,
+            id=transfer.file_id.hex(),
+            state=transfer.phase.value,
+            done=f"{transfer.done}/{transfer.chunks}",
+            percent=f"{int(transfer.progress * 100)}%",
+            detail=detail,
+        )
+
+    def _file_saved(self, transfer: Transfer, path: Path) -> None:
+        self.console.event("saved", transfer.peer_id, id=transfer.file_id.hex(), path=str(path))
 
     def _print_contact(self, contact: Contact) -> None:
         state = "request" if contact.request else contact.status.value

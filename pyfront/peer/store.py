@@ -176,6 +176,24 @@ class IdentityFile:
         start = len(store) + 1
         return [str(slot)[start:] for (slot,) in rows]
 
+    async def put_bytes(self, store: str, key: str, value: bytes) -> None:
+        """One sealed record of raw bytes (a file's chunk), durable when this returns."""
+        sealed = await self.vault.seal(store, key, value)
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO records VALUES (?, ?)", (_slot(store, key), sealed))
+
+    async def get_bytes(self, store: str, key: str) -> bytes | None:
+        row = self._db.execute("SELECT sealed FROM records WHERE slot = ?", (_slot(store, key),)).fetchone()
+        return None if row is None else await self.vault.open(store, key, bytes(row[0]))
+
+    async def delete_prefix(self, store: str, prefix: str) -> None:
+        """Every record of ``store`` whose key starts with ``prefix`` (not empty), in one transaction."""
+        if not prefix:
+            raise DecodeError("storage: a prefix is needed (this would empty the whole store)")
+        base = _slot(store, "x")[:-1] + prefix
+        with self._db:
+            self._db.execute("DELETE FROM records WHERE slot >= ? AND slot < ?", (base, base + "\uffff"))
+
     async def write(self, puts: list[tuple[str, str, Any]], deletes: list[tuple[str, str]]) -> None:
         """Seal each of ``puts`` (store, key, JSON value) and write them with ``deletes`` (store, key) in
         one transaction: all or nothing, durable when this returns."""

@@ -26,7 +26,7 @@ from pyfront.peer.device import HeadlessPeer, create_identity, load_device
 from pyfront.peer.store import IdentityFile
 from pyfront.session.identity import matches_invite_fingerprint
 from tests.unit.test_messenger import Clock, MemoryLink, Wire, pump
-from tests.unit.test_peer_store import ITERATIONS, PASSPHRASE, person
+from tests.unit.test_peer_store import ITERATIONS, PASSPHRASE, every_byte, person
 
 PROVIDER = NativeProvider()
 SERVER = "http://127.0.0.1:8000"
@@ -41,6 +41,7 @@ class Bot:
 
     def __init__(self, peer: HeadlessPeer, output: io.StringIO) -> None:
         self.peer, self._output = peer, output
+        self.worker: asyncio.Future[Any] | None = None
 
     @classmethod
     async def create(cls, directory: Path, *, echo: bool) -> Bot:
@@ -51,7 +52,15 @@ class Bot:
         device = await load_device(store, PROVIDER)
         output = io.StringIO()
         console = Console(json_lines=True, stream=output)
-        peer = HeadlessPeer(PROVIDER, store, device, server_url=SERVER, console=console, echo=echo)
+        peer = HeadlessPeer(
+            PROVIDER,
+            store,
+            device,
+            server_url=SERVER,
+            console=console,
+            save_dir=directory / "saved",
+            echo=echo,
+        )
         await peer.load()
         return cls(peer, output)
 
@@ -86,6 +95,11 @@ async def settle(wire: Wire) -> None:
 
 
 CALLER = "pcaller" + "2" * 25
+
+
+async def call_between(callee: Bot, caller: Bot) -> Wire:
+    """Two devices: ``caller`` dials ``callee`` over an in-memory link."""
+    return await call(callee, caller.peer.messenger, caller.peer_id)
 
 
 def test_echo_mode_answers_each_text_once_and_prints_it(tmp_path: Path) -> None:
@@ -186,5 +200,77 @@ def test_without_echo_the_bot_only_prints_and_a_typed_line_goes_to_the_last_writ
             await bot.peer.connect(bot.peer.invite_link())
         caller_store.close()
         bot.peer.store.close()
+
+    run(body)
+
+
+def on_disk(path: Path) -> tuple[bytes, int]:
+    """A saved file's bytes and permission bits."""
+    return path.read_bytes(), path.stat().st_mode & 0o777
+
+
+async def settle_files(wire: Wire, *bots: Bot) -> None:
+    """Deliver frames and let both sides' transfer workers and file writers run until quiet."""
+    for _ in range(400):
+        await pump(wire)
+        for bot in bots:
+            await bot.peer.files.transfers.idle()
+        await asyncio.sleep(0)
+        if not wire.queue and all(not bot.peer.files._tasks - {bot.worker} for bot in bots):
+            return
+    raise AssertionError("the transfers never settled")
+
+
+def test_files_go_both_ways_are_saved_and_leave_the_identity_file(tmp_path: Path) -> None:
+    async def body() -> None:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        bot = await Bot.create(tmp_path / "a", echo=False)
+        other = await Bot.create(tmp_path / "b", echo=False)
+        for side in (bot, other):
+            side.peer.files.start()
+            side.worker = next(iter(side.peer.files._tasks))
+        await other.peer.messenger.add_contact(bot.peer_id)
+        wire = await call_between(bot, other)
+        for side, peer_id in ((bot, other.peer_id), (other, bot.peer_id)):
+            side.peer.contact_status_changed(peer_id)  # the device hears "ready" as from the network
+
+        photo = PROVIDER.random_bytes(150_000)  # three chunks, the last one short
+        source = tmp_path / "holiday photo.png"
+        source.write_bytes(photo)
+        await other.peer.run_command(parse_command(f"/send {bot.peer_id} {source}"))
+        # The file waits in the sender's identity file, sealed: none of it in clear on its disk.
+        assert len(await other.peer.store.keys("chunk")) == 3
+        assert photo[:32] not in every_byte(tmp_path / "b") and photo[-32:] not in every_byte(tmp_path / "b")
+        await settle_files(wire, bot, other)
+        (saved,) = bot.events("saved")
+        path = Path(saved["path"])
+        assert path == tmp_path / "a" / "saved" / "holiday photo.png"
+        assert on_disk(path) == (photo, 0o600)
+        offered = bot.events("file")[0]
+        assert offered["file"] == "holiday photo.png" and offered["size"] == "150000"
+        assert offered["direction"] == "in"
+        states = [event["state"] for event in bot.events("progress")]
+        assert states[-1] == "complete" and "active" in states
+        assert [event["state"] for event in other.events("progress")][-1] == "complete"
+        for side in (bot, other):  # the chunks left both identity files once the transfer ended
+            assert await side.peer.store.keys("chunk") == []
+
+        # Back the other way, with a name that tries to leave the save directory and one already there.
+        (tmp_path / "b" / "saved").mkdir(mode=0o700)
+        (tmp_path / "b" / "saved" / "notes.txt").write_text("mine, not to be overwritten")
+        reply = tmp_path / "notes.txt"
+        reply.write_bytes(b"hello from the bot\n" * 100)
+        await bot.peer.run_command(parse_command(f"/send {other.peer_id} {reply}"))
+        await settle_files(wire, bot, other)
+        (back,) = other.events("saved")
+        assert Path(back["path"]) == tmp_path / "b" / "saved" / "notes (1).txt"
+        assert on_disk(Path(back["path"])) == (b"hello from the bot\n" * 100, 0o600)
+        assert on_disk(tmp_path / "b" / "saved" / "notes.txt")[0] == b"mine, not to be overwritten"
+        with pytest.raises(InvalidStateError, match="not a file"):
+            await bot.peer.run_command(parse_command(f"/send {other.peer_id} {tmp_path / 'missing'}"))
+        for side in (bot, other):
+            await side.peer.files.close()
+            side.peer.store.close()
 
     run(body)
