@@ -15,17 +15,20 @@ interface) and ``--json`` (one event per line, read by ``tests.rig.headless_peer
   before it even registers at the broker, prints it once, and the server's mailbox is empty. The page
   calls again, the session resumes (no new full handshake on the page's side), the text turns
   "delivered" and its echo arrives, once.
+* A file each way: the page's file button to the bot, which writes it to its save directory, and the
+  bot's ``/send`` to the page, whose download holds the same bytes.
 * A second headless peer accepts the *page's* invite link (``--connect``): the page shows a message
   request from it, the person replies, and the peer prints the reply.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import FilePayload, Locator, Page, expect
 
 from pyfront.messaging.invite import parse_link
 from server.mailbox_store import DATABASE_NAME
@@ -35,6 +38,8 @@ from tests.rig.headless_peer import HeadlessPeer
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_headless_peer")]
+
+TRANSFER_S = 60
 
 
 def held(data_dir: Path) -> int:
@@ -51,6 +56,22 @@ def write(page: Page, text: str) -> None:
     page.fill("#compose-text", text)
     page.press("#compose-text", "Enter")
     expect(page.locator("#messages .message.out", has_text=text)).to_have_count(1, timeout=STEP_MS)
+
+
+def attachment_complete(page: Page, name: str) -> None:
+    item = page.locator("#messages .attachment").filter(has_text=name)
+    expect(item).to_have_attribute("data-phase", "complete", timeout=TRANSFER_S * 1000)
+    expect(item.locator(".attachment-bar")).to_have_attribute("value", "100")
+
+
+def downloaded(page: Page, name: str, directory: Path) -> bytes:
+    """The file as the page saves it (its Download button: decrypted from the page's storage)."""
+    item = page.locator("#messages .attachment").filter(has_text=name)
+    with page.expect_download(timeout=TRANSFER_S * 1000) as download:
+        item.locator(".attachment-download").click()
+    directory.mkdir(exist_ok=True)
+    download.value.save_as(directory / name)
+    return (directory / name).read_bytes()
 
 
 def incoming(page: Page, text: str) -> Locator:
@@ -96,6 +117,22 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         sent = bot.wait_for("sent", peer=alice)
         bot.wait_for("delivered", peer=alice, id=sent["id"])
         screenshots(page, "headless-peer-chat")
+
+        # A file each way on the file-transfer path: the page's file button -> the bot's save directory,
+        # and the bot's /send -> the page's download; the bytes arrive unchanged both ways.
+        report = bytes(range(256)) * 800  # 200 KB: four chunks
+        payload: FilePayload = {"name": "report.pdf", "mimeType": "application/pdf", "buffer": report}
+        page.set_input_files("#compose-file", files=[payload])
+        saved = bot.wait_for("saved", peer=alice, timeout=TRANSFER_S)
+        assert Path(saved["path"]).name == "report.pdf" and Path(saved["path"]).read_bytes() == report
+        attachment_complete(page, "report.pdf")
+        photo = tmp_path / "from the bot.png"
+        photo.write_bytes(hashlib.sha256(b"seed").digest() * 4096)  # 128 KiB
+        bot.type(f"/send {alice} {photo}")
+        attachment_complete(page, "from the bot.png")
+        bot.wait_for("progress", peer=alice, state="complete", done="2/2", timeout=TRANSFER_S)
+        assert downloaded(page, "from the bot.png", tmp_path / "downloads") == photo.read_bytes()
+        screenshots(page, "headless-peer-files")
 
         # The bot goes away while the person writes: the text waits sealed in the bot's mailbox on the
         # server (the bot granted it on connecting), and the bot reads it there before it goes online.
