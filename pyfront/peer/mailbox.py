@@ -5,7 +5,7 @@ The twin of ``pyfront.browser.mailbox``: ``pyfront.messaging.courier.Courier`` d
 when to act: a fetch before the network starts (so what waited in the mailbox while the peer was down
 is read, shown and acknowledged before any contact calls), again each time the broker accepts us after
 a loss (the network came back), and every ``POLL_INTERVAL_S`` for contacts not connected; a courier
-step (grants, deposits) every ``STEP_INTERVAL_S``.
+step every ``STEP_INTERVAL_S`` (grants and deposits, and a fetch for each contact that just connected).
 
 ``http.client`` runs in a worker thread (``asyncio.to_thread``), one connection per request, with no
 cookies, no redirects followed and ``REQUEST_TIMEOUT_S``; an answer larger than
@@ -22,7 +22,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
-from pyfront.errors import ProtocolError
 from pyfront.messaging.courier import POLL_INTERVAL_S, Courier
 from pyfront.messaging.mailbox_wire import FETCH_LIMIT, MAX_ENVELOPE_BYTES, MailboxError
 
@@ -78,27 +77,29 @@ class PeerMailbox:
         self.courier = courier
         self._report = report
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._fetching = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<PeerMailbox {self.courier!r}>"
 
     async def first_fetch(self) -> None:
-        """Read every mailbox once, before the network starts."""
-        try:
-            async with asyncio.timeout(FIRST_FETCH_TIMEOUT_S):
-                await self.fetch()
-        except TimeoutError:
-            self._report("error", "mailbox: the first fetch took too long; it goes on in the background")
-            self._spawn(self.fetch())
+        """Read every mailbox once, before the network starts. A fetch is never cancelled half-way (a
+        batch opened and not stored would then be refused as read): after ``FIRST_FETCH_TIMEOUT_S`` the
+        network starts and the fetch goes on beside it."""
+        task = asyncio.ensure_future(self.fetch())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        done, _ = await asyncio.wait({task}, timeout=FIRST_FETCH_TIMEOUT_S)
+        if not done:
+            self._report("error", "mailbox: the first fetch takes long; the contacts are called meanwhile")
 
     async def fetch(self, *, only_unconnected: bool = False) -> None:
-        async with self._fetching:
-            try:
-                shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
-            except ProtocolError as error:
-                self._report("error", f"mailbox: fetch failed: {error}")
-                return
+        """One fetch of every mailbox (the courier runs one at a time); a failure is reported, and the
+        next fetch tries again."""
+        try:
+            shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
+        except Exception as error:  # the loop goes on
+            self._report("error", f"mailbox: fetch failed: {type(error).__name__}: {error}")
+            return
         self._errors()
         if shown:
             self._report("mailbox", f"{shown} messages fetched")
@@ -132,8 +133,8 @@ class PeerMailbox:
             await asyncio.sleep(STEP_INTERVAL_S)
             try:
                 await self.courier.step()
-            except ProtocolError as error:
-                self._report("error", f"mailbox: {error}")
+            except Exception as error:  # one bad step must not stop the loop; the line says why
+                self._report("error", f"mailbox: step failed: {type(error).__name__}: {error}")
             self._errors()
             due = time.time() - self.courier.polled_at >= POLL_INTERVAL_S
             if self.courier.enabled and due:
