@@ -390,7 +390,7 @@ class App:
         )
         self._home.show_contacts(self.messenger.ordered_contacts())
         self._broker_changed()
-        self._spawn(self._offer_backup(self.container))
+        self._spawn(self._offer_backup("home"))
 
     def show_invite(self) -> None:
         invite, error = self.pending_invite, self.invite_error
@@ -559,7 +559,7 @@ class App:
             attachments=attachments,
         )
         self._read_if_looking()
-        self._spawn(self._offer_backup(container))
+        self._spawn(self._offer_backup("chat"))
 
     def show_safety(self, peer_id: str, scan_result: tuple[bool, str] | None = None) -> None:
         messenger = self.messenger
@@ -664,15 +664,15 @@ class App:
             on_remove=remove,
         )
 
-    async def _offer_backup(self, container: Any) -> None:
+    async def _offer_backup(self, screen: str) -> None:
         """The backup prompt, once there is a contact to lose, until a backup or "not now"."""
         storage, messenger = self.storage, self.messenger
         if storage is None or messenger is None:
             return
         if not any(not contact.request for contact in messenger.contacts.values()):
             return
-        if await notices.backup_notice(storage) is not None or self.container is not container:
-            return
+        if await notices.backup_notice(storage) is not None or self.screen != screen:
+            return  # (the person may have moved on while the record was read)
         if js.document.getElementById("backup-prompt"):
             return
 
@@ -686,7 +686,8 @@ class App:
         async def dismiss() -> None:
             await notices.remember(storage, notices.BackupNotice.DISMISSED)
 
-        container.prepend(safekeeping.backup_prompt(self._handlers, on_export=export, on_dismiss=dismiss))
+        prompt = safekeeping.backup_prompt(self._handlers, on_export=export, on_dismiss=dismiss)
+        self.container.prepend(prompt)
 
     async def _back_home(self) -> None:
         self.show_home()

@@ -12,8 +12,9 @@ computes hmac-secret/PRF as a real one does), stand in for a phone or a security
   on the new authenticator (adding it twice is refused) and drops the passphrase: removing that last
   passkey is refused, and after a reload only the passkey is offered and opens the vault.
 * An authenticator without PRF (``hasPrf: false``) gets a clear message; nothing is registered (the
-  stored header still has one wrap) and the vault stays as it was. At an IP address (where WebAuthn
-  refuses to run) registration is not offered at all.
+  stored header still has one wrap) and the vault stays as it was. A browser whose
+  ``getClientCapabilities()`` says it has no PRF, and a page at an IP address (where WebAuthn refuses to
+  run), are told so and not offered registration at all.
 * Settings shows whether the browser made the storage persistent, as ``navigator.storage.persisted()``
   says, and what clearing site data does; after the first contact is added a backup prompt offers the
   export, and "Not now" is remembered across a reload.
@@ -126,6 +127,12 @@ PUT_HEADER_JS = """async (text) => {
   });
   db.close();
 }"""
+
+
+# What a browser without the PRF extension answers (WebAuthn Level 3 getClientCapabilities).
+NO_PRF_BROWSER_JS = """
+PublicKeyCredential.getClientCapabilities = async () => ({"extension:prf": false});
+"""
 
 
 def localhost(live_server: LiveServer) -> str:
@@ -288,9 +295,16 @@ def test_without_prf_nothing_is_registered_and_the_message_is_clear(
     expect(page.locator("#passkeys-none")).to_be_visible()
     screenshots(page, "passkeys-no-prf")
     assert stored_methods(page) == ["none"]
+
+    # A browser that says it has no PRF at all (as getClientCapabilities reports it): not offered.
+    page.add_init_script(NO_PRF_BROWSER_JS)
     page.reload()
     screen(page, "home", START_MS)  # still unprotected: straight in, with its warning
     expect(page.locator("#home-unprotected")).to_be_visible()
+    open_settings(page)
+    no_prf = page.locator("#passkey-support")
+    expect(no_prf).to_contain_text("lacks the passkey PRF extension", timeout=STEP_MS)
+    expect(page.locator("#passkey-add")).to_be_disabled()
 
 
 def test_persistent_storage_state_clearing_site_data_and_the_backup_prompt(
