@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -300,3 +303,61 @@ def test_the_file_is_created_with_owner_only_permissions_even_with_a_loose_umask
         store.close()
 
     run(body)
+
+
+WRITER = """
+import asyncio, sys
+from pathlib import Path
+from pyfront.crypto.native import NativeProvider
+from pyfront.peer.store import IdentityFile
+
+async def main() -> None:
+    store = await IdentityFile.unlock(Path(sys.argv[1]), NativeProvider(), sys.argv[2])
+    index = 0
+    while True:  # one transaction per step, as the messenger's writes: a message and its journal
+        await store.write(
+            [("message", f"p1:{index:06d}", {"text": f"text {index}"}), ("journal", "p1", {"last": index})],
+            [],
+        )
+        print(index, flush=True)
+        index += 1
+
+asyncio.run(main())
+"""
+
+
+def test_a_process_killed_mid_write_loses_nothing_it_had_committed(tmp_path: Path) -> None:
+    """SIGKILL while the peer writes in a loop: the file opens, every write it reported is there and
+    whole, and no write is half there (the journal names the last message stored)."""
+    path = tmp_path / "me.parley"
+
+    async def create() -> None:
+        (await new_file(path)).close()
+
+    asyncio.run(create())
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), PASSPHRASE],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert writer.stdout is not None
+    reported = -1
+    for line in writer.stdout:
+        reported = int(line)
+        if reported >= 40:
+            break
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+
+    async def check() -> None:
+        store = await IdentityFile.unlock(path, PROVIDER, PASSPHRASE)
+        keys = await store.keys("message")
+        last = (await store.get_json("journal", "p1"))["last"]
+        assert len(keys) == last + 1 >= reported + 1  # nothing reported as stored is missing
+        assert keys == [f"p1:{index:06d}" for index in range(last + 1)]  # and no write is half there
+        for key in keys:
+            assert (await store.get_json("message", key))["text"] == f"text {int(key[3:])}"
+        store.close()
+
+    asyncio.run(check())
