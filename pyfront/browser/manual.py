@@ -49,7 +49,7 @@ HOST_ONLY_CONFIGURATION: dict[str, Any] = {"iceServers": [], "iceTransportPolicy
 #: How long ICE gathering may take before the offer or answer goes out with what it has.
 GATHER_TIMEOUT_S = 5.0
 #: How long a manual connection may take to open once both sides have what they need.
-CONNECT_TIMEOUT_S = 120.0
+CONNECT_TIMEOUT_S = 300.0
 #: The media id of the offers we rebuild for the answering browser.
 OFFER_MEDIA_ID = "0"
 
