@@ -9,7 +9,8 @@ service worker serves them; ``/healthz`` fails, so nothing else could have), and
 * Bob scans Alice's offer QR code with his (fake) camera, gets his answer as text and as a QR code (the
   QR code carries exactly the text's bytes);
 * Alice pastes Bob's answer: both chats open and are ready (the session's handshake ran over the
-  channel), and texts go both ways.
+  channel), texts go both ways, and a PNG goes from Alice to Bob (Bob's saved copy has the sent
+  SHA-256, the progress reaches 100% on both sides).
 
 Bob's Chromium films a video file as its camera (``tests/browser/test_app_scan.py``, ``FakeCamera``).
 """
@@ -18,14 +19,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, Playwright, expect
+from playwright.sync_api import FilePayload, Page, Playwright, expect
 
 from pyfront.messaging.manual_signaling import MANUAL_SIGNALING_VERSION
 from tests.browser.app_steps import CONNECT_MS, START_MS, STEP_MS, message, onboard, screen, screenshots, send
+from tests.browser.test_app_files import complete, png, received_sha256
 from tests.browser.test_app_scan import FakeCamera, read_qr
 from tests.rig.browser import BrowserContextFactory, console_log, require_loopback_namespace
 from tests.rig.server import LiveServerFactory
@@ -70,8 +73,12 @@ def packet(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@pytest.mark.timeout(600)
 def test_two_installed_pages_connect_with_the_server_stopped(
-    live_server_factory: LiveServerFactory, browser_context: BrowserContextFactory, fake_camera: FakeCamera
+    live_server_factory: LiveServerFactory,
+    browser_context: BrowserContextFactory,
+    fake_camera: FakeCamera,
+    tmp_path: Path,
 ) -> None:
     server = live_server_factory()
     alice = browser_context().new_page()
@@ -128,4 +135,12 @@ def test_two_installed_pages_connect_with_the_server_stopped(
     expect(message(bob, "Hello Bob, no server here")).to_have_count(1, timeout=STEP_MS)
     send(bob, "Hello Alice, none at all")
     expect(message(alice, "Hello Alice, none at all")).to_have_count(1, timeout=STEP_MS)
+
+    # A file, still with no server: the bytes Bob saves are the bytes Alice sent.
+    image = png(320, 200)
+    payload: FilePayload = {"name": "offline.png", "mimeType": "image/png", "buffer": image}
+    alice.set_input_files("#compose-file", files=[payload])
+    for page in (alice, bob):
+        complete(page, "offline.png")
+    assert received_sha256(bob, "offline.png", tmp_path) == hashlib.sha256(image).hexdigest()
     screenshots(alice, "manual-chat")
