@@ -102,6 +102,7 @@ class App:
         self._scanner: scan.ScanView | None = None
         self.manual: ManualScreen | None = None
         self._notified: set[str] = set()
+        self._passkey_choice: passkeys.PasskeyChoice | None = None
         self._handlers = ui.Handlers()
         self._tasks: set[asyncio.Future[Any]] = set()
         self.container = ui.element("div", classes="messenger", id=APP_CONTAINER_ID)
@@ -162,7 +163,12 @@ class App:
     async def start(self) -> None:
         header = await SealedStorage.read_header(self.database)
         if header is None:
-            onboarding.render(self._screen("onboarding"), self._handlers, self.create_identity)
+            unsupported = await webauthn.unsupported_reason()
+            container = self._screen("onboarding")
+            self._passkey_choice = passkeys.onboarding_choice(unsupported)
+            onboarding.render(
+                container, self._handlers, self.create_identity, passkey_choice=self._passkey_choice
+            )
         elif header.protected:
             await self._show_unlock(header)
         else:
@@ -187,7 +193,12 @@ class App:
     async def create_identity(self, name: str, passphrase: str | None) -> None:
         from pyfront.olm import Account  # noqa: PLC0415  (loaded after the first screen: warm.py)
 
-        storage = await SealedStorage.create(self.database, self.provider, passphrase)
+        if self._passkey_choice is not None and self._passkey_choice.chosen():
+            storage = await passkey_unlock.create(
+                self.database, self.provider, passphrase, user_name=name, now=time.time()
+            )
+        else:
+            storage = await SealedStorage.create(self.database, self.provider, passphrase)
         self._spawn(persistence.request())  # first run: ask the browser to keep this site's data
         identity = await Identity.generate(self.provider)
         account = await Account.create(self.provider)

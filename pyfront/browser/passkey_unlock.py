@@ -12,8 +12,11 @@ from pyfront.browser import webauthn
 from pyfront.browser.storage import IndexedDb, SealedStorage
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import AuthenticationError, InvalidStateError
-from pyfront.storage.vault import VaultHeaderAltered
+from pyfront.storage.vault import Vault, VaultHeaderAltered
 from pyfront.storage.vault_header import MAX_PASSKEYS, PRF_SALT_LENGTH, PasskeyWrap
+
+#: The name of a passkey registered at first run (settings can add more with names of their own).
+DEVICE_PASSKEY_NAME = "First passkey"
 
 
 async def add(
@@ -28,6 +31,22 @@ async def add(
     await vault.add_passkey(answer.credential_id, prf_salt, answer.prf_output, name=name, added_at=int(now))
     await storage.store_header()
     return vault.passkeys
+
+
+async def create(
+    database: IndexedDb, provider: CryptoProvider, passphrase: str | None, *, user_name: str, now: float
+) -> SealedStorage:
+    """First run with a passkey: the new vault's header is stored only once the passkey wraps its data
+    key (the passkey is registered first, while the click that asked for it still counts as the
+    person's gesture; the slow PBKDF2 of a passphrase comes after)."""
+    vault = await Vault.create(provider, None)
+    prf_salt = provider.random_bytes(PRF_SALT_LENGTH)
+    answer = await webauthn.register(user_name=user_name, prf_salt=prf_salt, existing=())
+    await vault.add_passkey(answer.credential_id, prf_salt, answer.prf_output, name=DEVICE_PASSKEY_NAME,
+                            added_at=int(now))  # fmt: skip
+    if passphrase:
+        await vault.change_passphrase(passphrase)
+    return await SealedStorage.create_with(database, vault, provider)
 
 
 async def remove(storage: SealedStorage, credential_id: bytes) -> tuple[PasskeyWrap, ...]:

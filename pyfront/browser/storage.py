@@ -280,6 +280,14 @@ class SealedStorage:
         if await database.get_header() is not None:
             raise InvalidStateError("storage: a vault already exists here; unlock it instead")
         vault = await Vault.create(provider, passphrase, iterations=iterations)
+        return await cls.create_with(database, vault, provider)
+
+    @classmethod
+    async def create_with(cls, database: IndexedDb, vault: Vault, provider: CryptoProvider) -> SealedStorage:
+        """First run with a vault prepared beforehand (a passkey registered before anything is stored,
+        so no header without it is ever written)."""
+        if await database.get_header() is not None:
+            raise InvalidStateError("storage: a vault already exists here; unlock it instead")
         await database.put_header(json.dumps(vault.header.to_dict()))
         return cls(database, vault, provider)
 

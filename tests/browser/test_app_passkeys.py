@@ -11,8 +11,10 @@ computes hmac-secret/PRF as a real one does), stand in for a phone or a security
   answered; nothing changed and her passphrase opens everything. She removes the lost passkey, adds one
   on the new authenticator (adding it twice is refused) and drops the passphrase: removing that last
   passkey is refused, and after a reload only the passkey is offered and opens the vault.
-* An authenticator without PRF (``hasPrf: false``) gets a clear message; nothing is registered (the
-  stored header still has one wrap) and the vault stays as it was. A browser whose
+* Dana creates her identity with a passkey and no passphrase: the stored header holds only the passkey
+  wrap (no unprotected header is ever written); after a reload the passkey alone is offered and opens.
+* An authenticator without PRF (``hasPrf: false``) gets a clear message, at first run (no vault is
+  stored) and in settings (nothing is registered: the stored header still has one wrap). A browser whose
   ``getClientCapabilities()`` says it has no PRF, and a page at an IP address (where WebAuthn refuses to
   run), are told so and not offered registration at all.
 * Settings shows whether the browser made the storage persistent, as ``navigator.storage.persisted()``
@@ -270,21 +272,61 @@ def test_register_reload_unlock_and_what_cannot_unlock(
     assert not [line for line in log if "pageerror" in line or "Content Security" in line]
 
 
+def test_first_run_with_a_passkey_and_no_passphrase(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    """The identity is created with a passkey only: no unprotected header is ever stored, and after a
+    reload the passkey alone is offered and opens the vault."""
+    page = browser_context(viewport=PHONE).new_page()
+    authenticator(page)
+    page.goto(localhost(live_server))
+    screen(page, "onboarding", START_MS)
+    page.fill("#onboarding-name", "Dana")
+    warning = page.locator("#onboarding-warning")
+    expect(warning).to_be_visible()
+    page.check("#onboarding-passkey")
+    expect(warning).to_be_hidden()  # the passkey protects the data key
+    page.click("#onboarding-submit")
+    screen(page, "home")
+    expect(page.locator("#home-unprotected")).to_be_hidden()
+    assert stored_methods(page) == ["passkey"]
+    reload_to_unlock(page)
+    expect(page.locator("#unlock-passphrase")).to_be_hidden()
+    page.click("#unlock-passkey")
+    screen(page, "home")
+    expect(page.locator("#home-title")).to_have_text("Hello, Dana")
+
+
 def test_without_prf_nothing_is_registered_and_the_message_is_clear(
     live_server: LiveServer, browser_context: BrowserContextFactory
 ) -> None:
     # At an IP address WebAuthn cannot run: registration is not offered at all.
     page = browser_context(viewport=PHONE).new_page()
-    onboard(page, live_server.url, "Bob")
+    page.goto(live_server.url)
+    screen(page, "onboarding", START_MS)
+    expect(page.locator("#onboarding-passkey")).to_be_disabled()
+    expect(page.locator("#onboarding-passkey-support")).to_contain_text("IP address")
+    page.fill("#onboarding-name", "Bob")
+    page.click("#onboarding-submit")
     open_settings(page)
     support = page.locator("#passkey-support")
     expect(support).to_contain_text("cannot be used at an IP address", timeout=STEP_MS)
     expect(page.locator("#passkey-add")).to_be_disabled()
 
-    # An authenticator without PRF, at a host where WebAuthn runs.
+    # An authenticator without PRF, at a host where WebAuthn runs: at first run, nothing is created.
     page = browser_context(viewport=PHONE).new_page()
     authenticator(page, hasPrf=False)
-    onboard(page, localhost(live_server), "Bob")
+    page.goto(localhost(live_server))
+    screen(page, "onboarding", START_MS)
+    page.fill("#onboarding-name", "Bob")
+    page.check("#onboarding-passkey")
+    page.click("#onboarding-submit")
+    expect(page.locator("#onboarding-error")).to_contain_text(
+        "does not support the PRF extension", timeout=STEP_MS
+    )
+    assert page.evaluate(HEADER_JS) is None  # no vault was stored
+    page.uncheck("#onboarding-passkey")
+    page.click("#onboarding-submit")
     open_settings(page)
     expect(page.locator("#passkey-add")).to_be_enabled()
     add_passkey(page, "Old key")

@@ -40,7 +40,9 @@ def check_onboarding(name: str, passphrase: str, confirmation: str) -> str | Non
     return None
 
 
-def render(container: Any, handlers: Handlers, on_submit: Submit) -> None:
+def render(container: Any, handlers: Handlers, on_submit: Submit, *, passkey_choice: Any = None) -> None:
+    """``passkey_choice`` (``views.passkeys.onboarding_choice``) follows the passphrase; when chosen, the
+    unprotected warning goes away as it does with a passphrase."""
     form = element("form", classes="panel onboarding", id="onboarding", novalidate="")
     append(
         form,
@@ -64,12 +66,15 @@ def render(container: Any, handlers: Handlers, on_submit: Submit) -> None:
     error = element("p", classes="error", id="onboarding-error", role="alert")
     error.hidden = True
     button = element("button", "Create my identity", id="onboarding-submit", type="submit")
-    append(form, name_field, pass_field, confirm_field, warning, error, button)
+    append(form, name_field, pass_field, confirm_field)
+    if passkey_choice is not None:
+        form.append(passkey_choice.element)
+    append(form, warning, error, button)
     container.append(form)
     name_input.focus()
 
     def passphrase_changed(_event: Any) -> None:
-        warning.hidden = bool(pass_input.value)
+        warning.hidden = bool(pass_input.value) or (passkey_choice is not None and passkey_choice.chosen())
 
     async def submitted(_event: Any) -> None:
         name, passphrase = str(name_input.value).strip(), str(pass_input.value)
@@ -87,4 +92,6 @@ def render(container: Any, handlers: Handlers, on_submit: Submit) -> None:
             button.disabled, button.textContent = False, "Create my identity"
 
     handlers.on(pass_input, "input", passphrase_changed)
+    if passkey_choice is not None:
+        handlers.on(passkey_choice.box, "change", passphrase_changed)
     handlers.on_async(form, "submit", submitted)

@@ -6,6 +6,9 @@ extension, an IP address), the reason is shown and the button is disabled, so re
 offered as if it would work. Removing the only unlock method is refused with the reason (the vault
 refuses it: ``pyfront.storage.vault.Vault.remove_passkey``).
 
+First run (``onboarding_choice``): a checkbox to register a passkey while the identity is created (with
+or without a passphrase beside it).
+
 Unlock screen (``unlock_option``): the button asks the browser for any of the vault's passkeys; a failure
 says why (no passkey of this vault answered, no PRF) and leaves the passphrase form usable.
 """
@@ -13,6 +16,7 @@ says why (no passkey of this vault answered, no PRF) and leaves the passphrase f
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import js
@@ -124,6 +128,30 @@ def settings_section(
     fill(passkeys)
     handlers.on_async(add, "click", add_clicked)
     return section
+
+
+@dataclass(frozen=True)
+class PasskeyChoice:
+    """The first-run checkbox "Unlock with a passkey": ``element`` goes into the form."""
+
+    element: Any
+    box: Any
+
+    def chosen(self) -> bool:
+        return bool(self.box.checked) and not self.box.disabled
+
+
+def onboarding_choice(unsupported: str | None) -> PasskeyChoice:
+    """The first-run choice; disabled, with the reason, where passkeys cannot unlock Parley."""
+    wrapper = element("div", classes="check", id="onboarding-passkey-row")
+    box = element("input", id="onboarding-passkey", type="checkbox")
+    box.disabled = unsupported is not None
+    label = element("label", "Also unlock with a passkey (your phone, password manager or security key)")
+    label.htmlFor = "onboarding-passkey"
+    append(wrapper, box, label)
+    if unsupported is not None:
+        wrapper.append(element("p", unsupported, classes="muted small", id="onboarding-passkey-support"))
+    return PasskeyChoice(wrapper, box)
 
 
 def unlock_option(
