@@ -17,9 +17,9 @@ computes hmac-secret/PRF as a real one does), stand in for a phone or a security
   stored) and in settings (nothing is registered: the stored header still has one wrap). A browser whose
   ``getClientCapabilities()`` says it has no PRF, and a page at an IP address (where WebAuthn refuses to
   run), are told so and not offered registration at all.
-* Settings shows whether the browser made the storage persistent, as ``navigator.storage.persisted()``
-  says, and what clearing site data does; after the first contact is added a backup prompt offers the
-  export, and "Not now" is remembered across a reload.
+* The first run asks ``navigator.storage.persist()``; settings shows whether the browser made the storage
+  persistent, as ``navigator.storage.persisted()`` says, and what clearing site data does; after the
+  first contact is added a backup prompt offers the export, and "Not now" is remembered across a reload.
 
 WebAuthn needs a secure context and a domain as relying-party id: the pages use http://localhost:<port>
 (a secure context; 127.0.0.1 is one too, but an IP address is no valid RP id).
@@ -134,6 +134,14 @@ PUT_HEADER_JS = """async (text) => {
 # What a browser without the PRF extension answers (WebAuthn Level 3 getClientCapabilities).
 NO_PRF_BROWSER_JS = """
 PublicKeyCredential.getClientCapabilities = async () => ({"extension:prf": false});
+"""
+
+
+# Counts the page's calls of navigator.storage.persist (the browser's own answer is unchanged).
+COUNT_PERSIST_JS = """
+window.persistAsked = 0;
+const persist = StorageManager.prototype.persist;
+StorageManager.prototype.persist = function () { window.persistAsked += 1; return persist.call(this); };
 """
 
 
@@ -353,9 +361,11 @@ def test_persistent_storage_state_clearing_site_data_and_the_backup_prompt(
     live_server: LiveServer, browser_context: BrowserContextFactory
 ) -> None:
     page = browser_context(viewport=PHONE).new_page()
+    page.add_init_script(COUNT_PERSIST_JS)
     onboard(page, localhost(live_server), "Carol")
     screen(page, "home")
     expect(page.locator("#backup-prompt")).to_have_count(0)  # nothing to lose yet
+    page.wait_for_function("window.persistAsked === 1", timeout=STEP_MS)  # the first run asked once
 
     open_settings(page)
     state = page.locator("#storage-persistence")
