@@ -303,3 +303,17 @@ def test_the_courier_corrects_for_a_client_clock_far_off(tmp_path: Path) -> None
         assert courier.error == ""
 
     run(body)
+
+
+def test_mailbox_secrets_never_print(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = Clock()
+        _, _, _, bob_courier, _, _ = await granted_pair(tmp_path, clock)
+        box = bob_courier.boxes[ALICE_PEER]
+        own = box.current
+        assert own is not None and box.theirs is not None
+        shown = " ".join([repr(box), repr(own), repr(box.theirs), repr(own.grant()), str(own.grant())])
+        for secret in (bytes(own.seed), own.address, box.theirs.address):
+            assert secret.hex() not in shown and repr(secret)[2:-1] not in shown
+
+    run(body)
