@@ -105,6 +105,8 @@ class Courier:
         self.fetched = 0
         self.rejected = 0
         self.load_problems: list[str] = []
+        #: Seconds spent opening, storing and showing fetched batches, and waiting for HTTP (benchmark).
+        self.spent: dict[str, float] = {}
         messenger.message_hooks.append(self._on_message)
 
     def __repr__(self) -> str:
@@ -302,9 +304,10 @@ class Courier:
     async def _open(self, contact: Contact, envelopes: list[bytes]) -> int:
         """Open a batch in order and apply it: one write, then the screens are told."""
         messenger = self.messenger
-        changed: list[str] = []
+        changed: dict[str, None] = {}
         async with contact.lock:
             timer = compact = False
+            started = self._clock()
             try:
                 for envelope in envelopes:
                     now = self._clock()
@@ -315,18 +318,26 @@ class Courier:
                         continue
                     self.fetched += 1
                     ids, urgency = messenger._delivered(contact, message)
-                    changed += [message_id for message_id in ids if message_id not in changed]
+                    changed.update(dict.fromkeys(ids))
                     timer = timer or urgency.value == "timer"
                     compact = compact or urgency.value == "compact"
             finally:  # what was opened is stored even if the batch stops half-way (its frames read)
+                opened = self._clock()
                 if timer:
                     await messenger._save_chat_meta(contact)
                 await messenger._save_contact(contact, compact=compact)
+                stored = self._clock()
+                self._spend("open", opened - started)
+                self._spend("store", stored - opened)
         if changed:
-            messenger._listener.messages_changed(contact.peer_id, changed, [])
+            messenger._listener.messages_changed(contact.peer_id, list(changed), [])
             messenger._listener.contacts_changed()
+            self._spend("show", self._clock() - stored)
         messages = contact.conversation.messages
         return len([i for i in changed if i in messages and messages[i].direction is Direction.INCOMING])
+
+    def _spend(self, phase: str, seconds: float) -> None:
+        self.spent[phase] = self.spent.get(phase, 0.0) + seconds
 
     # --- HTTP -------------------------------------------------------------------------------------
 
@@ -340,7 +351,9 @@ class Courier:
         """A signed request, made again once with the server's time if our clock is off."""
         for attempt in range(2):
             body = await make(int(self._clock() * 1000) + self._offset_ms)
+            started = self._clock()
             status, answer = await self._http.post(url, body)
+            self._spend("http", self._clock() - started)
             if status == 200:
                 return answer
             error = parse_error(status, answer)
