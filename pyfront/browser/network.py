@@ -5,12 +5,9 @@ links) to ``messenger.Messenger`` (sessions and chats):
 
 * Link events reach the messenger **in the order they happened**, through one queue and one worker, so
   a channel's first frame can never overtake its ``open``.
-* **Who dials**: a contact's session initiator (the side that first dialed, e.g. the one who opened an
-  invite link) redials by itself while the contact has no link, after ``REDIAL_INITIAL_S`` doubling up
-  to ``REDIAL_MAX_S`` until a session is ready again (a call that opens but is then dropped, by a peer
-  that blocked us, a handshake that stalled or one that could not be verified, counts as a failed one);
-  the other side waits for the call. One dialer per pair means two people coming online together do
-  not open two crossing connections. ``dial_now`` is the user's "connect" button.
+* **Who dials**, and when again: ``pyfront.messaging.dialing`` (the session initiator redials while the
+  contact has no link, with a back-off; the other side waits), shared with the headless peer.
+  ``dial_now`` is the user's "connect" button.
 * The broker's state is shown to the person (``BrokerStatus``): connecting, online, unreachable (the
   transport keeps retrying), or refused (id taken, bad key): the errors the issue asks to make clear.
 
@@ -33,17 +30,10 @@ from pyfront.browser.rtc import RtcLink
 from pyfront.browser.transport import BrokerTransport
 from pyfront.errors import ProtocolError
 from pyfront.messaging.contact import LinkStatus
+from pyfront.messaging.dialing import DIAL_TIMEOUT_S, REDIAL_CHECK_S, DialSchedule
 from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import Event, PeerUnavailable, Registered, SignalingFailed
-
-#: How long a dialed link may take to open before the attempt counts as failed.
-DIAL_TIMEOUT_S = 20.0
-#: Automatic redial delays for a contact without a link (seconds).
-REDIAL_INITIAL_S = 2.0
-REDIAL_MAX_S = 60.0
-#: How often the redial loop looks for contacts to call.
-REDIAL_CHECK_S = 1.0
 
 
 class BrokerStatus(Enum):
@@ -75,7 +65,7 @@ class Network:
         self._on_status = on_status
         self._queue: asyncio.Queue[tuple[str, str, RtcLink, bytes]] = asyncio.Queue()
         self._dialing: set[str] = set()
-        self._next_dial: dict[str, tuple[float, float]] = {}
+        self._schedule = DialSchedule()
         self._tasks: set[asyncio.Future[Any]] = set()
         self.transport = BrokerTransport(
             settings.broker_address(page_url, deployment_broker), peer_id, token, self._on_event
@@ -156,7 +146,7 @@ class Network:
                 if contact is not None and contact.status is LinkStatus.READY:
                     # A ready session ends the back-off now: the redial loop looks only once a second,
                     # and a session that was ready for less than that must not double the next delay.
-                    self._next_dial.pop(peer_id, None)
+                    self._schedule.reset(peer_id)
             except Exception as error:  # one bad event must not stop the worker; the log says why
                 reason = f"{type(error).__name__}: {error}"
                 js.console.warn(f"network: the {kind} event of {peer_id} failed: {reason}")
@@ -169,7 +159,7 @@ class Network:
 
     async def dial_now(self, peer_id: str) -> None:
         """Call ``peer_id`` now (the user asked); errors are shown on the contact."""
-        self._next_dial.pop(peer_id, None)
+        self._schedule.reset(peer_id)
         await self._dial(peer_id)
 
     async def _dial(self, peer_id: str, *, automatic: bool = False) -> None:
@@ -185,11 +175,12 @@ class Network:
             link = await self.connector.dial(peer_id)
             async with asyncio.timeout(DIAL_TIMEOUT_S):
                 await link.wait_open()
-            self._back_off(peer_id)  # the next call, if this link closes before a session is ready
+            # The next call's delay, should this link close before a session is ready.
+            self._schedule.failed(peer_id, time.monotonic())
         except (ProtocolError, TimeoutError) as error:
             if link is not None:
                 link.close("no answer")
-            self._back_off(peer_id)
+            self._schedule.failed(peer_id, time.monotonic())
             contact = self.messenger.contacts.get(peer_id)
             if link is not None and link.relay_problem:  # our own settings, not the peer, are the cause
                 self.messenger.connection_failed(peer_id, link.relay_problem)
@@ -198,26 +189,11 @@ class Network:
         finally:
             self._dialing.discard(peer_id)
 
-    def _back_off(self, peer_id: str) -> None:
-        _, delay = self._next_dial.get(peer_id, (0.0, REDIAL_INITIAL_S / 2))
-        delay = min(REDIAL_MAX_S, delay * 2)
-        self._next_dial[peer_id] = (time.monotonic() + delay, delay)
-
     async def _redial_forever(self) -> None:
         while True:
             await asyncio.sleep(REDIAL_CHECK_S)
             if self.status is not BrokerStatus.ONLINE:
                 continue
-            now = time.monotonic()
-            for peer_id in list(self._next_dial):  # a ready session ends the back-off
-                contact = self.messenger.contacts.get(peer_id)
-                if contact is None or contact.status is LinkStatus.READY:
-                    del self._next_dial[peer_id]
-            for peer_id in self.messenger.unlinked():
-                contact = self.messenger.contacts[peer_id]
-                due, _ = self._next_dial.get(peer_id, (0.0, 0.0))
-                # An unverified contact is called again too, with the same back-off: a man in the middle
-                # (or a forged Refusal) can make us no quieter than an offline contact does.
-                if contact.session.is_initiator and peer_id not in self._dialing and now >= due:
-                    self._dialing.add(peer_id)
-                    self._spawn(self._dial(peer_id, automatic=True))
+            for peer_id in self._schedule.due(self.messenger, self._dialing, time.monotonic()):
+                self._dialing.add(peer_id)
+                self._spawn(self._dial(peer_id, automatic=True))

@@ -5,8 +5,8 @@ behave alike on either end of a chat:
 
 * link events reach the messenger in the order they happened, through one queue and one worker (a
   channel's first frame never overtakes its ``open``);
-* a contact's session initiator redials by itself while the contact has no link, after
-  ``REDIAL_INITIAL_S`` doubling to ``REDIAL_MAX_S``, until a session is ready; the other side waits;
+* who dials, and when again: ``pyfront.messaging.dialing`` (the session initiator redials while the
+  contact has no link, with a back-off; the other side waits);
 * the broker's state (``BrokerStatus``) goes to ``on_status``.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 
 from pyfront.errors import ProtocolError
 from pyfront.messaging.contact import LinkStatus
+from pyfront.messaging.dialing import DIAL_TIMEOUT_S, REDIAL_CHECK_S, DialSchedule
 from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import (
@@ -33,14 +34,6 @@ from pyfront.messaging.signaling import (
 from pyfront.peer.broker import BrokerConnection
 from pyfront.peer.connector import Connector
 from pyfront.peer.rtc import AiortcLink, rtc_configuration
-
-#: How long a dialed link may take to open before the attempt counts as failed.
-DIAL_TIMEOUT_S = 20.0
-#: Automatic redial delays for a contact without a link (seconds).
-REDIAL_INITIAL_S = 2.0
-REDIAL_MAX_S = 60.0
-#: How often the redial loop looks for contacts to call.
-REDIAL_CHECK_S = 1.0
 
 
 class BrokerStatus(Enum):
@@ -72,7 +65,7 @@ class PeerNetwork:
         self._on_link_error = on_link_error
         self._queue: asyncio.Queue[tuple[str, str, AiortcLink, bytes]] = asyncio.Queue()
         self._dialing: set[str] = set()
-        self._next_dial: dict[str, tuple[float, float]] = {}
+        self._schedule = DialSchedule()
         self._tasks: set[asyncio.Future[Any]] = set()
         self.broker = BrokerConnection(address, peer_id, token, self._on_event)
         # A blocked peer's offer gets no answer and no peer connection: its caller sees no answer.
@@ -145,7 +138,7 @@ class PeerNetwork:
                     await self.messenger.link_closed(peer_id, link, data.decode())
                 contact = self.messenger.contacts.get(peer_id)
                 if contact is not None and contact.status is LinkStatus.READY:
-                    self._next_dial.pop(peer_id, None)  # a ready session ends the back-off now
+                    self._schedule.reset(peer_id)  # a ready session ends the back-off now
             except Exception as error:  # one bad event must not stop the worker; the log says why
                 reason = f"{type(error).__name__}: {error}"
                 self._on_link_error(peer_id, f"the {kind} event failed: {reason}")
@@ -157,7 +150,7 @@ class PeerNetwork:
 
     async def dial_now(self, peer_id: str) -> None:
         """Call ``peer_id`` now (an accepted invite, a ``/connect``)."""
-        self._next_dial.pop(peer_id, None)
+        self._schedule.reset(peer_id)
         await self._dial(peer_id)
 
     async def _dial(self, peer_id: str, *, automatic: bool = False) -> None:
@@ -173,35 +166,23 @@ class PeerNetwork:
             link = await self.connector.dial(peer_id)
             async with asyncio.timeout(DIAL_TIMEOUT_S):
                 await link.wait_open()
-            self._back_off(peer_id)  # the next call, if this link closes before a session is ready
+            # The next call's delay, should this link close before a session is ready.
+            self._schedule.failed(peer_id, time.monotonic())
         except (ProtocolError, TimeoutError) as error:
             if link is not None:
                 link.close("no answer")
-            self._back_off(peer_id)
+            self._schedule.failed(peer_id, time.monotonic())
             contact = self.messenger.contacts.get(peer_id)
             if contact is not None and not contact.error:
                 self.messenger.connection_failed(peer_id, f"peer unavailable: {error or 'no answer'}")
         finally:
             self._dialing.discard(peer_id)
 
-    def _back_off(self, peer_id: str) -> None:
-        _, delay = self._next_dial.get(peer_id, (0.0, REDIAL_INITIAL_S / 2))
-        delay = min(REDIAL_MAX_S, delay * 2)
-        self._next_dial[peer_id] = (time.monotonic() + delay, delay)
-
     async def _redial_forever(self) -> None:
         while True:
             await asyncio.sleep(REDIAL_CHECK_S)
             if self.status is not BrokerStatus.ONLINE:
                 continue
-            now = time.monotonic()
-            for peer_id in list(self._next_dial):
-                contact = self.messenger.contacts.get(peer_id)
-                if contact is None or contact.status is LinkStatus.READY:
-                    del self._next_dial[peer_id]
-            for peer_id in self.messenger.unlinked():
-                contact = self.messenger.contacts[peer_id]
-                due, _ = self._next_dial.get(peer_id, (0.0, 0.0))
-                if contact.session.is_initiator and peer_id not in self._dialing and now >= due:
-                    self._dialing.add(peer_id)
-                    self._spawn(self._dial(peer_id, automatic=True))
+            for peer_id in self._schedule.due(self.messenger, self._dialing, time.monotonic()):
+                self._dialing.add(peer_id)
+                self._spawn(self._dial(peer_id, automatic=True))
