@@ -75,9 +75,15 @@ _MOVES: dict[Stage, frozenset[Stage]] = {
 }
 
 
+class ContactMismatch(AuthenticationError):
+    """A valid packet whose peer id is a known contact, signed by another key than that contact's."""
+
+
 def refusal(error: Exception, kind: Kind) -> str:
     """What the person reads when a pasted or scanned offer or answer is refused."""
     what = "offer" if kind is Kind.OFFER else "answer"
+    if isinstance(error, ContactMismatch):
+        return f"This {what} was refused: {error}. Compare safety numbers before you trust it."
     if isinstance(error, AuthenticationError):
         if "another offer" in str(error):
             return "This answer was made for another offer, not the one shown here. Ask for a new answer."
@@ -216,13 +222,13 @@ class ManualConnection:
         if contact is not None:
             known = contact.identity_key
             if known is not None and not constant_time_equal(known, signal.identity_key):
-                raise AuthenticationError(
+                raise ContactMismatch(
                     f"it is signed by another key than the one you know for {contact.name or signal.peer_id}"
                 )
             if contact.invite_fingerprint and not matches_invite_fingerprint(
                 contact.invite_fingerprint, signal.identity_key
             ):
-                raise AuthenticationError(f"it does not match the invite of {contact.name or signal.peer_id}")
+                raise ContactMismatch(f"it does not match the invite of {contact.name or signal.peer_id}")
         await self._messenger.add_contact(
             signal.peer_id,
             name=signal.name,

@@ -8,9 +8,10 @@ service worker serves them; ``/healthz`` fails, so nothing else could have), and
   no contact is created;
 * Bob scans Alice's offer QR code with his (fake) camera, gets his answer as text and as a QR code (the
   QR code carries exactly the text's bytes);
-* Alice pastes Bob's answer: both chats open and are ready (the session's handshake ran over the
-  channel), texts go both ways, and a PNG goes from Alice to Bob (Bob's saved copy has the sent
-  SHA-256, the progress reaches 100% on both sides).
+* Alice pastes a tampered copy of Bob's answer (refused, her offer keeps waiting), then the real one:
+  both chats open and are ready (the session's handshake ran over the channel), texts go both ways, and
+  a PNG goes from Alice to Bob (Bob's saved copy has the sent SHA-256, the progress reaches 100% on both
+  sides).
 
 Bob's Chromium films a video file as its camera (``tests/browser/test_app_scan.py``, ``FakeCamera``).
 """
@@ -123,6 +124,12 @@ def test_two_installed_pages_connect_with_the_server_stopped(
     answer = answer_text.input_value()
     assert read_qr(bob, "#manual-answer-qr") == packet(answer)
     screenshots(bob, "manual-answer")
+
+    # A changed answer is refused too, and the offer keeps waiting for the right one.
+    alice.fill("#manual-answer-input", tampered(answer, len(answer) // 3))
+    alice.click("#manual-answer-submit")
+    expect(alice.locator("#manual-error")).to_contain_text("changed or damaged on the way", timeout=STEP_MS)
+    expect(alice.locator("#manual-status")).to_have_attribute("data-state", "offered")
 
     alice.fill("#manual-answer-input", answer)
     alice.click("#manual-answer-submit")
