@@ -5,9 +5,11 @@ link's fragment (``#invite?...``, never sent to the server) and removes it from 
 IndexedDB (``storage``) and:
 
 * with no vault yet: the first-run screen (``views.onboarding``): a display name, an optional
-  passphrase; the identity key, the Olm account, a random PeerJS rendezvous id and default ``Settings``
-  are created on this device and stored sealed;
-* with a passphrase-protected vault: the unlock screen (``views.unlock``); a wrong passphrase is refused;
+  passphrase, optionally a passkey (``passkey_unlock.create``); the identity key, the Olm account, a
+  random PeerJS rendezvous id and default ``Settings`` are created on this device and stored sealed, and
+  the browser is asked to keep the site's storage (``persistence``);
+* with a protected vault: the unlock screen (``views.unlock``, with ``views.passkeys.unlock_option`` when
+  passkeys are registered); a wrong passphrase or passkey is refused and nothing changes;
 * with an unprotected vault: straight in, with a visible warning;
 * then the messenger (``messenger.Messenger``) loads every contact and chat, the network
   (``network.Network``) registers at the broker, and the home screen (``views.home``) shows the chats;
@@ -28,8 +30,12 @@ and Delete and block; Settings lists the blocked peer ids with Unblock.
 
 Screens (``<html data-screen=...>``): onboarding, unlock, home, invite, scan, chat, safety, settings.
 Stored records (all sealed): ``profile/self`` (name, peer id, broker token), ``identity/self``,
-``olm/account``, ``settings/main``, and the messenger's ``contact/*``, ``chat/*``, ``message/*``,
-``block/list``.
+``olm/account``, ``settings/main``, ``notice/backup`` (the backup prompt, ``notices``), and the
+messenger's ``contact/*``, ``chat/*``, ``message/*``, ``block/list``.
+
+Settings also lists the passkeys (add, remove: ``views.passkeys``) and the storage's persistence, with
+what clearing site data does (``views.safekeeping``); home and chat show the backup prompt once there is
+a contact, until a backup is exported or the person says "not now".
 """
 
 from __future__ import annotations
