@@ -4,6 +4,9 @@
 
     python app.py peer init   --identity FILE --name NAME [--no-passphrase]
     python app.py peer invite --identity FILE --server URL
+    python app.py peer settings --identity FILE [--ice-servers-file PATH] [--relay-only | --no-relay-only]
+                              [--mailbox | --no-mailbox] [--mailbox-url URL] [--broker-url URL]
+                              [--broker-key KEY] [--max-file-bytes N]
     python app.py peer run    --identity FILE --server URL [--echo] [--connect LINK]... [--json]
                               [--allow-loopback] [--register-timeout SECONDS]
 
@@ -28,11 +31,12 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import AuthenticationError, DecodeError, ProtocolError
 from pyfront.messaging.invite import parse_link
-from pyfront.messaging.settings import Settings
+from pyfront.messaging.settings import Settings, parse_ice_lines
 from pyfront.messaging.signaling import valid_peer_id
 from pyfront.peer.broker import BrokerRefused, BrokerUnreachable
 from pyfront.peer.console import Console
@@ -78,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
         description="A headless Parley device: an encrypted identity file, chats over WebRTC (aiortc).",
         epilog="docs/peer.md describes the output lines, the stdin commands and the exit codes.",
     )
-    commands = root.add_subparsers(dest="command", required=True, metavar="{init,invite,run}")
+    commands = root.add_subparsers(dest="command", required=True, metavar="{init,invite,settings,run}")
 
     def common(command: argparse.ArgumentParser) -> None:
         command.add_argument(
@@ -119,6 +123,26 @@ def parser() -> argparse.ArgumentParser:
     invite = commands.add_parser("invite", help="print this identity's invite link")
     common(invite)
     server(invite)
+
+    settings = commands.add_parser(
+        "settings", help="show or change the stored settings (ICE servers, relay-only, mailbox, broker)"
+    )
+    common(settings)
+    settings.add_argument(
+        "--ice-servers-file",
+        type=Path,
+        metavar="PATH",
+        help="ICE servers, one per line: URL[,URL...] [username credential] (the page's settings format; "
+        "an empty file removes them). A file, so TURN credentials stay off the command line",
+    )
+    settings.add_argument("--relay-only", action=argparse.BooleanOptionalAction, help="only TURN relays")
+    settings.add_argument("--mailbox", action=argparse.BooleanOptionalAction, help="use the server's mailbox")
+    settings.add_argument(
+        "--mailbox-url", metavar="URL", help="another server's mailbox ('' for the server's)"
+    )
+    settings.add_argument("--broker-url", metavar="URL", help="another PeerJS broker ('' for the server's)")
+    settings.add_argument("--broker-key", metavar="KEY", help="the broker's key")
+    settings.add_argument("--max-file-bytes", type=int, metavar="N", help="the largest file sent or accepted")
 
     run = commands.add_parser("run", help="go online and chat (stdin/stdout)")
     common(run)
@@ -254,6 +278,58 @@ async def invite_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def settings_command(args: argparse.Namespace) -> int:
+    """Change the settings record (the page's ``settings/main``) as asked, then print it (no secret)."""
+    changes: dict[str, object] = {}
+    if args.ice_servers_file is not None:
+        try:
+            text = args.ice_servers_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise CliError(f"cannot read the ICE servers file: {error}", EXIT_USAGE) from None
+        changes["ice_servers"] = _parsed(parse_ice_lines, text)
+    for name in ("relay_only", "mailbox", "mailbox_url", "broker_url", "broker_key", "max_file_bytes"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    provider = NativeProvider()
+    store = await _unlock(args, provider)
+    try:
+        device = await _load(store, provider)
+        settings = _parsed(lambda: device.settings.with_changes(**changes))
+        if changes:
+            await store.put_json("settings", "main", settings.to_dict())
+    finally:
+        store.close()
+    for line in describe(settings):
+        print(line)
+    return EXIT_OK
+
+
+def _parsed(step: Any, *args: Any) -> Any:
+    """``step(*args)``; a refused value is a usage error that names it (nothing is stored)."""
+    try:
+        return step(*args)
+    except ProtocolError as error:
+        raise CliError(str(error), EXIT_USAGE) from None
+
+
+def describe(settings: Settings) -> list[str]:
+    """The settings as ``name: value`` lines; TURN credentials are not shown."""
+    servers = [
+        ",".join(server.urls) + (" (with credentials)" if server.credential else "")
+        for server in settings.ice_servers
+    ]
+    mailbox = "on" if settings.mailbox else "off"
+    mailbox_at = settings.mailbox_url or "the server's"
+    broker = settings.broker_url or "the server's"
+    return [
+        f"ice servers: {'; '.join(servers) or 'none (host candidates only)'}",
+        f"relay only: {'yes' if settings.relay_only else 'no'}",
+        f"mailbox: {mailbox} ({mailbox_at})",
+        f"broker: {broker} (key {settings.broker_key})",
+        f"max file bytes: {settings.max_file_bytes}",
+    ]
+
+
 async def run_command(args: argparse.Namespace) -> int:
     provider = NativeProvider()
     server_url = _server_url(args)
@@ -335,7 +411,12 @@ async def _stdin_lines() -> AsyncIterator[str]:
         yield line
 
 
-COMMAND_FUNCTIONS = {"init": init_command, "invite": invite_command, "run": run_command}
+COMMAND_FUNCTIONS = {
+    "init": init_command,
+    "invite": invite_command,
+    "settings": settings_command,
+    "run": run_command,
+}
 
 
 def main(argv: Sequence[str]) -> int:

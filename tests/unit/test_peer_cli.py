@@ -23,6 +23,7 @@ import app
 from pyfront.crypto.native import NativeProvider
 from pyfront.errors import DecodeError
 from pyfront.messaging.invite import parse_link
+from pyfront.messaging.settings import Settings
 from pyfront.peer import cli, rtc
 from pyfront.peer.console import Console, escape, parse_command
 from pyfront.peer.store import IdentityFile
@@ -208,6 +209,57 @@ def test_a_refusing_broker_is_a_clear_error(env: Path, capsys: pytest.CaptureFix
     assert "the broker refused us (id-taken: ID is taken)" in capsys.readouterr().err
 
 
+def stored_settings(path: Path) -> Settings:
+    async def read() -> Settings:
+        store = await IdentityFile.unlock(path, NativeProvider(), PASSPHRASE, read_only=True)
+        try:
+            return Settings.from_dict(await store.get_json("settings", "main"))
+        finally:
+            store.close()
+
+    return asyncio.run(read())
+
+
+def test_settings_set_ice_servers_from_a_file_and_never_print_the_credential(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init(env) == cli.EXIT_OK
+    servers = tmp_path / "ice.txt"
+    servers.write_text("stun:stun.example:3478\nturn:turn.example:3478 alice s3cret-credential\n")
+    code = peer("settings", "--identity", str(env), "--ice-servers-file", str(servers), "--relay-only")
+    assert code == cli.EXIT_OK
+    shown = capsys.readouterr().out
+    assert "turn:turn.example:3478 (with credentials)" in shown and "relay only: yes" in shown
+    assert "s3cret" not in shown
+    stored = stored_settings(env)
+    assert stored.relay_only and [server.urls for server in stored.ice_servers] == [
+        ("stun:stun.example:3478",),
+        ("turn:turn.example:3478",),
+    ]
+    assert rtc.rtc_configuration(stored).iceTransportPolicy.value == "relay"  # what aiortc is given
+    (turn,) = [server for server in rtc.rtc_configuration(stored).iceServers or [] if server.credential]
+    assert (turn.username, turn.credential) == ("alice", "s3cret-credential")
+
+
+def test_settings_refuse_what_the_page_refuses_and_change_nothing(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init(env) == cli.EXIT_OK
+    capsys.readouterr()
+    before = stored_settings(env)
+    # Relay-only with no TURN server would gather no candidate at all: refused, as in the page.
+    assert peer("settings", "--identity", str(env), "--relay-only") == cli.EXIT_USAGE
+    assert "relay-only mode needs at least one TURN server" in capsys.readouterr().err
+    bad = tmp_path / "ice.txt"
+    bad.write_text("http://not-ice.example\n")
+    assert peer("settings", "--identity", str(env), "--ice-servers-file", str(bad)) == cli.EXIT_USAGE
+    assert "line 1" in capsys.readouterr().err
+    assert peer("settings", "--identity", str(env), "--mailbox-url", "ftp://x") == cli.EXIT_USAGE
+    assert stored_settings(env) == before
+    assert peer("settings", "--identity", str(env), "--no-mailbox") == cli.EXIT_OK
+    assert "mailbox: off" in capsys.readouterr().out and not stored_settings(env).mailbox
+
+
 def test_help_names_the_commands_and_options(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["run", "--help"], ["init", "--help"]):
         with pytest.raises(SystemExit) as done:
@@ -219,7 +271,7 @@ def test_help_names_the_commands_and_options(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as done:
         app.main(["peer", "--help"])  # python app.py peer --help
     assert done.value.code == 0
-    assert "{init,invite,run}" in capsys.readouterr().out
+    assert "{init,invite,settings,run}" in capsys.readouterr().out
 
 
 # --- --allow-loopback -------------------------------------------------------------------------------------
