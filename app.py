@@ -219,6 +219,11 @@ MAILBOX_FLAGS: tuple[tuple[str, type, str], ...] = (
 def _mailbox_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("mailbox (sealed envelopes for offline contacts; docs/mailbox.md)")
     group.add_argument("--no-mailbox", action="store_true", help="do not offer the mailbox")
+    group.add_argument(
+        "--mailbox-trust-forwarded-for",
+        action="store_true",
+        help="behind a reverse proxy: rate-limit by the last X-Forwarded-For address",
+    )
     defaults = MailboxSettings()
     for name, kind, text in MAILBOX_FLAGS:
         flag = "--mailbox-" + name.replace("_", "-")
@@ -229,6 +234,8 @@ def _mailbox_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _mailbox_overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides: dict[str, object] = {"enabled": False} if args.no_mailbox else {}
+    if args.mailbox_trust_forwarded_for:
+        overrides["trust_forwarded_for"] = True
     for name, _kind, _text in MAILBOX_FLAGS:
         value = getattr(args, f"mailbox_{name}")
         if value is not None:

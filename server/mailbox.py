@@ -252,6 +252,15 @@ CORS_HEADERS = {
 }
 
 
+def _client(settings: MailboxSettings) -> str:
+    """Whom the rate limits count: the connection's address, or the proxy's last ``X-Forwarded-For``."""
+    if settings.trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.rsplit(",", 1)[-1].strip()
+    return request.remote_addr or ""
+
+
 def register(app: Flask, config: Config, clock: Callable[[], float] = time.time) -> None:
     """Mount the mailbox at ``MOUNT_PATH`` (unless ``Config.mailbox`` turns it off)."""
     settings = MailboxSettings.from_overrides(dict(config.mailbox))
@@ -281,7 +290,7 @@ def register(app: Flask, config: Config, clock: Callable[[], float] = time.time)
             if len(body) > box.max_request_bytes:
                 reply = too_large
             else:
-                reply = operations[name](box, request.remote_addr or "", body, clock())
+                reply = operations[name](box, _client(settings), body, clock())
         return Response(
             reply.body,
             reply.status,

@@ -43,6 +43,10 @@ PURGE_INTERVAL_S = 60.0
 """Expired envelopes are deleted at most this often (fetches never return them in between)."""
 
 
+FLAGS = ("enabled", "trust_forwarded_for")
+"""The settings that are on or off; every other one is a positive number."""
+
+
 @dataclass(frozen=True)
 class MailboxSettings:
     """Every mailbox limit; ``server.config.Config.mailbox`` holds overrides by field name."""
@@ -57,11 +61,18 @@ class MailboxSettings:
     fetch_rate: float = DEFAULT_FETCH_RATE
     fetch_burst: int = DEFAULT_FETCH_BURST
     proof_window_s: int = DEFAULT_PROOF_WINDOW_S
+    #: Behind a reverse proxy every request comes from the proxy: with this on, the rate limits count the
+    #: last address of ``X-Forwarded-For`` (the one the proxy added) instead. Off by default: without a
+    #: proxy that sets it, a client could name any address there.
+    trust_forwarded_for: bool = False
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
-            if spec.name != "enabled" and (isinstance(value, bool) or not value > 0):
+            if spec.name in FLAGS:
+                if not isinstance(value, bool):
+                    raise ValueError(f"mailbox setting {spec.name} must be true or false, got {value!r}")
+            elif isinstance(value, bool) or not value > 0:
                 raise ValueError(f"mailbox setting {spec.name} must be a positive number, got {value!r}")
         if self.max_envelope_bytes > self.max_mailbox_bytes:
             raise ValueError("mailbox setting max_envelope_bytes exceeds max_mailbox_bytes")

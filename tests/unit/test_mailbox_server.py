@@ -213,6 +213,34 @@ def test_rate_limits_refuse_with_retry_after_per_client(tmp_path: Path, clock: C
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
 
 
+def test_behind_a_proxy_the_forwarded_address_is_rate_limited(tmp_path: Path, clock: Clock) -> None:
+    client = make_client(tmp_path, clock, deposit_rate=1.0, deposit_burst=1, trust_forwarded_for=True)
+    owner = Owner()
+
+    def deposit(forwarded: str) -> int:
+        response = client.post(
+            "/mailbox/v1/deposit",
+            data=deposit_body(owner.address, b"x"),
+            headers={"X-Forwarded-For": forwarded},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},  # every request comes from the proxy
+        )
+        return int(response.status_code)
+
+    assert deposit("198.51.100.1") == 200
+    assert deposit("198.51.100.2") == 200  # another client behind the same proxy
+    assert deposit("203.0.113.9, 198.51.100.1") == 429  # only the proxy's own entry counts
+    untrusting = make_client(tmp_path / "direct", clock, deposit_rate=1.0, deposit_burst=1)
+    first = post(untrusting, "deposit", deposit_body(owner.address, b"x"), client_ip="127.0.0.1")
+    assert first.status_code == 200
+    spoofed = untrusting.post(
+        "/mailbox/v1/deposit",
+        data=deposit_body(owner.address, b"x"),
+        headers={"X-Forwarded-For": "198.51.100.7"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    assert spoofed.status_code == 429  # without the setting the header is ignored
+
+
 def test_malformed_and_oversized_deposits_are_refused(tmp_path: Path, clock: Clock) -> None:
     client = make_client(tmp_path, clock, max_envelope_bytes=1024)
     owner = Owner()
