@@ -142,6 +142,8 @@ class Network:
                     await self.messenger.link_message(peer_id, link, data)
                 else:
                     await self.messenger.link_closed(peer_id, link, data.decode())
+                    if link.relay_problem:  # a call we answered, or made, that our TURN settings stopped
+                        self.messenger.connection_failed(peer_id, link.relay_problem)
                 contact = self.messenger.contacts.get(peer_id)
                 if contact is not None and contact.status is LinkStatus.READY:
                     # A ready session ends the back-off now: the redial loop looks only once a second,

@@ -11,7 +11,8 @@ first with a wrong credential:
   local candidate of any other type (relay-only means only TURN relays); coturn's log shows the
   allocations;
 * texts go both ways across the relay, and a PNG from Bob to Alice (her saved copy has the sent
-  SHA-256, the progress reaches 100% on both sides).
+  SHA-256, the progress reaches 100% on both sides);
+* Alice then breaks her own credential and Bob calls again: her chat (the answering side) says why too.
 
 The test records each page's ``RTCPeerConnection``s with an init script (it runs before the page's own
 scripts, so the CSP does not apply to it) to read their stats.
@@ -167,3 +168,16 @@ def test_relay_only_through_coturn(
         complete(page, "relayed.png")
     assert received_sha256(alice, "relayed.png", tmp_path) == hashlib.sha256(image).hexdigest()
     screenshots(bob, "relay-chat")
+
+    # The answering side with a wrong credential is told too: Alice breaks hers, Bob reloads and calls
+    # again, and her chat with him says why her side could not take the call.
+    alice.click("#chat-back")
+    screen(alice, "home")
+    set_relay(alice, turn_server, "wrong-again")
+    alice.locator("#contacts .contact").click()
+    screen(alice, "chat")
+    bob.reload()
+    screen(bob, "home", START_MS)
+    error = alice.locator("#chat-error")
+    expect(error).to_contain_text("the TURN server gave no relay address", timeout=CONNECT_MS)
+    expect(error).to_contain_text("401")
