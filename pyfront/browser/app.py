@@ -43,13 +43,23 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import js
 
-from pyfront.browser import notices, passkey_unlock, persistence, site, ui, warm, webauthn
+from pyfront.browser import appearance, layout, notices, passkey_unlock, persistence, site, ui, warm, webauthn
 from pyfront.browser.storage import IndexedDb, SealedStorage
-from pyfront.browser.views import invite_prompt, onboarding, passkeys, safekeeping, safety, scan, unlock
+from pyfront.browser.views import (
+    invite_prompt,
+    onboarding,
+    passkeys,
+    protection,
+    safekeeping,
+    safety,
+    scan,
+    unlock,
+)
 from pyfront.browser.views import settings as settings_view
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import create_webcrypto_provider
@@ -111,18 +121,26 @@ class App:
         self._passkey_choice: passkeys.PasskeyChoice | None = None
         self._handlers = ui.Handlers()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self.container = ui.element("div", classes="messenger", id=APP_CONTAINER_ID)
-        js.document.getElementById("app").append(self.container)
+        self.layout = layout.Layout(js.document.getElementById("app"), APP_CONTAINER_ID)
+        self.container = self.layout.main
+        self.theme = "system"
+        self._page = ui.Handlers()  # page-wide listeners that outlive the screens
+        appearance.follow_visual_viewport(self._page)
 
     def _screen(self, name: str) -> Any:
+        """Clear the main pane for the screen ``name``; the chat list beside it stays (``layout``)."""
         if self._scanner is not None:  # leaving the scan screen turns the camera off
             self._scanner.stop()
             self._scanner = None
         self._handlers.clear()
-        self._home, self._chat = None, None
+        self._chat = None
+        if name not in layout.BESIDE_THE_LIST:
+            self._home = None
+            self.layout.clear_list()
         self.container.replaceChildren()
         self.screen = name
         js.document.documentElement.dataset.screen = name
+        self.layout.shown(name)
         return self.container
 
     def _new_network(self, messenger: Messenger, settings: Settings) -> Network:
@@ -169,12 +187,7 @@ class App:
     async def start(self) -> None:
         header = await SealedStorage.read_header(self.database)
         if header is None:
-            unsupported = await webauthn.unsupported_reason()
-            container = self._screen("onboarding")
-            self._passkey_choice = passkeys.onboarding_choice(unsupported)
-            onboarding.render(
-                container, self._handlers, self.create_identity, passkey_choice=self._passkey_choice
-            )
+            await self.show_onboarding()
         elif header.protected:
             await self._show_unlock(header)
         else:
@@ -195,6 +208,32 @@ class App:
         unlock.render(
             container, self._handlers, self.unlock, has_passphrase=has_passphrase, passkey_option=option
         )
+
+    async def show_onboarding(self) -> None:
+        unsupported = await webauthn.unsupported_reason()
+        container = self._screen("onboarding")
+        self._passkey_choice = passkeys.onboarding_choice(unsupported)
+
+        async def about() -> None:
+            self.show_about(self.show_onboarding)
+
+        onboarding.render(
+            container,
+            self._handlers,
+            self.create_identity,
+            passkey_choice=self._passkey_choice,
+            on_about=about,
+        )
+
+    def show_about(self, back_to: Callable[[], Awaitable[None]] | None = None) -> None:
+        """ "How Parley protects you"; back returns to ``back_to`` (a screen), else to settings."""
+
+        async def back() -> None:
+            await (back_to or self.show_settings)()
+
+        protection.render(self._screen("about"), self._handlers, on_back=back)
+        if back_to is None:
+            self._ensure_home()
 
     async def create_identity(self, name: str, passphrase: str | None) -> None:
         from pyfront.olm import Account  # noqa: PLC0415  (loaded after the first screen: warm.py)
@@ -244,6 +283,13 @@ class App:
         else:
             account = Account.from_dict(self.provider, account_state)
         self.storage, self.profile = storage, profile
+        try:
+            self.theme = appearance.theme_from_record(
+                await storage.get_json(appearance.APPEARANCE_STORE, appearance.APPEARANCE_KEY)
+            )
+        except DecodeError as error:
+            js.console.warn(f"stored appearance skipped: {error}")
+        appearance.apply_theme(self.theme)
         self.messenger = Messenger(
             self.provider,
             storage,
@@ -388,13 +434,26 @@ class App:
         return invite.link(str(js.location.origin) + "/")
 
     def show_home(self) -> None:
-        assert self.storage is not None and self.messenger is not None
+        left = self.open_peer
         self.open_peer = ""
+        layout.render_placeholder(self._screen("home"))
+        self._ensure_home()
+        assert self._home is not None
+        self._home.focus(left)
+        self._spawn(self._offer_backup("home"))
+
+    def _ensure_home(self) -> None:
+        """The chat list in its pane (built once per visit, then only refreshed), the open chat marked."""
+        assert self.storage is not None and self.messenger is not None
+        if self._home is not None:
+            self._home.selected = self.open_peer
+            self._home.show_contacts(self.messenger.ordered_contacts())
+            return
         from pyfront.browser.views import home  # noqa: PLC0415  (after the first screen: warm.py)
 
         self._home = home.HomeView(
-            self._screen("home"),
-            self._handlers,
+            self.layout.list,
+            self.layout.list_handlers,
             name=self.profile["name"],
             peer_id=self.profile["peer_id"],
             invite_link=self.invite_link(),
@@ -405,9 +464,9 @@ class App:
             on_scan=self.scan_invite,
             on_manual=self.show_manual,
         )
+        self._home.selected = self.open_peer
         self._home.show_contacts(self.messenger.ordered_contacts())
         self._broker_changed()
-        self._spawn(self._offer_backup("home"))
 
     def show_invite(self) -> None:
         invite, error = self.pending_invite, self.invite_error
@@ -534,6 +593,9 @@ class App:
         async def delete(message_id: str) -> None:
             await messenger.delete_for_everyone(peer_id, message_id)
 
+        async def delete_for_me(message_id: str) -> None:
+            await messenger.delete_for_me(peer_id, message_id)
+
         async def show_safety() -> None:
             self.show_safety(peer_id)
 
@@ -573,8 +635,10 @@ class App:
             on_connect=connect,
             on_accept=accept,
             on_block=block,
+            on_delete_for_me=delete_for_me,
             attachments=attachments,
         )
+        self._ensure_home()
         self._read_if_looking()
         self._spawn(self._offer_backup("chat"))
 
@@ -595,6 +659,7 @@ class App:
 
         container = self._screen("safety")
         self.open_peer = peer_id
+        self._ensure_home()
         if contact.identity_key is None:
             safety.render_none(container, self._handlers, contact, on_back=back)
             return
@@ -648,6 +713,7 @@ class App:
             fetch_statics=_fetch_statics,
             unblock=messenger.unblock,
         )
+        self.open_peer = ""
         container = self._screen("settings")
         storage_section, fill_storage = safekeeping.storage_section(
             self._handlers, current=persistence.state, ask=persistence.request, usage=persistence.usage
@@ -660,9 +726,14 @@ class App:
             has_passphrase=storage.vault.has_passphrase,
             blocked=messenger.blocked,
             actions=actions,
-            extra_sections=[await self._passkeys_section(storage), storage_section],
+            extra_sections=[
+                await self._passkeys_section(storage),
+                storage_section,
+                *self._settings_extras(),
+            ],
         )
         self._spawn(fill_storage)
+        self._ensure_home()
 
     async def _passkeys_section(self, storage: SealedStorage) -> Any:
         async def add(name: str) -> tuple[PasskeyWrap, ...]:
@@ -682,7 +753,8 @@ class App:
         )
 
     async def _offer_backup(self, screen: str) -> None:
-        """The backup prompt, once there is a contact to lose, until a backup or "not now"."""
+        """The backup prompt, once there is a contact to lose, until a backup or "not now"; at the top of
+        the chat list on the home screen, of the main pane on a chat."""
         storage, messenger = self.storage, self.messenger
         if storage is None or messenger is None:
             return
@@ -704,7 +776,31 @@ class App:
             await notices.remember(storage, notices.BackupNotice.DISMISSED)
 
         prompt = safekeeping.backup_prompt(self._handlers, on_export=export, on_dismiss=dismiss)
-        self.container.prepend(prompt)
+        (self.layout.list if screen == "home" else self.container).prepend(prompt)
+
+    def _settings_extras(self) -> list[Any]:
+        """The settings screen's Appearance section and its way to "How Parley protects you"."""
+
+        async def theme_chosen(theme: str) -> None:
+            assert self.storage is not None
+            await self.storage.put_json(
+                appearance.APPEARANCE_STORE, appearance.APPEARANCE_KEY, appearance.theme_record(theme)
+            )
+            self.theme = theme
+            appearance.apply_theme(theme)
+
+        theme = appearance.settings_section(self._handlers, self.theme, theme_chosen)
+        about = ui.element(
+            "button", "How Parley protects you", id="settings-about", type="button", classes="secondary"
+        )
+        section = ui.element("section", classes="settings-form", id="about-section")
+        ui.append(section, ui.element("h3", "Your protection"), about)
+
+        async def about_clicked(_event: Any) -> None:
+            self.show_about()
+
+        self._handlers.on_async(about, "click", about_clicked)
+        return [theme, section]
 
     async def _back_home(self) -> None:
         self.show_home()

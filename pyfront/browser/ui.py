@@ -92,11 +92,15 @@ class Handlers:
 
         def start(event_object: Any) -> None:
             event_object.preventDefault()
-            task = _start_task(handler(event_object))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.spawn(handler(event_object))
 
         self.on(target, event, start)
+
+    def spawn(self, step: Awaitable[None]) -> None:
+        """Run ``step`` (eagerly: ``_start_task``), kept alive until it ends."""
+        task = _start_task(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def clear(self) -> None:
         attached, self._attached = self._attached, []

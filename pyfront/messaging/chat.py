@@ -74,6 +74,10 @@ class ChatMessage:
     read_by_me: bool = False
     #: A file's offer (``pyfront.messaging.transfer.offer``): it holds the file's key, so it never prints.
     attachment: dict[str, Any] | None = field(default=None, repr=False)
+    #: When the contact's device acknowledged it (ours) or it arrived here (theirs); None: not yet.
+    delivered_at: float | None = None
+    #: When the contact read it (ours, with read receipts) or we did (theirs); None: not yet or not known.
+    read_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return CHAT_MESSAGE.new(
@@ -87,6 +91,8 @@ class ChatMessage:
             expires_at=self.expires_at,
             read=self.read_by_me,
             attachment=self.attachment,
+            delivered_at=self.delivered_at,
+            read_at=self.read_at,
         )
 
     @classmethod
@@ -105,9 +111,19 @@ class ChatMessage:
                 expires_at=None if data["expires_at"] is None else float(data["expires_at"]),
                 read_by_me=bool(data["read"]),
                 attachment=data.get("attachment"),
+                delivered_at=_optional_time(data["delivered_at"]),
+                read_at=_optional_time(data["read_at"]),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise DecodeError(f"stored chat message is malformed: {error}") from None
+
+
+def _optional_time(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"a time must be a number or null, got {type(value).__name__}")
+    return float(value)
 
 
 def _check_id(message_id: str) -> None:
@@ -180,6 +196,7 @@ class Conversation:
         for message in self.messages.values():
             if message.direction is Direction.INCOMING and not message.read_by_me:
                 message.read_by_me = True
+                message.read_at = now
                 if message.timer and message.expires_at is None:
                     message.expires_at = now + message.timer
                 newly_read.append(message.message_id)
@@ -200,6 +217,7 @@ class Conversation:
         message = ChatMessage(
             message_id, Direction.INCOMING, Kind.TEXT, text, sent_at, Status.DELIVERED, timer
         )
+        message.delivered_at = now
         return self._add(message)
 
     def update_status(self, message_id: str, status: Status, now: float) -> bool:
@@ -215,6 +233,10 @@ class Conversation:
         if _STATUS_ORDER[status] <= _STATUS_ORDER[message.status]:
             return False
         message.status = status
+        if status in (Status.DELIVERED, Status.READ) and message.delivered_at is None:
+            message.delivered_at = now
+        if status is Status.READ:
+            message.read_at = now
         if message.timer and message.expires_at is None and status is not Status.SENDING:
             message.expires_at = now + message.timer
         return True
@@ -229,6 +251,10 @@ class Conversation:
             raise InvalidStateError("only a message's author can delete it for everyone")
         message.kind, message.text, message.attachment = Kind.DELETED, "", None
         return True
+
+    def delete_for_me(self, message_id: str) -> bool:
+        """Remove a message from this device only (either side's; the contact keeps their copy)."""
+        return self.messages.pop(message_id, None) is not None
 
     def expire(self, now: float) -> list[str]:
         """Remove every message whose disappearing time has come; returns their ids."""

@@ -887,6 +887,21 @@ class Messenger:
         self._listener.messages_changed(peer_id, [message_id], [])
         self._listener.contacts_changed()
 
+    async def delete_for_me(self, peer_id: str, message_id: str) -> None:
+        """Remove one message from this device only (the contact keeps theirs); its record goes now. A
+        text still ``sending`` is then never sent."""
+        contact = self.contact(peer_id)
+        async with contact.lock:
+            if not contact.conversation.delete_for_me(message_id):
+                return
+            contact.in_flight.pop(message_id, None)
+            if contact.journal.pop(message_id, None) is not None:
+                await self._save_contact(contact, compact=True, deletes=[message_id])
+            else:
+                await self._store.delete(MESSAGE_STORE, f"{peer_id}:{message_id}")
+        self._listener.messages_changed(peer_id, [], [message_id])
+        self._listener.contacts_changed()
+
     async def mark_read(self, peer_id: str) -> list[str]:
         """The user sees this chat: its received messages are read (receipts go out if the setting is on
         and the contact is not a message request)."""

@@ -105,7 +105,15 @@ def _chat_message_0_to_1(record: Record) -> Record:
     return {**record, "version": 1}
 
 
-CHAT_MESSAGE = Schema("chat message", version=1, upgrades={0: _chat_message_0_to_1}, oldest=0)
+def _chat_message_1_to_2(record: Record) -> Record:
+    """Version 2 records when a message was delivered and read (the message menu's details). Earlier
+    messages did not keep those times: unknown."""
+    return {**record, "version": 2, "delivered_at": None, "read_at": None}
+
+
+CHAT_MESSAGE = Schema(
+    "chat message", version=2, upgrades={0: _chat_message_0_to_1, 1: _chat_message_1_to_2}, oldest=0
+)
 """``message/<peer id>:<message id>``: one message of a chat (``pyfront.messaging.chat.ChatMessage``)."""
 
 CONVERSATION = Schema("conversation state", version=1)
@@ -139,6 +147,9 @@ FILE_TRANSFER = Schema("file transfer", version=1)
 (``pyfront.messaging.transfer.state``); the file's key and parameters are in its chat message."""
 
 # --- the page and the vault (pyfront.browser, pyfront.storage.vault) ---------------------------------------
+
+APPEARANCE = Schema("appearance", version=1)
+"""``appearance/main``: the colour scheme chosen in settings (``pyfront.browser.appearance``)."""
 
 PROFILE = Schema("stored profile", version=1)
 """``profile/self``: the user's name, peer id and broker token (``pyfront.browser.app``)."""
@@ -191,6 +202,7 @@ SCHEMAS: tuple[Schema, ...] = (
     JOURNAL,
     FILE_TRANSFER,
     PROFILE,
+    APPEARANCE,
     VAULT_HEADER,
     BACKUP_NOTICE,
     BACKUP,

@@ -177,12 +177,38 @@ async function start() {
   }
 }
 
+// The top bar shows the root hash as a short badge (its first BADGE_HEX_DIGITS hex digits); the badge opens
+// the update panel with the full hash. Its mark turns to a tick once the service worker holds this very
+// bundle, every file of it checked against the hash (service_worker.js).
+const BADGE_HEX_DIGITS = 8;
+
 function showRootHash(hash) {
   const element = $("root-hash");
   if (element && hash) {
     element.textContent = hash;
     root.dataset.rootHash = hash;
+    $("bundle-short").textContent = hash.slice(0, BADGE_HEX_DIGITS);
+    showVerified();
   }
+}
+
+function showVerified() {
+  const verified = Boolean(root.dataset.rootHash) && root.dataset.swRoot === root.dataset.rootHash;
+  $("bundle-mark").textContent = verified ? "✓" : "";
+  $("bundle-badge").dataset.verified = verified ? "yes" : "no";
+  $("bundle-badge").setAttribute(
+    "aria-label",
+    `App bundle ${root.dataset.rootHash ? root.dataset.rootHash.slice(0, BADGE_HEX_DIGITS) : ""}` +
+      (verified ? ", verified offline copy" : "") + ": show its root hash and fetch the latest statics",
+  );
+  $("bundle-verified").textContent = verified
+    ? "Verified: the offline copy holds this bundle, every file checked against this hash."
+    : "The offline copy of this bundle is not installed yet.";
+}
+
+function showUpdatePanel(open) {
+  $("update-panel").hidden = !open;
+  $("bundle-badge").setAttribute("aria-expanded", open ? "true" : "false");
 }
 
 // ---- Service worker and "fetch latest statics" ---------------------------------------------------------
@@ -198,7 +224,7 @@ function post(message) {
 }
 
 function updateStatus(text, kind = "info") {
-  $("update-panel").hidden = false;
+  showUpdatePanel(true);
   const status = $("update-status");
   status.textContent = text;
   status.className = kind === "error" ? "error" : "";
@@ -213,6 +239,7 @@ function onWorkerMessage(event) {
       if (message.active) {
         root.dataset.swState = "ready";
         root.dataset.swRoot = message.active;
+        showVerified();
       }
       break;
     case "install-error":
@@ -267,8 +294,10 @@ function wireUpdateControls() {
   });
   $("update-apply").addEventListener("click", () => post({ type: "apply", root: $("update-apply").dataset.root }));
   $("update-dismiss").addEventListener("click", () => {
-    $("update-panel").hidden = true;
+    showUpdatePanel(false);
+    $("bundle-badge").focus();
   });
+  $("bundle-badge").addEventListener("click", () => showUpdatePanel($("update-panel").hidden));
 }
 
 async function registerServiceWorker() {

@@ -6,6 +6,7 @@ person would see (``html[data-screen]``, a message in the list), never on intern
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import Page, ViewportSize, expect
@@ -54,6 +55,40 @@ def send(page: Page, text: str) -> None:
     page.fill("#compose-text", text)
     page.press("#compose-text", "Enter")
     expect(message(page, text)).to_have_count(1, timeout=STEP_MS)
+
+
+def show_whole_history(page: Page) -> None:
+    """Page the open chat back to its first message (it opens on the newest page: views.conversation)."""
+    older = page.locator("#messages-older")
+    while older.is_visible():
+        older.click()
+
+
+def expect_in_history(page: Page, selector: str, count: int, timeout: float = STEP_MS) -> None:
+    """Wait until the open chat, paged back to its first message, holds ``count`` of ``selector``
+    (messages stored before the chat opened show one page at a time)."""
+    deadline = time.monotonic() + timeout / 1000
+    while time.monotonic() < deadline:
+        show_whole_history(page)
+        if page.locator(selector).count() == count:
+            return
+        time.sleep(0.2)
+    expect(page.locator(selector)).to_have_count(count, timeout=1)
+
+
+def chat_menu(page: Page) -> None:
+    """Open the chat header's menu (safety number, connect, search, disappearing messages)."""
+    if page.locator("#chat-menu").is_hidden():
+        page.click("#chat-menu-button")
+    expect(page.locator("#chat-menu")).to_be_visible()
+
+
+def message_menu(page: Page, text: str) -> Any:
+    """Open the menu of the message containing ``text`` and return the message's locator."""
+    bubble = message(page, text)
+    bubble.locator(".msg-more").click()
+    expect(bubble.locator(".msg-menu")).to_be_visible()
+    return bubble
 
 
 def connect_by_invite(alice: Page, bob: Page, url: str) -> None:

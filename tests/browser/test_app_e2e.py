@@ -27,7 +27,9 @@ from tests.browser.app_steps import (
     PHONE,
     START_MS,
     STEP_MS,
+    chat_menu,
     message,
+    message_menu,
     onboard,
     screen,
     screenshots,
@@ -165,6 +167,7 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     # bundle's jsQR) carries the shower's fingerprint, then the other's: the two are mirror images.
     digits, codes = [], []
     for page in (alice, bob):
+        chat_menu(page)
         page.click("#chat-safety")
         screen(page, "safety")
         groups = page.locator("#safety-number .group").all_inner_texts()
@@ -213,6 +216,7 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     expect(message(alice, "are you there")).to_have_attribute("data-status", "read", timeout=STEP_MS)
 
     # A disappearing timer set by B applies to both; a message vanishes on both sides.
+    chat_menu(bob)
     bob.select_option("#chat-timer", "30")
     expect(alice.locator("#chat-timer")).to_have_value("30", timeout=STEP_MS)
     expect(alice.locator("#messages .event")).to_have_text(
@@ -223,13 +227,14 @@ def test_two_people_connect_by_invite_chat_and_resume_after_reload(
     screenshots(bob, "e2e-chat-disappearing")
     for page in (alice, bob):
         expect(message(page, "this message disappears")).to_have_count(0, timeout=60_000)
+    chat_menu(bob)
     bob.select_option("#chat-timer", "0")
     expect(alice.locator("#chat-timer")).to_have_value("0", timeout=STEP_MS)
 
     # Delete for everyone.
     send(alice, "a message Alice regrets")
     expect(message(bob, "a message Alice regrets")).to_have_count(1, timeout=STEP_MS)
-    message(alice, "a message Alice regrets").locator(".delete").click()
+    message_menu(alice, "a message Alice regrets").locator(".delete").click()
     deleted = bob.locator("#messages .message.deleted")
     expect(deleted).to_have_count(1, timeout=STEP_MS)
     expect(message(bob, "a message Alice regrets")).to_have_count(0)

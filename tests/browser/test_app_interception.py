@@ -44,7 +44,16 @@ from playwright.sync_api import Page, expect
 from websockets.asyncio.server import ServerConnection, serve
 
 from pyfront.messaging.signaling import dtls_fingerprint
-from tests.browser.app_steps import CONNECT_MS, DESKTOP, START_MS, STEP_MS, message, screen, screenshots
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    DESKTOP,
+    START_MS,
+    STEP_MS,
+    chat_menu,
+    message,
+    screen,
+    screenshots,
+)
 from tests.rig.browser import BrowserContextFactory
 from tests.rig.server import LOOPBACK, LiveServerFactory, free_port
 
@@ -292,12 +301,14 @@ def test_a_man_in_the_middle_is_shown_on_both_pages_and_carries_no_message(
 
     # The attacker gives up: Bob's next call verifies, both warnings go, the text arrives once.
     hostile_broker.intercept = False
+    chat_menu(bob)
     bob.click("#chat-connect")
     for page in (alice, bob):
         expect(page.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
         expect(page.locator("#unverified-banner")).to_be_hidden()
     expect(message(alice, "meet me at noon")).to_have_count(1, timeout=STEP_MS)
     expect(message(bob, "meet me at noon")).to_have_attribute("data-status", "delivered", timeout=STEP_MS)
+    chat_menu(bob)
     bob.click("#chat-safety")
     screen(bob, "safety")
     expect(bob.locator("#safety-number")).to_be_visible()

@@ -24,6 +24,7 @@ from tests.browser.app_steps import (
     START_MS,
     STEP_MS,
     connect_by_invite,
+    expect_in_history,
     screen,
     screenshots,
     send,
@@ -79,7 +80,7 @@ def test_fifty_texts_wait_in_the_mailbox_and_arrive_once_in_order(
     expect(request).to_have_count(1, timeout=STEP_MS)
     request.click()
     screen(alice, "chat")
-    expect(alice.locator("#messages .message.in")).to_have_count(TEXTS, timeout=STEP_MS)
+    expect_in_history(alice, "#messages .message.in", TEXTS)
     assert incoming_texts(alice) == texts
     screenshots(alice, "mailbox-arrived")
 

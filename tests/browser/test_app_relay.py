@@ -29,7 +29,17 @@ import pytest
 from playwright.sync_api import FilePayload, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.browser.app_steps import CONNECT_MS, START_MS, STEP_MS, message, onboard, screen, screenshots, send
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    START_MS,
+    STEP_MS,
+    chat_menu,
+    message,
+    onboard,
+    screen,
+    screenshots,
+    send,
+)
 from tests.browser.test_app_files import complete, png, received_sha256
 from tests.rig.browser import BrowserContextFactory, console_log
 from tests.rig.server import LiveServer
@@ -131,6 +141,7 @@ def test_relay_only_through_coturn(
     set_relay(bob, turn_server, turn_server.password)
     bob.locator("#contacts .contact").click()
     screen(bob, "chat")
+    chat_menu(bob)
     connect = bob.locator("#chat-connect")  # hidden while the redial loop is already calling again
     if connect.is_visible():
         with contextlib.suppress(PlaywrightTimeoutError):

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from pyfront.messaging.invite import Invite, parse_link
-from tests.browser.app_steps import PHONE, STEP_MS, onboard, screen
+from tests.browser.app_steps import PHONE, STEP_MS, chat_menu, onboard, screen
 from tests.rig.browser import BrowserContextFactory, save_screenshot
 from tests.rig.server import LiveServer
 
@@ -41,6 +41,7 @@ def test_forged_invite_fails_the_handshake_and_says_so(
     expect(status).to_have_text("Not verified: this connection may be intercepted")
     expect(bob.locator("#unverified-banner")).to_contain_text("Compare your safety number")
     expect(bob.locator("#chat-error")).to_contain_text("invite fingerprint")
+    chat_menu(bob)
     expect(bob.locator("#chat-connect")).to_be_visible()  # the person may retry (Bob redials with back-off)
     save_screenshot(bob, "safety-forged-invite-360")
     # A never got a usable session either: no chat is "connected" on her side, and she is warned too.

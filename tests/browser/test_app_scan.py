@@ -35,7 +35,7 @@ from playwright.sync_api import (
 
 from pyfront.messaging.invite import parse_link
 from pyfront.session.identity import SAFETY_QR_LENGTH, SAFETY_QR_VERSION
-from tests.browser.app_steps import CONNECT_MS, PHONE, STEP_MS, onboard, screen, screenshots
+from tests.browser.app_steps import CONNECT_MS, PHONE, STEP_MS, chat_menu, onboard, screen, screenshots
 from tests.rig.browser import (
     CHROMIUM_ARGS,
     CHROMIUM_PATH,
@@ -192,11 +192,13 @@ def test_scan_an_invite_then_the_safety_number(
     expect(contact).to_have_attribute("data-state", "ready", timeout=STEP_MS)
     contact.click()
     screen(alice, "chat")
+    chat_menu(alice)
     alice.click("#chat-safety")
     screen(alice, "safety")
     safety_code = read_qr(alice, "#safety-qr")
     assert len(safety_code) == SAFETY_QR_LENGTH
 
+    chat_menu(bob)
     bob.click("#chat-safety")
     screen(bob, "safety")
     verified = bob.locator("#safety-state")

@@ -54,6 +54,13 @@ def open_and_install(page: Page, server: LiveServer) -> str:
     return page.locator("#root-hash").inner_text()
 
 
+def fetch_latest_statics(page: Page) -> None:
+    """The top bar's bundle badge opens the update panel; "Fetch latest statics" is in it."""
+    if page.locator("#update-panel").is_hidden():
+        page.click("#bundle-badge")
+    page.get_by_role("button", name="Fetch latest statics").click()
+
+
 def reload_and_wait(page: Page) -> str:
     page.reload()
     expect(page.locator("html")).to_have_attribute("data-py-state", "ready", timeout=PYTHON_START_TIMEOUT_MS)
@@ -94,7 +101,7 @@ def test_fetch_latest_statics_switches_only_after_confirmation(
     # A new bundle on the server changes nothing by itself.
     assert reload_and_wait(page) == old_root
 
-    page.get_by_role("button", name="Fetch latest statics").click()
+    fetch_latest_statics(page)
     expect(page.locator("html")).to_have_attribute("data-update-state", "ready", timeout=SW_TIMEOUT_MS)
     expect(page.locator("#update-old")).to_have_text(old_root)
     expect(page.locator("#update-new")).to_have_text(new_root)
@@ -104,7 +111,7 @@ def test_fetch_latest_statics_switches_only_after_confirmation(
     # Not confirmed: a reload still runs the old bundle.
     assert reload_and_wait(page) == old_root
 
-    page.get_by_role("button", name="Fetch latest statics").click()
+    fetch_latest_statics(page)
     expect(page.locator("html")).to_have_attribute("data-update-state", "ready", timeout=SW_TIMEOUT_MS)
     with page.expect_navigation():
         page.get_by_role("button", name="Switch to the new bundle").click()
@@ -131,7 +138,7 @@ def test_tampered_file_is_refused_and_old_bundle_keeps_working(
     first.stop()
     live_server_factory(port=first.port, static_root=tampered_static)
 
-    page.get_by_role("button", name="Fetch latest statics").click()
+    fetch_latest_statics(page)
     expect(page.locator("html")).to_have_attribute("data-update-state", "error", timeout=SW_TIMEOUT_MS)
     status = page.locator("#update-status")
     expect(status).to_contain_text("Update refused")

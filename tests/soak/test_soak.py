@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.app_steps import CONNECT_MS, START_MS, STEP_MS, connect_by_invite, message, screen
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    START_MS,
+    STEP_MS,
+    connect_by_invite,
+    message,
+    screen,
+    show_whole_history,
+)
 from tests.rig.browser import ARTIFACTS_DIR, BrowserContextFactory, console_log
 from tests.rig.server import LiveServer, LiveServerFactory
 from tests.soak.shim import SHIM, Bubble, arm, bubbles, close_channels, shim_counters, trace
@@ -127,6 +135,7 @@ class Person:
         screen(self.page, "home", START_MS)
         self.page.locator("#contacts .contact", has_text=self.other).click()
         screen(self.page, "chat")
+        show_whole_history(self.page)  # the chat opens on its newest page; the checks read every bubble
         self.reloading = False
 
     def type(self, text: str) -> None:

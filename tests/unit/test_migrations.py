@@ -33,7 +33,7 @@ RELEASE_MESSAGE = {
 
 def test_every_kind_is_listed_once_with_its_current_version() -> None:
     kinds = [schema.kind for schema in migrations.SCHEMAS]
-    assert len(kinds) == len(set(kinds)) == 23
+    assert len(kinds) == len(set(kinds)) == 24
     listed = {id(schema) for schema in migrations.SCHEMAS}
     defined = {id(value) for value in vars(migrations).values() if isinstance(value, Schema)}
     assert listed == defined
@@ -45,6 +45,7 @@ def test_every_kind_is_listed_once_with_its_current_version() -> None:
         "contact record",
         "settings",
         "vault header",
+        "chat message",
     )
     assert {versions[kind] for kind in twos} == {2}
     assert {version for kind, version in versions.items() if kind not in twos} == {1}
@@ -126,15 +127,29 @@ def test_vault_header_1_becomes_its_one_wrap_without_a_mac() -> None:
     ]
 
 
+UNKNOWN_TIMES = {"delivered_at": None, "read_at": None}
+
+
 def test_a_release_message_record_without_a_version_loads_unchanged() -> None:
-    assert migrations.CHAT_MESSAGE.open(RELEASE_MESSAGE) == {**RELEASE_MESSAGE, "version": 1}
+    """Lifted through version 1 (same layout) to 2 (delivery and read times, unknown for old messages)."""
+    assert migrations.CHAT_MESSAGE.open(RELEASE_MESSAGE) == {**RELEASE_MESSAGE, "version": 2, **UNKNOWN_TIMES}
     message = ChatMessage.from_dict(RELEASE_MESSAGE)
     assert (message.direction, message.kind, message.status) == (
         Direction.INCOMING,
         Kind.TEXT,
         Status.DELIVERED,
     )
-    assert message.to_dict() == {**RELEASE_MESSAGE, "version": 1}
+    assert (message.delivered_at, message.read_at) == (None, None)
+    assert message.to_dict() == {**RELEASE_MESSAGE, "version": 2, **UNKNOWN_TIMES}
+
+
+def test_message_1_gains_unknown_delivery_times_and_2_keeps_them() -> None:
+    version_1 = {**RELEASE_MESSAGE, "version": 1}
+    assert migrations.CHAT_MESSAGE.open(version_1) == {**version_1, "version": 2, **UNKNOWN_TIMES}
+    stored = {**version_1, "version": 2, "delivered_at": 1700000001.5, "read_at": 1700000009.0}
+    message = ChatMessage.from_dict(stored)
+    assert (message.delivered_at, message.read_at) == (1700000001.5, 1700000009.0)
+    assert message.to_dict() == stored
 
 
 def test_olm_records_keep_their_kind_tag() -> None:

@@ -119,9 +119,15 @@ def release_clock() -> Clock:
     return clock
 
 
+#: Fields later versions of a message record added (``pyfront.storage.migrations.CHAT_MESSAGE``).
+LATER_MESSAGE_FIELDS = ("version", "delivered_at", "read_at")
+
+
 def as_release_wrote(message: dict[str, Any]) -> dict[str, Any]:
-    """A message record without the version the release's records did not carry."""
-    return {key: value for key, value in message.items() if key != "version"}
+    """A message record without what the release's records did not carry (the version, the delivery and
+    read times: unknown, ``None``, for every message the release stored)."""
+    assert message.get("delivered_at") is None and message.get("read_at") is None
+    return {key: value for key, value in message.items() if key not in LATER_MESSAGE_FIELDS}
 
 
 def test_the_fixture_is_small_and_covers_every_kind() -> None:

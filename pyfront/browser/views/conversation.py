@@ -1,6 +1,18 @@
 """One chat: messages with their time and sent/delivered/read state, the composer, the disappearing timer,
-delete for everyone, the contact's connection state, "typing…", the key-change warning, and the warning
-that a connection could not be verified (``LinkStatus.UNVERIFIED``), which leads to the safety number.
+the per-message menu, search, the contact's connection state, "typing…", the key-change warning, and the
+warning that a connection could not be verified (``LinkStatus.UNVERIFIED``), which leads to the safety
+number.
+
+The header is one row: back, the name with the connection state, and a menu (``#chat-menu``) holding the
+safety number, connect, search and the disappearing-messages timer. Each message has its own menu
+(``button.msg-more``, shown on hover and focus; a long press or right click opens it too): copy, delete
+for me, delete for everyone (own texts only), and details with the sent, delivered and read times.
+
+Long chats are windowed: the newest ``PAGE_SIZE`` messages show when the chat opens, and each scroll to
+the top (or "Show older messages") adds the next older page, keeping the scroll position. Search finds
+matches in the whole chat and shows the page around each. A polite live region (``#chat-announce``)
+reads out new messages from the contact; ``#chat-status`` announces connection changes. Enter sends,
+Shift+Enter starts a new line.
 
 A message request (``Contact.request``) shows a panel above the messages with two choices: **Accept**
 and **Delete and block** (which asks once more before it acts). Replying accepts, and the panel says so.
@@ -12,8 +24,11 @@ screen" is what bench/e2e.py measures. Text is set with ``textContent`` only.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+import js
 
 from pyfront.browser.ui import Handlers, append, clock_time, element, full_time
 from pyfront.messaging.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
@@ -21,6 +36,17 @@ from pyfront.messaging.contact import Contact, LinkStatus
 
 if TYPE_CHECKING:
     from pyfront.browser.views.attachments import Attachments
+
+#: Messages shown when a chat opens, and added by each scroll to the top.
+PAGE_SIZE = 40
+#: Scrolled this close to the top of the list (CSS px), the next older page is shown.
+LOAD_MARGIN_PX = 240
+#: This close to the bottom (CSS px), a new message scrolls the list down to it.
+FOLLOW_MARGIN_PX = 120
+#: The longest search query (characters).
+MAX_QUERY_LENGTH = 200
+#: Lines the composer grows to before it scrolls.
+MAX_COMPOSER_ROWS = 6
 
 STATUS_MARKS = {
     Status.SENDING: ("…", "Sending"),
@@ -51,6 +77,11 @@ def unverified_warning(name: str) -> str:
     )
 
 
+def _key(message: ChatMessage) -> tuple[float, str]:
+    """A message's place in the chat (the order of ``Conversation.ordered``)."""
+    return (message.sent_at, message.message_id)
+
+
 class ConversationView:
     def __init__(
         self,
@@ -67,25 +98,98 @@ class ConversationView:
         on_connect: Callable[[], Awaitable[None]],
         on_accept: Callable[[], Awaitable[None]],
         on_block: Callable[[], Awaitable[None]],
+        on_delete_for_me: Callable[[str], Awaitable[None]] | None = None,
         attachments: Attachments | None = None,
     ) -> None:
         self.contact = contact
         self._attachments = attachments
         self._handlers = handlers
         self._on_delete = on_delete
+        self._on_delete_for_me = on_delete_for_me
         self._items: dict[str, Any] = {}
-        #: (sent_at, id) of the newest message in the list: a newer one is appended without a search.
-        self._newest: tuple[float, str] | None = None
+        #: The places (``_key``) of the messages on the screen, oldest first.
+        self._shown: list[tuple[float, str]] = []
+        self._menu: Any = None  # the open message menu, if any
+        self._loading_older = False
+        self._matches: list[str] = []
+        self._match = -1
         panel = element("section", classes="panel chat", id="chat", aria_labelledby="chat-title")
         header = element("header", classes="chat-header")
-        back = element("button", "← Chats", id="chat-back", type="button", classes="secondary")
+        back = element(
+            "button", "←", id="chat-back", type="button", classes="icon secondary", aria_label="Back to chats"
+        )
+        back.setAttribute("data-back", "")
         self.title = element("h2", id="chat-title")
         self.state = element("p", id="chat-status", classes="status small", role="status")
         titles = element("div", classes="chat-titles")
         append(titles, self.title, self.state)
+        self.menu_button = element(
+            "button",
+            "⋮",
+            id="chat-menu-button",
+            type="button",
+            classes="icon secondary",
+            aria_label="Chat options",
+            aria_expanded="false",
+            aria_controls="chat-menu",
+        )
+        append(header, back, titles, self.menu_button)
+
+        self.menu = element("div", id="chat-menu", classes="popup chat-menu", role="group")
+        self.menu.setAttribute("aria-label", "Chat options")
+        self.menu.hidden = True
         safety = element("button", "Safety number", id="chat-safety", type="button", classes="secondary")
         self.connect = element("button", "Connect", id="chat-connect", type="button", classes="secondary")
-        append(header, back, titles, safety, self.connect)
+        search_open = element(
+            "button", "Search in this chat", id="chat-search-open", type="button", classes="secondary"
+        )
+        timer_row = element("div", classes="timer-row")
+        label = element("label", "Disappearing messages", classes="small")
+        label.htmlFor = "chat-timer"
+        self.timer = element("select", id="chat-timer")
+        for seconds in DISAPPEARING_TIMERS:
+            option = element("option", timer_label(seconds), value=str(seconds))
+            self.timer.append(option)
+        append(timer_row, label, self.timer)
+        append(self.menu, safety, self.connect, search_open, timer_row)
+
+        self.search = element("form", id="chat-search", classes="chat-search", role="search", novalidate="")
+        self.search.hidden = True
+        self.search_input = element(
+            "input",
+            id="chat-search-text",
+            type="search",
+            aria_label="Search in this chat",
+            maxlength=str(MAX_QUERY_LENGTH),
+            autocomplete="off",
+        )
+        self.search_input.placeholder = "Search in this chat"
+        self.search_status = element("p", id="chat-search-status", classes="small muted", role="status")
+        older_match = element(
+            "button",
+            "↑",
+            id="chat-search-older",
+            type="button",
+            classes="icon secondary",
+            aria_label="Older match",
+        )
+        newer_match = element(
+            "button",
+            "↓",
+            id="chat-search-newer",
+            type="button",
+            classes="icon secondary",
+            aria_label="Newer match",
+        )
+        search_close = element(
+            "button",
+            "✕",
+            id="chat-search-close",
+            type="button",
+            classes="icon secondary",
+            aria_label="Close search",
+        )
+        append(self.search, self.search_input, older_match, newer_match, search_close, self.search_status)
 
         self.banner = element("p", id="key-changed-banner", classes="warning alert", role="alert")
         self.unverified = element("div", id="unverified-banner", classes="warning alert", role="alert")
@@ -94,45 +198,47 @@ class ConversationView:
         append(self.unverified, self.unverified_text, check)
         self.error = element("p", id="chat-error", classes="error small", role="alert")
         self.request, accept, block, confirm = self._request_panel(contact)
-        timer_row = element("div", classes="row timer-row")
-        label = element("label", "Disappearing messages", classes="small")
-        label.htmlFor = "chat-timer"
-        self.timer = element("select", id="chat-timer")
-        for seconds in DISAPPEARING_TIMERS:
-            option = element("option", timer_label(seconds), value=str(seconds))
-            self.timer.append(option)
-        append(timer_row, label, self.timer)
 
-        self.list = element("ol", id="messages", classes="messages", aria_live="polite", tabindex="0")
-        self.list.setAttribute("aria-label", "Messages")
+        self.list = element("ol", id="messages", classes="messages", tabindex="0", aria_label="Messages")
+        self.older = element("li", classes="older")
+        self.older_button = element(
+            "button", "Show older messages", id="messages-older", type="button", classes="secondary small"
+        )
+        self.older.append(self.older_button)
+        self.list.append(self.older)
+        self.announce = element("p", id="chat-announce", classes="visually-hidden", aria_live="polite")
         self.typing = element("p", id="chat-typing", classes="muted small typing")
         composer = element("form", id="compose", classes="composer", novalidate="")
         self.input = element(
-            "input", id="compose-text", type="text", autocomplete="off", aria_label="Message"
+            "textarea",
+            id="compose-text",
+            rows="1",
+            autocomplete="off",
+            aria_label="Message",
+            enterkeyhint="send",
         )
         self.input.placeholder = "Message"
-        append(composer, self.input, element("button", "Send", id="compose-send", type="submit"))
+        send = element("button", "Send", id="compose-send", type="submit")
+        append(composer, self.input, send)
         if attachments is not None:
             attachments.install(panel, composer, self.input)
         append(
             panel,
             header,
+            self.menu,
+            self.search,
             self.request,
             self.unverified,
             self.banner,
             self.error,
-            timer_row,
             self.list,
             self.typing,
+            self.announce,
             composer,
         )
         container.append(panel)
 
-        last = None
-        for message in contact.conversation.ordered():
-            last = self._upsert(message, scroll=False)
-        if last is not None:
-            last.scrollIntoView(False)
+        self._show_newest()
         self.refresh_status()
         self.input.focus()
 
@@ -144,9 +250,18 @@ class ConversationView:
             if not text.strip():
                 return
             self.input.value = ""
+            self.input.rows = 1
             await on_send(text)
 
+        def key_down(event: Any) -> None:
+            # Enter sends, Shift+Enter is a new line; not while an input method composes a character.
+            if str(event.key) == "Enter" and not event.shiftKey and not event.isComposing:
+                event.preventDefault()
+                composer.requestSubmit()
+
         async def typed(_event: Any) -> None:
+            lines = str(self.input.value).count("\n") + 1
+            self.input.rows = min(lines, MAX_COMPOSER_ROWS)
             await on_typing(bool(str(self.input.value)))
 
         async def timer_changed(_event: Any) -> None:
@@ -156,6 +271,7 @@ class ConversationView:
             await on_safety()
 
         async def connect_clicked(_event: Any) -> None:
+            self._close_chat_menu(focus=False)
             await on_connect()
 
         async def accept_clicked(_event: Any) -> None:
@@ -169,8 +285,44 @@ class ConversationView:
             confirm.disabled = True
             await on_block()
 
+        def menu_clicked(_event: Any) -> None:
+            if self.menu.hidden:
+                self._open_chat_menu()
+            else:
+                self._close_chat_menu(focus=True)
+
+        def menu_key(event: Any) -> None:
+            if str(event.key) == "Escape":
+                event.preventDefault()
+                self._close_chat_menu(focus=True)
+
+        def page_clicked(event: Any) -> None:
+            target = event.target
+            if (
+                not self.menu.hidden
+                and not self.menu.contains(target)
+                and not self.menu_button.contains(target)
+            ):
+                self._close_chat_menu(focus=False)
+            if self._menu is not None and not self._menu.parentElement.contains(target):
+                self._close_message_menu(focus=False)
+
+        def search_opened(_event: Any) -> None:
+            self._close_chat_menu(focus=False)
+            self.search.hidden = False
+            self.search_input.focus()
+
+        def search_key(event: Any) -> None:
+            if str(event.key) == "Escape":
+                event.preventDefault()
+                self._close_search()
+
+        def search_submitted(_event: Any) -> None:
+            self._find(str(self.search_input.value))
+
         handlers.on_async(back, "click", back_clicked)
         handlers.on_async(composer, "submit", submitted)
+        handlers.on(self.input, "keydown", key_down)
         handlers.on_async(self.input, "input", typed)
         handlers.on_async(self.timer, "change", timer_changed)
         handlers.on_async(safety, "click", safety_clicked)
@@ -179,6 +331,20 @@ class ConversationView:
         handlers.on_async(accept, "click", accept_clicked)
         handlers.on_async(block, "click", block_clicked)
         handlers.on_async(confirm, "click", block_confirmed)
+        handlers.on(self.menu_button, "click", menu_clicked)
+        handlers.on(self.menu, "keydown", menu_key)
+        handlers.on(js.document, "click", page_clicked)
+        handlers.on(search_open, "click", search_opened)
+        handlers.on(self.search, "keydown", search_key)
+        handlers.on_async(self.search, "submit", _sync(search_submitted))
+        handlers.on(older_match, "click", lambda _event: self._step_match(-1))
+        handlers.on(newer_match, "click", lambda _event: self._step_match(1))
+        handlers.on(search_close, "click", lambda _event: self._close_search())
+        handlers.on(self.older_button, "click", self._older_clicked)
+        handlers.on(self.list, "scroll", self._scrolled)
+        handlers.on(self.list, "click", self._list_clicked)
+        handlers.on(self.list, "contextmenu", self._context_menu)
+        handlers.on(self.list, "keydown", self._list_key)
 
     def _request_panel(self, contact: Contact) -> tuple[Any, Any, Any, Any]:
         """The message-request panel and its three buttons (accept, delete and block, confirm)."""
@@ -208,6 +374,260 @@ class ConversationView:
         append(panel, text, choices, self.confirm_row)
         return panel, accept, block, confirm
 
+    # --- the chat menu and search -----------------------------------------------------------------
+
+    def _open_chat_menu(self) -> None:
+        self.menu.hidden = False
+        self.menu_button.setAttribute("aria-expanded", "true")
+        first = self.menu.querySelector("button:not([hidden]), select")
+        if first:
+            first.focus()
+
+    def _close_chat_menu(self, *, focus: bool) -> None:
+        if self.menu.hidden:
+            return
+        self.menu.hidden = True
+        self.menu_button.setAttribute("aria-expanded", "false")
+        if focus:
+            self.menu_button.focus()
+
+    def _close_search(self) -> None:
+        self.search.hidden = True
+        self._mark_match(None)
+        self._matches, self._match = [], -1
+        self.search_status.textContent = ""
+        self.input.focus()
+
+    def _find(self, query: str) -> None:
+        """Every message containing ``query`` (case-insensitive), newest first; shows the newest."""
+        words = query.strip().casefold()[:MAX_QUERY_LENGTH]
+        self._mark_match(None)
+        if not words:
+            self._matches, self._match = [], -1
+            self.search_status.textContent = ""
+            return
+        found = [
+            message.message_id
+            for message in self.contact.conversation.ordered()
+            if message.kind is Kind.TEXT and words in message.text.casefold()
+        ]
+        self._matches = list(reversed(found))
+        self._match = -1
+        if not self._matches:
+            self.search_status.textContent = "No messages match."
+            return
+        self._step_match(-1)
+
+    def _step_match(self, direction: int) -> None:
+        """``-1``: the next older match; ``1``: the next newer one."""
+        if not self._matches:
+            return
+        self._match = max(0, min(len(self._matches) - 1, self._match - direction))
+        message_id = self._matches[self._match]
+        message = self.contact.conversation.messages.get(message_id)
+        if message is None:
+            return
+        self._show_from(_key(message))
+        item = self._items.get(message_id)
+        self._mark_match(item)
+        count = len(self._matches)
+        self.search_status.textContent = f"Match {self._match + 1} of {count}" + (
+            "" if count > 1 else " (the only one)"
+        )
+
+    def _mark_match(self, item: Any) -> None:
+        for old in self.list.querySelectorAll(".message.match"):
+            old.classList.remove("match")
+        if item:
+            item.classList.add("match")
+            item.scrollIntoView(js.Object.fromEntries([["block", "center"]]))
+
+    # --- windowing --------------------------------------------------------------------------------
+
+    def _show_newest(self) -> None:
+        ordered = self.contact.conversation.ordered()
+        self._render_many(ordered[-PAGE_SIZE:])
+        self.older.hidden = len(ordered) <= PAGE_SIZE
+        self.list.scrollTop = self.list.scrollHeight
+
+    def show_older(self) -> int:
+        """Show the next ``PAGE_SIZE`` older messages above the ones on the screen (the view stays
+        where it was); returns how many were added."""
+        ordered = self.contact.conversation.ordered()
+        first = self._shown[0] if self._shown else (float("inf"), "")
+        end = bisect.bisect_left([_key(message) for message in ordered], first)
+        page = ordered[max(0, end - PAGE_SIZE) : end]
+        before = self.list.scrollHeight
+        self._render_many(page)
+        self.list.scrollTop = self.list.scrollTop + self.list.scrollHeight - before
+        self.older.hidden = end - len(page) <= 0
+        return len(page)
+
+    def _show_from(self, place: tuple[float, str]) -> None:
+        """Show every message from ``place`` on (a search match further back than the window)."""
+        if self._shown and self._shown[0] <= place:
+            return
+        ordered = self.contact.conversation.ordered()
+        keys = [_key(message) for message in ordered]
+        start = bisect.bisect_left(keys, place)
+        first = self._shown[0] if self._shown else (float("inf"), "")
+        end = bisect.bisect_left(keys, first)
+        self._render_many(ordered[start:end])
+        self.older.hidden = start <= 0
+
+    def _render_many(self, messages: list[ChatMessage]) -> None:
+        """Add messages not on the screen yet, all older than those shown (one DOM insertion)."""
+        fragment = js.document.createDocumentFragment()
+        for message in messages:
+            if message.message_id in self._items:
+                continue
+            item = self._render(message)
+            self._items[message.message_id] = item
+            fragment.append(item)
+        self.older.after(fragment)
+        self._shown = sorted([*(_key(message) for message in messages), *self._shown])
+        self._shown = list(dict.fromkeys(self._shown))
+
+    def _older_clicked(self, _event: Any) -> None:
+        self.show_older()
+
+    def _scrolled(self, _event: Any) -> None:
+        if self._loading_older or self.older.hidden or self.list.scrollTop > LOAD_MARGIN_PX:
+            return
+        self._loading_older = True
+        try:
+            self.show_older()
+        finally:
+            self._loading_older = False
+
+    # --- per-message menu -------------------------------------------------------------------------
+
+    def _list_clicked(self, event: Any) -> None:
+        button = event.target.closest("button[data-action]")
+        item = event.target.closest("li.message")
+        if not button or not item:
+            return
+        message_id = str(item.dataset.id)
+        action = str(button.dataset.action)
+        if action == "menu":
+            if self._menu is not None and self._menu.parentElement == item:
+                self._close_message_menu(focus=True)
+            else:
+                self._open_message_menu(item, message_id)
+        elif action == "copy":
+            self._copy(message_id)
+        elif action == "details":
+            details = item.querySelector(".msg-details")
+            if details:
+                details.hidden = not details.hidden
+                button.setAttribute("aria-expanded", "false" if details.hidden else "true")
+        elif action == "delete-me":
+            self._close_message_menu(focus=False)
+            if self._on_delete_for_me is not None:
+                self._handlers.spawn(self._on_delete_for_me(message_id))
+        elif action == "delete-all":
+            self._close_message_menu(focus=False)
+            self._handlers.spawn(self._on_delete(message_id))
+
+    def _context_menu(self, event: Any) -> None:
+        """A right click or a long press on a message opens its menu."""
+        item = event.target.closest("li.message")
+        if not item:
+            return
+        event.preventDefault()
+        self._open_message_menu(item, str(item.dataset.id))
+
+    def _list_key(self, event: Any) -> None:
+        if str(event.key) == "Escape" and self._menu is not None:
+            event.preventDefault()
+            self._close_message_menu(focus=True)
+
+    def _open_message_menu(self, item: Any, message_id: str) -> None:
+        self._close_message_menu(focus=False)
+        message = self.contact.conversation.messages.get(message_id)
+        if message is None:
+            return
+        outgoing = message.direction is Direction.OUTGOING
+        menu = element("div", classes="popup msg-menu", role="group", aria_label="Message actions")
+        actions = []
+        if message.kind is Kind.TEXT:
+            actions.append(("copy", "Copy", "msg-copy"))
+        actions.append(("delete-me", "Delete for me", "msg-delete-me"))
+        if outgoing and message.kind in (Kind.TEXT, Kind.FILE):
+            actions.append(("delete-all", "Delete for everyone", "msg-delete-all delete"))
+        for action, words, classes in actions:
+            menu.append(
+                element("button", words, type="button", classes=f"secondary {classes}", data_action=action)
+            )
+        details_button = element(
+            "button",
+            "Details",
+            type="button",
+            classes="secondary msg-details-toggle",
+            data_action="details",
+            aria_expanded="false",
+        )
+        menu.append(details_button)
+        menu.append(self._details(message))
+        item.append(menu)
+        more = item.querySelector("button.msg-more")
+        if more:
+            more.setAttribute("aria-expanded", "true")
+        self._menu = menu
+        first = menu.querySelector("button")
+        if first:
+            first.focus()
+
+    def _close_message_menu(self, *, focus: bool) -> None:
+        menu, self._menu = self._menu, None
+        if menu is None:
+            return
+        item = menu.parentElement
+        menu.remove()
+        more = item.querySelector("button.msg-more") if item else None
+        if more:
+            more.setAttribute("aria-expanded", "false")
+            if focus:
+                more.focus()
+
+    def _details(self, message: ChatMessage) -> Any:
+        outgoing = message.direction is Direction.OUTGOING
+        details = element("dl", classes="msg-details small")
+        details.hidden = True
+
+        def when(value: float | None, missing: str) -> str:
+            return full_time(value) if value is not None else missing
+
+        rows = [("Sent", full_time(message.sent_at))]
+        if outgoing:
+            rows.append(("Delivered", when(message.delivered_at, "not yet")))
+            rows.append(("Read", when(message.read_at, "not known (read receipts may be off)")))
+        else:
+            rows.append(("Received", when(message.delivered_at, "not recorded")))
+            rows.append(("Read by you", when(message.read_at, "not yet")))
+        if message.timer:
+            rows.append(("Disappears", f"{timer_label(message.timer)} after it is read"))
+        for name, value in rows:
+            append(details, element("dt", name), element("dd", value))
+        return details
+
+    def _copy(self, message_id: str) -> None:
+        message = self.contact.conversation.messages.get(message_id)
+        if message is None:
+            return
+
+        async def write() -> None:
+            try:
+                await js.navigator.clipboard.writeText(message.text)
+                self.announce.textContent = "Copied."
+            except Exception:
+                self.announce.textContent = (
+                    "The browser refused clipboard access: select the text to copy it."
+                )
+            self._close_message_menu(focus=True)
+
+        self._handlers.spawn(write())
+
     # --- updates ----------------------------------------------------------------------------------
 
     def refresh_status(self) -> None:
@@ -222,7 +642,8 @@ class ConversationView:
         text = words[contact.status]
         if contact.status is LinkStatus.READY and contact.verified:
             text += " · verified"
-        self.state.textContent = text
+        if self.state.textContent != text:
+            self.state.textContent = text
         self.state.dataset.state = contact.status.value
         self.state.dataset.full = str(contact.full_handshakes)
         self.state.dataset.resumed = str(contact.resumed_handshakes)
@@ -240,54 +661,55 @@ class ConversationView:
         self.typing.textContent = f"{contact.name or 'The contact'} is typing…" if contact.peer_typing else ""
         self.timer.value = str(contact.conversation.timer)
 
-    def update(self, changed: list[str], removed: list[str]) -> None:
-        for message_id in removed:
-            item = self._items.pop(message_id, None)
-            if item is not None:
-                item.remove()
-        last = None
-        for message_id in changed:
-            message = self.contact.conversation.messages.get(message_id)
-            if message is not None:
-                last = self._upsert(message, scroll=False)
-        if last is not None:  # one layout for a whole batch (a mailbox catch-up brings hundreds)
-            last.scrollIntoView(False)
-        self.timer.value = str(self.contact.conversation.timer)
-
     def refresh_file(self, message_id: str) -> None:
         """A file's transfer moved: its progress and preview, in place."""
         if self._attachments is not None:
             self._attachments.refresh(message_id)
 
-    def _upsert(self, message: ChatMessage, *, scroll: bool = True) -> Any:
-        item = self._render(message)
-        old = self._items.get(message.message_id)
-        if old is not None:
-            old.replaceWith(item)
-        else:
-            self._insert(item, message)
-        self._items[message.message_id] = item
-        if scroll:
-            item.scrollIntoView(False)
-        return item
+    def update(self, changed: list[str], removed: list[str]) -> None:
+        for message_id in removed:
+            item = self._items.pop(message_id, None)
+            if item is not None:
+                if self._menu is not None and self._menu.parentElement == item:
+                    self._menu = None
+                self._shown = [place for place in self._shown if place[1] != message_id]
+                item.remove()
+        for message_id in changed:
+            message = self.contact.conversation.messages.get(message_id)
+            if message is not None:
+                self._upsert(message)
+        self.timer.value = str(self.contact.conversation.timer)
 
-    def _insert(self, item: Any, message: ChatMessage) -> None:
+    def _upsert(self, message: ChatMessage) -> None:
+        old = self._items.get(message.message_id)
+        place = _key(message)
+        if old is None and self._shown and place < self._shown[0] and not self.older.hidden:
+            return  # older than the window: it shows when the person scrolls up to it
+        near_bottom = (
+            self.list.scrollHeight - self.list.scrollTop - self.list.clientHeight <= FOLLOW_MARGIN_PX
+        )
+        item = self._render(message)
+        if old is not None:
+            menu_open = self._menu is not None and self._menu.parentElement == old
+            old.replaceWith(item)
+            if menu_open:
+                self._menu = None
+        else:
+            self._insert(item, place)
+            if message.direction is Direction.INCOMING and message.kind is Kind.TEXT:
+                self.announce.textContent = f"{self.contact.name or 'The contact'}: {message.text}"
+        self._items[message.message_id] = item
+        if old is None and (near_bottom or message.direction is Direction.OUTGOING):
+            self.list.scrollTop = self.list.scrollHeight
+
+    def _insert(self, item: Any, place: tuple[float, str]) -> None:
         """Keep the list in time order (a late message goes before newer ones)."""
-        key = (message.sent_at, message.message_id)
-        if self._newest is None or key > self._newest:
-            self._newest = key
-            self.list.append(item)
-            return
-        later = None
-        for other in reversed(self.contact.conversation.ordered()):
-            if other.message_id == message.message_id:
-                break
-            if other.message_id in self._items:
-                later = self._items[other.message_id]
-        if later is not None:
-            self.list.insertBefore(item, later)
+        index = bisect.bisect_left(self._shown, place)
+        if index < len(self._shown):
+            self.list.insertBefore(item, self._items[self._shown[index][1]])
         else:
             self.list.append(item)
+        self._shown.insert(index, place)
 
     def _render(self, message: ChatMessage) -> Any:
         outgoing = message.direction is Direction.OUTGOING
@@ -320,15 +742,28 @@ class ConversationView:
             append(meta, element("span", "⏱", title=f"Disappears ({timer_label(message.timer)})"))
         if outgoing:
             mark, words = STATUS_MARKS[message.status]
-            append(meta, element("span", mark, classes=f"tick {message.status.value}", title=words))
-            meta.setAttribute("aria-label", f"{words} at {clock_time(message.sent_at)}")
-        append(item, text, meta)
-        if outgoing and message.kind in (Kind.TEXT, Kind.FILE):
-            delete = element("button", "Delete for everyone", type="button", classes="link delete small")
-
-            async def delete_clicked(_event: Any) -> None:
-                await self._on_delete(message.message_id)
-
-            self._handlers.on_async(delete, "click", delete_clicked)
-            item.append(delete)
+            tick = element(
+                "span", mark, classes=f"tick {message.status.value}", title=words, aria_hidden="true"
+            )
+            append(meta, tick)
+            append(meta, element("span", words, classes="visually-hidden"))
+        more = element(
+            "button",
+            "⋯",
+            type="button",
+            classes="msg-more",
+            data_action="menu",
+            aria_label="Message actions",
+            aria_expanded="false",
+        )
+        append(item, text, meta, more)
         return item
+
+
+def _sync(handler: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
+    """A plain handler for ``Handlers.on_async`` (which also prevents the default action: forms)."""
+
+    async def run(event: Any) -> None:
+        handler(event)
+
+    return run

@@ -60,6 +60,8 @@ class HomeView:
     ) -> None:
         self._handlers = handlers
         self._on_open_chat = on_open_chat
+        #: The peer id of the chat open beside the list (marked ``aria-current``), or "".
+        self.selected = ""
         panel = element("section", classes="panel home", id="home", aria_labelledby="home-title")
         top = element("div", classes="row spread")
         settings = element("button", "Settings", id="open-settings", type="button", classes="secondary")
@@ -192,6 +194,17 @@ class HomeView:
         self.broker.textContent = words.get(status, status)
         self.broker.dataset.state = status
 
+    def focus(self, peer_id: str) -> None:
+        """Put the focus on ``peer_id``'s entry (the chat just left), if it is listed."""
+        for button in self.list.querySelectorAll("button.contact"):
+            if str(button.dataset.peer) == peer_id:
+                button.focus()
+                return
+        for button in self.requests_list.querySelectorAll("button.contact"):
+            if str(button.dataset.peer) == peer_id:
+                button.focus()
+                return
+
     def show_contacts(self, contacts: list[Contact]) -> None:
         chats = [contact for contact in contacts if not contact.request]
         requests = [contact for contact in contacts if contact.request]
@@ -207,6 +220,7 @@ class HomeView:
 
     def _item(self, contact: Contact) -> Any:
         item = element("li")
+        current = {"aria_current": "true"} if contact.peer_id == self.selected else {}
         button = element(
             "button",
             classes="contact",
@@ -214,6 +228,7 @@ class HomeView:
             data_peer=contact.peer_id,
             data_state=contact.status.value,
             data_request="yes" if contact.request else "no",
+            **current,
         )
         name = contact.name or contact.peer_id
         head = element("span", classes="contact-head")

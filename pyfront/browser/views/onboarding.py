@@ -40,9 +40,17 @@ def check_onboarding(name: str, passphrase: str, confirmation: str) -> str | Non
     return None
 
 
-def render(container: Any, handlers: Handlers, on_submit: Submit, *, passkey_choice: Any = None) -> None:
+def render(
+    container: Any,
+    handlers: Handlers,
+    on_submit: Submit,
+    *,
+    passkey_choice: Any = None,
+    on_about: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """``passkey_choice`` (``views.passkeys.onboarding_choice``) follows the passphrase; when chosen, the
-    unprotected warning goes away as it does with a passphrase."""
+    unprotected warning goes away as it does with a passphrase. ``on_about`` opens "How Parley protects
+    you" (``views.protection``)."""
     form = element("form", classes="panel onboarding", id="onboarding", novalidate="")
     append(
         form,
@@ -53,6 +61,16 @@ def render(container: Any, handlers: Handlers, on_submit: Submit, *, passkey_cho
             classes="muted",
         ),
     )
+    if on_about is not None:
+        about = element(
+            "button", "How Parley protects you", id="onboarding-about", type="button", classes="secondary"
+        )
+        form.append(about)
+
+        async def about_clicked(_event: Any) -> None:
+            await on_about()
+
+        handlers.on_async(about, "click", about_clicked)
     name_field, name_input = field(
         "Display name", "onboarding-name", autocomplete="nickname", maxlength=str(MAX_DISPLAY_NAME_LENGTH)
     )

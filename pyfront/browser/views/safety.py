@@ -74,7 +74,9 @@ def render_none(
     """No identity key yet, so no number: say so (and why, when a connection could not be verified)."""
     name = contact.name or "this contact"
     panel = element("section", classes="panel safety", id="safety", aria_labelledby="safety-title")
-    back = element("button", "← Back to the chat", id="safety-back", type="button", classes="secondary")
+    back = element(
+        "button", "← Back to the chat", id="safety-back", type="button", classes="secondary", data_back=""
+    )
     append(panel, back, element("h2", f"Safety number with {name}", id="safety-title"))
     if contact.status.value == "unverified":  # LinkStatus.UNVERIFIED
         append(panel, unverified_note(name, have_number=False))
@@ -111,7 +113,9 @@ def render(
     """``scan_result`` (matched?, sentence) reports the scan the person just made of the contact's code."""
     name = contact.name or "this contact"
     panel = element("section", classes="panel safety", id="safety", aria_labelledby="safety-title")
-    back = element("button", "← Back to the chat", id="safety-back", type="button", classes="secondary")
+    back = element(
+        "button", "← Back to the chat", id="safety-back", type="button", classes="secondary", data_back=""
+    )
     append(panel, back, element("h2", f"Safety number with {name}", id="safety-title"))
     if contact.status.value == "unverified":  # LinkStatus.UNVERIFIED (the messenger loads after this screen)
         append(panel, unverified_note(name))

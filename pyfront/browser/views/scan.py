@@ -117,7 +117,9 @@ class ScanView:
         self.stopped = False
         self._stream: Any = None
         panel = element("section", classes="panel scan", id="scan", aria_labelledby="scan-title")
-        cancel = element("button", "← Back", id="scan-cancel", type="button", classes="secondary")
+        cancel = element(
+            "button", "← Back", id="scan-cancel", type="button", classes="secondary", data_back=""
+        )
         self.video = element("video", id="scan-video", classes="scan-video", aria_label="Camera picture")
         self.video.muted = True
         self.video.playsInline = True

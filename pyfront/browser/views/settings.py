@@ -69,7 +69,7 @@ def render(
     """``extra_sections`` (passkeys, storage: ``views.passkeys``, ``views.safekeeping``) follow the
     passphrase."""
     panel = element("section", classes="panel settings", id="settings", aria_labelledby="settings-title")
-    back = element("button", "← Chats", id="settings-back", type="button", classes="secondary")
+    back = element("button", "← Chats", id="settings-back", type="button", classes="secondary", data_back="")
     append(panel, back, element("h2", "Settings", id="settings-title"))
 
     # --- connection and privacy -------------------------------------------------------------------

@@ -1,0 +1,258 @@
+"""The layouts and the input a person relies on (issue 16), in the real app: Chromium, our server, loopback.
+
+* Phone, 360x740: on the chat screen the message list's layout box is at least 65% of the viewport's
+  height; the header is one row; the bundle badge shows 8 hex digits and opens the full hash with
+  "Fetch latest statics".
+* Keyboard only: Bob opens Alice's invite, creates his identity, connects, sends with Enter (Shift+Enter
+  is a new line), opens the safety number from the chat menu and goes back with Esc, twice, to the list.
+* Desktop, 1280x800: the chat list and the open chat side by side; switching chats changes the right
+  pane without reloading the page (a marker set in the page survives, the list's node is the same).
+* The per-message menu: details with the sent/delivered times, delete for me (gone here, still at the
+  contact), delete for everyone on an own message; search within the chat finds a message.
+* Dark mode follows the system and the override in settings wins.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    DESKTOP,
+    PHONE,
+    START_MS,
+    STEP_MS,
+    connect_by_invite,
+    message,
+    onboard,
+    screen,
+    send,
+)
+from tests.browser.ux_steps import tab_to
+from tests.rig.browser import BrowserContextFactory, save_screenshot
+from tests.rig.server import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_ux")]
+
+#: The share of the phone's viewport height the message list must get (issue 16).
+MIN_LIST_SHARE = 0.65
+
+
+def box(page: Page, selector: str) -> dict[str, float]:
+    found = page.locator(selector).bounding_box()
+    assert found is not None, f"{selector} has no layout box"
+    return {"x": found["x"], "y": found["y"], "width": found["width"], "height": found["height"]}
+
+
+def test_phone_chat_gives_the_list_two_thirds_and_the_badge_opens_the_hash(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    alice = browser_context(viewport=PHONE).new_page()
+    bob = browser_context(viewport=PHONE).new_page()
+    connect_by_invite(alice, bob, live_server.url)
+    send(bob, "hello from a small screen")
+    list_box, header = box(bob, "#messages"), box(bob, ".chat-header")
+    assert list_box["height"] >= MIN_LIST_SHARE * PHONE["height"], (list_box, PHONE)
+    assert header["height"] <= 64  # one row: back, name with status, menu
+    for selector in ("#chat-back", "#chat-title", "#chat-menu-button"):
+        assert (
+            abs(
+                box(bob, selector)["y"]
+                + box(bob, selector)["height"] / 2
+                - header["y"]
+                - header["height"] / 2
+            )
+            < 12
+        )
+    composer = box(bob, "#compose")
+    assert composer["y"] + composer["height"] <= PHONE["height"] + 0.5  # the composer is on the screen
+    save_screenshot(bob, "ux-phone-chat-360")
+
+    root = str(bob.locator("html").get_attribute("data-root-hash"))
+    badge = bob.locator("#bundle-badge")
+    expect(bob.locator("#bundle-short")).to_have_text(root[:8])
+    expect(bob.locator("#update-panel")).to_be_hidden()
+    badge.click()
+    expect(badge).to_have_attribute("aria-expanded", "true")
+    expect(bob.locator("#root-hash")).to_have_text(root)
+    expect(bob.get_by_role("button", name="Fetch latest statics")).to_be_visible()
+    save_screenshot(bob, "ux-phone-bundle-panel-360")
+    bob.get_by_role("button", name="Close").click()
+    expect(bob.locator("#update-panel")).to_be_hidden()
+
+
+def test_keyboard_only_onboard_connect_send_safety_and_back(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    alice = browser_context(viewport=PHONE).new_page()
+    bob = browser_context(viewport=PHONE).new_page()
+    onboard(alice, live_server.url, "Alice")
+    screen(alice, "home")
+    expect(alice.locator("#broker-status")).to_have_attribute("data-state", "online", timeout=STEP_MS)
+    invite = alice.locator("#invite-link").input_value()
+
+    bob.goto(invite)
+    screen(bob, "onboarding", START_MS)
+    tab_to(bob, "#onboarding-name")
+    bob.keyboard.type("Bob")
+    bob.keyboard.press("Enter")
+    screen(bob, "invite")
+    tab_to(bob, "#invite-accept")
+    bob.keyboard.press("Enter")
+    screen(bob, "chat")
+    expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
+
+    tab_to(bob, "#compose-text")
+    bob.keyboard.type("first line")
+    bob.keyboard.press("Shift+Enter")
+    bob.keyboard.type("second line")
+    bob.keyboard.press("Enter")
+    sent = message(bob, "second line")
+    expect(sent).to_have_count(1, timeout=STEP_MS)
+    assert "first line\nsecond line" in sent.locator(".text").inner_text()
+    expect(bob.locator("#compose-text")).to_have_value("")
+
+    tab_to(bob, "#chat-menu-button", backwards=True)
+    bob.keyboard.press("Enter")
+    expect(bob.locator("#chat-menu")).to_be_visible()
+    tab_to(bob, "#chat-safety")
+    focus_ring = bob.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert focus_ring != "none"  # the focus is visible
+    bob.keyboard.press("Enter")
+    screen(bob, "safety")
+    expect(bob.locator("#safety-number")).to_be_visible()
+    bob.keyboard.press("Escape")
+    screen(bob, "chat")
+    bob.keyboard.press("Escape")
+    screen(bob, "home")
+    expect(bob.locator("#contacts .contact")).to_have_count(1)
+    assert bob.evaluate("document.activeElement.matches('#contacts .contact')")  # focus back on the chat
+    expect(message(alice, "second line")).to_have_count(0)  # (Alice's chat is not open)
+    alice.click("#requests .contact")
+    expect(message(alice, "second line")).to_have_count(1, timeout=STEP_MS)
+
+
+def test_desktop_two_panes_switch_chats_without_reloading(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    page = browser_context(viewport=DESKTOP).new_page()
+    onboard(page, live_server.url, "Alice")
+    screen(page, "home")
+    peers = ["pcarolx" + "7" * 25, "pdavexx" + "8" * 25]
+    for peer in peers:
+        page.fill("#connect-input", peer)
+        page.click("#connect-submit")
+        screen(page, "chat")
+        expect(page.locator("#chat-title")).to_have_text(peer)
+        page.fill("#compose-text", f"a note for {peer[:7]}")
+        page.press("#compose-text", "Enter")
+        expect(message(page, f"a note for {peer[:7]}")).to_have_count(1)
+    page.evaluate("window.__sameDocument = 'yes'; document.getElementById('pane-list').dataset.mark = 'kept'")
+    contacts = page.locator("#pane-list button.contact")
+    expect(contacts).to_have_count(2)
+    for peer in [peers[0], peers[1], peers[0]]:
+        page.click(f"#pane-list button.contact[data-peer='{peer}']")
+        expect(page.locator("#chat-title")).to_have_text(peer)
+        expect(message(page, f"a note for {peer[:7]}")).to_have_count(1)
+        expect(page.locator(f"#pane-list button.contact[data-peer='{peer}']")).to_have_attribute(
+            "aria-current", "true"
+        )
+        list_box, chat_box = box(page, "#pane-list"), box(page, "#chat")
+        assert list_box["x"] + list_box["width"] <= chat_box["x"] + 1  # side by side
+        assert chat_box["width"] >= DESKTOP["width"] / 2
+    assert page.evaluate("window.__sameDocument") == "yes"  # no reload
+    assert page.evaluate("document.getElementById('pane-list').dataset.mark") == "kept"
+    save_screenshot(page, "ux-desktop-two-panes-1280")
+    page.click("#open-settings")
+    screen(page, "settings")
+    expect(page.locator("#pane-list")).to_be_visible()  # settings open beside the list
+    page.keyboard.press("Escape")
+    screen(page, "home")
+    expect(page.locator("#no-chat-open")).to_be_visible()
+
+
+def test_message_menu_details_delete_for_me_and_for_everyone_and_search(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    alice = browser_context(viewport=DESKTOP).new_page()
+    bob = browser_context(viewport=PHONE).new_page()
+    connect_by_invite(alice, bob, live_server.url)
+    alice.click("#requests .contact")
+    screen(alice, "chat")
+    expect(bob.locator("#messages .msg-more")).to_have_count(0)
+    send(bob, "keep this one")
+    send(bob, "only Bob forgets this")
+    send(bob, "everyone forgets this")
+    expect(alice.locator("#messages .message.in")).to_have_count(3, timeout=STEP_MS)
+    expect(message(bob, "keep this one")).to_have_attribute("data-status", "delivered", timeout=STEP_MS)
+    expect(bob.locator("#messages .delete")).to_have_count(0)  # no link under every bubble
+
+    kept = message(bob, "keep this one")
+    kept.locator(".msg-more").click()
+    expect(kept.locator(".msg-menu")).to_be_visible()
+    kept.get_by_role("button", name="Details").click()
+    details = kept.locator(".msg-details")
+    expect(details).to_be_visible()
+    expect(details).to_contain_text("Sent")
+    expect(details.locator("dd").nth(1)).not_to_have_text("not yet")  # delivered, with its time
+    save_screenshot(bob, "ux-message-menu-360")
+    bob.keyboard.press("Escape")
+    expect(kept.locator(".msg-menu")).to_have_count(0)
+    expect(kept.locator(".msg-more")).to_be_focused()
+
+    mine = message(bob, "only Bob forgets this")
+    mine.click(button="right")  # a right click (a long press on a phone) opens the menu too
+    mine.get_by_role("button", name="Delete for me").click()
+    expect(message(bob, "only Bob forgets this")).to_have_count(0)
+    expect(message(alice, "only Bob forgets this")).to_have_count(1)
+
+    theirs = message(alice, "keep this one")
+    theirs.locator(".msg-more").click()
+    expect(theirs.get_by_role("button", name="Delete for everyone")).to_have_count(0)  # not her message
+    alice.keyboard.press("Escape")
+
+    gone = message(bob, "everyone forgets this")
+    gone.locator(".msg-more").click()
+    gone.get_by_role("button", name="Delete for everyone").click()
+    expect(alice.locator("#messages .message.deleted")).to_have_count(1, timeout=STEP_MS)
+    expect(bob.locator("#messages .message.deleted")).to_have_count(1)
+
+    bob.reload()
+    screen(bob, "home", START_MS)
+    bob.click("#contacts .contact")
+    expect(message(bob, "only Bob forgets this")).to_have_count(0)  # deleted from storage, not hidden
+    expect(message(bob, "keep this one")).to_have_count(1)
+
+    bob.click("#chat-menu-button")
+    bob.click("#chat-search-open")
+    bob.fill("#chat-search-text", "KEEP")
+    bob.press("#chat-search-text", "Enter")
+    expect(bob.locator("#chat-search-status")).to_have_text("Match 1 of 1 (the only one)")
+    expect(bob.locator("#messages .message.match")).to_contain_text("keep this one")
+    bob.fill("#chat-search-text", "nowhere to be found")
+    bob.press("#chat-search-text", "Enter")
+    expect(bob.locator("#chat-search-status")).to_have_text("No messages match.")
+
+
+def test_dark_mode_follows_the_system_and_the_setting_overrides_it(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    page = browser_context(viewport=PHONE, color_scheme="dark").new_page()
+    onboard(page, live_server.url, "Alice")
+    screen(page, "home")
+    background = "getComputedStyle(document.documentElement).backgroundColor"
+    dark = page.evaluate(background)
+    assert dark == "rgb(17, 24, 39)"
+    page.click("#open-settings")
+    screen(page, "settings")
+    page.check("#theme-light")
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    assert page.evaluate(background) == "rgb(248, 250, 252)"
+    page.reload()  # the choice is stored
+    screen(page, "home", START_MS)
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    page.click("#open-settings")
+    page.check("#theme-system")
+    assert page.evaluate("document.documentElement.hasAttribute('data-theme')") is False
+    assert page.evaluate(background) == dark
