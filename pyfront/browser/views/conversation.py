@@ -10,7 +10,8 @@ for me, delete for everyone (own texts only), and details with the sent, deliver
 
 Long chats are windowed: the newest ``PAGE_SIZE`` messages show when the chat opens, and each scroll to
 the top (or "Show older messages") adds the next older page, keeping the scroll position. Search finds
-matches in the whole chat and shows the page around each. A polite live region (``#chat-announce``)
+matches in the whole chat and moves the window to the page around each (then "Show newer messages", or
+scrolling down, pages forward; sending jumps back to the newest). A polite live region (``#chat-announce``)
 reads out new messages from the contact; ``#chat-status`` announces connection changes. Enter sends,
 Shift+Enter starts a new line.
 
@@ -205,7 +206,12 @@ class ConversationView:
             "button", "Show older messages", id="messages-older", type="button", classes="secondary small"
         )
         self.older.append(self.older_button)
-        self.list.append(self.older)
+        self.newer = element("li", classes="older newer")
+        self.newer_button = element(
+            "button", "Show newer messages", id="messages-newer", type="button", classes="secondary small"
+        )
+        self.newer.append(self.newer_button)
+        append(self.list, self.older, self.newer)
         self.announce = element("p", id="chat-announce", classes="visually-hidden", aria_live="polite")
         self.typing = element("p", id="chat-typing", classes="muted small typing")
         composer = element("form", id="compose", classes="composer", novalidate="")
@@ -341,6 +347,7 @@ class ConversationView:
         handlers.on(newer_match, "click", lambda _event: self._step_match(1))
         handlers.on(search_close, "click", lambda _event: self._close_search())
         handlers.on(self.older_button, "click", self._older_clicked)
+        handlers.on(self.newer_button, "click", self._newer_clicked)
         handlers.on(self.list, "scroll", self._scrolled)
         handlers.on(self.list, "click", self._list_clicked)
         handlers.on(self.list, "contextmenu", self._context_menu)
@@ -444,59 +451,91 @@ class ConversationView:
 
     # --- windowing --------------------------------------------------------------------------------
 
+    def _places(self) -> tuple[list[ChatMessage], list[tuple[float, str]]]:
+        ordered = self.contact.conversation.ordered()
+        return ordered, [_key(message) for message in ordered]
+
+    def _show_window(self, ordered: list[ChatMessage], start: int, end: int) -> None:
+        """Replace what the list shows by ``ordered[start:end]``."""
+        self._menu = None
+        for item in self._items.values():
+            item.remove()
+        self._items.clear()
+        self._shown = []
+        self._render_many(ordered[start:end], above=True)
+        self.older.hidden = start <= 0
+        self.newer.hidden = end >= len(ordered)
+
     def _show_newest(self) -> None:
         ordered = self.contact.conversation.ordered()
-        self._render_many(ordered[-PAGE_SIZE:])
-        self.older.hidden = len(ordered) <= PAGE_SIZE
+        self._show_window(ordered, max(0, len(ordered) - PAGE_SIZE), len(ordered))
         self.list.scrollTop = self.list.scrollHeight
 
     def show_older(self) -> int:
         """Show the next ``PAGE_SIZE`` older messages above the ones on the screen (the view stays
         where it was); returns how many were added."""
-        ordered = self.contact.conversation.ordered()
-        first = self._shown[0] if self._shown else (float("inf"), "")
-        end = bisect.bisect_left([_key(message) for message in ordered], first)
+        ordered, places = self._places()
+        end = bisect.bisect_left(places, self._shown[0]) if self._shown else len(ordered)
         page = ordered[max(0, end - PAGE_SIZE) : end]
         before = self.list.scrollHeight
-        self._render_many(page)
+        self._render_many(page, above=True)
         self.list.scrollTop = self.list.scrollTop + self.list.scrollHeight - before
         self.older.hidden = end - len(page) <= 0
         return len(page)
 
-    def _show_from(self, place: tuple[float, str]) -> None:
-        """Show every message from ``place`` on (a search match further back than the window)."""
-        if self._shown and self._shown[0] <= place:
-            return
-        ordered = self.contact.conversation.ordered()
-        keys = [_key(message) for message in ordered]
-        start = bisect.bisect_left(keys, place)
-        first = self._shown[0] if self._shown else (float("inf"), "")
-        end = bisect.bisect_left(keys, first)
-        self._render_many(ordered[start:end])
-        self.older.hidden = start <= 0
+    def show_newer(self) -> int:
+        """Show the next ``PAGE_SIZE`` newer messages below the ones on the screen."""
+        ordered, places = self._places()
+        start = bisect.bisect_right(places, self._shown[-1]) if self._shown else 0
+        page = ordered[start : start + PAGE_SIZE]
+        self._render_many(page, above=False)
+        self.newer.hidden = start + len(page) >= len(ordered)
+        return len(page)
 
-    def _render_many(self, messages: list[ChatMessage]) -> None:
-        """Add messages not on the screen yet, all older than those shown (one DOM insertion)."""
+    def _show_from(self, place: tuple[float, str]) -> None:
+        """Make sure the message at ``place`` is on the screen (a search match): within the window it
+        stays as it is, else the window moves to the page around it."""
+        if self._shown and self._shown[0] <= place <= self._shown[-1]:
+            return
+        ordered, places = self._places()
+        index = bisect.bisect_left(places, place)
+        start = max(0, min(index - PAGE_SIZE // 2, len(ordered) - PAGE_SIZE))
+        self._show_window(ordered, start, min(len(ordered), start + PAGE_SIZE))
+
+    def _render_many(self, messages: list[ChatMessage], *, above: bool) -> None:
+        """Add messages next to those shown, older ones ``above``, newer ones below (one DOM insertion)."""
         fragment = js.document.createDocumentFragment()
+        added = []
         for message in messages:
             if message.message_id in self._items:
                 continue
             item = self._render(message)
             self._items[message.message_id] = item
             fragment.append(item)
-        self.older.after(fragment)
-        self._shown = sorted([*(_key(message) for message in messages), *self._shown])
-        self._shown = list(dict.fromkeys(self._shown))
+            added.append(_key(message))
+        if above:
+            self.older.after(fragment)
+            self._shown = added + self._shown
+        else:
+            self.newer.before(fragment)
+            self._shown = self._shown + added
 
     def _older_clicked(self, _event: Any) -> None:
         self.show_older()
 
+    def _newer_clicked(self, _event: Any) -> None:
+        self.show_newer()
+
     def _scrolled(self, _event: Any) -> None:
-        if self._loading_older or self.older.hidden or self.list.scrollTop > LOAD_MARGIN_PX:
+        if self._loading_older:
             return
         self._loading_older = True
         try:
-            self.show_older()
+            if not self.older.hidden and self.list.scrollTop <= LOAD_MARGIN_PX:
+                self.show_older()
+            below = self.list.scrollHeight - self.list.scrollTop - self.list.clientHeight
+            if not self.newer.hidden and below <= LOAD_MARGIN_PX:
+                self.show_newer()
         finally:
             self._loading_older = False
 
@@ -683,8 +722,15 @@ class ConversationView:
     def _upsert(self, message: ChatMessage) -> None:
         old = self._items.get(message.message_id)
         place = _key(message)
+        incoming = message.direction is Direction.INCOMING and message.kind is Kind.TEXT
+        if old is None and incoming:
+            self.announce.textContent = f"{self.contact.name or 'The contact'}: {message.text}"
         if old is None and self._shown and place < self._shown[0] and not self.older.hidden:
             return  # older than the window: it shows when the person scrolls up to it
+        if old is None and self._shown and place > self._shown[-1] and not self.newer.hidden:
+            if message.direction is Direction.OUTGOING:
+                self._show_newest()  # what the person just wrote: back to the newest page
+            return  # newer than the window: it shows when the person scrolls down to it
         near_bottom = (
             self.list.scrollHeight - self.list.scrollTop - self.list.clientHeight <= FOLLOW_MARGIN_PX
         )
@@ -696,8 +742,6 @@ class ConversationView:
                 self._menu = None
         else:
             self._insert(item, place)
-            if message.direction is Direction.INCOMING and message.kind is Kind.TEXT:
-                self.announce.textContent = f"{self.contact.name or 'The contact'}: {message.text}"
         self._items[message.message_id] = item
         if old is None and (near_bottom or message.direction is Direction.OUTGOING):
             self.list.scrollTop = self.list.scrollHeight
@@ -708,7 +752,7 @@ class ConversationView:
         if index < len(self._shown):
             self.list.insertBefore(item, self._items[self._shown[index][1]])
         else:
-            self.list.append(item)
+            self.list.insertBefore(item, self.newer)
         self._shown.insert(index, place)
 
     def _render(self, message: ChatMessage) -> Any:

@@ -115,7 +115,7 @@ def _text(x: str, y: str, words: str, classes: str = "") -> Any:
 
 def diagram() -> Any:
     """Two browsers joined by the encrypted channel; the server only introduces them."""
-    svg = _svg("svg", viewBox="0 0 320 170", role="img", id="protection-diagram")
+    svg = _svg("svg", viewBox="0 0 340 170", role="img", id="protection-diagram")
     svg.setAttribute("class", "diagram")
     title = _svg("title")
     title.textContent = (
@@ -123,30 +123,30 @@ def diagram() -> Any:
         "encryption and DTLS. The server only helps them find each other."
     )
     svg.append(title)
-    for x, name in (("10", "Your browser"), ("210", "Contact's browser")):
-        svg.append(_svg("rect", x=x, y="10", width="100", height="50", rx="8", **{"class": "box"}))
-        svg.append(_text(str(int(x) + 50), "40", name, "label"))
-    svg.append(_svg("line", x1="110", y1="35", x2="210", y2="35", **{"class": "channel"}))
+    for x, name in (("4", "Your browser"), ("226", "Their browser")):
+        svg.append(_svg("rect", x=x, y="10", width="110", height="50", rx="8", **{"class": "box"}))
+        svg.append(_text(str(int(x) + 55), "39", name, "label"))
+    svg.append(_svg("line", x1="114", y1="35", x2="226", y2="35", **{"class": "channel"}))
     for index in range(4):
-        inset = str(4 + index * 4)
+        inset = 4 + index * 4
         svg.append(
             _svg(
                 "rect",
-                x=str(128 + index * 4),
-                y=inset,
+                x=str(138 + index * 4),
+                y=str(inset),
                 width=str(64 - index * 8),
-                height=str(62 - 2 * int(inset)),
+                height=str(62 - 2 * inset),
                 rx="4",
                 **{"class": "layer"},
             )
         )
-    svg.append(_text("160", "80", "4 layers + DTLS", "small-label"))
-    svg.append(_svg("rect", x="110", y="115", width="100", height="45", rx="8", **{"class": "box server"}))
-    svg.append(_text("160", "142", "Server", "label"))
-    svg.append(_svg("line", x1="60", y1="60", x2="110", y2="125", **{"class": "signal"}))
-    svg.append(_svg("line", x1="260", y1="60", x2="210", y2="125", **{"class": "signal"}))
-    svg.append(_text("52", "105", "finding", "small-label"))
-    svg.append(_text("268", "105", "each other", "small-label"))
+    svg.append(_text("170", "80", "4 layers + DTLS", "small-label"))
+    svg.append(_svg("rect", x="120", y="115", width="100", height="45", rx="8", **{"class": "box server"}))
+    svg.append(_text("170", "142", "Server", "label"))
+    svg.append(_svg("line", x1="59", y1="60", x2="120", y2="130", **{"class": "signal"}))
+    svg.append(_svg("line", x1="281", y1="60", x2="220", y2="130", **{"class": "signal"}))
+    svg.append(_text("50", "105", "finding", "small-label"))
+    svg.append(_text("290", "105", "each other", "small-label"))
     return svg
 
 

@@ -1,0 +1,124 @@
+"""Long histories (issue 16): a chat with 10,000 stored messages, opened and paged back in the real app.
+
+One person in Chromium (the app served by ``app.py serve`` on loopback) adds a contact, and 10,000
+messages of that chat are stored through the app's own storage code (``tests/browser/ux_steps.py``:
+``SealedStorage`` in the page, ``ChatMessage.to_dict`` records). The page is reloaded, so everything
+comes back from the vault, then measured:
+
+* ``unlock_ms``: from the reload until the chat list shows (the vault and every record read);
+* ``open_10000_ms``: from the click on the chat in the list until its newest page of messages is on the
+  screen and painted (target <= 300 ms); median over ``--rounds`` openings (back to the list between);
+* ``older_page_ms``: one scroll to the top until the next older page is on the screen (median);
+* ``shown_after_open``: message nodes in the DOM after opening (the window, not 10,000).
+
+Anchor (same run, same page): one ``crypto.subtle.digest("SHA-256")`` of 1 KiB, awaited from JS; ratios
+to it are reported. Run: ``./dev bench history`` (``--messages N`` to change the size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.sync_api import expect, sync_playwright
+
+from bench.results_io import median, write_results
+from tests.browser.app_steps import DESKTOP, START_MS, STEP_MS, onboard, screen
+from tests.browser.ux_steps import open_chat_ms, seed_history, shown_messages
+from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace
+from tests.rig.server import LiveServer, free_port, snapshot_site
+
+PEER = "phistory" + "9" * 24
+TARGET_OPEN_MS = 300.0
+ANCHOR = """async (rounds) => {
+  const data = new Uint8Array(1024);
+  const start = performance.now();
+  for (let i = 0; i < rounds; i++) await crypto.subtle.digest("SHA-256", data);
+  return (performance.now() - start) / rounds;
+}"""
+OLDER = """async () => {
+  const list = document.getElementById("messages");
+  const before = list.querySelectorAll(".message").length;
+  const start = performance.now();
+  list.scrollTop = 0;
+  while (list.querySelectorAll(".message").length === before) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  return performance.now() - start;
+}"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000, help="messages stored in the chat")
+    parser.add_argument("--rounds", type=int, default=5, help="openings of the chat measured")
+    arguments = parser.parse_args()
+    require_loopback_namespace()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        server = LiveServer(free_port(), root / "data", snapshot_site(root / "site"), root / "server.log")
+        server.start()
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
+                )
+                page = browser.new_context(viewport=DESKTOP).new_page()
+                onboard(page, server.url, "Hana")
+                screen(page, "home")
+                page.fill("#connect-input", PEER)
+                page.click("#connect-submit")
+                screen(page, "chat")
+                page.keyboard.press("Escape")
+                screen(page, "home")
+                started = time.monotonic()
+                seed_history(page, PEER, arguments.messages)
+                seed_s = time.monotonic() - started
+                print(f"stored {arguments.messages} messages in {seed_s:.1f} s")
+                started = time.monotonic()
+                page.reload()
+                screen(page, "home", START_MS)
+                expect(page.locator(f"#pane-list button.contact[data-peer='{PEER}']")).to_be_visible()
+                unlock_ms = (time.monotonic() - started) * 1000
+                anchor_ms = float(page.evaluate(ANCHOR, 2000))
+                opens, olders, shown = [], [], 0
+                for _ in range(arguments.rounds):
+                    opens.append(open_chat_ms(page, PEER))
+                    shown = shown_messages(page)
+                    olders.append(float(page.evaluate(OLDER)))
+                    page.keyboard.press("Escape")
+                    screen(page, "home", STEP_MS)
+                browser.close()
+        finally:
+            server.stop()
+    figures = {
+        "messages": arguments.messages,
+        "anchor": {"what": "crypto.subtle.digest SHA-256 of 1 KiB in the page", "ms": anchor_ms},
+        "open_10000_ms": median(opens),
+        "open_ms_all": opens,
+        "open_ratio_to_anchor": median(opens) / anchor_ms,
+        "target_open_ms": TARGET_OPEN_MS,
+        "older_page_ms": median(olders),
+        "shown_after_open": shown,
+        "unlock_ms": unlock_ms,
+        "seed_s": seed_s,
+    }
+    print(f"anchor: SHA-256 of 1 KiB {anchor_ms * 1000:.0f} us")
+    print(f"reload -> chat list with {arguments.messages} stored messages: {unlock_ms:.0f} ms")
+    print(
+        f"open the chat: median {median(opens):.0f} ms over {len(opens)} "
+        f"({median(opens) / anchor_ms:.0f}x anchor; target <= {TARGET_OPEN_MS:.0f} ms), "
+        f"{shown} messages shown"
+    )
+    print(f"one older page on scrolling up: median {median(olders):.0f} ms")
+    print(f"wrote {write_results('history', figures)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""A chat with 10,000 stored messages opens on its newest page and pages back as the person scrolls up.
+
+The messages are stored through the app's own storage code (``ux_steps.seed_history``: ``SealedStorage``
+in the page, ``ChatMessage.to_dict`` records under the messenger's keys), then the page is reloaded so
+the chat comes back from the vault. Opening it puts one page (``PAGE_SIZE``) of message nodes in the
+DOM, the newest; scrolling to the top adds the next older page above, keeping the message that was at
+the top in view; search finds a message far back and shows the page from it. How fast is measured by
+``./dev bench history`` (bench/history.py), not here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.app_steps import DESKTOP, START_MS, chat_menu, message, onboard, screen
+from tests.browser.ux_steps import seed_history, shown_messages
+from tests.rig.browser import BrowserContextFactory, save_screenshot
+from tests.rig.server import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_ux_history")]
+
+MESSAGES = 10_000
+PAGE_SIZE = 40  # pyfront.browser.views.conversation.PAGE_SIZE (that module runs only in the page)
+PEER = "phistory" + "9" * 24
+
+
+def first_shown(page: Page) -> str:
+    return page.locator("#messages .message .text").first.inner_text()
+
+
+def test_ten_thousand_messages_open_on_one_page_and_page_back_on_scroll(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    page = browser_context(viewport=DESKTOP).new_page()
+    onboard(page, live_server.url, "Hana")
+    screen(page, "home")
+    page.fill("#connect-input", PEER)
+    page.click("#connect-submit")
+    screen(page, "chat")
+    page.keyboard.press("Escape")
+    screen(page, "home")
+    seed_history(page, PEER, MESSAGES)
+    page.reload()
+    screen(page, "home", START_MS)
+    expect(page.locator("#pane-list .contact-preview")).to_have_text(f"history message {MESSAGES - 1}")
+
+    page.click(f"#pane-list button.contact[data-peer='{PEER}']")
+    screen(page, "chat")
+    newest = message(page, f"history message {MESSAGES - 1}")
+    expect(newest).to_be_in_viewport()
+    assert shown_messages(page) == PAGE_SIZE
+    assert first_shown(page) == f"history message {MESSAGES - PAGE_SIZE}"
+
+    for pages in (2, 3):
+        top = first_shown(page)
+        page.locator("#messages").evaluate("(list) => { list.scrollTop = 0; }")
+        expect(page.locator("#messages .message")).to_have_count(pages * PAGE_SIZE)
+        assert first_shown(page) == f"history message {MESSAGES - pages * PAGE_SIZE}"
+        expect(message(page, top).first).to_be_in_viewport()  # the view stayed where it was
+    save_screenshot(page, "ux-history-paged-1280")
+
+    chat_menu(page)
+    page.click("#chat-search-open")
+    page.fill("#chat-search-text", "history message 17")
+    page.press("#chat-search-text", "Enter")
+    # 17, 170..179 and 1700..1799: 111 matches, the newest first
+    expect(page.locator("#chat-search-status")).to_have_text("Match 1 of 111")
+    match = page.locator("#messages .message.match")
+    expect(match.locator(".text")).to_have_text("history message 1799")
+    expect(match).to_be_in_viewport()
+    assert shown_messages(page) == PAGE_SIZE  # the page around the match, not everything after it
+    page.click("#chat-search-older")
+    expect(page.locator("#chat-search-status")).to_have_text("Match 2 of 111")
+    expect(match.locator(".text")).to_have_text("history message 1798")
+
+    page.click("#chat-search-close")
+    page.fill("#compose-text", "a new message at the end")
+    page.press("#compose-text", "Enter")  # sending goes back to the newest page
+    expect(message(page, "a new message at the end")).to_be_in_viewport()
+    expect(message(page, f"history message {MESSAGES - 1}")).to_have_count(1)
+    assert shown_messages(page) <= PAGE_SIZE + 1
