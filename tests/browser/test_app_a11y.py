@@ -1,12 +1,13 @@
 """Every screen, in both layouts and both colour schemes, checked by axe-core and saved as a screenshot.
 
 Bob goes through the whole app: the first-run screen and "How Parley protects you" from it, Alice's
-invite, the chat (with messages both ways), its menu, a message's menu with its details, search in the
-chat, the safety number, the chat list, settings, "How Parley protects you" from settings, the QR
-scanner, the bundle panel, and, after a reload, the unlock screen. On each: 360x740 and 1280x800, light
-and dark (``prefers-color-scheme``), a screenshot ``test-artifacts/a11y-<screen>-<width>-<scheme>.png``
-and an axe-core run (node_modules, pinned, injected by the test only). The test fails on any serious or
-critical violation, listing them all: contrast (WCAG AA), names of controls, labels, ARIA use.
+invite, the chat (with messages both ways; first with the backup prompt a first contact brings), its
+menu, a message's menu with its details, search in the chat, the safety number, the chat list,
+settings, "How Parley protects you" from settings, the QR scanner, the bundle panel, and, after a
+reload, the unlock screen. On each: 360x740 and 1280x800, light and dark (``prefers-color-scheme``), a
+screenshot ``test-artifacts/a11y-<screen>-<width>-<scheme>.png`` and an axe-core run (node_modules,
+pinned, injected by the test only). The test fails on any serious or critical violation, listing them
+all: contrast (WCAG AA), names of controls, labels, ARIA use.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def test_every_screen_has_no_serious_accessibility_violation(
     send(alice, "Hi Bob! Good to hear from you.")
     expect(bob.locator("#messages .message.in")).to_have_count(1, timeout=STEP_MS)
     expect(bob.locator("#chat-announce")).to_have_text("Alice: Hi Bob! Good to hear from you.")
+    expect(bob.locator("#backup-prompt")).to_be_visible(timeout=STEP_MS)  # a first contact to lose
+    walk.check("chat-backup-prompt")
+    bob.click("#backup-prompt-dismiss")
+    expect(bob.locator("#backup-prompt")).to_have_count(0)
     walk.check("chat")
 
     chat_menu(bob)
@@ -147,6 +152,7 @@ def test_every_screen_has_no_serious_accessibility_violation(
         "onboarding",
         "protection-first-run",
         "invite",
+        "chat-backup-prompt",
         "chat",
         "chat-menu",
         "message-menu",
