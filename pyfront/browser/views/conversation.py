@@ -722,9 +722,10 @@ class ConversationView:
     def _upsert(self, message: ChatMessage) -> None:
         old = self._items.get(message.message_id)
         place = _key(message)
-        incoming = message.direction is Direction.INCOMING and message.kind is Kind.TEXT
+        incoming = message.direction is Direction.INCOMING and message.kind in (Kind.TEXT, Kind.FILE)
         if old is None and incoming:
-            self.announce.textContent = f"{self.contact.name or 'The contact'}: {message.text}"
+            said = message.text if message.kind is Kind.TEXT else "sent a file"
+            self.announce.textContent = f"{self.contact.name or 'The contact'}: {said}"
         if old is None and self._shown and place < self._shown[0] and not self.older.hidden:
             return  # older than the window: it shows when the person scrolls up to it
         if old is None and self._shown and place > self._shown[-1] and not self.newer.hidden:
