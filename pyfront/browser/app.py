@@ -783,11 +783,10 @@ class App:
 
         async def theme_chosen(theme: str) -> None:
             assert self.storage is not None
-            await self.storage.put_json(
-                appearance.APPEARANCE_STORE, appearance.APPEARANCE_KEY, appearance.theme_record(theme)
-            )
+            record = appearance.theme_record(theme)  # DecodeError for a value never offered
             self.theme = theme
-            appearance.apply_theme(theme)
+            appearance.apply_theme(theme)  # at once; stored right after
+            await self.storage.put_json(appearance.APPEARANCE_STORE, appearance.APPEARANCE_KEY, record)
 
         theme = appearance.settings_section(self._handlers, self.theme, theme_chosen)
         about = ui.element(

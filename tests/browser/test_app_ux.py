@@ -253,10 +253,12 @@ def test_dark_mode_follows_the_system_and_the_setting_overrides_it(
     page.check("#theme-light")
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     assert page.evaluate(background) == "rgb(248, 250, 252)"
+    page.wait_for_timeout(500)  # (the choice is applied at once and stored right after)
     page.reload()  # the choice is stored
     screen(page, "home", START_MS)
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     page.click("#open-settings")
     page.check("#theme-system")
+    expect(page.locator("html")).not_to_have_attribute("data-theme", "light")
     assert page.evaluate("document.documentElement.hasAttribute('data-theme')") is False
     assert page.evaluate(background) == dark
