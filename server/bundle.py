@@ -134,21 +134,10 @@ VENDOR: tuple[VendorEntry, ...] = (
         rewrite=NOBLE_REWRITE,
     ),
     VendorEntry(
-        # sha3 for ML-KEM; argon2 (+ blake2) for Argon2id, which WebCrypto lacks (Chromium 156 probed);
-        # sha2 for a file's SHA-256 chunk by chunk (WebCrypto digests whole buffers only: static/js/files.js).
+        # sha3 for ML-KEM; argon2 (+ blake2) for Argon2id, which WebCrypto lacks (Chromium 156 probed).
         "noble/hashes",
         "@noble/hashes",
-        (
-            "sha3.js",
-            "sha2.js",
-            "utils.js",
-            "_u64.js",
-            "argon2.js",
-            "blake2.js",
-            "_blake.js",
-            "_md.js",
-            "LICENSE",
-        ),
+        ("sha3.js", "utils.js", "_u64.js", "argon2.js", "blake2.js", "_blake.js", "_md.js", "LICENSE"),
         rewrite=NOBLE_REWRITE,
     ),
     VendorEntry(

@@ -6,11 +6,11 @@ needs for one file (``_params``: the key as a non-extractable ``CryptoKey`` from
 ``WebCryptoProvider.file_key``, the nonce prefix, the AAD, the sizes) and turns what it reports into the
 core's accounting:
 
-* sending: ``pick`` hashes and encrypts the picked ``File`` into IndexedDB (``prepare``), makes a thumbnail
+* sending: ``pick`` digests and encrypts the picked ``File`` into IndexedDB (``prepare``), makes a thumbnail
   of a large image, then sends the offer; each ``FileAccept`` starts ``send`` from the asked chunk;
 * receiving: ``expect`` registers the file before our ``FileAccept`` leaves; the module checks order and
   authenticity of each chunk, stores verified ciphertexts 16 at a time and reports ``stored`` counts (and
-  the SHA-256 at the end) or ``failed``; ``Transfer`` decides acknowledgements and completion;
+  the file's digest at the end) or ``failed``; ``Transfer`` decides acknowledgements and completion;
 * previews: a finished image or video is decrypted chunk by chunk into a ``Blob`` and shown through an
   object URL (CSP ``img-src``/``media-src`` allow ``blob:``).
 
@@ -42,6 +42,7 @@ from pyfront.messaging.transfer.offer import (
     preview_kind,
 )
 from pyfront.messaging.transfer.state import Phase, Role, Transfer
+from pyfront.messaging.transfer.stream import DIGEST_SEGMENT_CHUNKS
 from pyfront.session.content import MAX_THUMBNAIL
 
 FILES_MODULE_URL = "/static/js/files.js"
@@ -156,6 +157,7 @@ class PageTransfers(engine.Transfers):
             "size": stream.size,
             "chunkSize": stream.chunk_size,
             "chunks": stream.chunks,
+            "segmentChunks": DIGEST_SEGMENT_CHUNKS,
         }
         return to_js(fields, dict_converter=js.Object.fromEntries)
 
@@ -170,7 +172,7 @@ class PageTransfers(engine.Transfers):
             if made and int(made.length) <= MAX_THUMBNAIL:
                 thumbnail = ("image/jpeg", bytes(made.to_bytes()))
         offer, stream = self.new_offer(
-            name, mime, size, sha256=bytes(32), now=time.time(), thumbnail=thumbnail
+            name, mime, size, digest=bytes(32), now=time.time(), thumbnail=thumbnail
         )
         self._streams[offer.file_id] = stream
         self.preparing[offer.file_id] = (peer_id, offer.name)
@@ -180,7 +182,7 @@ class PageTransfers(engine.Transfers):
             self.preparing.pop(offer.file_id, None)
             await self._module.deleteFile(offer.file_id.hex())
             raise ProtocolError(f"could not read or store the file: {error}") from None
-        offer = dataclasses.replace(offer, sha256=bytes(digest.to_bytes()))
+        offer = dataclasses.replace(offer, digest=bytes(digest.to_bytes()))
         if preview_kind(mime) != "download":
             self.urls[offer.file_id] = str(self._module.objectUrl(file))
         self.preparing.pop(offer.file_id, None)

@@ -119,7 +119,8 @@ class FileOffer:
     """A file, announced inside the cascade: everything needed to receive, check and show it.
 
     ``file_id`` is also the chat message's id. The chunks follow as ``FileChunk`` frames encrypted under
-    ``file_key`` (``pyfront.messaging.transfer.stream``); ``sha256`` is the whole plaintext's digest."""
+    ``file_key`` (``pyfront.messaging.transfer.stream``); ``digest`` is the whole plaintext's segmented
+    SHA-256 (``stream.FileDigest``)."""
 
     TYPE: ClassVar[MessageType] = MessageType.FILE_OFFER
     file_id: bytes = _spec("id")
@@ -127,7 +128,7 @@ class FileOffer:
     name: str = _spec("str8", MAX_FILE_NAME)
     mime_type: str = _spec("str8", MAX_MIME)
     size: int = _spec("u64")
-    sha256: bytes = _spec("key")
+    digest: bytes = _spec("key")
     file_key: bytes = _spec("key")
     nonce_prefix: bytes = _spec("bytes8", NONCE_PREFIX_LENGTH)
     chunk_size: int = _spec("u32")

@@ -3,24 +3,26 @@
 // pyfront/messaging/transfer/ decides everything: the file's key, its nonce prefix and AAD, the frame
 // layout, which chunk comes next, when to acknowledge, resume and cancel. This module only moves bytes
 // the way it is told, so 50 MB never cross into Python 64 KiB at a time:
-//   * prepare(): read a picked File slice by slice, SHA-256 it (noble, incrementally) and encrypt each
-//     chunk with the file's non-extractable WebCrypto key; the ciphertexts go to IndexedDB, BATCH at a time;
+//   * prepare(): read a picked File one segment (BATCH chunks) at a time, digest each segment with
+//     WebCrypto's SHA-256 (the file's digest is segmented for this: stream.FileDigest) and encrypt its
+//     chunks with the file's non-extractable key, all at once; the ciphertexts go to IndexedDB;
 //   * send(): stream stored ciphertexts as FileChunk frames with bufferedamountlow back-pressure;
 //   * attach()/expect(): take FileChunk frames off a data channel before Python's listener sees them,
-//     check the index is the next one, decrypt (the check), hash, store the verified ciphertexts;
+//     check the index is the next one (at once, in arrival order), decrypt a segment's chunks in
+//     parallel (the check), digest the segment, store its verified ciphertexts, report the count;
 //   * blob(): decrypt a stored file chunk by chunk into a Blob (a preview, a download).
 // There is no cleartext path: every chunk on the wire and at rest is AES-256-GCM under the file's key,
 // and the key reaches this module only as a non-extractable CryptoKey.
 // Loaded by Python through globalThis.parleyImport (CSP script-src 'self').
 
-import { sha256 } from "/static/vendor/noble/hashes/sha2.js";
-
 export const VERSION = 1;
 const subtle = globalThis.crypto.subtle;
 const DB_NAME = "parley-files";
 const STORE = "chunks";
-// Chunks per IndexedDB record: one write per 1 MiB, and never more than one batch in memory per transfer.
+// Chunks per IndexedDB record and per digest segment (Python's DIGEST_SEGMENT_CHUNKS, passed in as
+// p.segmentChunks and checked): one write per 1 MiB, and about one segment in memory per transfer.
 export const BATCH = 16;
+const DIGEST_LABEL = new TextEncoder().encode("parley file digest v1");
 const HEADER = 22; // 0x01 0x07 file_id(16) index(4)
 const TAG = 16;
 // The sender waits while more than this is queued on the channel (Chromium fails the channel at 16 MiB).
@@ -74,7 +76,8 @@ export async function deleteFile(fileId) {
   });
 }
 
-// p: {fileId (hex), key (CryptoKey), prefix (Uint8Array 7), aad (Uint8Array), size, chunkSize, chunks}
+// p: {fileId (hex), key (CryptoKey), prefix (Uint8Array 7), aad (Uint8Array), size, chunkSize, chunks,
+//     segmentChunks}
 function nonce(p, index) {
   const out = new Uint8Array(12);
   out.set(p.prefix);
@@ -103,25 +106,46 @@ function toHex(bytes) {
 
 // --- sender ----------------------------------------------------------------------------------------
 
-// Hash and encrypt a picked File into IndexedDB; returns the plaintext's SHA-256 (Uint8Array).
+function checkParams(p) {
+  if (p.segmentChunks !== BATCH) throw new Error(`segments of ${p.segmentChunks} chunks: ${BATCH} expected`);
+}
+
+async function sha256(data) {
+  return new Uint8Array(await subtle.digest("SHA-256", data));
+}
+
+// The file's digest from its segments' digests (Python: stream.FileDigest).
+async function fileDigest(p, segments) {
+  const out = new Uint8Array(DIGEST_LABEL.length + 8 + 32 * segments.length);
+  out.set(DIGEST_LABEL);
+  new DataView(out.buffer).setBigUint64(DIGEST_LABEL.length, BigInt(p.size));
+  segments.forEach((segment, i) => out.set(segment, DIGEST_LABEL.length + 8 + 32 * i));
+  return sha256(out);
+}
+
+// Digest and encrypt a picked File into IndexedDB; returns the file's digest (Uint8Array).
 export async function prepare(file, p, onProgress) {
-  const hasher = sha256.create();
+  checkParams(p);
+  const segments = [];
   const batchBytes = BATCH * p.chunkSize;
+  let writing = Promise.resolve();
   for (let batch = 0; batch * BATCH < p.chunks; batch++) {
     const start = batch * batchBytes;
     const plain = new Uint8Array(await file.slice(start, Math.min(p.size, start + batchBytes)).arrayBuffer());
+    const digest = sha256(plain);
     const sealed = [];
-    for (let i = 0; i * p.chunkSize < plain.length || (i === 0 && p.size === 0); i++) {
-      const index = batch * BATCH + i;
-      if (index >= p.chunks) break;
-      const piece = plain.subarray(i * p.chunkSize, i * p.chunkSize + plainLength(p, index));
-      hasher.update(piece);
-      sealed.push(subtle.encrypt(gcm(p, index), p.key, piece));
+    for (let index = batch * BATCH; index < Math.min(p.chunks, (batch + 1) * BATCH); index++) {
+      const offset = (index - batch * BATCH) * p.chunkSize;
+      sealed.push(subtle.encrypt(gcm(p, index), p.key, plain.subarray(offset, offset + plainLength(p, index))));
     }
-    await put(p.fileId, batch, await Promise.all(sealed));
+    segments.push(await digest);
+    const chunks = await Promise.all(sealed);
+    await writing; // one write in flight while the next segment is read and encrypted
+    writing = put(p.fileId, batch, chunks);
     if (onProgress) onProgress(Math.min(p.chunks, (batch + 1) * BATCH));
   }
-  return hasher.digest();
+  await writing;
+  return fileDigest(p, segments);
 }
 
 // The send under way per file: a newer send (a resume) or stop() ends the older one.
@@ -151,6 +175,7 @@ export async function send(channel, p, from, onProgress) {
   header[0] = 1;
   header[1] = 7;
   header.set(hexBytes(p.fileId), 2);
+  checkParams(p);
   let batch = Math.floor(from / BATCH);
   let current = await get(p.fileId, batch);
   let next = batch * BATCH + BATCH < p.chunks ? get(p.fileId, batch + 1) : null;
@@ -189,21 +214,22 @@ export function attach(channel) {
     const head = new Uint8Array(data, 0, 2);
     if (head[0] !== 1 || head[1] !== 7) return;
     event.stopImmediatePropagation();
-    const fileId = toHex(new Uint8Array(data, 2, 16));
-    const state = receiving.get(fileId);
-    if (!state) return; // not expected (cancelled, finished, or not ours): dropped
-    state.chain = state.chain.then(() => receive(state, data));
+    const state = receiving.get(toHex(new Uint8Array(data, 2, 16)));
+    if (state) arrive(state, data); // not expected (cancelled, finished, not ours): dropped
   });
 }
 
+// Every failure is reported after the segments already being stored: the page then deletes them all.
 function fail(state, message) {
+  if (state.failed) return;
   state.failed = true;
   state.pending = [];
-  receiving.delete(state.p.fileId);
-  state.onEvent("failed", message);
+  if (receiving.get(state.p.fileId) === state) receiving.delete(state.p.fileId);
+  state.chain = state.chain.then(() => state.onEvent("failed", message));
 }
 
-async function receive(state, data) {
+// A frame, in arrival order: its index must be the next one; its decryption starts at once.
+function arrive(state, data) {
   if (state.failed) return;
   const p = state.p;
   const index = new DataView(data).getUint32(18);
@@ -213,45 +239,67 @@ async function receive(state, data) {
   if (ciphertext.length !== plainLength(p, index) + TAG) {
     return fail(state, `chunk ${index}: ${plainLength(p, index) + TAG} bytes expected, got ${ciphertext.length}`);
   }
-  let plain;
-  try {
-    plain = await subtle.decrypt(gcm(p, index), p.key, ciphertext);
-  } catch {
-    return fail(state, `chunk ${index} failed authentication`);
-  }
-  state.hasher.update(new Uint8Array(plain));
-  state.pending.push(data.slice(HEADER));
+  const plain = subtle.decrypt(gcm(p, index), p.key, ciphertext).then(
+    (value) => value,
+    () => Promise.reject(new Error(`chunk ${index} failed authentication`)),
+  );
+  plain.catch(() => {}); // handled in the segment's job
+  state.pending.push({ ciphertext: data.slice(HEADER), plain });
   state.next = index + 1;
   if (state.pending.length === BATCH || state.next === p.chunks) {
-    const batch = Math.floor(index / BATCH);
-    const chunks = state.pending;
+    const pending = state.pending;
     state.pending = [];
-    try {
-      await put(p.fileId, batch, chunks);
-    } catch (error) {
-      return fail(state, `could not be stored: ${error}`);
-    }
-    if (state.failed) return;
-    if (state.next === p.chunks) {
-      receiving.delete(p.fileId);
-      state.onEvent("stored", state.next, state.hasher.digest());
-    } else {
-      state.onEvent("stored", state.next, null);
-    }
+    const batch = Math.floor(index / BATCH);
+    const last = state.next === p.chunks;
+    state.chain = state.chain.then(() => storeSegment(state, batch, pending, last));
   }
 }
 
-// Expect p's chunks from `stored` on (those before are in IndexedDB: re-read to resume the hash).
+async function storeSegment(state, batch, pending, last) {
+  if (state.failed) return;
+  const p = state.p;
+  let plains;
+  try {
+    plains = await Promise.all(pending.map((entry) => entry.plain));
+  } catch (error) {
+    return fail(state, error.message);
+  }
+  const segment = new Uint8Array(plains.reduce((total, plain) => total + plain.byteLength, 0));
+  let offset = 0;
+  for (const plain of plains) {
+    segment.set(new Uint8Array(plain), offset);
+    offset += plain.byteLength;
+  }
+  state.segments.push(await sha256(segment));
+  if (state.failed) return;
+  try {
+    await put(p.fileId, batch, pending.map((entry) => entry.ciphertext));
+  } catch (error) {
+    return fail(state, `could not be stored: ${error}`);
+  }
+  if (state.failed) return;
+  const count = Math.min(p.chunks, (batch + 1) * BATCH);
+  if (last) {
+    if (receiving.get(p.fileId) === state) receiving.delete(p.fileId);
+    state.onEvent("stored", count, await fileDigest(p, state.segments));
+  } else {
+    state.onEvent("stored", count, null);
+  }
+}
+
+// Expect p's chunks from `stored` on (a multiple of BATCH: those before are in IndexedDB and are read
+// again for their segments' digests).
 export async function expect(p, stored, onEvent) {
-  const hasher = sha256.create();
+  checkParams(p);
+  const previous = receiving.get(p.fileId);
+  if (previous) previous.failed = true; // a resume replaces it; its late segments store nothing
+  const segments = [];
   for (let batch = 0; batch * BATCH < stored; batch++) {
     const chunks = await get(p.fileId, batch);
-    for (let i = 0; i < chunks.length && batch * BATCH + i < stored; i++) {
-      const index = batch * BATCH + i;
-      hasher.update(new Uint8Array(await subtle.decrypt(gcm(p, index), p.key, chunks[i])));
-    }
+    const plains = await Promise.all(chunks.map((chunk, i) => subtle.decrypt(gcm(p, batch * BATCH + i), p.key, chunk)));
+    segments.push(await sha256(await new Blob(plains).arrayBuffer()));
   }
-  receiving.set(p.fileId, { p, next: stored, pending: [], hasher, onEvent, failed: false, chain: Promise.resolve() });
+  receiving.set(p.fileId, { p, next: stored, pending: [], segments, onEvent, failed: false, chain: Promise.resolve() });
 }
 
 export function forget(fileId) {
@@ -264,6 +312,7 @@ export function forget(fileId) {
 
 // The stored file, decrypted chunk by chunk into a Blob of type `mime` (parts, not one big buffer).
 export async function blob(p, mime) {
+  checkParams(p);
   const parts = [];
   for (let batch = 0; batch * BATCH < p.chunks; batch++) {
     const chunks = await get(p.fileId, batch);

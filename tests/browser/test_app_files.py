@@ -11,8 +11,10 @@ test-artifacts/ (``files-*``).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -163,11 +165,65 @@ def open_request_and_accept(alice: Page) -> None:
     expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
 
 
+#: Records every image source a file bubble takes in this page (the thumbnail first, then the full image).
+IMAGE_SOURCES = """
+(() => {
+  window.__sources = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const node = record.target;
+      if (record.type === "attributes" && node.matches && node.matches(".attachment img")) {
+        window.__sources.push(node.getAttribute("src").slice(0, 24));
+      }
+      for (const added of record.addedNodes || []) {
+        if (added.nodeType !== 1) continue;
+        for (const image of added.querySelectorAll(".attachment img[src]")) {
+          window.__sources.push(image.getAttribute("src").slice(0, 24));
+        }
+      }
+    }
+  }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["src"] });
+})();
+"""
+STORED_RECORDS = """async (fileId) => {
+  const db = await new Promise((resolve, reject) => {
+    const request = indexedDB.open("parley-files");
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const range = IDBKeyRange.bound(fileId + "/", fileId + "/\\uffff");
+  const keys = await new Promise((resolve) => {
+    const request = db.transaction("chunks").objectStore("chunks").getAllKeys(range);
+    request.onsuccess = () => resolve(request.result);
+  });
+  db.close();
+  return keys.length;
+}"""
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG of random pixels (it does not compress: about 3 bytes a pixel)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + os.urandom(side * 3) for _ in range(side))
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
 @pytest.mark.timeout(600)
 def test_files_images_gif_video_and_50_mb_both_ways(
     live_server: LiveServer, browser_context: BrowserContextFactory, tmp_path: Path
 ) -> None:
-    alice, bob = (browser_context().new_page() for _ in range(2))
+    contexts = [browser_context(), browser_context()]
+    contexts[0].add_init_script(IMAGE_SOURCES)
+    alice, bob = (context.new_page() for context in contexts)
     logs = [console_log(alice), console_log(bob)]
     connect_by_invite(alice, bob, live_server.url)
     open_request_and_accept(alice)
@@ -208,6 +264,34 @@ def test_files_images_gif_video_and_50_mb_both_ways(
     video.evaluate("(v) => { v.muted = true; return v.play(); }")
     bob.wait_for_function("(v) => v.currentTime > 0.3", arg=video.element_handle(), timeout=STEP_MS)
     save_screenshot(bob, "files-bob-received")
+
+    # Bob -> Alice: a large image shows first as the thumbnail his page made, then in full.
+    photo = noise_png(420)
+    assert len(photo) > 256 * 1024
+    large: FilePayload = {"name": "photo.png", "mimeType": "image/png", "buffer": photo}
+    bob.set_input_files("#compose-file", files=[large])
+    for page in (alice, bob):
+        complete(page, "photo.png")
+    full = alice.locator(".attachment").filter(has_text="photo.png").locator("img")
+    expect(full).to_have_js_property("naturalWidth", 420, timeout=STEP_MS)
+    sources = alice.evaluate("() => window.__sources")
+    thumbnail = [n for n, src in enumerate(sources) if src.startswith("data:image/jpeg;base64,")]
+    blobs = [n for n, src in enumerate(sources) if src.startswith("blob:")]
+    assert thumbnail and blobs and thumbnail[0] < blobs[-1], sources
+
+    # Bob deletes it for everyone: both bubbles become tombstones and both pages' stored chunks go.
+    file_id = str(alice.locator(".attachment").filter(has_text="photo.png").get_attribute("data-file-id"))
+    assert alice.evaluate(STORED_RECORDS, file_id) > 0 and bob.evaluate(STORED_RECORDS, file_id) > 0
+    bob.locator(f"#messages .message[data-id='{file_id}'] .delete").click()
+    for page in (alice, bob):
+        expect(page.locator(f"#messages .message[data-id='{file_id}']")).to_contain_text(
+            "This message was deleted.", timeout=STEP_MS
+        )
+    for page in (alice, bob):
+        deadline = time.monotonic() + STEP_MS / 1000
+        while page.evaluate(STORED_RECORDS, file_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert page.evaluate(STORED_RECORDS, file_id) == 0
     save_screenshot(alice, "files-alice-sent")
     for log in logs:
         assert not [line for line in log if "Content Security Policy" in line], log

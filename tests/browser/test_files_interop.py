@@ -2,9 +2,9 @@
 for byte, in Chromium under Pyodide with the WebCrypto provider:
 
 * a file that files.js hashed, encrypted and stored, then sent as ``FileChunk`` frames, is read by the
-  core (``ChunkFrame.decode``, ``Transfer.receive``) into the same bytes, and its SHA-256 is the core's;
+  core (``ChunkFrame.decode``, ``Transfer.receive``) into the same bytes, and its digest is the core's;
 * frames the core encrypted (``FileStream.encrypt``) are taken off a channel by files.js, checked,
-  stored and reported with the right SHA-256, and read back whole by ``blob``;
+  stored and reported with the right digest, and read back whole by ``blob``;
 * a frame with one flipped bit, a duplicate and a gap are each refused by files.js with the core's words.
 
 So a headless peer running the core in CPython and a page using the bulk path exchange files.
@@ -26,7 +26,7 @@ from pyfront.crypto.provider import SymmetricKey
 from pyfront.crypto.webcrypto import create_webcrypto_provider, import_js_module
 from pyfront.messaging.transfer.frames import ChunkFrame
 from pyfront.messaging.transfer.state import Transfer
-from pyfront.messaging.transfer.stream import FileStream
+from pyfront.messaging.transfer.stream import DIGEST_SEGMENT_CHUNKS, FileStream, file_digest
 
 provider = await create_webcrypto_provider()
 module = await import_js_module("/static/js/files.js")
@@ -42,7 +42,7 @@ async def params(stream):
     fields = {
         "fileId": stream.file_id.hex(), "key": await provider.file_key(stream.key),
         "prefix": uint8(stream.nonce_prefix), "aad": uint8(stream.aad), "size": stream.size,
-        "chunkSize": stream.chunk_size, "chunks": stream.chunks,
+        "chunkSize": stream.chunk_size, "chunks": stream.chunks, "segmentChunks": DIGEST_SEGMENT_CHUNKS,
     }
     return to_js(fields, dict_converter=js.Object.fromEntries)
 
@@ -59,7 +59,7 @@ data = provider.random_bytes(size)
 # 1. files.js prepares and sends; the core receives.
 stream = new_stream(size)
 digest = await module.prepare(js.File.new([uint8(data)], "a.bin"), await params(stream), None)
-report["prepare_digest_ok"] = bytes(digest.to_bytes()) == provider.sha256(data)
+report["prepare_digest_ok"] = bytes(digest.to_bytes()) == file_digest(provider, stream, data)
 frames = []
 channel = js.Object.new()
 channel.readyState = "open"
@@ -100,7 +100,8 @@ for index in range(stream2.chunks):
 kind, value, digest = await js_receives(stream2, core_frames)
 blob = await module.blob(await params(stream2), "application/octet-stream")
 back = bytes(js.Uint8Array.new(await blob.arrayBuffer()).to_bytes())
-report["core_to_js"] = [kind, int(value), bytes(digest.to_bytes()) == provider.sha256(data), back == data]
+digest_ok = bytes(digest.to_bytes()) == file_digest(provider, stream2, data)
+report["core_to_js"] = [kind, int(value), digest_ok, back == data]
 
 # 3. Damage, refused by files.js in the core's words.
 outcomes = {}

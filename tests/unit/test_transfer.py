@@ -6,6 +6,7 @@ link and after a restart, cancel from either side, and the size limit."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,10 +24,19 @@ from pyfront.messaging.transfer.offer import (
     clean_name,
     from_attachment,
     preview_kind,
+    stream_of,
     to_attachment,
 )
 from pyfront.messaging.transfer.state import ACK_EVERY_CHUNKS, CancelReason, Phase, Role, Transfer
-from pyfront.messaging.transfer.stream import CHUNK_SIZE, MIN_CHUNK_SIZE, FileStream, chunk_count
+from pyfront.messaging.transfer.stream import (
+    CHUNK_SIZE,
+    DIGEST_SEGMENT_CHUNKS,
+    MIN_CHUNK_SIZE,
+    FileDigest,
+    FileStream,
+    chunk_count,
+    file_digest,
+)
 from pyfront.session.content import FileAccept, FileAck, FileCancel, FileOffer
 from pyfront.storage.migrations import FILE_TRANSFER
 from tests.unit.test_messenger import (
@@ -126,7 +136,7 @@ def offer(size: int = 100, **changes: object) -> FileOffer:
         "name": "cat.png",
         "mime_type": "image/png",
         "size": size,
-        "sha256": bytes(32),
+        "digest": bytes(32),
         "file_key": bytes(KEY),
         "nonce_prefix": PREFIX,
         "chunk_size": CHUNK_SIZE,
@@ -188,7 +198,7 @@ def test_receiver_accounting_acks_and_finish() -> None:
     assert again.accept() == FileAccept(FILE_ID, 40)
     again.verified(100)
     assert again.stored(100) == FileAck(FILE_ID, 100)
-    with pytest.raises(DecodeError, match="SHA-256"):
+    with pytest.raises(DecodeError, match="digest"):
         again.finish(bytes(32), b"\x01" * 32)
     assert again.phase is Phase.FAILED
 
@@ -276,16 +286,14 @@ async def settle(wire: Wire, *sides: Side) -> None:
 
 
 async def send_file(side: Side, peer_id: str, data: bytes, chunk_size: int = MIN_CHUNK_SIZE) -> bytes:
-    """What the page does: a fresh offer, the plaintext chunks at rest, then the offer leaves."""
+    """What the page does: a fresh offer, the plaintext chunks at rest and the file's digest, then the
+    offer leaves."""
     offer, _stream = side.transfers.new_offer(
-        "data.bin",
-        "application/octet-stream",
-        len(data),
-        sha256=PROVIDER.sha256(data),
-        now=1.0,
-        thumbnail=("", b""),
+        "data.bin", "application/octet-stream", len(data), digest=bytes(32), now=1.0, thumbnail=("", b"")
     )
-    offer = FileOffer(**{**offer.__dict__, "chunk_size": chunk_size})
+    offer = dataclasses.replace(offer, chunk_size=chunk_size)
+    digest = file_digest(PROVIDER, stream_of(offer), data)
+    offer = dataclasses.replace(offer, digest=digest)
     for index in range(chunk_count(len(data), chunk_size)):
         await side.chunks.write(offer.file_id, index, data[index * chunk_size : (index + 1) * chunk_size])
     await side.transfers.send(peer_id, offer)
@@ -501,3 +509,20 @@ def test_a_file_leaves_with_its_message_deleted_for_everyone_or_disappeared() ->
         assert second not in alice.chunks.chunks and second not in alice.transfers.transfers
 
     run(body)
+
+
+def test_the_file_digest_is_segmented_sha256() -> None:
+    """SHA-256(label || u64 size || SHA-256 of each 16-chunk segment): what a page computes with one-shot
+    WebCrypto digests."""
+    data = PROVIDER.random_bytes(40 * 1024 + 7)
+    file = stream(len(data))
+    size = DIGEST_SEGMENT_CHUNKS * 1024
+    segments = [PROVIDER.sha256(data[i : i + size]) for i in range(0, len(data), size)]
+    assert len(segments) == 3
+    expected = PROVIDER.sha256(b"parley file digest v1" + len(data).to_bytes(8, "big") + b"".join(segments))
+    assert file_digest(PROVIDER, file, data) == expected
+    assert file_digest(PROVIDER, file, data[:-1] + b"\x00") != expected
+    partial = FileDigest(PROVIDER, file)
+    partial.update(data[:1024])
+    with pytest.raises(LimitError):
+        partial.digest()

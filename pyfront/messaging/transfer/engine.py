@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pyfront.crypto.provider import CryptoProvider, Sha256Stream
+from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import ProtocolError
 from pyfront.messaging.chat import ChatMessage, Kind
 from pyfront.messaging.contact import Store
@@ -32,7 +32,7 @@ from pyfront.messaging.transfer.state import (
     Role,
     Transfer,
 )
-from pyfront.messaging.transfer.stream import CHUNK_SIZE, FileStream
+from pyfront.messaging.transfer.stream import CHUNK_SIZE, FileDigest, FileStream
 from pyfront.session.content import (
     ID_LENGTH,
     KEY_LENGTH,
@@ -90,8 +90,8 @@ class Transfers:
         self._on_change = on_change
         self.transfers: dict[bytes, Transfer] = {}
         self._streams: dict[bytes, FileStream] = {}
-        self._digests: dict[bytes, Sha256Stream] = {}
-        self._sha256: dict[bytes, bytes] = {}
+        self._digests: dict[bytes, FileDigest] = {}
+        self._expected: dict[bytes, bytes] = {}
         self._queue: asyncio.Queue[_Event | None] = asyncio.Queue()
         #: Problems met while handling events (for the log): a peer's bad message changes nothing else.
         self.problems: list[str] = []
@@ -117,7 +117,7 @@ class Transfers:
     def _track(self, transfer: Transfer, offer: FileOffer) -> None:
         self.transfers[transfer.file_id] = transfer
         self._streams[transfer.file_id] = stream_of(offer)
-        self._sha256[transfer.file_id] = offer.sha256
+        self._expected[transfer.file_id] = offer.digest
 
     async def run(self) -> None:
         """Handle events until ``close``."""
@@ -157,7 +157,7 @@ class Transfers:
     # --- what the user does ---------------------------------------------------------------------------
 
     def new_offer(
-        self, name: str, mime_type: str, size: int, *, sha256: bytes, now: float, thumbnail: tuple[str, bytes]
+        self, name: str, mime_type: str, size: int, *, digest: bytes, now: float, thumbnail: tuple[str, bytes]
     ) -> tuple[FileOffer, FileStream]:
         """A fresh file id, key and nonce prefix for a file to send (``LimitError`` over the limit). The
         caller encrypts its chunks with the stream (before or while sending) and then calls ``send``."""
@@ -168,7 +168,7 @@ class Transfers:
             name=clean_name(name),
             mime_type=clean_mime(mime_type),
             size=size,
-            sha256=sha256,
+            digest=digest,
             file_key=self._provider.random_bytes(KEY_LENGTH),
             nonce_prefix=self._provider.random_bytes(NONCE_PREFIX_LENGTH),
             chunk_size=CHUNK_SIZE,
@@ -329,11 +329,11 @@ class Transfers:
         await self._chunks.write(frame_id, transfer.received - 1, plaintext)
         await self.stored(transfer, transfer.received)
 
-    async def _digest(self, transfer: Transfer) -> Sha256Stream:
-        """The running SHA-256 of what is stored (rebuilt from the store after a restart)."""
+    async def _digest(self, transfer: Transfer) -> FileDigest:
+        """The running digest of what is stored (rebuilt from the store after a restart)."""
         digest = self._digests.get(transfer.file_id)
         if digest is None:
-            digest = self._provider.sha256_stream()
+            digest = FileDigest(self._provider, self._streams[transfer.file_id])
             for index in range(transfer.done):
                 digest.update(await self._chunks.read(transfer.file_id, index))
             self._digests[transfer.file_id] = digest
@@ -346,7 +346,8 @@ class Transfers:
         if count == transfer.chunks:
             await self.finish(transfer, digest or (await self._digest(transfer)).digest())
             return
-        await self._save(transfer)
+        if ack is not None:  # the record keeps what was acknowledged: a resume sends the rest again
+            await self._save(transfer)
         self._on_change(transfer)
         if ack is not None:
             await self._messaging.send_file_control(transfer.peer_id, ack)
@@ -355,7 +356,7 @@ class Transfers:
         """Every chunk stored: complete if the digest is the offer's, else fail (nothing is kept)."""
         ack = FileAck(transfer.file_id, transfer.chunks)
         try:
-            complete = transfer.finish(digest, self._sha256[transfer.file_id])
+            complete = transfer.finish(digest, self._expected[transfer.file_id])
         except ProtocolError:
             await self._ended(transfer)
             await self._messaging.send_file_control(

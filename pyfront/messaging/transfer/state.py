@@ -220,13 +220,13 @@ class Transfer:
         return None
 
     def finish(self, digest: bytes, expected: bytes) -> FileComplete:
-        """Every chunk stored: the file is complete only if its SHA-256 is the offer's."""
+        """Every chunk stored: the file is complete only if its digest is the offer's."""
         self._require(Role.RECEIVER)
         if self.done != self.chunks:
             raise InvalidStateError(f"file transfer: {self.done} of {self.chunks} chunks stored")
         if not constant_time_equal(digest, expected):
-            self.fail("the file's SHA-256 does not match the offer")
-            raise DecodeError("the file's SHA-256 does not match the offer")
+            self.fail("the file's digest does not match the offer")
+            raise DecodeError("the file's digest does not match the offer")
         self._move(Event.FINISH)
         return FileComplete(self.file_id)
 

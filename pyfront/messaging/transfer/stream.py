@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyfront.crypto.provider import AES_GCM_TAG_LENGTH, CryptoProvider, SymmetricKey, require_length
+from pyfront.crypto.provider import (
+    AES_GCM_TAG_LENGTH,
+    CryptoProvider,
+    Sha256Stream,
+    SymmetricKey,
+    require_length,
+)
 from pyfront.errors import AuthenticationError, DecodeError, LimitError
 from pyfront.session.content import ID_LENGTH, KEY_LENGTH, NONCE_PREFIX_LENGTH
 
@@ -33,6 +39,10 @@ MIN_CHUNK_SIZE = 1024
 #: Chunk indices are u32 in the nonce and on the wire.
 MAX_CHUNKS = 1 << 32
 AAD_LABEL = b"parley file chunk v1"
+#: A file's digest hashes it in segments of this many chunks (1 MiB of 64 KiB chunks), so a page can use
+#: WebCrypto's one-shot SHA-256 per segment (it has no incremental hash): ``FileDigest``.
+DIGEST_SEGMENT_CHUNKS = 16
+DIGEST_LABEL = b"parley file digest v1"
 
 
 def chunk_count(size: int, chunk_size: int) -> int:
@@ -104,3 +114,42 @@ class FileStream:
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.chunks:
             raise DecodeError(f"chunk index {index} outside 0..{self.chunks - 1}")
+
+
+class FileDigest:
+    """The file's digest in its offer: ``SHA-256(DIGEST_LABEL || u64(size) || SHA-256(segment 0) || ...)``,
+    each segment the plaintext of ``DIGEST_SEGMENT_CHUNKS`` chunks (the last one shorter). Fed chunk by
+    chunk, in order."""
+
+    def __init__(self, provider: CryptoProvider, stream: FileStream) -> None:
+        self._provider = provider
+        self._stream = stream
+        self._segment: Sha256Stream = provider.sha256_stream()
+        self._segments: list[bytes] = []
+        self.chunks = 0
+
+    def __repr__(self) -> str:
+        return f"FileDigest({self.chunks}/{self._stream.chunks} chunks)"
+
+    def update(self, plaintext: bytes) -> None:
+        if self.chunks >= self._stream.chunks:
+            raise LimitError("file digest: more chunks than the file has")
+        self._segment.update(plaintext)
+        self.chunks += 1
+        if self.chunks % DIGEST_SEGMENT_CHUNKS == 0 or self.chunks == self._stream.chunks:
+            self._segments.append(self._segment.digest())
+            self._segment = self._provider.sha256_stream()
+
+    def digest(self) -> bytes:
+        if self.chunks != self._stream.chunks:
+            raise LimitError(f"file digest: {self.chunks} of {self._stream.chunks} chunks")
+        size = self._stream.size.to_bytes(8, "big")
+        return self._provider.sha256(DIGEST_LABEL + size + b"".join(self._segments))
+
+
+def file_digest(provider: CryptoProvider, stream: FileStream, data: bytes) -> bytes:
+    """``FileDigest`` of a whole file in memory (a sender that has it all)."""
+    digest = FileDigest(provider, stream)
+    for index in range(stream.chunks):
+        digest.update(data[index * stream.chunk_size : (index + 1) * stream.chunk_size])
+    return digest.digest()
