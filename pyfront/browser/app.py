@@ -357,6 +357,8 @@ class App:
                     await self.messenger.tick()
                 except ProtocolError as error:
                     js.console.warn(f"tick: {error}")
+            if self.files is not None:
+                self.files.tick(time.time(), self.files.ready)
 
     # --- messenger.Listener ----------------------------------------------------------------------
 

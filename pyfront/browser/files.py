@@ -219,6 +219,13 @@ class PageTransfers(engine.Transfers):
         await super()._accept(transfer)
 
     async def _handle(self, event: engine._Event) -> None:
+        try:
+            await self._handle_page(event)
+        except JsException as error:  # IndexedDB or WebCrypto refused: logged, the worker goes on
+            self.problems.append(f"{event.kind}: {error}")
+            js.console.error(f"file transfer: {event.kind}: {error}")
+
+    async def _handle_page(self, event: engine._Event) -> None:
         if event.kind != "js":
             await super()._handle(event)
             return
@@ -295,6 +302,10 @@ class PageTransfers(engine.Transfers):
         await super().forget(file_id)
 
     # --- what the app tells it ----------------------------------------------------------------------
+
+    def ready(self, peer_id: str) -> bool:
+        """Is the session with ``peer_id`` ready (``tick``)?"""
+        return peer_id in self._ready
 
     def link_status(self, peer_id: str, ready: bool) -> None:
         """The contact's session became ready, or stopped being ready."""

@@ -27,7 +27,14 @@ from pyfront.messaging.transfer.offer import (
     stream_of,
     to_attachment,
 )
-from pyfront.messaging.transfer.state import ACK_EVERY_CHUNKS, CancelReason, Phase, Role, Transfer
+from pyfront.messaging.transfer.state import (
+    ACK_EVERY_CHUNKS,
+    STALL_SECONDS,
+    CancelReason,
+    Phase,
+    Role,
+    Transfer,
+)
 from pyfront.messaging.transfer.stream import (
     CHUNK_SIZE,
     DIGEST_SEGMENT_CHUNKS,
@@ -526,3 +533,32 @@ def test_the_file_digest_is_segmented_sha256() -> None:
     partial.update(data[:1024])
     with pytest.raises(LimitError):
         partial.digest()
+
+
+def test_a_stalled_transfer_asks_again_from_what_is_stored() -> None:
+    """Chunks lost on the way with nothing after them (a link that closed and reopened unseen): after
+    ``STALL_SECONDS`` without progress the receiver's ``tick`` asks again from its stored count."""
+    lost = [True]
+
+    def swallow(frame: bytes) -> list[bytes]:
+        if int.from_bytes(frame[18:22], "big") >= 3 and lost[0]:
+            return []
+        return [frame]
+
+    async def body() -> None:
+        alice, bob, wire = await pair([swallow])
+        data = PROVIDER.random_bytes(10 * 1024)
+        file_id = await send_file(bob, ALICE_PEER, data)
+        alice.transfers.tick(0.0, lambda _peer: True)
+        await settle(wire, alice, bob)
+        stalled = alice.transfers.transfers[file_id]
+        assert stalled.phase is Phase.ACTIVE and stalled.done == 3
+        lost[0] = False
+        alice.transfers.tick(STALL_SECONDS - 1, lambda _peer: True)
+        await settle(wire, alice, bob)
+        assert stalled.done == 3  # not yet
+        alice.transfers.tick(STALL_SECONDS + 0.5, lambda _peer: True)
+        await settle(wire, alice, bob)
+        assert stalled.phase is Phase.COMPLETE and alice.chunks.file(file_id) == data
+
+    run(body)

@@ -26,6 +26,8 @@ from pyfront.messaging.transfer.offer import check_offer, clean_mime, clean_name
 from pyfront.messaging.transfer.port import FileControl
 from pyfront.messaging.transfer.state import (
     MAX_OPEN_TRANSFERS,
+    RETRY_SECONDS,
+    STALL_SECONDS,
     TRANSFER_STORE,
     CancelReason,
     Phase,
@@ -95,6 +97,9 @@ class Transfers:
         self._queue: asyncio.Queue[_Event | None] = asyncio.Queue()
         #: Problems met while handling events (for the log): a peer's bad message changes nothing else.
         self.problems: list[str] = []
+        #: The time ``tick`` last gave, and when each received file last moved or was last asked for.
+        self._now = 0.0
+        self._moved_at: dict[bytes, float] = {}
 
     def __repr__(self) -> str:
         return f"<Transfers {len(self.transfers)}>"
@@ -220,6 +225,21 @@ class Transfers:
             if message is None or message.kind is Kind.DELETED:
                 self._queue.put_nowait(_Event("forget", peer_id, file_id))
 
+    def tick(self, now: float, ready: Callable[[str], bool]) -> None:
+        """Once in a while (``ready(peer_id)``: the session with them is ready): ask again for a file
+        whose ``FileAccept`` could not leave (``RETRY_SECONDS`` apart), and for one whose chunks stopped
+        coming for ``STALL_SECONDS`` (the accept or the chunks were lost with a link): the sender starts
+        again from what is stored."""
+        self._now = now
+        for transfer in self.transfers.values():
+            if transfer.role is not Role.RECEIVER or not transfer.open or not ready(transfer.peer_id):
+                continue
+            waited = now - self._moved_at.setdefault(transfer.file_id, now)
+            paused = transfer.phase is not Phase.ACTIVE and waited >= RETRY_SECONDS
+            if paused or waited >= STALL_SECONDS:
+                self._moved_at[transfer.file_id] = now
+                self._queue.put_nowait(_Event("ask", transfer.peer_id, transfer.file_id))
+
     # --- events -------------------------------------------------------------------------------------
 
     async def _handle(self, event: _Event) -> None:
@@ -229,6 +249,11 @@ class Transfers:
             await self._control(event.peer_id, event.payload)
         elif event.kind == "chunk":
             await self._chunk(event.peer_id, event.payload)
+        elif event.kind == "ask":
+            transfer = self.transfers.get(event.payload)
+            if transfer is not None and transfer.open:
+                transfer.interrupted()
+                await self._accept(transfer)
         elif event.kind == "forget":
             await self.forget(event.payload)
         elif event.kind == "ready":
@@ -266,6 +291,7 @@ class Transfers:
         await self._messaging.send_file_control(transfer.peer_id, message)
 
     async def _accept(self, transfer: Transfer) -> None:
+        self._moved_at[transfer.file_id] = self._now
         accept = transfer.accept()
         self._digests.pop(transfer.file_id, None)
         await self._save(transfer)
@@ -343,6 +369,7 @@ class Transfers:
         """``count`` chunks of ``transfer`` are durable: store the record, acknowledge when due, and
         finish when the last one is (``digest``: the file's SHA-256, when whoever stored it computed it)."""
         ack = transfer.stored(count)
+        self._moved_at[transfer.file_id] = self._now
         if count == transfer.chunks:
             await self.finish(transfer, digest or (await self._digest(transfer)).digest())
             return

@@ -36,6 +36,11 @@ ACK_EVERY_CHUNKS = 32
 #: Transfers not finished (either way) kept per contact; another offer is cancelled as ``BUSY``.
 MAX_OPEN_TRANSFERS = 16
 TRANSFER_STORE = "transfer"
+#: A receiver whose ``FileAccept`` could not leave asks again this often while the session is ready.
+RETRY_SECONDS = 3.0
+#: A receiver that got no chunk stored for this long asks again from what it stored (a lost accept, or
+#: chunks lost with a link that closed and reopened between two looks).
+STALL_SECONDS = 15.0
 
 
 class Role(Enum):
