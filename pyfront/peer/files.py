@@ -20,6 +20,7 @@ provides its ports and the two ends a person sees:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import mimetypes
 import os
 from collections.abc import Callable, Coroutine
@@ -31,9 +32,9 @@ from pyfront.errors import InvalidStateError, LimitError
 from pyfront.messaging.chat import ChatMessage, Kind
 from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.transfer.engine import Transfers
-from pyfront.messaging.transfer.offer import clean_name, from_attachment
+from pyfront.messaging.transfer.offer import clean_name, from_attachment, stream_of
 from pyfront.messaging.transfer.state import Phase, Role, Transfer
-from pyfront.messaging.transfer.stream import chunk_count
+from pyfront.messaging.transfer.stream import FileDigest, chunk_count
 from pyfront.peer.store import IdentityFile
 
 CHUNK_STORE = "chunk"
@@ -153,16 +154,18 @@ class PeerFiles:
         if size > self._messenger.settings.max_file_bytes:
             raise LimitError(f"{path.name}: {size} bytes is over the limit of the settings")
         mime_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        offer, _stream = self.transfers.new_offer(
-            path.name, mime_type, size, sha256=sha256, now=now, thumbnail=("", b"")
+        offer, stream = self.transfers.new_offer(
+            path.name, mime_type, size, digest=bytes(32), now=now, thumbnail=("", b"")
         )
         again = self._provider.sha256_stream()
+        file_digest = FileDigest(self._provider, stream)
         try:
             source = await asyncio.to_thread(path.open, "rb")
             with source:
                 for index in range(chunk_count(size, offer.chunk_size)):
                     chunk = await asyncio.to_thread(source.read, offer.chunk_size)
                     again.update(chunk)
+                    file_digest.update(chunk)
                     await self.chunks.write(offer.file_id, index, chunk)
                 changed = bool(await asyncio.to_thread(source.read, 1)) or again.digest() != sha256
         except OSError as error:
@@ -171,7 +174,7 @@ class PeerFiles:
         if changed:
             await self.chunks.delete(offer.file_id)
             raise InvalidStateError(f"{path} changed while it was read: not sent")
-        return await self.transfers.send(peer_id, offer)
+        return await self.transfers.send(peer_id, dataclasses.replace(offer, digest=file_digest.digest()))
 
     async def _send_frame(self, peer_id: str, frame: bytes) -> None:
         contact = self._messenger.contacts.get(peer_id)
@@ -217,7 +220,7 @@ class PeerFiles:
         offer = from_attachment(message.attachment, int(message.sent_at * 1000))
         self.save_dir.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
         path, descriptor = _create(self.save_dir, clean_name(offer.name))
-        digest = self._provider.sha256_stream()
+        digest = FileDigest(self._provider, stream_of(offer))
         try:
             with os.fdopen(descriptor, "wb") as target:
                 for index in range(transfer.chunks):
@@ -226,8 +229,8 @@ class PeerFiles:
                     target.write(chunk)
                 target.flush()
                 os.fsync(target.fileno())
-            if digest.digest() != offer.sha256:
-                raise InvalidStateError("the stored chunks do not match the offer's SHA-256")
+            if digest.digest() != offer.digest:
+                raise InvalidStateError("the stored chunks do not match the offer's digest")
         except BaseException:
             path.unlink(missing_ok=True)
             raise
