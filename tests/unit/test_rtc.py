@@ -7,6 +7,9 @@ section 4): the offerer's data channel fired ``open`` before the Python continua
 ``Messenger.link_open`` failed on ``remote_fingerprint`` after it had taken the link, the initiator never
 sent its ``Hello`` and the responder gave up after ``HANDSHAKE_TIMEOUT_SECONDS``. The open is now held
 until the remote description is taken.
+
+Relay-only mode (issue 14): a link that finishes gathering with no TURN relay address closes at once and
+its reason names the TURN server's error; one relay address among refusals is enough.
 """
 
 from __future__ import annotations
@@ -228,5 +231,77 @@ def test_a_link_closed_while_its_open_waits_never_reports_it(rtc: types.ModuleTy
         connection.remote.set_result(None)
         await answering
         assert events == ["closed: gone"]
+
+    asyncio.run(body())
+
+
+def _candidate_event(kind: str) -> Any:
+    line = f"candidate:1 1 udp 1 127.0.0.1 40000 typ {kind}"
+    candidate = types.SimpleNamespace(
+        candidate=line, type=kind, toJSON=lambda: types.SimpleNamespace(to_py=dict)
+    )
+    return types.SimpleNamespace(candidate=candidate)
+
+
+def _relay_link(rtc: types.ModuleType, closed: list[str]) -> tuple[Any, Any]:
+    callbacks = rtc.LinkCallbacks(
+        on_candidate=lambda _candidate: None,
+        on_open=lambda: None,
+        on_message=lambda _data: None,
+        on_closed=closed.append,
+    )
+    configuration = {"iceServers": [{"urls": ["turn:127.0.0.1:3478"]}], "iceTransportPolicy": "relay"}
+    link = rtc.RtcLink(configuration, callbacks)
+    connection = rtc.connections[-1]
+    connection.iceGatheringState = "gathering"
+    return link, connection
+
+
+def test_relay_only_without_a_relay_address_closes_and_says_why(rtc: types.ModuleType) -> None:
+    """The TURN server refused the credential: when gathering ends, the link closes with its words."""
+
+    async def body() -> None:
+        closed: list[str] = []
+        link, connection = _relay_link(rtc, closed)
+        await link.create_offer()
+        error = types.SimpleNamespace(url="turn:127.0.0.1:3478", errorCode=401, errorText="Unauthorized.")
+        connection.fire("icecandidateerror", error)
+        assert closed == [] and link.state is rtc.LinkState.CONNECTING  # gathering goes on
+        connection.iceGatheringState = "complete"
+        connection.fire("icegatheringstatechange")
+        assert link.state is rtc.LinkState.CLOSED
+        assert closed == [
+            "Relay-only mode: the TURN server gave no relay address (turn:127.0.0.1:3478: 401 Unauthorized). "
+            "Check its address, username and credential in Settings."
+        ]
+        assert link.relay_problem == closed[0]
+
+    asyncio.run(body())
+
+
+def test_relay_only_with_a_relay_address_is_not_a_problem(rtc: types.ModuleType) -> None:
+    """One TURN server refused, another gave a relay address: the link goes on."""
+
+    async def body() -> None:
+        closed: list[str] = []
+        link, connection = _relay_link(rtc, closed)
+        await link.create_offer()
+        connection.fire("icecandidateerror", types.SimpleNamespace(url="turn:a", errorCode=401, errorText=""))
+        connection.fire("icecandidate", _candidate_event("relay"))
+        connection.iceGatheringState = "complete"
+        connection.fire("icegatheringstatechange")
+        assert (closed, link.relay_problem, link.state) == ([], "", rtc.LinkState.CONNECTING)
+
+    asyncio.run(body())
+
+
+def test_relay_only_with_no_answer_at_all_says_so(rtc: types.ModuleType) -> None:
+    async def body() -> None:
+        closed: list[str] = []
+        link, connection = _relay_link(rtc, closed)
+        await link.create_offer()
+        connection.iceGatheringState = "complete"
+        connection.fire("icegatheringstatechange")
+        assert closed == ["Relay-only mode: no TURN server answered. Check the TURN servers in Settings."]
 
     asyncio.run(body())
