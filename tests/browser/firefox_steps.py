@@ -7,9 +7,13 @@ internal state, with the time limits of ``app_steps``.
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 from tests.browser.app_steps import CONNECT_MS, START_MS, STEP_MS
 from tests.rig.firefox import FirefoxBrowser, FirefoxPage
+
+TRANSFER_MS = 120_000  # a small file over the data channel, on a loaded machine
 
 #: What Firefox ESR 153 prints (on its console and stderr) while Pyodide's wasm module loads: Pyodide
 #: 314 is built with the legacy wasm exception-handling proposal (``try``), which Firefox deprecates in
@@ -72,6 +76,33 @@ def send(page: FirefoxPage, text: str) -> None:
     page.fill("#compose-text", text)
     page.press("#compose-text", "Enter")
     message_count(page, text, 1)
+
+
+def attachment_complete(page: FirefoxPage, name: str, timeout: float = TRANSFER_MS) -> None:
+    """Wait until the open chat's file ``name`` is complete (sent or received, 100%)."""
+    page.wait_for(
+        """(name) => {
+            const node = Array.from(document.querySelectorAll("#messages .attachment"))
+                .find((item) => item.textContent.includes(name));
+            const seen = node ? node.dataset.phase : "(no attachment)";
+            return seen === "complete" || {ok: false, seen};
+        }""",
+        name,
+        timeout=timeout,
+    )
+
+
+def download(browser: FirefoxBrowser, page: FirefoxPage, name: str, size: int) -> bytes:
+    """Press the Download button of the open chat's file ``name``; return the bytes Firefox saved."""
+    page.click("#messages .attachment", has_text=name, inner=".attachment-download")
+    saved: Path = browser.downloads / name
+    deadline = time.monotonic() + STEP_MS / 1000
+    while time.monotonic() < deadline:
+        if saved.exists() and saved.stat().st_size == size:
+            return saved.read_bytes()
+        time.sleep(0.2)
+    found = sorted(path.name for path in browser.downloads.iterdir())
+    raise AssertionError(f"{name} ({size} bytes) was not downloaded; the folder holds {found}")
 
 
 def open_chat(page: FirefoxPage, name: str) -> None:

@@ -4,14 +4,18 @@ Alice uses Debian's firefox-esr (tests/rig/firefox.py), with a passphrase; Bob u
 (Playwright, tests/rig/browser.py). Bob opens her invite link and connects (Chromium makes the WebRTC
 offer, Firefox answers); she accepts his request; they write both ways. Firefox's ML-KEM runs on noble,
 Chromium's on WebCrypto (``html[data-mlkem]``), so every ML-KEM ratchet step of this chat crosses the two
-implementations. Alice reloads and unlocks: Firefox now dials Chromium (the offer the other way round),
-the session resumes, and they write both ways again.
+implementations. A picture goes each way, picked with the file button, and the receiver's Download
+saves the very bytes that were sent. Alice reloads and unlocks: Firefox now dials Chromium (the offer
+the other way round), the session resumes, and they write both ways again.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import FilePayload, expect
 
 from tests.browser.app_steps import CONNECT_MS, PHONE, STEP_MS
 from tests.browser.app_steps import message as chromium_message
@@ -19,7 +23,9 @@ from tests.browser.app_steps import onboard as chromium_onboard
 from tests.browser.app_steps import screen as chromium_screen
 from tests.browser.app_steps import send as chromium_send
 from tests.browser.firefox_steps import (
+    attachment_complete,
     chat_ready,
+    download,
     message_count,
     message_status,
     onboard,
@@ -29,6 +35,7 @@ from tests.browser.firefox_steps import (
     send,
     unlock,
 )
+from tests.browser.test_app_files import complete, png, received_sha256
 from tests.rig.browser import BrowserContextFactory, console_log
 from tests.rig.firefox import FirefoxFactory
 from tests.rig.server import LiveServerFactory
@@ -38,8 +45,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("firefox")]
 PASSPHRASE = "correct horse battery"
 
 
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
-    live_server_factory: LiveServerFactory, firefox: FirefoxFactory, browser_context: BrowserContextFactory
+    live_server_factory: LiveServerFactory,
+    firefox: FirefoxFactory,
+    browser_context: BrowserContextFactory,
+    tmp_path: Path,
 ) -> None:
     server = live_server_factory()
     alice_browser = firefox(server.url)
@@ -74,6 +88,21 @@ def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
         "data-status", "delivered", timeout=STEP_MS
     )
     alice.screenshot("firefox-chromium-chat-360")
+
+    # A picture each way, picked with the file button; each side saves the other's with its Download
+    # button and gets the same bytes (File, Blob and download paths differ between the two browsers).
+    from_firefox, from_chromium = png(320, 200), png(200, 120)
+    (tmp_path / "from-firefox.png").write_bytes(from_firefox)
+    alice.upload("#compose-file", tmp_path / "from-firefox.png")
+    complete(bob, "from-firefox.png")
+    assert received_sha256(bob, "from-firefox.png", tmp_path) == sha256(from_firefox)
+    picked: FilePayload = {"name": "from-chromium.png", "mimeType": "image/png", "buffer": from_chromium}
+    bob.set_input_files("#compose-file", files=[picked])
+    attachment_complete(alice, "from-chromium.png")
+    assert sha256(download(alice_browser, alice, "from-chromium.png", len(from_chromium))) == sha256(
+        from_chromium
+    )
+    attachment_complete(alice, "from-firefox.png")  # her own side says sent, 100%
 
     # Alice reloads Firefox and unlocks; Firefox dials Chromium this time and the session resumes.
     alice.reload()

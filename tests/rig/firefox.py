@@ -17,13 +17,16 @@ turn off updates, telemetry upload, safe browsing and the first-run pages):
 * ``FIREFOX_QUIET_PREFS``: no background traffic (captive-portal and connectivity probes, remote
   settings, Normandy, crash reports, push, DoH, prefetch), so nothing tries to leave loopback.
 
-``FirefoxPage`` offers what the journeys need: ``goto``, ``reload``, ``click``/``fill``/``press`` by
-CSS selector (puppeteer's ``::-p-aria(...)`` and ``::-p-text(...)`` selectors work too), ``evaluate``,
-and waits (``wait_attribute``, ``wait_text``, ``wait_count``, ``wait_for``) that poll a page function
-and fail with what they last saw. Every page's console messages, uncaught errors and Firefox's own
-stderr go into ``FirefoxBrowser.console`` and into the failing test's report ("browser console", as
-for Chromium); every request URL is recorded, and the ``firefox`` fixture fails the test at teardown
-if a page asked for a non-loopback host.
+Downloads go, unasked, to ``FirefoxBrowser.downloads`` (a folder of the test's).
+
+``FirefoxPage`` offers what the journeys need: ``goto``, ``reload``, ``click``/``fill``/``press``/
+``upload`` (a file input, as the file picker fills it) by CSS selector (puppeteer's ``::-p-aria(...)``
+and ``::-p-text(...)`` selectors work too), ``evaluate``, and waits (``wait_attribute``,
+``wait_text``, ``wait_count``, ``wait_for``) that poll a page function and fail with what they last
+saw. Every page's console messages, uncaught errors and Firefox's own stderr go into
+``FirefoxBrowser.console`` and into the failing test's report ("browser console", as for Chromium);
+every request URL is recorded, and the ``firefox`` fixture fails the test at teardown if a page asked
+for a non-loopback host.
 """
 
 from __future__ import annotations
@@ -141,10 +144,17 @@ class FirefoxBrowser:
             pytest.fail(f"{FIREFOX_PATH} is missing: ./dev test installs firefox-esr", pytrace=False)
         self.workdir.mkdir(parents=True, exist_ok=True)
         permissions = permissions_file(self.workdir / "permissions", self.origin)
+        self.downloads.mkdir(exist_ok=True)
         prefs = {
             **FIREFOX_QUIET_PREFS,
             **FIREFOX_WEBRTC_PREFS,
             "permissions.manager.defaultsUrl": permissions.as_uri(),
+            # Downloads go to a folder of this browser's own, without asking.
+            "browser.download.folderList": 2,
+            "browser.download.dir": str(self.downloads),
+            "browser.download.useDownloadDir": True,
+            "browser.download.always_ask_before_handling_new_types": False,
+            "browser.download.start_downloads_in_tmp_dir": False,
         }
         self._process = subprocess.Popen(
             [node, str(DRIVER)],
@@ -165,6 +175,11 @@ class FirefoxBrowser:
             prefs=prefs,
         )
         self.version, self._firefox_pid = str(launched["version"]), launched["pid"]
+
+    @property
+    def downloads(self) -> Path:
+        """Where this browser saves what a page downloads."""
+        return self.workdir / "downloads"
 
     def _read_stdout(self) -> None:
         assert self._process is not None and self._process.stdout is not None
@@ -284,15 +299,22 @@ class FirefoxPage:
     def url(self) -> str:
         return str(self._do("url"))
 
-    def click(self, selector: str, *, has_text: str = "", timeout: float = DEFAULT_TIMEOUT_MS) -> None:
-        """Click the element (with ``has_text``: the first match containing that text) as a mouse does."""
-        self._do("click", timeout, selector=selector, hasText=has_text)
+    def click(
+        self, selector: str, *, has_text: str = "", inner: str = "", timeout: float = DEFAULT_TIMEOUT_MS
+    ) -> None:
+        """Click the element as a mouse does. With ``has_text``: the first match containing that text, or
+        (with ``inner``) its first descendant matching ``inner``."""
+        self._do("click", timeout, selector=selector, hasText=has_text, inner=inner)
 
     def fill(self, selector: str, value: str, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
         self._do("fill", timeout, selector=selector, value=value)
 
     def press(self, selector: str, key: str, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
         self._do("press", timeout, selector=selector, key=key)
+
+    def upload(self, selector: str, *paths: Path, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
+        """Pick ``paths`` in the file input ``selector``, as the file picker does."""
+        self._do("upload", timeout, selector=selector, paths=[str(path) for path in paths])
 
     def evaluate(self, source: str, *args: Any) -> Any:
         """Call the JavaScript function ``source`` in the page with JSON ``args``; return its result."""

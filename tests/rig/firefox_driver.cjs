@@ -88,13 +88,14 @@ const operations = {
     return getPage(page).url();
   },
 
-  async click({ page, selector, hasText, timeout }) {
+  async click({ page, selector, hasText, inner, timeout }) {
     const target = getPage(page);
     if (!hasText) {
       await target.locator(selector).setTimeout(timeout).click();
       return null;
     }
-    // The first element matching the selector whose text contains hasText (as Playwright's has_text).
+    // The first element matching the selector whose text contains hasText (as Playwright's has_text),
+    // or its first descendant matching inner.
     // The app re-renders lists as states change: a node detached between finding and clicking is
     // looked up again.
     const deadline = Date.now() + timeout;
@@ -104,7 +105,9 @@ const operations = {
         for (const handle of await target.$$(selector)) {
           const text = await handle.evaluate((node) => node.textContent);
           if (text.includes(hasText)) {
-            await handle.click();
+            const target = inner ? await handle.$(inner) : handle;
+            if (!target) throw new Error(`no ${inner} inside the ${selector} containing ${JSON.stringify(hasText)}`);
+            await target.click();
             return null;
           }
         }
@@ -128,6 +131,13 @@ const operations = {
     await target.locator(selector).setTimeout(timeout).wait();
     await target.focus(selector);
     await target.keyboard.press(key);
+    return null;
+  },
+
+  async upload({ page, selector, paths, timeout }) {
+    // What the file picker does: the files land in the <input type=file>, which fires input and change.
+    const handle = await getPage(page).waitForSelector(selector, { timeout });
+    await handle.uploadFile(...paths);
     return null;
   },
 
