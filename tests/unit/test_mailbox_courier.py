@@ -317,3 +317,42 @@ def test_mailbox_secrets_never_print(tmp_path: Path) -> None:
             assert secret.hex() not in shown and repr(secret)[2:-1] not in shown
 
     run(body)
+
+
+class TwoServers:
+    """``MailboxHttp`` that sends each request to the mailbox app its URL's host names."""
+
+    def __init__(self, servers: dict[str, FlaskHttp]) -> None:
+        self.servers = servers
+
+    async def post(self, url: str, body: bytes) -> tuple[int, bytes]:
+        return await self.servers[urlsplit(url).netloc].post(url, body)
+
+
+def test_pointing_the_mailbox_at_another_server_moves_the_grant_there(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = Clock()
+        home, other = mailbox_server(tmp_path / "home", clock), mailbox_server(tmp_path / "other", clock)
+        http = TwoServers({"mailbox.test": home, "other.test": other})
+        alice, bob, wire = await invited_pair(clock)
+        couriers = [
+            Courier(p.messenger, p.store, http, PROVIDER, base_url=BASE, clock=clock) for p in (alice, bob)
+        ]
+        alice_courier, bob_courier = couriers
+        bob_courier.settings_changed("http://other.test/mailbox/v1")  # Bob's setting: another server
+        for _ in range(2):
+            for courier in couriers:
+                await courier.step()
+            await pump(wire)
+        theirs = alice_courier.boxes[BOB_PEER].theirs
+        assert theirs is not None and theirs.url == "http://other.test/mailbox/v1"
+        await disconnect(alice, bob)
+        await alice.messenger.send_text(BOB_PEER, "to the other server")
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        assert stored(tmp_path / "other") == 1 and stored(tmp_path / "home") == 0
+        assert await bob_courier.fetch_all() == 1
+        assert incoming(bob, ALICE_PEER) == ["to the other server"]
+        assert stored(tmp_path / "other") == 0
+
+    run(body)
