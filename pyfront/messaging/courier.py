@@ -199,14 +199,15 @@ class Courier:
             theirs = self.boxes.get(peer_id, ContactMailboxes(peer_id)).theirs
             if theirs is None or contact.link is not None or not contact.session.can_seal_offline:
                 continue
-            due = [
+            waiting = [  # one pass over the chat each second; only what waits is sorted
                 message
-                for message in contact.conversation.ordered()
-                if message.direction is Direction.OUTGOING
-                and message.status is Status.SENDING
+                for message in contact.conversation.messages.values()
+                if message.status is Status.SENDING
+                and message.direction is Direction.OUTGOING
                 and message.kind in _DEPOSITABLE
                 and now - message.sent_at >= MAILBOX_AFTER_S
-            ][:DEPOSIT_BATCH]
+            ]
+            due = sorted(waiting, key=lambda message: (message.sent_at, message.message_id))[:DEPOSIT_BATCH]
             if not due and not contact.unacked:
                 continue
             try:
