@@ -1,8 +1,9 @@
 """The layouts and the input a person relies on (issue 16), in the real app: Chromium, our server, loopback.
 
 * Phone, 360x740: on the chat screen the message list's layout box is at least 65% of the viewport's
-  height; the header is one row; the bundle badge shows 8 hex digits and opens the full hash with
-  "Fetch latest statics".
+  height; the header is one row; at 200% zoom (a 640x400 viewport) nothing scrolls sideways and the
+  header, list and composer stay on the screen; the bundle badge shows 8 hex digits and opens the full
+  hash with "Fetch latest statics".
 * Keyboard only: Bob opens Alice's invite, creates his identity, connects, sends with Enter (Shift+Enter
   is a new line), opens the safety number from the chat menu and goes back with Esc, twice, to the list.
 * Desktop, 1280x800: the chat list and the open chat side by side; switching chats changes the right
@@ -15,7 +16,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.browser.app_steps import (
     CONNECT_MS,
@@ -37,6 +38,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_ux")]
 
 #: The share of the phone's viewport height the message list must get (issue 16).
 MIN_LIST_SHARE = 0.65
+#: What a 1280x800 window shows at 200% zoom.
+ZOOMED: ViewportSize = {"width": 640, "height": 400}
 
 
 def box(page: Page, selector: str) -> dict[str, float]:
@@ -72,6 +75,18 @@ def test_phone_chat_gives_the_list_two_thirds_and_the_badge_opens_the_hash(
     composer = box(bob, "#compose")
     assert composer["y"] + composer["height"] <= PHONE["height"] + 0.5  # the composer is on the screen
     save_screenshot(bob, "ux-phone-chat-360")
+
+    # 200% zoom of a 1280x800 window is a 640x400 CSS viewport: nothing scrolls sideways, the header,
+    # the list and the composer all stay on the screen.
+    bob.set_viewport_size(ZOOMED)
+    assert bob.evaluate("document.scrollingElement.scrollWidth") <= ZOOMED["width"]
+    for selector in (".chat-header", "#messages", "#compose"):
+        part = box(bob, selector)
+        assert part["y"] >= 0 and part["y"] + part["height"] <= ZOOMED["height"] + 0.5, (selector, part)
+        assert part["x"] >= 0 and part["x"] + part["width"] <= ZOOMED["width"] + 0.5, (selector, part)
+    assert box(bob, "#messages")["height"] >= 120
+    save_screenshot(bob, "ux-zoom-200-chat")
+    bob.set_viewport_size(PHONE)
 
     root = str(bob.locator("html").get_attribute("data-root-hash"))
     badge = bob.locator("#bundle-badge")
