@@ -27,8 +27,13 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
             "along the same encrypted bytes without being able to read them.",
             "The server is there so that two browsers can find each other: it passes connection offers "
             "and network addresses between them, and it serves the app's files.",
+            "When your contact is offline, a message waits. With the mailbox setting on (the default), "
+            "it is left at the server already locked with all four layers, at a random address only "
+            'your contact can empty, and the chat says "queued on server"; the server deletes it once '
+            "your contact has fetched it (or after 14 days unfetched). With the mailbox off, it waits "
+            "on your device until you are both online.",
         ),
-        "docs/architecture.md",
+        "docs/architecture.md and docs/mailbox.md",
     ),
     (
         "Four layers of encryption, and why four",
@@ -48,8 +53,9 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "What the server can and cannot see",
         (
             "The server can see: the random peer id your browser registers with, when you are online, "
-            "which peer ids your browser asks to reach, and the network (IP) addresses the two browsers "
-            "exchange to connect.",
+            "which peer ids your browser asks to reach, the network (IP) addresses the two browsers "
+            "exchange to connect, and, for queued messages, when a locked message is left at or fetched "
+            "from a mailbox address and how big it is (messages are padded to standard sizes).",
             "The server cannot see: what you write, who you are beyond that random peer id, or any key. "
             "The keys are made in your browser and leave it only inside a backup you export, encrypted "
             "under the backup passphrase you choose. The connection set-up itself is "
