@@ -186,9 +186,15 @@ def _parser() -> argparse.ArgumentParser:
     export_cmd.add_argument("--listen", default="443 ssl", help="nginx listen value for --web-config")
     export_cmd.add_argument("--server-name", default="parley.example.org", help="host name for --web-config")
     export_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
+    export_cmd.add_argument(
+        "--pyscript", action="store_true", help="include the PyScript entry page /static/pyscript.html"
+    )
 
     build_cmd = commands.add_parser("build", help="build static/vendor, the pyfront zip and bundle.json")
     build_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
+    build_cmd.add_argument(
+        "--pyscript", action="store_true", help="also the PyScript entry page /static/pyscript.html"
+    )
 
     hash_cmd = commands.add_parser("hash", help="build, then print the bundle root hash")
     hash_cmd.add_argument("--static-root", type=Path, default=DEFAULT_STATIC_ROOT)
@@ -272,7 +278,7 @@ def _export(args: argparse.Namespace) -> int:
         deployment = Deployment(args.broker, parse_ice_lines("\n".join(args.turn)), args.mailbox)
     except ProtocolError as error:
         _parser().error(str(error))
-    config = Config(static_root=args.static_root.resolve())
+    config = Config(static_root=args.static_root.resolve(), pyscript=args.pyscript)
     try:
         manifest = export.export(config, args.directory, deployment)
     except export.ExportError as error:
@@ -321,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "export":
         return _export(args)
-    config = Config(static_root=args.static_root.resolve())
+    config = Config(static_root=args.static_root.resolve(), pyscript=getattr(args, "pyscript", False))
     if args.command == "build":
         built = bundle.build(config)
         print(f"built {len(built.files)} files, root hash {built.root}")

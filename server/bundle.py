@@ -149,6 +149,29 @@ VENDOR: tuple[VendorEntry, ...] = (
 )
 
 
+# The PyScript entry (``build --pyscript``): PyScript's core and its error plugin (the one plugin it loads
+# with the others switched off in its config), and what the page needs beside them. @pyscript/core is a
+# devDependency, so the default bundle (and the Docker image, built without dev packages) never has it.
+PYSCRIPT_VENDOR = VendorEntry(
+    "pyscript", "@pyscript/core", ("LICENSE", "dist/core.js", "dist/core-*.js", "dist/error-*.js")
+)
+PYSCRIPT_PAGE = "pyscript.html"
+PYSCRIPT_CONFIG = "pyscript.json"
+PYSCRIPT_MODULES = ("/static/js/pyscript_boot.js", "/static/js/pyscript_pyodide.js")
+#: Every plugin of PyScript 0.7.31 switched off: the page needs none, and each would be another download.
+PYSCRIPT_PLUGINS_OFF = (
+    "codemirror",
+    "deprecations-manager",
+    "donkey",
+    "error",
+    "py-editor",
+    "py-game",
+    "py-terminal",
+)
+#: What the page's <script type="py"> runs: the same entry point the loader awaits.
+PYSCRIPT_MAIN = "import pyfront.browser.main\nawait pyfront.browser.main.start()\n"
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One served file: its SHA-256 (lowercase hex) and size in bytes."""
@@ -293,7 +316,7 @@ def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
     vendor_root.mkdir(parents=True, exist_ok=True)
 
     wanted: dict[Path, bytes] = {}
-    for entry in VENDOR:
+    for entry in (*VENDOR, PYSCRIPT_VENDOR) if config.pyscript else VENDOR:
         for relative, data in _vendor_files(node_modules, entry):
             wanted[vendor_root / entry.dest / relative] = data
 
@@ -308,6 +331,8 @@ def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
     )
     # What ``python app.py serve`` is: broker and mailbox on the page's origin; ``export`` replaces it.
     wanted[static_path(config, DEPLOYMENT_URL)] = Deployment().to_json()
+    if config.pyscript:
+        wanted[vendor_root / PYSCRIPT_CONFIG] = pyscript_config(f"/static/{VENDOR_DIR}/{zip_name}")
 
     for path, data in wanted.items():
         _write_if_changed(path, data)
@@ -315,6 +340,13 @@ def _build(config: Config, node_modules: Path, log: bool) -> Manifest:
     index = static_root / "index.html"
     if index.is_file():
         _write_if_changed(index, refresh_sri(index.read_bytes(), static_root))
+    page = static_root / PYSCRIPT_PAGE
+    if config.pyscript and index.is_file():
+        modules = [*PYSCRIPT_MODULES[1:], *sorted(_pyscript_modules(wanted, static_root))]
+        _write_if_changed(page, refresh_sri(pyscript_page(index.read_bytes(), modules), static_root))
+    else:
+        for stale in (page, page.with_name(page.name + ".gz"), page.with_name(page.name + ".br")):
+            stale.unlink(missing_ok=True)
 
     manifest = write_manifest(config, compress=True)
     if log:
@@ -508,6 +540,47 @@ def boot_config(zip_url: str, stdlib_url: str) -> bytes:
         "main": "pyfront.browser.main",
     }
     return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
+
+
+def pyscript_config(zip_url: str) -> bytes:
+    """PyScript's config for the PyScript entry: our interpreter module (static/js/pyscript_pyodide.js,
+    which adds the compiled standard library), our zip unpacked into the working directory, no plugins."""
+    document = {
+        "interpreter": PYSCRIPT_MODULES[1],
+        "files": {zip_url: "./*"},
+        "plugins": [f"!{name}" for name in PYSCRIPT_PLUGINS_OFF],
+    }
+    return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _pyscript_modules(wanted: Mapping[Path, bytes], static_root: Path) -> list[str]:
+    """URLs of the vendored PyScript modules (pinned by ``modulepreload`` + ``integrity`` on the page)."""
+    folder = static_root / VENDOR_DIR / PYSCRIPT_VENDOR.dest
+    return [
+        "/static/" + path.relative_to(static_root).as_posix()
+        for path in wanted
+        if path.is_relative_to(folder) and path.suffix == ".js"
+    ]
+
+
+def pyscript_page(index_html: bytes, modules: Iterable[str]) -> bytes:
+    """static/pyscript.html from index.html: the same shell and loader.js, plus PyScript's modules (each
+    pinned by SRI; ``refresh_sri`` fills the values) and the ``<script type="py">`` that starts the app."""
+    loader = b'<script type="module" src="/static/js/loader.js"'
+    if loader not in index_html or b"</body>" not in index_html or b'<html lang="en"' not in index_html:
+        raise BundleError("index.html has no loader.js module script, </body> or <html lang=...> to extend")
+    tags = [b'<script type="module" src="' + PYSCRIPT_MODULES[0].encode() + b'" integrity=""></script>']
+    tags += [b'<link rel="modulepreload" href="' + url.encode() + b'" integrity="">' for url in modules]
+    page = index_html.replace(b'<html lang="en"', b'<html lang="en" data-entry="pyscript"', 1)
+    start = page.index(loader)
+    end = page.index(b"\n", start) + 1
+    page = page[:end] + b"\n".join(tags) + b"\n" + page[end:]
+    script = f'<script type="py" config="/static/{VENDOR_DIR}/{PYSCRIPT_CONFIG}">\n{PYSCRIPT_MAIN}</script>\n'
+    # PyScript reads a config per type it defines, py and mpy (MicroPython); with no mpy config it would load
+    # every plugin for mpy. This one switches them off too (it is text, not script: the CSP does not apply).
+    plugins = json.dumps({"plugins": [f"!{name}" for name in PYSCRIPT_PLUGINS_OFF]})
+    script = f"<mpy-config hidden>{plugins}</mpy-config>\n" + script
+    return page.replace(b"</body>", script.encode() + b"</body>", 1)
 
 
 def _served_files(config: Config) -> Iterator[tuple[str, bytes]]:

@@ -43,6 +43,8 @@ class Config:
     #: False for ``serve --no-static``: only the broker (and the mailbox), for a site whose static files are
     #: on another host (docs/selfhost.md); the page, manifest and bundle files are then not served here.
     serve_static: bool = True
+    #: Build the PyScript entry page too (``build --pyscript``: static/pyscript.html, docs/security.md).
+    pyscript: bool = False
 
     @property
     def service_worker_path(self) -> Path:

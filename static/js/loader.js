@@ -5,8 +5,9 @@
 // A returning visit restores the interpreter from this bundle's memory snapshot instead of starting it
 // (static/js/snapshot.js, pyfront/browser/warm.py): with the bytecode standard library that saves only
 // about 0.05 s on our test machine (docs/benchmarks.md).
-// PyScript is not used: it compiles strings with Function(), which our CSP forbids (docs/security.md,
-// "Why no PyScript at run time").
+// The PyScript entry (static/pyscript.html, `python app.py build --pyscript`) uses this module for all of
+// that but the interpreter, which PyScript starts (static/js/pyscript_boot.js; docs/security.md, "PyScript
+// under the strict CSP").
 // Protocol with service_worker.js: see the message types in that file's header.
 
 import { dropSnapshots, findSnapshot, verifiedBytes } from "./snapshot.js";
@@ -164,6 +165,13 @@ async function start() {
       await preload([...PRELOAD, config.stdlib, ...archives], sizes, started);
     }
     performance.mark("parley:downloaded");
+    if (root.dataset.entry === "pyscript") {
+      // static/pyscript.html: PyScript starts the interpreter once this download is done (pyscript_boot.js).
+      root.dataset.downloaded = "yes";
+      document.dispatchEvent(new CustomEvent("parley:downloaded"));
+      setStage("Starting Python…");
+      return;
+    }
     setStage("Starting Python…");
     const { pyodide, boot } = await bootInterpreter(config, manifest.root, archives);
     root.dataset.boot = boot;
