@@ -12,6 +12,11 @@ Run inside the loopback-only namespace: ``./dev bench load`` (``--runs N``, defa
   is then made in the background, and the run waits for it before going on.
 * **bytes cold**: every byte the server sent during a cold start, counted by a loopback TCP proxy in
   front of the server (page, preload and the service worker's precache, headers included).
+* **PyScript**: the same app booted by PyScript 0.7.31 (``/static/pyscript.html`` of a bundle built with
+  ``--pyscript``, docs/security.md "PyScript under the strict CSP"), from its own server and counting
+  proxy, interleaved with the loader's runs: cold (fresh context), warm (reload with the service worker;
+  PyScript has no interpreter snapshot) and bytes cold. Issue 17: PyScript becomes the default only if it
+  is within ``PYSCRIPT_MARGIN`` (10 %) of the loader on all three; ``pyscript_decision`` says which.
 * **anchor**: a bare page that only boots Pyodide as npm ships it (its own source standard library) from
   the same server (``loadPyodide`` + ``runPython("1")``), cold, in the same run. Ratios against it show
   what our shell, code, verification and compiled standard library change on this machine, whatever
@@ -35,7 +40,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -43,6 +48,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from server import bundle  # noqa: E402
+from server.config import Config  # noqa: E402
 from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace  # noqa: E402
 from tests.rig.server import server_pool, snapshot_site  # noqa: E402
 
@@ -51,6 +58,18 @@ READY_TIMEOUT_MS = 120_000
 TARGET_WARM_S = 1.5
 TARGET_COLD_S = 3.0
 TARGET_COLD_BYTES = 7_000_000
+PYSCRIPT_ENTRY = "/static/pyscript.html"
+# When PyScript's stages happen (its "py:progress" events, "py:ready" just before our script runs), from
+# navigation start: where the PyScript start spends its time beside the loader's.
+PYSCRIPT_STAGES = """
+window.__stages = [];
+const mark = (name) => window.__stages.push([name, Math.round(performance.now())]);
+addEventListener("py:progress", (event) => mark(String(event.detail)));
+document.addEventListener("parley:downloaded", () => mark("downloaded (loader.js)"));
+document.addEventListener("py:ready", () => mark("py:ready (PyScript runs our script)"));
+document.addEventListener("parley:ready", () => mark("parley:ready (pyfront.browser.main started)"));
+"""
+PYSCRIPT_MARGIN = 1.10
 DIGITS = re.compile(r"^\d+$")
 
 ANCHOR_HTML = (
@@ -152,6 +171,23 @@ def cold_run(browser: Browser, url: str, proxy: CountingProxy) -> tuple[Start, i
     return start, proxy.reset(), page
 
 
+STAGES: list[list[tuple[str, int]]] = []
+
+
+def pyscript_cold_run(browser: Browser, url: str, proxy: CountingProxy) -> tuple[Start, int, Page]:
+    """The PyScript entry, cold: first screen, then the service worker's precache (part of the cost)."""
+    context = browser.new_context(service_workers="allow")
+    context.add_init_script(PYSCRIPT_STAGES)
+    page = context.new_page()
+    proxy.reset()
+    page.goto(url + PYSCRIPT_ENTRY)
+    start = page_start(page)
+    STAGES.append([(str(name), int(ms)) for name, ms in page.evaluate("window.__stages")])
+    expect(page.locator("html")).to_have_attribute("data-sw-state", "ready", timeout=READY_TIMEOUT_MS)
+    time.sleep(0.5)
+    return start, proxy.reset(), page
+
+
 def warm_run(page: Page) -> Start:
     page.reload()
     return page_start(page)
@@ -183,7 +219,8 @@ def median_python(starts: list[Start]) -> float:
 
 
 @contextmanager
-def bench_server() -> Iterator[str]:
+def bench_servers() -> Iterator[tuple[str, str]]:
+    """(today's bundle with the anchor page, the same bundle built with the PyScript entry)."""
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
         static_root = snapshot_site(Path(tmp) / "site")
         (static_root / "anchor.html").write_text(ANCHOR_HTML)
@@ -191,8 +228,10 @@ def bench_server() -> Iterator[str]:
         # The anchor is Pyodide as npm ships it: its own standard library (source, not our bytecode).
         npm_stdlib = REPO_ROOT / "node_modules" / "pyodide" / "python_stdlib.zip"
         shutil.copyfile(npm_stdlib, static_root / "anchor_stdlib.zip")
+        pyscript = bundle.snapshot(Config(), Path(tmp) / "pyscript-site")
+        bundle.build(replace(pyscript, pyscript=True), log=False)
         with server_pool(Path(tmp)) as start:
-            yield start(static_root=static_root).url
+            yield start(static_root=static_root).url, start(static_root=pyscript.static_root).url
 
 
 def main() -> int:
@@ -205,10 +244,14 @@ def main() -> int:
         print(f"run through ./dev bench load: {error}", file=sys.stderr)
         return 2
 
-    with bench_server() as url, sync_playwright() as playwright:
-        port = int(url.rsplit(":", 1)[1])
-        proxy = CountingProxy(port)
+    with bench_servers() as (url, pyscript_url), sync_playwright() as playwright:
+        proxy = CountingProxy(int(url.rsplit(":", 1)[1]))
         proxied = f"http://127.0.0.1:{proxy.port}"
+        pyscript_proxy = CountingProxy(int(pyscript_url.rsplit(":", 1)[1]))
+        pyscript_proxied = f"http://127.0.0.1:{pyscript_proxy.port}"
+        pyscript_cold: list[Start] = []
+        pyscript_bytes: list[int] = []
+        pyscript_warm: list[Start] = []
         browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS))
         anchor: list[float] = []
         cold: list[Start] = []
@@ -223,11 +266,21 @@ def main() -> int:
             warm.append(warm_run(page))
             warm_plain.append(warm_run_without_snapshot(page))
             page.context.close()
+            start, sent, page = pyscript_cold_run(browser, pyscript_proxied, pyscript_proxy)
+            pyscript_cold.append(start)
+            pyscript_bytes.append(sent)
+            pyscript_warm.append(warm_run(page))
+            page.context.close()
         browser.close()
         proxy.close()
+        pyscript_proxy.close()
 
-    boots = {"cold": sorted({s.boot for s in cold}), "warm": sorted({s.boot for s in warm})}
-    if boots != {"cold": ["fresh"], "warm": ["snapshot"]}:
+    boots = {
+        "cold": sorted({s.boot for s in cold}),
+        "warm": sorted({s.boot for s in warm}),
+        "pyscript": sorted({s.boot for s in pyscript_cold + pyscript_warm}),
+    }
+    if boots != {"cold": ["fresh"], "warm": ["snapshot"], "pyscript": ["pyscript"]}:
         print(f"unexpected start-up paths: {boots}", file=sys.stderr)
         return 1
     anchor_s = statistics.median(anchor)
@@ -243,15 +296,33 @@ def main() -> int:
         "cold_bytes": int(statistics.median(cold_bytes)),
         "cold_over_anchor": median_app(cold) / anchor_s,
         "warm_over_anchor": median_app(warm) / anchor_s,
+        "pyscript_cold_s": median_app(pyscript_cold),
+        "pyscript_cold_python_s": median_python(pyscript_cold),
+        "pyscript_warm_s": median_app(pyscript_warm),
+        "pyscript_warm_python_s": median_python(pyscript_warm),
+        "pyscript_cold_bytes": int(statistics.median(pyscript_bytes)),
+        "pyscript_over_loader": {
+            "cold": median_app(pyscript_cold) / median_app(cold),
+            "warm": median_app(pyscript_warm) / median_app(warm),
+            "bytes": statistics.median(pyscript_bytes) / statistics.median(cold_bytes),
+        },
         "samples": {
             "anchor": anchor,
             "cold": [asdict(s) for s in cold],
             "warm": [asdict(s) for s in warm],
             "warm_without_snapshot": [asdict(s) for s in warm_plain],
             "cold_bytes": cold_bytes,
+            "pyscript_cold": [asdict(s) for s in pyscript_cold],
+            "pyscript_warm": [asdict(s) for s in pyscript_warm],
+            "pyscript_cold_bytes": pyscript_bytes,
+            "pyscript_cold_stages_ms": STAGES,
         },
         "targets": {"warm_s": TARGET_WARM_S, "cold_s": TARGET_COLD_S, "cold_bytes": TARGET_COLD_BYTES},
     }
+    ratios = result["pyscript_over_loader"]
+    assert isinstance(ratios, dict)
+    within = all(ratio <= PYSCRIPT_MARGIN for ratio in ratios.values())
+    result["pyscript_decision"] = "pyscript is the default" if within else "the loader stays the default"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     print(f"anchor (bare Pyodide boot, cold): {result['anchor_cold_s']:.2f} s")
@@ -268,6 +339,12 @@ def main() -> int:
         f"Python running {result['warm_without_snapshot_python_s']:.2f} s"
     )
     print(f"bytes, cold: {result['cold_bytes'] / 1e6:.2f} MB (target <= {TARGET_COLD_BYTES / 1e6:.0f} MB)")
+    print(
+        f"PyScript entry: cold {result['pyscript_cold_s']:.2f} s ({ratios['cold']:.2f} x loader), warm "
+        f"{result['pyscript_warm_s']:.2f} s ({ratios['warm']:.2f} x loader), bytes cold "
+        f"{result['pyscript_cold_bytes'] / 1e6:.2f} MB ({ratios['bytes']:.2f} x loader): "
+        f"{result['pyscript_decision']} (margin {PYSCRIPT_MARGIN:.2f})"
+    )
     print(f"results: {RESULTS.relative_to(REPO_ROOT)}")
     return 0
 

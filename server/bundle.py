@@ -529,7 +529,7 @@ def boot_config(zip_url: str, stdlib_url: str) -> bytes:
     entry point.
 
     The keys follow PyScript's config (``interpreter``, ``files`` with ``./*`` meaning "unpack here"),
-    though the loader boots Pyodide itself: PyScript needs ``'unsafe-eval'`` (docs/security.md).
+    though the loader boots Pyodide itself; the PyScript entry has its own (``pyscript_config``).
     ``stdlib`` is Pyodide's ``stdLibURL`` (the compiled standard library).
     """
     document = {
