@@ -10,12 +10,14 @@ import time
 from typing import Any
 
 from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.rig.browser import save_screenshot
 
 START_MS = 120_000  # the first start of Pyodide in a fresh profile, on a loaded 2-core machine
 CONNECT_MS = 60_000  # broker, ICE, DTLS and the four-layer handshake
 STEP_MS = 30_000  # one screen or one message
+OLDER_CLICK_MS = 3_000  # one "Show older messages" click, which the list's own paging can overtake
 PHONE: ViewportSize = {"width": 360, "height": 740}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
@@ -61,7 +63,12 @@ def show_whole_history(page: Page) -> None:
     """Page the open chat back to its first message (it opens on the newest page: views.conversation)."""
     older = page.locator("#messages-older")
     while older.is_visible():
-        older.click()
+        try:
+            older.click(timeout=OLDER_CLICK_MS)
+        except PlaywrightTimeoutError:
+            # Scrolling the button into view brought the list near its top, so the list loaded the older
+            # page itself (and the button moved, or went away with the first message): look again.
+            continue
 
 
 def expect_in_history(page: Page, selector: str, count: int, timeout: float = STEP_MS) -> None:

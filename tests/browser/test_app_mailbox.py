@@ -28,6 +28,7 @@ from tests.browser.app_steps import (
     screen,
     screenshots,
     send,
+    show_whole_history,
 )
 from tests.rig.browser import BrowserContextFactory, console_log
 from tests.rig.server import LiveServer
@@ -48,6 +49,9 @@ def held(data_dir: Path) -> int:
 
 
 def incoming_texts(page: Page) -> list[str]:
+    """Every text of the contact in the open chat, paged back to the first (the chat opens on its newest
+    page)."""
+    show_whole_history(page)
     return [str(text) for text in page.locator("#messages .message.in .text").all_inner_texts()]
 
 
@@ -66,8 +70,8 @@ def test_fifty_texts_wait_in_the_mailbox_and_arrive_once_in_order(
     texts = [f"while you were away {index:02d}" for index in range(TEXTS)]
     for text in texts:
         send(bob, text)
+    expect_in_history(bob, "#messages .message.out[data-status=queued]", TEXTS, timeout=CONNECT_MS)
     queued = bob.locator("#messages .message.out[data-status=queued]")
-    expect(queued).to_have_count(TEXTS, timeout=CONNECT_MS)
     expect(queued.first.locator(".tick")).to_have_attribute("title", "Queued on server")
     screenshots(bob, "mailbox-queued")
     assert held(live_server.data_dir) == TEXTS
@@ -85,8 +89,7 @@ def test_fifty_texts_wait_in_the_mailbox_and_arrive_once_in_order(
     screenshots(alice, "mailbox-arrived")
 
     # Her receipts reach him (directly once he calls again, or through his mailbox): delivered.
-    delivered = bob.locator("#messages .message.out[data-status=delivered]")
-    expect(delivered).to_have_count(TEXTS, timeout=CONNECT_MS)
+    expect_in_history(bob, "#messages .message.out[data-status=delivered]", TEXTS, timeout=CONNECT_MS)
     assert incoming_texts(alice) == texts  # the copies that also came directly show nowhere
     # Everything left at the server was read and acknowledged (her mailbox, and any receipt in his).
     deadline = time.monotonic() + EMPTY_WAIT_S
