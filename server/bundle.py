@@ -447,9 +447,16 @@ def python_vendor_packages() -> list[Path]:
     return directories
 
 
+#: Packages of pyfront the page never imports, left out of its zip: the headless peer (docs/peer.md) runs
+#: on CPython with aiortc, SQLite and http.client, and packing it would also make the build compile the
+#: standard-library modules it imports into the page's standard library.
+NOT_FOR_THE_PAGE = ("peer",)
+
+
 def pack_pyfront(package_dir: Path, *vendor_dirs: Path) -> bytes:
-    """A deterministic zip (``pycompile.deterministic_zip``) of ``pyfront/`` and any ``vendor_dirs``
-    packages: no caches or hidden files; vendored packages contribute their ``.py`` files only.
+    """A deterministic zip (``pycompile.deterministic_zip``) of ``pyfront/`` (without
+    ``NOT_FOR_THE_PAGE``) and any ``vendor_dirs`` packages: no caches or hidden files; vendored packages
+    contribute their ``.py`` files only.
 
     Entries are stored, not deflated: deflate's output differs between zlib implementations (zlib-ng,
     the default on some distributions, compresses differently), which would give another root hash on
@@ -464,6 +471,8 @@ def pack_pyfront(package_dir: Path, *vendor_dirs: Path) -> bytes:
             if any(part.startswith(".") for part in path.relative_to(base).parts):
                 continue
             if directory is not package_dir and path.suffix != ".py":
+                continue
+            if directory is package_dir and path.relative_to(package_dir).parts[0] in NOT_FOR_THE_PAGE:
                 continue
             entries.append((path.relative_to(base).as_posix(), path))
     return pycompile.deterministic_zip({relative: path.read_bytes() for relative, path in entries})

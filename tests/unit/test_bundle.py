@@ -180,6 +180,7 @@ def test_build_contents(built_site: tuple[Config, Manifest]) -> None:
     packed = zipfile.ZipFile(config.static_root / zips[0].removeprefix("/static/")).namelist()
     sources = [name for name in packed if name.endswith(".py")]
     assert "pyfront/browser/main.py" in sources
+    assert not [name for name in sources if name.startswith("pyfront/peer/")]
 
     def bytecode_of(source: str) -> str:
         folder, _, file = source.rpartition("/")
@@ -302,6 +303,8 @@ def test_pyfront_zip_is_deterministic_and_clean(tmp_path: Path) -> None:
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"junk")
     (package / ".hidden.swp").write_bytes(b"junk")
+    (package / "peer").mkdir()  # the headless peer: CPython only, never in the page's zip
+    (package / "peer" / "cli.py").write_text("import aiortc\n")
     first = bundle.pack_pyfront(package)
     for path in package.rglob("*"):
         path.touch()  # new mtimes must not change the zip
