@@ -27,6 +27,9 @@ const HEADER = 22; // 0x01 0x07 file_id(16) index(4)
 const TAG = 16;
 // The sender waits while more than this is queued on the channel (Chromium fails the channel at 16 MiB).
 const HIGH_WATER = 4 * 1024 * 1024;
+// Segment writes a receiver keeps in flight, and segments a sender reads ahead (1 MiB each).
+const WRITES_IN_FLIGHT = 4;
+const READ_AHEAD = 3;
 
 let database = null;
 
@@ -176,14 +179,20 @@ export async function send(channel, p, from, onProgress) {
   header[1] = 7;
   header.set(hexBytes(p.fileId), 2);
   checkParams(p);
+  const batches = Math.ceil(p.chunks / BATCH);
   let batch = Math.floor(from / BATCH);
-  let current = await get(p.fileId, batch);
-  let next = batch * BATCH + BATCH < p.chunks ? get(p.fileId, batch + 1) : null;
+  const ahead = new Map();
+  const fetch = (b) => {
+    if (b < batches && !ahead.has(b)) ahead.set(b, get(p.fileId, b));
+  };
+  for (let b = batch; b <= batch + READ_AHEAD; b++) fetch(b);
+  let current = await ahead.get(batch);
   for (let index = from; index < p.chunks; index++) {
     if (Math.floor(index / BATCH) !== batch) {
+      ahead.delete(batch);
       batch += 1;
-      current = await next;
-      next = batch * BATCH + BATCH < p.chunks ? get(p.fileId, batch + 1) : null;
+      fetch(batch + READ_AHEAD);
+      current = await ahead.get(batch);
     }
     if (!current) throw new Error(`chunk ${index} is not stored`);
     const ciphertext = new Uint8Array(current[index % BATCH]);
@@ -225,7 +234,7 @@ function fail(state, message) {
   state.failed = true;
   state.pending = [];
   if (receiving.get(state.p.fileId) === state) receiving.delete(state.p.fileId);
-  state.chain = state.chain.then(() => state.onEvent("failed", message));
+  state.chain = state.chain.then(() => state.reported).then(() => state.onEvent("failed", message));
 }
 
 // A frame, in arrival order: its index must be the next one; its decryption starts at once.
@@ -272,19 +281,26 @@ async function storeSegment(state, batch, pending, last) {
   }
   state.segments.push(await sha256(segment));
   if (state.failed) return;
-  try {
-    await put(p.fileId, batch, pending.map((entry) => entry.ciphertext));
-  } catch (error) {
-    return fail(state, `could not be stored: ${error}`);
-  }
-  if (state.failed) return;
+  // The write runs while the next segments are decrypted (at most WRITES_IN_FLIGHT at once); counts are
+  // reported in order, each once its write and every earlier one are durable.
+  const write = put(p.fileId, batch, pending.map((entry) => entry.ciphertext));
+  write.catch(() => {});
   const count = Math.min(p.chunks, (batch + 1) * BATCH);
-  if (last) {
-    if (receiving.get(p.fileId) === state) receiving.delete(p.fileId);
-    state.onEvent("stored", count, await fileDigest(p, state.segments));
-  } else {
-    state.onEvent("stored", count, null);
-  }
+  const digest = last ? fileDigest(p, state.segments.slice()) : null;
+  const reported = state.reported.then(async () => {
+    try {
+      await write;
+    } catch (error) {
+      return fail(state, `could not be stored: ${error}`);
+    }
+    if (state.failed) return;
+    if (last && receiving.get(p.fileId) === state) receiving.delete(p.fileId);
+    state.onEvent("stored", count, last ? await digest : null);
+  });
+  state.reported = reported;
+  state.inFlight.push(reported);
+  if (state.inFlight.length >= WRITES_IN_FLIGHT) await state.inFlight.shift();
+  if (last) await reported;
 }
 
 // Expect p's chunks from `stored` on (a multiple of BATCH: those before are in IndexedDB and are read
@@ -299,7 +315,10 @@ export async function expect(p, stored, onEvent) {
     const plains = await Promise.all(chunks.map((chunk, i) => subtle.decrypt(gcm(p, batch * BATCH + i), p.key, chunk)));
     segments.push(await sha256(await new Blob(plains).arrayBuffer()));
   }
-  receiving.set(p.fileId, { p, next: stored, pending: [], segments, onEvent, failed: false, chain: Promise.resolve() });
+  receiving.set(p.fileId, {
+    p, next: stored, pending: [], segments, onEvent, failed: false,
+    chain: Promise.resolve(), reported: Promise.resolve(), inFlight: [],
+  });
 }
 
 export function forget(fileId) {

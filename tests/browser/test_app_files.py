@@ -282,7 +282,8 @@ def test_files_images_gif_video_and_50_mb_both_ways(
     # Bob deletes it for everyone: both bubbles become tombstones and both pages' stored chunks go.
     file_id = str(alice.locator(".attachment").filter(has_text="photo.png").get_attribute("data-file-id"))
     assert alice.evaluate(STORED_RECORDS, file_id) > 0 and bob.evaluate(STORED_RECORDS, file_id) > 0
-    bob.locator(f"#messages .message[data-id='{file_id}'] .delete").click()
+    bob.locator(f"#messages .message[data-id='{file_id}'] .msg-more").click()
+    bob.locator(f"#messages .message[data-id='{file_id}'] .msg-delete-all").click()
     for page in (alice, bob):
         expect(page.locator(f"#messages .message[data-id='{file_id}']")).to_contain_text(
             "This message was deleted.", timeout=STEP_MS

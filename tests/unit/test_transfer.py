@@ -190,19 +190,19 @@ def test_receiver_accounting_acks_and_finish() -> None:
     receiver = Transfer.incoming(BOB_PEER, stream(100 * 1024))
     assert receiver.chunks == 100 and receiver.phase is Phase.OFFERED
     assert receiver.accept() == FileAccept(FILE_ID, 0) and receiver.phase is Phase.ACTIVE
-    receiver.verified(40)
+    receiver.verified(70)
     with pytest.raises(ReplayError):
-        receiver.check_index(39)
-    with pytest.raises(DecodeError, match="chunk 40 is missing"):
-        receiver.check_index(41)
+        receiver.check_index(69)
+    with pytest.raises(DecodeError, match="chunk 70 is missing"):
+        receiver.check_index(71)
     assert receiver.stored(ACK_EVERY_CHUNKS - 1) is None
-    assert receiver.stored(40) == FileAck(FILE_ID, 40)
+    assert receiver.stored(70) == FileAck(FILE_ID, 70)
     with pytest.raises(InvalidStateError):
-        receiver.stored(41)  # not verified yet
+        receiver.stored(71)  # not verified yet
     receiver.interrupted()
-    assert receiver.phase is Phase.PAUSED and receiver.received == 40
+    assert receiver.phase is Phase.PAUSED and receiver.received == 70
     again = Transfer.from_dict(receiver.to_dict())
-    assert again.accept() == FileAccept(FILE_ID, 40)
+    assert again.accept() == FileAccept(FILE_ID, 70)
     again.verified(100)
     assert again.stored(100) == FileAck(FILE_ID, 100)
     with pytest.raises(DecodeError, match="digest"):

@@ -31,8 +31,9 @@ from pyfront.messaging.transfer.stream import FileStream
 from pyfront.session.content import ID_LENGTH, FileAccept, FileAck, FileCancel, FileComplete
 from pyfront.storage.migrations import FILE_TRANSFER
 
-#: The receiver acknowledges after this many more chunks are stored (2 MiB of 64 KiB chunks), and at the end.
-ACK_EVERY_CHUNKS = 32
+#: The receiver acknowledges after this many more chunks are stored (4 MiB of 64 KiB chunks), and at the
+#: end: each acknowledgement is a cascade message (a few ms of the page's time), so not too often.
+ACK_EVERY_CHUNKS = 64
 #: Transfers not finished (either way) kept per contact; another offer is cancelled as ``BUSY``.
 MAX_OPEN_TRANSFERS = 16
 TRANSFER_STORE = "transfer"
