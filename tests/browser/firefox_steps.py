@@ -116,6 +116,13 @@ def chat_ready(page: FirefoxPage, timeout: float = CONNECT_MS) -> None:
     page.wait_attribute("#chat-status", "data-state", "ready", timeout=timeout)
 
 
+#: The elements matching a selector that do not fit inside the viewport's width (as boxes).
+OUTSIDE_VIEWPORT = """(selector) => Array.from(document.querySelectorAll(selector))
+    .map((node) => [node, node.getBoundingClientRect()])
+    .filter(([, box]) => box.left < 0 || box.right > document.documentElement.clientWidth)
+    .map(([node, box]) => `${node.id || node.tagName} ${box.left}..${box.right}`)"""
+
+
 def script_problems(browser: FirefoxBrowser) -> list[str]:
     """Page errors, console errors and Firefox's script warnings, except the known wasm deprecation."""
     return [

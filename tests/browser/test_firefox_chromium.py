@@ -2,7 +2,8 @@
 
 Alice uses Debian's firefox-esr (tests/rig/firefox.py), with a passphrase; Bob uses Debian's Chromium
 (Playwright, tests/rig/browser.py). Bob opens her invite link and connects (Chromium makes the WebRTC
-offer, Firefox answers); she accepts his request; they write both ways. Firefox's ML-KEM runs on noble,
+offer, Firefox answers; his chat then offers a backup, and that prompt's buttons fit his 360 px screen);
+she accepts his request; they write both ways. Firefox's ML-KEM runs on noble,
 Chromium's on WebCrypto (``html[data-mlkem]``), so every ML-KEM ratchet step of this chat crosses the two
 implementations. A picture goes each way, picked with the file button, and the receiver's Download
 saves the very bytes that were sent. Alice reloads and unlocks: Firefox now dials Chromium (the offer
@@ -23,6 +24,7 @@ from tests.browser.app_steps import onboard as chromium_onboard
 from tests.browser.app_steps import screen as chromium_screen
 from tests.browser.app_steps import send as chromium_send
 from tests.browser.firefox_steps import (
+    OUTSIDE_VIEWPORT,
     attachment_complete,
     chat_ready,
     download,
@@ -71,6 +73,10 @@ def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
     bob.click("#invite-accept")
     chromium_screen(bob, "chat")
     expect(bob.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
+    # With a contact and no backup, the chat offers one; at phone width its buttons are on the screen.
+    expect(bob.locator("#backup-prompt button")).to_have_count(2, timeout=STEP_MS)
+    outside = bob.evaluate(OUTSIDE_VIEWPORT, "#backup-prompt, #backup-prompt button")
+    assert not outside, outside
 
     alice.click("#requests .contact", has_text="Bob")
     screen(alice, "chat")
@@ -109,6 +115,7 @@ def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
     unlock(alice, PASSPHRASE)
     open_chat(alice, "Bob")
     chat_ready(alice)
+
     assert alice.attribute("#chat-status", "data-resumed") == "1"
     assert alice.attribute("#chat-status", "data-full") == "0"
     message_count(alice, "hello Firefox, Chromium here", 1)  # history survived the reload
