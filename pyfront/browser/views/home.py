@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import js
+
 from pyfront.browser.ui import Handlers, append, clock_time, element
 from pyfront.browser.views.safety import qr_canvas
 from pyfront.messaging.chat import Kind
@@ -151,8 +153,6 @@ class HomeView:
         container.append(panel)
 
         async def copy_link(_event: Any) -> None:
-            import js  # noqa: PLC0415
-
             link.select()
             try:
                 await js.navigator.clipboard.writeText(invite_link)
@@ -173,6 +173,14 @@ class HomeView:
         async def open_scan(_event: Any) -> None:
             await on_scan()
 
+        async def contact_clicked(event: Any) -> None:
+            # One handler per list (not per entry): the lists are rebuilt on every change of a chat.
+            button = event.target.closest("button.contact")
+            if button:
+                await on_open_chat(str(button.dataset.peer))
+
+        handlers.on_async(self.list, "click", contact_clicked)
+        handlers.on_async(self.requests_list, "click", contact_clicked)
         handlers.on_async(copy, "click", copy_link)
         handlers.on_async(connect, "submit", submit_connect)
         handlers.on_async(settings, "click", open_settings)
@@ -208,6 +216,8 @@ class HomeView:
     def show_contacts(self, contacts: list[Contact]) -> None:
         chats = [contact for contact in contacts if not contact.request]
         requests = [contact for contact in contacts if contact.request]
+        active = js.document.activeElement
+        focused = str(active.dataset.peer) if active and active.matches("button.contact") else ""
         self.list.replaceChildren()
         self.empty.hidden = bool(chats)
         for contact in chats:
@@ -217,6 +227,8 @@ class HomeView:
         self.requests_title.textContent = f"Message requests ({len(requests)})"
         for contact in requests:
             self.requests_list.append(self._item(contact))
+        if focused:  # the entry that had the focus keeps it across the rebuild
+            self.focus(focused)
 
     def _item(self, contact: Contact) -> Any:
         item = element("li")
@@ -253,9 +265,4 @@ class HomeView:
             state.classList.add("alert")
         append(button, head, body, state)
         item.append(button)
-
-        async def open_chat(_event: Any) -> None:
-            await self._on_open_chat(contact.peer_id)
-
-        self._handlers.on_async(button, "click", open_chat)
         return item
