@@ -56,9 +56,9 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
             "which peer ids your browser asks to reach, the network (IP) addresses the two browsers "
             "exchange to connect, and, for queued messages, when a locked message is left at or fetched "
             "from a mailbox address and how big it is (messages are padded to standard sizes).",
-            "The server cannot see: what you write, who you are beyond that random peer id, or any key. "
-            "The keys are made in your browser and leave it only inside a backup you export, encrypted "
-            "under the backup passphrase you choose. The connection set-up itself is "
+            "The server cannot see: what you write, who you are beyond that random peer id, or any of "
+            "your secret keys. They are made in your browser and leave it only inside a backup you "
+            "export, encrypted under the backup passphrase you choose. The connection set-up itself is "
             "checked: the handshake covers both browsers' DTLS fingerprints, so a server that tried to "
             "sit in the middle would make the connection fail, and Parley says so.",
         ),
