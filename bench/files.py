@@ -20,7 +20,8 @@ everything; both pages run on the same machine clock.
   the first picture on Bob's screen (the thumbnail Alice's page made, inside the offer) and to the full
   image.
 * ``memory``: a ``--big-mb`` (500) MB transfer: both pages' JS heap (CDP ``Performance.getMetrics``
-  ``JSHeapUsedSize``) and Pyodide's WebAssembly memory, sampled every 0.25 s; the peak over the value
+  ``JSHeapUsedSize``), Pyodide's WebAssembly memory and every renderer process's resident memory
+  (``/proc``: ArrayBuffers live outside the JS heap), sampled every 0.25 s; the peak over the value
   before the transfer must stay flat (not grow with the file).
 
 Run: ``./dev bench files`` (needs the loopback-only namespace and Debian's Chromium).
@@ -184,10 +185,37 @@ def random_file(path: Path, size: int) -> Path:
     return path
 
 
+def renderer_rss_mb(browser: Any) -> dict[int, float]:
+    """Resident memory of each Chromium renderer process (MB, from /proc): ArrayBuffers and Blobs in
+    a page live outside its JS heap, so this is the figure that would grow with a file held in memory."""
+    try:
+        session = browser.new_browser_cdp_session()
+        processes = session.send("SystemInfo.getProcessInfo")["processInfo"]
+        session.detach()
+    except Exception as error:
+        print(f"renderer memory not available: {error}")
+        return {}
+    out = {}
+    for process in processes:
+        if process["type"] != "renderer":
+            continue
+        try:
+            status = Path(f"/proc/{process['id']}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                out[int(process["id"])] = int(line.split()[1]) / 1024
+    return out
+
+
 class Sampler:
-    """Both pages' JS heap and WebAssembly memory every 0.25 s (CDP, on its own thread's schedule)."""
+    """Both pages' JS heap and WebAssembly memory every 0.25 s (CDP, on its own thread's schedule), and
+    every renderer process's resident memory."""
 
     def __init__(self, pages: dict[str, Page]) -> None:
+        self.browser = next(iter(pages.values())).context.browser
+        self.rss: list[dict[int, float]] = []
         self._sessions = {}
         for name, page in pages.items():
             session = page.context.new_cdp_session(page)
@@ -196,6 +224,7 @@ class Sampler:
         self.samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pages}
 
     def sample(self) -> None:
+        self.rss.append(renderer_rss_mb(self.browser))
         for name, (page, session) in self._sessions.items():
             metrics = {m["name"]: m["value"] for m in session.send("Performance.getMetrics")["metrics"]}
             self.samples[name].append(
@@ -220,6 +249,16 @@ def memory_run(alice: Page, bob: Page, path: Path) -> dict[str, Any]:
     else:
         raise TimeoutError("the big transfer did not complete")
     out: dict[str, Any] = {"file_mb": path.stat().st_size / 1e6, "samples": len(sampler.samples["sender"])}
+    first = sampler.rss[3]
+    peaks = {pid: max(sample.get(pid, 0.0) for sample in sampler.rss) for pid in first}
+    out["renderers_rss_mb"] = {
+        str(pid): {
+            "before": round(first[pid], 1),
+            "peak": round(peaks[pid], 1),
+            "growth": round(peaks[pid] - first[pid], 1),
+        }
+        for pid in first
+    }
     for name, values in sampler.samples.items():
         heap_peak = max(value[0] for value in values)
         wasm_peak = max(value[1] for value in values)
@@ -274,7 +313,7 @@ def main() -> None:
                         f"round {round_number}: raw {raw[-1]:.1f} MB/s, encrypted {speed:.1f} MB/s "
                         f"(prepare {prepare_s:.2f} s, then {wire_speed:.1f} MB/s)"
                     )
-                png_bytes = int(alice.evaluate(MAKE_PNG, 1150))
+                png_bytes = int(alice.evaluate(MAKE_PNG, 1210))
                 picked = float(alice.evaluate(PICK_PNG))
                 thumbnail_at = stamp(bob, "photo.png:thumbnail", "image")
                 full_at = stamp(bob, "photo.png:full", "image")
