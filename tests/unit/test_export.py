@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,21 @@ def test_the_root_hash_covers_the_deployment(site: tuple[Path, bundle.Manifest])
     assert (Config().static_root / "vendor/deployment.json").read_bytes() == Deployment().to_json()
     gz = destination / (DEPLOYMENT_URL.removeprefix("/") + ".gz")
     assert not gz.exists() or gzip.decompress(gz.read_bytes()) == served
+
+
+def test_export_with_the_pyscript_entry(tmp_path: Path) -> None:
+    """``export --pyscript``: the PyScript page and its files are in the site and its manifest."""
+    snapshot = bundle.snapshot(Config(), tmp_path / "build")
+    manifest = export.export(replace(snapshot, pyscript=True), tmp_path / "site", DEPLOYMENT)
+    for url in (
+        "/static/pyscript.html",
+        "/static/vendor/pyscript.json",
+        "/static/vendor/pyscript/dist/core.js",
+    ):
+        assert url in manifest.files, url
+        assert (
+            bundle.file_entry((tmp_path / "site" / url.removeprefix("/")).read_bytes()) == manifest.files[url]
+        )
 
 
 def test_export_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
@@ -108,6 +124,8 @@ def test_no_static_serves_only_the_broker(tmp_path: Path) -> None:
     assert client.get("/bundle.json").status_code == 404
     assert client.get("/static/index.html").status_code == 404
     assert client.get("/healthz").status_code == 200
+    # the mailbox stays with the broker (sealed envelopes for offline contacts, any origin: docs/mailbox.md)
+    assert client.options("/mailbox/v1/deposit").status_code == 204
     info = client.get("/peerjs/", headers={"Origin": "https://chat.example.org"})
     assert info.status_code == 200
     assert info.headers["Access-Control-Allow-Origin"] == "https://chat.example.org"
