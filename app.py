@@ -279,7 +279,11 @@ def _export(args: argparse.Namespace) -> int:
     except ProtocolError as error:
         _parser().error(str(error))
     config = Config(static_root=args.static_root.resolve(), pyscript=args.pyscript)
+    web = export.WebSettings(listen=args.listen, server_name=args.server_name)
     try:
+        for name in export.WEB_TEMPLATES:  # a value that would break a template is refused before any work
+            template = (export.DEPLOY_TEMPLATES / name).read_text()
+            export.render_web_config(template, args.directory, deployment, web)
         manifest = export.export(config, args.directory, deployment)
     except export.ExportError as error:
         _parser().error(str(error))
@@ -287,7 +291,6 @@ def _export(args: argparse.Namespace) -> int:
     print(bundle.describe_deployment(deployment))
     print(f"Content-Security-Policy: {export.content_security_policy(deployment)}")
     if args.web_config is not None:
-        web = export.WebSettings(listen=args.listen, server_name=args.server_name)
         for path in export.write_web_configs(args.web_config, args.directory, deployment, web):
             print(f"wrote {path}")
     return 0

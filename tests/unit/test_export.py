@@ -113,6 +113,17 @@ def test_export_command_line_refuses_a_bad_broker(tmp_path: Path, capsys: pytest
     assert not (tmp_path / "s").exists()
 
 
+def test_export_command_line_refuses_a_server_name_that_breaks_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        app_module.main(
+            ["export", str(tmp_path / "s"), "--server-name", 'a"b', "--web-config", str(tmp_path)]
+        )
+    assert "quotes" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
 def test_no_static_serves_only_the_broker(tmp_path: Path) -> None:
     config = Config(
         static_root=tmp_path / "absent",
