@@ -223,6 +223,9 @@ class Sampler:
             self._sessions[name] = (page, session)
         self.samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pages}
 
+    def sessions(self) -> list[tuple[Page, Any]]:
+        return list(self._sessions.values())
+
     def sample(self) -> None:
         self.rss.append(renderer_rss_mb(self.browser))
         for name, (page, session) in self._sessions.items():
@@ -248,6 +251,10 @@ def memory_run(alice: Page, bob: Page, path: Path) -> dict[str, Any]:
         time.sleep(0.25)
     else:
         raise TimeoutError("the big transfer did not complete")
+    for _page, session in sampler.sessions():  # garbage or kept? collect, then look once more
+        session.send("HeapProfiler.collectGarbage")
+    time.sleep(2)
+    after_collection = renderer_rss_mb(sampler.browser)
     out: dict[str, Any] = {"file_mb": path.stat().st_size / 1e6, "samples": len(sampler.samples["sender"])}
     first = sampler.rss[3]
     peaks = {pid: max(sample.get(pid, 0.0) for sample in sampler.rss) for pid in first}
@@ -256,6 +263,7 @@ def memory_run(alice: Page, bob: Page, path: Path) -> dict[str, Any]:
             "before": round(first[pid], 1),
             "peak": round(peaks[pid], 1),
             "growth": round(peaks[pid] - first[pid], 1),
+            "after_collection": round(after_collection.get(pid, 0.0), 1),
         }
         for pid in first
     }
