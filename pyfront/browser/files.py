@@ -285,7 +285,7 @@ class PageTransfers(engine.Transfers):
 
     async def _ended(self, transfer: Transfer) -> None:
         self._module.stop(transfer.file_id.hex())
-        self._module.forget(transfer.file_id.hex())
+        await self._module.forget(transfer.file_id.hex())  # its writes in flight end before the delete
         self._release(transfer.file_id)
         await super()._ended(transfer)
 

@@ -321,10 +321,14 @@ export async function expect(p, stored, onEvent) {
   });
 }
 
-export function forget(fileId) {
+// Stop receiving fileId; resolves once no write of it is in flight (then its records can be deleted).
+export async function forget(fileId) {
   const state = receiving.get(fileId);
-  if (state) state.failed = true;
   receiving.delete(fileId);
+  if (!state) return;
+  state.failed = true;
+  await state.chain;
+  await state.reported;
 }
 
 // --- reading a stored file -------------------------------------------------------------------------

@@ -10,7 +10,8 @@ that wraps ``RTCDataChannel.prototype.send`` (it sees every frame her page sends
 * Bob's page is reloaded mid-transfer: the same, from his stored count;
 * one chunk is tampered with (a flipped bit), dropped, or sent after the next one: Bob's page reports it
   ("failed authentication", "out of order"), Alice's says the file was refused as damaged, Bob has no
-  Download button and his ``parley-files`` database holds no record of that file.
+  Download button and his ``parley-files`` database holds no record of that file;
+* Bob presses Cancel during a transfer: both sides show it cancelled, and he keeps nothing of it.
 """
 
 from __future__ import annotations
@@ -180,6 +181,19 @@ def test_transfers_resume_after_a_closed_channel_and_a_reload_and_damage_is_refu
         file_id = str(figure.get_attribute("data-file-id"))
         assert bob.evaluate(STORED_RECORDS, file_id) == 0
     save_screenshot(bob, "files-faults-refused")
+
+    # 4. Bob cancels a transfer under way: both sides say so, nothing of it stays on Bob's side.
+    send_file(alice, tmp_path, "cancel.bin", size)
+    wait_progress(bob, "cancel.bin", 10)
+    attachment(bob, "cancel.bin").locator(".attachment-cancel").click()
+    for page in (bob, alice):
+        figure = attachment(page, "cancel.bin")
+        expect(figure).to_have_attribute("data-phase", "cancelled", timeout=STEP_MS)
+        expect(figure.locator(".attachment-status")).to_contain_text("Not transferred: cancelled")
+        expect(figure.locator(".attachment-cancel")).to_be_hidden()
+    file_id = str(attachment(bob, "cancel.bin").get_attribute("data-file-id"))
+    bob.wait_for_timeout(2000)  # any chunk still on the way is dropped, not stored
+    assert bob.evaluate(STORED_RECORDS, file_id) == 0
     save_screenshot(alice, "files-faults-sender")
     for log in logs:
         assert not [line for line in log if "Content Security Policy" in line], log
