@@ -3,11 +3,11 @@
 Bob goes through the whole app: the first-run screen and "How Parley protects you" from it, Alice's
 invite, the chat (with messages both ways; first with the backup prompt a first contact brings), its
 menu, a message's menu with its details, search in the chat, the safety number, the chat list,
-settings, "How Parley protects you" from settings, the QR scanner, the bundle panel, and, after a
-reload, the unlock screen. On each: 360x740 and 1280x800, light and dark (``prefers-color-scheme``), a
-screenshot ``test-artifacts/a11y-<screen>-<width>-<scheme>.png`` and an axe-core run (node_modules,
-pinned, injected by the test only). The test fails on any serious or critical violation, listing them
-all: contrast (WCAG AA), names of controls, labels, ARIA use.
+settings, "How Parley protects you" from settings, the QR scanner, connecting without a server, the
+bundle panel, and, after a reload, the unlock screen. On each: 360x740 and 1280x800, light and dark
+(``prefers-color-scheme``), a screenshot ``test-artifacts/a11y-<screen>-<width>-<scheme>.png`` and an
+axe-core run (node_modules, pinned, injected by the test only). The test fails on any serious or
+critical violation, listing them all: contrast (WCAG AA), names of controls, labels, ARIA use.
 """
 
 from __future__ import annotations
@@ -139,6 +139,11 @@ def test_every_screen_has_no_serious_accessibility_violation(
     walk.check("scan")
     bob.keyboard.press("Escape")
     screen(bob, "home")
+    bob.click("#manual-open")
+    screen(bob, "manual")
+    walk.check("manual-signaling")
+    bob.keyboard.press("Escape")
+    screen(bob, "home")
     bob.click("#bundle-badge")
     expect(bob.locator("#update-panel")).to_be_visible()
     walk.check("bundle-panel")
@@ -162,6 +167,7 @@ def test_every_screen_has_no_serious_accessibility_violation(
         "settings",
         "protection",
         "scan",
+        "manual-signaling",
         "bundle-panel",
         "unlock",
     ]

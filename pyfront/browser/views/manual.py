@@ -119,7 +119,7 @@ def render(
     from pyfront.browser.manual import Stage  # noqa: PLC0415  (loaded with this screen)
 
     panel = element("section", classes="panel manual", id="manual", aria_labelledby="manual-title")
-    back = element("button", "← Chats", id="manual-back", type="button", classes="secondary")
+    back = element("button", "← Chats", id="manual-back", type="button", classes="secondary", data_back="")
     append(
         panel,
         back,
