@@ -111,6 +111,8 @@ class PageTransfers(engine.Transfers):
         self.urls: dict[bytes, str] = {}
         #: When this link's transfer of a file started, and its count then (speed and time left).
         self.started: dict[bytes, tuple[float, int]] = {}
+        #: Sender: chunks sent on this link so far (progress between acknowledgements), by file id.
+        self.sent: dict[bytes, int] = {}
         #: Files being hashed and encrypted before their offer leaves: file id -> (peer id, name).
         self.preparing: dict[bytes, tuple[str, str]] = {}
         rtc.CHANNEL_HOOKS.append(module.attach)
@@ -197,10 +199,19 @@ class PageTransfers(engine.Transfers):
         channel = getattr(contact.link, "channel", None) if contact is not None else None
         if channel is None:
             return  # no link now: the receiver asks again when the session is ready
+        file_id = transfer.file_id
+
+        def sent(count: int) -> None:
+            self.sent[file_id] = int(count)
+            self._on_change(transfer)
+
+        progress = create_proxy(sent)
         try:
-            await self._module.send(channel, await self._params(transfer.file_id), start, None)
+            await self._module.send(channel, await self._params(file_id), start, progress)
         except JsException as error:
-            self.problems.append(f"sending {transfer.file_id.hex()}: {error}")
+            self.problems.append(f"sending {file_id.hex()}: {error}")
+        finally:
+            progress.destroy()
 
     # --- receiving ----------------------------------------------------------------------------------
 

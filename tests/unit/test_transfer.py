@@ -187,24 +187,24 @@ def test_offer_limits_names_types_and_attachment() -> None:
 
 
 def test_receiver_accounting_acks_and_finish() -> None:
-    receiver = Transfer.incoming(BOB_PEER, stream(100 * 1024))
-    assert receiver.chunks == 100 and receiver.phase is Phase.OFFERED
+    receiver = Transfer.incoming(BOB_PEER, stream(300 * 1024))
+    assert receiver.chunks == 300 and receiver.phase is Phase.OFFERED
     assert receiver.accept() == FileAccept(FILE_ID, 0) and receiver.phase is Phase.ACTIVE
-    receiver.verified(70)
+    receiver.verified(270)
     with pytest.raises(ReplayError):
-        receiver.check_index(69)
-    with pytest.raises(DecodeError, match="chunk 70 is missing"):
-        receiver.check_index(71)
+        receiver.check_index(269)
+    with pytest.raises(DecodeError, match="chunk 270 is missing"):
+        receiver.check_index(271)
     assert receiver.stored(ACK_EVERY_CHUNKS - 1) is None
-    assert receiver.stored(70) == FileAck(FILE_ID, 70)
+    assert receiver.stored(270) == FileAck(FILE_ID, 270)
     with pytest.raises(InvalidStateError):
-        receiver.stored(71)  # not verified yet
+        receiver.stored(271)  # not verified yet
     receiver.interrupted()
-    assert receiver.phase is Phase.PAUSED and receiver.received == 70
+    assert receiver.phase is Phase.PAUSED and receiver.received == 270
     again = Transfer.from_dict(receiver.to_dict())
-    assert again.accept() == FileAccept(FILE_ID, 70)
-    again.verified(100)
-    assert again.stored(100) == FileAck(FILE_ID, 100)
+    assert again.accept() == FileAccept(FILE_ID, 270)
+    again.verified(300)
+    assert again.stored(300) == FileAck(FILE_ID, 300)
     with pytest.raises(DecodeError, match="digest"):
         again.finish(bytes(32), b"\x01" * 32)
     assert again.phase is Phase.FAILED

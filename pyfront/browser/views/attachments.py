@@ -199,9 +199,7 @@ class Attachments:
             parts["preview"].src = url
             figure.classList.remove("thumbnail")
         figure.dataset.phase = phase.value if phase is not None else "unknown"
-        percent = (
-            100 if phase is Phase.COMPLETE else int(100 * transfer.progress) if transfer is not None else 0
-        )
+        percent = 100 if phase is Phase.COMPLETE else self._percent(transfer)
         bar.value = str(percent)
         bar.setAttribute("aria-label", f"{percent}%")
         parts["cancel"].hidden = transfer is None or not transfer.open
@@ -209,6 +207,18 @@ class Attachments:
         status.textContent = self._status(transfer, percent)
         status.setAttribute("role", "alert" if phase is Phase.FAILED else "status")
         parts["figure"].querySelector(".attachment-progress").hidden = phase is Phase.COMPLETE and bool(url)
+
+    def _count(self, transfer: Transfer) -> int:
+        """Chunks done as this side sees them: stored (receiver), or sent so far (sender, between the
+        receiver's acknowledgements)."""
+        if transfer.role is Role.SENDER and transfer.phase is Phase.ACTIVE:
+            return max(transfer.done, self._transfers.sent.get(transfer.file_id, 0))
+        return transfer.done
+
+    def _percent(self, transfer: Transfer | None) -> int:
+        if transfer is None:
+            return 0
+        return min(99, int(100 * self._count(transfer) / transfer.chunks))  # 100 once confirmed
 
     @staticmethod
     def _available(transfer: Transfer | None) -> bool:
@@ -233,11 +243,12 @@ class Attachments:
         words = f"{'Sending' if sending else 'Receiving'} {percent}%"
         started = self._transfers.started.get(transfer.file_id)
         stream_size = transfer.chunks
-        if started is not None and transfer.done > started[1]:
+        count = self._count(transfer)
+        if started is not None and count > started[1]:
             elapsed = max(time.time() - started[0], 1e-3)
             chunk_bytes = self._chunk_bytes(transfer)
-            rate = (transfer.done - started[1]) * chunk_bytes / elapsed
-            left = (stream_size - transfer.done) * chunk_bytes / max(rate, 1.0)
+            rate = (count - started[1]) * chunk_bytes / elapsed
+            left = (stream_size - count) * chunk_bytes / max(rate, 1.0)
             words += f" · {size_text(rate)}/s · {eta_text(left)}"
         return words
 

@@ -27,6 +27,7 @@ from pyfront.messaging.transfer.port import FileControl
 from pyfront.messaging.transfer.state import (
     MAX_OPEN_TRANSFERS,
     RETRY_SECONDS,
+    SAVE_EVERY_CHUNKS,
     STALL_SECONDS,
     TRANSFER_STORE,
     CancelReason,
@@ -100,6 +101,8 @@ class Transfers:
         #: The time ``tick`` last gave, and when each received file last moved or was last asked for.
         self._now = 0.0
         self._moved_at: dict[bytes, float] = {}
+        #: The ``done`` count each transfer's record holds.
+        self._saved: dict[bytes, int] = {}
 
     def __repr__(self) -> str:
         return f"<Transfers {len(self.transfers)}>"
@@ -373,8 +376,8 @@ class Transfers:
         if count == transfer.chunks:
             await self.finish(transfer, digest or (await self._digest(transfer)).digest())
             return
-        if ack is not None:  # the record keeps what was acknowledged: a resume sends the rest again
-            await self._save(transfer)
+        if ack is not None or count - self._saved.get(transfer.file_id, 0) >= SAVE_EVERY_CHUNKS:
+            await self._save(transfer)  # what a resume after a reload starts from (the rest comes again)
         self._on_change(transfer)
         if ack is not None:
             await self._messaging.send_file_control(transfer.peer_id, ack)
@@ -411,4 +414,5 @@ class Transfers:
         self._on_change(transfer)
 
     async def _save(self, transfer: Transfer) -> None:
+        self._saved[transfer.file_id] = transfer.done
         await self._store.put_json(TRANSFER_STORE, transfer.file_id.hex(), transfer.to_dict())

@@ -31,9 +31,13 @@ from pyfront.messaging.transfer.stream import FileStream
 from pyfront.session.content import ID_LENGTH, FileAccept, FileAck, FileCancel, FileComplete
 from pyfront.storage.migrations import FILE_TRANSFER
 
-#: The receiver acknowledges after this many more chunks are stored (4 MiB of 64 KiB chunks), and at the
-#: end: each acknowledgement is a cascade message (a few ms of the page's time), so not too often.
-ACK_EVERY_CHUNKS = 64
+#: The receiver acknowledges after this many more chunks are stored (16 MiB of 64 KiB chunks), and at the
+#: end: each acknowledgement is a cascade message and a stored contact (tens of ms of the page's time);
+#: the sender shows what it sent meanwhile.
+ACK_EVERY_CHUNKS = 256
+#: The receiver writes its record (what a resume after a reload starts from) after this many more chunks
+#: are stored (4 MiB), and whenever it acknowledges.
+SAVE_EVERY_CHUNKS = 64
 #: Transfers not finished (either way) kept per contact; another offer is cancelled as ``BUSY``.
 MAX_OPEN_TRANSFERS = 16
 TRANSFER_STORE = "transfer"
