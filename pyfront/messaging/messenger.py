@@ -691,15 +691,16 @@ class Messenger:
             item_changed, urgency = self._delivered(contact, item)
             changed += [message_id for message_id in item_changed if message_id not in changed]
             urgencies.add(urgency)
-        if changed:
+        if changed:  # the chat first; the list of chats (its last message, unread count) after the write
             self._listener.messages_changed(contact.peer_id, changed, [])
-            self._listener.contacts_changed()
         if _Urgency.TIMER in urgencies:
             await self._save_chat_meta(contact)
         if urgencies - {_Urgency.LATER}:
             await self._save_contact(contact, compact=_Urgency.COMPACT in urgencies)
         else:
             contact.dirty = True
+        if changed:
+            self._listener.contacts_changed()
 
     def _delivered(self, contact: Contact, message: AppMessage) -> tuple[list[str], _Urgency]:
         """Apply one application message to the contact and its chat (nothing is stored or shown here):

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import js
+from pyodide.ffi import create_once_callable
 
 from pyfront.browser.ui import Handlers, append, clock_time, element, full_time
 from pyfront.messaging.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
@@ -112,6 +113,11 @@ class ConversationView:
         self._shown: list[tuple[float, str]] = []
         self._menu: Any = None  # the open message menu, if any
         self._loading_older = False
+        #: The list is scrolled to (near) its end, as of the last scroll event: a new message then scrolls
+        #: it to the end. Kept by ``_scrolled`` so that showing a message never reads the layout (a read
+        #: after a DOM change forces a synchronous layout of the page: several ms per message).
+        self._following = True
+        self._scroll_pending = False
         self._matches: list[str] = []
         self._match = -1
         panel = element("section", classes="panel chat", id="chat", aria_labelledby="chat-title")
@@ -527,6 +533,8 @@ class ConversationView:
         self.show_newer()
 
     def _scrolled(self, _event: Any) -> None:
+        list_ = self.list
+        self._following = list_.scrollHeight - list_.scrollTop - list_.clientHeight <= FOLLOW_MARGIN_PX
         if self._loading_older:
             return
         self._loading_older = True
@@ -732,9 +740,7 @@ class ConversationView:
             if message.direction is Direction.OUTGOING:
                 self._show_newest()  # what the person just wrote: back to the newest page
             return  # newer than the window: it shows when the person scrolls down to it
-        near_bottom = (
-            self.list.scrollHeight - self.list.scrollTop - self.list.clientHeight <= FOLLOW_MARGIN_PX
-        )
+        near_bottom = self._following
         item = self._render(message)
         if old is not None:
             menu_open = self._menu is not None and self._menu.parentElement == old
@@ -745,7 +751,21 @@ class ConversationView:
             self._insert(item, place)
         self._items[message.message_id] = item
         if old is None and (near_bottom or message.direction is Direction.OUTGOING):
+            self._scroll_to_end_soon()
+
+    def _scroll_to_end_soon(self) -> None:
+        """Scroll to the newest message at the next frame, once however many arrive before it: the
+        frame lays the page out anyway, so no layout is forced while a message is shown."""
+        if self._scroll_pending:
+            return
+        self._scroll_pending = True
+
+        def frame(_time: Any) -> None:
+            self._scroll_pending = False
             self.list.scrollTop = self.list.scrollHeight
+            self._following = True
+
+        js.requestAnimationFrame(create_once_callable(frame))
 
     def _insert(self, item: Any, place: tuple[float, str]) -> None:
         """Keep the list in time order (a late message goes before newer ones)."""
