@@ -104,8 +104,8 @@ def backup_prompt(
         await on_export()
 
     async def dismissed(_event: Any) -> None:
+        await on_dismiss()  # stored first: a reload right after must not bring the prompt back
         box.remove()
-        await on_dismiss()
 
     handlers.on_async(export, "click", exported)
     handlers.on_async(dismiss, "click", dismissed)
