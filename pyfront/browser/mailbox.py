@@ -3,7 +3,7 @@
 ``pyfront.messaging.courier.Courier`` decides everything (grants, what to deposit, fetching in order,
 acknowledging); this module only moves its bodies over HTTP and says when to act: a fetch before the
 network starts (so queued envelopes are read before the contact's direct frames), again whenever the
-browser reports it is back ``online``, and every ``POLL_INTERVAL_S`` for contacts not connected; a
+browser reports it is back ``online``, and every ``POLL_INTERVAL_S`` for every contact; a
 courier step every ``STEP_INTERVAL_S`` (grants and deposits, and a fetch for each contact that just
 connected). Requests carry no cookies and no referrer. Browser glue: tested end to end by
 tests/browser/test_app_mailbox.py.
@@ -119,4 +119,4 @@ class MailboxLoop:
             granted = sum(1 for box in self.courier.boxes.values() if box.theirs is not None)
             js.document.documentElement.dataset.mailboxGrants = str(granted)  # contacts we can deposit for
             if self.courier.enabled and self.courier._clock() - self.courier.polled_at >= POLL_INTERVAL_S:
-                await self.fetch(only_unconnected=True)
+                await self.fetch()  # every mailbox: what was left just as a contact connected is read too

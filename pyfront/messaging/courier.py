@@ -12,7 +12,7 @@
   The layer states are stored before any envelope leaves; an envelope whose deposit failed is sealed
   again next time (the receiver's layers skip the lost one).
 * **Fetches** (``fetch_all``: on start, when back online, when a contact connects, and every
-  ``POLL_INTERVAL_S`` for contacts not connected): each of our mailboxes, oldest first, is read in
+  ``POLL_INTERVAL_S`` for every contact): each of our mailboxes, oldest first, is read in
   deposit order; each envelope is opened on that contact's session (``Session.open_offline``) and
   applied as if it came over the data channel; the batch is stored in one write, shown, and only then
   acknowledged (the server deletes it).
@@ -63,7 +63,7 @@ MAILBOX_AFTER_S = 2.0
 DEPOSIT_BATCH = 64
 """Envelopes sealed and deposited per contact per step."""
 POLL_INTERVAL_S = 30.0
-"""How often the mailboxes of contacts not connected are fetched."""
+"""How often every mailbox is fetched (also a connected contact's: what it left just as it connected)."""
 _DEPOSITABLE = (Kind.TEXT, Kind.TIMER_CHANGED)
 
 

@@ -4,7 +4,7 @@ The twin of ``pyfront.browser.mailbox``: ``pyfront.messaging.courier.Courier`` d
 (grants, deposits, fetching in order, acknowledging); this module moves its bodies over HTTP and says
 when to act: a fetch before the network starts (so what waited in the mailbox while the peer was down
 is read, shown and acknowledged before any contact calls), again each time the broker accepts us after
-a loss (the network came back), and every ``POLL_INTERVAL_S`` for contacts not connected; a courier
+a loss (the network came back), and every ``POLL_INTERVAL_S`` for every contact; a courier
 step every ``STEP_INTERVAL_S`` (grants and deposits, and a fetch for each contact that just connected).
 
 ``http.client`` runs in a worker thread (``asyncio.to_thread``), one connection per request, with no
@@ -138,4 +138,4 @@ class PeerMailbox:
             self._errors()
             due = time.time() - self.courier.polled_at >= POLL_INTERVAL_S
             if self.courier.enabled and due:
-                await self.fetch(only_unconnected=True)
+                await self.fetch()  # every mailbox: what was left just as a contact connected is read too
