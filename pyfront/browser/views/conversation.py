@@ -594,15 +594,8 @@ class ConversationView:
         message = self.contact.conversation.messages.get(message_id)
         if message is None:
             return
-        outgoing = message.direction is Direction.OUTGOING
         menu = element("div", classes="popup msg-menu", role="group", aria_label="Message actions")
-        actions = []
-        if message.kind is Kind.TEXT:
-            actions.append(("copy", "Copy", "msg-copy"))
-        actions.append(("delete-me", "Delete for me", "msg-delete-me"))
-        if outgoing and message.kind in (Kind.TEXT, Kind.FILE):
-            actions.append(("delete-all", "Delete for everyone", "msg-delete-all delete"))
-        for action, words, classes in actions:
+        for action, words, classes in self._actions(message):
             menu.append(
                 element("button", words, type="button", classes=f"secondary {classes}", data_action=action)
             )
@@ -624,6 +617,17 @@ class ConversationView:
         first = menu.querySelector("button")
         if first:
             first.focus()
+
+    @staticmethod
+    def _actions(message: ChatMessage) -> list[tuple[str, str, str]]:
+        """The menu's actions for ``message``: (``data-action``, words, classes), in order."""
+        actions = []
+        if message.kind is Kind.TEXT:
+            actions.append(("copy", "Copy", "msg-copy"))
+        actions.append(("delete-me", "Delete for me", "msg-delete-me"))
+        if message.direction is Direction.OUTGOING and message.kind in (Kind.TEXT, Kind.FILE):
+            actions.append(("delete-all", "Delete for everyone", "msg-delete-all delete"))
+        return actions
 
     def _close_message_menu(self, *, focus: bool) -> None:
         menu, self._menu = self._menu, None
@@ -740,18 +744,53 @@ class ConversationView:
             if message.direction is Direction.OUTGOING:
                 self._show_newest()  # what the person just wrote: back to the newest page
             return  # newer than the window: it shows when the person scrolls down to it
+        if old is not None:
+            self._restate(old, message)
+            return
         near_bottom = self._following
         item = self._render(message)
-        if old is not None:
-            menu_open = self._menu is not None and self._menu.parentElement == old
-            old.replaceWith(item)
-            if menu_open:
-                self._menu = None
-        else:
-            self._insert(item, place)
+        self._insert(item, place)
         self._items[message.message_id] = item
-        if old is None and (near_bottom or message.direction is Direction.OUTGOING):
+        if near_bottom or message.direction is Direction.OUTGOING:
             self._scroll_to_end_soon()
+
+    def _restate(self, item: Any, message: ChatMessage) -> None:
+        """A shown message changed (its status, a read time, deleted for everyone): change its bubble in
+        place. The list item, its menu button and an open menu stay the same nodes, so a receipt arriving
+        while the person uses the menu neither closes it nor moves the focus."""
+        if message.kind is Kind.TIMER_CHANGED or item.classList.contains("event"):
+            fresh = self._render(message)
+            item.replaceWith(fresh)
+            self._items[message.message_id] = fresh
+            return
+        item.dataset.status = message.status.value
+        deleted = message.kind is Kind.DELETED
+        body = item.firstElementChild
+        if deleted != bool(item.classList.contains("deleted")) or (
+            message.kind is Kind.TEXT and str(body.textContent) != message.text
+        ):
+            body.replaceWith(self._body(message))
+        item.classList.toggle("deleted", deleted)
+        item.querySelector(":scope > .meta").replaceWith(self._meta(message))
+        if self._menu is not None and self._menu.parentElement == item:
+            self._restate_menu(self._menu, message)
+
+    def _restate_menu(self, menu: Any, message: ChatMessage) -> None:
+        """The open menu of a changed message: actions that no longer apply go (the focus moves to the
+        first one left if it was on them), the details show the new times; the rest stays as it was."""
+        allowed = {action for action, _words, _classes in self._actions(message)} | {"details"}
+        focused = js.document.activeElement
+        for button in list(menu.querySelectorAll("button[data-action]")):
+            if str(button.dataset.action) not in allowed:
+                lost_focus = button == focused
+                button.remove()
+                if lost_focus:
+                    menu.querySelector("button").focus()
+        old = menu.querySelector(".msg-details")
+        details = self._details(message)
+        if old:
+            details.hidden = old.hidden
+            old.replaceWith(details)
 
     def _scroll_to_end_soon(self) -> None:
         """Scroll to the newest message at the next frame, once however many arrive before it: the
@@ -795,23 +834,6 @@ class ConversationView:
         )
         if message.kind is Kind.DELETED:
             item.classList.add("deleted")
-            text = element("p", "This message was deleted.", classes="text")
-        elif message.kind is Kind.FILE and self._attachments is not None:
-            text = self._attachments.node(message)
-        else:
-            text = element("p", message.text, classes="text")
-        meta = element("p", classes="meta small")
-        time_node = element("time", clock_time(message.sent_at), title=full_time(message.sent_at))
-        append(meta, time_node)
-        if message.timer:
-            append(meta, element("span", "⏱", title=f"Disappears ({timer_label(message.timer)})"))
-        if outgoing:
-            mark, words = STATUS_MARKS[message.status]
-            tick = element(
-                "span", mark, classes=f"tick {message.status.value}", title=words, aria_hidden="true"
-            )
-            append(meta, tick)
-            append(meta, element("span", words, classes="visually-hidden"))
         more = element(
             "button",
             "⋯",
@@ -821,8 +843,33 @@ class ConversationView:
             aria_label="Message actions",
             aria_expanded="false",
         )
-        append(item, text, meta, more)
+        append(item, self._body(message), self._meta(message), more)
         return item
+
+    def _body(self, message: ChatMessage) -> Any:
+        """A bubble's first part: the text, the file, or the note that it was deleted."""
+        if message.kind is Kind.DELETED:
+            return element("p", "This message was deleted.", classes="text")
+        if message.kind is Kind.FILE and self._attachments is not None:
+            return self._attachments.node(message)
+        return element("p", message.text, classes="text")
+
+    @staticmethod
+    def _meta(message: ChatMessage) -> Any:
+        """A bubble's line under the text: the time, the timer mark, and an own message's status."""
+        meta = element("p", classes="meta small")
+        time_node = element("time", clock_time(message.sent_at), title=full_time(message.sent_at))
+        append(meta, time_node)
+        if message.timer:
+            append(meta, element("span", "⏱", title=f"Disappears ({timer_label(message.timer)})"))
+        if message.direction is Direction.OUTGOING:
+            mark, words = STATUS_MARKS[message.status]
+            tick = element(
+                "span", mark, classes=f"tick {message.status.value}", title=words, aria_hidden="true"
+            )
+            append(meta, tick)
+            append(meta, element("span", words, classes="visually-hidden"))
+        return meta
 
 
 def _sync(handler: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
