@@ -211,6 +211,7 @@ def test_checker_allows(tmp_path: Path, package: str, source: str, monkeypatch: 
 
 STACK: tuple[tuple[str, ...], ...] = (
     ("browser", "peer"),
+    ("network",),
     ("messaging",),
     ("session",),
     ("layers",),
