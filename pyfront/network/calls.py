@@ -8,7 +8,7 @@ of a chat:
   table of its changes; a change is told to the front (``_status_changed``);
 * link events reach the messenger in the order they happened, through one queue and one worker (a
   channel's first frame never overtakes its ``open``);
-* who dials, and when again: ``pyfront.messaging.dialing`` (the session initiator redials while the
+* who dials, and when again: ``pyfront.network.dialing`` (the session initiator redials while the
   contact has no link, with a back-off; the other side waits).
 
 The front gives the clock and the connector (its links' I/O). No I/O here: the waits are ``asyncio``'s.
@@ -23,7 +23,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pyfront.errors import ProtocolError
 from pyfront.messaging.contact import Link, LinkStatus
-from pyfront.messaging.dialing import DIAL_TIMEOUT_S, REDIAL_CHECK_S, DialSchedule
 from pyfront.messaging.messenger import Messenger
 from pyfront.messaging.signaling import (
     FINAL_FAILURES,
@@ -32,6 +31,7 @@ from pyfront.messaging.signaling import (
     Registered,
     SignalingFailed,
 )
+from pyfront.network.dialing import DIAL_TIMEOUT_S, REDIAL_CHECK_S, DialSchedule
 
 
 class BrokerStatus(Enum):

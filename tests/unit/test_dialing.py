@@ -1,4 +1,4 @@
-"""The redial rules the page and the headless peer share (pyfront.messaging.dialing): who calls, and when
+"""The redial rules the page and the headless peer share (pyfront.network.dialing): who calls, and when
 again. Real messengers and sessions; the links are tests/unit/test_messenger.py's in-memory ones."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from pyfront.messaging.contact import LinkStatus
-from pyfront.messaging.dialing import REDIAL_INITIAL_S, REDIAL_MAX_S, DialSchedule
+from pyfront.network.dialing import REDIAL_INITIAL_S, REDIAL_MAX_S, DialSchedule
 from tests.unit.test_messenger import ALICE_PEER, BOB_PEER, Clock, invited_pair
 
 

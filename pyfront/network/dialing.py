@@ -1,7 +1,7 @@
 """Who calls whom, and when to call again: the redial rules of the page and of the headless peer.
 
-Both networks (``pyfront.browser.network``, ``pyfront.peer.network``) run these rules, so a browser and
-a headless peer behave alike on either end of a chat:
+Both networks (``pyfront.browser.network``, ``pyfront.peer.network``) run these rules through
+``pyfront.network.calls.Calls``, so a browser and a headless peer behave alike on either end of a chat:
 
 * **One dialer per pair.** A contact's session initiator (the side that first dialed, e.g. the one who
   opened an invite link) calls by itself while the contact has no link; the other side waits for the
