@@ -135,3 +135,30 @@ def script_problems(browser: FirefoxBrowser) -> list[str]:
 
 def wasm_deprecation_seen(browser: FirefoxBrowser) -> bool:
     return any(WASM_TRY_DEPRECATION.search(line) for line in browser.console)
+
+
+def invite_link(page: FirefoxPage, url: str, name: str, passphrase: str = "") -> str:
+    """Create the account ``name`` at ``url``; once home shows the broker online, return the invite link."""
+    onboard(page, url, name, passphrase)
+    screen(page, "home")
+    page.wait_attribute("#broker-status", "data-state", "online")
+    return page.value("#invite-link")
+
+
+def accept_request(page: FirefoxPage, name: str) -> None:
+    """Open the message request of ``name``; once the chat is ready, accept it."""
+    page.click("#requests .contact", has_text=name)
+    screen(page, "chat")
+    chat_ready(page)
+    page.click("#request-accept")
+
+
+def reload_and_resume(page: FirefoxPage, passphrase: str, name: str) -> None:
+    """Reload, unlock with ``passphrase`` and open the chat with ``name``: it is ready over a resumed
+    session (no new full handshake)."""
+    page.reload()
+    unlock(page, passphrase)
+    open_chat(page, name)
+    chat_ready(page)
+    assert page.attribute("#chat-status", "data-resumed") == "1"
+    assert page.attribute("#chat-status", "data-full") == "0"

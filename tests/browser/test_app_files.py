@@ -11,44 +11,30 @@ test-artifacts/ (``files-*``).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import struct
 import time
-import zlib
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import FilePayload, Page, expect
+from playwright.sync_api import FilePayload, expect
 
-from tests.browser.app_steps import STEP_MS, connect_by_invite, screen
+from tests.browser.app_steps import STEP_MS, connect_by_invite
+from tests.browser.files_steps import (
+    STORED_RECORDS,
+    complete,
+    noise_png,
+    open_request_and_accept,
+    png,
+    received_sha256,
+)
 from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_files")]
 
-TRANSFER_MS = 180_000
 BIG_BYTES = 50 * 1000 * 1000
 BLOB_URL = re.compile(r"^blob:")
-
-
-def png(width: int, height: int) -> bytes:
-    """A real PNG: an RGB gradient, zlib-compressed scanlines."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(
-        b"\x00" + b"".join(bytes((x * 255 // width, y * 255 // height, 160)) for x in range(width))
-        for y in range(height)
-    )
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def gif() -> bytes:
@@ -142,29 +128,6 @@ PASTE_FILE = """
 """
 
 
-def complete(page: Page, name: str) -> None:
-    item = page.locator("#messages .attachment").filter(has_text=name)
-    expect(item).to_have_attribute("data-phase", "complete", timeout=TRANSFER_MS)
-    expect(item.locator(".attachment-bar")).to_have_attribute("value", "100")
-
-
-def received_sha256(page: Page, name: str, tmp_path: Path) -> str:
-    """The SHA-256 of the file as the receiver saves it (its Download button: decrypted from storage)."""
-    item = page.locator("#messages .attachment").filter(has_text=name)
-    with page.expect_download(timeout=TRANSFER_MS) as download_info:
-        item.locator(".attachment-download").click()
-    target = tmp_path / name
-    download_info.value.save_as(target)
-    return hashlib.sha256(target.read_bytes()).hexdigest()
-
-
-def open_request_and_accept(alice: Page) -> None:
-    alice.locator("#requests .contact").click()
-    screen(alice, "chat")
-    alice.click("#request-accept")
-    expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
-
-
 #: Records every image source a file bubble takes in this page (the thumbnail first, then the full image).
 IMAGE_SOURCES = """
 (() => {
@@ -185,36 +148,6 @@ IMAGE_SOURCES = """
   }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["src"] });
 })();
 """
-STORED_RECORDS = """async (fileId) => {
-  const db = await new Promise((resolve, reject) => {
-    const request = indexedDB.open("parley-files");
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-  const range = IDBKeyRange.bound(fileId + "/", fileId + "/\\uffff");
-  const keys = await new Promise((resolve) => {
-    const request = db.transaction("chunks").objectStore("chunks").getAllKeys(range);
-    request.onsuccess = () => resolve(request.result);
-  });
-  db.close();
-  return keys.length;
-}"""
-
-
-def noise_png(side: int) -> bytes:
-    """A PNG of random pixels (it does not compress: about 3 bytes a pixel)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + os.urandom(side * 3) for _ in range(side))
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.mark.timeout(600)

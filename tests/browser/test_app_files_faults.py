@@ -21,15 +21,22 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.app_steps import STEP_MS, connect_by_invite, screen
+from tests.browser.files_steps import (
+    STORED_RECORDS,
+    TRANSFER_MS,
+    attachment,
+    complete,
+    open_request_and_accept,
+    received_sha256,
+)
 from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
 from tests.rig.server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("app_files_faults")]
 
-TRANSFER_MS = 180_000
 CHUNK = 64 * 1024
 
 #: Runs in Alice's page before any page script: counts FileChunk frames and applies ``window.__fault``.
@@ -69,24 +76,6 @@ FAULTS = """
   };
 })();
 """
-STORED_RECORDS = """async (fileId) => {
-  const db = await new Promise((resolve, reject) => {
-    const request = indexedDB.open("parley-files");
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-  const range = IDBKeyRange.bound(fileId + "/", fileId + "/\\uffff");
-  const keys = await new Promise((resolve) => {
-    const request = db.transaction("chunks").objectStore("chunks").getAllKeys(range);
-    request.onsuccess = () => resolve(request.result);
-  });
-  db.close();
-  return keys.length;
-}"""
-
-
-def attachment(page: Page, name: str) -> Locator:
-    return page.locator("#messages .attachment").filter(has_text=name)
 
 
 def send_file(page: Page, tmp_path: Path, name: str, size: int) -> str:
@@ -106,19 +95,6 @@ def wait_progress(page: Page, name: str, percent: int) -> None:
     )
 
 
-def downloaded_sha256(page: Page, name: str, tmp_path: Path) -> str:
-    with page.expect_download(timeout=TRANSFER_MS) as info:
-        attachment(page, name).locator(".attachment-download").click()
-    target = tmp_path / f"received-{name}"
-    info.value.save_as(target)
-    return hashlib.sha256(target.read_bytes()).hexdigest()
-
-
-def complete(page: Page, name: str) -> None:
-    figure = attachment(page, name)
-    expect(figure).to_have_attribute("data-phase", "complete", timeout=TRANSFER_MS)
-
-
 @pytest.mark.timeout(900)
 def test_transfers_resume_after_a_closed_channel_and_a_reload_and_damage_is_refused(
     live_server: LiveServer, browser_context: BrowserContextFactory, tmp_path: Path
@@ -128,10 +104,7 @@ def test_transfers_resume_after_a_closed_channel_and_a_reload_and_damage_is_refu
     alice, bob = alice_context.new_page(), bob_context.new_page()
     logs = [console_log(alice), console_log(bob)]
     connect_by_invite(alice, bob, live_server.url)
-    alice.locator("#requests .contact").click()
-    screen(alice, "chat")
-    alice.click("#request-accept")
-    expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
+    open_request_and_accept(alice)
 
     # 1. The data channel closes mid-transfer.
     size = 24 * 1024 * 1024
@@ -149,7 +122,7 @@ def test_transfers_resume_after_a_closed_channel_and_a_reload_and_damage_is_refu
     )
     complete(bob, "cut.bin")
     complete(alice, "cut.bin")
-    assert downloaded_sha256(bob, "cut.bin", tmp_path) == sent
+    assert received_sha256(bob, "cut.bin", tmp_path) == sent
     frames = int(alice.evaluate("() => window.__chunkFrames"))
     assert chunks <= frames < chunks * 1.8, f"{frames} chunk frames for {chunks} chunks: it did not resume"
 
@@ -163,7 +136,7 @@ def test_transfers_resume_after_a_closed_channel_and_a_reload_and_damage_is_refu
     screen(bob, "chat")
     complete(bob, "reload.bin")
     complete(alice, "reload.bin")
-    assert downloaded_sha256(bob, "reload.bin", tmp_path) == sent
+    assert received_sha256(bob, "reload.bin", tmp_path) == sent
     frames = int(alice.evaluate("() => window.__chunkFrames"))
     assert chunks <= frames < chunks * 1.8, f"{frames} chunk frames for {chunks} chunks: it did not resume"
     save_screenshot(bob, "files-faults-resumed")

@@ -16,11 +16,14 @@ import pytest
 
 from tests.browser.app_steps import CONNECT_MS, STEP_MS
 from tests.browser.firefox_steps import (
+    accept_request,
     chat_ready,
+    invite_link,
     message_count,
     message_status,
     onboard,
     open_chat,
+    reload_and_resume,
     screen,
     script_problems,
     send,
@@ -42,10 +45,7 @@ def test_firefox_to_firefox_invite_chat_reload_unlock_and_offline(
     alice_browser, bob_browser = firefox(server.url), firefox(server.url)
     alice, bob = alice_browser.new_page(), bob_browser.new_page()
 
-    onboard(alice, server.url, "Alice")
-    screen(alice, "home")
-    alice.wait_attribute("#broker-status", "data-state", "online")
-    link = alice.value("#invite-link")
+    link = invite_link(alice, server.url, "Alice")
     assert link.startswith(f"{server.url}/#invite?")
 
     onboard(bob, link, "Bob", PASSPHRASE)
@@ -55,10 +55,7 @@ def test_firefox_to_firefox_invite_chat_reload_unlock_and_offline(
     chat_ready(bob)
     bob.screenshot("firefox-chat-connected-360")
 
-    alice.click("#requests .contact", has_text="Bob")
-    screen(alice, "chat")
-    chat_ready(alice)
-    alice.click("#request-accept")
+    accept_request(alice, "Bob")
     for page in (alice, bob):
         assert page.attribute("html", "data-mlkem") == "noble"
 
@@ -69,12 +66,7 @@ def test_firefox_to_firefox_invite_chat_reload_unlock_and_offline(
     message_status(bob, "hi Alice, Firefox here too", "delivered")
 
     # Bob reloads: his passphrase opens the vault again; the session resumes (no new full handshake).
-    bob.reload()
-    unlock(bob, PASSPHRASE)
-    open_chat(bob, "Alice")
-    chat_ready(bob)
-    assert bob.attribute("#chat-status", "data-resumed") == "1"
-    assert bob.attribute("#chat-status", "data-full") == "0"
+    reload_and_resume(bob, PASSPHRASE, "Alice")
     message_count(bob, "hello Bob, from Firefox", 1)  # history survived the reload
     send(bob, "back after a reload")
     message_count(alice, "back after a reload", 1)

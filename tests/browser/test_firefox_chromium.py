@@ -23,21 +23,19 @@ from tests.browser.app_steps import message as chromium_message
 from tests.browser.app_steps import onboard as chromium_onboard
 from tests.browser.app_steps import screen as chromium_screen
 from tests.browser.app_steps import send as chromium_send
+from tests.browser.files_steps import complete, png, received_sha256
 from tests.browser.firefox_steps import (
     OUTSIDE_VIEWPORT,
+    accept_request,
     attachment_complete,
-    chat_ready,
     download,
+    invite_link,
     message_count,
     message_status,
-    onboard,
-    open_chat,
-    screen,
+    reload_and_resume,
     script_problems,
     send,
-    unlock,
 )
-from tests.browser.test_app_files import complete, png, received_sha256
 from tests.rig.browser import BrowserContextFactory, console_log
 from tests.rig.firefox import FirefoxFactory
 from tests.rig.server import LiveServerFactory
@@ -63,10 +61,7 @@ def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
     bob = browser_context(viewport=PHONE).new_page()
     bob_log = console_log(bob)
 
-    onboard(alice, server.url, "Alice", PASSPHRASE)
-    screen(alice, "home")
-    alice.wait_attribute("#broker-status", "data-state", "online")
-    link = alice.value("#invite-link")
+    link = invite_link(alice, server.url, "Alice", PASSPHRASE)
 
     chromium_onboard(bob, link, "Bob")
     chromium_screen(bob, "invite")
@@ -78,10 +73,7 @@ def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
     outside = bob.evaluate(OUTSIDE_VIEWPORT, "#backup-prompt, #backup-prompt button")
     assert not outside, outside
 
-    alice.click("#requests .contact", has_text="Bob")
-    screen(alice, "chat")
-    chat_ready(alice)
-    alice.click("#request-accept")
+    accept_request(alice, "Bob")
     assert alice.attribute("html", "data-mlkem") == "noble"
     expect(bob.locator("html")).to_have_attribute("data-mlkem", "webcrypto")
 
@@ -111,13 +103,7 @@ def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
     attachment_complete(alice, "from-firefox.png")  # her own side says sent, 100%
 
     # Alice reloads Firefox and unlocks; Firefox dials Chromium this time and the session resumes.
-    alice.reload()
-    unlock(alice, PASSPHRASE)
-    open_chat(alice, "Bob")
-    chat_ready(alice)
-
-    assert alice.attribute("#chat-status", "data-resumed") == "1"
-    assert alice.attribute("#chat-status", "data-full") == "0"
+    reload_and_resume(alice, PASSPHRASE, "Bob")
     message_count(alice, "hello Firefox, Chromium here", 1)  # history survived the reload
     send(alice, "Firefox is back")
     expect(chromium_message(bob, "Firefox is back")).to_have_count(1, timeout=STEP_MS)

@@ -1,0 +1,92 @@
+"""What the file-transfer tests share: test files, the steps on a chat's file bubbles, a look at storage.
+
+Each step waits on what a person would see (a bubble's phase, its progress bar, its Download button).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import zlib
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.app_steps import STEP_MS, screen
+
+TRANSFER_MS = 180_000
+
+#: How many chunk records the page's ``parley-files`` database holds for one file id.
+STORED_RECORDS = """async (fileId) => {
+  const db = await new Promise((resolve, reject) => {
+    const request = indexedDB.open("parley-files");
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const range = IDBKeyRange.bound(fileId + "/", fileId + "/\\uffff");
+  const keys = await new Promise((resolve) => {
+    const request = db.transaction("chunks").objectStore("chunks").getAllKeys(range);
+    request.onsuccess = () => resolve(request.result);
+  });
+  db.close();
+  return keys.length;
+}"""
+
+
+def _png(width: int, height: int, rows: bytes) -> bytes:
+    """A PNG of RGB scanlines (``rows``: each a filter byte and ``width`` pixels), zlib-compressed."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def png(width: int, height: int) -> bytes:
+    """A real PNG: an RGB gradient."""
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 255 // width, y * 255 // height, 160)) for x in range(width))
+        for y in range(height)
+    )
+    return _png(width, height, rows)
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG of random pixels (it does not compress: about 3 bytes a pixel)."""
+    return _png(side, side, b"".join(b"\x00" + os.urandom(side * 3) for _ in range(side)))
+
+
+def attachment(page: Page, name: str) -> Locator:
+    """The open chat's file bubble ``name``."""
+    return page.locator("#messages .attachment").filter(has_text=name)
+
+
+def complete(page: Page, name: str) -> None:
+    """Wait until the open chat's file ``name`` is complete (sent or received), its bar at 100."""
+    item = attachment(page, name)
+    expect(item).to_have_attribute("data-phase", "complete", timeout=TRANSFER_MS)
+    expect(item.locator(".attachment-bar")).to_have_attribute("value", "100")
+
+
+def received_sha256(page: Page, name: str, tmp_path: Path) -> str:
+    """The SHA-256 of the file as the receiver saves it (its Download button: decrypted from storage)."""
+    with page.expect_download(timeout=TRANSFER_MS) as download_info:
+        attachment(page, name).locator(".attachment-download").click()
+    target = tmp_path / f"received-{name}"
+    download_info.value.save_as(target)
+    return hashlib.sha256(target.read_bytes()).hexdigest()
+
+
+def open_request_and_accept(alice: Page) -> None:
+    """Alice opens the message request of the one who called her and accepts it: the chat is ready."""
+    alice.locator("#requests .contact").click()
+    screen(alice, "chat")
+    alice.click("#request-accept")
+    expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
