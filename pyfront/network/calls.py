@@ -120,12 +120,11 @@ class Calls(Generic[L]):
     def _on_event(self, event: Event) -> None:
         status = BrokerStatus.after(event)
         if status is not None and status is not self.status:
-            assert isinstance(event, Registered | SignalingFailed)
             detail = ""
-            if isinstance(event, SignalingFailed):
+            if status is BrokerStatus.UNREACHABLE:
+                detail = self.UNREACHABLE_DETAIL
+            elif isinstance(event, SignalingFailed):
                 detail = event.detail or event.reason
-                if status is BrokerStatus.UNREACHABLE:
-                    detail = self.UNREACHABLE_DETAIL
             self.status, self.status_detail = status, detail
             self._status_changed()
         if isinstance(event, PeerUnavailable):
