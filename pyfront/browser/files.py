@@ -6,8 +6,10 @@ needs for one file (``_params``: the key as a non-extractable ``CryptoKey`` from
 ``WebCryptoProvider.file_key``, the nonce prefix, the AAD, the sizes) and turns what it reports into the
 core's accounting:
 
-* sending: ``pick`` digests and encrypts the picked ``File`` into IndexedDB (``prepare``), makes a thumbnail
-  of a large image, then sends the offer; each ``FileAccept`` starts ``send`` from the asked chunk;
+* sending: ``pick`` makes a thumbnail of a large image, starts sealing the picked ``File`` (``seal``:
+  read, digested, encrypted and stored one segment at a time) and sends the offer at once, its digest to
+  follow (``DIGEST_FOLLOWS``); each ``FileAccept`` starts ``send`` from the asked chunk (segments sealed
+  just ahead of it are sent from memory); once the whole file is stored, ``sealed`` sends its digest;
 * receiving: ``expect`` registers the file before our ``FileAccept`` leaves; the module checks order and
   authenticity of each chunk, stores verified ciphertexts 16 at a time and reports ``stored`` counts (and
   the file's digest at the end) or ``failed``; ``Transfer`` decides acknowledgements and completion;
@@ -20,7 +22,6 @@ Browser glue (imports ``js``); tested in Chromium by tests/browser/test_app_file
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +31,7 @@ from pyodide.ffi import JsException, create_proxy, to_js
 
 from pyfront.browser import rtc
 from pyfront.crypto.webcrypto import WebCryptoProvider, import_js_module
-from pyfront.errors import InvalidStateError, ProtocolError
+from pyfront.errors import InvalidStateError
 from pyfront.messaging.chat import Kind
 from pyfront.messaging.contact import Store
 from pyfront.messaging.messenger import Messenger
@@ -41,9 +42,9 @@ from pyfront.messaging.transfer.offer import (
     clean_mime,
     preview_kind,
 )
-from pyfront.messaging.transfer.state import Phase, Role, Transfer
+from pyfront.messaging.transfer.state import CancelReason, Phase, Role, Transfer
 from pyfront.messaging.transfer.stream import DIGEST_SEGMENT_CHUNKS
-from pyfront.session.content import MAX_THUMBNAIL
+from pyfront.session.content import DIGEST_FOLLOWS, MAX_THUMBNAIL
 
 FILES_MODULE_URL = "/static/js/files.js"
 FILES_MODULE_VERSION = 1
@@ -113,8 +114,6 @@ class PageTransfers(engine.Transfers):
         self.started: dict[bytes, tuple[float, int]] = {}
         #: Sender: chunks sent on this link so far (progress between acknowledgements), by file id.
         self.sent: dict[bytes, int] = {}
-        #: Files being hashed and encrypted before their offer leaves: file id -> (peer id, name).
-        self.preparing: dict[bytes, tuple[str, str]] = {}
         rtc.CHANNEL_HOOKS.append(module.attach)
 
     @classmethod
@@ -166,7 +165,7 @@ class PageTransfers(engine.Transfers):
     # --- sending ------------------------------------------------------------------------------------
 
     async def pick(self, peer_id: str, file: Any) -> None:
-        """A file the person picked, dropped or pasted: thumbnail, hash and encrypt it, then offer it."""
+        """A file the person picked, dropped or pasted: thumbnail it, start sealing it, offer it."""
         name, mime, size = str(file.name), clean_mime(str(file.type)), int(file.size)
         thumbnail = ("", b"")
         if preview_kind(mime) == "image" and size >= THUMBNAIL_FROM_BYTES:
@@ -174,21 +173,24 @@ class PageTransfers(engine.Transfers):
             if made and int(made.length) <= MAX_THUMBNAIL:
                 thumbnail = ("image/jpeg", bytes(made.to_bytes()))
         offer, stream = self.new_offer(
-            name, mime, size, digest=bytes(32), now=time.time(), thumbnail=thumbnail
+            name, mime, size, digest=DIGEST_FOLLOWS, now=time.time(), thumbnail=thumbnail
         )
         self._streams[offer.file_id] = stream
-        self.preparing[offer.file_id] = (peer_id, offer.name)
-        try:
-            digest = await self._module.prepare(file, await self._params(offer.file_id), None)
-        except JsException as error:
-            self.preparing.pop(offer.file_id, None)
-            await self._module.deleteFile(offer.file_id.hex())
-            raise ProtocolError(f"could not read or store the file: {error}") from None
-        offer = dataclasses.replace(offer, digest=bytes(digest.to_bytes()))
+        sealing = self._module.seal(file, await self._params(offer.file_id))
         if preview_kind(mime) != "download":
             self.urls[offer.file_id] = str(self._module.objectUrl(file))
-        self.preparing.pop(offer.file_id, None)
+        self._spawn(self._sealing(peer_id, offer.file_id, sealing))
         await self.send(peer_id, offer)
+
+    async def _sealing(self, peer_id: str, file_id: bytes, sealing: Any) -> None:
+        """The sealer's outcome, handled by the worker in turn: the digest, or a file that could not be
+        read or stored (its transfer is cancelled)."""
+        try:
+            digest = await sealing
+        except JsException as error:
+            self._queue.put_nowait(engine._Event("js", peer_id, (file_id, "unsealed", str(error), None)))
+            return
+        self._queue.put_nowait(engine._Event("js", peer_id, (file_id, "sealed", None, digest)))
 
     async def _send_chunks(self, transfer: Transfer, stream: Any, start: int) -> None:
         self.started[transfer.file_id] = (time.time(), start)
@@ -242,6 +244,14 @@ class PageTransfers(engine.Transfers):
             return
         file_id, kind, value, digest = event.payload
         transfer = self.transfers.get(file_id)
+        if kind == "sealed":
+            await self.sealed(file_id, bytes(digest.to_bytes()))
+            return
+        if kind == "unsealed":
+            if transfer is not None and transfer.open:
+                self.problems.append(f"sealing {file_id.hex()}: {value}")
+                await self.cancel(file_id, CancelReason.STORAGE)
+            return
         if transfer is None or transfer.phase is not Phase.ACTIVE:
             return
         if kind == "failed":

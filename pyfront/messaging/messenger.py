@@ -84,10 +84,6 @@ from pyfront.session.content import (
     Delete,
     DeliveryAck,
     DisappearingTimer,
-    FileAccept,
-    FileAck,
-    FileCancel,
-    FileComplete,
     FileOffer,
     Profile,
     ReadReceipt,
@@ -773,7 +769,7 @@ class Messenger:
             return changed, _Urgency.COMPACT if changed else _Urgency.LATER
         if isinstance(message, FileOffer):
             return self._file_offered(contact, message, now)
-        if isinstance(message, FileAccept | FileAck | FileComplete | FileCancel):
+        if isinstance(message, FileControl):
             if self.files is not None:
                 self.files.control(contact.peer_id, message)
             return [], _Urgency.LATER

@@ -31,6 +31,9 @@ MAX_THUMBNAIL = 49152
 """A file offer's thumbnail (a small JPEG or PNG made in the page): it rides in the cascade."""
 NONCE_PREFIX_LENGTH = 7
 """A file's STREAM nonce prefix (``pyfront.messaging.transfer.stream``)."""
+DIGEST_FOLLOWS = bytes(KEY_LENGTH)
+"""A ``FileOffer.digest`` of 32 zero bytes: the digest follows in a ``FileHash`` (a page offers a file
+before it has read it to the end). No file's digest is all zeros (it is a SHA-256 output)."""
 MAX_CANCEL_REASON = 255
 MAX_GROUP_ID = 255
 MAX_GROUP_PAYLOAD = 131072
@@ -66,6 +69,7 @@ class MessageType(IntEnum):
     FILE_CANCEL = 14
     MAILBOX_GRANT = 15
     BATCH = 16
+    FILE_HASH = 17
 
 
 def _spec(kind: str, limit: int = 0) -> Any:
@@ -120,7 +124,7 @@ class FileOffer:
 
     ``file_id`` is also the chat message's id. The chunks follow as ``FileChunk`` frames encrypted under
     ``file_key`` (``pyfront.messaging.transfer.stream``); ``digest`` is the whole plaintext's segmented
-    SHA-256 (``stream.FileDigest``)."""
+    SHA-256 (``stream.FileDigest``), or ``DIGEST_FOLLOWS`` when a ``FileHash`` brings it later."""
 
     TYPE: ClassVar[MessageType] = MessageType.FILE_OFFER
     file_id: bytes = _spec("id")
@@ -164,6 +168,17 @@ class FileComplete:
 
     TYPE: ClassVar[MessageType] = MessageType.FILE_COMPLETE
     file_id: bytes = _spec("id")
+
+
+@dataclass(frozen=True)
+class FileHash:
+    """Sender to receiver: the whole file's digest (``stream.FileDigest``) for an offer that said
+    ``DIGEST_FOLLOWS``; sent once the sender has read and stored the whole file, and again after each
+    ``FileAccept``. The receiver completes the file only once it has it and it matches what it stored."""
+
+    TYPE: ClassVar[MessageType] = MessageType.FILE_HASH
+    file_id: bytes = _spec("id")
+    digest: bytes = _spec("key")
 
 
 @dataclass(frozen=True)
@@ -241,6 +256,7 @@ AppMessage = (
     | FileCancel
     | MailboxGrant
     | Batch
+    | FileHash
 )
 MESSAGE_CLASSES: dict[MessageType, Any] = {
     cls.TYPE: cls
@@ -260,6 +276,7 @@ MESSAGE_CLASSES: dict[MessageType, Any] = {
         FileCancel,
         MailboxGrant,
         Batch,
+        FileHash,
     )
 }
 

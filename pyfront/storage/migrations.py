@@ -142,9 +142,16 @@ JOURNAL = Schema("contact journal", version=1)
 """``journal/<peer id>``: the contact record and the message records written since the last compaction
 (``pyfront.messaging.journal``)."""
 
-FILE_TRANSFER = Schema("file transfer", version=1)
-"""``transfer/<file id>``: one side of a file transfer, its phase and chunks done
-(``pyfront.messaging.transfer.state``); the file's key and parameters are in its chat message."""
+
+def _file_transfer_1_to_2(record: Record) -> Record:
+    """Version 2 keeps the file's digest once known (an offer may say its digest follows in a
+    ``FileHash``). A version-1 transfer's offer always carried the digest: it is read from there."""
+    return {**record, "version": 2, "digest": ""}
+
+
+FILE_TRANSFER = Schema("file transfer", version=2, upgrades={1: _file_transfer_1_to_2})
+"""``transfer/<file id>``: one side of a file transfer, its phase, chunks done and the file's digest once
+known (``pyfront.messaging.transfer.state``); the file's key and parameters are in its chat message."""
 
 # --- the page and the vault (pyfront.browser, pyfront.storage.vault) ---------------------------------------
 

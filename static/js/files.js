@@ -30,6 +30,9 @@ const HIGH_WATER = 4 * 1024 * 1024;
 // Segment writes a receiver keeps in flight, and segments a sender reads ahead (1 MiB each).
 const WRITES_IN_FLIGHT = 4;
 const READ_AHEAD = 3;
+// Counts go to Python every this many segments (4 MiB) and at the end: each report is a Python event
+// (accounting, a stored record now and then, the progress bar).
+const REPORT_SEGMENTS = 4;
 
 let database = null;
 
@@ -49,11 +52,11 @@ function batchKey(fileId, batch) {
   return `${fileId}/${String(batch).padStart(8, "0")}`;
 }
 
-async function put(fileId, batch, chunks) {
-  const db = await openDb();
-  await new Promise((resolve, reject) => {
+// Write a record; `value` is copied (structured clone) before this returns, so its buffer may be reused.
+function put(db, fileId, batch, value) {
+  return new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, "readwrite");
-    tx.objectStore(STORE).put(chunks, batchKey(fileId, batch));
+    tx.objectStore(STORE).put(value, batchKey(fileId, batch));
     tx.oncomplete = () => resolve();
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error || new Error("IndexedDB write aborted"));
@@ -69,7 +72,48 @@ async function get(fileId, batch) {
   });
 }
 
+// A segment's chunk ciphertexts (Uint8Arrays) from its record: one ArrayBuffer holding them end to end
+// (one buffer costs IndexedDB about half the work of sixteen), or an Array of them (written before).
+function chunksOf(p, batch, record) {
+  if (record === undefined || record === null) return null;
+  if (Array.isArray(record)) return record.map((chunk) => new Uint8Array(chunk));
+  const out = [];
+  let offset = 0;
+  for (let index = batch * BATCH; index < Math.min(p.chunks, (batch + 1) * BATCH); index++) {
+    const length = plainLength(p, index) + TAG;
+    if (offset + length > record.byteLength) return null;
+    out.push(new Uint8Array(record, offset, length));
+    offset += length;
+  }
+  return offset === record.byteLength ? out : null;
+}
+
+async function getChunks(p, batch) {
+  return chunksOf(p, batch, await get(p.fileId, batch));
+}
+
+// `parts` end to end in one ArrayBuffer: `scratch.buffer` when it is exactly that size (it is then
+// reused for the next segment: hand it only to calls that copy it at once, put() and digest()), else a
+// new one that becomes the scratch buffer.
+function joined(scratch, parts) {
+  const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  if (!scratch.buffer || scratch.buffer.byteLength !== total) scratch.buffer = new ArrayBuffer(total);
+  const out = new Uint8Array(scratch.buffer);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part instanceof Uint8Array ? part : new Uint8Array(part), offset);
+    offset += part.byteLength;
+  }
+  return scratch.buffer;
+}
+
 export async function deleteFile(fileId) {
+  const sealer = sealers.get(fileId);
+  if (sealer) {
+    sealer.stopped = true; // its writes end before the delete
+    changed(sealer);
+    await sealer.finished.catch(() => {});
+  }
   const db = await openDb();
   await new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, "readwrite");
@@ -108,6 +152,19 @@ function toHex(bytes) {
 }
 
 // --- sender ----------------------------------------------------------------------------------------
+//
+// A picked file is sealed once (seal): read one segment at a time, digested, encrypted and stored; the
+// offer leaves before, its digest follows (FileHash) once the whole file is stored. A send takes each
+// segment from the sealer while it is at hand (sealed in memory just ahead of it: the sealer waits while
+// it is AHEAD segments in front of a send) and from IndexedDB otherwise (a resume, a send started late).
+// With no send under way (the link is down) the sealer goes on alone, so the whole file is stored.
+
+// Segments a sealer keeps ready in front of a send (1 MiB each): more than a send reads ahead.
+const AHEAD = READ_AHEAD + 2;
+// How long a new sealer keeps its first segments for the send the receiver's FileAccept starts; with no
+// send by then (the link is down) it goes on alone.
+const FIRST_SEND_WAIT_MS = 3000;
+const sealers = new Map();
 
 function checkParams(p) {
   if (p.segmentChunks !== BATCH) throw new Error(`segments of ${p.segmentChunks} chunks: ${BATCH} expected`);
@@ -126,13 +183,52 @@ async function fileDigest(p, segments) {
   return sha256(out);
 }
 
-// Digest and encrypt a picked File into IndexedDB; returns the file's digest (Uint8Array).
-export async function prepare(file, p, onProgress) {
+// Wake whoever waits on the sealer (sends waiting for a segment, the sealer waiting for a send).
+function changed(sealer) {
+  const waiting = sealer.waiting;
+  sealer.waiting = [];
+  for (const resolve of waiting) resolve();
+}
+
+function change(sealer) {
+  return new Promise((resolve) => sealer.waiting.push(resolve));
+}
+
+// Read, digest, encrypt and store a picked File; resolves with its digest (Uint8Array) once every segment
+// is durable. deleteFile() stops it (the file's message is gone, or its transfer cancelled).
+export function seal(file, p) {
   checkParams(p);
+  const sealer = {
+    p, next: 0, stored: 0, ready: new Map(), reader: { next: 0 }, waiting: [], stopped: false, finished: null,
+  };
+  sealers.set(p.fileId, sealer);
+  const first = sealer.reader;
+  setTimeout(() => {
+    if (sealer.reader === first) {
+      sealer.reader = null;
+      sealer.ready.clear();
+      changed(sealer);
+    }
+  }, FIRST_SEND_WAIT_MS);
+  sealer.finished = sealAll(file, sealer).finally(() => {
+    if (sealers.get(p.fileId) === sealer) sealers.delete(p.fileId);
+    changed(sealer);
+  });
+  return sealer.finished;
+}
+
+async function sealAll(file, sealer) {
+  const p = sealer.p;
+  const db = await openDb();
+  const scratch = {};
   const segments = [];
   const batchBytes = BATCH * p.chunkSize;
-  let writing = Promise.resolve();
-  for (let batch = 0; batch * BATCH < p.chunks; batch++) {
+  const batches = Math.ceil(p.chunks / BATCH);
+  const writes = [];
+  let durable = Promise.resolve();
+  for (let batch = 0; batch < batches; batch++) {
+    while (!sealer.stopped && sealer.reader !== null && batch >= sealer.reader.next + AHEAD) await change(sealer);
+    if (sealer.stopped) throw new Error("stopped");
     const start = batch * batchBytes;
     const plain = new Uint8Array(await file.slice(start, Math.min(p.size, start + batchBytes)).arrayBuffer());
     const digest = sha256(plain);
@@ -143,12 +239,50 @@ export async function prepare(file, p, onProgress) {
     }
     segments.push(await digest);
     const chunks = await Promise.all(sealed);
-    await writing; // one write in flight while the next segment is read and encrypted
-    writing = put(p.fileId, batch, chunks);
-    if (onProgress) onProgress(Math.min(p.chunks, (batch + 1) * BATCH));
+    if (sealer.reader !== null && batch >= sealer.reader.next) sealer.ready.set(batch, chunks);
+    sealer.next = batch + 1;
+    const write = put(db, p.fileId, batch, joined(scratch, chunks));
+    write.catch(() => {});
+    durable = durable.then(() => write).then(() => {
+      sealer.stored = batch + 1;
+      changed(sealer);
+    });
+    durable.catch(() => {});
+    changed(sealer);
+    writes.push(write);
+    if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
   }
-  await writing;
+  await durable;
   return fileDigest(p, segments);
+}
+
+// Segment `batch` of p's file as its chunks' ciphertexts: from the sealer when it has it at hand, else
+// from IndexedDB (once stored); null when it is not stored.
+async function segmentOf(p, batch) {
+  for (;;) {
+    const sealer = sealers.get(p.fileId);
+    if (!sealer) return getChunks(p, batch);
+    const chunks = sealer.ready.get(batch);
+    if (chunks !== undefined) {
+      sealer.ready.delete(batch);
+      return chunks.map((chunk) => new Uint8Array(chunk));
+    }
+    if (batch < sealer.stored) return getChunks(p, batch);
+    await change(sealer);
+  }
+}
+
+// A send reads at `batch` now: the sealer may go on, and forgets what the send went past.
+function reading(p, reader, batch) {
+  const sealer = sealers.get(p.fileId);
+  reader.next = batch;
+  if (!sealer) return;
+  if (batch !== null && sealer.reader !== reader) sealer.reader = reader;
+  if (batch === null && sealer.reader === reader) sealer.reader = null;
+  for (const kept of sealer.ready.keys()) {
+    if (sealer.reader === null || kept < sealer.reader.next) sealer.ready.delete(kept);
+  }
+  changed(sealer);
 }
 
 // The send under way per file: a newer send (a resume) or stop() ends the older one.
@@ -170,20 +304,36 @@ function drained(channel) {
   });
 }
 
-// Send stored chunks from..chunks-1 as FileChunk frames; resolves with the count sent in all.
+// Send chunks from..chunks-1 as FileChunk frames; resolves with the count sent in all.
 export async function send(channel, p, from, onProgress) {
   const token = {};
   sending.set(p.fileId, token);
-  const header = new Uint8Array(HEADER);
-  header[0] = 1;
-  header[1] = 7;
-  header.set(hexBytes(p.fileId), 2);
   checkParams(p);
+  const reader = { next: Math.floor(from / BATCH) };
+  try {
+    return await sendFrom(channel, p, from, onProgress, token, reader);
+  } finally {
+    reading(p, reader, null);
+    if (sending.get(p.fileId) === token) sending.delete(p.fileId);
+  }
+}
+
+async function sendFrom(channel, p, from, onProgress, token, reader) {
+  // One frame buffer for every chunk: send() copies it before it returns.
+  const frames = new Uint8Array(HEADER + p.chunkSize + TAG);
+  frames[0] = 1;
+  frames[1] = 7;
+  frames.set(hexBytes(p.fileId), 2);
   const batches = Math.ceil(p.chunks / BATCH);
   let batch = Math.floor(from / BATCH);
+  reading(p, reader, batch);
   const ahead = new Map();
   const fetch = (b) => {
-    if (b < batches && !ahead.has(b)) ahead.set(b, get(p.fileId, b));
+    if (b < batches && !ahead.has(b)) {
+      const segment = segmentOf(p, b);
+      segment.catch(() => {});
+      ahead.set(b, segment);
+    }
   };
   for (let b = batch; b <= batch + READ_AHEAD; b++) fetch(b);
   let current = await ahead.get(batch);
@@ -191,23 +341,22 @@ export async function send(channel, p, from, onProgress) {
     if (Math.floor(index / BATCH) !== batch) {
       ahead.delete(batch);
       batch += 1;
+      reading(p, reader, batch);
       fetch(batch + READ_AHEAD);
       current = await ahead.get(batch);
     }
     if (!current) throw new Error(`chunk ${index} is not stored`);
-    const ciphertext = new Uint8Array(current[index % BATCH]);
-    const frame = new Uint8Array(HEADER + ciphertext.length);
-    frame.set(header);
-    new DataView(frame.buffer).setUint32(18, index);
-    frame.set(ciphertext, HEADER);
+    const ciphertext = current[index % BATCH];
+    const frame = frames.subarray(0, HEADER + ciphertext.length);
     while (channel.readyState === "open" && channel.bufferedAmount + frame.length > HIGH_WATER) {
       await drained(channel);
     }
     if (sending.get(p.fileId) !== token || channel.readyState !== "open") return index;
+    new DataView(frames.buffer).setUint32(18, index);
+    frame.set(ciphertext, HEADER);
     channel.send(frame);
-    if (onProgress && ((index + 1) % BATCH === 0 || index + 1 === p.chunks)) onProgress(index + 1);
+    if (onProgress && ((index + 1) % (BATCH * REPORT_SEGMENTS) === 0 || index + 1 === p.chunks)) onProgress(index + 1);
   }
-  if (sending.get(p.fileId) === token) sending.delete(p.fileId);
   return p.chunks;
 }
 
@@ -253,7 +402,7 @@ function arrive(state, data) {
     () => Promise.reject(new Error(`chunk ${index} failed authentication`)),
   );
   plain.catch(() => {}); // handled in the segment's job
-  state.pending.push({ ciphertext: data.slice(HEADER), plain });
+  state.pending.push({ ciphertext, plain });
   state.next = index + 1;
   if (state.pending.length === BATCH || state.next === p.chunks) {
     const pending = state.pending;
@@ -273,19 +422,14 @@ async function storeSegment(state, batch, pending, last) {
   } catch (error) {
     return fail(state, error.message);
   }
-  const segment = new Uint8Array(plains.reduce((total, plain) => total + plain.byteLength, 0));
-  let offset = 0;
-  for (const plain of plains) {
-    segment.set(new Uint8Array(plain), offset);
-    offset += plain.byteLength;
-  }
-  state.segments.push(await sha256(segment));
+  state.segments.push(await sha256(joined(state.plainScratch, plains)));
   if (state.failed) return;
   // The write runs while the next segments are decrypted (at most WRITES_IN_FLIGHT at once); counts are
   // reported in order, each once its write and every earlier one are durable.
-  const write = put(p.fileId, batch, pending.map((entry) => entry.ciphertext));
+  const write = put(state.db, p.fileId, batch, joined(state.cipherScratch, pending.map((entry) => entry.ciphertext)));
   write.catch(() => {});
   const count = Math.min(p.chunks, (batch + 1) * BATCH);
+  const report = last || (batch + 1) % REPORT_SEGMENTS === 0;
   const digest = last ? fileDigest(p, state.segments.slice()) : null;
   const reported = state.reported.then(async () => {
     try {
@@ -295,7 +439,7 @@ async function storeSegment(state, batch, pending, last) {
     }
     if (state.failed) return;
     if (last && receiving.get(p.fileId) === state) receiving.delete(p.fileId);
-    state.onEvent("stored", count, last ? await digest : null);
+    if (report) state.onEvent("stored", count, last ? await digest : null);
   });
   state.reported = reported;
   state.inFlight.push(reported);
@@ -309,14 +453,23 @@ export async function expect(p, stored, onEvent) {
   checkParams(p);
   const previous = receiving.get(p.fileId);
   if (previous) previous.failed = true; // a resume replaces it; its late segments store nothing
+  const db = await openDb();
   const segments = [];
   for (let batch = 0; batch * BATCH < stored; batch++) {
-    const chunks = await get(p.fileId, batch);
+    const chunks = await getChunks(p, batch);
+    if (!chunks) throw new Error(`batch ${batch} is not stored`);
     const plains = await Promise.all(chunks.map((chunk, i) => subtle.decrypt(gcm(p, batch * BATCH + i), p.key, chunk)));
     segments.push(await sha256(await new Blob(plains).arrayBuffer()));
   }
+  if (stored === p.chunks) {
+    // Every chunk is stored (the page closed before the sender's digest came): the count and the
+    // digest of what is stored go to Python at once.
+    const digest = await fileDigest(p, segments);
+    setTimeout(() => onEvent("stored", stored, digest), 0);
+    return;
+  }
   receiving.set(p.fileId, {
-    p, next: stored, pending: [], segments, onEvent, failed: false,
+    p, db, next: stored, pending: [], segments, onEvent, failed: false, plainScratch: {}, cipherScratch: {},
     chain: Promise.resolve(), reported: Promise.resolve(), inFlight: [],
   });
 }
@@ -338,7 +491,7 @@ export async function blob(p, mime) {
   checkParams(p);
   const parts = [];
   for (let batch = 0; batch * BATCH < p.chunks; batch++) {
-    const chunks = await get(p.fileId, batch);
+    const chunks = await getChunks(p, batch);
     if (!chunks) throw new Error(`batch ${batch} is not stored`);
     for (let i = 0; i < chunks.length; i++) {
       parts.push(await subtle.decrypt(gcm(p, batch * BATCH + i), p.key, chunks[i]));

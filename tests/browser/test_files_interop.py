@@ -58,7 +58,7 @@ data = provider.random_bytes(size)
 
 # 1. files.js prepares and sends; the core receives.
 stream = new_stream(size)
-digest = await module.prepare(js.File.new([uint8(data)], "a.bin"), await params(stream), None)
+digest = await module.seal(js.File.new([uint8(data)], "a.bin"), await params(stream))
 report["prepare_digest_ok"] = bytes(digest.to_bytes()) == file_digest(provider, stream, data)
 frames = []
 channel = js.Object.new()

@@ -46,6 +46,7 @@ def test_every_kind_is_listed_once_with_its_current_version() -> None:
         "settings",
         "vault header",
         "chat message",
+        "file transfer",
     )
     assert {versions[kind] for kind in twos} == {2}
     assert {version for kind, version in versions.items() if kind not in twos} == {1}
@@ -93,6 +94,13 @@ def test_kem_ratchet_1_carries_its_pending_announcements_on_the_next_frame() -> 
     frame, then every KEM_ANNOUNCE_INTERVAL-th (tests/unit/test_kem_ratchet.py runs such a state)."""
     opened = migrations.KEM_RATCHET.open({"version": 1, "send_epoch": 3})
     assert opened == {"version": 2, "send_epoch": 3, "ciphertext_repeat_in": 0, "key_repeat_in": 0}
+
+
+def test_file_transfer_1_has_no_digest_of_its_own() -> None:
+    """A version-1 transfer's offer always carried the file's digest (``DIGEST_FOLLOWS`` came with
+    version 2): the engine reads it from there."""
+    record = {"version": 1, "peer_id": "p1", "file_id": "00" * 16, "role": "send", "chunks": 3}
+    assert migrations.FILE_TRANSFER.open(record) == {**record, "version": 2, "digest": ""}
 
 
 def test_contact_1_is_an_accepted_contact() -> None:

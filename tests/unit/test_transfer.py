@@ -44,7 +44,7 @@ from pyfront.messaging.transfer.stream import (
     chunk_count,
     file_digest,
 )
-from pyfront.session.content import FileAccept, FileAck, FileCancel, FileOffer
+from pyfront.session.content import DIGEST_FOLLOWS, FileAccept, FileAck, FileCancel, FileHash, FileOffer
 from pyfront.storage.migrations import FILE_TRANSFER
 from tests.unit.test_messenger import (
     ALICE_PEER,
@@ -205,8 +205,14 @@ def test_receiver_accounting_acks_and_finish() -> None:
     assert again.accept() == FileAccept(FILE_ID, 270)
     again.verified(300)
     assert again.stored(300) == FileAck(FILE_ID, 300)
+    with pytest.raises(InvalidStateError, match="not known"):
+        again.finish(bytes(32))  # the sender's digest has not come yet
+    assert again.learn_digest(b"\x01" * 32) and not again.learn_digest(b"\x01" * 32)
+    with pytest.raises(AuthenticationError, match="two different digests"):
+        again.learn_digest(b"\x02" * 32)
+    assert Transfer.from_dict(again.to_dict()).digest == b"\x01" * 32
     with pytest.raises(DecodeError, match="digest"):
-        again.finish(bytes(32), b"\x01" * 32)
+        again.finish(bytes(32))
     assert again.phase is Phase.FAILED
 
 
@@ -292,15 +298,18 @@ async def settle(wire: Wire, *sides: Side) -> None:
     raise AssertionError("the transfer never settled")
 
 
-async def send_file(side: Side, peer_id: str, data: bytes, chunk_size: int = MIN_CHUNK_SIZE) -> bytes:
-    """What the page does: a fresh offer, the plaintext chunks at rest and the file's digest, then the
-    offer leaves."""
+async def send_file(
+    side: Side, peer_id: str, data: bytes, chunk_size: int = MIN_CHUNK_SIZE, *, follows: bool = False
+) -> bytes:
+    """What a sender does: a fresh offer, the plaintext chunks at rest and the file's digest, then the
+    offer leaves (the headless peer). ``follows``: the offer says ``DIGEST_FOLLOWS`` and the caller
+    gives the digest later with ``sealed`` (the page, which offers a file before it has read it all)."""
     offer, _stream = side.transfers.new_offer(
-        "data.bin", "application/octet-stream", len(data), digest=bytes(32), now=1.0, thumbnail=("", b"")
+        "data.bin", "application/octet-stream", len(data), digest=DIGEST_FOLLOWS, now=1.0, thumbnail=("", b"")
     )
     offer = dataclasses.replace(offer, chunk_size=chunk_size)
-    digest = file_digest(PROVIDER, stream_of(offer), data)
-    offer = dataclasses.replace(offer, digest=digest)
+    if not follows:
+        offer = dataclasses.replace(offer, digest=file_digest(PROVIDER, stream_of(offer), data))
     for index in range(chunk_count(len(data), chunk_size)):
         await side.chunks.write(offer.file_id, index, data[index * chunk_size : (index + 1) * chunk_size])
     await side.transfers.send(peer_id, offer)
@@ -560,5 +569,94 @@ def test_a_stalled_transfer_asks_again_from_what_is_stored() -> None:
         alice.transfers.tick(STALL_SECONDS + 0.5, lambda _peer: True)
         await settle(wire, alice, bob)
         assert stalled.phase is Phase.COMPLETE and alice.chunks.file(file_id) == data
+
+    run(body)
+
+
+def test_a_digest_that_follows_completes_the_file_only_once_it_came_and_matches() -> None:
+    """The page offers a file before it has read it all (``DIGEST_FOLLOWS``) and sends its digest in a
+    ``FileHash`` once the whole file is read and stored. The receiver stores every chunk but shows the file
+    complete only once that digest came and matches; a different one fails the transfer, nothing kept."""
+
+    async def body() -> None:
+        alice, bob, wire = await pair([])
+        data = PROVIDER.random_bytes(20 * 1024 + 7)
+        file_id = await send_file(bob, ALICE_PEER, data, follows=True)
+        await settle(wire, alice, bob)
+        waiting = alice.transfers.transfers[file_id]
+        assert waiting.phase is Phase.ACTIVE and waiting.done == waiting.chunks and not waiting.digest
+        assert alice.chunks.file(file_id) == data  # stored, not shown complete
+        digest = file_digest(PROVIDER, bob.transfers._streams[file_id], data)
+        await bob.transfers.sealed(file_id, digest)
+        await settle(wire, alice, bob)
+        assert waiting.phase is Phase.COMPLETE and waiting.digest == digest
+        assert bob.transfers.transfers[file_id].phase is Phase.COMPLETE
+        assert bob.transfers.transfers[file_id].digest == digest
+
+        # A digest that does not match what was stored: refused, nothing kept, the sender told.
+        other = await send_file(bob, ALICE_PEER, data, follows=True)
+        await bob.transfers.sealed(other, bytes(range(32)))
+        await settle(wire, alice, bob)
+        refused = alice.transfers.transfers[other]
+        assert refused.phase is Phase.FAILED and "digest" in refused.error
+        assert other not in alice.chunks.chunks
+        assert bob.transfers.transfers[other].phase is Phase.CANCELLED
+
+        # Two different digests for one file: refused at the second.
+        third = await send_file(bob, ALICE_PEER, data, follows=True)
+        right = file_digest(PROVIDER, bob.transfers._streams[third], data)
+        await bob.person.messenger.send_file_control(ALICE_PEER, FileHash(third, bytes(range(32))))
+        await bob.transfers.sealed(third, right)
+        await settle(wire, alice, bob)
+        assert alice.transfers.transfers[third].phase is Phase.FAILED
+        assert "two different digests" in alice.transfers.transfers[third].error
+        assert third not in alice.chunks.chunks
+
+    run(body)
+
+
+def test_a_sender_restarted_before_it_read_the_whole_file_cancels_and_says_why() -> None:
+    """A page that closed while it was still reading the file has lost it: after the restart the
+    transfer is cancelled ("the sender's page closed ..."), and a receiver that asks again is told so."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        sides = {"alice": attach(alice, {}, []), "bob": attach(bob, {}, [lambda _frame: []])}
+        data = PROVIDER.random_bytes(8 * 1024)
+        file_id = await send_file(sides["bob"], ALICE_PEER, data, follows=True)
+        await settle(wire, sides["alice"], sides["bob"])
+        assert sides["alice"].transfers.transfers[file_id].phase is Phase.ACTIVE
+        sides["bob"].transfers.close()
+        bob2 = await make_person(BOB_PEER, "Bob", clock, bob.store)
+        side2 = attach(bob2, {}, [])
+        messages = {
+            bytes.fromhex(m.message_id): m
+            for m in bob2.messenger.contact(ALICE_PEER).conversation.messages.values()
+        }
+        await side2.transfers.load(messages)
+        wire2, _, _ = await connect(alice, bob2)
+        await settle(wire2, sides["alice"], side2)
+        ended = side2.transfers.transfers[file_id]
+        assert ended.phase is Phase.CANCELLED and "closed before" in ended.error
+        received = sides["alice"].transfers.transfers[file_id]
+        assert received.phase is Phase.CANCELLED and "closed before it had read" in received.error
+        assert file_id not in sides["alice"].chunks.chunks
+
+    run(body)
+
+
+def test_a_cancel_that_could_not_leave_is_sent_again_when_the_receiver_asks() -> None:
+    async def body() -> None:
+        alice, bob, wire = await pair([lambda _frame: []])
+        file_id = await send_file(bob, ALICE_PEER, PROVIDER.random_bytes(5000))
+        await settle(wire, alice, bob)
+        sender = bob.transfers.transfers[file_id]
+        sender.cancel()  # as if its FileCancel had been lost with the link
+        alice.transfers.tick(0.0, lambda _peer: True)
+        alice.transfers.tick(STALL_SECONDS + 1, lambda _peer: True)
+        await settle(wire, alice, bob)
+        received = alice.transfers.transfers[file_id]
+        assert received.phase is Phase.CANCELLED and received.error == "cancelled"
 
     run(body)

@@ -26,6 +26,7 @@ from pyfront.messaging.transfer.offer import check_offer, clean_mime, clean_name
 from pyfront.messaging.transfer.port import FileControl
 from pyfront.messaging.transfer.state import (
     MAX_OPEN_TRANSFERS,
+    REASON_OF_TEXT,
     RETRY_SECONDS,
     SAVE_EVERY_CHUNKS,
     STALL_SECONDS,
@@ -37,6 +38,7 @@ from pyfront.messaging.transfer.state import (
 )
 from pyfront.messaging.transfer.stream import CHUNK_SIZE, FileDigest, FileStream
 from pyfront.session.content import (
+    DIGEST_FOLLOWS,
     ID_LENGTH,
     KEY_LENGTH,
     NONCE_PREFIX_LENGTH,
@@ -44,6 +46,7 @@ from pyfront.session.content import (
     FileAck,
     FileCancel,
     FileComplete,
+    FileHash,
     FileOffer,
 )
 
@@ -94,7 +97,10 @@ class Transfers:
         self.transfers: dict[bytes, Transfer] = {}
         self._streams: dict[bytes, FileStream] = {}
         self._digests: dict[bytes, FileDigest] = {}
-        self._expected: dict[bytes, bytes] = {}
+        #: Files whose offer said ``DIGEST_FOLLOWS`` (the sender sends a ``FileHash`` after each accept).
+        self._follows: set[bytes] = set()
+        #: Receiver: the digest of what it stored, once every chunk is, while the sender's is awaited.
+        self._computed: dict[bytes, bytes] = {}
         self._queue: asyncio.Queue[_Event | None] = asyncio.Queue()
         #: Problems met while handling events (for the log): a peer's bad message changes nothing else.
         self.problems: list[str] = []
@@ -121,11 +127,17 @@ class Transfers:
                 self.problems.append(f"transfer {key}: {error}")
                 continue
             self._track(transfer, offer)
+            if transfer.role is Role.SENDER and transfer.open and not transfer.digest:
+                # Its page closed before it had read and stored the whole file: nothing can resume it.
+                self._queue.put_nowait(_Event("unavailable", transfer.peer_id, transfer.file_id))
 
     def _track(self, transfer: Transfer, offer: FileOffer) -> None:
         self.transfers[transfer.file_id] = transfer
         self._streams[transfer.file_id] = stream_of(offer)
-        self._expected[transfer.file_id] = offer.digest
+        if offer.digest == DIGEST_FOLLOWS:
+            self._follows.add(transfer.file_id)
+        elif not transfer.digest:
+            transfer.digest = offer.digest
 
     async def run(self) -> None:
         """Handle events until ``close``."""
@@ -168,7 +180,8 @@ class Transfers:
         self, name: str, mime_type: str, size: int, *, digest: bytes, now: float, thumbnail: tuple[str, bytes]
     ) -> tuple[FileOffer, FileStream]:
         """A fresh file id, key and nonce prefix for a file to send (``LimitError`` over the limit). The
-        caller encrypts its chunks with the stream (before or while sending) and then calls ``send``."""
+        caller encrypts its chunks with the stream (before or while sending) and then calls ``send``;
+        ``digest``: the file's, or ``DIGEST_FOLLOWS`` (then ``sealed`` gives it once it is known)."""
         file_id = self._provider.random_bytes(ID_LENGTH)
         offer = FileOffer(
             file_id=file_id,
@@ -193,6 +206,18 @@ class Transfers:
         await self._save(transfer)
         return await self._messaging.send_file(peer_id, offer)
 
+    async def sealed(self, file_id: bytes, digest: bytes) -> None:
+        """Sender: the whole file is read and stored, and this is its digest (for an offer that said
+        ``DIGEST_FOLLOWS``): kept in the record, and sent to the receiver in a ``FileHash`` (again after
+        each ``FileAccept``)."""
+        transfer = self.transfers.get(file_id)
+        if transfer is None or transfer.role is not Role.SENDER or transfer.digest:
+            return
+        transfer.digest = digest
+        await self._save(transfer)
+        if transfer.open:
+            await self._messaging.send_file_control(transfer.peer_id, FileHash(file_id, digest))
+
     async def cancel(self, file_id: bytes, reason: CancelReason = CancelReason.BY_USER) -> None:
         """Stop a transfer here and tell the other side; a receiver deletes what it stored."""
         transfer = self.transfers.get(file_id)
@@ -211,6 +236,8 @@ class Transfers:
         self.transfers.pop(file_id, None)
         self._streams.pop(file_id, None)
         self._digests.pop(file_id, None)
+        self._computed.pop(file_id, None)
+        self._follows.discard(file_id)
         await self._chunks.delete(file_id)
         await self._store.delete(TRANSFER_STORE, file_id.hex())
 
@@ -259,6 +286,8 @@ class Transfers:
                 await self._accept(transfer)
         elif event.kind == "forget":
             await self.forget(event.payload)
+        elif event.kind == "unavailable":
+            await self.cancel(event.payload, CancelReason.UNAVAILABLE)
         elif event.kind == "ready":
             await self._resume(event.peer_id)
         elif event.kind == "lost":
@@ -317,11 +346,28 @@ class Transfers:
             return
         if isinstance(message, FileAccept):
             if not transfer.open:
+                if transfer.role is Role.SENDER and transfer.phase is not Phase.COMPLETE:
+                    # Our cancel was lost (sent while not connected): the receiver is still asking.
+                    reason = REASON_OF_TEXT.get(transfer.error, CancelReason.CORRUPT)
+                    await self._messaging.send_file_control(peer_id, FileCancel(transfer.file_id, reason))
                 return
             start = transfer.on_accept(message)
             await self._save(transfer)
             self._on_change(transfer)
+            if transfer.file_id in self._follows and transfer.digest:
+                await self._messaging.send_file_control(peer_id, FileHash(transfer.file_id, transfer.digest))
             await self._send_chunks(transfer, self._streams[transfer.file_id], start)
+        elif isinstance(message, FileHash):
+            if transfer.role is not Role.RECEIVER or not transfer.open:
+                return
+            try:
+                learned = transfer.learn_digest(message.digest)
+            except ProtocolError as error:
+                await self.failed(transfer, str(error))
+                return
+            if learned:
+                await self._save(transfer)
+            await self._try_finish(transfer)
         elif isinstance(message, FileAck):
             if transfer.on_ack(message):
                 await self._save(transfer)
@@ -374,7 +420,10 @@ class Transfers:
         ack = transfer.stored(count)
         self._moved_at[transfer.file_id] = self._now
         if count == transfer.chunks:
-            await self.finish(transfer, digest or (await self._digest(transfer)).digest())
+            self._computed[transfer.file_id] = digest or (await self._digest(transfer)).digest()
+            if not await self._try_finish(transfer):
+                await self._save(transfer)  # every chunk is stored; the sender's digest is awaited
+                self._on_change(transfer)
             return
         if ack is not None or count - self._saved.get(transfer.file_id, 0) >= SAVE_EVERY_CHUNKS:
             await self._save(transfer)  # what a resume after a reload starts from (the rest comes again)
@@ -382,11 +431,20 @@ class Transfers:
         if ack is not None:
             await self._messaging.send_file_control(transfer.peer_id, ack)
 
+    async def _try_finish(self, transfer: Transfer) -> bool:
+        """Finish once every chunk is stored and the sender's digest is known; returns whether it did."""
+        computed = self._computed.get(transfer.file_id)
+        if computed is None or not transfer.digest or transfer.phase is not Phase.ACTIVE:
+            return False
+        await self.finish(transfer, computed)
+        return True
+
     async def finish(self, transfer: Transfer, digest: bytes) -> None:
-        """Every chunk stored: complete if the digest is the offer's, else fail (nothing is kept)."""
+        """Every chunk stored: complete if the digest is the sender's, else fail (nothing is kept)."""
         ack = FileAck(transfer.file_id, transfer.chunks)
+        self._computed.pop(transfer.file_id, None)
         try:
-            complete = transfer.finish(digest, self._expected[transfer.file_id])
+            complete = transfer.finish(digest)
         except ProtocolError:
             await self._ended(transfer)
             await self._messaging.send_file_control(
@@ -410,6 +468,7 @@ class Transfers:
         if transfer.role is Role.RECEIVER:
             await self._chunks.delete(transfer.file_id)
             self._digests.pop(transfer.file_id, None)
+            self._computed.pop(transfer.file_id, None)
         await self._save(transfer)
         self._on_change(transfer)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from pyfront.messaging.chat import ChatMessage
-from pyfront.session.content import FileAccept, FileAck, FileCancel, FileComplete
+from pyfront.session.content import FileAccept, FileAck, FileCancel, FileComplete, FileHash
 
-FileControl = FileAccept | FileAck | FileComplete | FileCancel
+FileControl = FileAccept | FileAck | FileComplete | FileCancel | FileHash
 """The transfer's own messages, inside the cascade."""
 
 

@@ -10,12 +10,14 @@
   must be the next one (``check_index``: a duplicate is a ``ReplayError``, a gap or a reordering a
   ``DecodeError``) and authentic (``stream.FileStream.decrypt``); ``stored`` moves ``done`` to what is
   durable and says when to acknowledge (every ``ACK_EVERY_CHUNKS``, and the last); ``finish`` compares
-  the whole file's SHA-256 with the offer's in constant time.
+  the whole file's digest with the sender's (``digest``: from the offer, or from the ``FileHash`` that
+  follows an offer saying ``DIGEST_FOLLOWS``, ``learn_digest``) in constant time.
 * either side may ``cancel`` (a ``FileCancel`` leaves) or take the other's (``on_cancel``); a chunk that
   fails a check ``fail``s the transfer: the receiver deletes what it stored and tells the sender.
 
-The record (``transfer/<file id>``, schema ``FILE_TRANSFER``) keeps the phase, ``done`` and the error;
-the file's key and parameters stay in the chat message's attachment (``offer``). This module does no I/O.
+The record (``transfer/<file id>``, schema ``FILE_TRANSFER``) keeps the phase, ``done``, the error and
+the file's digest once known (a sender whose page read the whole file; a receiver told it); the file's key
+and parameters stay in the chat message's attachment (``offer``). This module does no I/O.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from enum import Enum, IntEnum
 from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider, constant_time_equal
-from pyfront.errors import DecodeError, InvalidStateError, ReplayError
+from pyfront.errors import AuthenticationError, DecodeError, InvalidStateError, ReplayError
 from pyfront.messaging.transfer.frames import ChunkFrame
 from pyfront.messaging.transfer.stream import FileStream
-from pyfront.session.content import ID_LENGTH, FileAccept, FileAck, FileCancel, FileComplete
+from pyfront.session.content import ID_LENGTH, KEY_LENGTH, FileAccept, FileAck, FileCancel, FileComplete
 from pyfront.storage.migrations import FILE_TRANSFER
 
 #: The receiver acknowledges after this many more chunks are stored (16 MiB of 64 KiB chunks), and at the
@@ -94,6 +96,7 @@ class CancelReason(IntEnum):
     STORAGE = 4  # the receiver could not store it
     DELETED = 5  # the message was deleted (for everyone, or it disappeared)
     BUSY = 6  # too many open transfers
+    UNAVAILABLE = 7  # the sender's page closed before it had read the whole file
 
 
 REASON_TEXT = {
@@ -103,7 +106,10 @@ REASON_TEXT = {
     CancelReason.STORAGE: "could not be stored",
     CancelReason.DELETED: "deleted",
     CancelReason.BUSY: "too many transfers at once",
+    CancelReason.UNAVAILABLE: "the sender's page closed before it had read the whole file",
 }
+REASON_OF_TEXT = {text: reason for reason, text in REASON_TEXT.items()}
+"""Why a transfer that ended here ended, from its stored error (a check's own message: ``CORRUPT``)."""
 
 
 @dataclass
@@ -122,6 +128,8 @@ class Transfer:
     received: int = 0
     #: Receiver, in memory: the count last acknowledged.
     acked: int = 0
+    #: The file's digest (``stream.FileDigest``) once known, else empty.
+    digest: bytes = b""
 
     def __repr__(self) -> str:
         where = f"{self.phase.value}, {self.done}/{self.chunks}"
@@ -229,12 +237,27 @@ class Transfer:
             return FileAck(self.file_id, count)
         return None
 
-    def finish(self, digest: bytes, expected: bytes) -> FileComplete:
-        """Every chunk stored: the file is complete only if its digest is the offer's."""
+    def learn_digest(self, digest: bytes) -> bool:
+        """The file's digest, from the sender (its offer or a ``FileHash``); returns whether it is new.
+        ``AuthenticationError`` when it differs from one given before (the transfer must fail)."""
+        if len(digest) != KEY_LENGTH:
+            raise DecodeError(f"file digest: {KEY_LENGTH} bytes expected, got {len(digest)}")
+        if self.digest:
+            if not constant_time_equal(digest, self.digest):
+                raise AuthenticationError("the sender gave two different digests for the file")
+            return False
+        self.digest = digest
+        return True
+
+    def finish(self, digest: bytes) -> FileComplete:
+        """Every chunk stored and the sender's digest known: the file is complete only if ``digest``
+        (what was stored) is the sender's."""
         self._require(Role.RECEIVER)
         if self.done != self.chunks:
             raise InvalidStateError(f"file transfer: {self.done} of {self.chunks} chunks stored")
-        if not constant_time_equal(digest, expected):
+        if not self.digest:
+            raise InvalidStateError("file transfer: the sender's digest is not known yet")
+        if not constant_time_equal(digest, self.digest):
             self.fail("the file's digest does not match the offer")
             raise DecodeError("the file's digest does not match the offer")
         self._move(Event.FINISH)
@@ -281,6 +304,7 @@ class Transfer:
             phase=self.phase.value,
             done=self.done,
             error=self.error,
+            digest=self.digest.hex(),
         )
 
     @classmethod
@@ -294,6 +318,9 @@ class Transfer:
                 raise ValueError("file id, chunks or done")
             if not 0 <= done <= chunks or chunks < 1:
                 raise ValueError(f"done {done} of {chunks}")
+            digest = bytes.fromhex(str(record["digest"]))
+            if len(digest) not in (0, KEY_LENGTH):
+                raise ValueError("digest")
             transfer = cls(
                 peer_id=str(record["peer_id"]),
                 file_id=file_id,
@@ -302,6 +329,7 @@ class Transfer:
                 phase=Phase(record["phase"]),
                 done=done,
                 error=str(record["error"]),
+                digest=digest,
             )
         except (KeyError, ValueError, TypeError) as error:
             raise DecodeError(f"stored file transfer is malformed: {error}") from None
