@@ -9,10 +9,11 @@ everything; both pages run on the same machine clock.
   the same back-pressure as the app (wait on ``bufferedamountlow`` above 4 MiB queued, threshold 1 MiB);
   timed from the first send to Bob's last byte. No encryption beyond DTLS, no storage.
 * ``encrypted_mb_s``: Alice picks a file of the same size (a file on disk, as a person would) in the chat;
-  timed from the pick to Bob's bubble showing the file complete: Alice's page hashes and encrypts it into
-  IndexedDB, offers it inside the cascade, streams the chunks; Bob's page checks, decrypts, hashes and
-  stores every chunk, checks the SHA-256 and acknowledges. Also reported: ``prepare_s`` (pick to the
-  offer's bubble on Alice's side) and ``wire_mb_s`` (offer shown to complete).
+  timed from the pick to Bob's bubble showing the file complete: Alice's page offers it inside the cascade
+  at once and seals it (reads, digests, encrypts and stores each 1 MiB segment) just ahead of the chunks
+  it streams, then sends the digest (``FileHash``); Bob's page checks, decrypts, digests and stores every
+  chunk, checks the digest and acknowledges. Also reported: ``prepare_s`` (pick to the offer's bubble on
+  Alice's side) and ``wire_mb_s`` (offer shown to complete).
 * ``ratio`` = encrypted / raw (target >= 0.75): the median of each round's ratio (a raw run and the
   encrypted run right after it, so both see about the same load on a shared machine);
   ``ratio_of_medians`` beside it. Runs alternate raw and encrypted (``--rounds`` each).

@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from pyfront.crypto.provider import CryptoProvider
+from pyfront.crypto.provider import CryptoProvider, constant_time_equal
 from pyfront.errors import InvalidStateError, LimitError
 from pyfront.messaging.chat import ChatMessage, Kind
 from pyfront.messaging.messenger import Messenger
@@ -229,8 +229,8 @@ class PeerFiles:
                     target.write(chunk)
                 target.flush()
                 os.fsync(target.fileno())
-            if digest.digest() != offer.digest:
-                raise InvalidStateError("the stored chunks do not match the offer's digest")
+            if not constant_time_equal(digest.digest(), transfer.digest):  # the offer's or its FileHash's
+                raise InvalidStateError("the stored chunks do not match the sender's digest")
         except BaseException:
             path.unlink(missing_ok=True)
             raise

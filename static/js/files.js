@@ -3,10 +3,12 @@
 // pyfront/messaging/transfer/ decides everything: the file's key, its nonce prefix and AAD, the frame
 // layout, which chunk comes next, when to acknowledge, resume and cancel. This module only moves bytes
 // the way it is told, so 50 MB never cross into Python 64 KiB at a time:
-//   * prepare(): read a picked File one segment (BATCH chunks) at a time, digest each segment with
-//     WebCrypto's SHA-256 (the file's digest is segmented for this: stream.FileDigest) and encrypt its
-//     chunks with the file's non-extractable key, all at once; the ciphertexts go to IndexedDB;
-//   * send(): stream stored ciphertexts as FileChunk frames with bufferedamountlow back-pressure;
+//   * seal(): read a picked File one segment (BATCH chunks) at a time, digest each segment with
+//     WebCrypto's SHA-256 (the file's digest is segmented for this: stream.FileDigest), encrypt its
+//     chunks with the file's non-extractable key and store the ciphertexts in IndexedDB, just ahead of the
+//     send; resolves with the file's digest (Python sends it in a FileHash) once all of it is stored;
+//   * send(): stream the ciphertexts as FileChunk frames with bufferedamountlow back-pressure, taking
+//     each segment from the sealer when it has it at hand, else from IndexedDB;
 //   * attach()/expect(): take FileChunk frames off a data channel before Python's listener sees them,
 //     check the index is the next one (at once, in arrival order), decrypt a segment's chunks in
 //     parallel (the check), digest the segment, store its verified ciphertexts, report the count;

@@ -117,6 +117,16 @@ def test_refusal_layout_is_pinned_and_parsed_strictly() -> None:
             decode_frame(bad)
 
 
+def test_file_hash_layout_is_pinned() -> None:
+    """docs/protocol.md, section 8: version, type 17, the file id, the digest; nothing else."""
+    message = FileHash(bytes(range(16)), bytes(range(32, 64)))
+    encoded = bytes.fromhex("0111" + bytes(range(16)).hex() + bytes(range(32, 64)).hex())
+    assert encode_message(message) == encoded and decode_message(encoded) == message
+    for bad in (encoded[:-1], encoded + b"\x00"):
+        with pytest.raises(DecodeError):
+            decode_message(bad)
+
+
 def test_hello_layout_is_pinned() -> None:
     encoded = encode_frame(HELLO)
     assert len(encoded) == 2 + 32 * 3 + 1184 + 32 * 2 + 1 + 64
