@@ -611,6 +611,9 @@ class App:
             await messenger.delete_and_block(peer_id)
             self.show_home()
 
+        async def page_in(message_ids: list[str]) -> list[str]:
+            return await messenger.page_in(peer_id, message_ids)
+
         container = self._screen("chat")
         self.open_peer = peer_id
         from pyfront.browser.views.attachments import Attachments  # noqa: PLC0415
@@ -638,6 +641,7 @@ class App:
             on_accept=accept,
             on_block=block,
             on_delete_for_me=delete_for_me,
+            on_page_in=page_in,
             attachments=attachments,
         )
         self._ensure_home()

@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any
 
 from pyfront.errors import DecodeError, InvalidStateError, LimitError
+from pyfront.messaging.history import HistoryIndex
 from pyfront.storage.migrations import CHAT_MESSAGE, CONVERSATION
 
 #: The longest text message accepted (UTF-8 bytes); longer content goes as a file.
@@ -118,6 +119,17 @@ class ChatMessage:
             raise DecodeError(f"stored chat message is malformed: {error}") from None
 
 
+def pinned(message: ChatMessage) -> bool:
+    """Is ``message`` read from storage when the vault opens, however old? A message still on its way
+    out (the messenger and the courier send it again), a received one not read yet (unread counts, read
+    marks), and a file (its transfer runs from it). The others are read a page at a time."""
+    if message.kind is Kind.FILE:
+        return True
+    if message.direction is Direction.OUTGOING:
+        return message.status in (Status.SENDING, Status.QUEUED, Status.SENT)
+    return not message.read_by_me and message.kind is Kind.TEXT
+
+
 def _optional_time(value: object) -> float | None:
     if value is None:
         return None
@@ -138,11 +150,24 @@ def _check_timer(timer: int) -> None:
 
 @dataclass
 class Conversation:
-    """One chat with one contact (or group). Mutated only through its methods."""
+    """One chat with one contact (or group). Mutated only through its methods.
+
+    ``messages`` holds the messages in memory; ``index`` lists every stored one, in memory or not
+    (``pyfront.messaging.history``): a duplicate is recognised, and a message expires, without being
+    read from storage."""
 
     contact: str
     timer: int = 0
     messages: dict[str, ChatMessage] = field(default_factory=dict)
+    index: HistoryIndex = field(default_factory=HistoryIndex, repr=False, compare=False)
+
+    def known(self, message_id: str) -> bool:
+        """Is ``message_id`` in this chat (in memory or only in storage)?"""
+        return message_id in self.messages or message_id in self.index
+
+    def note(self, message: ChatMessage) -> None:
+        """``message`` is stored (or stored again): its index entry follows."""
+        self.index.note(message.message_id, message.sent_at, message.expires_at, pinned(message))
 
     # --- what the user does ------------------------------------------------------------------------
 
@@ -170,7 +195,7 @@ class Conversation:
     ) -> ChatMessage | None:
         """A file offered by the contact; a duplicate id is ignored (returns ``None``)."""
         _check_id(message_id)
-        if message_id in self.messages:
+        if self.known(message_id):
             return None
         message = ChatMessage(
             message_id, Direction.INCOMING, Kind.FILE, name, sent_at, Status.DELIVERED, self.timer
@@ -212,7 +237,7 @@ class Conversation:
         _check_timer(timer)
         if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
             raise LimitError(f"incoming text exceeds {MAX_TEXT_BYTES} bytes")
-        if message_id in self.messages:
+        if self.known(message_id):
             return None
         message = ChatMessage(
             message_id, Direction.INCOMING, Kind.TEXT, text, sent_at, Status.DELIVERED, timer
@@ -254,15 +279,23 @@ class Conversation:
 
     def delete_for_me(self, message_id: str) -> bool:
         """Remove a message from this device only (either side's; the contact keeps their copy)."""
-        return self.messages.pop(message_id, None) is not None
+        known = self.known(message_id)
+        self.messages.pop(message_id, None)
+        self.index.remove([message_id])
+        return known
 
     def expire(self, now: float) -> list[str]:
-        """Remove every message whose disappearing time has come; returns their ids."""
+        """Remove every message whose disappearing time has come, in memory or only in storage; returns
+        their ids."""
         due = [
             m.message_id for m in self.messages.values() if m.expires_at is not None and m.expires_at <= now
         ]
         for message_id in due:
             del self.messages[message_id]
+        due += [message_id for message_id in self.index.due(now) if message_id not in due]
+        for message_id in due:
+            self.messages.pop(message_id, None)
+        self.index.remove(due)
         return due
 
     # --- what the UI reads -------------------------------------------------------------------------

@@ -69,6 +69,14 @@ from pyfront.messaging.journal import (
     journal_record,
     open_journal,
 )
+from pyfront.messaging.paging import (
+    MESSAGE_STORE,
+    forget_history,
+    index_writes,
+    load_history,
+    read_messages,
+    wanted_by,
+)
 from pyfront.messaging.settings import Settings
 from pyfront.messaging.signaling import valid_peer_id
 from pyfront.messaging.transfer.frames import is_chunk_frame
@@ -135,7 +143,6 @@ UNVERIFIED_AFTER_UNFINISHED = 3
 REFUSAL_LINGER_S = 1.0
 CONTACT_STORE = "contact"
 CHAT_STORE = "chat"
-MESSAGE_STORE = "message"
 ACCOUNT_STORE, ACCOUNT_KEY = "olm", "account"
 BLOCK_STORE, BLOCK_KEY = "block", "list"
 
@@ -208,7 +215,9 @@ class Messenger:
     # --- loading and creating contacts ------------------------------------------------------------
 
     async def load(self) -> None:
-        """Read the block list, every stored contact and chat; stored sessions wait for a link.
+        """Read the block list, every stored contact and chat (of each chat's messages, those
+        ``pyfront.messaging.paging.load_history`` reads; ``page_in`` reads more); stored sessions wait
+        for a link.
 
         A contact whose peer id is blocked is removed (a delete-and-block interrupted after the block
         list was stored)."""
@@ -229,12 +238,10 @@ class Messenger:
                 contact.session.disconnected(now)
             meta = await self._store.get_json(CHAT_STORE, peer_id)
             contact.conversation.timer = self._timer_from_record(meta)
-            for key in await self._store.keys(MESSAGE_STORE, f"{peer_id}:"):
-                message = ChatMessage.from_dict(await self._store.get_json(MESSAGE_STORE, key))
-                contact.conversation.messages[message.message_id] = message
-            for entry in journaled:
-                message = ChatMessage.from_dict(entry)
-                contact.conversation.messages[message.message_id] = message
+            in_journal = [ChatMessage.from_dict(entry) for entry in journaled]
+            # Not every message: the index, the newest page and the pinned ones (pyfront.messaging.paging).
+            await load_history(self._store, peer_id, contact.conversation, in_journal, self.load_problems)
+            for message in in_journal:
                 contact.journal[message.message_id] = message
             self.contacts[peer_id] = contact
         await self._expire(now)
@@ -681,6 +688,10 @@ class Messenger:
         write or by ``tick``. Losing them in a crash is harmless (every layer accepts the peer's later
         frames after a gap, and nothing was sent with keys they held)."""
         messages = message.messages if isinstance(message, Batch) else (message,)
+        # What acts on a message still only in storage reads it first (rare: a late receipt, a deletion).
+        await read_messages(
+            self._store, contact.peer_id, contact.conversation, wanted_by(contact.conversation, messages)
+        )
         changed: list[str] = []
         urgencies = set()
         for item in messages:
@@ -899,6 +910,13 @@ class Messenger:
         self._listener.messages_changed(peer_id, [], [message_id])
         self._listener.contacts_changed()
 
+    async def page_in(self, peer_id: str, message_ids: list[str]) -> list[str]:
+        """Read stored messages of the chat that are not in memory (older pages as the person scrolls up,
+        a search); returns the ids read (``pyfront.messaging.paging``)."""
+        contact = self.contact(peer_id)
+        async with contact.lock:
+            return await read_messages(self._store, peer_id, contact.conversation, message_ids)
+
     async def mark_read(self, peer_id: str) -> list[str]:
         """The user sees this chat: its received messages are read (receipts go out if the setting is on
         and the contact is not a message request)."""
@@ -1051,7 +1069,8 @@ class Messenger:
                 (MESSAGE_STORE, f"{peer_id}:{message_id}", message.to_dict())
                 for message_id, message in contact.journal.items()
             ]
-            await self._store.write(puts, [*removed, (JOURNAL_STORE, peer_id)])
+            index_puts, index_deletes = index_writes(peer_id, contact.conversation)  # with its messages
+            await self._store.write(puts + index_puts, [*removed, *index_deletes, (JOURNAL_STORE, peer_id)])
             contact.journal.clear()
             contact.on_disk = True
         else:
@@ -1068,6 +1087,7 @@ class Messenger:
         """Delete every stored record of ``peer_id``: its messages, its chat metadata, then the contact."""
         for key in await self._store.keys(MESSAGE_STORE, f"{peer_id}:"):
             await self._store.delete(MESSAGE_STORE, key)
+        await forget_history(self._store, peer_id)
         await self._store.delete(CHAT_STORE, peer_id)
         await self._store.delete(JOURNAL_STORE, peer_id)
         await self._store.delete(CONTACT_STORE, peer_id)
@@ -1079,5 +1099,7 @@ class Messenger:
         await self._store.put_json(CHAT_STORE, contact.peer_id, meta)
 
     def _save_message(self, contact: Contact, message: ChatMessage) -> None:
-        """``message`` changed: stored with the contact's next write (``_save_contact``)."""
+        """``message`` changed: stored with the contact's next write (``_save_contact``), its index
+        entry with the next compaction."""
         contact.journal[message.message_id] = message
+        contact.conversation.note(message)

@@ -142,6 +142,10 @@ JOURNAL = Schema("contact journal", version=1)
 """``journal/<peer id>``: the contact record and the message records written since the last compaction
 (``pyfront.messaging.journal``)."""
 
+HISTORY_SEGMENT = Schema("history index segment", version=1)
+"""``history/<peer id>:<segment>``: part of a chat's index of stored messages, each ``[id, sent_at,
+expires_at, pinned]`` (``pyfront.messaging.history``)."""
+
 
 def _file_transfer_1_to_2(record: Record) -> Record:
     """Version 2 keeps the file's digest once known (an offer may say its digest follows in a
@@ -207,6 +211,7 @@ SCHEMAS: tuple[Schema, ...] = (
     SETTINGS,
     MAILBOXES,
     JOURNAL,
+    HISTORY_SEGMENT,
     FILE_TRANSFER,
     PROFILE,
     APPEARANCE,

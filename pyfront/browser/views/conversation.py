@@ -9,9 +9,13 @@ safety number, connect, search and the disappearing-messages timer. Each message
 for me, delete for everyone (own texts only), and details with the sent, delivered and read times.
 
 Long chats are windowed: the newest ``PAGE_SIZE`` messages show when the chat opens, and each scroll to
-the top (or "Show older messages") adds the next older page, keeping the scroll position. Search finds
-matches in the whole chat and moves the window to the page around each (then "Show newer messages", or
-scrolling down, pages forward; sending jumps back to the newest). A polite live region (``#chat-announce``)
+the top (or "Show older messages") adds the next older page, keeping the scroll position. Pages not read
+from storage yet are read first (``on_page_in``: ``Messenger.page_in``, ``pyfront.messaging.paging``);
+``#messages`` carries ``data-loaded`` (the chat's messages in memory) and ``data-stored`` (all it has).
+Search finds matches among the messages in memory at once, then reads the rest of the chat from storage
+in batches of ``SEARCH_BATCH``, newest first, adding what matches (the status says how far it got). It
+moves the window to the page around each match (then "Show newer messages", or scrolling down, pages
+forward; sending jumps back to the newest). A polite live region (``#chat-announce``)
 reads out new messages from the contact; ``#chat-status`` announces connection changes. Enter sends,
 Shift+Enter starts a new line.
 
@@ -35,12 +39,16 @@ from pyodide.ffi import create_once_callable
 from pyfront.browser.ui import Handlers, append, clock_time, element, full_time
 from pyfront.messaging.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
 from pyfront.messaging.contact import Contact, LinkStatus
+from pyfront.messaging.paging import FIRST_PAGE
 
 if TYPE_CHECKING:
     from pyfront.browser.views.attachments import Attachments
 
-#: Messages shown when a chat opens, and added by each scroll to the top.
-PAGE_SIZE = 40
+#: Messages shown when a chat opens, and added by each scroll to the top (the messenger reads as many of
+#: each chat when the vault opens).
+PAGE_SIZE = FIRST_PAGE
+#: Messages a search reads from storage at once before it looks at them and says how far it got.
+SEARCH_BATCH = 500
 #: Scrolled this close to the top of the list (CSS px), the next older page is shown.
 LOAD_MARGIN_PX = 240
 #: This close to the bottom (CSS px), a new message scrolls the list down to it.
@@ -101,9 +109,13 @@ class ConversationView:
         on_accept: Callable[[], Awaitable[None]],
         on_block: Callable[[], Awaitable[None]],
         on_delete_for_me: Callable[[str], Awaitable[None]] | None = None,
+        on_page_in: Callable[[list[str]], Awaitable[list[str]]] | None = None,
         attachments: Attachments | None = None,
     ) -> None:
         self.contact = contact
+        self._on_page_in = on_page_in
+        self._paging_older = False
+        self._search_round = 0
         self._attachments = attachments
         self._handlers = handlers
         self._on_delete = on_delete
@@ -412,24 +424,62 @@ class ConversationView:
         self.input.focus()
 
     def _find(self, query: str) -> None:
-        """Every message containing ``query`` (case-insensitive), newest first; shows the newest."""
+        """Every message containing ``query`` (case-insensitive), newest first; shows the newest. The
+        messages in memory are searched at once, the rest of the chat is read from storage after."""
         words = query.strip().casefold()[:MAX_QUERY_LENGTH]
+        self._search_round += 1
         self._mark_match(None)
         if not words:
             self._matches, self._match = [], -1
             self.search_status.textContent = ""
             return
-        found = [
-            message.message_id
-            for message in self.contact.conversation.ordered()
-            if message.kind is Kind.TEXT and words in message.text.casefold()
-        ]
+        conversation = self.contact.conversation
+        found = [message.message_id for message in conversation.ordered() if _matches(message, words)]
         self._matches = list(reversed(found))
         self._match = -1
-        if not self._matches:
+        unread = [i for i in conversation.index.newest_first() if i not in conversation.messages]
+        if unread and self._on_page_in is not None:
+            self._handlers.spawn(self._search_storage(self._search_round, words, unread))
+        if self._matches:
+            self._step_match(-1)
+        elif not unread:
             self.search_status.textContent = "No messages match."
-            return
-        self._step_match(-1)
+        else:
+            self.search_status.textContent = f"Searching older messages: 0 of {len(unread)} read…"
+
+    async def _search_storage(self, round_: int, words: str, unread: list[str]) -> None:
+        """Read the chat's messages not in memory, newest first, ``SEARCH_BATCH`` at a time, and add the
+        ones that match; stops when the query changes or search closes."""
+        assert self._on_page_in is not None
+        conversation = self.contact.conversation
+        for start in range(0, len(unread), SEARCH_BATCH):
+            batch = unread[start : start + SEARCH_BATCH]
+            await self._on_page_in(batch)
+            if round_ != self._search_round or self.search.hidden or not self.list.isConnected:
+                return
+            found = [
+                message_id
+                for message_id in batch
+                if (message := conversation.messages.get(message_id)) is not None and _matches(message, words)
+            ]
+            if found:
+                current = self._matches[self._match] if self._match >= 0 else None
+                places = {i: _key(m) for i in self._matches + found if (m := conversation.messages.get(i))}
+                self._matches = sorted(places, key=lambda i: places[i], reverse=True)
+                self._match = self._matches.index(current) if current in self._matches else -1
+            done = min(start + SEARCH_BATCH, len(unread))
+            if self._match < 0 and self._matches:
+                self._step_match(-1)
+            elif self._matches:
+                self._say_match()
+            if done < len(unread):
+                self.search_status.textContent = (
+                    f"{self.search_status.textContent if self._matches else 'No match yet'}; "
+                    f"searching older messages: {done} of {len(unread)} read…"
+                )
+            elif not self._matches:
+                self.search_status.textContent = "No messages match."
+        self._count()
 
     def _step_match(self, direction: int) -> None:
         """``-1``: the next older match; ``1``: the next newer one."""
@@ -443,6 +493,9 @@ class ConversationView:
         self._show_from(_key(message))
         item = self._items.get(message_id)
         self._mark_match(item)
+        self._say_match()
+
+    def _say_match(self) -> None:
         count = len(self._matches)
         self.search_status.textContent = f"Match {self._match + 1} of {count}" + (
             "" if count > 1 else " (the only one)"
@@ -469,43 +522,117 @@ class ConversationView:
         self._items.clear()
         self._shown = []
         self._render_many(ordered[start:end], above=True)
-        self.older.hidden = start <= 0
-        self.newer.hidden = end >= len(ordered)
+        self._edges([_key(message) for message in ordered])
+
+    def _edges(self, places: list[tuple[float, str]]) -> None:
+        """Show "older" and "newer" when there is more beyond the window, in memory (``places``, in
+        order) or in storage."""
+        index = self.contact.conversation.index
+        if not self._shown:
+            self.older.hidden = self.newer.hidden = True
+        else:
+            first, last = self._shown[0], self._shown[-1]
+            self.older.hidden = not (places and places[0] < first) and not index.before(first, 1)
+            self.newer.hidden = not (places and places[-1] > last) and not index.after(last, 1)
+        self._count()
+
+    def _count(self) -> None:
+        conversation = self.contact.conversation
+        self.list.dataset.loaded = str(len(conversation.messages))
+        self.list.dataset.stored = str(len(conversation.index))
+
+    def _read_first(self, message_ids: list[str], then: Callable[[], None]) -> bool:
+        """When some of ``message_ids`` are only in storage: read them, then run ``then`` (if the chat is
+        still on the screen), and return True; False when all are in memory (nothing started)."""
+        messages = self.contact.conversation.messages
+        missing = [message_id for message_id in message_ids if message_id not in messages]
+        if not missing or self._on_page_in is None:
+            return False
+        on_page_in = self._on_page_in
+
+        async def read() -> None:
+            try:
+                await on_page_in(missing)
+            except Exception as error:  # a damaged record: say so, and let the next scroll try again
+                self._paging_older = False
+                self.error.textContent = f"Older messages could not be read: {error}"
+                self.error.hidden = False
+                raise
+            if self.list.isConnected:
+                then()
+
+        self._handlers.spawn(read())
+        return True
 
     def _show_newest(self) -> None:
+        # What is in memory shows now; once the rest of the newest page is read, the page shows again.
+        self._read_first(self.contact.conversation.index.newest(PAGE_SIZE), self._show_newest)
         ordered = self.contact.conversation.ordered()
         self._show_window(ordered, max(0, len(ordered) - PAGE_SIZE), len(ordered))
         self.list.scrollTop = self.list.scrollHeight
 
     def show_older(self) -> int:
         """Show the next ``PAGE_SIZE`` older messages above the ones on the screen (the view stays
-        where it was); returns how many were added."""
+        where it was); returns how many were added (0 while they are read from storage: they show
+        once read)."""
+        if self._shown and not self._paging_older:
+            older = self.contact.conversation.index.before(self._shown[0], PAGE_SIZE)
+
+            def then() -> None:
+                self._paging_older = False
+                self.show_older()
+
+            if self._read_first(older, then):
+                self._paging_older = True
+                return 0
+        if self._paging_older:
+            return 0
         ordered, places = self._places()
         end = bisect.bisect_left(places, self._shown[0]) if self._shown else len(ordered)
         page = ordered[max(0, end - PAGE_SIZE) : end]
         before = self.list.scrollHeight
         self._render_many(page, above=True)
         self.list.scrollTop = self.list.scrollTop + self.list.scrollHeight - before
-        self.older.hidden = end - len(page) <= 0
+        self._edges(places)
         return len(page)
 
     def show_newer(self) -> int:
         """Show the next ``PAGE_SIZE`` newer messages below the ones on the screen."""
+
+        def then() -> None:
+            self.show_newer()
+
+        if self._shown and self._read_first(
+            self.contact.conversation.index.after(self._shown[-1], PAGE_SIZE), then
+        ):
+            return 0
         ordered, places = self._places()
         start = bisect.bisect_right(places, self._shown[-1]) if self._shown else 0
         page = ordered[start : start + PAGE_SIZE]
         self._render_many(page, above=False)
-        self.newer.hidden = start + len(page) >= len(ordered)
+        self._edges(places)
         return len(page)
 
     def _show_from(self, place: tuple[float, str]) -> None:
         """Make sure the message at ``place`` is on the screen (a search match): within the window it
-        stays as it is, else the window moves to the page around it."""
+        stays as it is, else the window moves to the page around it (read from storage first, where
+        needed: the match shows then)."""
         if self._shown and self._shown[0] <= place <= self._shown[-1]:
             return
+        index = self.contact.conversation.index
+        around = index.before(place, PAGE_SIZE // 2) + index.after(place, PAGE_SIZE // 2)
+
+        def then() -> None:
+            self._show_from(place)
+            message_id = place[1]
+            if self._matches and self._match >= 0 and self._matches[self._match] == message_id:
+                self._mark_match(self._items.get(message_id))
+
+        if self._read_first(around, then):
+            return
         ordered, places = self._places()
-        index = bisect.bisect_left(places, place)
-        start = max(0, min(index - PAGE_SIZE // 2, len(ordered) - PAGE_SIZE))
+        at = bisect.bisect_left(places, place)
+        start = max(0, min(at - PAGE_SIZE // 2, len(ordered) - PAGE_SIZE))
         self._show_window(ordered, start, min(len(ordered), start + PAGE_SIZE))
 
     def _render_many(self, messages: list[ChatMessage], *, above: bool) -> None:
@@ -730,6 +857,7 @@ class ConversationView:
             if message is not None:
                 self._upsert(message)
         self.timer.value = str(self.contact.conversation.timer)
+        self._count()
 
     def _upsert(self, message: ChatMessage) -> None:
         old = self._items.get(message.message_id)
@@ -870,6 +998,10 @@ class ConversationView:
             append(meta, tick)
             append(meta, element("span", words, classes="visually-hidden"))
         return meta
+
+
+def _matches(message: ChatMessage, words: str) -> bool:
+    return message.kind is Kind.TEXT and words in message.text.casefold()
 
 
 def _sync(handler: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
