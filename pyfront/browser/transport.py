@@ -48,7 +48,7 @@ class BrokerTransport(Registration):
 
     def start(self) -> None:
         """Open the socket and start heartbeats."""
-        if self._closed:
+        if self.closed:
             raise InvalidStateError("transport: closed")
         self._connect()
         if self._ticker is None:
@@ -136,6 +136,6 @@ class BrokerTransport(Registration):
 
     async def _reconnect_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
-        if not self._closed:
+        if not self.closed:
             self.reconnects += 1
             self._connect()

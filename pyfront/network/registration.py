@@ -8,8 +8,9 @@ it for a socket the front owns (``pyfront.browser.transport.BrokerTransport``: t
   (``dropped_frames``): a hostile broker cannot crash us;
 * the client is ticked every ``TICK_INTERVAL_S`` (heartbeats every 5 s keep the registration alive);
 * a dropped socket is opened again with the same id and token after ``Backoff`` delays (reset once the
-  broker says ``OPEN``); a broker that refuses us (``ID-TAKEN``, ``ERROR``: ``FINAL_FAILURES``, kept in
-  ``last_failure``) is not retried: that needs the person;
+  broker says ``OPEN``) while the registration is ``RUNNING``; a broker that refuses us (``ID-TAKEN``,
+  ``ERROR``: ``FINAL_FAILURES``, kept in ``last_failure``) leaves it ``REFUSED``, not retried: that needs
+  the person; ``close`` leaves it ``CLOSED`` (``RegistrationState``, one table of moves);
 * ``wait_registered`` ends when the broker accepts our id, or raises the front's refusal;
 * events (``Registered``, ``RemoteDescription``, ``RemoteCandidate``, ``PeerUnavailable``,
   ``SignalingFailed``) go to one callback, in order.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from enum import Enum
 
 from pyfront.errors import InvalidStateError, ProtocolError
 from pyfront.messaging.signaling import (
@@ -38,6 +40,23 @@ from pyfront.messaging.signaling import (
 
 #: How often the signaling client is ticked (heartbeats are due every 5 s).
 TICK_INTERVAL_S = 1.0
+
+
+class RegistrationState(Enum):
+    RUNNING = "running"
+    """Registered, or (re)connecting."""
+    REFUSED = "refused"
+    """The broker refused us for good (``last_failure``): no reconnect."""
+    CLOSED = "closed"
+    """We left: no reconnect, no heartbeat."""
+
+
+#: The one table of a registration's moves.
+_MOVES: dict[RegistrationState, frozenset[RegistrationState]] = {
+    RegistrationState.RUNNING: frozenset({RegistrationState.REFUSED, RegistrationState.CLOSED}),
+    RegistrationState.REFUSED: frozenset({RegistrationState.CLOSED}),
+    RegistrationState.CLOSED: frozenset(),
+}
 
 
 class Registration(ABC):
@@ -58,7 +77,7 @@ class Registration(ABC):
         self._on_event = on_event
         self._clock = clock
         self._backoff = backoff or Backoff()
-        self._closed = False
+        self.state = RegistrationState.RUNNING
         self._registered: asyncio.Future[None] = asyncio.get_event_loop().create_future()
         self.dropped_frames = 0
         self.reconnects = 0
@@ -77,6 +96,15 @@ class Registration(ABC):
     @property
     def registered(self) -> bool:
         return self.client.state is SignalingState.OPEN
+
+    @property
+    def closed(self) -> bool:
+        return self.state is RegistrationState.CLOSED
+
+    def _move(self, state: RegistrationState) -> None:
+        if state not in _MOVES[self.state]:
+            raise InvalidStateError(f"broker: no move from {self.state.value} to {state.value}")
+        self.state = state
 
     # --- the front's calls ---------------------------------------------------------------------------
 
@@ -104,7 +132,7 @@ class Registration(ABC):
 
     def _retry_delay(self) -> float | None:
         """After a closed socket: how long to wait before opening it again, or None (closed, or refused)."""
-        if self._closed or self.last_failure is not None:
+        if self.state is not RegistrationState.RUNNING:
             return None
         return self._backoff.next_delay()
 
@@ -131,21 +159,23 @@ class Registration(ABC):
                     self._registered.set_result(None)
             if isinstance(event, SignalingFailed) and event.reason in FINAL_FAILURES:
                 self.last_failure = event
+                if self.state is RegistrationState.RUNNING:
+                    self._move(RegistrationState.REFUSED)
                 if not self._registered.done():
                     self._registered.set_exception(self._refusal(event))
                     self._registered.exception()
             self._on_event(event)
 
     async def _tick_forever(self) -> None:
-        while not self._closed:
+        while not self.closed:
             await asyncio.sleep(TICK_INTERVAL_S)
             self._emit(self.client.tick(self._clock()))
 
     def _end(self, what: str) -> bool:
         """Leave the broker for good (no reconnect); False if that was done already."""
-        if self._closed:
+        if self.closed:
             return False
-        self._closed = True
+        self._move(RegistrationState.CLOSED)
         if not self._registered.done():
             self._registered.set_exception(InvalidStateError(f"{what}: closed"))
             self._registered.exception()

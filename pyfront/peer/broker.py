@@ -61,7 +61,7 @@ class BrokerConnection(Registration):
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        if self._closed:
+        if self.closed:
             raise InvalidStateError("broker: closed")
         if not self._tasks:
             self._tasks = [
