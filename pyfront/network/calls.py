@@ -52,6 +52,14 @@ class BrokerStatus(Enum):
         return None
 
 
+class LinkEvent(Enum):
+    """What happened to a link, as the worker hands it to the messenger."""
+
+    OPEN = "open"
+    MESSAGE = "message"
+    CLOSED = "closed"
+
+
 class CallLink(Link, Protocol):
     """A link as the network sees it: the messenger's ``Link``, and the wait for its channel."""
 
@@ -81,7 +89,7 @@ class Calls(Generic[L]):
         self.status = BrokerStatus.CONNECTING
         self.status_detail = ""
         self._clock = clock
-        self._queue: asyncio.Queue[tuple[str, str, L, bytes]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[LinkEvent, str, L, bytes]] = asyncio.Queue()
         self._dialing: set[str] = set()
         self._schedule = DialSchedule()
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -135,21 +143,21 @@ class Calls(Generic[L]):
     # --- link events (links.LinkEvents), in order ---------------------------------------------------
 
     def link_open(self, peer_id: str, link: L) -> None:
-        self._queue.put_nowait(("open", peer_id, link, b""))
+        self._queue.put_nowait((LinkEvent.OPEN, peer_id, link, b""))
 
     def link_message(self, peer_id: str, link: L, data: bytes) -> None:
-        self._queue.put_nowait(("message", peer_id, link, data))
+        self._queue.put_nowait((LinkEvent.MESSAGE, peer_id, link, data))
 
     def link_closed(self, peer_id: str, link: L, reason: str) -> None:
-        self._queue.put_nowait(("closed", peer_id, link, reason.encode()))
+        self._queue.put_nowait((LinkEvent.CLOSED, peer_id, link, reason.encode()))
 
     async def _work(self) -> None:
         while True:
             kind, peer_id, link, data = await self._queue.get()
             try:
-                if kind == "open":
+                if kind is LinkEvent.OPEN:
                     await self.messenger.link_open(peer_id, link)
-                elif kind == "message":
+                elif kind is LinkEvent.MESSAGE:
                     await self.messenger.link_message(peer_id, link, data)
                 else:
                     await self.messenger.link_closed(peer_id, link, data.decode())
@@ -162,8 +170,8 @@ class Calls(Generic[L]):
                     self._schedule.reset(peer_id)
             except Exception as error:  # one bad event must not stop the worker; the log says why
                 reason = f"{type(error).__name__}: {error}"
-                self._link_failed(peer_id, kind, reason)
-                if kind == "open":  # no half-open link that holds the contact until a timeout: drop it
+                self._link_failed(peer_id, kind.value, reason)
+                if kind is LinkEvent.OPEN:  # no half-open link holds the contact until a timeout: drop it
                     link.close(f"the handshake could not start ({reason})")
                 self.messenger.connection_failed(peer_id, reason)
             self.events_handled += 1
