@@ -47,12 +47,14 @@ Every call crosses the FFI and awaits a promise; see ``docs/crypto.md`` and ``be
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Literal
 
+from pyfront.crypto.promise import SettledFuture
 from pyfront.crypto.provider import (
     AES_BLOCK,
     AES_GCM_NONCE_LENGTH,
@@ -89,7 +91,7 @@ NOBLE_MLKEM_URL = f"{VENDOR_NOBLE_URL}/post-quantum/ml-kem.js"
 NOBLE_ARGON2_URL = f"{VENDOR_NOBLE_URL}/hashes/argon2.js"
 # Our own one-promise-per-operation helper module (served from our origin, in the bundle manifest).
 CRYPTO_BRIDGE_URL = "/static/js/crypto_bridge.js"
-CRYPTO_BRIDGE_VERSION = 1
+CRYPTO_BRIDGE_VERSION = 2
 # A page function ``(url) => import(url)``: lets Python load an ES module without ``eval`` (strict CSP).
 PAGE_IMPORT_GLOBAL = "parleyImport"
 ARGON2_VERSION = 0x13
@@ -108,7 +110,7 @@ class _Ffi:
     def __init__(self) -> None:
         try:
             import js  # noqa: PLC0415
-            from pyodide.ffi import JsException, to_js  # noqa: PLC0415
+            from pyodide.ffi import JsException, create_proxy, to_js  # noqa: PLC0415
         except ImportError as error:
             raise CryptoError("the WebCrypto provider runs only inside Pyodide") from error
         self.js: Any = js
@@ -116,6 +118,7 @@ class _Ffi:
         self.js_exception: type[Exception] = JsException
         self._to_js: Callable[..., Any] = to_js
         self._from_entries: Any = js.Object.fromEntries
+        self.proxy: Callable[[Callable[..., None]], Any] = create_proxy
 
     def bytes_in(self, data: bytes) -> Any:
         """A fresh ``Uint8Array`` copy of ``data``."""
@@ -152,9 +155,12 @@ class WebCryptoProvider(CryptoProvider):
         random_bytes: Callable[[int], bytes] | None = None,
         key_cache_entries: int = KEY_CACHE_ENTRIES,
         bridge: Any = None,
+        resume_in_callback: bool = True,
     ) -> None:
         """``noble_ml_kem768``: noble's ``ml_kem768`` object to use for ML-KEM, or None for WebCrypto's;
-        ``bridge``: the ``crypto_bridge.js`` module (``load_crypto_bridge``), or None for separate calls."""
+        ``bridge``: the ``crypto_bridge.js`` module (``load_crypto_bridge``), or None for separate calls;
+        ``resume_in_callback``: with the bridge, wait on each promise through a ``SettledFuture`` (the
+        task resumes in the promise's callback) rather than a plain ``await`` (one more event-loop hop)."""
         super().__init__(random_bytes)
         self._ffi = _Ffi()
         self._noble = noble_ml_kem768
@@ -162,6 +168,18 @@ class WebCryptoProvider(CryptoProvider):
         self._argon2: Any = None
         self._key_cache: OrderedDict[tuple[str, str, str, bytes], Any] = OrderedDict()
         self._key_cache_entries = key_cache_entries
+        self._resume_in_callback = resume_in_callback
+
+    def _call(self, target: Any, method: str, *args: Any) -> Awaitable[Any]:
+        """``target.method(*args)``, a JS call that returns a promise, as something to await: with the
+        bridge, a ``SettledFuture`` that the promise's own callback settles (``callThen``), so the task
+        resumes without another trip through the event loop (``pyfront.crypto.promise``)."""
+        if self._resume_in_callback and self._bridge is not None:
+            future = SettledFuture(asyncio.get_running_loop())
+            self._bridge.callThen(self._ffi.proxy(future.settle), target, method, *args)
+            return future
+        awaitable: Awaitable[Any] = getattr(target, method)(*args)
+        return awaitable
 
     def clear_key_cache(self) -> None:
         """Drop every cached CryptoKey (e.g. when the app locks)."""
@@ -171,16 +189,28 @@ class WebCryptoProvider(CryptoProvider):
         """A non-extractable CryptoKey for ``raw``, from the cache when this key was imported before."""
         ffi = self._ffi
         if self._key_cache_entries <= 0:
-            return await ffi.subtle.importKey(
-                key_format, ffi.bytes_in(raw), ffi.record(name=algorithm), False, ffi.usages(*usage.split())
+            return await self._call(
+                ffi.subtle,
+                "importKey",
+                key_format,
+                ffi.bytes_in(raw),
+                ffi.record(name=algorithm),
+                False,
+                ffi.usages(*usage.split()),
             )
         slot = (key_format, algorithm, usage, hashlib.sha256(raw).digest())
         crypto_key = self._key_cache.get(slot)
         if crypto_key is not None:
             self._key_cache.move_to_end(slot)
             return crypto_key
-        crypto_key = await ffi.subtle.importKey(
-            key_format, ffi.bytes_in(raw), ffi.record(name=algorithm), False, ffi.usages(*usage.split())
+        crypto_key = await self._call(
+            ffi.subtle,
+            "importKey",
+            key_format,
+            ffi.bytes_in(raw),
+            ffi.record(name=algorithm),
+            False,
+            ffi.usages(*usage.split()),
         )
         self._key_cache[slot] = crypto_key
         if len(self._key_cache) > self._key_cache_entries:
@@ -193,8 +223,14 @@ class WebCryptoProvider(CryptoProvider):
         JavaScript (docs/files.md)."""
         require_length("file key", key, 32)
         ffi = self._ffi
-        return await ffi.subtle.importKey(
-            "raw", ffi.bytes_in(key), ffi.record(name="AES-GCM"), False, ffi.usages("encrypt", "decrypt")
+        return await self._call(
+            ffi.subtle,
+            "importKey",
+            "raw",
+            ffi.bytes_in(key),
+            ffi.record(name="AES-GCM"),
+            False,
+            ffi.usages("encrypt", "decrypt"),
         )
 
     @property
@@ -236,10 +272,14 @@ class WebCryptoProvider(CryptoProvider):
         require_length("AES-GCM nonce", nonce, AES_GCM_NONCE_LENGTH)
         if self._bridge is not None:
             packed = self._ffi.bytes_in(b"".join((key, nonce, aad, plaintext)))
-            return bytes_out(await self._bridge.aesGcm(True, packed, len(key), len(aad)))
+            return bytes_out(await self._call(self._bridge, "aesGcm", True, packed, len(key), len(aad)))
         crypto_key = await self._aes_key("AES-GCM", key, "encrypt")
-        sealed = await self._ffi.subtle.encrypt(
-            self._gcm_params(nonce, aad), crypto_key, self._ffi.bytes_in(plaintext)
+        sealed = await self._call(
+            self._ffi.subtle,
+            "encrypt",
+            self._gcm_params(nonce, aad),
+            crypto_key,
+            self._ffi.bytes_in(plaintext),
         )
         return bytes_out(sealed)
 
@@ -251,13 +291,17 @@ class WebCryptoProvider(CryptoProvider):
         if self._bridge is not None:
             packed = self._ffi.bytes_in(b"".join((key, nonce, aad, ciphertext)))
             try:
-                return bytes_out(await self._bridge.aesGcm(False, packed, len(key), len(aad)))
+                return bytes_out(await self._call(self._bridge, "aesGcm", False, packed, len(key), len(aad)))
             except self._ffi.js_exception:
                 raise AuthenticationError("AES-GCM: tag does not verify") from None
         crypto_key = await self._aes_key("AES-GCM", key, "decrypt")
         try:
-            opened = await self._ffi.subtle.decrypt(
-                self._gcm_params(nonce, aad), crypto_key, self._ffi.bytes_in(ciphertext)
+            opened = await self._call(
+                self._ffi.subtle,
+                "decrypt",
+                self._gcm_params(nonce, aad),
+                crypto_key,
+                self._ffi.bytes_in(ciphertext),
             )
         except self._ffi.js_exception:
             raise AuthenticationError("AES-GCM: tag does not verify") from None
@@ -268,10 +312,12 @@ class WebCryptoProvider(CryptoProvider):
         require_length("AES-CBC iv", iv, AES_BLOCK)
         ffi = self._ffi
         if self._bridge is not None:
-            return bytes_out(await self._bridge.aesCbc(True, ffi.bytes_in(b"".join((key, iv, plaintext)))))
+            return bytes_out(
+                await self._call(self._bridge, "aesCbc", True, ffi.bytes_in(b"".join((key, iv, plaintext))))
+            )
         crypto_key = await self._aes_key("AES-CBC", key, "encrypt")
         params = ffi.record(name="AES-CBC", iv=ffi.bytes_in(iv))
-        return bytes_out(await ffi.subtle.encrypt(params, crypto_key, ffi.bytes_in(plaintext)))
+        return bytes_out(await self._call(ffi.subtle, "encrypt", params, crypto_key, ffi.bytes_in(plaintext)))
 
     async def aes_cbc_decrypt(self, key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
         require_length("AES-CBC key", key, 32)
@@ -282,14 +328,18 @@ class WebCryptoProvider(CryptoProvider):
         if self._bridge is not None:
             try:
                 return bytes_out(
-                    await self._bridge.aesCbc(False, ffi.bytes_in(b"".join((key, iv, ciphertext))))
+                    await self._call(
+                        self._bridge, "aesCbc", False, ffi.bytes_in(b"".join((key, iv, ciphertext)))
+                    )
                 )
             except ffi.js_exception:
                 raise AuthenticationError("AES-CBC: invalid padding") from None
         crypto_key = await self._aes_key("AES-CBC", key, "decrypt")
         params = ffi.record(name="AES-CBC", iv=ffi.bytes_in(iv))
         try:
-            return bytes_out(await ffi.subtle.decrypt(params, crypto_key, ffi.bytes_in(ciphertext)))
+            return bytes_out(
+                await self._call(ffi.subtle, "decrypt", params, crypto_key, ffi.bytes_in(ciphertext))
+            )
         except ffi.js_exception:
             raise AuthenticationError("AES-CBC: invalid padding") from None
 
@@ -298,16 +348,24 @@ class WebCryptoProvider(CryptoProvider):
     async def _import_extractable_pkcs8(self, algorithm: str, prefix: bytes, raw: bytes, usage: str) -> Any:
         """An extractable private key, to read its public half from the JWK export; never cached."""
         ffi = self._ffi
-        return await ffi.subtle.importKey(
-            "pkcs8", ffi.bytes_in(prefix + raw), ffi.record(name=algorithm), True, ffi.usages(usage)
+        return await self._call(
+            ffi.subtle,
+            "importKey",
+            "pkcs8",
+            ffi.bytes_in(prefix + raw),
+            ffi.record(name=algorithm),
+            True,
+            ffi.usages(usage),
         )
 
     async def _jwk_member(self, crypto_key: Any, member: str) -> bytes:
-        jwk = await self._ffi.subtle.exportKey("jwk", crypto_key)
+        jwk = await self._call(self._ffi.subtle, "exportKey", "jwk", crypto_key)
         return _base64url(str(getattr(jwk, member)))
 
     async def _bridge_public_key(self, algorithm: str, raw: bytes) -> bytes:
-        return _base64url(str(await self._bridge.publicKey(algorithm, self._ffi.bytes_in(raw))))
+        return _base64url(
+            str(await self._call(self._bridge, "publicKey", algorithm, self._ffi.bytes_in(raw)))
+        )
 
     async def x25519_public_key(self, private_key: bytes) -> bytes:
         require_length("X25519 private key", private_key, X25519_KEY_LENGTH)
@@ -324,7 +382,9 @@ class WebCryptoProvider(CryptoProvider):
         ffi = self._ffi
         if self._bridge is not None:
             try:
-                shared = bytes_out(await self._bridge.x25519(ffi.bytes_in(private_key + public_key)))
+                shared = bytes_out(
+                    await self._call(self._bridge, "x25519", ffi.bytes_in(private_key + public_key))
+                )
             except ffi.js_exception:
                 raise CryptoError("X25519: all-zero shared secret (low-order public key)") from None
             if not any(shared):
@@ -334,8 +394,12 @@ class WebCryptoProvider(CryptoProvider):
         try:
             theirs = await self._import_key("raw", public_key, "X25519", "")
             shared = bytes_out(
-                await ffi.subtle.deriveBits(
-                    ffi.record(name="X25519", public=theirs), ours, X25519_KEY_LENGTH * 8
+                await self._call(
+                    ffi.subtle,
+                    "deriveBits",
+                    ffi.record(name="X25519", public=theirs),
+                    ours,
+                    X25519_KEY_LENGTH * 8,
                 )
             )
         except ffi.js_exception:
@@ -356,7 +420,11 @@ class WebCryptoProvider(CryptoProvider):
         require_length("Ed25519 seed", seed, ED25519_SEED_LENGTH)
         ffi = self._ffi
         crypto_key = await self._import_key("pkcs8", PKCS8_ED25519_PREFIX + seed, "Ed25519", "sign")
-        return bytes_out(await ffi.subtle.sign(ffi.record(name="Ed25519"), crypto_key, ffi.bytes_in(message)))
+        return bytes_out(
+            await self._call(
+                ffi.subtle, "sign", ffi.record(name="Ed25519"), crypto_key, ffi.bytes_in(message)
+            )
+        )
 
     async def ed25519_verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         if len(public_key) != ED25519_PUBLIC_LENGTH or len(signature) != ED25519_SIGNATURE_LENGTH:
@@ -364,8 +432,13 @@ class WebCryptoProvider(CryptoProvider):
         ffi = self._ffi
         try:
             crypto_key = await self._import_key("raw", public_key, "Ed25519", "verify")
-            valid = await ffi.subtle.verify(
-                ffi.record(name="Ed25519"), crypto_key, ffi.bytes_in(signature), ffi.bytes_in(message)
+            valid = await self._call(
+                ffi.subtle,
+                "verify",
+                ffi.record(name="Ed25519"),
+                crypto_key,
+                ffi.bytes_in(signature),
+                ffi.bytes_in(message),
             )
         except ffi.js_exception:
             return False
@@ -375,7 +448,9 @@ class WebCryptoProvider(CryptoProvider):
 
     async def _mlkem_extractable_private(self, seed: bytes) -> Any:
         ffi = self._ffi
-        return await ffi.subtle.importKey(
+        return await self._call(
+            ffi.subtle,
+            "importKey",
             "raw-seed",
             ffi.bytes_in(seed),
             ffi.record(name=MLKEM768_ALGORITHM),
@@ -417,7 +492,7 @@ class WebCryptoProvider(CryptoProvider):
             )
         except ffi.js_exception:
             raise CryptoError("ML-KEM-768: malformed encapsulation key") from None
-        result = await ffi.subtle.encapsulateBits(algorithm, public)
+        result = await self._call(ffi.subtle, "encapsulateBits", algorithm, public)
         return bytes_out(result.ciphertext), SharedSecret(bytes_out(result.sharedKey))
 
     async def mlkem768_decapsulate(self, seed: bytes, ciphertext: bytes) -> SharedSecret:
@@ -430,7 +505,9 @@ class WebCryptoProvider(CryptoProvider):
         else:
             private = await self._import_key("raw-seed", seed, MLKEM768_ALGORITHM, "decapsulateBits")
             algorithm = ffi.record(name=MLKEM768_ALGORITHM)
-            shared = bytes_out(await ffi.subtle.decapsulateBits(algorithm, private, ffi.bytes_in(ciphertext)))
+            shared = bytes_out(
+                await self._call(ffi.subtle, "decapsulateBits", algorithm, private, ffi.bytes_in(ciphertext))
+            )
         require_length("ML-KEM-768 shared secret", shared, MLKEM_SHARED_SECRET_LENGTH)
         return SharedSecret(shared)
 
@@ -439,11 +516,17 @@ class WebCryptoProvider(CryptoProvider):
     async def pbkdf2_sha256(self, password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
         require_pbkdf2_parameters(iterations, length)
         ffi = self._ffi
-        base = await ffi.subtle.importKey(
-            "raw", ffi.bytes_in(password), ffi.record(name="PBKDF2"), False, ffi.usages("deriveBits")
+        base = await self._call(
+            ffi.subtle,
+            "importKey",
+            "raw",
+            ffi.bytes_in(password),
+            ffi.record(name="PBKDF2"),
+            False,
+            ffi.usages("deriveBits"),
         )
         params = ffi.record(name="PBKDF2", hash="SHA-256", salt=ffi.bytes_in(salt), iterations=iterations)
-        return SymmetricKey(bytes_out(await ffi.subtle.deriveBits(params, base, length * 8)))
+        return SymmetricKey(bytes_out(await self._call(ffi.subtle, "deriveBits", params, base, length * 8)))
 
     @property
     def argon2id_available(self) -> bool:
@@ -472,8 +555,12 @@ class WebCryptoProvider(CryptoProvider):
         if associated_data:
             options["personalization"] = ffi.bytes_in(associated_data)
         try:
-            derived = await self._argon2.argon2idAsync(
-                ffi.bytes_in(password), ffi.bytes_in(salt), ffi.record(**options)
+            derived = await self._call(
+                self._argon2,
+                "argon2idAsync",
+                ffi.bytes_in(password),
+                ffi.bytes_in(salt),
+                ffi.record(**options),
             )
         except ffi.js_exception as error:
             raise CryptoError(f"Argon2id refused its parameters: {error}") from None

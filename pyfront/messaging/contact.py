@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pyfront.errors import DecodeError
 from pyfront.messaging.chat import ChatMessage, Conversation
+from pyfront.messaging.write_order import WriteOrder
 from pyfront.session.content import ID_LENGTH
 from pyfront.session.session import Session
 from pyfront.storage.migrations import CONTACT
@@ -111,6 +112,8 @@ class Contact:
     #: When each text sent and not acknowledged yet last left (in memory; ``Messenger._resend_unacked``).
     in_flight: dict[str, float] = field(default_factory=dict, repr=False)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    #: The order of this contact's writes: a received text's may finish after the lock is released.
+    writes: WriteOrder = field(default_factory=WriteOrder, repr=False)
 
     def __repr__(self) -> str:
         return f"Contact({self.peer_id!r}, {self.status.value})"

@@ -54,7 +54,7 @@ Time is Unix seconds from the ``clock`` given to ``Messenger``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from enum import Enum
 from typing import Any
 
@@ -145,6 +145,10 @@ CONTACT_STORE = "contact"
 CHAT_STORE = "chat"
 ACCOUNT_STORE, ACCOUNT_KEY = "olm", "account"
 BLOCK_STORE, BLOCK_KEY = "block", "list"
+
+
+async def _nothing() -> None:
+    return None
 
 
 class _Urgency(Enum):
@@ -422,6 +426,7 @@ class Messenger:
         contact = self.contacts.get(peer_id)
         if contact is None:
             return
+        finish: Callable[[], Awaitable[None]] | None = None
         async with contact.lock:
             if contact.link is not link:
                 return  # a superseded link's late frame
@@ -434,10 +439,12 @@ class Messenger:
             except ProtocolError:
                 contact.rejected += 1
                 return
-            if len(actions) == 1 and isinstance(actions[0], Deliver):
-                await self._receive(contact, actions[0].message)  # the steady state
+            if len(actions) == 1 and isinstance(actions[0], Deliver):  # the steady state
+                finish = await self._receive(contact, actions[0].message, outside_lock=True)
             else:
                 await self._apply(contact, actions)
+        if finish is not None:
+            await finish()  # the write of what was shown: a reply need not wait for it (write_order)
 
     async def link_closed(self, peer_id: str, link: Link, reason: str) -> None:
         contact = self.contacts.get(peer_id)
@@ -679,14 +686,20 @@ class Messenger:
 
     # --- what arrives -----------------------------------------------------------------------------
 
-    async def _receive(self, contact: Contact, message: AppMessage) -> None:
+    async def _receive(
+        self, contact: Contact, message: AppMessage, *, outside_lock: bool = False
+    ) -> Callable[[], Awaitable[None]] | None:
         """One application message (or ``Batch`` of them) arrived: at most one write.
 
         What it shows is shown first, then stored, before anything leaves (what it owes the peer rides
         on the next message sent, or leaves by ``tick``). A frame that shows nothing (an acknowledgement,
         a receipt, typing) only marks the contact ``dirty``: its layer states are stored with the next
         write or by ``tick``. Losing them in a crash is harmless (every layer accepts the peer's later
-        frames after a gap, and nothing was sent with keys they held)."""
+        frames after a gap, and nothing was sent with keys they held).
+
+        ``outside_lock``: a journal write (the common case) is prepared here and returned, for the caller
+        to run once it has released the contact's lock (``pyfront.messaging.write_order`` keeps it ahead
+        of every later write); ``None`` when nothing is left to do."""
         messages = message.messages if isinstance(message, Batch) else (message,)
         # What acts on a message still only in storage reads it first (rare: a late receipt, a deletion).
         await read_messages(
@@ -703,11 +716,15 @@ class Messenger:
         if _Urgency.TIMER in urgencies:
             await self._save_chat_meta(contact)
         if urgencies - {_Urgency.LATER}:
-            await self._save_contact(contact, compact=_Urgency.COMPACT in urgencies)
+            compact = _Urgency.COMPACT in urgencies
+            if outside_lock and not self._compacts(contact, compact):
+                return self._journal_write(contact, contacts_changed=bool(changed))
+            await self._save_contact(contact, compact=compact)
         else:
             contact.dirty = True
         if changed:
             self._listener.contacts_changed()
+        return None
 
     def _delivered(self, contact: Contact, message: AppMessage) -> tuple[list[str], _Urgency]:
         """Apply one application message to the contact and its chat (nothing is stored or shown here):
@@ -993,7 +1010,7 @@ class Messenger:
                 link.close("blocked")
             contact.session.close()
             self.contacts.pop(peer_id, None)
-            await self._forget(peer_id)
+            await self._forget(peer_id, contact)
         self._listener.contacts_changed()
 
     async def unblock(self, peer_id: str) -> None:
@@ -1064,27 +1081,64 @@ class Messenger:
         peer_id = contact.peer_id
         record = contact.to_dict()
         removed = [(MESSAGE_STORE, f"{peer_id}:{message_id}") for message_id in deletes]
-        if compact or not contact.on_disk or len(contact.journal) >= MAX_JOURNAL_MESSAGES:
+        turn = contact.writes.reserve()
+        if self._compacts(contact, compact):
             puts = [(CONTACT_STORE, peer_id, record)] + [
                 (MESSAGE_STORE, f"{peer_id}:{message_id}", message.to_dict())
                 for message_id, message in contact.journal.items()
             ]
             index_puts, index_deletes = index_writes(peer_id, contact.conversation)  # with its messages
-            await self._store.write(puts + index_puts, [*removed, *index_deletes, (JOURNAL_STORE, peer_id)])
+            every_put, every_delete = puts + index_puts, [*removed, *index_deletes, (JOURNAL_STORE, peer_id)]
+            await turn.run(lambda: self._store.write(every_put, every_delete))
             contact.journal.clear()
             contact.on_disk = True
         else:
             messages = [message.to_dict() for message in contact.journal.values()]
-            await self._store.write([(JOURNAL_STORE, peer_id, journal_record(record, messages))], removed)
+            puts = [(JOURNAL_STORE, peer_id, journal_record(record, messages))]
+            await turn.run(lambda: self._store.write(puts, removed))
         contact.dirty = False
         contact.stored_at = self._clock()
+
+    @staticmethod
+    def _compacts(contact: Contact, compact: bool) -> bool:
+        """Is the contact's next write a compaction (asked for, its first write, or a full journal)?"""
+        return compact or not contact.on_disk or len(contact.journal) >= MAX_JOURNAL_MESSAGES
+
+    def _journal_write(
+        self, contact: Contact, *, contacts_changed: bool
+    ) -> Callable[[], Awaitable[None]] | None:
+        """The contact's journal write (never a compaction), prepared now under its lock and returned to
+        run after the lock is released; its turn is taken now, so every later write lands after it. A
+        failed write leaves the contact ``dirty`` (``tick`` writes it again) and raises."""
+        if self._removed(contact):
+            return None
+        peer_id = contact.peer_id
+        messages = [message.to_dict() for message in contact.journal.values()]
+        puts = [(JOURNAL_STORE, peer_id, journal_record(contact.to_dict(), messages))]
+        turn = contact.writes.reserve()
+        contact.dirty = False
+        contact.stored_at = self._clock()
+
+        async def finish() -> None:
+            try:
+                await turn.run(lambda: self._store.write(puts, []))
+            except BaseException:
+                contact.dirty = True
+                raise
+            if contacts_changed:
+                self._listener.contacts_changed()
+
+        return finish
 
     async def _save_block_list(self, blocked: list[str]) -> None:
         await self._store.put_json(BLOCK_STORE, BLOCK_KEY, BLOCK_LIST.new(peer_ids=blocked))
         self._blocked = blocked
 
-    async def _forget(self, peer_id: str) -> None:
-        """Delete every stored record of ``peer_id``: its messages, its chat metadata, then the contact."""
+    async def _forget(self, peer_id: str, contact: Contact | None = None) -> None:
+        """Delete every stored record of ``peer_id``: its messages, its chat metadata, then the contact
+        (after every write of ``contact`` already under way)."""
+        if contact is not None:
+            await contact.writes.reserve().run(_nothing)
         for key in await self._store.keys(MESSAGE_STORE, f"{peer_id}:"):
             await self._store.delete(MESSAGE_STORE, key)
         await forget_history(self._store, peer_id)

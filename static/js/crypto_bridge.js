@@ -21,7 +21,7 @@ const PKCS8_PREFIX = {
 };
 const PRIVATE_USAGE = { X25519: "deriveBits", Ed25519: "sign" };
 
-export const VERSION = 1;
+export const VERSION = 2;
 
 function pkcs8(algorithm, raw) {
   const prefix = PKCS8_PREFIX[algorithm];
@@ -74,4 +74,29 @@ export async function x25519(packed) {
 export async function publicKey(algorithm, raw) {
   const key = await subtle.importKey("pkcs8", pkcs8(algorithm, raw), algorithm, true, [PRIVATE_USAGE[algorithm]]);
   return (await subtle.exportKey("jwk", key)).x;
+}
+
+// Calls target[method](...args) and settles a Python handler from the promise's own callback:
+// handler(true, value) or handler(false, error), then destroys the handler's proxy. Pyodide turns a
+// promise returned to Python into an asyncio future whose waiting task resumes one event-loop task
+// later (pyfront/crypto/promise.py); a handler called here lets the task resume at once.
+export function callThen(handler, target, method, ...args) {
+  let promise;
+  try {
+    promise = Promise.resolve(target[method](...args));
+  } catch (error) {
+    promise = Promise.reject(error);
+  }
+  promise.then(
+    (value) => settle(handler, true, value),
+    (error) => settle(handler, false, error),
+  );
+}
+
+function settle(handler, fulfilled, outcome) {
+  try {
+    handler(fulfilled, outcome);
+  } finally {
+    handler.destroy();
+  }
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pyfront.crypto.webcrypto import CRYPTO_BRIDGE_VERSION
 from tests.browser.pyodide_harness import REPO_ROOT, PyodideRunner
 from tests.unit.test_crypto_vectors import EXPECTED_CHECKS, EXPECTED_TAMPER_CHECKS
 from tests.vectors.crypto_runner import ALL_FILES, ERRORS, TAMPER
@@ -285,4 +286,4 @@ def test_the_bundle_serves_a_working_crypto_bridge(live_server: Any, page: Any) 
         }""",
         case,
     )
-    assert output == [1, case["ciphertext"] + case["tag"]]
+    assert output == [CRYPTO_BRIDGE_VERSION, case["ciphertext"] + case["tag"]]
