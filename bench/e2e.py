@@ -288,6 +288,70 @@ async def _bench_probe(rounds=200):
 
 _bench_probe()
 """
+TIMELINE_INSTALL = """
+import contextvars, inspect, importlib
+import js
+
+_tl_marks = {}
+_tl_phase = contextvars.ContextVar("_tl_phase", default="")
+
+def _tl_now():
+    return float(js.performance.timeOrigin) + float(js.performance.now())
+
+def _tl_mark(label):
+    phase = _tl_phase.get()
+    key = f"{phase}: {label}" if phase else label
+    if key not in _tl_marks:
+        _tl_marks[key] = _tl_now()
+
+def _tl_wrap(path, start=None, end=None, phase=None):
+    module, _, rest = path.rpartition(":")
+    owner_name, _, name = rest.partition(".")
+    try:
+        owner = getattr(importlib.import_module(module), owner_name)
+    except (ImportError, AttributeError):
+        return
+    original = inspect.getattr_static(owner, name, None)
+    if original is None or getattr(original, "_timeline", False):
+        return
+    if inspect.iscoroutinefunction(original):
+        async def wrapper(*args, **kwargs):
+            token = _tl_phase.set(phase) if phase else None
+            if start:
+                _tl_mark(start)
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                if end:
+                    _tl_mark(end)
+                if token is not None:
+                    _tl_phase.reset(token)
+    else:
+        def wrapper(*args, **kwargs):
+            if start:
+                _tl_mark(start)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                if end:
+                    _tl_mark(end)
+    wrapper._timeline = True
+    setattr(owner, name, wrapper)
+
+for _path, _start, _end, _phase in [
+    ("pyfront.messaging.messenger:Messenger.send_text", "start", "returned", "send"),
+    ("pyfront.messaging.messenger:Messenger._encrypt", None, "encrypted", None),
+    ("pyfront.storage.vault:Vault.seal_json", "seal", "sealed", None),
+    ("pyfront.browser.storage:IndexedDb.write_many", "IndexedDB", "IndexedDB done", None),
+    ("pyfront.browser.rtc:RtcLink.send", "frame leaves", None, None),
+    ("pyfront.browser.rtc:RtcLink._on_message", "frame arrives", None, None),
+    ("pyfront.messaging.messenger:Messenger.link_message", "start", "returned", "receive"),
+    ("pyfront.session.session:Session.receive", None, "decrypted", None),
+    ("pyfront.browser.app:App.messages_changed", "shown (Python)", None, None),
+]:
+    _tl_wrap(_path, _start, _end, _phase)
+"""
+TIMELINE_TAKE = "import json; _taken = json.dumps(_tl_marks); _tl_marks.clear(); _taken"
 PROFILE_READ = "import json; json.dumps({k: [_bench_ms[k], _bench_calls[k]] for k in _bench_ms})"
 
 
@@ -346,17 +410,42 @@ def pair(browser: Browser, url: str) -> tuple[Page, Page, float]:
     return alice, bob, ready - clicked
 
 
-def latencies(alice: Page, bob: Page, messages: int) -> tuple[list[float], list[float]]:
-    """Message latencies and, one before each message, data-channel echo round trips (ms)."""
+def latencies(
+    alice: Page, bob: Page, messages: int, timeline: list[dict[str, float]] | None = None
+) -> tuple[list[float], list[float]]:
+    """Message latencies and, one before each message, data-channel echo round trips (ms). With
+    ``timeline``, each message's marks in both pages (``TIMELINE_INSTALL``), in ms after the submit."""
     out, echoes = [], []
     for n in range(messages):
         echoes.append(float(alice.evaluate(ECHO_ONCE, ECHO_BYTES)))
         sender, receiver = (alice, bob) if n % 2 == 0 else (bob, alice)
         text = f"latency probe {n:05d} " + "x" * 60
+        if timeline is not None:
+            for page in (sender, receiver):
+                _python(page, TIMELINE_TAKE)
         sent = sender.evaluate(SUBMIT, text)
         rendered = _wait(receiver, f"() => window.__bench.rendered[{text!r}] ?? null")
         out.append(rendered - sent)
+        if timeline is not None:
+            marks = {"rendered": rendered - sent}
+            for who, page in (("sender", sender), ("receiver", receiver)):
+                for label, at in json.loads(_python(page, TIMELINE_TAKE)).items():
+                    marks[f"{who} {label}"] = at - sent
+            timeline.append(marks)
     return out, echoes
+
+
+def timeline_medians(timeline: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each mark's median time after the submit (ms) and the share of messages that had it, in order of
+    that median. A mark is kept when at least half the messages had it (the others are of the steps
+    that ran over from the message before)."""
+    labels = {label for marks in timeline for label in marks}
+    out = {}
+    for label in labels:
+        times = [marks[label] for marks in timeline if label in marks]
+        if len(times) * 2 >= len(timeline):
+            out[label] = {"median": median(times), "share": len(times) / len(timeline)}
+    return dict(sorted(out.items(), key=lambda item: item[1]["median"]))
 
 
 def _site(checkout: Path | None, destination: Path) -> Path:
@@ -386,6 +475,9 @@ def main() -> None:
     )
     parser.add_argument("--results", default="e2e", help="bench/results/<name>.json (default e2e)")
     parser.add_argument("--profile", action="store_true", help="time the Python parts inside both pages")
+    parser.add_argument(
+        "--timeline", action="store_true", help="each message's steps in both pages, after the submit"
+    )
     arguments = parser.parse_args()
     require_loopback_namespace()
     with tempfile.TemporaryDirectory() as scratch:
@@ -414,7 +506,12 @@ def main() -> None:
                 if arguments.profile:
                     for page in pages:
                         _python(page, PROFILE_INSTALL)
-                samples, echoes = latencies(*pages, arguments.messages)
+                timeline: list[dict[str, float]] | None = None
+                if arguments.timeline:
+                    timeline = []
+                    for page in pages:
+                        _python(page, TIMELINE_INSTALL)
+                samples, echoes = latencies(*pages, arguments.messages, timeline)
                 profile, probe = {}, {}
                 if arguments.profile:
                     for name, page in zip(("alice", "bob"), pages, strict=True):
@@ -451,6 +548,8 @@ def main() -> None:
         "site": str(arguments.site) if arguments.site else "this checkout",
         "targets": {"connect_ms": 1000, "message_median_ms": 15, "message_p99_ms": 60},
     }
+    if timeline:
+        figures["timeline_ms_after_submit"] = timeline_medians(timeline)
     per_message: dict[str, dict[str, dict[str, float]]] = {}
     if profile:
         figures["probe_ms_per_call"] = probe
@@ -478,6 +577,10 @@ def main() -> None:
     for who, parts in per_message.items():
         for label, part in sorted(parts.items()):
             print(f"  {who}: {label}: {part['ms']:.2f} ms, {part['calls']:.2f} calls per message")
+    if timeline:
+        print("timeline (median ms after the submit, over the messages; marks in each page):")
+        for label, mark in timeline_medians(timeline).items():
+            print(f"  {mark['median']:6.2f}  {label}  ({mark['share']:.0%} of the messages)")
     for label, ms in probe.items():
         print(f"  probe in Bob's page: {label}: {ms * 1000:.0f} us per call")
     print(f"wrote {write_results(arguments.results, figures)}")

@@ -30,6 +30,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy
 
+from pyfront.crypto.promise import SettledFuture
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
 from pyfront.storage.vault import PASSPHRASE_ITERATIONS, Vault, VaultHeader, export_backup, import_backup
@@ -99,23 +100,25 @@ class _Waiters:
     WAIT_ID_PROPERTY = "parleyWaitId"
 
     def __init__(self) -> None:
-        self._pending: dict[int, tuple[asyncio.Future[Any], Any]] = {}
+        self._pending: dict[int, tuple[SettledFuture, Any]] = {}
         self._next_id = 0
         self._on_success = create_proxy(self._success)
         self._on_failure = create_proxy(self._failure)
 
-    def wait(self, target: Any, success: str, failures: tuple[str, ...], result: Any) -> asyncio.Future[Any]:
-        """A future resolved by ``target``'s ``success`` event (value ``result()``), failed by the others."""
+    def wait(self, target: Any, success: str, failures: tuple[str, ...], result: Any) -> SettledFuture:
+        """A future resolved by ``target``'s ``success`` event (value ``result()``), failed by the others.
+        The waiting task resumes inside the event's listener, not one event-loop task later
+        (``pyfront.crypto.promise``)."""
         self._next_id += 1
         setattr(target, self.WAIT_ID_PROPERTY, self._next_id)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future = SettledFuture(asyncio.get_running_loop())
         self._pending[self._next_id] = (future, result)
         target.addEventListener(success, self._on_success)
         for name in failures:
             target.addEventListener(name, self._on_failure)
         return future
 
-    def _entry(self, event: Any) -> tuple[asyncio.Future[Any], Any] | None:
+    def _entry(self, event: Any) -> tuple[SettledFuture, Any] | None:
         wait_id = getattr(event.currentTarget, self.WAIT_ID_PROPERTY, None)
         entry = None if wait_id is None else self._pending.pop(int(wait_id), None)
         if entry is None or entry[0].done():
@@ -126,14 +129,14 @@ class _Waiters:
         entry = self._entry(event)
         if entry is not None:
             future, result = entry
-            future.set_result(result())
+            future.settle(True, result())
 
     def _failure(self, event: Any) -> None:
         entry = self._entry(event)
         if entry is not None:
             detail = getattr(event.currentTarget, "error", None)
             message = detail.message if detail else "no detail"
-            entry[0].set_exception(StorageError(f"IndexedDB {event.type}: {message}"))
+            entry[0].settle(False, StorageError(f"IndexedDB {event.type}: {message}"))
 
     def close(self) -> None:
         self._on_success.destroy()
@@ -345,8 +348,10 @@ class SealedStorage:
         """Seal each of ``puts`` (store, key, JSON value) and write them, with ``deletes`` (store, key),
         in one IndexedDB transaction: all or nothing (the messenger's one write per step)."""
         slots = [_slot(store, key) for store, key, _ in puts]
-        # A compaction seals many records: their WebCrypto calls overlap instead of queueing one by one.
-        sealed = await asyncio.gather(*(self.vault.seal_json(*put) for put in puts))
+        if len(puts) == 1:  # the steady state: no task of its own to wait for (one event-loop trip less)
+            sealed = [await self.vault.seal_json(*puts[0])]
+        else:  # a compaction seals many records: their WebCrypto calls overlap instead of queueing
+            sealed = list(await asyncio.gather(*(self.vault.seal_json(*put) for put in puts)))
         removed = [_slot(store, key) for store, key in deletes]
         await self.database.write_many(dict(zip(slots, sealed, strict=True)), removed)
 

@@ -54,6 +54,7 @@ Time is Unix seconds from the ``clock`` given to ``Messenger``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from enum import Enum
 from typing import Any
@@ -713,6 +714,7 @@ class Messenger:
             urgencies.add(urgency)
         if changed:  # the chat first; the list of chats (its last message, unread count) after the write
             self._listener.messages_changed(contact.peer_id, changed, [])
+            await asyncio.sleep(0)  # the page draws it before the write's serialisation runs
         if _Urgency.TIMER in urgencies:
             await self._save_chat_meta(contact)
         if urgencies - {_Urgency.LATER}:
