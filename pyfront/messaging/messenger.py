@@ -693,14 +693,16 @@ class Messenger:
         """One application message (or ``Batch`` of them) arrived: at most one write.
 
         What it shows is shown first, then stored, before anything leaves (what it owes the peer rides
-        on the next message sent, or leaves by ``tick``). A frame that shows nothing (an acknowledgement,
-        a receipt, typing) only marks the contact ``dirty``: its layer states are stored with the next
-        write or by ``tick``. Losing them in a crash is harmless (every layer accepts the peer's later
-        frames after a gap, and nothing was sent with keys they held).
+        on the next message sent, or leaves by ``tick``, each after its own write, which lands after this
+        one). A frame that shows nothing (an acknowledgement, a receipt, typing) only marks the contact
+        ``dirty``: its layer states are stored with the next write or by ``tick``. Losing them in a crash
+        is harmless (every layer accepts the peer's later frames after a gap, and nothing was sent with
+        keys they held).
 
         ``outside_lock``: a journal write (the common case) is prepared here and returned, for the caller
-        to run once it has released the contact's lock (``pyfront.messaging.write_order`` keeps it ahead
-        of every later write); ``None`` when nothing is left to do."""
+        to run once it has released the contact's lock, so that a reply can be encrypted meanwhile
+        (``pyfront.messaging.write_order`` keeps it ahead of every later write of the contact); ``None``
+        when nothing is left to do."""
         messages = message.messages if isinstance(message, Batch) else (message,)
         # What acts on a message still only in storage reads it first (rare: a late receipt, a deletion).
         await read_messages(
