@@ -17,7 +17,7 @@ from typing import Any
 import js
 from pyodide.ffi import JsException, create_proxy, to_js
 
-from pyfront.messaging.courier import POLL_INTERVAL_S, Courier
+from pyfront.messaging.courier import Courier
 from pyfront.messaging.mailbox_wire import MailboxError
 
 STEP_INTERVAL_S = 1.0
@@ -74,9 +74,9 @@ class MailboxLoop:
         if not done:
             js.console.warn("mailbox: the first fetch takes long; the contacts are called meanwhile")
 
-    async def fetch(self, *, only_unconnected: bool = False) -> None:
+    async def fetch(self) -> None:
         try:
-            shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
+            shown = await self.courier.fetch_all()
         except Exception as error:  # the loop goes on; the next fetch tries again
             js.console.warn(f"mailbox: fetch failed: {type(error).__name__}: {error}")
             return
@@ -118,5 +118,5 @@ class MailboxLoop:
                 self.courier.error = ""
             granted = sum(1 for box in self.courier.boxes.values() if box.theirs is not None)
             js.document.documentElement.dataset.mailboxGrants = str(granted)  # contacts we can deposit for
-            if self.courier.enabled and self.courier._clock() - self.courier.polled_at >= POLL_INTERVAL_S:
+            if self.courier.poll_due():
                 await self.fetch()  # every mailbox: what was left just as a contact connected is read too

@@ -253,19 +253,24 @@ class Courier:
 
     # --- fetching ---------------------------------------------------------------------------------
 
-    async def fetch_all(self, *, only_unconnected: bool = False, peers: Collection[str] | None = None) -> int:
-        """Fetch, open, store, show and acknowledge the envelopes in every mailbox we hold (of contacts
-        with no ready session only, for the periodic poll; of ``peers`` only, when given); the number of
-        messages newly shown. Mailboxes are read even with the mailbox turned off (what is there was
-        left before). One fetch at a time."""
+    def poll_due(self) -> bool:
+        """Is the periodic fetch of every mailbox due (``POLL_INTERVAL_S`` after the last one began)?"""
+        return self.enabled and self._clock() - self.polled_at >= POLL_INTERVAL_S
+
+    async def fetch_all(self, *, peers: Collection[str] | None = None) -> int:
+        """Fetch, open, store, show and acknowledge the envelopes in every mailbox we hold (of ``peers``
+        only, when given); the number of messages newly shown. Mailboxes are read even with the mailbox
+        turned off (what is there was left before). One fetch at a time.
+
+        Only a fetch of every mailbox counts as the poll (``polled_at``): a contact's own fetch when it
+        connects must not put off reading the others, nor what that contact leaves once it was read."""
         async with self._fetching:
-            self.polled_at = self._clock()
+            if peers is None:
+                self.polled_at = self._clock()
             shown = 0
             for peer_id, box in list(self.boxes.items()):
                 contact = self.messenger.contacts.get(peer_id)
                 if contact is None or (peers is not None and peer_id not in peers):
-                    continue
-                if only_unconnected and contact.session.state is SessionState.READY:
                     continue
                 box.prune(self._clock())
                 for own in list(box.own):

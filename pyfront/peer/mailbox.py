@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
-from pyfront.messaging.courier import POLL_INTERVAL_S, Courier
+from pyfront.messaging.courier import Courier
 from pyfront.messaging.mailbox_wire import FETCH_LIMIT, MAX_ENVELOPE_BYTES, MailboxError
 
 STEP_INTERVAL_S = 1.0
@@ -92,11 +91,11 @@ class PeerMailbox:
         if not done:
             self._report("error", "mailbox: the first fetch takes long; the contacts are called meanwhile")
 
-    async def fetch(self, *, only_unconnected: bool = False) -> None:
+    async def fetch(self) -> None:
         """One fetch of every mailbox (the courier runs one at a time); a failure is reported, and the
         next fetch tries again."""
         try:
-            shown = await self.courier.fetch_all(only_unconnected=only_unconnected)
+            shown = await self.courier.fetch_all()
         except Exception as error:  # the loop goes on
             self._report("error", f"mailbox: fetch failed: {type(error).__name__}: {error}")
             return
@@ -136,6 +135,5 @@ class PeerMailbox:
             except Exception as error:  # one bad step must not stop the loop; the line says why
                 self._report("error", f"mailbox: step failed: {type(error).__name__}: {error}")
             self._errors()
-            due = time.time() - self.courier.polled_at >= POLL_INTERVAL_S
-            if self.courier.enabled and due:
+            if self.courier.poll_due():
                 await self.fetch()  # every mailbox: what was left just as a contact connected is read too

@@ -314,13 +314,27 @@ class Session:
 
     async def open_offline(self, data: bytes, now: float) -> AppMessage:
         """One Data frame fetched from the mailbox, in the order it was deposited. Rejected input raises
-        ``ProtocolError`` and changes nothing (a frame already read fails the outer layer's replay check)."""
+        ``ProtocolError`` and changes nothing (a frame already read fails the outer layer's replay check).
+
+        The peer sealed it under the outer layer of the last connection *it* saw close. That is ours
+        too, unless its side of the current connection closed before ours did: then it is the current
+        connection's, which is tried second (each attempt is all four layers' checks, rolled back if
+        any fails)."""
         frame = decode_frame(data)
-        cascade = self._mailbox_cascade()
-        if not isinstance(frame, Data) or cascade is None or self.state is SessionState.CLOSED:
+        cascades = [self._mailbox_cascade(), self._cascade if self.state is SessionState.READY else None]
+        tried = [cascade for cascade in cascades if cascade is not None]
+        if not isinstance(frame, Data) or not tried or self.state is SessionState.CLOSED:
             raise InvalidStateError("session: no mailbox frame can be opened now")
-        message: AppMessage = await cascade.decrypt_with(frame.ciphertext, now, decode_message)
-        return message
+        refused: ProtocolError | None = None
+        for cascade in tried:
+            try:
+                message: AppMessage = await cascade.decrypt_with(frame.ciphertext, now, decode_message)
+            except ProtocolError as error:
+                refused = refused or error  # the usual key's reason is the one worth reporting
+                continue
+            return message
+        assert refused is not None
+        raise refused
 
     async def receive(self, data: bytes, now: float) -> list[Action]:
         """One frame from the data channel. Rejected input raises ``ProtocolError`` and changes nothing,

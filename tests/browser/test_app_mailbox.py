@@ -48,6 +48,31 @@ def held(data_dir: Path) -> int:
         return int(db.execute("SELECT count(*) FROM envelopes").fetchone()[0])
 
 
+def held_by_address(data_dir: Path) -> dict[bytes, list[int]]:
+    """The sequence numbers of the envelopes the server holds, by mailbox address."""
+    path = data_dir / DATABASE_NAME
+    if not path.exists():
+        return {}
+    found: dict[bytes, list[int]] = {}
+    with sqlite3.connect(path) as db:
+        for address, seq in db.execute("SELECT address, seq FROM envelopes ORDER BY seq"):
+            found.setdefault(bytes(address), []).append(int(seq))
+    return found
+
+
+def left_at_server(data_dir: Path, hers: bytes, pages: list[Page], logs: list[list[str]]) -> str:
+    """What a failure reports: which mailbox still holds what, and what the pages said about the mailbox
+    (a call on each page first, so that Playwright delivers the console lines it still holds)."""
+    for page in pages:
+        page.evaluate("0")
+    left = {
+        "her mailbox for Bob" if address == hers else "his mailbox for her": seqs
+        for address, seqs in held_by_address(data_dir).items()
+    }
+    said = [line for log in logs for line in log if "mailbox" in line]
+    return f"left at the server: {left}; the pages said: {said}"
+
+
 def incoming_texts(page: Page) -> list[str]:
     """Every text of the contact in the open chat, paged back to the first (the chat opens on its newest
     page)."""
@@ -75,6 +100,7 @@ def test_fifty_texts_wait_in_the_mailbox_and_arrive_once_in_order(
     expect(queued.first.locator(".tick")).to_have_attribute("title", "Queued on server")
     screenshots(bob, "mailbox-queued")
     assert held(live_server.data_dir) == TEXTS
+    (hers,) = held_by_address(live_server.data_dir)  # her mailbox for Bob
 
     alice = alice_context.new_page()
     logs.append(console_log(alice))
@@ -95,6 +121,6 @@ def test_fifty_texts_wait_in_the_mailbox_and_arrive_once_in_order(
     deadline = time.monotonic() + EMPTY_WAIT_S
     while held(live_server.data_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert held(live_server.data_dir) == 0
+    assert held(live_server.data_dir) == 0, left_at_server(live_server.data_dir, hers, [alice, bob], logs)
     problems = [line for log in logs for line in log if "pageerror" in line or "Content Security" in line]
     assert not problems, problems

@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from pyfront.messaging.chat import Direction, Status
-from pyfront.messaging.courier import MAILBOX_AFTER_S, Courier
+from pyfront.messaging.courier import MAILBOX_AFTER_S, POLL_INTERVAL_S, Courier
 from pyfront.messaging.mailbox_wire import MailboxError
 from pyfront.messaging.mailboxes import ROTATE_AFTER_S
 from pyfront.session.session import SessionState
@@ -201,6 +201,38 @@ def test_queued_texts_also_go_directly_when_the_contact_connects_and_show_once(t
         assert statuses(alice, BOB_PEER) == [Status.DELIVERED]
         await bob_courier.fetch_all()  # the mailbox copy: read (or refused as stale) and dropped
         assert incoming(bob, ALICE_PEER) == ["queued, then direct"]
+        assert stored(tmp_path) == 0
+
+    run(body)
+
+
+def test_a_receipt_left_while_the_contact_looked_connected_is_read_at_the_next_poll(tmp_path: Path) -> None:
+    """Alice's side of the link closes first: Bob's page still sees her connected, and her receipt goes
+    to his mailbox after his fetch for her connection. His poll of every mailbox reads it
+    ``POLL_INTERVAL_S`` after the last poll: a contact connecting meanwhile (a fetch of that contact's
+    mailbox only) does not put it off (found by CI: the receipt stayed on the server)."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, alice_courier, bob_courier, _, _ = await granted_pair(tmp_path, clock)
+        await bob_courier.fetch_all()  # the poll
+        assert not bob_courier.poll_due()
+        await disconnect(alice, bob)
+        clock.now += POLL_INTERVAL_S / 2
+        wire, _, _ = await connect(bob, alice)
+        await bob_courier.step()  # his grant on the new link, and a fetch of his mailbox for her
+        await bob.messenger.send_text(ALICE_PEER, "read, and the receipt goes through the mailbox")
+        await pump(wire)
+        link = alice.messenger.contact(BOB_PEER).link
+        assert link is not None
+        await alice.messenger.link_closed(BOB_PEER, link, "her side closed first")
+        await alice_courier.step()  # what she owes him goes to his mailbox
+        assert stored(tmp_path) == 1 and statuses(bob, ALICE_PEER) == [Status.SENT]
+        clock.now += POLL_INTERVAL_S / 2
+        assert bob_courier.poll_due()
+        await bob_courier.fetch_all()
+        assert (bob_courier.fetched, bob_courier.rejected) == (1, 0)  # opened under the current link's key
+        assert statuses(bob, ALICE_PEER) == [Status.DELIVERED]
         assert stored(tmp_path) == 0
 
     run(body)
