@@ -10,10 +10,12 @@ everything; both pages run on the same machine clock.
   timed from the first send to Bob's last byte. No encryption beyond DTLS, no storage.
 * ``encrypted_mb_s``: Alice picks a file of the same size (a file on disk, as a person would) in the chat;
   timed from the pick to Bob's bubble showing the file complete: Alice's page offers it inside the cascade
-  at once and seals it (reads, digests, encrypts and stores each 1 MiB segment) just ahead of the chunks
-  it streams, then sends the digest (``FileHash``); Bob's page checks, decrypts, digests and stores every
-  chunk, checks the digest and acknowledges. Also reported: ``prepare_s`` (pick to the offer's bubble on
-  Alice's side) and ``wire_mb_s`` (offer shown to complete).
+  at once, reads, digests and encrypts it one 1 MiB segment at a time as it streams the chunks, then
+  sends the digest (``FileHash``); Bob's page checks, decrypts, digests and stores every chunk, checks the
+  digest and acknowledges. Alice's page stores its own encrypted copy once no send runs (after the
+  transfer): ``sender_copy_stored_after_s`` says how long after Bob's "complete" that was done, and the
+  next raw run waits for it. Also reported: ``prepare_s`` (pick to the offer's bubble on Alice's side)
+  and ``wire_mb_s`` (offer shown to complete).
 * ``ratio`` = encrypted / raw (target >= 0.75): the median of each round's ratio (a raw run and the
   encrypted run right after it, so both see about the same load on a shared machine);
   ``ratio_of_medians`` beside it. Runs alternate raw and encrypted (``--rounds`` each).
@@ -163,8 +165,18 @@ def stamp(page: Page, key: str, table: str = "phase") -> float:
     return float(_wait(page, f"(key) => window.__files.{table}[key] ?? null", key))
 
 
-def encrypted_run(alice: Page, bob: Page, path: Path) -> tuple[float, float, float]:
-    """(MB/s from the pick to complete, prepare seconds, MB/s from the offer shown to complete)."""
+#: Resolves when the sender's page has stored its own copy of every file it sent (the bulk module's
+#: ``busy()``: the same module instance as the app's, imported by URL).
+SENDER_IDLE = """async () => {
+  const files = await import("/static/js/files.js");
+  while (files.busy() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  return performance.timeOrigin + performance.now();
+}"""
+
+
+def encrypted_run(alice: Page, bob: Page, path: Path) -> tuple[float, float, float, float]:
+    """(MB/s from the pick to complete, prepare seconds, MB/s from the offer shown to complete, seconds
+    from complete until the sender's own copy is stored). The next run starts after that."""
     size = path.stat().st_size
     started = pick(alice, path)
     shown = stamp(alice, path.name, "shown")
@@ -172,10 +184,12 @@ def encrypted_run(alice: Page, bob: Page, path: Path) -> tuple[float, float, flo
     expect(alice.locator(".attachment").filter(has_text=path.name)).to_have_attribute(
         "data-phase", "complete", timeout=TRANSFER_MS
     )
+    kept = float(alice.evaluate(SENDER_IDLE))
     return (
         size / 1e6 / ((done - started) / 1000),
         (shown - started) / 1000,
         size / 1e6 / ((done - shown) / 1000),
+        max(0.0, (kept - done) / 1000),
     )
 
 
@@ -310,17 +324,19 @@ def main() -> None:
                 offer = alice.evaluate(ECHO_OFFER)
                 answer = bob.evaluate(RAW_ANSWER, offer)
                 alice.evaluate(ECHO_CONNECT, answer)
-                raw, encrypted, prepare, wire = [], [], [], []
+                raw, encrypted, prepare, wire, keep = [], [], [], [], []
                 for round_number in range(arguments.rounds):
                     raw.append(raw_run(alice, bob, total))
                     path = random_file(root / f"file-{round_number}.bin", total)
-                    speed, prepare_s, wire_speed = encrypted_run(alice, bob, path)
+                    speed, prepare_s, wire_speed, keep_s = encrypted_run(alice, bob, path)
                     encrypted.append(speed)
                     prepare.append(prepare_s)
                     wire.append(wire_speed)
+                    keep.append(keep_s)
                     print(
                         f"round {round_number}: raw {raw[-1]:.1f} MB/s, encrypted {speed:.1f} MB/s "
-                        f"(prepare {prepare_s:.2f} s, then {wire_speed:.1f} MB/s)"
+                        f"(prepare {prepare_s:.2f} s, then {wire_speed:.1f} MB/s; sender's copy stored "
+                        f"{keep_s:.2f} s after) load {os.getloadavg()[0]:.1f}"
                     )
                 png_bytes = int(alice.evaluate(MAKE_PNG, 1210))
                 picked = float(alice.evaluate(PICK_PNG))
@@ -353,7 +369,14 @@ def main() -> None:
         "ratio_per_round": [round(value, 3) for value in paired],
         "file_mb": arguments.mb,
         "chunk_bytes": CHUNK,
-        "rounds": {"raw_mb_s": raw, "encrypted_mb_s": encrypted, "prepare_s": prepare, "wire_mb_s": wire},
+        "rounds": {
+            "raw_mb_s": raw,
+            "encrypted_mb_s": encrypted,
+            "prepare_s": prepare,
+            "wire_mb_s": wire,
+            "sender_copy_stored_after_s": keep,
+        },
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "prepare_s": round(median(prepare), 2),
         "wire_mb_s": round(median(wire), 2),
         "first_preview_ms": preview,

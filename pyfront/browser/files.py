@@ -6,10 +6,11 @@ needs for one file (``_params``: the key as a non-extractable ``CryptoKey`` from
 ``WebCryptoProvider.file_key``, the nonce prefix, the AAD, the sizes) and turns what it reports into the
 core's accounting:
 
-* sending: ``pick`` makes a thumbnail of a large image, starts sealing the picked ``File`` (``seal``:
-  read, digested, encrypted and stored one segment at a time) and sends the offer at once, its digest to
-  follow (``DIGEST_FOLLOWS``); each ``FileAccept`` starts ``send`` from the asked chunk (segments sealed
-  just ahead of it are sent from memory); once the whole file is stored, ``sealed`` sends its digest;
+* sending: ``pick`` makes a thumbnail of a large image, hands the picked ``File`` to the bulk module
+  (``seal``) and sends the offer at once, its digest to follow (``DIGEST_FOLLOWS``); each ``FileAccept``
+  starts ``send`` from the asked chunk (read, digested and encrypted from the ``File``); once every segment
+  was read, ``digested`` sends the digest in a ``FileHash``; the module stores the sender's encrypted copy
+  when no send runs (``keep``, asked when the transfer ends or pauses), then ``sealed`` records it;
 * receiving: ``expect`` registers the file before our ``FileAccept`` leaves; the module checks order and
   authenticity of each chunk, stores verified ciphertexts 16 at a time and reports ``stored`` counts (and
   the file's digest at the end) or ``failed``; ``Transfer`` decides acknowledgements and completion;
@@ -99,7 +100,7 @@ class PageTransfers(engine.Transfers):
             PageChunks(module),
             self._no_frames,
             max_file_bytes=lambda: messenger.settings.max_file_bytes,
-            on_change=on_change,
+            on_change=lambda transfer: self._changed(transfer, on_change),
         )
         self._web = provider
         self._messenger = messenger
@@ -183,14 +184,23 @@ class PageTransfers(engine.Transfers):
         await self.send(peer_id, offer)
 
     async def _sealing(self, peer_id: str, file_id: bytes, sealing: Any) -> None:
-        """The sealer's outcome, handled by the worker in turn: the digest, or a file that could not be
-        read or stored (its transfer is cancelled)."""
+        """The bulk module's outcomes, handled by the worker in turn: the file's digest (every segment
+        read), then its copy stored; or a file that could not be read or stored (its transfer is
+        cancelled)."""
         try:
-            digest = await sealing
+            digest = await sealing.digested
+            self._queue.put_nowait(engine._Event("js", peer_id, (file_id, "digested", None, digest)))
+            await sealing.kept
         except JsException as error:
             self._queue.put_nowait(engine._Event("js", peer_id, (file_id, "unsealed", str(error), None)))
             return
         self._queue.put_nowait(engine._Event("js", peer_id, (file_id, "sealed", None, digest)))
+
+    def _changed(self, transfer: Transfer, on_change: Callable[[Transfer], None]) -> None:
+        """A sender's transfer that ended or paused: its copy can be stored now (no send competes)."""
+        if transfer.role is Role.SENDER and transfer.phase is not Phase.ACTIVE:
+            self._module.keep(transfer.file_id.hex())
+        on_change(transfer)
 
     async def _send_chunks(self, transfer: Transfer, stream: Any, start: int) -> None:
         self.started[transfer.file_id] = (time.time(), start)
@@ -244,6 +254,9 @@ class PageTransfers(engine.Transfers):
             return
         file_id, kind, value, digest = event.payload
         transfer = self.transfers.get(file_id)
+        if kind == "digested":
+            await self.digested(file_id, bytes(digest.to_bytes()))
+            return
         if kind == "sealed":
             await self.sealed(file_id, bytes(digest.to_bytes()))
             return
@@ -268,6 +281,8 @@ class PageTransfers(engine.Transfers):
         """A finished image or video: its object URL, decrypted from IndexedDB."""
         message = self._message(transfer)
         if message is None or message.attachment is None or transfer.file_id in self.urls:
+            return
+        if not self._kept(transfer):
             return
         mime = str(message.attachment.get("mime", ""))
         if preview_kind(mime) == "download":
@@ -295,8 +310,17 @@ class PageTransfers(engine.Transfers):
             raise InvalidStateError("this file is not here")
         if transfer.role is Role.RECEIVER and transfer.phase is not Phase.COMPLETE:
             raise InvalidStateError("this file is not complete")
+        if not self._kept(transfer):
+            raise InvalidStateError("this file was not kept on this device")
         blob = await self._module.blob(await self._params(file_id), str(message.attachment["mime"]))
         return str(self._module.objectUrl(blob))
+
+    def _kept(self, transfer: Transfer) -> bool:
+        """Is the file here: received, or sent and its copy stored (``sealed``; a page closed before
+        then kept the message, not the file) or the picked file still in this page?"""
+        if transfer.role is Role.RECEIVER or transfer.digest:
+            return True
+        return bool(self._module.holds(transfer.file_id.hex()))
 
     def _message(self, transfer: Transfer) -> Any:
         contact = self._messenger.contacts.get(transfer.peer_id)

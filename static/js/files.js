@@ -3,12 +3,11 @@
 // pyfront/messaging/transfer/ decides everything: the file's key, its nonce prefix and AAD, the frame
 // layout, which chunk comes next, when to acknowledge, resume and cancel. This module only moves bytes
 // the way it is told, so 50 MB never cross into Python 64 KiB at a time:
-//   * seal(): read a picked File one segment (BATCH chunks) at a time, digest each segment with
-//     WebCrypto's SHA-256 (the file's digest is segmented for this: stream.FileDigest), encrypt its
-//     chunks with the file's non-extractable key and store the ciphertexts in IndexedDB, just ahead of the
-//     send; resolves with the file's digest (Python sends it in a FileHash) once all of it is stored;
-//   * send(): stream the ciphertexts as FileChunk frames with bufferedamountlow back-pressure, taking
-//     each segment from the sealer when it has it at hand, else from IndexedDB;
+//   * seal()/send()/keep(): a picked File is read, digested (the file's digest is segmented for this:
+//     stream.FileDigest, one WebCrypto SHA-256 per segment), encrypted with the file's non-extractable
+//     key and sent as FileChunk frames one segment (BATCH chunks) at a time, with bufferedamountlow
+//     back-pressure, straight from the File; the sender's encrypted copy goes to IndexedDB when no send
+//     runs (sends after a reload read it there);
 //   * attach()/expect(): take FileChunk frames off a data channel before Python's listener sees them,
 //     check the index is the next one (at once, in arrival order), decrypt a segment's chunks in
 //     parallel (the check), digest the segment, store its verified ciphertexts, report the count;
@@ -110,11 +109,13 @@ function joined(scratch, parts) {
 }
 
 export async function deleteFile(fileId) {
-  const sealer = sealers.get(fileId);
-  if (sealer) {
-    sealer.stopped = true; // its writes end before the delete
-    changed(sealer);
-    await sealer.finished.catch(() => {});
+  const source = sources.get(fileId);
+  if (source) {
+    source.stopped = true; // its writes end before the delete
+    sources.delete(fileId);
+    clearTimeout(source.idle);
+    changed(source);
+    await source.keeping?.catch(() => {});
   }
   const db = await openDb();
   await new Promise((resolve, reject) => {
@@ -155,18 +156,16 @@ function toHex(bytes) {
 
 // --- sender ----------------------------------------------------------------------------------------
 //
-// A picked file is sealed once (seal): read one segment at a time, digested, encrypted and stored; the
-// offer leaves before, its digest follows (FileHash) once the whole file is stored. A send takes each
-// segment from the sealer while it is at hand (sealed in memory just ahead of it: the sealer waits while
-// it is AHEAD segments in front of a send) and from IndexedDB otherwise (a resume, a send started late).
-// With no send under way (the link is down) the sealer goes on alone, so the whole file is stored.
+// A picked file stays a source while this page has it: a send reads, encrypts and sends it one segment at
+// a time straight from the File, digesting each segment the first time it is read (the offer leaves at
+// once; the digest follows in a FileHash once every segment is digested). The sender's own encrypted copy
+// is written to IndexedDB when no send runs (keep(): after the transfer, or while the link is down), so
+// that storing does not compete with the wire; once it is all stored the source is released and later
+// sends (after a reload) read IndexedDB.
 
-// Segments a sealer keeps ready in front of a send (1 MiB each): more than a send reads ahead.
-const AHEAD = READ_AHEAD + 2;
-// How long a new sealer keeps its first segments for the send the receiver's FileAccept starts; with no
-// send by then (the link is down) it goes on alone.
-const FIRST_SEND_WAIT_MS = 3000;
-const sealers = new Map();
+// With no send for this long, a source stores its copy without being asked (keep()).
+const KEEP_AFTER_IDLE_MS = 2000;
+const sources = new Map();
 
 function checkParams(p) {
   if (p.segmentChunks !== BATCH) throw new Error(`segments of ${p.segmentChunks} chunks: ${BATCH} expected`);
@@ -185,106 +184,116 @@ async function fileDigest(p, segments) {
   return sha256(out);
 }
 
-// Wake whoever waits on the sealer (sends waiting for a segment, the sealer waiting for a send).
-function changed(sealer) {
-  const waiting = sealer.waiting;
-  sealer.waiting = [];
+function deferred() {
+  const out = {};
+  out.promise = new Promise((resolve, reject) => Object.assign(out, { resolve, reject }));
+  out.promise.catch(() => {});
+  return out;
+}
+
+// Wake whoever waits on the source (its keeper waiting for the sends to end).
+function changed(source) {
+  const waiting = source.waiting;
+  source.waiting = [];
   for (const resolve of waiting) resolve();
 }
 
-function change(sealer) {
-  return new Promise((resolve) => sealer.waiting.push(resolve));
+function change(source) {
+  return new Promise((resolve) => source.waiting.push(resolve));
 }
 
-// Read, digest, encrypt and store a picked File; resolves with its digest (Uint8Array) once every segment
-// is durable. deleteFile() stops it (the file's message is gone, or its transfer cancelled).
+// A picked File becomes a source: returns {digested, kept}, promises of the file's digest (Uint8Array,
+// once every segment was read) and of its whole encrypted copy being in IndexedDB.
 export function seal(file, p) {
   checkParams(p);
-  const sealer = {
-    p, next: 0, stored: 0, ready: new Map(), reader: { next: 0 }, waiting: [], stopped: false, finished: null,
+  const batches = Math.ceil(p.chunks / BATCH);
+  const source = {
+    p, file, batches, digests: new Array(batches), digesting: new Array(batches), digestCount: 0,
+    sends: 0, keeping: null, stopped: false, idle: null, waiting: [],
+    digested: deferred(), kept: deferred(),
   };
-  sealers.set(p.fileId, sealer);
-  const first = sealer.reader;
-  setTimeout(() => {
-    if (sealer.reader === first) {
-      sealer.reader = null;
-      sealer.ready.clear();
-      changed(sealer);
-    }
-  }, FIRST_SEND_WAIT_MS);
-  sealer.finished = sealAll(file, sealer).finally(() => {
-    if (sealers.get(p.fileId) === sealer) sealers.delete(p.fileId);
-    changed(sealer);
-  });
-  return sealer.finished;
+  sources.set(p.fileId, source);
+  idleSoon(source);
+  return { digested: source.digested.promise, kept: source.kept.promise };
 }
 
-async function sealAll(file, sealer) {
-  const p = sealer.p;
+function idleSoon(source) {
+  clearTimeout(source.idle);
+  source.idle = setTimeout(() => {
+    if (source.sends === 0) keepSource(source);
+  }, KEEP_AFTER_IDLE_MS);
+}
+
+// Store the sender's copy of fileId now if it is not stored yet (its transfer ended or paused).
+export function keep(fileId) {
+  const source = sources.get(fileId);
+  if (source) keepSource(source);
+}
+
+// Segment `batch` read from the File, digested if it was not yet, encrypted: its chunks' ciphertexts.
+async function readSegment(source, batch) {
+  const p = source.p;
+  const start = batch * BATCH * p.chunkSize;
+  const plain = new Uint8Array(await source.file.slice(start, Math.min(p.size, start + BATCH * p.chunkSize)).arrayBuffer());
+  if (source.digesting[batch] === undefined) {
+    source.digesting[batch] = sha256(plain).then((digest) => {
+      source.digests[batch] = digest;
+      source.digestCount += 1;
+      if (source.digestCount === source.batches) {
+        fileDigest(p, source.digests).then(source.digested.resolve, source.digested.reject);
+      }
+    });
+  }
+  const sealed = [];
+  for (let index = batch * BATCH; index < Math.min(p.chunks, (batch + 1) * BATCH); index++) {
+    const offset = (index - batch * BATCH) * p.chunkSize;
+    sealed.push(subtle.encrypt(gcm(p, index), p.key, plain.subarray(offset, offset + plainLength(p, index))));
+  }
+  const chunks = await Promise.all(sealed);
+  await source.digesting[batch];
+  return chunks;
+}
+
+function keepSource(source) {
+  if (source.keeping === null) {
+    source.keeping = keepAll(source).then(
+      () => source.kept.resolve(),
+      (error) => {
+        source.digested.reject(error);
+        source.kept.reject(error);
+      },
+    ).finally(() => {
+      if (sources.get(source.p.fileId) === source) sources.delete(source.p.fileId);
+    });
+  }
+  return source.keeping;
+}
+
+// Every segment not stored yet, in order, while no send runs (a send that starts pauses it).
+async function keepAll(source) {
+  const p = source.p;
   const db = await openDb();
   const scratch = {};
-  const segments = [];
-  const batchBytes = BATCH * p.chunkSize;
-  const batches = Math.ceil(p.chunks / BATCH);
   const writes = [];
-  let durable = Promise.resolve();
-  for (let batch = 0; batch < batches; batch++) {
-    while (!sealer.stopped && sealer.reader !== null && batch >= sealer.reader.next + AHEAD) await change(sealer);
-    if (sealer.stopped) throw new Error("stopped");
-    const start = batch * batchBytes;
-    const plain = new Uint8Array(await file.slice(start, Math.min(p.size, start + batchBytes)).arrayBuffer());
-    const digest = sha256(plain);
-    const sealed = [];
-    for (let index = batch * BATCH; index < Math.min(p.chunks, (batch + 1) * BATCH); index++) {
-      const offset = (index - batch * BATCH) * p.chunkSize;
-      sealed.push(subtle.encrypt(gcm(p, index), p.key, plain.subarray(offset, offset + plainLength(p, index))));
-    }
-    segments.push(await digest);
-    const chunks = await Promise.all(sealed);
-    if (sealer.reader !== null && batch >= sealer.reader.next) sealer.ready.set(batch, chunks);
-    sealer.next = batch + 1;
+  for (let batch = 0; batch < source.batches; batch++) {
+    while (!source.stopped && source.sends > 0) await change(source);
+    if (source.stopped) throw new Error("stopped");
+    const chunks = await readSegment(source, batch);
     const write = put(db, p.fileId, batch, joined(scratch, chunks));
     write.catch(() => {});
-    durable = durable.then(() => write).then(() => {
-      sealer.stored = batch + 1;
-      changed(sealer);
-    });
-    durable.catch(() => {});
-    changed(sealer);
     writes.push(write);
     if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
   }
-  await durable;
-  return fileDigest(p, segments);
+  await Promise.all(writes);
+  await source.digested.promise;
 }
 
-// Segment `batch` of p's file as its chunks' ciphertexts: from the sealer when it has it at hand, else
-// from IndexedDB (once stored); null when it is not stored.
+// Segment `batch` of p's file as its chunks' ciphertexts: from the File while this page has it, else from
+// IndexedDB (null when it is not stored).
 async function segmentOf(p, batch) {
-  for (;;) {
-    const sealer = sealers.get(p.fileId);
-    if (!sealer) return getChunks(p, batch);
-    const chunks = sealer.ready.get(batch);
-    if (chunks !== undefined) {
-      sealer.ready.delete(batch);
-      return chunks.map((chunk) => new Uint8Array(chunk));
-    }
-    if (batch < sealer.stored) return getChunks(p, batch);
-    await change(sealer);
-  }
-}
-
-// A send reads at `batch` now: the sealer may go on, and forgets what the send went past.
-function reading(p, reader, batch) {
-  const sealer = sealers.get(p.fileId);
-  reader.next = batch;
-  if (!sealer) return;
-  if (batch !== null && sealer.reader !== reader) sealer.reader = reader;
-  if (batch === null && sealer.reader === reader) sealer.reader = null;
-  for (const kept of sealer.ready.keys()) {
-    if (sealer.reader === null || kept < sealer.reader.next) sealer.ready.delete(kept);
-  }
-  changed(sealer);
+  const source = sources.get(p.fileId);
+  if (source && !source.stopped) return (await readSegment(source, batch)).map((chunk) => new Uint8Array(chunk));
+  return getChunks(p, batch);
 }
 
 // The send under way per file: a newer send (a resume) or stop() ends the older one.
@@ -311,16 +320,24 @@ export async function send(channel, p, from, onProgress) {
   const token = {};
   sending.set(p.fileId, token);
   checkParams(p);
-  const reader = { next: Math.floor(from / BATCH) };
+  const source = sources.get(p.fileId);
+  if (source) {
+    source.sends += 1;
+    clearTimeout(source.idle);
+  }
   try {
-    return await sendFrom(channel, p, from, onProgress, token, reader);
+    return await sendFrom(channel, p, from, onProgress, token);
   } finally {
-    reading(p, reader, null);
     if (sending.get(p.fileId) === token) sending.delete(p.fileId);
+    if (source) {
+      source.sends -= 1;
+      changed(source);
+      if (source.sends === 0) idleSoon(source);
+    }
   }
 }
 
-async function sendFrom(channel, p, from, onProgress, token, reader) {
+async function sendFrom(channel, p, from, onProgress, token) {
   // One frame buffer for every chunk: send() copies it before it returns.
   const frames = new Uint8Array(HEADER + p.chunkSize + TAG);
   frames[0] = 1;
@@ -328,7 +345,6 @@ async function sendFrom(channel, p, from, onProgress, token, reader) {
   frames.set(hexBytes(p.fileId), 2);
   const batches = Math.ceil(p.chunks / BATCH);
   let batch = Math.floor(from / BATCH);
-  reading(p, reader, batch);
   const ahead = new Map();
   const fetch = (b) => {
     if (b < batches && !ahead.has(b)) {
@@ -343,7 +359,6 @@ async function sendFrom(channel, p, from, onProgress, token, reader) {
     if (Math.floor(index / BATCH) !== batch) {
       ahead.delete(batch);
       batch += 1;
-      reading(p, reader, batch);
       fetch(batch + READ_AHEAD);
       current = await ahead.get(batch);
     }
@@ -360,6 +375,11 @@ async function sendFrom(channel, p, from, onProgress, token, reader) {
     if (onProgress && ((index + 1) % (BATCH * REPORT_SEGMENTS) === 0 || index + 1 === p.chunks)) onProgress(index + 1);
   }
   return p.chunks;
+}
+
+// Files being read or stored on the sending side (the bench waits for 0 before timing the raw channel).
+export function busy() {
+  return sources.size;
 }
 
 // --- receiver --------------------------------------------------------------------------------------
@@ -488,9 +508,17 @@ export async function forget(fileId) {
 
 // --- reading a stored file -------------------------------------------------------------------------
 
-// The stored file, decrypted chunk by chunk into a Blob of type `mime` (parts, not one big buffer).
+// Does this page still have the picked File of fileId (its copy may not be stored yet)?
+export function holds(fileId) {
+  return sources.has(fileId);
+}
+
+// The stored file, decrypted chunk by chunk into a Blob of type `mime` (parts, not one big buffer); a
+// file this page sends and still has is the picked File itself.
 export async function blob(p, mime) {
   checkParams(p);
+  const source = sources.get(p.fileId);
+  if (source) return new Blob([source.file], { type: mime });
   const parts = [];
   for (let batch = 0; batch * BATCH < p.chunks; batch++) {
     const chunks = await getChunks(p, batch);

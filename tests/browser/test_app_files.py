@@ -4,8 +4,9 @@ A PNG (picked with the file button) and a 50 MB file (dropped on the chat) go fr
 animated GIF (pasted into the composer) and a WebM video (recorded in the page by MediaRecorder from a
 canvas, picked) go from Alice to Bob. For each: the received bytes' SHA-256 equals the sent file's
 (read back from the receiver's own preview or download), the progress shows 100% on both sides, images
-and the GIF render (``naturalWidth``), and the video plays (``currentTime`` advances). Screenshots go to
-test-artifacts/ (``files-*``).
+and the GIF render (``naturalWidth``), and the video plays (``currentTime`` advances). The sender's page
+stores its own encrypted copy once its sends end: after Alice reloads, the GIF she sent still shows and
+downloads with the same bytes. Screenshots go to test-artifacts/ (``files-*``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import FilePayload, expect
 
-from tests.browser.app_steps import STEP_MS, connect_by_invite
+from tests.browser.app_steps import STEP_MS, connect_by_invite, screen
 from tests.browser.files_steps import (
     STORED_RECORDS,
     complete,
@@ -128,6 +129,16 @@ PASTE_FILE = """
 """
 
 
+#: Resolves once this page has stored its own copy of every file it sent (static/js/files.js ``busy()``,
+#: the app's module instance: imported by the same URL), and its Python side has recorded it.
+SENDER_COPIES_STORED = """
+async () => {
+  const files = await import("/static/js/files.js");
+  while (files.busy() > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+}
+"""
+
 #: Records every image source a file bubble takes in this page (the thumbnail first, then the full image).
 IMAGE_SOURCES = """
 (() => {
@@ -198,6 +209,18 @@ def test_files_images_gif_video_and_50_mb_both_ways(
     bob.wait_for_function("(v) => v.currentTime > 0.3", arg=video.element_handle(), timeout=STEP_MS)
     save_screenshot(bob, "files-bob-received")
 
+    # Alice reloads: what she sent is still hers (her page stored its own encrypted copy once no send
+    # ran): the GIF shows from that copy and downloads with the same bytes.
+    alice.evaluate(SENDER_COPIES_STORED)
+    alice.reload()
+    screen(alice, "home", 120_000)
+    alice.locator("#contacts .contact", has_text="Bob").click()
+    screen(alice, "chat")
+    sent_gif = alice.locator(".attachment").filter(has_text="spin.gif").locator("img")
+    expect(sent_gif).to_have_js_property("naturalWidth", 16, timeout=STEP_MS)
+    assert received_sha256(alice, "spin.gif", tmp_path) == hashlib.sha256(animation).hexdigest()
+    expect(alice.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=STEP_MS)
+
     # Bob -> Alice: a large image shows first as the thumbnail his page made, then in full.
     photo = noise_png(420)
     assert len(photo) > 256 * 1024
@@ -214,6 +237,7 @@ def test_files_images_gif_video_and_50_mb_both_ways(
 
     # Bob deletes it for everyone: both bubbles become tombstones and both pages' stored chunks go.
     file_id = str(alice.locator(".attachment").filter(has_text="photo.png").get_attribute("data-file-id"))
+    bob.evaluate(SENDER_COPIES_STORED)  # the sender stores its copy once its send ended
     assert alice.evaluate(STORED_RECORDS, file_id) > 0 and bob.evaluate(STORED_RECORDS, file_id) > 0
     bob.locator(f"#messages .message[data-id='{file_id}'] .msg-more").click()
     bob.locator(f"#messages .message[data-id='{file_id}'] .msg-delete-all").click()

@@ -1,8 +1,9 @@
 """The page's bulk path (static/js/files.js) and the Python core (pyfront/messaging/transfer/) agree, byte
 for byte, in Chromium under Pyodide with the WebCrypto provider:
 
-* a file that files.js hashed, encrypted and stored, then sent as ``FileChunk`` frames, is read by the
-  core (``ChunkFrame.decode``, ``Transfer.receive``) into the same bytes, and its digest is the core's;
+* a file that files.js read, digested and encrypted from the picked ``File`` and sent as ``FileChunk``
+  frames is read by the core (``ChunkFrame.decode``, ``Transfer.receive``) into the same bytes, its
+  digest is the core's, and once its copy is stored (``keep``) a resume sends the same frames from it;
 * frames the core encrypted (``FileStream.encrypt``) are taken off a channel by files.js, checked,
   stored and reported with the right digest, and read back whole by ``blob``;
 * a frame with one flipped bit, a duplicate and a gap are each refused by files.js with the core's words.
@@ -56,22 +57,33 @@ report = {}
 size = 20 * 65536 + 1234  # two IndexedDB batches, a short last chunk
 data = provider.random_bytes(size)
 
-# 1. files.js prepares and sends; the core receives.
+# 1. files.js sends from the picked File, then stores its copy and sends from that; the core receives.
+def fake_channel(frames):
+    channel = js.Object.new()
+    channel.readyState = "open"
+    channel.bufferedAmount = 0
+    channel.send = create_proxy(lambda frame: frames.append(bytes(frame.to_bytes())))
+    channel.addEventListener = create_proxy(lambda *args: None)
+    channel.removeEventListener = create_proxy(lambda *args: None)
+    return channel
+
 stream = new_stream(size)
-digest = await module.seal(js.File.new([uint8(data)], "a.bin"), await params(stream))
-report["prepare_digest_ok"] = bytes(digest.to_bytes()) == file_digest(provider, stream, data)
+sealing = module.seal(js.File.new([uint8(data)], "a.bin"), await params(stream))
 frames = []
-channel = js.Object.new()
-channel.readyState = "open"
-channel.bufferedAmount = 0
-channel.send = create_proxy(lambda frame: frames.append(bytes(frame.to_bytes())))
-channel.addEventListener = create_proxy(lambda *args: None)
-channel.removeEventListener = create_proxy(lambda *args: None)
-sent = await module.send(channel, await params(stream), 0, None)
+sent = await module.send(fake_channel(frames), await params(stream), 0, None)
+digest = await sealing.digested
+report["digest_ok"] = bytes(digest.to_bytes()) == file_digest(provider, stream, data)
+report["holds_before_keep"] = bool(module.holds(stream.file_id.hex()))
+module.keep(stream.file_id.hex())
+await sealing.kept
+report["holds_after_keep"] = bool(module.holds(stream.file_id.hex()))
+stored_frames = []
+await module.send(fake_channel(stored_frames), await params(stream), 17, None)  # from IndexedDB
 receiver = Transfer.incoming("peer", stream)
 receiver.accept()
 plain = [await receiver.receive(provider, stream, frame) for frame in frames]
 report["js_to_core"] = [int(sent), len(frames), b"".join(plain) == data, frames[0][:2].hex()]
+report["stored_copy_same_frames"] = stored_frames == frames[17:]
 
 # 2. The core encrypts; files.js receives, checks, stores, hashes.
 async def js_receives(stream, frames):
@@ -127,8 +139,10 @@ report
 
 def test_files_js_and_the_python_core_agree(pyodide_runner: PyodideRunner) -> None:
     report = pyodide_runner.run(CODE)
-    assert report["prepare_digest_ok"] is True
+    assert report["digest_ok"] is True
+    assert report["holds_before_keep"] is True and report["holds_after_keep"] is False
     assert report["js_to_core"] == [21, 21, True, "0107"]
+    assert report["stored_copy_same_frames"] is True
     assert report["core_to_js"] == ["stored", 21, True, True]
     assert report["damage"] == {
         "flip": ["failed", "chunk 2 failed authentication"],

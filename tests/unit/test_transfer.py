@@ -587,11 +587,14 @@ def test_a_digest_that_follows_completes_the_file_only_once_it_came_and_matches(
         assert waiting.phase is Phase.ACTIVE and waiting.done == waiting.chunks and not waiting.digest
         assert alice.chunks.file(file_id) == data  # stored, not shown complete
         digest = file_digest(PROVIDER, bob.transfers._streams[file_id], data)
-        await bob.transfers.sealed(file_id, digest)
+        await bob.transfers.digested(file_id, digest)  # read to the end; its copy not stored yet
         await settle(wire, alice, bob)
         assert waiting.phase is Phase.COMPLETE and waiting.digest == digest
-        assert bob.transfers.transfers[file_id].phase is Phase.COMPLETE
-        assert bob.transfers.transfers[file_id].digest == digest
+        sent = bob.transfers.transfers[file_id]
+        assert sent.phase is Phase.COMPLETE and not sent.digest  # a reload now could not show it
+        await bob.transfers.sealed(file_id, digest)  # its copy is stored: the record says so
+        assert sent.digest == digest
+        assert Transfer.from_dict(await bob.person.store.get_json("transfer", file_id.hex())).digest == digest
 
         # A digest that does not match what was stored: refused, nothing kept, the sender told.
         other = await send_file(bob, ALICE_PEER, data, follows=True)

@@ -101,6 +101,8 @@ class Transfers:
         self._follows: set[bytes] = set()
         #: Receiver: the digest of what it stored, once every chunk is, while the sender's is awaited.
         self._computed: dict[bytes, bytes] = {}
+        #: Sender: the digest of a file read to the end, before its copy is stored (``digested``).
+        self._hashes: dict[bytes, bytes] = {}
         self._queue: asyncio.Queue[_Event | None] = asyncio.Queue()
         #: Problems met while handling events (for the log): a peer's bad message changes nothing else.
         self.problems: list[str] = []
@@ -206,17 +208,25 @@ class Transfers:
         await self._save(transfer)
         return await self._messaging.send_file(peer_id, offer)
 
+    async def digested(self, file_id: bytes, digest: bytes) -> None:
+        """Sender: every part of the file was read, and this is its digest (for an offer that said
+        ``DIGEST_FOLLOWS``): sent to the receiver in a ``FileHash``, and again after each ``FileAccept``."""
+        transfer = self.transfers.get(file_id)
+        if transfer is None or transfer.role is not Role.SENDER or file_id in self._hashes:
+            return
+        self._hashes[file_id] = digest
+        if transfer.open:
+            await self._messaging.send_file_control(transfer.peer_id, FileHash(file_id, digest))
+
     async def sealed(self, file_id: bytes, digest: bytes) -> None:
-        """Sender: the whole file is read and stored, and this is its digest (for an offer that said
-        ``DIGEST_FOLLOWS``): kept in the record, and sent to the receiver in a ``FileHash`` (again after
-        each ``FileAccept``)."""
+        """Sender: the whole file is stored here, and this is its digest: kept in the record (a page that
+        reloads can send it again), and sent in a ``FileHash`` if ``digested`` did not."""
         transfer = self.transfers.get(file_id)
         if transfer is None or transfer.role is not Role.SENDER or transfer.digest:
             return
+        await self.digested(file_id, digest)
         transfer.digest = digest
         await self._save(transfer)
-        if transfer.open:
-            await self._messaging.send_file_control(transfer.peer_id, FileHash(file_id, digest))
 
     async def cancel(self, file_id: bytes, reason: CancelReason = CancelReason.BY_USER) -> None:
         """Stop a transfer here and tell the other side; a receiver deletes what it stored."""
@@ -237,6 +247,7 @@ class Transfers:
         self._streams.pop(file_id, None)
         self._digests.pop(file_id, None)
         self._computed.pop(file_id, None)
+        self._hashes.pop(file_id, None)
         self._follows.discard(file_id)
         await self._chunks.delete(file_id)
         await self._store.delete(TRANSFER_STORE, file_id.hex())
@@ -354,8 +365,9 @@ class Transfers:
             start = transfer.on_accept(message)
             await self._save(transfer)
             self._on_change(transfer)
-            if transfer.file_id in self._follows and transfer.digest:
-                await self._messaging.send_file_control(peer_id, FileHash(transfer.file_id, transfer.digest))
+            digest = transfer.digest or self._hashes.get(transfer.file_id)
+            if transfer.file_id in self._follows and digest:
+                await self._messaging.send_file_control(peer_id, FileHash(transfer.file_id, digest))
             await self._send_chunks(transfer, self._streams[transfer.file_id], start)
         elif isinstance(message, FileHash):
             if transfer.role is not Role.RECEIVER or not transfer.open:
