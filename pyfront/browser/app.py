@@ -781,7 +781,9 @@ class App:
         async def dismiss() -> None:
             await notices.remember(storage, notices.BackupNotice.DISMISSED)
 
-        prompt = safekeeping.backup_prompt(self._handlers, on_export=export, on_dismiss=dismiss)
+        prompt = safekeeping.backup_prompt(
+            self._handlers, on_export=export, on_dismiss=dismiss, compact=screen != "home"
+        )
         (self.layout.list if screen == "home" else self.container).prepend(prompt)
 
     def _settings_extras(self) -> list[Any]:

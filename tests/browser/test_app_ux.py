@@ -1,9 +1,9 @@
 """The layouts and the input a person relies on (issue 16), in the real app: Chromium, our server, loopback.
 
 * Phone, 360x740: on the chat screen the message list's layout box is at least 65% of the viewport's
-  height; the header is one row; at 200% zoom (a 640x400 viewport) nothing scrolls sideways and the
-  header, list and composer stay on the screen; the bundle badge shows 8 hex digits and opens the full
-  hash with "Fetch latest statics".
+  height, with the backup prompt showing over the chat and after it is answered; the header is one row;
+  at 200% zoom (a 640x400 viewport) nothing scrolls sideways and the header, list and composer stay on
+  the screen; the bundle badge shows 8 hex digits and opens the full hash with "Fetch latest statics".
 * Keyboard only: Bob opens Alice's invite, creates his identity, connects, sends with Enter (Shift+Enter
   is a new line), opens the safety number from the chat menu and goes back with Esc, twice, to the list.
 * Desktop, 1280x800: the chat list and the open chat side by side; switching chats changes the right
@@ -57,12 +57,19 @@ def test_phone_chat_gives_the_list_two_thirds_and_the_badge_opens_the_hash(
     bob = browser_context(viewport=PHONE).new_page()
     connect_by_invite(alice, bob, live_server.url)
     send(bob, "hello from a small screen")
-    # The one-time backup prompt after a first contact (views.safekeeping) is answered first.
+    # The one-time backup prompt after a first contact (views.safekeeping) shows over the chat, compact:
+    # the list keeps its share while it is there, and grows when it is answered.
     expect(bob.locator("#backup-prompt")).to_be_visible(timeout=STEP_MS)
+    with_prompt = box(bob, "#messages")
+    assert with_prompt["height"] >= MIN_LIST_SHARE * PHONE["height"], (with_prompt, PHONE)
+    for part in ("#backup-prompt", "#backup-prompt-export", "#backup-prompt-dismiss"):
+        assert box(bob, part)["y"] + box(bob, part)["height"] <= PHONE["height"]  # on the screen
+    save_screenshot(bob, "ux-phone-chat-backup-prompt-360")
     bob.click("#backup-prompt-dismiss")
     expect(bob.locator("#backup-prompt")).to_have_count(0)
     list_box, header = box(bob, "#messages"), box(bob, ".chat-header")
     assert list_box["height"] >= MIN_LIST_SHARE * PHONE["height"], (list_box, PHONE)
+    assert list_box["height"] > with_prompt["height"]
     assert header["height"] <= 64  # one row: back, name with status, menu
     for selector in ("#chat-back", "#chat-title", "#chat-menu-button"):
         assert (

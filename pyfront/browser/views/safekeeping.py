@@ -38,6 +38,8 @@ BACKUP_PROMPT = (
     "You have your first contact. Your chats and keys exist only in this browser: if its data is "
     "cleared, they are gone. Export an encrypted backup now?"
 )
+#: The same offer over an open chat, short enough to leave the messages most of a phone's screen.
+BACKUP_PROMPT_SHORT = "You have your first contact. Your chats exist only in this browser: back them up?"
 
 
 def _megabytes(size: int) -> str:
@@ -93,12 +95,20 @@ def storage_section(
 
 
 def backup_prompt(
-    handlers: Handlers, *, on_export: Callable[[], Awaitable[None]], on_dismiss: Callable[[], Awaitable[None]]
+    handlers: Handlers,
+    *,
+    on_export: Callable[[], Awaitable[None]],
+    on_dismiss: Callable[[], Awaitable[None]],
+    compact: bool = False,
 ) -> Any:
-    box = element("aside", classes="panel backup-prompt", id="backup-prompt", aria_label="Backup")
+    """The prompt; ``compact`` over an open chat: a shorter text and smaller buttons (``.compact``), so
+    that on a phone the message list keeps at least 65% of the screen while it shows."""
+    classes = "panel backup-prompt compact" if compact else "panel backup-prompt"
+    box = element("aside", classes=classes, id="backup-prompt", aria_label="Backup")
     export = element("button", "Export a backup", id="backup-prompt-export", type="button")
     dismiss = element("button", "Not now", id="backup-prompt-dismiss", type="button", classes="secondary")
-    append(box, element("p", BACKUP_PROMPT, id="backup-prompt-text"), export, dismiss)
+    text = BACKUP_PROMPT_SHORT if compact else BACKUP_PROMPT
+    append(box, element("p", text, id="backup-prompt-text"), export, dismiss)
 
     async def exported(_event: Any) -> None:
         await on_export()
