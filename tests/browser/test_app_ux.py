@@ -62,8 +62,8 @@ def test_phone_chat_gives_the_list_two_thirds_and_the_badge_opens_the_hash(
     expect(bob.locator("#backup-prompt")).to_be_visible(timeout=STEP_MS)
     with_prompt = box(bob, "#messages")
     assert with_prompt["height"] >= MIN_LIST_SHARE * PHONE["height"], (with_prompt, PHONE)
-    for part in ("#backup-prompt", "#backup-prompt-export", "#backup-prompt-dismiss"):
-        assert box(bob, part)["y"] + box(bob, part)["height"] <= PHONE["height"]  # on the screen
+    for piece in ("#backup-prompt", "#backup-prompt-export", "#backup-prompt-dismiss"):
+        assert box(bob, piece)["y"] + box(bob, piece)["height"] <= PHONE["height"]  # on the screen
     save_screenshot(bob, "ux-phone-chat-backup-prompt-360")
     bob.click("#backup-prompt-dismiss")
     expect(bob.locator("#backup-prompt")).to_have_count(0)
