@@ -12,10 +12,14 @@
   contact), delete for everyone on an own message; a read receipt arriving while the menu is open
   changes the bubble's tick and the details in place and leaves the menu open with its focus; search
   within the chat finds a message.
+* The message list is one tab stop (a roving tabindex): the arrow keys, Home and End move between
+  messages, Enter opens a message's actions and Esc comes back to it; axe finds nothing serious.
 * Dark mode follows the system and the override in settings wins.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
@@ -32,7 +36,7 @@ from tests.browser.app_steps import (
     screen,
     send,
 )
-from tests.browser.ux_steps import tab_to
+from tests.browser.ux_steps import axe_violations, tab_to
 from tests.rig.browser import BrowserContextFactory, save_screenshot
 from tests.rig.server import LiveServer
 
@@ -295,6 +299,62 @@ def test_message_menu_details_delete_for_me_and_for_everyone_and_search(
     bob.fill("#chat-search-text", "nowhere to be found")
     bob.press("#chat-search-text", "Enter")
     expect(bob.locator("#chat-search-status")).to_have_text("No messages match.")
+
+
+def test_the_message_list_is_one_tab_stop_with_the_arrow_keys_inside(
+    live_server: LiveServer, browser_context: BrowserContextFactory
+) -> None:
+    page = browser_context(viewport=DESKTOP).new_page()
+    onboard(page, live_server.url, "Alice")
+    screen(page, "home")
+    page.fill("#connect-input", "pcarolx" + "7" * 25)
+    page.click("#connect-submit")
+    screen(page, "chat")
+    words = ["one", "two", "three", "four"]
+    for word in words:
+        page.fill("#compose-text", f"note {word}")
+        page.press("#compose-text", "Enter")
+        expect(message(page, f"note {word}")).to_have_count(1)
+    listed = page.locator("#messages")
+    expect(listed).to_have_attribute("aria-describedby", "messages-keys")
+    expect(page.locator("#messages-keys")).to_contain_text("arrow keys")
+    expect(page.locator("#messages button.msg-more:not([tabindex='-1'])")).to_have_count(0)
+
+    # Backwards from the composer, the list is one stop: its newest message, then out of the list.
+    page.focus("#compose-text")
+    tab_to(page, "#messages li[data-id]", backwards=True)
+    expect(message(page, "note four")).to_be_focused()
+    expect(page.locator("#messages li[tabindex='0']")).to_have_count(1)
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("!document.activeElement.closest('#messages')")
+
+    page.keyboard.press("Tab")
+    expect(message(page, "note four")).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(message(page, "note two")).to_be_focused()
+    expect(page.locator("#messages li[tabindex='0']")).to_have_text(re.compile("note two"))
+    focus_ring = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert focus_ring != "none"  # the focus is visible
+    page.keyboard.press("Home")
+    expect(message(page, "note one")).to_be_focused()
+    page.keyboard.press("End")
+    expect(message(page, "note four")).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Enter")  # the message's actions
+    menu = message(page, "note three").locator(".msg-menu")
+    expect(menu).to_be_visible()
+    expect(menu.get_by_role("button", name="Copy")).to_be_focused()
+    assert axe_violations(page) == []
+    page.keyboard.press("Escape")
+    expect(menu).to_have_count(0)
+    expect(message(page, "note three")).to_be_focused()
+
+    # The list remembers its stop: out to the composer and back lands on the same message.
+    tab_to(page, "#compose-text")
+    tab_to(page, "#messages li[data-id]", backwards=True)
+    expect(message(page, "note three")).to_be_focused()
+    assert axe_violations(page) == []
 
 
 def test_dark_mode_follows_the_system_and_the_setting_overrides_it(

@@ -7,6 +7,8 @@ The header is one row: back, the name with the connection state, and a menu (``#
 safety number, connect, search and the disappearing-messages timer. Each message has its own menu
 (``button.msg-more``, shown on hover and focus; a long press or right click opens it too): copy, delete
 for me, delete for everyone (own texts only), and details with the sent, delivered and read times.
+From the keyboard the list is one tab stop (a roving tabindex, ``_rove``): the arrow keys, Home and End
+move between messages, Enter (Space, the context-menu key, Shift+F10) opens the focused message's menu.
 
 Long chats are windowed: the newest ``PAGE_SIZE`` messages show when the chat opens, and each scroll to
 the top (or "Show older messages") adds the next older page, keeping the scroll position. Pages not read
@@ -57,6 +59,11 @@ FOLLOW_MARGIN_PX = 120
 MAX_QUERY_LENGTH = 200
 #: Lines the composer grows to before it scrolls.
 MAX_COMPOSER_ROWS = 6
+#: How the message list is used from the keyboard (read out with the list: ``aria-describedby``).
+MESSAGE_KEYS = (
+    "One message at a time takes the focus: the arrow keys move to the previous or next message, Home and "
+    "End to the first or last shown; Enter opens the message's actions."
+)
 
 STATUS_MARKS = {
     Status.SENDING: ("…", "Sending"),
@@ -116,6 +123,13 @@ class ConversationView:
         self._on_page_in = on_page_in
         self._paging_older = False
         self._search_round = 0
+        #: The id of the one message that Tab stops on (``tabindex=0``; every other one is ``-1``): a
+        #: roving tabindex, so the list is one stop in the page's tab order and the arrow keys move inside
+        #: it. Once the person moved to a message (``_roving_chosen``), new messages do not move it.
+        self._roving: str | None = None
+        self._roving_chosen = False
+        #: What gets the focus back when the message menu closes: its button, or the message itself.
+        self._menu_opener: Any = None
         self._attachments = attachments
         self._handlers = handlers
         self._on_delete = on_delete
@@ -218,7 +232,10 @@ class ConversationView:
         self.error = element("p", id="chat-error", classes="error small", role="alert")
         self.request, accept, block, confirm = self._request_panel(contact)
 
-        self.list = element("ol", id="messages", classes="messages", tabindex="0", aria_label="Messages")
+        self.list = element(
+            "ol", id="messages", classes="messages", aria_label="Messages", aria_describedby="messages-keys"
+        )
+        keys = element("p", MESSAGE_KEYS, id="messages-keys", classes="visually-hidden")
         self.older = element("li", classes="older")
         self.older_button = element(
             "button", "Show older messages", id="messages-older", type="button", classes="secondary small"
@@ -248,6 +265,7 @@ class ConversationView:
             attachments.install(panel, composer, self.input)
         append(
             panel,
+            keys,
             header,
             self.menu,
             self.search,
@@ -370,6 +388,7 @@ class ConversationView:
         handlers.on(self.list, "click", self._list_clicked)
         handlers.on(self.list, "contextmenu", self._context_menu)
         handlers.on(self.list, "keydown", self._list_key)
+        handlers.on(self.list, "focusin", self._focused)
 
     def _request_panel(self, contact: Contact) -> tuple[Any, Any, Any, Any]:
         """The message-request panel and its three buttons (accept, delete and block, confirm)."""
@@ -537,9 +556,30 @@ class ConversationView:
         self._count()
 
     def _count(self) -> None:
+        """After the list changed: its counts (``data-loaded``, ``data-stored``) and its tab stop."""
         conversation = self.contact.conversation
         self.list.dataset.loaded = str(len(conversation.messages))
         self.list.dataset.stored = str(len(conversation.index))
+        self._rove(None)
+
+    def _rove(self, item: Any) -> None:
+        """Make ``item`` the list's one tab stop; ``None``: keep the one the person moved to while it is
+        shown, else the newest message shown. (The stop is kept by message id: ``_items`` holds the
+        nodes.)"""
+        current = self._items.get(self._roving) if self._roving is not None else None
+        if item is None:
+            if current is not None and (self._roving_chosen or current.contains(js.document.activeElement)):
+                return
+            item = self._items.get(self._shown[-1][1]) if self._shown else None
+            self._roving_chosen = False
+        target = None if item is None else str(item.dataset.id)
+        if target == self._roving and current is not None:
+            return
+        if current is not None:
+            current.tabIndex = -1
+        if item is not None:
+            item.tabIndex = 0
+        self._roving = target
 
     def _read_first(self, message_ids: list[str], then: Callable[[], None]) -> bool:
         """When some of ``message_ids`` are only in storage: read them, then run ``then`` (if the chat is
@@ -687,7 +727,7 @@ class ConversationView:
             if self._menu is not None and self._menu.parentElement == item:
                 self._close_message_menu(focus=True)
             else:
-                self._open_message_menu(item, message_id)
+                self._open_message_menu(item, message_id, opener=button)
         elif action == "copy":
             self._copy(message_id)
         elif action == "details":
@@ -709,15 +749,63 @@ class ConversationView:
         if not item:
             return
         event.preventDefault()
-        self._open_message_menu(item, str(item.dataset.id))
+        self._open_message_menu(item, str(item.dataset.id), opener=item.querySelector("button.msg-more"))
 
     def _list_key(self, event: Any) -> None:
-        if str(event.key) == "Escape" and self._menu is not None:
+        key = str(event.key)
+        if key == "Escape" and self._menu is not None:
             event.preventDefault()
             self._close_message_menu(focus=True)
+            return
+        item = event.target
+        if not item.matches("li[data-id]"):
+            return  # a key for a button inside a message (its menu, a file's controls)
+        if key in ("ArrowUp", "ArrowDown", "Home", "End"):
+            event.preventDefault()
+            self._move(item, key)
+        elif (key in ("Enter", " ", "ContextMenu") or (key == "F10" and event.shiftKey)) and item.matches(
+            "li.message"
+        ):
+            event.preventDefault()
+            self._open_message_menu(item, str(item.dataset.id), opener=item)
 
-    def _open_message_menu(self, item: Any, message_id: str) -> None:
+    def _move(self, item: Any, key: str) -> None:
+        """Move the focus from ``item`` to another message; above the first shown, the next older page
+        is shown (or read), and the focus moves once it is there."""
+        items = self.list.querySelectorAll(":scope > li[data-id]")
+        shown = [items.item(index) for index in range(items.length)]
+        at = next((index for index, other in enumerate(shown) if other == item), -1)
+        if key == "Home":
+            target = shown[0]
+        elif key == "End":
+            target = shown[-1]
+        elif key == "ArrowDown":
+            target = shown[min(at + 1, len(shown) - 1)]
+            if at == len(shown) - 1 and not self.newer.hidden:
+                self.show_newer()
+                target = item.nextElementSibling if item.nextElementSibling.matches("li[data-id]") else item
+        else:
+            target = shown[max(at - 1, 0)]
+            if at == 0 and not self.older.hidden:
+                self.show_older()
+                target = (
+                    item.previousElementSibling
+                    if item.previousElementSibling.matches("li[data-id]")
+                    else item
+                )
+        self._rove(target)
+        target.focus()
+
+    def _focused(self, event: Any) -> None:
+        item = event.target.closest("li[data-id]")
+        if item and item.parentElement == self.list:
+            self._rove(item)
+            self._roving_chosen = True  # the person's place in the list: new messages do not move it
+
+    def _open_message_menu(self, item: Any, message_id: str, *, opener: Any) -> None:
+        """Open ``item``'s menu, focus its first action; ``opener`` gets the focus back when it closes."""
         self._close_message_menu(focus=False)
+        self._menu_opener = opener
         message = self.contact.conversation.messages.get(message_id)
         if message is None:
             return
@@ -765,8 +853,9 @@ class ConversationView:
         more = item.querySelector("button.msg-more") if item else None
         if more:
             more.setAttribute("aria-expanded", "false")
-            if focus:
-                more.focus()
+        opener, self._menu_opener = self._menu_opener, None
+        if focus and item:
+            (opener if opener is not None and item.contains(opener) else item).focus()
 
     def _details(self, message: ChatMessage) -> Any:
         outgoing = message.direction is Direction.OUTGOING
@@ -953,7 +1042,9 @@ class ConversationView:
                 if seconds == 0
                 else f"{who} set disappearing messages to {timer_label(seconds)}."
             )
-            return element("li", text, classes="event small muted", data_id=message.message_id)
+            event = element("li", text, classes="event small muted", data_id=message.message_id)
+            event.tabIndex = -1
+            return event
         item = element(
             "li",
             classes=f"message {'out' if outgoing else 'in'}",
@@ -962,6 +1053,7 @@ class ConversationView:
         )
         if message.kind is Kind.DELETED:
             item.classList.add("deleted")
+        item.tabIndex = -1  # one message is the list's tab stop (``_rove``), the others are reached by arrows
         more = element(
             "button",
             "⋯",
@@ -970,6 +1062,7 @@ class ConversationView:
             data_action="menu",
             aria_label="Message actions",
             aria_expanded="false",
+            tabindex="-1",  # its message's Enter opens the menu too: not a tab stop of its own
         )
         append(item, self._body(message), self._meta(message), more)
         return item
