@@ -14,8 +14,10 @@ import pytest
 
 from pyfront.errors import DecodeError
 from pyfront.messaging.chat import ChatMessage, Conversation, Direction, Kind, Status
+from pyfront.messaging.contact import raw_id
 from pyfront.messaging.history import SEGMENT_ENTRIES, HistoryIndex
 from pyfront.messaging.paging import FIRST_PAGE, HISTORY_STORE, MESSAGE_STORE
+from pyfront.session.content import Text
 from tests.unit.test_messenger import (
     ALICE_PEER,
     BOB_PEER,
@@ -150,7 +152,7 @@ def test_a_copy_of_a_text_only_in_storage_is_recognised_as_a_duplicate() -> None
     assert conversation.receive("cd" * 16, "new", 1_001.0, 0, 2_000.0) is not None
 
 
-def test_the_contact_deletes_for_everyone_a_message_only_in_storage() -> None:
+def test_a_copy_or_a_deletion_of_a_message_only_in_storage() -> None:
     async def body() -> None:
         clock = Clock()
         alice, bob, wire = await invited_pair(clock)
@@ -170,6 +172,17 @@ def test_the_contact_deletes_for_everyone_a_message_only_in_storage() -> None:
         assert old.message_id in at_alice.conversation.index
         assert old.message_id not in at_alice.conversation.messages
         wire, _, _ = await connect(bob, alice)
+
+        # A copy of the old text (the mailbox and a resend can both bring one) is recognised by the
+        # index: not shown again, not read from storage, but acknowledged again.
+        alice.recorder.events.clear()
+        async with at_alice.lock:
+            copy = Text(raw_id(old.message_id), int(old.sent_at * 1000), old.text)
+            finish = await alice.messenger._receive(at_alice, copy)
+        assert finish is None
+        assert old.message_id not in at_alice.conversation.messages
+        assert not [event for event in alice.recorder.events if event[0] == "messages"]
+        assert raw_id(old.message_id) in at_alice.unacked
 
         await bob.messenger.delete_for_everyone(ALICE_PEER, old.message_id)
         await pump(wire)
