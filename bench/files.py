@@ -19,6 +19,12 @@ everything; both pages run on the same machine clock.
 * ``ratio`` = encrypted / raw (target >= 0.75): the median of each round's ratio (a raw run and the
   encrypted run right after it, so both see about the same load on a shared machine);
   ``ratio_of_medians`` beside it. Runs alternate raw and encrypted (``--rounds`` each).
+* ``cpu_s`` (per round): CPU seconds used by every thread of the bench's own Chromium (its processes from
+  CDP ``SystemInfo.getProcessInfo``, each thread's ``utime + stime`` from ``/proc``) during the raw run,
+  the encrypted run until Bob's "complete", and the sender's copy after it; ``cpu_ratio`` = raw CPU /
+  encrypted CPU (median of rounds). On this 2-core machine the raw channel alone keeps both cores busy
+  when the machine is quiet, so ``cpu_ratio`` predicts the quiet ``ratio``, and unlike wall time it
+  hardly moves with other processes' load.
 * ``first_preview_ms``: a 5 MB PNG (random pixels, made on a canvas in Alice's page): from the pick to
   the first picture on Bob's screen (the thumbnail Alice's page made, inside the offer) and to the full
   image.
@@ -148,11 +154,40 @@ def _wait(page: Page, expression: str, arg: Any = None, timeout_s: float = TRANS
     raise TimeoutError(expression)
 
 
-def raw_run(alice: Page, bob: Page, total: int) -> float:
+class BrowserCpu:
+    """CPU seconds used so far by every thread of one Chromium's processes (``/proc``)."""
+
+    def __init__(self, browser: Any) -> None:
+        session = browser.new_browser_cdp_session()
+        self.pids = [
+            int(process["id"]) for process in session.send("SystemInfo.getProcessInfo")["processInfo"]
+        ]
+        session.detach()
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> float:
+        total = 0
+        for pid in self.pids:
+            try:
+                threads = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for thread in threads:
+                try:
+                    fields = Path(f"/proc/{pid}/task/{thread}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / self.tick
+
+
+def raw_run(alice: Page, bob: Page, total: int, cpu: BrowserCpu) -> tuple[float, float]:
+    """(MB/s, CPU seconds)."""
     bob.evaluate(RAW_EXPECT, total)
+    before = cpu.seconds()
     start = float(alice.evaluate(RAW_SEND, [total, FRAME]))
     done = float(_wait(bob, "() => window.__raw.done"))
-    return total / 1e6 / ((done - start) / 1000)
+    return total / 1e6 / ((done - start) / 1000), cpu.seconds() - before
 
 
 def pick(page: Page, path: Path) -> float:
@@ -174,23 +209,28 @@ SENDER_IDLE = """async () => {
 }"""
 
 
-def encrypted_run(alice: Page, bob: Page, path: Path) -> tuple[float, float, float, float]:
-    """(MB/s from the pick to complete, prepare seconds, MB/s from the offer shown to complete, seconds
-    from complete until the sender's own copy is stored). The next run starts after that."""
+def encrypted_run(alice: Page, bob: Page, path: Path, cpu: BrowserCpu) -> dict[str, float]:
+    """MB/s from the pick to complete, prepare seconds, MB/s from the offer shown to complete, seconds
+    from complete until the sender's own copy is stored, and CPU seconds until complete and for that
+    copy. The next run starts after the copy is stored."""
     size = path.stat().st_size
+    before = cpu.seconds()
     started = pick(alice, path)
     shown = stamp(alice, path.name, "shown")
     done = stamp(bob, f"{path.name}:complete")
+    cpu_done = cpu.seconds()
     expect(alice.locator(".attachment").filter(has_text=path.name)).to_have_attribute(
         "data-phase", "complete", timeout=TRANSFER_MS
     )
     kept = float(alice.evaluate(SENDER_IDLE))
-    return (
-        size / 1e6 / ((done - started) / 1000),
-        (shown - started) / 1000,
-        size / 1e6 / ((done - shown) / 1000),
-        max(0.0, (kept - done) / 1000),
-    )
+    return {
+        "mb_s": size / 1e6 / ((done - started) / 1000),
+        "prepare_s": (shown - started) / 1000,
+        "wire_mb_s": size / 1e6 / ((done - shown) / 1000),
+        "copy_after_s": max(0.0, (kept - done) / 1000),
+        "cpu_s": cpu_done - before,
+        "copy_cpu_s": cpu.seconds() - cpu_done,
+    }
 
 
 def random_file(path: Path, size: int) -> Path:
@@ -324,20 +364,26 @@ def main() -> None:
                 offer = alice.evaluate(ECHO_OFFER)
                 answer = bob.evaluate(RAW_ANSWER, offer)
                 alice.evaluate(ECHO_CONNECT, answer)
-                raw, encrypted, prepare, wire, keep = [], [], [], [], []
+                cpu = BrowserCpu(browser)
+                raw, raw_cpu, runs, loads = [], [], [], []
                 for round_number in range(arguments.rounds):
-                    raw.append(raw_run(alice, bob, total))
+                    speed, seconds = raw_run(alice, bob, total, cpu)
+                    raw.append(speed)
+                    raw_cpu.append(seconds)
                     path = random_file(root / f"file-{round_number}.bin", total)
-                    speed, prepare_s, wire_speed, keep_s = encrypted_run(alice, bob, path)
-                    encrypted.append(speed)
-                    prepare.append(prepare_s)
-                    wire.append(wire_speed)
-                    keep.append(keep_s)
+                    runs.append(encrypted_run(alice, bob, path, cpu))
+                    loads.append(os.getloadavg()[0])
+                    run = runs[-1]
                     print(
-                        f"round {round_number}: raw {raw[-1]:.1f} MB/s, encrypted {speed:.1f} MB/s "
-                        f"(prepare {prepare_s:.2f} s, then {wire_speed:.1f} MB/s; sender's copy stored "
-                        f"{keep_s:.2f} s after) load {os.getloadavg()[0]:.1f}"
+                        f"round {round_number}: raw {raw[-1]:.1f} MB/s ({raw_cpu[-1]:.2f} CPU s), "
+                        f"encrypted {run['mb_s']:.1f} MB/s ({run['cpu_s']:.2f} CPU s; prepare "
+                        f"{run['prepare_s']:.2f} s, then {run['wire_mb_s']:.1f} MB/s; sender's copy stored "
+                        f"{run['copy_after_s']:.2f} s after, {run['copy_cpu_s']:.2f} CPU s) "
+                        f"load {loads[-1]:.1f}"
                     )
+                encrypted = [run["mb_s"] for run in runs]
+                prepare = [run["prepare_s"] for run in runs]
+                wire = [run["wire_mb_s"] for run in runs]
                 png_bytes = int(alice.evaluate(MAKE_PNG, 1210))
                 picked = float(alice.evaluate(PICK_PNG))
                 thumbnail_at = stamp(bob, "photo.png:thumbnail", "image")
@@ -374,9 +420,13 @@ def main() -> None:
             "encrypted_mb_s": encrypted,
             "prepare_s": prepare,
             "wire_mb_s": wire,
-            "sender_copy_stored_after_s": keep,
+            "sender_copy_stored_after_s": [run["copy_after_s"] for run in runs],
+            "cpu_raw_s": raw_cpu,
+            "cpu_encrypted_s": [run["cpu_s"] for run in runs],
+            "cpu_sender_copy_s": [run["copy_cpu_s"] for run in runs],
+            "load_average_1min": loads,
         },
-        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_ratio": round(median([r / run["cpu_s"] for r, run in zip(raw_cpu, runs, strict=True)]), 3),
         "prepare_s": round(median(prepare), 2),
         "wire_mb_s": round(median(wire), 2),
         "first_preview_ms": preview,
@@ -387,7 +437,7 @@ def main() -> None:
     path = write_results("files", figures)
     print(
         f"raw {raw_mb_s:.1f} MB/s, encrypted {encrypted_mb_s:.1f} MB/s, ratio {figures['ratio']} "
-        f"(of medians {figures['ratio_of_medians']}) -> {path}"
+        f"(of medians {figures['ratio_of_medians']}; CPU raw/encrypted {figures['cpu_ratio']}) -> {path}"
     )
 
 
