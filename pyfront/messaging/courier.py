@@ -1,10 +1,11 @@
 """The courier: the messenger's mail through the server's mailbox while a contact is unreachable
 (DESIGN.md section 5, "Offline delivery"; docs/mailbox.md).
 
-* **Grants.** Whenever a contact's session is ready on a new link, we send it a ``MailboxGrant``: the
-  address of the mailbox we fetch for that contact (made, or rotated, first: ``ContactMailboxes``) and
-  the mailbox server's URL; with the mailbox turned off in the settings, a withdrawal. Grants received
-  are stored in ``mailbox/<peer id>``.
+* **Grants.** Whenever a contact's session is ready on a new link, we send it a ``MailboxGrant`` with
+  the link's first messages (the messenger's ready hook; a step sends any still owed, after a settings
+  change): the address of the mailbox we fetch for that contact (made, or rotated, first:
+  ``ContactMailboxes``) and the mailbox server's URL; with the mailbox turned off in the settings, a
+  withdrawal. Grants received are stored in ``mailbox/<peer id>``.
 * **Deposits.** A text (or a timer change) still ``sending`` ``MAILBOX_AFTER_S`` after it was written,
   to a contact with no link, is sealed on the contact's session (``Session.seal_offline``: all four
   layers, the Data frame a data channel would carry) and deposited at the address the contact granted;
@@ -97,6 +98,7 @@ class Courier:
         self.boxes: dict[str, ContactMailboxes] = {}
         self._granted: dict[str, Any] = {}
         self._grants: list[tuple[str, MailboxGrant]] = []
+        self._connected: set[str] = set()  # granted as they became ready: their mailboxes are read next step
         self._fetching = asyncio.Lock()
         self.polled_at = 0.0
         #: The last error (shown in the log), and counts for tests and the benchmark.
@@ -108,6 +110,7 @@ class Courier:
         #: Seconds spent opening, storing and showing fetched batches, and waiting for HTTP (benchmark).
         self.spent: dict[str, float] = {}
         messenger.message_hooks.append(self._on_message)
+        messenger.ready_hooks.append(self._on_ready)
 
     def __repr__(self) -> str:
         return f"<Courier {len(self.boxes)} contacts, {self.deposited} deposited, {self.fetched} fetched>"
@@ -145,10 +148,12 @@ class Courier:
     # --- one step: grants in and out, deposits ----------------------------------------------------
 
     async def step(self) -> None:
-        """Store the grants received, send ours to contacts newly connected, deposit what is due."""
+        """Store the grants received, send ours to contacts still owed one, read the mailboxes of those
+        just connected, deposit what is due."""
         now = self._clock()
         await self._take_grants()
-        connected = await self._grant_ready(now)
+        connected, self._connected = self._connected, set()
+        connected.update(await self._grant_ready(now))
         if connected:  # what they left while away is read now, not at the next poll
             await self.fetch_all(peers=connected)
         if self.enabled:
@@ -160,39 +165,57 @@ class Courier:
             if peer_id in self.messenger.contacts and self._box(peer_id).take_grant(grant):
                 await self._save(self._box(peer_id))
 
+    async def _on_ready(self, contact: Contact) -> None:
+        """The messenger's ready hook (under the contact's lock): our grant leaves with the connection's
+        first messages, so that a connection, however short, gives the contact somewhere to deposit."""
+        if self._grant_owed(contact) and await self._send_grant(contact, self._clock()):
+            self._connected.add(contact.peer_id)
+
+    def _grant_owed(self, contact: Contact) -> bool:
+        link = contact.link
+        return (
+            contact.session.state is SessionState.READY
+            and link is not None
+            and self._granted.get(contact.peer_id) is not link
+        )
+
     async def _grant_ready(self, now: float) -> list[str]:
-        """Send a grant (or the withdrawal) to each contact ready on a link it has none on; returns them."""
+        """Send a grant (or the withdrawal) to each contact ready on a link it has none on (the settings
+        changed since, or its grant could not leave when it became ready); returns them."""
         connected = []
         for peer_id, contact in list(self.messenger.contacts.items()):
-            link = contact.link
-            if (
-                contact.session.state is not SessionState.READY
-                or link is None
-                or self._granted.get(peer_id) is link
-            ):
+            if not self._grant_owed(contact):
                 continue
-            box = self._box(peer_id)
-            if self.enabled:
-                if box.needs_new(self.base_url, now):
-                    await box.rotate(self._provider, self.base_url, now)
-                    await self._save(box)  # the key is stored before its address leaves
-                current = box.current
-                assert current is not None
-                grant = current.grant()
-            else:
-                if box.retire_all(now):
-                    await self._save(box)
-                grant = MailboxGrant(
-                    MAILBOX_PROTOCOL_VERSION,
-                    self._provider.random_bytes(ID_LENGTH),
-                    bytes(MAILBOX_ADDRESS_LENGTH),
-                    "",
-                )
             async with contact.lock:
-                if await self.messenger._send(contact, grant):
-                    self._granted[peer_id] = link
+                if self._grant_owed(contact) and await self._send_grant(contact, now):
                     connected.append(peer_id)
         return connected
+
+    async def _send_grant(self, contact: Contact, now: float) -> bool:
+        """Under the contact's lock: send our grant, or with the mailbox turned off the withdrawal (a new
+        mailbox first when one is due: its key is stored before its address leaves)."""
+        box = self._box(contact.peer_id)
+        if self.enabled:
+            if box.needs_new(self.base_url, now):
+                await box.rotate(self._provider, self.base_url, now)
+                await self._save(box)
+            current = box.current
+            assert current is not None
+            grant = current.grant()
+        else:
+            if box.retire_all(now):
+                await self._save(box)
+            grant = MailboxGrant(
+                MAILBOX_PROTOCOL_VERSION,
+                self._provider.random_bytes(ID_LENGTH),
+                bytes(MAILBOX_ADDRESS_LENGTH),
+                "",
+            )
+        link = contact.link
+        if not await self.messenger._send(contact, grant):
+            return False
+        self._granted[contact.peer_id] = link
+        return True
 
     async def _deposit_due(self, now: float) -> None:
         for peer_id, contact in list(self.messenger.contacts.items()):

@@ -213,6 +213,10 @@ class Messenger:
         #: Told of each application message this module does not handle itself (``MailboxGrant``:
         #: ``pyfront.messaging.courier``).
         self.message_hooks: list[Callable[[Contact, AppMessage], None]] = []
+        #: Awaited, under the contact's lock, each time its session becomes ready on a link, after our
+        #: ``Profile`` and before what waited is sent (the courier's ``MailboxGrant``: a connection,
+        #: however short, carries one).
+        self.ready_hooks: list[Callable[[Contact], Awaitable[None]]] = []
 
     def __repr__(self) -> str:
         return f"<Messenger {len(self.contacts)} contacts>"
@@ -584,6 +588,8 @@ class Messenger:
         self._listener.contact_status_changed(contact.peer_id)
         name = self.display_name.encode()[:MAX_DISPLAY_NAME].decode(errors="ignore")
         await self._send(contact, Profile(name, "", b""))
+        for hook in self.ready_hooks:
+            await hook(contact)
         await self._flush(contact)
 
     async def _send(self, contact: Contact, message: AppMessage) -> bool:

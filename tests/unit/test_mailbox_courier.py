@@ -21,6 +21,7 @@ from pyfront.messaging.chat import Direction, Status
 from pyfront.messaging.courier import MAILBOX_AFTER_S, POLL_INTERVAL_S, Courier
 from pyfront.messaging.mailbox_wire import MailboxError
 from pyfront.messaging.mailboxes import ROTATE_AFTER_S
+from pyfront.session.identity import invite_fingerprint
 from pyfront.session.session import SessionState
 from server import mailbox as server_mailbox
 from server.config import Config
@@ -144,6 +145,35 @@ def test_texts_written_while_the_contact_is_away_arrive_in_order_once_and_turn_d
         assert stored(tmp_path) == 0
         assert bob.messenger.contact(ALICE_PEER).rejected == alice.messenger.contact(BOB_PEER).rejected == 0
         assert bob_courier.rejected == alice_courier.rejected == 0
+
+    run(body)
+
+
+def test_a_connection_too_short_for_a_courier_step_still_carries_both_grants(tmp_path: Path) -> None:
+    """The grant leaves with a connection's first messages (the messenger's ready hook), not at the
+    courier's next step: a first connection that ends before any step still lets each side deposit for
+    the other (found by test_peer_reconnect: a text written while the bot was away stayed 'sending')."""
+
+    async def body() -> None:
+        clock = Clock()
+        http = mailbox_server(tmp_path, clock)
+        alice = await make_person(ALICE_PEER, "Alice", clock)
+        bob = await make_person(BOB_PEER, "Bob", clock)
+        alice_courier, bob_courier = await courier_of(alice, http, clock), await courier_of(bob, http, clock)
+        fingerprint = invite_fingerprint(alice.party.identity.public_key)
+        await bob.messenger.add_contact(ALICE_PEER, name="Alice", invite_fingerprint=fingerprint)
+        await connect(bob, alice)
+        await disconnect(alice, bob)  # no courier step ran while they were connected
+        for courier in (alice_courier, bob_courier):
+            await courier.step()
+        assert alice_courier.boxes[BOB_PEER].theirs is not None
+        assert bob_courier.boxes[ALICE_PEER].theirs is not None
+        await alice.messenger.send_text(BOB_PEER, "written while you were away")
+        clock.now += MAILBOX_AFTER_S
+        await alice_courier.step()
+        assert statuses(alice, BOB_PEER) == [Status.QUEUED]
+        assert await bob_courier.fetch_all() == 1
+        assert incoming(bob, ALICE_PEER) == ["written while you were away"]
 
     run(body)
 

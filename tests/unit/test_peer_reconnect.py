@@ -29,19 +29,7 @@ def registered_again(peer: HeadlessPeer) -> None:
     )
 
 
-MAILBOX_STALL = (
-    "known bug (fifth session): in about one run of four, and in every run of a loaded machine, no "
-    "MailboxGrant is exchanged during the short first connection (one peer's courier loop steps once and "
-    "stalls), so the text written while the bot is away stays 'sending' instead of 'queued'; "
-    "tests/browser/test_app_headless_peer.py covers a page and the peer through the mailbox"
-)
-
-
-@pytest.mark.parametrize(
-    "away",
-    [False, pytest.param(True, marks=pytest.mark.xfail(reason=MAILBOX_STALL, strict=False))],
-    ids=["registers-again", "mail-while-away"],
-)
+@pytest.mark.parametrize("away", [False, True], ids=["registers-again", "mail-while-away"])
 def test_both_peers_come_back_after_the_server_is_killed(
     live_server_factory: LiveServerFactory, tmp_path: Path, away: bool
 ) -> None:
