@@ -30,10 +30,10 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy
 
-from pyfront.crypto.promise import SettledFuture
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
 from pyfront.storage.vault import PASSPHRASE_ITERATIONS, Vault, VaultHeader, export_backup, import_backup
+from pyfront.wakeup import SettledFuture
 
 DB_NAME = "parley"
 DB_VERSION = 1
@@ -108,7 +108,7 @@ class _Waiters:
     def wait(self, target: Any, success: str, failures: tuple[str, ...], result: Any) -> SettledFuture:
         """A future resolved by ``target``'s ``success`` event (value ``result()``), failed by the others.
         The waiting task resumes inside the event's listener, not one event-loop task later
-        (``pyfront.crypto.promise``)."""
+        (``pyfront.wakeup``)."""
         self._next_id += 1
         setattr(target, self.WAIT_ID_PROPERTY, self._next_id)
         future = SettledFuture(asyncio.get_running_loop())

@@ -54,7 +54,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Literal
 
-from pyfront.crypto.promise import SettledFuture
 from pyfront.crypto.provider import (
     AES_BLOCK,
     AES_GCM_NONCE_LENGTH,
@@ -76,6 +75,7 @@ from pyfront.crypto.provider import (
     require_pbkdf2_parameters,
 )
 from pyfront.errors import AuthenticationError, CryptoError
+from pyfront.wakeup import SettledFuture
 
 MlKemBackend = Literal["webcrypto", "noble"]
 
@@ -173,7 +173,7 @@ class WebCryptoProvider(CryptoProvider):
     def _call(self, target: Any, method: str, *args: Any) -> Awaitable[Any]:
         """``target.method(*args)``, a JS call that returns a promise, as something to await: with the
         bridge, a ``SettledFuture`` that the promise's own callback settles (``callThen``), so the task
-        resumes without another trip through the event loop (``pyfront.crypto.promise``)."""
+        resumes without another trip through the event loop (``pyfront.wakeup``)."""
         if self._resume_in_callback and self._bridge is not None:
             future = SettledFuture(asyncio.get_running_loop())
             self._bridge.callThen(self._ffi.proxy(future.settle), target, method, *args)

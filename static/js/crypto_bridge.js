@@ -79,7 +79,7 @@ export async function publicKey(algorithm, raw) {
 // Calls target[method](...args) and settles a Python handler from the promise's own callback:
 // handler(true, value) or handler(false, error), then destroys the handler's proxy. Pyodide turns a
 // promise returned to Python into an asyncio future whose waiting task resumes one event-loop task
-// later (pyfront/crypto/promise.py); a handler called here lets the task resume at once.
+// later (pyfront/wakeup.py); a handler called here lets the task resume at once.
 export function callThen(handler, target, method, ...args) {
   let promise;
   try {
