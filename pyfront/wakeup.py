@@ -5,15 +5,14 @@ promise settles, the future schedules the waiting task's next step with ``loop.c
 WebLoop turns into a new browser task. Every WebCrypto call therefore cost the page two hops: WebCrypto's
 own task that settles the promise, then the event loop's task that resumes Python, queued behind whatever
 the page has queued meanwhile (rendering, IndexedDB events, the next data-channel message). A cascade
-operation makes six to eight such calls one after the other, a write waits for IndexedDB's ``complete``
-event, and a received frame waits for the link worker (``docs/benchmarks.md``, "Issue 12").
+operation makes six to eight such calls one after the other, and a write waits for IndexedDB's
+``complete`` event (``docs/benchmarks.md``, "Issue 12").
 
 ``SettledFuture`` is a future-like object (asyncio's duck-typed future protocol:
 ``_asyncio_future_blocking``, ``get_loop``, ``add_done_callback``, ``result``, ``cancel``) that the caller
 settles with ``settle(fulfilled, outcome)`` from the event's own callback: a promise's (the WebCrypto
-provider, through ``callThen`` in ``static/js/crypto_bridge.js``), an IndexedDB event listener's
-(``pyfront.browser.storage``), a data channel's message listener's (``WakeQueue``, the link worker of
-``pyfront.network.calls``). Its done callbacks, the waiting task's wake-up among them, run right there,
+provider, through ``callThen`` in ``static/js/crypto_bridge.js``) or an IndexedDB event listener's
+(``pyfront.browser.storage``). Its done callbacks, the waiting task's wake-up among them, run right there,
 so the task resumes in the browser task that settled it: a chain of dependent calls costs one hop each.
 A callback runs there only when no task is running (the case in a JavaScript callback: it is called with
 an empty stack); otherwise (CPython, where events come from tasks), and for callbacks added after the
@@ -25,13 +24,10 @@ Nothing here imports ``js``: CPython tests drive it with the standard event loop
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Generator
 from contextvars import Context
 from enum import Enum
-from typing import Any, Generic, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 class _State(Enum):
@@ -155,28 +151,3 @@ class SettledFuture:
                 {"message": f"exception in a callback of {self!r}", "exception": error, "future": self}
             )
         return True
-
-
-class WakeQueue(Generic[T]):
-    """A first-in first-out queue with one consumer: ``put_nowait`` from any callback, ``await get()``.
-    A consumer waiting in ``get`` resumes inside ``put_nowait`` when no task is running (a
-    ``SettledFuture``), instead of one event-loop trip later as with ``asyncio.Queue``."""
-
-    def __init__(self) -> None:
-        self._items: deque[T] = deque()
-        self._waiter: SettledFuture | None = None
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def put_nowait(self, item: T) -> None:
-        self._items.append(item)
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            waiter.settle(True, None)
-
-    async def get(self) -> T:
-        while not self._items:
-            self._waiter = SettledFuture(asyncio.get_running_loop())
-            await self._waiter
-        return self._items.popleft()

@@ -247,6 +247,14 @@ class CryptoProvider(ABC):
         private_key = X25519PrivateKey(self.random_bytes(X25519_KEY_LENGTH))
         return private_key, await self.x25519_public_key(private_key)
 
+    async def x25519_generate_and_agree(
+        self, public_key: bytes
+    ) -> tuple[X25519PrivateKey, bytes, SharedSecret]:
+        """A fresh key pair and its agreement with ``public_key`` (a Double Ratchet step): exactly
+        ``x25519_generate`` then ``x25519``; the browser provider does both in one promise."""
+        private_key, own_public_key = await self.x25519_generate()
+        return private_key, own_public_key, await self.x25519(private_key, public_key)
+
     # --- Ed25519 -----------------------------------------------------------------------------------
 
     @abstractmethod

@@ -70,6 +70,7 @@ from pyfront.crypto.provider import (
     CryptoProvider,
     SharedSecret,
     SymmetricKey,
+    X25519PrivateKey,
     require_argon2id_parameters,
     require_length,
     require_pbkdf2_parameters,
@@ -91,7 +92,7 @@ NOBLE_MLKEM_URL = f"{VENDOR_NOBLE_URL}/post-quantum/ml-kem.js"
 NOBLE_ARGON2_URL = f"{VENDOR_NOBLE_URL}/hashes/argon2.js"
 # Our own one-promise-per-operation helper module (served from our origin, in the bundle manifest).
 CRYPTO_BRIDGE_URL = "/static/js/crypto_bridge.js"
-CRYPTO_BRIDGE_VERSION = 2
+CRYPTO_BRIDGE_VERSION = 3
 # A page function ``(url) => import(url)``: lets Python load an ES module without ``eval`` (strict CSP).
 PAGE_IMPORT_GLOBAL = "parleyImport"
 ARGON2_VERSION = 0x13
@@ -408,6 +409,25 @@ class WebCryptoProvider(CryptoProvider):
         if not any(shared):
             raise CryptoError("X25519: all-zero shared secret (low-order public key)")
         return SharedSecret(shared)
+
+    async def x25519_generate_and_agree(
+        self, public_key: bytes
+    ) -> tuple[X25519PrivateKey, bytes, SharedSecret]:
+        """With the bridge, the new public key and the agreement in one promise (``x25519KeyAndAgree``)."""
+        if self._bridge is None:
+            return await super().x25519_generate_and_agree(public_key)
+        require_length("X25519 public key", public_key, X25519_KEY_LENGTH)
+        private_key = X25519PrivateKey(self.random_bytes(X25519_KEY_LENGTH))
+        ffi = self._ffi
+        try:
+            both = await self._call(self._bridge, "x25519KeyAndAgree", ffi.bytes_in(private_key + public_key))
+        except ffi.js_exception:
+            raise CryptoError("X25519: all-zero shared secret (low-order public key)") from None
+        own_public_key = _base64url(str(both[0]))
+        shared = bytes_out(both[1])
+        if not any(shared):
+            raise CryptoError("X25519: all-zero shared secret (low-order public key)")
+        return private_key, own_public_key, SharedSecret(shared)
 
     async def ed25519_public_key(self, seed: bytes) -> bytes:
         require_length("Ed25519 seed", seed, ED25519_SEED_LENGTH)

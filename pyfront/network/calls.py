@@ -32,7 +32,6 @@ from pyfront.messaging.signaling import (
     SignalingFailed,
 )
 from pyfront.network.dialing import DIAL_TIMEOUT_S, REDIAL_CHECK_S, DialSchedule
-from pyfront.wakeup import WakeQueue
 
 
 class BrokerStatus(Enum):
@@ -90,8 +89,7 @@ class Calls(Generic[L]):
         self.status = BrokerStatus.CONNECTING
         self.status_detail = ""
         self._clock = clock
-        # The worker resumes inside the link's event when it waits for one (pyfront.wakeup).
-        self._queue: WakeQueue[tuple[LinkEvent, str, L, bytes]] = WakeQueue()
+        self._queue: asyncio.Queue[tuple[LinkEvent, str, L, bytes]] = asyncio.Queue()
         self._dialing: set[str] = set()
         self._schedule = DialSchedule()
         self._tasks: set[asyncio.Future[Any]] = set()

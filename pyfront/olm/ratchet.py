@@ -215,8 +215,8 @@ class Ratchet:
         if sender_chain is None:
             if not self.receiver_chains:
                 raise InvalidStateError("Olm: no sending chain and no peer ratchet key to start one")
-            private_key, public_key = await self.provider.x25519_generate()
-            shared = await self.provider.x25519(private_key, self.receiver_chains[-1].ratchet_key)
+            peer_key = self.receiver_chains[-1].ratchet_key
+            private_key, public_key, shared = await self.provider.x25519_generate_and_agree(peer_key)
             root_key, chain_key = advance_root(self.root_key, shared)
             sender_chain = SenderChain(private_key, public_key, chain_key)
         chain_key = sender_chain.chain_key

@@ -21,7 +21,7 @@ const PKCS8_PREFIX = {
 };
 const PRIVATE_USAGE = { X25519: "deriveBits", Ed25519: "sign" };
 
-export const VERSION = 2;
+export const VERSION = 3;
 
 function pkcs8(algorithm, raw) {
   const prefix = PKCS8_PREFIX[algorithm];
@@ -68,6 +68,12 @@ export async function x25519(packed) {
     subtle.importKey("raw", packed.subarray(X25519_LENGTH), "X25519", false, []),
   ]);
   return subtle.deriveBits({ name: "X25519", public: theirs }, ours, X25519_LENGTH * 8);
+}
+
+// A Double Ratchet step: packed = new private scalar(32) || peer public key(32); returns
+// [the new public key as the JWK "x" member, the 32-byte shared secret], both computed concurrently.
+export async function x25519KeyAndAgree(packed) {
+  return Promise.all([publicKey("X25519", packed.subarray(0, X25519_LENGTH)), x25519(packed)]);
 }
 
 // The public key of a raw X25519 scalar or Ed25519 seed, as the JWK "x" member (base64url).

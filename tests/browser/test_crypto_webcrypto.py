@@ -9,11 +9,13 @@ Counts per file are printed (``-s``) and must equal the expected checks, and no 
 from __future__ import annotations
 
 import json
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from pyfront.crypto.native import NativeProvider
 from pyfront.crypto.webcrypto import CRYPTO_BRIDGE_VERSION
 from tests.browser.pyodide_harness import REPO_ROOT, PyodideRunner
 from tests.unit.test_crypto_vectors import EXPECTED_CHECKS, EXPECTED_TAMPER_CHECKS
@@ -22,6 +24,8 @@ from tests.vectors.crypto_runner import ALL_FILES, ERRORS, TAMPER
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pyodide")]
 
 MLKEM_FILE = "crypto/mlkem768_fips203.json"
+NATIVE = NativeProvider()
+T = TypeVar("T")
 VECTORS = REPO_ROOT / "tests" / "vectors"
 
 
@@ -287,3 +291,45 @@ def test_the_bundle_serves_a_working_crypto_bridge(live_server: Any, page: Any) 
         case,
     )
     assert output == [CRYPTO_BRIDGE_VERSION, case["ciphertext"] + case["tag"]]
+
+
+def test_a_ratchet_step_in_one_promise_equals_its_two_steps(crypto_runner: PyodideRunner) -> None:
+    """``x25519_generate_and_agree`` through the bridge (one promise) gives the public key and the shared
+    secret that ``cryptography`` computes for the same scalar, and refuses a low-order key as ``x25519``."""
+    scalars = [bytes([n + 1]) * 32 for n in range(4)]
+    peers = [bytes.fromhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")] + [
+        bytes([n + 7]) * 31 + b"\x11" for n in range(3)
+    ]
+    outcome: dict[str, Any] = crypto_runner.run(f"""
+from pyfront.crypto.webcrypto import create_webcrypto_provider
+from pyfront.errors import CryptoError
+draws = [bytes.fromhex(s) for s in {[s.hex() for s in scalars]!r}]
+provider = await create_webcrypto_provider(random_bytes=lambda n: draws.pop(0)[:n])
+steps = []
+for peer in {[p.hex() for p in peers]!r}:
+    private, public, shared = await provider.x25519_generate_and_agree(bytes.fromhex(peer))
+    steps.append([private.hex(), public.hex(), shared.hex()])
+try:
+    await (await create_webcrypto_provider()).x25519_generate_and_agree(bytes(32))  # low order
+    refused = "no"
+except CryptoError as error:
+    refused = type(error).__name__
+{{"bridge": provider.bridge_loaded, "steps": steps, "refused": refused}}
+""")
+    assert outcome["bridge"] is True
+    assert outcome["refused"] == "CryptoError"
+
+    def expected(scalar: bytes, peer: bytes) -> list[str]:
+        own, agreed = _now(NATIVE.x25519_public_key(scalar)), _now(NATIVE.x25519(scalar, peer))
+        return [scalar.hex(), own.hex(), agreed.hex()]
+
+    assert outcome["steps"] == [expected(s, p) for s, p in zip(scalars, peers, strict=True)]
+
+
+def _now(step: Coroutine[Any, Any, T]) -> T:
+    """The result of a native provider's coroutine, which never waits (Playwright's loop is running)."""
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the native provider waited")

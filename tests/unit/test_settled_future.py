@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pyfront.wakeup import SettledFuture, WakeQueue
+from pyfront.wakeup import SettledFuture
 
 
 def test_the_waiting_task_resumes_inside_the_settlement_callback() -> None:
@@ -102,37 +102,5 @@ def test_gather_and_wait_for_accept_it() -> None:
         never = SettledFuture(loop)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(_await(never), 0.01)
-
-    asyncio.run(body())
-
-
-def test_the_wake_queue_keeps_order_and_its_waiting_consumer_resumes_inside_put() -> None:
-    async def body() -> None:
-        loop = asyncio.get_running_loop()
-        queue: WakeQueue[int] = WakeQueue()
-        seen: list[str] = []
-
-        async def consumer() -> None:
-            while True:
-                seen.append(f"took {await queue.get()}")
-
-        task = asyncio.ensure_future(consumer())
-        await asyncio.sleep(0)  # waiting in get
-
-        def link_event() -> None:  # a data channel's message listener: no task is running
-            queue.put_nowait(1)
-            seen.append("put 1 returned")
-            queue.put_nowait(2)  # the consumer is not waiting now: taken on its next loop
-            queue.put_nowait(3)
-
-        loop.call_soon(link_event)
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert seen == ["took 1", "put 1 returned", "took 2", "took 3"]
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        queue.put_nowait(4)  # nobody waits: kept
-        assert len(queue) == 1
 
     asyncio.run(body())
