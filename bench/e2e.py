@@ -29,7 +29,13 @@ each primitive through the provider (``probe_ms_per_call``): the price of a WebC
 Pyodide. ``--site DIR`` serves the bundle built from another checkout (an A/B against older code:
 ``git worktree add /tmp/old d165a45``, then ``--site /tmp/old --results e2e-old``).
 
-Run: ``./dev bench e2e`` (needs the loopback-only namespace and Debian's Chromium).
+``--timeline`` (issue 12) stamps, in both pages, each message's steps (``send_text`` and ``link_message``,
+the cascade's end, sealing, the IndexedDB transaction, the frame leaving, the decryption, the screen told)
+and prints each step's median time after the submit, sender and receiver side by side with ``rendered``:
+where a message's milliseconds go (``docs/benchmarks.md``, "Issue 12, fourth pass").
+
+Run: ``./dev bench e2e`` (needs the loopback-only namespace and Debian's Chromium). It prints the targets
+beside the figures; the JSON has ``message_ms.median``, ``message_ms.p99`` and ``echo_ms.median``.
 """
 
 from __future__ import annotations
