@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from pyfront.errors import ProtocolError
 from pyfront.messaging.chat import Direction, Status
 from pyfront.messaging.courier import MAILBOX_AFTER_S, POLL_INTERVAL_S, Courier
 from pyfront.messaging.mailbox_wire import MailboxError
 from pyfront.messaging.mailboxes import ROTATE_AFTER_S
+from pyfront.session.content import Text
 from pyfront.session.identity import invite_fingerprint
 from pyfront.session.session import SessionState
 from server import mailbox as server_mailbox
@@ -264,6 +267,34 @@ def test_a_receipt_left_while_the_contact_looked_connected_is_read_at_the_next_p
         assert (bob_courier.fetched, bob_courier.rejected) == (1, 0)  # opened under the current link's key
         assert statuses(bob, ALICE_PEER) == [Status.DELIVERED]
         assert stored(tmp_path) == 0
+
+    run(body)
+
+
+def test_a_frame_under_the_current_connections_key_still_passes_every_check(tmp_path: Path) -> None:
+    """``open_offline`` tries the current connection's outer key second: a frame altered anywhere is
+    refused under both keys and changes nothing, the genuine frame then opens once, and never again."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, _ = await invited_pair(clock)
+        link = alice.messenger.contact(BOB_PEER).link
+        assert link is not None
+        await alice.messenger.link_closed(BOB_PEER, link, "her side closed first")
+        sealed = await alice.messenger.contact(BOB_PEER).session.seal_offline(
+            Text(bytes(16), 1_800_000_000_000, "sealed under the link Bob still has"), clock.now
+        )
+        session = bob.messenger.contact(ALICE_PEER).session
+        assert session.state is SessionState.READY
+        for index in (2, len(sealed) // 2, len(sealed) - 1):
+            altered = bytearray(sealed)
+            altered[index] ^= 0x01
+            with pytest.raises(ProtocolError):
+                await session.open_offline(bytes(altered), clock.now)
+        opened = await session.open_offline(sealed, clock.now)
+        assert isinstance(opened, Text) and opened.body == "sealed under the link Bob still has"
+        with pytest.raises(ProtocolError):  # the replay check
+            await session.open_offline(sealed, clock.now)
 
     run(body)
 
