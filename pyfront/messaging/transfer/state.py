@@ -33,10 +33,11 @@ from pyfront.messaging.transfer.stream import FileStream
 from pyfront.session.content import ID_LENGTH, KEY_LENGTH, FileAccept, FileAck, FileCancel, FileComplete
 from pyfront.storage.migrations import FILE_TRANSFER
 
-#: The receiver acknowledges after this many more chunks are stored (16 MiB of 64 KiB chunks), and at the
-#: end: each acknowledgement is a cascade message and a stored contact (tens of ms of the page's time);
-#: the sender shows what it sent meanwhile.
-ACK_EVERY_CHUNKS = 256
+#: The receiver acknowledges after this many more chunks are stored (64 MiB of 64 KiB chunks), and at the
+#: end: each acknowledgement is a cascade message and a stored contact on both sides (tens of ms of CPU,
+#: which the data channel needs: docs/benchmarks.md, "Files"); the sender shows what it sent meanwhile,
+#: and a resume starts from what the receiver stored, not from the last acknowledgement.
+ACK_EVERY_CHUNKS = 1024
 #: The receiver writes its record (what a resume after a reload starts from) after this many more chunks
 #: are stored (4 MiB), and whenever it acknowledges.
 SAVE_EVERY_CHUNKS = 64
