@@ -727,7 +727,7 @@ class Messenger:
             await self._save_chat_meta(contact)
         if urgencies - {_Urgency.LATER}:
             compact = _Urgency.COMPACT in urgencies
-            if outside_lock and not self._compacts(contact, compact):
+            if outside_lock and not self._compacts(contact, compact, room=MAX_JOURNAL_MESSAGES):
                 return self._journal_write(contact, contacts_changed=bool(changed))
             await self._save_contact(contact, compact=compact)
         else:
@@ -853,8 +853,11 @@ class Messenger:
                 contact.conversation.update_status(message.message_id, Status.SENT, now)
                 contact.in_flight[message.message_id] = now
             self._save_message(contact, message)
-            await self._save_contact(contact)  # one write: the layers and the message, before it leaves
+            # One write, the layers and the message, before it leaves; a full journal is compacted after.
+            await self._save_contact(contact, room=MAX_JOURNAL_MESSAGES)
             await self._transmit_all(contact, frames or [])
+            if len(contact.journal) >= MAX_JOURNAL_MESSAGES:  # 33 records sealed: not on the text's path
+                await self._save_contact(contact, compact=True)
         self._listener.messages_changed(peer_id, [message.message_id], [])
         self._listener.contacts_changed()
         return message
@@ -1079,20 +1082,20 @@ class Messenger:
         return self.contacts.get(contact.peer_id) is not contact
 
     async def _save_contact(
-        self, contact: Contact, *, compact: bool = False, deletes: Iterable[str] = ()
+        self, contact: Contact, *, compact: bool = False, deletes: Iterable[str] = (), room: int = 0
     ) -> None:
         """Store the contact with its layers and every message changed since the last write: one
         sealed record (``journal/<peer id>``), or, to *compact*, the contact record and the journaled
         message records with the journal deleted, in one transaction. ``deletes``: message records
         removed in the same transaction. A contact's first write, and a journal of
-        ``MAX_JOURNAL_MESSAGES``, compact."""
+        ``MAX_JOURNAL_MESSAGES`` (plus ``room``), compact."""
         if self._removed(contact):
             return
         peer_id = contact.peer_id
         record = contact.to_dict()
         removed = [(MESSAGE_STORE, f"{peer_id}:{message_id}") for message_id in deletes]
         turn = contact.writes.reserve()
-        if self._compacts(contact, compact):
+        if self._compacts(contact, compact, room=room):
             puts = [(CONTACT_STORE, peer_id, record)] + [
                 (MESSAGE_STORE, f"{peer_id}:{message_id}", message.to_dict())
                 for message_id, message in contact.journal.items()
@@ -1110,9 +1113,12 @@ class Messenger:
         contact.stored_at = self._clock()
 
     @staticmethod
-    def _compacts(contact: Contact, compact: bool) -> bool:
-        """Is the contact's next write a compaction (asked for, its first write, or a full journal)?"""
-        return compact or not contact.on_disk or len(contact.journal) >= MAX_JOURNAL_MESSAGES
+    def _compacts(contact: Contact, compact: bool, *, room: int = 0) -> bool:
+        """Is the contact's next write a compaction (asked for, its first write, or a full journal)?
+        ``room``: journaled messages allowed beyond ``MAX_JOURNAL_MESSAGES`` (a text's own write, whose
+        compaction comes after its frame left or with the next write)."""
+        full = len(contact.journal) >= MAX_JOURNAL_MESSAGES + room
+        return compact or not contact.on_disk or full
 
     def _journal_write(
         self, contact: Contact, *, contacts_changed: bool

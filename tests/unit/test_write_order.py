@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from pyfront.messaging.chat import Status
+from pyfront.messaging.journal import MAX_JOURNAL_MESSAGES
 from pyfront.messaging.write_order import WriteOrder
 from tests.unit.test_messenger import (
     ALICE_PEER,
@@ -22,8 +23,10 @@ from tests.unit.test_messenger import (
     MemoryStore,
     acks_leave,
     invited_pair,
+    make_person,
     pump,
     run,
+    snapshot,
 )
 
 
@@ -149,5 +152,46 @@ def test_turns_run_in_the_order_they_were_reserved_even_when_a_waiter_is_cancell
         gate.set()
         await asyncio.gather(one, three)
         assert landed == ["first", "third"]
+
+    run(body)
+
+
+def test_a_full_journal_is_compacted_after_the_text_that_filled_it_left() -> None:
+    """The text that fills the journal is written as a journal record, leaves, and only then are the 33
+    records of the compaction sealed and written; a reload at any point reads every text."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, wire = await invited_pair(clock)
+        await alice.messenger.accept(BOB_PEER)
+        await acks_leave(wire, clock, alice, bob)
+
+        class Recording(MemoryStore):
+            def __init__(self) -> None:
+                super().__init__()
+                self.log: list[tuple[str, int]] = []
+
+            async def write(self, puts: list[tuple[str, str, Any]], deletes: list[tuple[str, str]]) -> None:
+                kind = "compaction" if any(store == "contact" for store, _key, _value in puts) else "journal"
+                self.log.append((kind, wire.frames.get(ALICE_PEER, 0)))
+                await super().write(puts, deletes)
+
+        recording = Recording()
+        recording.records = alice.store.records
+        alice.messenger._store = recording
+        contact = alice.messenger.contact(BOB_PEER)
+        sent = 0
+        while len(contact.journal) < MAX_JOURNAL_MESSAGES - 1:
+            await alice.messenger.send_text(BOB_PEER, f"text {sent}")
+            sent += 1
+            await pump(wire)
+        recording.log.clear()
+        frames_before = wire.frames.get(ALICE_PEER, 0)
+        await alice.messenger.send_text(BOB_PEER, "the one that fills it")
+        assert recording.log == [("journal", frames_before), ("compaction", frames_before + 1)]
+        assert contact.journal == {}
+        reloaded = await make_person(ALICE_PEER, "Alice", clock, snapshot(recording))
+        texts = [m.text for m in reloaded.messenger.contact(BOB_PEER).conversation.ordered()]
+        assert sorted(texts) == sorted([f"text {n}" for n in range(sent)] + ["the one that fills it"])
 
     run(body)
