@@ -26,7 +26,9 @@ from pyfront.storage.migrations import JOURNAL
 from pyfront.storage.records import Record
 
 JOURNAL_STORE = "journal"
-#: Journaled messages that force a compaction at the next write (bounds the record: ~300 B each).
+#: Journaled messages that force a compaction at the next write (bounds the record: ~300 B each); a sent
+#: text that fills the journal is journaled first and compacted after its frame left, and a received
+#: text's write journals up to twice this (``Messenger.send_text``, ``Messenger._receive``).
 MAX_JOURNAL_MESSAGES = 32
 #: A contact without any write for this long has its journal compacted by ``Messenger.tick``.
 JOURNAL_IDLE_S = 5.0
