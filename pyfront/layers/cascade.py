@@ -16,6 +16,7 @@ This module does no I/O.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -110,6 +111,40 @@ class Cascade:
                 data = await _run(layer, False, data, now)
             return parse(unpad(data))
         except BaseException:
+            self._rollback(snapshots)
+            raise
+
+    async def decrypt_batch_with(
+        self, ciphertexts: Sequence[bytes], now: float, parse: Callable[[bytes], T]
+    ) -> list[T]:
+        """Decrypt and ``parse`` consecutive messages with the layers working as a pipeline: while one
+        layer opens message *i*, the layer outside it opens message *i + 1*, so their WebCrypto waits
+        overlap. Each layer still sees its messages in order, one at a time, exactly as with
+        ``decrypt_with`` one by one, and checks every one. All or nothing: if any message fails anywhere
+        (a layer, the padding, ``parse``), every layer is rolled back to before the batch and the error
+        raised (the caller may then go one by one)."""
+        snapshots = [layer.snapshot() for layer in self._layers]
+        stages = list(reversed(self._layers))
+        queues: list[asyncio.Queue[bytes]] = [asyncio.Queue() for _ in range(len(stages) + 1)]
+        for ciphertext in ciphertexts:
+            queues[0].put_nowait(ciphertext)
+
+        async def stage(index: int) -> None:
+            for _ in ciphertexts:
+                data = await queues[index].get()
+                queues[index + 1].put_nowait(await _run(stages[index], False, data, now))
+
+        tasks = [asyncio.ensure_future(stage(index)) for index in range(len(stages))]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            return [parse(unpad(queues[-1].get_nowait())) for _ in ciphertexts]
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._rollback(snapshots)
             raise
 

@@ -338,11 +338,9 @@ class Courier:
             timer = compact = False
             started = self._clock()
             try:
-                for envelope in envelopes:
-                    now = self._clock()
-                    try:
-                        message = await contact.session.open_offline(envelope, now)
-                    except ProtocolError:
+                opened_all = await contact.session.open_offline_batch(envelopes, self._clock())
+                for message in opened_all:
+                    if isinstance(message, ProtocolError):
                         self.rejected += 1  # already read (a fetch repeated after a crash), or not for us
                         continue
                     self.fetched += 1

@@ -35,7 +35,7 @@ This module does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -335,6 +335,34 @@ class Session:
             return message
         assert refused is not None
         raise refused
+
+    async def open_offline_batch(
+        self, frames: Sequence[bytes], now: float
+    ) -> list[AppMessage | ProtocolError]:
+        """``open_offline`` for consecutive frames of one fetch, in order: each a message, or the error
+        that refused it. First all at once through the layers' pipeline (``Cascade.decrypt_batch_with``:
+        the same checks, their waits overlapping); if any frame is refused there, the layers are as
+        before the batch and each frame is opened on its own, so the results, and the layers' state,
+        are exactly those of ``open_offline`` frame by frame."""
+        cascade = self._mailbox_cascade()
+        if len(frames) > 1 and cascade is not None and self.state is not SessionState.CLOSED:
+            try:
+                ciphertexts = []
+                for data in frames:
+                    frame = decode_frame(data)
+                    if not isinstance(frame, Data):
+                        raise DecodeError("session: a mailbox frame that is not a Data frame")
+                    ciphertexts.append(frame.ciphertext)
+                return list(await cascade.decrypt_batch_with(ciphertexts, now, decode_message))
+            except ProtocolError:
+                pass  # rolled back: one by one below
+        results: list[AppMessage | ProtocolError] = []
+        for data in frames:
+            try:
+                results.append(await self.open_offline(data, now))
+            except ProtocolError as error:
+                results.append(error)
+        return results
 
     async def receive(self, data: bytes, now: float) -> list[Action]:
         """One frame from the data channel. Rejected input raises ``ProtocolError`` and changes nothing,

@@ -299,6 +299,37 @@ def test_a_frame_under_the_current_connections_key_still_passes_every_check(tmp_
     run(body)
 
 
+def test_a_fetched_batch_opens_as_frame_by_frame_even_with_a_bad_frame_inside(tmp_path: Path) -> None:
+    """``open_offline_batch`` runs the layers as a pipeline over a whole batch; a frame refused anywhere
+    rolls the batch back and opens it frame by frame: the same messages, the same refusal, and the
+    refused frame changed nothing (the genuine one opens afterwards, once)."""
+
+    async def body() -> None:
+        clock = Clock()
+        alice, bob, _ = await invited_pair(clock)
+        await disconnect(alice, bob)
+        sending = alice.messenger.contact(BOB_PEER).session
+        texts = [f"batch {index}" for index in range(12)]
+        frames = [
+            await sending.seal_offline(Text(bytes([index] * 16), 1_800_000_000_000, text), clock.now)
+            for index, text in enumerate(texts)
+        ]
+        session = bob.messenger.contact(ALICE_PEER).session
+        first = await session.open_offline_batch(frames[:4], clock.now)
+        assert [message.body for message in first if isinstance(message, Text)] == texts[:4]
+        altered = bytearray(frames[6])
+        altered[len(altered) // 2] ^= 0x01
+        rest = await session.open_offline_batch([*frames[4:6], bytes(altered), *frames[7:]], clock.now)
+        assert isinstance(rest[2], ProtocolError)
+        assert [message.body for message in rest if isinstance(message, Text)] == texts[4:6] + texts[7:]
+        late = await session.open_offline(frames[6], clock.now)
+        assert isinstance(late, Text) and late.body == texts[6]
+        again = await session.open_offline_batch(frames, clock.now)  # a fetch repeated: every frame refused
+        assert all(isinstance(result, ProtocolError) for result in again)
+
+    run(body)
+
+
 def test_nothing_is_deposited_without_a_grant_or_while_connected_and_a_server_down_loses_nothing(
     tmp_path: Path,
 ) -> None:
