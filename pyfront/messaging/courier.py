@@ -14,8 +14,9 @@
   again next time (the receiver's layers skip the lost one).
 * **Fetches** (``fetch_all``: on start, when back online, when a contact connects, and every
   ``POLL_INTERVAL_S`` for every contact): each of our mailboxes, oldest first, is read in
-  deposit order; each envelope is opened on that contact's session (``Session.open_offline``) and
-  applied as if it came over the data channel; the batch is stored in one write, shown, and only then
+  deposit order; each batch is opened on that contact's session (``Session.open_offline_batch``: the
+  layers as a pipeline, or one by one if any envelope is refused) and each envelope applied as if it
+  came over the data channel; the batch is stored in one write, shown, and only then
   acknowledged (the server deletes it).
   A crash before the acknowledgement fetches the batch again: its frames fail the outer layer's replay
   check (or, decrypted again, are duplicates by message id), so nothing shows twice. An envelope that
