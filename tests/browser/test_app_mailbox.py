@@ -63,12 +63,12 @@ def held_by_address(data_dir: Path) -> dict[bytes, list[int]]:
 def left_at_server(data_dir: Path, hers: bytes, pages: list[Page], logs: list[list[str]]) -> str:
     """What a failure reports: which mailbox still holds what, and what the pages said about the mailbox
     (a call on each page first, so that Playwright delivers the console lines it still holds)."""
-    for page in pages:
-        page.evaluate("0")
     left = {
         "her mailbox for Bob" if address == hers else "his mailbox for her": seqs
         for address, seqs in held_by_address(data_dir).items()
     }
+    for page in pages:
+        page.evaluate("0")
     said = [line for log in logs for line in log if "mailbox" in line]
     return f"left at the server: {left}; the pages said: {said}"
 
