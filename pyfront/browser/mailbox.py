@@ -22,6 +22,10 @@ from pyfront.messaging.mailbox_wire import MailboxError
 
 STEP_INTERVAL_S = 1.0
 """How often the courier looks for grants to send and messages to deposit."""
+REQUEST_TIMEOUT_S = 15.0
+"""One request (connect, send, answer) may take this long, then it is aborted and counts as unreachable
+(the headless peer's ``http.client`` has the same limit): a request that never answers must not hold the
+courier, which fetches one batch at a time, forever."""
 FIRST_FETCH_TIMEOUT_S = 20.0
 """The fetch before the network starts waits at most this long (a slow mailbox must not keep the
 contacts from connecting)."""
@@ -43,6 +47,7 @@ class FetchHttp:
             "cache": "no-store",
             "credentials": "omit",
             "referrerPolicy": "no-referrer",
+            "signal": js.AbortSignal.timeout(int(REQUEST_TIMEOUT_S * 1000)),
         }
         try:
             response = await js.fetch(url, to_js(options, dict_converter=js.Object.fromEntries))
