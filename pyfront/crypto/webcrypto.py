@@ -188,23 +188,22 @@ class WebCryptoProvider(CryptoProvider):
 
     async def _import_key(self, key_format: str, raw: bytes, algorithm: str, usage: str) -> Any:
         """A non-extractable CryptoKey for ``raw``, from the cache when this key was imported before."""
-        ffi = self._ffi
         if self._key_cache_entries <= 0:
-            return await self._call(
-                ffi.subtle,
-                "importKey",
-                key_format,
-                ffi.bytes_in(raw),
-                ffi.record(name=algorithm),
-                False,
-                ffi.usages(*usage.split()),
-            )
+            return await self._import_uncached(key_format, raw, algorithm, usage)
         slot = (key_format, algorithm, usage, hashlib.sha256(raw).digest())
         crypto_key = self._key_cache.get(slot)
         if crypto_key is not None:
             self._key_cache.move_to_end(slot)
             return crypto_key
-        crypto_key = await self._call(
+        crypto_key = await self._import_uncached(key_format, raw, algorithm, usage)
+        self._key_cache[slot] = crypto_key
+        if len(self._key_cache) > self._key_cache_entries:
+            self._key_cache.popitem(last=False)
+        return crypto_key
+
+    async def _import_uncached(self, key_format: str, raw: bytes, algorithm: str, usage: str) -> Any:
+        ffi = self._ffi
+        return await self._call(
             ffi.subtle,
             "importKey",
             key_format,
@@ -213,10 +212,6 @@ class WebCryptoProvider(CryptoProvider):
             False,
             ffi.usages(*usage.split()),
         )
-        self._key_cache[slot] = crypto_key
-        if len(self._key_cache) > self._key_cache_entries:
-            self._key_cache.popitem(last=False)
-        return crypto_key
 
     async def file_key(self, key: bytes) -> Any:
         """A non-extractable AES-256-GCM ``CryptoKey`` (encrypt and decrypt) for one file's chunks: the
