@@ -8,14 +8,22 @@ to its hard maximum at start, because each client holds one.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
 import resource
+import socket
+import sys
 from typing import Any, Final
 
 from gevent import monkey
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
 
+ACCESS_LOG_ENV: Final = "PARLEY_ACCESS_LOG"
+"""Set (to anything) to print one line per HTTP request to stdout: client address, time, request line,
+status, size and duration. Off by default (no client addresses are logged, docs/mailbox.md); for
+diagnosing a deployment or a failing test."""
 LISTEN_BACKLOG: Final = 4096
 """Pending TCP connections the kernel queues while a burst of clients connects."""
 GC_THRESHOLDS: Final = (50_000, 20, 20)
@@ -24,6 +32,22 @@ reference count, and a connection leaves no cycles behind; but every open WebSoc
 objects, and each full collection walks them all while the event loop stands still (about 100 ms with 2,000
 clients on this machine). Fewer young collections mean far fewer full ones (docs/broker.md, "Server
 stack")."""
+
+
+class _Server(WSGIServer):
+    """gevent's WSGI server, with Nagle's algorithm off on every connection.
+
+    pywsgi sends a response's status line and headers in one write and its body in a second. With Nagle on,
+    a small body waits until the client acknowledges the headers, and clients delay that acknowledgement
+    (40 ms at least on Linux, up to 200 ms): every small answer (a mailbox deposit, fetch or
+    acknowledgement, ``bundle.json``) then took 40 to 200 ms instead of 1 to 2 ms. The WebSocket path sets
+    the same option (``server/sockets.py``); node's http server does it for every connection.
+    """
+
+    def handle(self, sock: socket.socket, address: Any) -> None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().handle(sock, address)
 
 
 def _raise_descriptor_limit() -> int:
@@ -45,6 +69,7 @@ def run(app: Any, host: str, port: int) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    server = WSGIServer((host, port), app, spawn=Pool(None), log=None, backlog=LISTEN_BACKLOG)
+    access_log = sys.stdout if os.environ.get(ACCESS_LOG_ENV) else None
+    server = _Server((host, port), app, spawn=Pool(None), log=access_log, backlog=LISTEN_BACKLOG)
     print(f"gevent WSGI server, descriptor limit {limit}", flush=True)
     server.serve_forever()

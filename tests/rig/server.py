@@ -97,7 +97,8 @@ class LiveServer:
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # PARLEY_ACCESS_LOG: a failing test's server log lists the requests that reached the server.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PARLEY_ACCESS_LOG": "1"},
         )
         log.close()
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
