@@ -73,6 +73,7 @@ from pyfront.session.identity import Identity, safety_number, safety_qr_payload,
 from pyfront.storage.migrations import PROFILE
 from pyfront.storage.vault import Vault
 from pyfront.storage.vault_header import PasskeyWrap, VaultHeader
+from pyfront.tasks import TaskSet
 
 if TYPE_CHECKING:  # the protocol stack loads after the first screen (warm.import_protocol_stack)
     from pyfront.browser.files import PageTransfers
@@ -120,7 +121,7 @@ class App:
         self._notified: set[str] = set()
         self._passkey_choice: passkeys.PasskeyChoice | None = None
         self._handlers = ui.Handlers()
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("app")
         self.layout = layout.Layout(js.document.getElementById("app"), APP_CONTAINER_ID)
         self.container = self.layout.main
         self.theme = "system"
@@ -156,11 +157,6 @@ class App:
             random_bytes=self.provider.random_bytes,
             on_status=self._broker_changed,
         )
-
-    def _spawn(self, step: Any) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def show_failure(self, error: Exception) -> None:
         """Starting failed (storage unreadable, a stored record refused): say so instead of a blank page."""
@@ -244,7 +240,7 @@ class App:
             )
         else:
             storage = await SealedStorage.create(self.database, self.provider, passphrase)
-        self._spawn(persistence.request())  # first run: ask the browser to keep this site's data
+        self._tasks.spawn(persistence.request())  # first run: ask the browser to keep this site's data
         identity = await Identity.generate(self.provider)
         account = await Account.create(self.provider)
         profile = PROFILE.new(
@@ -314,8 +310,8 @@ class App:
             js.console.error(f"file transfers are off: {error}")
         self.network = self._new_network(self.messenger, self.settings)
         self.mailbox = await self._new_mailbox(self.messenger, storage)
-        self._spawn(self._start_network(self.network, self.mailbox))
-        self._spawn(self._tick_forever())
+        self._tasks.spawn(self._start_network(self.network, self.mailbox))
+        self._tasks.spawn(self._tick_forever())
         self._handlers_page()
         if self.pending_invite is not None or self.invite_error:
             self.show_invite()
@@ -426,7 +422,7 @@ class App:
             return
         contact = messenger.contacts.get(self.open_peer)
         if contact is not None and contact.conversation.unread:
-            self._spawn(messenger.mark_read(self.open_peer))
+            self._tasks.spawn(messenger.mark_read(self.open_peer))
 
     # --- screens ---------------------------------------------------------------------------------
 
@@ -442,7 +438,7 @@ class App:
         self._ensure_home()
         assert self._home is not None
         self._home.focus(left)
-        self._spawn(self._offer_backup("home"))
+        self._tasks.spawn(self._offer_backup("home"))
 
     def _ensure_home(self) -> None:
         """The chat list in its pane (built once per visit, then only refreshed), the open chat marked."""
@@ -489,7 +485,7 @@ class App:
         self._scanner = scan.ScanView(
             self._screen("scan"), self._handlers, title=title, hint=hint, on_code=on_code, on_cancel=on_cancel
         )
-        self._spawn(self._scanner.start())
+        self._tasks.spawn(self._scanner.start())
 
     async def scan_invite(self) -> None:
         """The camera reads someone's invite QR code; it is then asked about like an opened link."""
@@ -646,7 +642,7 @@ class App:
         )
         self._ensure_home()
         self._read_if_looking()
-        self._spawn(self._offer_backup("chat"))
+        self._tasks.spawn(self._offer_backup("chat"))
 
     def show_safety(self, peer_id: str, scan_result: tuple[bool, str] | None = None) -> None:
         messenger = self.messenger
@@ -702,7 +698,7 @@ class App:
             show_scanner=self._show_scanner,
             open_chat=self.open_chat,
             show_home=self.show_home,
-            spawn=self._spawn,
+            spawn=self._tasks.spawn,
         )
         self.manual = ManualScreen(port)
         self.manual.show()
@@ -738,7 +734,7 @@ class App:
                 *self._settings_extras(),
             ],
         )
-        self._spawn(fill_storage)
+        self._tasks.spawn(fill_storage)
         self._ensure_home()
 
     async def _passkeys_section(self, storage: SealedStorage) -> Any:
@@ -909,5 +905,5 @@ async def run(root_hash: str) -> App:
     except Exception as error:  # the shell already said "ready": the app reports its own failure
         app.show_failure(error)
         raise
-    app._spawn(warm.import_protocol_stack())  # while the person reads the first screen
+    app._tasks.spawn(warm.import_protocol_stack())  # while the person reads the first screen
     return app

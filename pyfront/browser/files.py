@@ -46,6 +46,7 @@ from pyfront.messaging.transfer.offer import (
 from pyfront.messaging.transfer.state import CancelReason, Phase, Role, Transfer
 from pyfront.messaging.transfer.stream import DIGEST_SEGMENT_CHUNKS
 from pyfront.session.content import DIGEST_FOLLOWS, MAX_THUMBNAIL
+from pyfront.tasks import TaskSet
 
 FILES_MODULE_URL = "/static/js/files.js"
 FILES_MODULE_VERSION = 1
@@ -107,7 +108,7 @@ class PageTransfers(engine.Transfers):
         self._module = module
         self._keys: dict[bytes, Any] = {}
         self._proxies: dict[bytes, Any] = {}
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self.tasks = TaskSet("file transfers")
         self._ready: set[str] = set()
         #: Object URLs of previews and files, by file id.
         self.urls: dict[bytes, str] = {}
@@ -134,17 +135,12 @@ class PageTransfers(engine.Transfers):
         }
         await transfers.load(messages)
         messenger.files = transfers
-        transfers._spawn(transfers.run())
+        transfers.tasks.spawn(transfers.run())
         return transfers
 
     @staticmethod
     async def _no_frames(_peer_id: str, _frame: bytes) -> None:
         raise InvalidStateError("the page sends chunk frames from static/js/files.js")
-
-    def _spawn(self, step: Any) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _params(self, file_id: bytes) -> Any:
         stream = self._streams[file_id]
@@ -180,7 +176,7 @@ class PageTransfers(engine.Transfers):
         sealing = self._module.seal(file, await self._params(offer.file_id))
         if preview_kind(mime) != "download":
             self.urls[offer.file_id] = str(self._module.objectUrl(file))
-        self._spawn(self._sealing(peer_id, offer.file_id, sealing))
+        self.tasks.spawn(self._sealing(peer_id, offer.file_id, sealing))
         await self.send(peer_id, offer)
 
     async def _sealing(self, peer_id: str, file_id: bytes, sealing: Any) -> None:
@@ -204,7 +200,7 @@ class PageTransfers(engine.Transfers):
 
     async def _send_chunks(self, transfer: Transfer, stream: Any, start: int) -> None:
         self.started[transfer.file_id] = (time.time(), start)
-        self._spawn(self._pump(transfer, start))
+        self.tasks.spawn(self._pump(transfer, start))
 
     async def _pump(self, transfer: Transfer, start: int) -> None:
         contact = self._messenger.contacts.get(transfer.peer_id)
@@ -296,7 +292,7 @@ class PageTransfers(engine.Transfers):
         transfer = self.transfers.get(file_id)
         if transfer is not None and transfer.phase is Phase.COMPLETE and file_id not in self.urls:
             self.urls[file_id] = ""  # once
-            self._spawn(self._preview_again(transfer))
+            self.tasks.spawn(self._preview_again(transfer))
 
     async def _preview_again(self, transfer: Transfer) -> None:
         self.urls.pop(transfer.file_id, None)

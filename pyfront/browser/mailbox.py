@@ -19,6 +19,7 @@ from pyodide.ffi import JsException, create_proxy, to_js
 
 from pyfront.messaging.courier import Courier
 from pyfront.messaging.mailbox_wire import MailboxError
+from pyfront.tasks import TaskSet
 
 STEP_INTERVAL_S = 1.0
 """How often the courier looks for grants to send and messages to deposit."""
@@ -62,7 +63,7 @@ class MailboxLoop:
 
     def __init__(self, courier: Courier) -> None:
         self.courier = courier
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("mailbox")
         self._online: Any = None
 
     def __repr__(self) -> str:
@@ -72,9 +73,7 @@ class MailboxLoop:
         """Read every mailbox once (on start, before the network); errors go to the log. A fetch is never
         cancelled half-way (a batch opened and not stored would then be refused as read): after
         ``FIRST_FETCH_TIMEOUT_S`` the network starts and the fetch goes on beside it."""
-        task = asyncio.ensure_future(self.fetch())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._tasks.spawn(self.fetch())
         done, _ = await asyncio.wait({task}, timeout=FIRST_FETCH_TIMEOUT_S)
         if not done:
             js.console.warn("mailbox: the first fetch takes long; the contacts are called meanwhile")
@@ -94,22 +93,16 @@ class MailboxLoop:
 
     def start(self) -> None:
         def online(_event: Any) -> None:
-            self._spawn(self.fetch())
+            self._tasks.spawn(self.fetch())
 
         self._online = create_proxy(online)
         js.window.addEventListener("online", self._online)
-        self._spawn(self._run())
+        self._tasks.spawn(self._run())
 
     def close(self) -> None:
         if self._online is not None:
             js.window.removeEventListener("online", self._online)
-        for task in list(self._tasks):
-            task.cancel()
-
-    def _spawn(self, step: Any) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.cancel_all()
 
     async def _run(self) -> None:
         while True:

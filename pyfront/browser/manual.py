@@ -40,6 +40,7 @@ from pyfront.messaging.manual_signaling import (
     seal,
 )
 from pyfront.session.identity import Identity, invite_fingerprint, matches_invite_fingerprint
+from pyfront.tasks import TaskSet
 
 if TYPE_CHECKING:
     from pyfront.messaging.messenger import Messenger
@@ -123,7 +124,7 @@ class ManualConnection:
         self.peer_name = ""
         self.problem = ""
         self._link: RtcLink | None = None
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("manual connection")
 
     def __repr__(self) -> str:
         return f"<ManualConnection {self.stage.value}>"
@@ -171,7 +172,7 @@ class ManualConnection:
         except Exception as error:
             self._fail(f"The answer could not be used: {error}")
             return
-        self._spawn(self._wait_open(link))
+        self._tasks.spawn(self._wait_open(link))
 
     # --- the answerer ---------------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class ManualConnection:
             self._fail(f"No answer could be made: {error}")
             raise
         self._move(Stage.ANSWERED)
-        self._spawn(self._wait_open(link))
+        self._tasks.spawn(self._wait_open(link))
         return self.answer
 
     # --- both -----------------------------------------------------------------------------------------
@@ -208,8 +209,7 @@ class ManualConnection:
         """The person left the screen before the link opened: close it (an open link stays)."""
         if self._link is not None and self.stage is not Stage.CONNECTED:
             self._link.close("manual connection cancelled")
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
 
     async def _add_contact(self, signal: Signal, *, initiator: bool) -> None:
         """Check ``signal`` against what we know of its peer id, then add or update the contact with its
@@ -288,8 +288,3 @@ class ManualConnection:
         if self._link is not None and was is not Stage.CONNECTED:
             self._link.close(problem)
         self._on_change()
-
-    def _spawn(self, step: Any) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

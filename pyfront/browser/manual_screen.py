@@ -48,7 +48,7 @@ class AppPort:
     show_scanner: Callable[[str, str, OnCode, Callable[[], Awaitable[None]]], None]
     open_chat: Callable[[str], Awaitable[None]]
     show_home: Callable[[], None]
-    spawn: Callable[[Any], None]
+    spawn: Callable[[Awaitable[Any]], object]
 
 
 class ManualScreen:

@@ -18,6 +18,8 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy, to_js
 
+from pyfront.tasks import TaskSet
+
 STYLESHEET_URL = "/static/app.css"
 
 
@@ -62,21 +64,12 @@ def field(label: str, input_id: str, *, input_type: str = "text", **attributes: 
     return wrapper, node
 
 
-def _start_task(coroutine: Awaitable[None]) -> asyncio.Future[Any]:
-    """Start ``coroutine`` eagerly where asyncio can (Python 3.12 and later: Pyodide), else as usual."""
-    eager: Any = getattr(asyncio, "eager_task_factory", None)
-    if eager is None:
-        return asyncio.ensure_future(coroutine)
-    task: asyncio.Future[Any] = eager(asyncio.get_event_loop(), coroutine)
-    return task
-
-
 class Handlers:
     """Event handlers of one screen: attached with ``on``, destroyed together with ``clear``."""
 
     def __init__(self) -> None:
         self._attached: list[tuple[Any, str, Any]] = []
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("handlers")
 
     def on(self, target: Any, event: str, handler: Callable[[Any], None]) -> None:
         proxy = create_proxy(handler)
@@ -97,10 +90,8 @@ class Handlers:
         self.on(target, event, start)
 
     def spawn(self, step: Awaitable[None]) -> None:
-        """Run ``step`` (eagerly: ``_start_task``), kept alive until it ends."""
-        task = _start_task(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Run ``step`` (eagerly: ``TaskSet.spawn``), kept alive until it ends."""
+        self._tasks.spawn(step, eager=True)
 
     def clear(self) -> None:
         attached, self._attached = self._attached, []

@@ -17,9 +17,9 @@ The front gives the clock and the connector (its links' I/O). No I/O here: the w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from enum import Enum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pyfront.errors import ProtocolError
 from pyfront.messaging.contact import Link, LinkStatus
@@ -32,6 +32,7 @@ from pyfront.messaging.signaling import (
     SignalingFailed,
 )
 from pyfront.network.dialing import DIAL_TIMEOUT_S, REDIAL_CHECK_S, DialSchedule
+from pyfront.tasks import TaskSet
 
 
 class BrokerStatus(Enum):
@@ -92,24 +93,18 @@ class Calls(Generic[L]):
         self._queue: asyncio.Queue[tuple[LinkEvent, str, L, bytes]] = asyncio.Queue()
         self._dialing: set[str] = set()
         self._schedule = DialSchedule()
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet(type(self).__name__)
         self.events_handled = 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status.value}>"
 
     def _start_calls(self) -> None:
-        self._spawn(self._work())
-        self._spawn(self._redial_forever())
+        self._tasks.spawn(self._work())
+        self._tasks.spawn(self._redial_forever())
 
     def _stop_calls(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-
-    def _spawn(self, step: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.cancel_all()
 
     # --- what the front tells --------------------------------------------------------------------------
 
@@ -218,4 +213,4 @@ class Calls(Generic[L]):
                 continue
             for peer_id in self._schedule.due(self.messenger, self._dialing, self._clock()):
                 self._dialing.add(peer_id)
-                self._spawn(self._dial(peer_id, automatic=True))
+                self._tasks.spawn(self._dial(peer_id, automatic=True))

@@ -18,7 +18,6 @@ hostile or broken frame closes its own link only. No I/O here: the front's link 
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pyfront.messaging.signaling import (
     valid_peer_id,
 )
 from pyfront.network.link import DataChannelLink, LinkCallbacks, LinkState
+from pyfront.tasks import TaskSet
 
 #: Links (open or being set up) held at once; more offers are refused.
 MAX_LINKS = 32
@@ -73,7 +73,7 @@ class Links(ABC, Generic[L]):
         self._random_bytes = random_bytes
         self._accept_offer = accept_offer
         self._links: dict[str, _Entry[L]] = {}
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet(type(self).__name__)
         self.ignored_frames = 0
 
     # --- the front's calls ---------------------------------------------------------------------------
@@ -124,20 +124,15 @@ class Links(ABC, Generic[L]):
     def handle(self, event: Event) -> None:
         """Feed every broker event here."""
         if isinstance(event, RemoteDescription):
-            self._spawn(self._description(event))
+            self._tasks.spawn(self._description(event))
         elif isinstance(event, RemoteCandidate):
             entry = self._entry(event.connection_id, event.peer)
             if entry is not None:
-                self._spawn(self._guarded(entry, entry.link.add_remote_candidate(event.candidate)))
+                self._tasks.spawn(self._guarded(entry, entry.link.add_remote_candidate(event.candidate)))
         elif isinstance(event, PeerUnavailable):
             for entry in list(self._links.values()):
                 if entry.peer_id == event.peer and entry.link.state is not LinkState.OPEN:
                     entry.link.close(f"peer unavailable ({event.reason})")
-
-    def _spawn(self, step: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _description(self, event: RemoteDescription) -> None:
         if event.kind == "offer":
@@ -206,5 +201,4 @@ class Links(ABC, Generic[L]):
         return links
 
     def _stop_tasks(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()

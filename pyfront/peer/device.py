@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
@@ -39,6 +38,7 @@ from pyfront.peer.store import IdentityFile
 from pyfront.session.identity import Identity
 from pyfront.session.session import LocalParty
 from pyfront.storage.migrations import PROFILE
+from pyfront.tasks import TaskSet
 
 #: How often disappearing messages, retransmissions and held acknowledgements are looked at (the page's).
 TICK_INTERVAL_S = 0.5
@@ -194,7 +194,7 @@ class HeadlessPeer:
         self._shown: dict[str, tuple[str, str]] = {}  # peer id -> the status line last printed
         self._reported: dict[str, Status] = {}  # message id -> the status last printed (or seen)
         self._known: set[str] = set()  # contacts printed (a new one from a caller is a request)
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("headless peer")
         self.stopped = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -226,29 +226,23 @@ class HeadlessPeer:
         await self.network.broker.wait_registered(register_timeout)
         self.mailbox.start()
         self.files.start()
-        self._spawn(self._tick_forever())
+        self._tasks.spawn(self._tick_forever())
 
     async def serve(self, lines: AsyncIterator[str] | None) -> None:
         """Carry out the commands read from ``lines`` (stdin) until ``/quit`` or ``stop``; the end of
         ``lines`` ends only the input (an always-on device runs with stdin closed)."""
         if lines is not None:
-            self._spawn(self._read(lines))
+            self._tasks.spawn(self._read(lines))
         await self.stopped.wait()
 
     def stop(self) -> None:
         self.stopped.set()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
         await self.mailbox.close()
         await self.files.close()
         await self.network.close()
-
-    def _spawn(self, step: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _tick_forever(self) -> None:
         while True:
@@ -325,7 +319,7 @@ class HeadlessPeer:
         await self.messenger.add_contact(peer_id, name=name, invite_fingerprint=fingerprint)
         self._known.add(peer_id)
         self.current = self.current or peer_id
-        self._spawn(self.network.dial_now(peer_id))
+        self._tasks.spawn(self.network.dial_now(peer_id))
         return peer_id
 
     async def send(self, peer_id: str, text: str) -> None:
@@ -374,7 +368,7 @@ class HeadlessPeer:
                 if self.current == "":
                     self.current = peer_id
                 if self.echo:
-                    self._spawn(self._echo(peer_id, message.text))
+                    self._tasks.spawn(self._echo(peer_id, message.text))
             return
         if message.kind in (Kind.TEXT, Kind.FILE):
             self.console.event(message.status.value, peer_id, id=message_id)

@@ -23,9 +23,8 @@ import asyncio
 import dataclasses
 import mimetypes
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pyfront.crypto.provider import CryptoProvider, constant_time_equal
 from pyfront.errors import InvalidStateError, LimitError
@@ -36,6 +35,7 @@ from pyfront.messaging.transfer.offer import clean_name, from_attachment, stream
 from pyfront.messaging.transfer.state import Phase, Role, Transfer
 from pyfront.messaging.transfer.stream import FileDigest, chunk_count
 from pyfront.peer.store import IdentityFile
+from pyfront.tasks import TaskSet
 
 CHUNK_STORE = "chunk"
 #: Progress is reported at each phase change and each time another this-many percent are done.
@@ -108,7 +108,7 @@ class PeerFiles:
         )
         self._reported: dict[bytes, tuple[Phase, int]] = {}
         self._ready: set[str] = set()
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("peer files")
         messenger.files = self.transfers
 
     def __repr__(self) -> str:
@@ -129,20 +129,14 @@ class PeerFiles:
         for transfer in self.transfers.transfers.values():
             self._reported[transfer.file_id] = (transfer.phase, _tenths(transfer))
             if transfer.phase in _ENDED and await self.chunks.count(transfer.file_id):
-                self._spawn(self._finish(transfer))
+                self._tasks.spawn(self._finish(transfer))
 
     def start(self) -> None:
-        self._spawn(self.transfers.run())
+        self._tasks.spawn(self.transfers.run())
 
     async def close(self) -> None:
         self.transfers.close()
-        for task in list(self._tasks):
-            task.cancel()
-
-    def _spawn(self, step: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.cancel_all()
 
     # --- sending ----------------------------------------------------------------------------------
 
@@ -202,7 +196,7 @@ class PeerFiles:
         detail = transfer.error if transfer.phase in (Phase.CANCELLED, Phase.FAILED) else ""
         self._on_progress(transfer, detail)
         if transfer.phase in _ENDED:
-            self._spawn(self._finish(transfer))
+            self._tasks.spawn(self._finish(transfer))
 
     async def _finish(self, transfer: Transfer) -> None:
         """A complete received file is written out; then (or when a transfer ends otherwise) its chunks

@@ -15,14 +15,13 @@ cookies, no redirects followed and ``REQUEST_TIMEOUT_S``; an answer larger than
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.client
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from pyfront.messaging.courier import Courier
 from pyfront.messaging.mailbox_wire import FETCH_LIMIT, MAX_ENVELOPE_BYTES, MailboxError
+from pyfront.tasks import TaskSet
 
 STEP_INTERVAL_S = 1.0
 """How often the courier looks for grants to send and messages to deposit (the page's)."""
@@ -75,7 +74,7 @@ class PeerMailbox:
     def __init__(self, courier: Courier, report: Callable[[str, str], None]) -> None:
         self.courier = courier
         self._report = report
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("peer mailbox")
 
     def __repr__(self) -> str:
         return f"<PeerMailbox {self.courier!r}>"
@@ -84,9 +83,7 @@ class PeerMailbox:
         """Read every mailbox once, before the network starts. A fetch is never cancelled half-way (a
         batch opened and not stored would then be refused as read): after ``FIRST_FETCH_TIMEOUT_S`` the
         network starts and the fetch goes on beside it."""
-        task = asyncio.ensure_future(self.fetch())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._tasks.spawn(self.fetch())
         done, _ = await asyncio.wait({task}, timeout=FIRST_FETCH_TIMEOUT_S)
         if not done:
             self._report("error", "mailbox: the first fetch takes long; the contacts are called meanwhile")
@@ -104,23 +101,14 @@ class PeerMailbox:
             self._report("mailbox", f"{shown} messages fetched")
 
     def start(self) -> None:
-        self._spawn(self._run())
+        self._tasks.spawn(self._run())
 
     def back_online(self) -> None:
         """The broker accepted us again after a loss: read what may have waited meanwhile."""
-        self._spawn(self.fetch())
+        self._tasks.spawn(self.fetch())
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # leaving: nothing more to do
-                await task
-
-    def _spawn(self, step: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(step)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._tasks.close()
 
     def _errors(self) -> None:
         if self.courier.error:

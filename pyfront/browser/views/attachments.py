@@ -91,7 +91,8 @@ class Attachments:
             files = event.clipboardData.files if event.clipboardData else None
             if files and int(files.length):
                 event.preventDefault()  # a pasted file is sent; pasted text stays text
-                self._transfers._spawn(self.send([files.item(index) for index in range(int(files.length))]))
+                pasted = [files.item(index) for index in range(int(files.length))]
+                self._transfers.tasks.spawn(self.send(pasted))
 
         self._handlers.on_async(picker, "change", picked)
         self._handlers.on(panel, "dragover", dragged)
