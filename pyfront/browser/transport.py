@@ -14,37 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 from pyfront.errors import InvalidStateError, ProtocolError
-from pyfront.messaging.signaling import Backoff, BrokerAddress, Event, SendToBroker, SignalingFailed
+from pyfront.messaging.signaling import SendToBroker, SignalingFailed
 from pyfront.network.registration import Registration
-
-
-def _now() -> float:
-    import js  # noqa: PLC0415  (browser-only; keeps Backoff importable everywhere)
-
-    return float(js.performance.now()) / 1000.0
 
 
 class BrokerTransport(Registration):
     """One registration at one broker, kept alive until ``close``."""
 
-    def __init__(
-        self,
-        address: BrokerAddress,
-        peer_id: str,
-        token: str,
-        on_event: Callable[[Event], None],
-        *,
-        backoff: Backoff | None = None,
-    ) -> None:
-        super().__init__(address, peer_id, token, on_event, clock=_now, backoff=backoff)
-        self._socket: Any = None
-        self._proxies: list[Any] = []
-        self._ticker: asyncio.Task[None] | None = None
-        self._reconnect: asyncio.Task[None] | None = None
+    _socket: Any = None
+    _proxies: tuple[Any, ...] = ()  # the socket's listeners, removed and destroyed with it
+    _ticker: asyncio.Task[None] | None = None
+    _reconnect: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Open the socket and start heartbeats."""
@@ -61,16 +44,21 @@ class BrokerTransport(Registration):
     def _refusal(self, event: SignalingFailed) -> ProtocolError:
         return InvalidStateError(f"broker refused us: {event.reason}")
 
+    def _now(self) -> float:
+        import js  # noqa: PLC0415  (browser-only; keeps this module importable everywhere)
+
+        return float(js.performance.now()) / 1000.0
+
     # --- sending -------------------------------------------------------------------------------------
 
     def offer(self, dst: str, connection_id: str, sdp: str, metadata: Any = None) -> None:
-        self._send(self.client.offer(dst, connection_id, sdp, _now(), metadata))
+        self._send(self.client.offer(dst, connection_id, sdp, self._now(), metadata))
 
     def answer(self, dst: str, connection_id: str, sdp: str) -> None:
-        self._send(self.client.answer(dst, connection_id, sdp, _now()))
+        self._send(self.client.answer(dst, connection_id, sdp, self._now()))
 
     def candidate(self, dst: str, connection_id: str, candidate: dict[str, Any]) -> None:
-        self._send(self.client.candidate(dst, connection_id, candidate, _now()))
+        self._send(self.client.candidate(dst, connection_id, candidate, self._now()))
 
     def _send(self, frame: SendToBroker) -> None:
         if self._socket is None or int(self._socket.readyState) != 1:
@@ -100,18 +88,20 @@ class BrokerTransport(Registration):
         self.client.connecting()
         socket = js.WebSocket.new(self._socket_url())
         self._socket = socket
+        proxies = []
         for event, handler in (
             ("open", self._on_open),
             ("message", self._on_message),
             ("close", self._on_close),
         ):
             proxy = create_proxy(handler)
-            self._proxies.append(proxy)
+            proxies.append(proxy)
             socket.addEventListener(event, proxy)
+        self._proxies = tuple(proxies)
 
     def _drop_socket(self) -> None:
         socket, self._socket = self._socket, None
-        proxies, self._proxies = self._proxies, []
+        proxies, self._proxies = self._proxies, ()
         if socket is not None:
             for event in ("open", "message", "close"):
                 for proxy in proxies:

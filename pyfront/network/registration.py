@@ -60,7 +60,10 @@ _MOVES: dict[RegistrationState, frozenset[RegistrationState]] = {
 
 
 class Registration(ABC):
-    """One registration at one broker; the front opens, feeds and closes the socket."""
+    """One registration at one broker; the front opens, feeds and closes the socket, and gives the clock.
+
+    A front's subclass adds no constructor: its own state (the socket, its tasks) starts as class-level
+    defaults, so both fronts are made with this one signature."""
 
     def __init__(
         self,
@@ -69,13 +72,11 @@ class Registration(ABC):
         token: str,
         on_event: Callable[[Event], None],
         *,
-        clock: Callable[[], float],
         backoff: Backoff | None = None,
     ) -> None:
         self.address = address
         self.client = SignalingClient(peer_id=peer_id, token=token)
         self._on_event = on_event
-        self._clock = clock
         self._backoff = backoff or Backoff()
         self.state = RegistrationState.RUNNING
         self._registered: asyncio.Future[None] = asyncio.get_event_loop().create_future()
@@ -109,6 +110,10 @@ class Registration(ABC):
     # --- the front's calls ---------------------------------------------------------------------------
 
     @abstractmethod
+    def _now(self) -> float:
+        """The front's monotonic clock, in seconds (heartbeats and frames are stamped with it)."""
+
+    @abstractmethod
     def _send_now(self, text: str) -> None:
         """Write a frame the client sends by itself (a heartbeat) if the socket is open; else drop it."""
 
@@ -125,7 +130,7 @@ class Registration(ABC):
         return self.address.websocket_url(self.client.peer_id, self.client.token)
 
     def _socket_opened(self) -> None:
-        self._emit(self.client.socket_opened(self._clock()))
+        self._emit(self.client.socket_opened(self._now()))
 
     def _socket_closed(self) -> None:
         self._emit(self.client.socket_closed())
@@ -169,7 +174,7 @@ class Registration(ABC):
     async def _tick_forever(self) -> None:
         while not self.closed:
             await asyncio.sleep(TICK_INTERVAL_S)
-            self._emit(self.client.tick(self._clock()))
+            self._emit(self.client.tick(self._now()))
 
     def _end(self, what: str) -> bool:
         """Leave the broker for good (no reconnect); False if that was done already."""

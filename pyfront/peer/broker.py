@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -24,9 +23,6 @@ from websockets.exceptions import WebSocketException
 from pyfront.errors import InvalidStateError, ProtocolError
 from pyfront.messaging.signaling import (
     MAX_SERVER_FRAME_BYTES,
-    Backoff,
-    BrokerAddress,
-    Event,
     SendToBroker,
     SignalingFailed,
 )
@@ -47,27 +43,17 @@ class BrokerRefused(ProtocolError):
 class BrokerConnection(Registration):
     """One registration at one broker, kept alive (reconnecting) until ``close``."""
 
-    def __init__(
-        self,
-        address: BrokerAddress,
-        peer_id: str,
-        token: str,
-        on_event: Callable[[Event], None],
-        *,
-        backoff: Backoff | None = None,
-    ) -> None:
-        super().__init__(address, peer_id, token, on_event, clock=time.monotonic, backoff=backoff)
-        self._socket: ClientConnection | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+    _socket: ClientConnection | None = None
+    _tasks: tuple[asyncio.Task[None], ...] = ()  # connecting and ticking, from start to close
 
     def start(self) -> None:
         if self.closed:
             raise InvalidStateError("broker: closed")
         if not self._tasks:
-            self._tasks = [
+            self._tasks = (
                 asyncio.ensure_future(self._connect_forever()),
                 asyncio.ensure_future(self._tick_forever()),
-            ]
+            )
 
     async def wait_registered(self, within_s: float) -> None:
         """Until the broker accepted our id; ``BrokerUnreachable`` after ``within_s`` seconds without, or
@@ -78,6 +64,9 @@ class BrokerConnection(Registration):
         except TimeoutError:
             reason = self.last_error or "no answer"
             raise BrokerUnreachable(f"broker unreachable at {self._url_for_humans()}: {reason}") from None
+
+    def _now(self) -> float:
+        return time.monotonic()
 
     def _url_for_humans(self) -> str:
         """The socket URL without our token (it is a secret)."""
@@ -90,10 +79,10 @@ class BrokerConnection(Registration):
     # --- sending -------------------------------------------------------------------------------------
 
     async def offer(self, dst: str, connection_id: str, sdp: str, metadata: Any = None) -> None:
-        await self._send(self.client.offer(dst, connection_id, sdp, self._clock(), metadata))
+        await self._send(self.client.offer(dst, connection_id, sdp, self._now(), metadata))
 
     async def answer(self, dst: str, connection_id: str, sdp: str) -> None:
-        await self._send(self.client.answer(dst, connection_id, sdp, self._clock()))
+        await self._send(self.client.answer(dst, connection_id, sdp, self._now()))
 
     async def _send(self, frame: SendToBroker) -> None:
         socket = self._socket

@@ -33,9 +33,10 @@ class RecordedSocket(Registration):
         self.events: list[Event] = []
         self.written: list[str] = []
         self.now = 0.0
-        super().__init__(
-            BrokerAddress("broker.test", 443), ME, "token", self.events.append, clock=lambda: self.now
-        )
+        super().__init__(BrokerAddress("broker.test", 443), ME, "token", self.events.append)
+
+    def _now(self) -> float:
+        return self.now
 
     def _send_now(self, text: str) -> None:
         self.written.append(text)

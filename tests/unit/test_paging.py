@@ -66,6 +66,25 @@ async def seed(store: MemoryStore, peer_id: str, messages: list[ChatMessage]) ->
     await store.write([(MESSAGE_STORE, f"{peer_id}:{m.message_id}", m.to_dict()) for m in messages], [])
 
 
+async def alice_with_old_chat(
+    clock: Clock,
+    store: MemoryStore,
+    numbers: range,
+    *,
+    minutes_ago: int,
+    changed: dict[int, dict[str, Any]] | None = None,
+) -> tuple[Person, list[ChatMessage]]:
+    """Alice, who knows Bob, and the old messages ``numbers`` of their chat (one a minute from
+    ``minutes_ago`` on) in ``store`` as a vault from before the index holds them; ``changed`` sets fields
+    of some of them, by number."""
+    alice = await make_person(ALICE_PEER, "Alice", clock, store)
+    await alice.messenger.add_contact(BOB_PEER, name="Bob")
+    start = clock.now - minutes_ago * 60
+    history = [old_message(number, start, **(changed or {}).get(number, {})) for number in numbers]
+    await seed(store, BOB_PEER, history)
+    return alice, history
+
+
 async def reload(person: Person, clock: Clock) -> Person:
     return await make_person(person.peer_id, person.name, clock, person.store)
 
@@ -74,14 +93,14 @@ def test_the_first_load_indexes_an_older_vault_and_later_loads_read_one_page_and
     async def body() -> None:
         clock = Clock()
         store = CountingStore()
-        alice = await make_person(ALICE_PEER, "Alice", clock, store)
-        await alice.messenger.add_contact(BOB_PEER, name="Bob")
-        start = clock.now - 10_000 * 60
-        history = [old_message(index, start) for index in range(1, 1200)]
-        history[10] = old_message(11, start, read_by_me=False)  # unread: pinned
-        history[29] = old_message(30, start, status=Status.SENT)  # ours, not acknowledged: pinned
-        history[60] = old_message(61, start, kind=Kind.FILE, attachment={})  # a file: pinned
-        await seed(store, BOB_PEER, history)
+        pinned: dict[int, dict[str, Any]] = {
+            11: {"read_by_me": False},  # unread
+            30: {"status": Status.SENT},  # ours, not acknowledged
+            61: {"kind": Kind.FILE, "attachment": {}},  # a file
+        }
+        alice, history = await alice_with_old_chat(
+            clock, store, range(1, 1200), minutes_ago=10_000, changed=pinned
+        )
 
         store.message_reads = 0
         alice = await reload(alice, clock)
@@ -116,12 +135,10 @@ def test_a_message_only_in_storage_expires_on_time_and_its_record_goes() -> None
     async def body() -> None:
         clock = Clock()
         store = CountingStore()
-        alice = await make_person(ALICE_PEER, "Alice", clock, store)
-        await alice.messenger.add_contact(BOB_PEER, name="Bob")
-        start = clock.now - 500 * 60
-        history = [old_message(index, start) for index in range(200)]
-        history[5] = old_message(5, start, timer=300, expires_at=clock.now + 100)
-        await seed(store, BOB_PEER, history)
+        expiring = {5: {"timer": 300, "expires_at": clock.now + 100}}
+        alice, history = await alice_with_old_chat(
+            clock, store, range(200), minutes_ago=500, changed=expiring
+        )
         for _ in range(2):
             alice = await reload(alice, clock)
         conversation = alice.messenger.contact(BOB_PEER).conversation

@@ -15,17 +15,23 @@ import pytest
 from pyfront.wakeup import SettledFuture
 
 
+async def blocked_waiter() -> tuple[SettledFuture, list[str], asyncio.Future[None]]:
+    """A future of the running loop, and a task blocked on it that notes ``got <result>`` in ``seen``."""
+    future = SettledFuture(asyncio.get_running_loop())
+    seen: list[str] = []
+
+    async def waiter() -> None:
+        seen.append(f"got {await future}")
+
+    task = asyncio.ensure_future(waiter())
+    await asyncio.sleep(0)  # the waiter is blocked on the future
+    return future, seen, task
+
+
 def test_the_waiting_task_resumes_inside_the_settlement_callback() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        future = SettledFuture(loop)
-        seen: list[str] = []
-
-        async def waiter() -> None:
-            seen.append(f"got {await future}")
-
-        task = asyncio.ensure_future(waiter())
-        await asyncio.sleep(0)  # the waiter is blocked on the future
+        future, seen, task = await blocked_waiter()
 
         def promise_callback() -> None:
             future.settle(True, 7)
@@ -53,15 +59,7 @@ def test_a_rejection_raises_in_the_waiter_and_later_outcomes_are_ignored() -> No
 
 def test_settled_from_inside_a_task_the_waiter_resumes_through_the_loop() -> None:
     async def body() -> None:
-        loop = asyncio.get_running_loop()
-        future = SettledFuture(loop)
-        seen: list[str] = []
-
-        async def waiter() -> None:
-            seen.append(f"got {await future}")
-
-        task = asyncio.ensure_future(waiter())
-        await asyncio.sleep(0)
+        future, seen, task = await blocked_waiter()
         future.settle(True, 1)  # a task is running (this one): no task may step inside it
         seen.append("settled")
         await task
