@@ -42,7 +42,6 @@ from tests.rig.browser import (
     BrowserContextFactory,
     RequestGuard,
     console_log,
-    is_loopback_url,
     require_loopback_namespace,
 )
 from tests.rig.server import LiveServer
@@ -114,7 +113,7 @@ class FakeCamera:
     def context(self, **kwargs: object) -> BrowserContext:
         context = self.browser.new_context(**kwargs)  # type: ignore[arg-type]
         context.grant_permissions(["camera"])
-        context.route(lambda url: not is_loopback_url(url), self.guard.handle_route)
+        self.guard.install(context)
         context.on("request", self._record)
         return context
 

@@ -55,6 +55,17 @@ CHROMIUM_ARGS = (
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # Schemes that never leave the page: data and blob URLs, the DevTools' own, and about:blank.
 LOCAL_SCHEMES = frozenset({"data", "blob", "about", "chrome-extension", "devtools"})
+NON_LOOPBACK_URL = re.compile(
+    r"^(?!(?:https?|wss?)://(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?(?:[/?#]|$)"
+    r"|(?:data|blob|about|chrome-extension|devtools):)"
+)
+"""The URLs ``is_loopback_url`` refuses, as one regular expression (valid in Python and JavaScript alike).
+
+The request guard routes with this pattern, not with a Python predicate. Playwright matches a pattern in
+its driver; for a predicate it must intercept every request and ask the Python side, which in the sync API
+answers only while the test is inside a Playwright call. A test waiting in ``time.sleep`` (polling a
+server's database, say) then held every request of every page: a page's mailbox fetch stalled until its
+15 s timeout, the cause of the mailbox test's failures on a loaded machine."""
 NETNS_MESSAGE = "run browser tests through ./dev pytest / ./dev test (loopback-only network namespace)"
 
 
@@ -99,6 +110,10 @@ class RequestGuard:
             route.fallback()
         else:
             route.abort("blockedbyclient")
+
+    def install(self, context: BrowserContext) -> None:
+        """Abort (and record) the context's requests to non-loopback hosts; others never wait for Python."""
+        context.route(NON_LOOPBACK_URL, self.handle_route)
 
 
 GuardMode = Literal["route", "observe"]
@@ -158,7 +173,7 @@ def browser_context(
         context.grant_permissions(["camera", "microphone"])
         request_guard = RequestGuard()
         if guard == "route":
-            context.route(lambda url: not is_loopback_url(url), request_guard.handle_route)
+            request_guard.install(context)
         context.on("request", lambda request: _record(request_guard, request.url))
         context.on("page", lambda page: _watch_websockets(page, request_guard))
         label = f"context {len(opened) + 1}"
