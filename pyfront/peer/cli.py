@@ -7,6 +7,7 @@
     python app.py peer settings --identity FILE [--ice-servers-file PATH] [--relay-only | --no-relay-only]
                               [--mailbox | --no-mailbox] [--mailbox-url URL] [--broker-url URL]
                               [--broker-key KEY] [--max-file-bytes N]
+                              [--read-receipts | --no-read-receipts]
     python app.py peer run    --identity FILE --server URL [--echo] [--connect LINK]... [--json]
                               [--allow-loopback] [--register-timeout SECONDS]
 
@@ -125,7 +126,8 @@ def parser() -> argparse.ArgumentParser:
     server(invite)
 
     settings = commands.add_parser(
-        "settings", help="show or change the stored settings (ICE servers, relay-only, mailbox, broker)"
+        "settings",
+        help="show or change the stored settings (ICE servers, relay-only, mailbox, broker, read receipts)",
     )
     common(settings)
     settings.add_argument(
@@ -143,6 +145,12 @@ def parser() -> argparse.ArgumentParser:
     settings.add_argument("--broker-url", metavar="URL", help="another PeerJS broker ('' for the server's)")
     settings.add_argument("--broker-key", metavar="KEY", help="the broker's key")
     settings.add_argument("--max-file-bytes", type=int, metavar="N", help="the largest file sent or accepted")
+    settings.add_argument(
+        "--read-receipts",
+        action=argparse.BooleanOptionalAction,
+        help="send a read receipt when a contact's message is printed, and show theirs (the page's setting; "
+        "on for a new identity)",
+    )
 
     run = commands.add_parser("run", help="go online and chat (stdin/stdout)")
     common(run)
@@ -287,7 +295,15 @@ async def settings_command(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as error:
             raise CliError(f"cannot read the ICE servers file: {error}", EXIT_USAGE) from None
         changes["ice_servers"] = _parsed(parse_ice_lines, text)
-    for name in ("relay_only", "mailbox", "mailbox_url", "broker_url", "broker_key", "max_file_bytes"):
+    for name in (
+        "relay_only",
+        "mailbox",
+        "mailbox_url",
+        "broker_url",
+        "broker_key",
+        "max_file_bytes",
+        "read_receipts",
+    ):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     provider = NativeProvider()
@@ -327,6 +343,7 @@ def describe(settings: Settings) -> list[str]:
         f"mailbox: {mailbox} ({mailbox_at})",
         f"broker: {broker} (key {settings.broker_key})",
         f"max file bytes: {settings.max_file_bytes}",
+        f"read receipts: {'on' if settings.read_receipts else 'off'}",
     ]
 
 

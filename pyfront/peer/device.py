@@ -9,6 +9,14 @@ down is fetched before it goes online). It ticks the messenger as the page does 
 ``Listener``: each change becomes a line on the ``Console`` (a text received, a tick moving, a contact's
 link changing). In echo mode every text received is sent back, once, to whoever sent it (a reply accepts
 a message request, as in the page): a test peer and a demo.
+
+The device reads a message when it prints it (its output is its screen): it marks the chat read through
+``Messenger.mark_read``, as the page does when the person looks at the chat, so a read receipt is owed
+when the read-receipts setting is on, never to a message request (the page's rules: receipts are
+reciprocal, and a stranger does not learn when it was read). In echo mode the reply accepts a request
+first, so its receipt rides in front of the echo. New identity files have receipts on
+(``HEADLESS_SETTINGS``): a bot has no person whose reading time to keep private, and a sender expects
+"read" once a bot has answered; ``peer settings --no-read-receipts`` turns them off.
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ TOKEN_RANDOM_BYTES = 16
 REGISTER_TIMEOUT_S = 15.0
 #: The longest display name (the page's invite limit).
 MAX_NAME_LENGTH = 64
+#: A new identity file's settings: the page's defaults, with read receipts on (see the module docstring).
+HEADLESS_SETTINGS = Settings(read_receipts=True)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,8 @@ class Profile:
 
 
 async def create_identity(store: IdentityFile, provider: CryptoProvider, name: str) -> Profile:
-    """First run, as the page's onboarding: every record a new device needs, sealed in ``store``."""
+    """First run, as the page's onboarding: every record a new device needs, sealed in ``store``
+    (``HEADLESS_SETTINGS``: read receipts on)."""
     name = name.strip()
     if not name or len(name) > MAX_NAME_LENGTH:
         raise DecodeError(f"a display name of 1..{MAX_NAME_LENGTH} characters is needed")
@@ -78,7 +89,7 @@ async def create_identity(store: IdentityFile, provider: CryptoProvider, name: s
         [
             ("identity", "self", identity.to_dict()),
             ("olm", "account", account.to_dict()),
-            ("settings", "main", Settings().to_dict()),
+            ("settings", "main", HEADLESS_SETTINGS.to_dict()),
             ("profile", "self", PROFILE.new(name=profile.name, peer_id=profile.peer_id, token=profile.token)),
         ],
         [],
@@ -216,6 +227,8 @@ class HeadlessPeer:
             self._known.add(peer_id)
             for message in contact.conversation.messages.values():
                 self._reported[message.message_id] = message.status
+            if contact.conversation.unread:  # printed by an earlier run that did not mark it (a crash)
+                await self.messenger.mark_read(peer_id)
 
     async def start(self, register_timeout: float = REGISTER_TIMEOUT_S) -> None:
         """Read the mailbox (what waited while we were down), register at the broker
@@ -358,7 +371,8 @@ class HeadlessPeer:
         message = None if contact is None else contact.conversation.messages.get(message_id)
         if contact is None or message is None or self._reported.get(message_id) is message.status:
             return
-        first = message_id not in self._reported
+        previous = self._reported.get(message_id)
+        first = previous is None
         self._reported[message_id] = message.status
         if first and message.kind is Kind.FILE:
             self._print_file(peer_id, contact, message)
@@ -367,17 +381,30 @@ class HeadlessPeer:
                 self.console.event("message", peer_id, id=message_id, name=contact.name, text=message.text)
                 if self.current == "":
                     self.current = peer_id
-                if self.echo:
-                    self._tasks.spawn(self._echo(peer_id, message.text))
+            if first and message.kind in (Kind.TEXT, Kind.FILE):  # printed: read
+                echo = message.text if self.echo and message.kind is Kind.TEXT else None
+                self._tasks.spawn(self._printed(peer_id, echo))
             return
         if message.kind in (Kind.TEXT, Kind.FILE):
+            if message.status is Status.READ and previous is not Status.DELIVERED:
+                # A receipt that came with the acknowledgement: read means delivered, and a script that
+                # waits for "delivered" still sees it.
+                self.console.event(Status.DELIVERED.value, peer_id, id=message_id)
             self.console.event(message.status.value, peer_id, id=message_id)
 
-    async def _echo(self, peer_id: str, text: str) -> None:
+    async def _printed(self, peer_id: str, echo: str | None) -> None:
+        """A message of ``peer_id`` was printed: the chat is read (a receipt is owed if the setting is on
+        and the contact is not a request), then ``echo``, if any, goes back; a reply accepts a request
+        first, so the receipt rides in front of it."""
         try:
-            await self.messenger.send_text(peer_id, text)
+            if echo is not None:
+                await self.messenger.accept(peer_id)
+            await self.messenger.mark_read(peer_id)
+            if echo is not None:
+                await self.messenger.send_text(peer_id, echo)
         except ProtocolError as error:
-            self.console.event("error", peer_id, detail=f"echo failed: {error}")
+            what = "echo" if echo is not None else "marking read"
+            self.console.event("error", peer_id, detail=f"{what} failed: {error}")
 
     def _print_file(self, peer_id: str, contact: Contact, message: ChatMessage) -> None:
         attachment = message.attachment if isinstance(message.attachment, dict) else {}

@@ -47,6 +47,17 @@ def screenshots(page: Page, name: str) -> None:
     save_screenshot(page, f"{name}-360")
 
 
+def read_receipts_on(page: Page) -> None:
+    """Turn read receipts on in settings (they are reciprocal: both sides need them) and go home."""
+    page.click("#open-settings")
+    screen(page, "settings")
+    page.check("#settings-receipts")
+    page.click("#settings-save")
+    expect(page.locator("#settings-saved")).to_have_text("Saved.", timeout=STEP_MS)
+    page.click("#settings-back")
+    screen(page, "home")
+
+
 def message(page: Page, text: str) -> Any:
     """The message bubbles in the open chat that contain ``text``."""
     return page.locator("#messages .message", has_text=text)

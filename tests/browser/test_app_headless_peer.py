@@ -10,15 +10,20 @@ interface) and ``--json`` (one event per line, read by ``tests.rig.headless_peer
 * The page opens the echo bot's invite link and connects; each text the person sends comes back once,
   and the bot's output shows it with the page's peer id. A line typed at the bot's stdin shows in the
   page, and the page's acknowledgement turns it "delivered" in the bot's output.
+* Read receipts, on in the page (they are reciprocal) and on in a new identity file: the person's text
+  turns "read" once the bot printed and echoed it (a message request to the bot until its echo accepted
+  it), and the bot's own text turns "read" in its output when the person sees it in the open chat.
 * The bot stops (SIGTERM, exit 0) while the person writes: the page deposits the text in the bot's
   mailbox on our server ("queued on server"). Started again from its identity file, the bot fetches it
   before it even registers at the broker, prints it once, and the server's mailbox is empty. The page
   calls again, the session resumes (no new full handshake on the page's side), the text turns
-  "delivered" and its echo arrives, once.
+  "read" and its echo arrives, once.
 * A file each way: the page's file button to the bot, which writes it to its save directory, and the
   bot's ``/send`` to the page, whose download holds the same bytes.
 * A second headless peer accepts the *page's* invite link (``--connect``): the page shows a message
-  request from it, the person replies, and the peer prints the reply.
+  request from it, the person replies, and the peer prints the reply. Its read receipts are off
+  (``peer settings --no-read-receipts``): its next text arrives and the reply is still "delivered" (an
+  owed receipt would have ridden in front of that text).
 """
 
 from __future__ import annotations
@@ -32,7 +37,16 @@ from playwright.sync_api import FilePayload, Locator, Page, expect
 
 from pyfront.messaging.invite import parse_link
 from server.mailbox_store import DATABASE_NAME
-from tests.browser.app_steps import CONNECT_MS, DESKTOP, STEP_MS, message, onboard, screen, screenshots
+from tests.browser.app_steps import (
+    CONNECT_MS,
+    DESKTOP,
+    STEP_MS,
+    message,
+    onboard,
+    read_receipts_on,
+    screen,
+    screenshots,
+)
 from tests.rig.browser import BrowserContextFactory
 from tests.rig.headless_peer import HeadlessPeer
 from tests.rig.server import LiveServer
@@ -97,6 +111,11 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         alice = bot.wait_for("request")["peer"]
         page_invite = parse_link(page_invite_link(page))
         assert page_invite.peer_id == alice
+        page.click("#chat-back")
+        screen(page, "home")
+        read_receipts_on(page)
+        page.locator("#contacts .contact", has_text="Echo bot").click()
+        screen(page, "chat")
 
         # Page -> bot, and the echo back: shown once, and the bot printed what the person wrote.
         write(page, "hello headless")
@@ -105,7 +124,7 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         received = bot.wait_for("message", peer=alice, text="hello headless")
         assert received["name"] == "Alice"
         expect(page.locator("#messages .message.out", has_text="hello headless")).to_have_attribute(
-            "data-status", "delivered", timeout=STEP_MS
+            "data-status", "read", timeout=STEP_MS
         )
         # Untrusted text reaches the bot's output exactly (JSON keeps it on one line).
         write(page, "two\tcolumns \u202e and a bell \x07")
@@ -116,6 +135,7 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         expect(incoming(page, "typed at the terminal")).to_have_count(1, timeout=STEP_MS)
         sent = bot.wait_for("sent", peer=alice)
         bot.wait_for("delivered", peer=alice, id=sent["id"])
+        bot.wait_for("read", peer=alice, id=sent["id"])  # the person has the chat open: seen
         screenshots(page, "headless-peer-chat")
 
         # A file each way on the file-transfer path: the page's file button -> the bot's save directory,
@@ -155,7 +175,7 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         expect(page.locator("#chat-status")).to_have_attribute("data-state", "ready", timeout=CONNECT_MS)
         expect(incoming(page, away)).to_have_count(1, timeout=STEP_MS)
         expect(page.locator("#messages .message.out", has_text=away)).to_have_attribute(
-            "data-status", "delivered", timeout=STEP_MS
+            "data-status", "read", timeout=STEP_MS
         )
         assert page.locator("#chat-status").get_attribute("data-full") == full_before
         assert int(page.locator("#chat-status").get_attribute("data-resumed") or 0) >= 1
@@ -164,7 +184,9 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         bot.wait_for("message", peer=alice, text="and now directly")
         assert [e for e in bot.events if e.get("event") == "message" and e.get("text") == away] == [fetched]
 
-        # Carol (headless) accepts the page's invite link: a request on the page; the reply reaches her.
+        # Carol (headless, read receipts off) accepts the page's invite link: a request on the page; the
+        # reply reaches her, and stays "delivered".
+        assert "read receipts: off" in carol.settings("--no-read-receipts").splitlines()
         carol.start("--connect", page_invite_link(page))
         carol.wait_for("status", peer=alice, state="ready", timeout=CONNECT_MS / 1000)
         carol.type(f"/msg {alice} hi Alice, Carol here")
@@ -177,6 +199,10 @@ def test_the_page_and_the_headless_peer_chat_both_ways(
         expect(incoming(page, "hi Alice, Carol here")).to_have_count(1, timeout=STEP_MS)
         write(page, "welcome Carol")
         carol.wait_for("message", peer=alice, text="welcome Carol")
+        carol.type(f"/msg {alice} thanks")
+        expect(incoming(page, "thanks")).to_have_count(1, timeout=STEP_MS)
+        welcome = page.locator("#messages .message.out", has_text="welcome Carol")
+        expect(welcome).to_have_attribute("data-status", "delivered")  # not "read"
     finally:
         codes = [bot.stop(), carol.stop()]
     assert codes == [0, 0], bot.output() + "\n" + carol.output()

@@ -33,6 +33,7 @@ from tests.browser.app_steps import (
     connect_by_invite,
     message,
     onboard,
+    read_receipts_on,
     screen,
     send,
 )
@@ -202,17 +203,6 @@ def test_desktop_two_panes_switch_chats_without_reloading(
     page.keyboard.press("Escape")
     screen(page, "home")
     expect(page.locator("#no-chat-open")).to_be_visible()
-
-
-def read_receipts_on(page: Page) -> None:
-    """Turn read receipts on in settings (they are reciprocal: both sides need them) and go home."""
-    page.click("#open-settings")
-    screen(page, "settings")
-    page.check("#settings-receipts")
-    page.click("#settings-save")
-    expect(page.locator("#settings-saved")).to_have_text("Saved.", timeout=STEP_MS)
-    page.click("#settings-back")
-    screen(page, "home")
 
 
 def test_message_menu_details_delete_for_me_and_for_everyone_and_search(

@@ -1,7 +1,8 @@
 """The headless peer as a test sees it: ``python app.py peer ...`` in a real subprocess (docs/peer.md).
 
 ``HeadlessPeer(tmp_path, server_url, name=...)`` creates an identity file (``peer init``, the passphrase
-in the environment, never in argv); ``invite_link()`` runs ``peer invite``; ``start(*flags)`` runs
+in the environment, never in argv); ``invite_link()`` runs ``peer invite``, ``settings(...)`` ``peer
+settings``; ``start(*flags)`` runs
 ``peer run --json --allow-loopback ...`` with stdin and stdout piped; a reader thread collects every
 output line as a JSON event (``events``), ``wait_for(kind, ...)`` waits for one, ``type(line)`` writes a
 command; ``stop()`` sends SIGTERM and returns the exit code. ``output()`` is everything it printed, for
@@ -66,6 +67,10 @@ class HeadlessPeer:
 
     def invite_link(self) -> str:
         return self._command("invite", "--server", self.server_url).strip()
+
+    def settings(self, *flags: str) -> str:
+        """``peer settings FLAGS...``: what it printed (the settings after the change)."""
+        return self._command("settings", *flags)
 
     def start(self, *flags: str) -> None:
         command = [sys.executable, str(REPO_ROOT / "app.py"), "peer", "run", "--identity", str(self.identity)]

@@ -260,6 +260,19 @@ def test_settings_refuse_what_the_page_refuses_and_change_nothing(
     assert "mailbox: off" in capsys.readouterr().out and not stored_settings(env).mailbox
 
 
+def test_a_new_identity_sends_read_receipts_until_the_setting_turns_them_off(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init(env) == cli.EXIT_OK
+    assert stored_settings(env).read_receipts  # a bot has no reading time to keep private
+    capsys.readouterr()
+    assert peer("settings", "--identity", str(env)) == cli.EXIT_OK
+    assert "read receipts: on" in capsys.readouterr().out.splitlines()
+    assert peer("settings", "--identity", str(env), "--no-read-receipts") == cli.EXIT_OK
+    assert "read receipts: off" in capsys.readouterr().out.splitlines()
+    assert not stored_settings(env).read_receipts
+
+
 def test_help_names_the_commands_and_options(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["run", "--help"], ["init", "--help"]):
         with pytest.raises(SystemExit) as done:

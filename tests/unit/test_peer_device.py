@@ -21,6 +21,7 @@ from pyfront.errors import DecodeError, InvalidStateError
 from pyfront.messaging.chat import Direction, Status
 from pyfront.messaging.invite import parse_link
 from pyfront.messaging.messenger import Messenger
+from pyfront.messaging.settings import Settings
 from pyfront.peer.console import Command, Console, parse_command
 from pyfront.peer.device import HeadlessPeer, create_identity, load_device
 from pyfront.peer.store import IdentityFile
@@ -43,11 +44,14 @@ class Bot:
         self.peer, self._output = peer, output
 
     @classmethod
-    async def create(cls, directory: Path, *, echo: bool) -> Bot:
+    async def create(cls, directory: Path, *, echo: bool, settings: Settings | None = None) -> Bot:
+        """A new identity file (with ``settings`` stored in it, if given), loaded as ``peer run`` does."""
         store = await IdentityFile.create(
             directory / "bot.parley", PROVIDER, PASSPHRASE, iterations=ITERATIONS
         )
         await create_identity(store, PROVIDER, "Echo bot")
+        if settings is not None:
+            await store.put_json("settings", "main", settings.to_dict())
         device = await load_device(store, PROVIDER)
         output = io.StringIO()
         console = Console(json_lines=True, stream=output)
@@ -152,6 +156,94 @@ def test_echo_mode_answers_each_text_once_and_prints_it(tmp_path: Path) -> None:
         await bot.peer.messenger.tick()
         await settle(wire)
         assert {"event": "delivered", "peer": CALLER, "id": echo_id} in bot.events("delivered")
+        caller_store.close()
+        bot.peer.store.close()
+
+    run(body)
+
+
+async def receipts_caller(tmp_path: Path, clock: Clock, bot: Bot) -> tuple[Messenger, IdentityFile, Wire]:
+    """A person with read receipts on (they are reciprocal) who added the bot and called it."""
+    store = await IdentityFile.create(tmp_path / "c.parley", PROVIDER, PASSPHRASE, iterations=ITERATIONS)
+    caller = await person(store, "Caller", clock)
+    caller.settings = Settings(read_receipts=True)
+    await caller.add_contact(bot.peer_id, name="Echo bot")
+    return caller, store, await call(bot, caller, CALLER)
+
+
+def status_of(caller: Messenger, bot: Bot, message_id: str) -> Status:
+    return caller.contact(bot.peer_id).conversation.messages[message_id].status
+
+
+def test_the_echo_bot_reads_what_it_answers_and_shows_the_callers_receipt(tmp_path: Path) -> None:
+    """A new identity has receipts on: the text the bot printed and echoed turns "read" at its sender,
+    the receipt riding in front of the echo (no tick ran to send it alone), though the caller was a
+    message request (the echo accepted it first); and the caller's receipt for the echo shows as "read"
+    in the bot's output."""
+
+    async def body() -> None:
+        clock = Clock()
+        bot = await Bot.create(tmp_path, echo=True)
+        assert bot.peer.messenger.settings.read_receipts
+        caller, caller_store, wire = await receipts_caller(tmp_path, clock, bot)
+        assert bot.events("request")
+        clock.now += 1
+        sent = await caller.send_text(bot.peer_id, "are you there?")
+        await settle(wire)
+        assert [m.text for m in caller.contact(bot.peer_id).conversation.ordered()] == ["are you there?"] * 2
+        assert status_of(caller, bot, sent.message_id) is Status.READ
+        assert bot.events("message")[0]["text"] == "are you there?"
+
+        echo_id = bot.events("sent")[0]["id"]
+        await caller.mark_read(bot.peer_id)  # the person looks at the chat
+        clock.now += 1  # past ACK_DELAY_SECONDS: the caller's tick sends the receipt alone
+        await caller.tick()
+        await settle(wire)
+        steps = [event["event"] for event in bot.events() if event.get("id") == echo_id]
+        assert steps == ["sent", "delivered", "read"]  # acknowledged and read in one batch: both printed
+        caller_store.close()
+        bot.peer.store.close()
+
+    run(body)
+
+
+def test_with_receipts_off_the_echo_comes_and_the_text_stays_delivered(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = Clock()
+        bot = await Bot.create(tmp_path, echo=True, settings=Settings(read_receipts=False))
+        caller, caller_store, wire = await receipts_caller(tmp_path, clock, bot)
+        clock.now += 1
+        sent = await caller.send_text(bot.peer_id, "are you there?")
+        await settle(wire)
+        assert len(caller.contact(bot.peer_id).conversation.messages) == 2  # the echo came back
+        assert status_of(caller, bot, sent.message_id) is Status.DELIVERED  # no receipt rode on it
+        assert bot.peer.messenger.contact(CALLER).unreceipted == []  # and none is owed
+        caller_store.close()
+        bot.peer.store.close()
+
+    run(body)
+
+
+def test_without_echo_a_request_gets_no_receipt_until_it_is_accepted(tmp_path: Path) -> None:
+    """The page's rule: what was read while the caller was a request is never receipted; after
+    ``/accept``, a printed text is, riding on the bot's next message."""
+
+    async def body() -> None:
+        clock = Clock()
+        bot = await Bot.create(tmp_path, echo=False)
+        caller, caller_store, wire = await receipts_caller(tmp_path, clock, bot)
+        clock.now += 1
+        first = await caller.send_text(bot.peer_id, "hello stranger")
+        await settle(wire)
+        assert bot.peer.messenger.contact(CALLER).conversation.unread == 0  # printed: read
+        await bot.peer.run_command(parse_command(f"/accept {CALLER}"))
+        clock.now += 1
+        second = await caller.send_text(bot.peer_id, "accepted now?")
+        await settle(wire)
+        await bot.peer.run_command(parse_command(f"/msg {CALLER} yes"))
+        await settle(wire)
+        assert status_of(caller, bot, first.message_id) is Status.DELIVERED
+        assert status_of(caller, bot, second.message_id) is Status.READ
         caller_store.close()
         bot.peer.store.close()
 
