@@ -24,7 +24,9 @@ everything; both pages run on the same machine clock.
   the encrypted run until Bob's "complete", and the sender's copy after it; ``cpu_ratio`` = raw CPU /
   encrypted CPU (median of rounds). On this 2-core machine the raw channel alone keeps both cores busy
   when the machine is quiet, so ``cpu_ratio`` predicts the quiet ``ratio``, and unlike wall time it
-  hardly moves with other processes' load.
+  hardly moves with other processes' load. ``cpu_by_thread_last_round``: the last round's CPU seconds by
+  process and thread name (the two pages' renderers are told apart by a busy loop in each, ``name_pages``),
+  raw beside encrypted: where the encrypted path's extra CPU goes.
 * ``first_preview_ms``: a 5 MB PNG (random pixels, made on a canvas in Alice's page): from the pick to
   the first picture on Bob's screen (the thumbnail Alice's page made, inside the offer) and to the full
   image.
@@ -159,14 +161,17 @@ class BrowserCpu:
 
     def __init__(self, browser: Any) -> None:
         session = browser.new_browser_cdp_session()
-        self.pids = [
-            int(process["id"]) for process in session.send("SystemInfo.getProcessInfo")["processInfo"]
-        ]
+        processes = session.send("SystemInfo.getProcessInfo")["processInfo"]
         session.detach()
+        self.kinds = {int(process["id"]): str(process["type"]) for process in processes}
+        self.pids = list(self.kinds)
+        #: Names for renderer processes known to be a page (``name_pages``).
+        self.pages: dict[int, str] = {}
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def seconds(self) -> float:
-        total = 0
+    def threads(self) -> dict[tuple[int, str], float]:
+        """CPU seconds so far by (process id, thread name); threads of one name are summed."""
+        out: dict[tuple[int, str], float] = {}
         for pid in self.pids:
             try:
                 threads = os.listdir(f"/proc/{pid}/task")
@@ -174,20 +179,94 @@ class BrowserCpu:
                 continue
             for thread in threads:
                 try:
-                    fields = Path(f"/proc/{pid}/task/{thread}/stat").read_text().rsplit(")", 1)[1].split()
+                    name, fields = Path(f"/proc/{pid}/task/{thread}/stat").read_text().rsplit(")", 1)
                 except OSError:
                     continue
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / self.tick
+                values = fields.split()
+                key = (pid, name.split("(", 1)[1])
+                out[key] = out.get(key, 0.0) + (int(values[11]) + int(values[12])) / self.tick
+        return out
+
+    def seconds(self) -> float:
+        return sum(self.threads().values())
+
+    def label(self, pid: int, pages: dict[int, str]) -> str:
+        return pages.get(pid, self.kinds.get(pid, "?"))
 
 
-def raw_run(alice: Page, bob: Page, total: int, cpu: BrowserCpu) -> tuple[float, float]:
-    """(MB/s, CPU seconds)."""
+#: Keeps this page's main thread busy for ``ms`` (to tell which renderer process is which page).
+SPIN = "(ms) => { const end = performance.now() + ms; while (performance.now() < end); }"
+
+
+def spin_gains(page: Page, cpu: BrowserCpu) -> dict[int, float]:
+    """CPU seconds each renderer process gained while ``page`` ran a busy loop."""
+    before = cpu.threads()
+    page.evaluate(SPIN, 1500)
+    after = cpu.threads()
+    gains: dict[int, float] = {}
+    for (pid, name), value in after.items():
+        if cpu.kinds.get(pid) == "renderer":
+            gains[pid] = gains.get(pid, 0.0) + value - before.get((pid, name), 0.0)
+    return gains
+
+
+def name_pages(cpu: BrowserCpu, pages: dict[str, Page]) -> None:
+    """Name the renderer process of each page in ``cpu.pages`` by a busy loop in each page. A page's
+    loop can make another renderer busy too (seen: the other page's, by as much), so the surest pair
+    is named first (the process that gained most over what it gained during the other pages' loops),
+    and each next page gets the renderer not named yet that gained most during its loop."""
+    gains = {name: spin_gains(page, cpu) for name, page in pages.items()}
+    left = dict(gains)
+    while left:
+        best: tuple[float, str, int] | None = None
+        for name, values in left.items():
+            for pid, gain in values.items():
+                if pid in cpu.pages:
+                    continue
+                others = [gains[other].get(pid, 0.0) for other in gains if other != name]
+                score = gain - max(others, default=0.0)
+                if best is None or score > best[0]:
+                    best = (score, name, pid)
+        if best is None:
+            return
+        cpu.pages[best[2]] = best[1]
+        del left[best[1]]
+        if len(left) == 1:
+            ((name, values),) = left.items()
+            free = {pid: gain for pid, gain in values.items() if pid not in cpu.pages}
+            if free:
+                cpu.pages[max(free, key=lambda pid: free[pid])] = name
+            return
+
+
+def thread_delta(
+    before: dict[tuple[int, str], float],
+    after: dict[tuple[int, str], float],
+    cpu: BrowserCpu,
+    pages: dict[int, str],
+) -> dict[str, float]:
+    """CPU seconds between two ``threads()`` readings by "process: thread", largest first."""
+    out: dict[str, float] = {}
+    for key, value in after.items():
+        delta = value - before.get(key, 0.0)
+        if delta > 0:
+            name = f"{cpu.label(key[0], pages)}: {key[1]}"
+            out[name] = out.get(name, 0.0) + delta
+    return dict(sorted(((k, round(v, 2)) for k, v in out.items()), key=lambda item: -item[1]))
+
+
+def raw_run(alice: Page, bob: Page, total: int, cpu: BrowserCpu) -> tuple[float, float, dict[str, float]]:
+    """(MB/s, CPU seconds, CPU seconds by thread)."""
     bob.evaluate(RAW_EXPECT, total)
-    before = cpu.seconds()
+    before = cpu.threads()
     start = float(alice.evaluate(RAW_SEND, [total, FRAME]))
     done = float(_wait(bob, "() => window.__raw.done"))
-    return total / 1e6 / ((done - start) / 1000), cpu.seconds() - before
+    after = cpu.threads()
+    return (
+        total / 1e6 / ((done - start) / 1000),
+        sum(after.values()) - sum(before.values()),
+        thread_delta(before, after, cpu, cpu.pages),
+    )
 
 
 def pick(page: Page, path: Path) -> float:
@@ -209,28 +288,33 @@ SENDER_IDLE = """async () => {
 }"""
 
 
-def encrypted_run(alice: Page, bob: Page, path: Path, cpu: BrowserCpu) -> dict[str, float]:
+def encrypted_run(
+    alice: Page, bob: Page, path: Path, cpu: BrowserCpu
+) -> tuple[dict[str, float], dict[str, float]]:
     """MB/s from the pick to complete, prepare seconds, MB/s from the offer shown to complete, seconds
     from complete until the sender's own copy is stored, and CPU seconds until complete and for that
-    copy. The next run starts after the copy is stored."""
+    copy; beside them the CPU seconds by thread until complete. The next run starts after the copy is
+    stored."""
     size = path.stat().st_size
-    before = cpu.seconds()
+    before = cpu.threads()
     started = pick(alice, path)
     shown = stamp(alice, path.name, "shown")
     done = stamp(bob, f"{path.name}:complete")
-    cpu_done = cpu.seconds()
+    after = cpu.threads()
+    cpu_done = sum(after.values())
     expect(alice.locator(".attachment").filter(has_text=path.name)).to_have_attribute(
         "data-phase", "complete", timeout=TRANSFER_MS
     )
     kept = float(alice.evaluate(SENDER_IDLE))
-    return {
+    figures = {
         "mb_s": size / 1e6 / ((done - started) / 1000),
         "prepare_s": (shown - started) / 1000,
         "wire_mb_s": size / 1e6 / ((done - shown) / 1000),
         "copy_after_s": max(0.0, (kept - done) / 1000),
-        "cpu_s": cpu_done - before,
+        "cpu_s": cpu_done - sum(before.values()),
         "copy_cpu_s": cpu.seconds() - cpu_done,
     }
+    return figures, thread_delta(before, after, cpu, cpu.pages)
 
 
 def random_file(path: Path, size: int) -> Path:
@@ -336,6 +420,14 @@ def memory_run(alice: Page, bob: Page, path: Path) -> dict[str, Any]:
     return out
 
 
+def threads_table(raw: dict[str, float], encrypted: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Each thread's CPU seconds in a raw and an encrypted run, the largest difference first (threads
+    under 0.02 s in both left out)."""
+    names = [name for name in {**raw, **encrypted} if max(raw.get(name, 0), encrypted.get(name, 0)) >= 0.02]
+    names.sort(key=lambda name: -abs(encrypted.get(name, 0) - raw.get(name, 0)))
+    return {name: (raw.get(name, 0.0), encrypted.get(name, 0.0)) for name in names}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=int, default=50, help="size of the throughput file (MB)")
@@ -365,13 +457,19 @@ def main() -> None:
                 answer = bob.evaluate(RAW_ANSWER, offer)
                 alice.evaluate(ECHO_CONNECT, answer)
                 cpu = BrowserCpu(browser)
+                name_pages(cpu, {"sender page": alice, "receiver page": bob})
                 raw, raw_cpu, runs, loads = [], [], [], []
+                raw_threads: list[dict[str, float]] = []
+                encrypted_threads: list[dict[str, float]] = []
                 for round_number in range(arguments.rounds):
-                    speed, seconds = raw_run(alice, bob, total, cpu)
+                    speed, seconds, by_thread = raw_run(alice, bob, total, cpu)
                     raw.append(speed)
                     raw_cpu.append(seconds)
+                    raw_threads.append(by_thread)
                     path = random_file(root / f"file-{round_number}.bin", total)
-                    runs.append(encrypted_run(alice, bob, path, cpu))
+                    run, by_thread = encrypted_run(alice, bob, path, cpu)
+                    runs.append(run)
+                    encrypted_threads.append(by_thread)
                     loads.append(os.getloadavg()[0])
                     run = runs[-1]
                     print(
@@ -381,6 +479,10 @@ def main() -> None:
                         f"{run['copy_after_s']:.2f} s after, {run['copy_cpu_s']:.2f} CPU s) "
                         f"load {loads[-1]:.1f}"
                     )
+                table = threads_table(raw_threads[-1], encrypted_threads[-1])
+                print("CPU seconds by thread, last round (raw, encrypted, difference):")
+                for name, (raw_s, encrypted_s) in table.items():
+                    print(f"  {name:60} {raw_s:6.2f} {encrypted_s:6.2f} {encrypted_s - raw_s:+6.2f}")
                 encrypted = [run["mb_s"] for run in runs]
                 prepare = [run["prepare_s"] for run in runs]
                 wire = [run["wire_mb_s"] for run in runs]
@@ -431,6 +533,7 @@ def main() -> None:
         "wire_mb_s": round(median(wire), 2),
         "first_preview_ms": preview,
         "memory": memory,
+        "cpu_by_thread_last_round": {name: {"raw_s": r, "encrypted_s": e} for name, (r, e) in table.items()},
         "target": {"ratio": 0.75},
         "note": "measured on a shared 2-core machine with other agents at work: absolute figures are noisy",
     }

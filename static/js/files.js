@@ -54,6 +54,7 @@ function batchKey(fileId, batch) {
 }
 
 // Write a record; `value` is copied (structured clone) before this returns, so its buffer may be reused.
+// A segment's record is a Blob of its chunk ciphertexts end to end (segmentRecord).
 function put(db, fileId, batch, value) {
   return new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, "readwrite");
@@ -73,11 +74,19 @@ async function get(fileId, batch) {
   });
 }
 
-// A segment's chunk ciphertexts (Uint8Arrays) from its record: one ArrayBuffer holding them end to end
-// (one buffer costs IndexedDB about half the work of sixteen), or an Array of them (written before).
+// A segment's record: its chunk ciphertexts end to end in one Blob. IndexedDB stores a Blob for about
+// two thirds of the CPU of the same bytes as an ArrayBuffer (which it tries to compress: ciphertext never
+// compresses; measured, benchmarks.md) and one buffer or Blob for about half the work of sixteen.
+function segmentRecord(ciphertexts) {
+  return new Blob(ciphertexts);
+}
+
+// A segment's chunk ciphertexts (Uint8Arrays) from its record (an ArrayBuffer: the record read from a
+// Blob or written before Blobs, or an Array of them, written before that).
 function chunksOf(p, batch, record) {
   if (record === undefined || record === null) return null;
   if (Array.isArray(record)) return record.map((chunk) => new Uint8Array(chunk));
+  if (!(record instanceof ArrayBuffer)) return null;
   const out = [];
   let offset = 0;
   for (let index = batch * BATCH; index < Math.min(p.chunks, (batch + 1) * BATCH); index++) {
@@ -90,12 +99,13 @@ function chunksOf(p, batch, record) {
 }
 
 async function getChunks(p, batch) {
-  return chunksOf(p, batch, await get(p.fileId, batch));
+  const record = await get(p.fileId, batch);
+  return chunksOf(p, batch, record instanceof Blob ? await record.arrayBuffer() : record);
 }
 
 // `parts` end to end in one ArrayBuffer: `scratch.buffer` when it is exactly that size (it is then
-// reused for the next segment: hand it only to calls that copy it at once, put() and digest()), else a
-// new one that becomes the scratch buffer.
+// reused for the next segment: hand it only to calls that copy it at once, like digest()), else a new
+// one that becomes the scratch buffer.
 function joined(scratch, parts) {
   const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
   if (!scratch.buffer || scratch.buffer.byteLength !== total) scratch.buffer = new ArrayBuffer(total);
@@ -230,11 +240,64 @@ export function keep(fileId) {
   if (source) keepSource(source);
 }
 
+// Reads a File one segment at a time, in order, through a BYOB stream reader: for 50 MB that costs the
+// page and the browser process about a third of the CPU of 50 slice().arrayBuffer() calls (measured,
+// benchmarks.md). Asking for another segment than the next opens a new stream there. Each reading
+// (a send, the keeper) has its own. A segment's buffer is handed back (recycle) once WebCrypto has
+// copied it, and read into again: fresh 1 MiB buffers cost a page fault per 4 KiB.
+class SegmentReader {
+  constructor(file, p) {
+    this.file = file;
+    this.p = p;
+    this.segmentBytes = BATCH * p.chunkSize;
+    this.next = -1;
+    this.reader = null;
+    this.queue = Promise.resolve();
+    this.spare = [];
+  }
+
+  // Segment `batch`'s bytes (a Uint8Array not shared with any other read until it is recycled); calls
+  // are served in the order they are made.
+  read(batch) {
+    const out = this.queue.then(() => this.readNow(batch));
+    this.queue = out.catch(() => {});
+    return out;
+  }
+
+  async readNow(batch) {
+    const start = batch * this.segmentBytes;
+    const length = Math.min(this.p.size - start, this.segmentBytes);
+    if (batch !== this.next) {
+      this.close();
+      this.reader = this.file.slice(start, this.p.size).stream().getReader({ mode: "byob" });
+    }
+    this.next = -1; // until this read succeeds
+    let buffer = this.spare.pop() ?? new ArrayBuffer(this.segmentBytes);
+    for (let filled = 0; filled < length; ) {
+      const { done, value } = await this.reader.read(new Uint8Array(buffer, filled, length - filled));
+      if (done) throw new Error(`the file ended at byte ${start + filled}: ${this.p.size} bytes expected`);
+      buffer = value.buffer;
+      filled += value.byteLength;
+    }
+    this.next = batch + 1;
+    return new Uint8Array(buffer, 0, length);
+  }
+
+  // `bytes` (from read()) are no longer used: their buffer serves a later read.
+  recycle(bytes) {
+    if (bytes.buffer.byteLength === this.segmentBytes && this.spare.length < READ_AHEAD + 1) this.spare.push(bytes.buffer);
+  }
+
+  close() {
+    this.reader?.cancel().catch(() => {});
+    this.reader = null;
+  }
+}
+
 // Segment `batch` read from the File, digested if it was not yet, encrypted: its chunks' ciphertexts.
-async function readSegment(source, batch) {
+async function readSegment(source, batch, reader) {
   const p = source.p;
-  const start = batch * BATCH * p.chunkSize;
-  const plain = new Uint8Array(await source.file.slice(start, Math.min(p.size, start + BATCH * p.chunkSize)).arrayBuffer());
+  const plain = await reader.read(batch);
   if (source.digesting[batch] === undefined) {
     source.digesting[batch] = sha256(plain).then((digest) => {
       source.digests[batch] = digest;
@@ -249,6 +312,7 @@ async function readSegment(source, batch) {
     const offset = (index - batch * BATCH) * p.chunkSize;
     sealed.push(subtle.encrypt(gcm(p, index), p.key, plain.subarray(offset, offset + plainLength(p, index))));
   }
+  reader.recycle(plain); // digest() and encrypt() copied their input when called
   const chunks = await Promise.all(sealed);
   await source.digesting[batch];
   return chunks;
@@ -273,26 +337,32 @@ function keepSource(source) {
 async function keepAll(source) {
   const p = source.p;
   const db = await openDb();
-  const scratch = {};
   const writes = [];
-  for (let batch = 0; batch < source.batches; batch++) {
-    while (!source.stopped && source.sends > 0) await change(source);
-    if (source.stopped) throw new Error("stopped");
-    const chunks = await readSegment(source, batch);
-    const write = put(db, p.fileId, batch, joined(scratch, chunks));
-    write.catch(() => {});
-    writes.push(write);
-    if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
+  const reader = new SegmentReader(source.file, p);
+  try {
+    for (let batch = 0; batch < source.batches; batch++) {
+      while (!source.stopped && source.sends > 0) await change(source);
+      if (source.stopped) throw new Error("stopped");
+      const chunks = await readSegment(source, batch, reader);
+      const write = put(db, p.fileId, batch, segmentRecord(chunks));
+      write.catch(() => {});
+      writes.push(write);
+      if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
+    }
+  } finally {
+    reader.close();
   }
   await Promise.all(writes);
   await source.digested.promise;
 }
 
 // Segment `batch` of p's file as its chunks' ciphertexts: from the File while this page has it, else from
-// IndexedDB (null when it is not stored).
-async function segmentOf(p, batch) {
+// IndexedDB (null when it is not stored). `reader` reads the File for this send.
+async function segmentOf(p, batch, reader) {
   const source = sources.get(p.fileId);
-  if (source && !source.stopped) return (await readSegment(source, batch)).map((chunk) => new Uint8Array(chunk));
+  if (source && !source.stopped && source.file === reader.file) {
+    return (await readSegment(source, batch, reader)).map((chunk) => new Uint8Array(chunk));
+  }
   return getChunks(p, batch);
 }
 
@@ -343,12 +413,21 @@ async function sendFrom(channel, p, from, onProgress, token) {
   frames[0] = 1;
   frames[1] = 7;
   frames.set(hexBytes(p.fileId), 2);
+  const reader = new SegmentReader(sources.get(p.fileId)?.file ?? null, p);
+  try {
+    return await sendSegments(channel, p, from, onProgress, token, frames, reader);
+  } finally {
+    reader.close();
+  }
+}
+
+async function sendSegments(channel, p, from, onProgress, token, frames, reader) {
   const batches = Math.ceil(p.chunks / BATCH);
   let batch = Math.floor(from / BATCH);
   const ahead = new Map();
   const fetch = (b) => {
     if (b < batches && !ahead.has(b)) {
-      const segment = segmentOf(p, b);
+      const segment = segmentOf(p, b, reader);
       segment.catch(() => {});
       ahead.set(b, segment);
     }
@@ -448,7 +527,7 @@ async function storeSegment(state, batch, pending, last) {
   if (state.failed) return;
   // The write runs while the next segments are decrypted (at most WRITES_IN_FLIGHT at once); counts are
   // reported in order, each once its write and every earlier one are durable.
-  const write = put(state.db, p.fileId, batch, joined(state.cipherScratch, pending.map((entry) => entry.ciphertext)));
+  const write = put(state.db, p.fileId, batch, segmentRecord(pending.map((entry) => entry.ciphertext)));
   write.catch(() => {});
   const count = Math.min(p.chunks, (batch + 1) * BATCH);
   const report = last || (batch + 1) % REPORT_SEGMENTS === 0;
@@ -491,7 +570,7 @@ export async function expect(p, stored, onEvent) {
     return;
   }
   receiving.set(p.fileId, {
-    p, db, next: stored, pending: [], segments, onEvent, failed: false, plainScratch: {}, cipherScratch: {},
+    p, db, next: stored, pending: [], segments, onEvent, failed: false, plainScratch: {},
     chain: Promise.resolve(), reported: Promise.resolve(), inFlight: [],
   });
 }

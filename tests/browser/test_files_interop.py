@@ -4,6 +4,8 @@ for byte, in Chromium under Pyodide with the WebCrypto provider:
 * a file that files.js read, digested and encrypted from the picked ``File`` and sent as ``FileChunk``
   frames is read by the core (``ChunkFrame.decode``, ``Transfer.receive``) into the same bytes, its
   digest is the core's, and once its copy is stored (``keep``) a resume sends the same frames from it;
+  a file of five segments read through one stream is too, a resume from its chunk 37 while the page
+  holds the ``File`` sends the same frames, and a ``File`` shorter than its offer's size is refused;
 * frames the core encrypted (``FileStream.encrypt``) are taken off a channel by files.js, checked,
   stored and reported with the right digest, and read back whole by ``blob``;
 * a frame with one flipped bit, a duplicate and a gap are each refused by files.js with the core's words.
@@ -85,6 +87,36 @@ plain = [await receiver.receive(provider, stream, frame) for frame in frames]
 report["js_to_core"] = [int(sent), len(frames), b"".join(plain) == data, frames[0][:2].hex()]
 report["stored_copy_same_frames"] = stored_frames == frames[17:]
 
+# 1b. A file of five segments and a short last chunk, read through one stream: sent whole, then again
+# from chunk 37 while the page still holds the File (the read opens the file in the middle of a
+# segment's run); and a File shorter than its offer's size (changed on disk after the pick).
+big_size = 5 * DIGEST_SEGMENT_CHUNKS * 65536 + 777
+big_data = provider.random_bytes(big_size)
+big = new_stream(big_size)
+big_sealing = module.seal(js.File.new([uint8(big_data)], "big.bin"), await params(big))
+big_frames = []
+await module.send(fake_channel(big_frames), await params(big), 0, None)
+resumed = []
+await module.send(fake_channel(resumed), await params(big), 37, None)
+big_digest = await big_sealing.digested
+big_receiver = Transfer.incoming("peer", big)
+big_receiver.accept()
+big_plain = [await big_receiver.receive(provider, big, frame) for frame in big_frames]
+report["big"] = [
+    len(big_frames), b"".join(big_plain) == big_data, resumed == big_frames[37:],
+    bytes(big_digest.to_bytes()) == file_digest(provider, big, big_data),
+]
+module.stop(big.file_id.hex())
+await module.deleteFile(big.file_id.hex())
+short = new_stream(3 * 65536)
+module.seal(js.File.new([uint8(data[: 2 * 65536 + 5])], "short.bin"), await params(short))
+try:
+    await module.send(fake_channel([]), await params(short), 0, None)
+    report["short"] = "sent"
+except Exception as error:
+    report["short"] = str(error)
+await module.deleteFile(short.file_id.hex())
+
 # 2. The core encrypts; files.js receives, checks, stores, hashes.
 async def js_receives(stream, frames):
     events = []
@@ -143,6 +175,8 @@ def test_files_js_and_the_python_core_agree(pyodide_runner: PyodideRunner) -> No
     assert report["holds_before_keep"] is True and report["holds_after_keep"] is False
     assert report["js_to_core"] == [21, 21, True, "0107"]
     assert report["stored_copy_same_frames"] is True
+    assert report["big"] == [81, True, True, True]
+    assert "the file ended at byte 131077: 196608 bytes expected" in report["short"]
     assert report["core_to_js"] == ["stored", 21, True, True]
     assert report["damage"] == {
         "flip": ["failed", "chunk 2 failed authentication"],
