@@ -162,9 +162,11 @@ def test_transfers_resume_after_a_closed_channel_and_a_reload_and_damage_is_refu
         assert bob.evaluate(STORED_RECORDS, file_id) == 0
     save_screenshot(bob, "files-faults-refused")
 
-    # 4. Bob cancels a transfer under way: both sides say so, nothing of it stays on Bob's side.
-    send_file(alice, tmp_path, "cancel.bin", size)
-    wait_progress(bob, "cancel.bin", 10)
+    # 4. Bob cancels a transfer under way: both sides say so, nothing of it stays on Bob's side. The file
+    # is large enough that the transfer is still under way when the click lands (24 MiB could finish
+    # between the 10% mark and a click that waits for the re-rendered button on a quiet machine).
+    send_file(alice, tmp_path, "cancel.bin", 8 * size)
+    wait_progress(bob, "cancel.bin", 2)
     attachment(bob, "cancel.bin").locator(".attachment-cancel").click()
     for page in (bob, alice):
         figure = attachment(page, "cancel.bin")
