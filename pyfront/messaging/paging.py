@@ -18,7 +18,7 @@ It does I/O only through the ``Store`` port (``pyfront.messaging.contact``), as 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pyfront.errors import DecodeError
@@ -33,6 +33,8 @@ HISTORY_STORE = "history"
 FIRST_PAGE = 40
 #: Message records requested from the store at once (their reads and unsealing overlap).
 READ_BATCH = 64
+#: The largest batch a search reads from storage before it looks at what it read (``search_batches``).
+SEARCH_BATCH = 512
 
 
 async def load_history(
@@ -86,6 +88,19 @@ async def read_messages(
             conversation.note(message)
             read.append(message.message_id)
     return read
+
+
+def search_batches(message_ids: list[str]) -> Iterator[list[str]]:
+    """``message_ids`` (a chat's messages not in memory, newest first) in the batches a search reads and
+    looks through: ``READ_BATCH`` first, each next one twice the last, up to ``SEARCH_BATCH``. The newest
+    matches show after one batch of reads, while a long chat is still read in few large batches (each
+    batch costs a turn of the contact's lock and a new look at the matches so far); every id comes once,
+    in order."""
+    size, start = READ_BATCH, 0
+    while start < len(message_ids):
+        yield message_ids[start : start + size]
+        start += size
+        size = min(2 * size, SEARCH_BATCH)
 
 
 def wanted_by(conversation: Conversation, messages: Iterable[AppMessage]) -> list[str]:

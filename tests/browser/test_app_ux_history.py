@@ -6,8 +6,9 @@ vault written before the index: the first reload indexes them (``pyfront.messagi
 reload reads only the newest page: the chat's ``#messages`` says 40 messages in memory of 10,000 stored
 (``data-loaded``, ``data-stored``). Opening the chat puts that page (``PAGE_SIZE``) of message nodes in
 the DOM; each scroll to the top reads the next older page from storage and adds it above, keeping the
-message that was at the top in view; search reads the rest of the chat from storage, finds a message far
-back and shows the page from it. How fast is measured by ``./dev bench history`` (bench/history.py),
+message that was at the top in view; search shows its newest match after reading one batch from storage
+beyond what is in memory, then reads the rest of the chat, finds a message far back and shows the page
+from it. How fast is measured by ``./dev bench history`` (bench/history.py),
 not here.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from pyfront.messaging.paging import READ_BATCH
 from tests.browser.app_steps import DESKTOP, START_MS, chat_menu, message, onboard, screen
 from tests.browser.ux_steps import seed_history, shown_messages
 from tests.rig.browser import BrowserContextFactory, save_screenshot
@@ -72,6 +74,18 @@ def test_ten_thousand_messages_open_on_one_page_and_page_back_on_scroll(
 
     chat_menu(page)
     page.click("#chat-search-open")
+    # 985 and 9850..9859 match; the newest, 9859, is 20 messages older than those in memory: it shows
+    # after one batch of reads, long before the search reaches 985 near the start of the chat.
+    page.fill("#chat-search-text", "history message 985")
+    page.press("#chat-search-text", "Enter")
+    loaded_at_first_match = page.wait_for_function(
+        """() => document.getElementById("chat-search-status").textContent.startsWith("Match 1 of")
+            && Number(document.getElementById("messages").dataset.loaded)""",
+        timeout=SEARCH_MS,
+    ).json_value()
+    assert loaded_at_first_match <= 3 * PAGE_SIZE + READ_BATCH
+    expect(page.locator("#messages .message.match .text")).to_have_text("history message 9859")
+    # A new query stops that search after its batch; this one reads the whole chat.
     page.fill("#chat-search-text", "history message 17")
     page.press("#chat-search-text", "Enter")
     # 17, 170..179 and 1700..1799: 111 matches, the newest first, once the whole chat is read

@@ -16,7 +16,14 @@ from pyfront.errors import DecodeError
 from pyfront.messaging.chat import ChatMessage, Conversation, Direction, Kind, Status
 from pyfront.messaging.contact import raw_id
 from pyfront.messaging.history import SEGMENT_ENTRIES, HistoryIndex
-from pyfront.messaging.paging import FIRST_PAGE, HISTORY_STORE, MESSAGE_STORE
+from pyfront.messaging.paging import (
+    FIRST_PAGE,
+    HISTORY_STORE,
+    MESSAGE_STORE,
+    READ_BATCH,
+    SEARCH_BATCH,
+    search_batches,
+)
 from pyfront.session.content import Text
 from tests.unit.test_messenger import (
     ALICE_PEER,
@@ -235,6 +242,17 @@ def test_the_index_keeps_places_segments_and_expiry() -> None:
     reopened.absorb(1, puts[1])
     assert "m00000" not in reopened and "late" not in reopened and len(reopened) == SEGMENT_ENTRIES + 2
     assert reopened.before((2.0, ""), 3) == ["m00001"]
+
+
+def test_a_search_reads_one_batch_first_then_doubling_batches_each_message_once_in_order() -> None:
+    newest_first = [f"m{number:05d}" for number in range(10_000, 0, -1)]
+    batches = list(search_batches(newest_first))
+    sizes = [len(batch) for batch in batches]
+    assert sizes[:5] == [READ_BATCH, 2 * READ_BATCH, 4 * READ_BATCH, SEARCH_BATCH, SEARCH_BATCH]
+    assert max(sizes) == SEARCH_BATCH and sum(sizes) == len(newest_first)
+    assert [message_id for batch in batches for message_id in batch] == newest_first
+    assert list(search_batches(newest_first[:10])) == [newest_first[:10]]
+    assert list(search_batches([])) == []
 
 
 def test_a_malformed_index_segment_is_refused_whole() -> None:

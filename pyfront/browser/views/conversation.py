@@ -15,7 +15,8 @@ the top (or "Show older messages") adds the next older page, keeping the scroll 
 from storage yet are read first (``on_page_in``: ``Messenger.page_in``, ``pyfront.messaging.paging``);
 ``#messages`` carries ``data-loaded`` (the chat's messages in memory) and ``data-stored`` (all it has).
 Search finds matches among the messages in memory at once, then reads the rest of the chat from storage
-in batches of ``SEARCH_BATCH``, newest first, adding what matches (the status says how far it got). It
+newest first in growing batches (``paging.search_batches``: one read batch first, so the newest match
+shows after a page's reads), adding what matches (the status says how far it got). It
 moves the window to the page around each match (then "Show newer messages", or scrolling down, pages
 forward; sending jumps back to the newest). A polite live region (``#chat-announce``)
 reads out new messages from the contact; ``#chat-status`` announces connection changes. Enter sends,
@@ -41,7 +42,7 @@ from pyodide.ffi import create_once_callable
 from pyfront.browser.ui import Handlers, append, clock_time, element, full_time
 from pyfront.messaging.chat import DISAPPEARING_TIMERS, ChatMessage, Direction, Kind, Status
 from pyfront.messaging.contact import Contact, LinkStatus
-from pyfront.messaging.paging import FIRST_PAGE
+from pyfront.messaging.paging import FIRST_PAGE, search_batches
 
 if TYPE_CHECKING:
     from pyfront.browser.views.attachments import Attachments
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 #: Messages shown when a chat opens, and added by each scroll to the top (the messenger reads as many of
 #: each chat when the vault opens).
 PAGE_SIZE = FIRST_PAGE
-#: Messages a search reads from storage at once before it looks at them and says how far it got.
-SEARCH_BATCH = 500
 #: Scrolled this close to the top of the list (CSS px), the next older page is shown.
 LOAD_MARGIN_PX = 240
 #: This close to the bottom (CSS px), a new message scrolls the list down to it.
@@ -467,12 +466,13 @@ class ConversationView:
             self.search_status.textContent = f"Searching older messages: 0 of {len(unread)} read…"
 
     async def _search_storage(self, round_: int, words: str, unread: list[str]) -> None:
-        """Read the chat's messages not in memory, newest first, ``SEARCH_BATCH`` at a time, and add the
-        ones that match; stops when the query changes or search closes."""
+        """Read the chat's messages not in memory, newest first, in ``search_batches`` (a page first: the
+        newest match shows at once), and add the ones that match; stops when the query changes or search
+        closes."""
         assert self._on_page_in is not None
         conversation = self.contact.conversation
-        for start in range(0, len(unread), SEARCH_BATCH):
-            batch = unread[start : start + SEARCH_BATCH]
+        done = 0
+        for batch in search_batches(unread):
             await self._on_page_in(batch)
             if round_ != self._search_round or self.search.hidden or not self.list.isConnected:
                 return
@@ -486,7 +486,7 @@ class ConversationView:
                 places = {i: _key(m) for i in self._matches + found if (m := conversation.messages.get(i))}
                 self._matches = sorted(places, key=lambda i: places[i], reverse=True)
                 self._match = self._matches.index(current) if current in self._matches else -1
-            done = min(start + SEARCH_BATCH, len(unread))
+            done += len(batch)
             if self._match < 0 and self._matches:
                 self._step_match(-1)
             elif self._matches:
