@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -85,8 +86,11 @@ CLICK = """(selector) => {
   document.querySelector(selector).click();
   return t;
 }"""
-SUBMIT = """(text) => {
+SUBMIT = """async ([text, painted]) => {
   document.querySelector("#compose-text").value = text;
+  if (painted) {  // as typed by a person: the text is on the screen before Enter
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  }
   const t = performance.timeOrigin + performance.now();
   document.querySelector("#compose").requestSubmit();
   return t;
@@ -398,13 +402,14 @@ def _wait(page: Page, expression: str, timeout_s: float = STEP_MS / 1000) -> Any
     raise TimeoutError(expression)
 
 
-def pair(browser: Browser, url: str) -> tuple[Page, Page, float]:
-    """A and B; B opens A's invite and connects. Returns the pages and the connect-to-ready time (ms)."""
+def pair(browser: Browser, url: str, bob_browser: Browser | None = None) -> tuple[Page, Page, float]:
+    """A and B; B opens A's invite and connects. Returns the pages and the connect-to-ready time (ms).
+    B's page is in ``bob_browser`` when given (two Chromium processes), else in A's browser."""
     alice = _person(browser, url, "Alice")
     _screen(alice, "home")
     expect(alice.locator("#broker-status")).to_have_attribute("data-state", "online", timeout=STEP_MS)
     link = alice.locator("#invite-link").input_value()
-    bob = _person(browser, link, "Bob")
+    bob = _person(bob_browser or browser, link, "Bob")
     _screen(bob, "invite")
     clicked = bob.evaluate(CLICK, "#invite-accept")
     ready = _wait(bob, "() => window.__bench.ready[0] ?? null")
@@ -417,10 +422,18 @@ def pair(browser: Browser, url: str) -> tuple[Page, Page, float]:
 
 
 def latencies(
-    alice: Page, bob: Page, messages: int, timeline: list[dict[str, float]] | None = None
+    alice: Page,
+    bob: Page,
+    messages: int,
+    timeline: list[dict[str, float]] | None = None,
+    *,
+    painted: bool = True,
 ) -> tuple[list[float], list[float]]:
     """Message latencies and, one before each message, data-channel echo round trips (ms). With
-    ``timeline``, each message's marks in both pages (``TIMELINE_INSTALL``), in ms after the submit."""
+    ``timeline``, each message's marks in both pages (``TIMELINE_INSTALL``), in ms after the submit.
+    ``painted``: the text is put in the composer and drawn (one frame) before the submit, as a person's
+    typing is; otherwise in the same task as the submit (before the fifth pass of issue 12), so that the
+    frame drawing it falls inside the message's time."""
     out, echoes = [], []
     for n in range(messages):
         echoes.append(float(alice.evaluate(ECHO_ONCE, ECHO_BYTES)))
@@ -429,7 +442,7 @@ def latencies(
         if timeline is not None:
             for page in (sender, receiver):
                 _python(page, TIMELINE_TAKE)
-        sent = sender.evaluate(SUBMIT, text)
+        sent = sender.evaluate(SUBMIT, [text, painted])
         rendered = _wait(receiver, f"() => window.__bench.rendered[{text!r}] ?? null")
         out.append(rendered - sent)
         if timeline is not None:
@@ -484,8 +497,23 @@ def main() -> None:
     parser.add_argument(
         "--timeline", action="store_true", help="each message's steps in both pages, after the submit"
     )
+    parser.add_argument(
+        "--submit",
+        choices=("painted", "same-task"),
+        default="painted",
+        help="painted: the text is drawn in the composer before the submit, as typed (default); "
+        "same-task: set and submitted in one task, as the bench did before (its frame falls inside)",
+    )
+    parser.add_argument(
+        "--browsers",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="Chromium processes: 1 (both people in one, as contexts) or 2 (one each, as two people are)",
+    )
     arguments = parser.parse_args()
     require_loopback_namespace()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         site = _site(arguments.site, root / "site")
@@ -493,16 +521,20 @@ def main() -> None:
         server.start()
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
-                )
+                browsers = [
+                    playwright.chromium.launch(
+                        executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
+                    )
+                    for _ in range(arguments.browsers)
+                ]
+                browser, bob_browser = browsers[0], browsers[-1]
                 connects = []
                 pages: tuple[Page, Page] | None = None
                 for _ in range(arguments.rounds):
                     if pages is not None:
                         for page in pages:
                             page.context.close()
-                    alice, bob, connect_ms = pair(browser, server.url)
+                    alice, bob, connect_ms = pair(browser, server.url, bob_browser)
                     connects.append(connect_ms)
                     pages = (alice, bob)
                     print(f"connect click -> ready: {connect_ms:.0f} ms")
@@ -517,7 +549,9 @@ def main() -> None:
                     timeline = []
                     for page in pages:
                         _python(page, TIMELINE_INSTALL)
-                samples, echoes = latencies(*pages, arguments.messages, timeline)
+                samples, echoes = latencies(
+                    *pages, arguments.messages, timeline, painted=arguments.submit == "painted"
+                )
                 profile, probe = {}, {}
                 if arguments.profile:
                     for name, page in zip(("alice", "bob"), pages, strict=True):
@@ -525,10 +559,13 @@ def main() -> None:
                     probe = json.loads(
                         pages[1].evaluate("(code) => globalThis.parleyPyodide.runPythonAsync(code)", PROBE)
                     )
-                browser.close()
+                for each in browsers:
+                    each.close()
         finally:
             server.stop()
+    load_after = os.getloadavg()
     figures = {
+        "load_average": {"before": list(load_before), "after": list(load_after)},
         "anchor": {"what": "crypto.subtle.digest SHA-256 of 1 KiB in the page", "ms": anchor_ms},
         "connect_ms": {
             "samples": connects,
@@ -552,6 +589,8 @@ def main() -> None:
             "p99": percentile(echoes, 0.99),
         },
         "site": str(arguments.site) if arguments.site else "this checkout",
+        "browsers": arguments.browsers,
+        "submit": arguments.submit,
         "targets": {"connect_ms": 1000, "message_median_ms": 15, "message_p99_ms": 60},
     }
     if timeline:
@@ -566,6 +605,11 @@ def main() -> None:
             }
             for page, parts in profile.items()
         }
+    print(
+        f"load average (1, 5, 15 min) before {'/'.join(f'{x:.1f}' for x in load_before)}, "
+        f"after {'/'.join(f'{x:.1f}' for x in load_after)}; Chromium processes: {arguments.browsers}, "
+        f"submit: {arguments.submit}"
+    )
     print(f"anchor: SHA-256 of 1 KiB {anchor_ms * 1000:.0f} us")
     print(
         f"connect click -> ready: median {median(connects):.0f} ms over {len(connects)} "

@@ -171,6 +171,13 @@ class IndexedDb:
         self._waiters.close()
 
     async def _write(self, store: str, action: Any) -> None:
+        """One read-write transaction running ``action(object_store)``; returns once it is committed.
+
+        ``commit()`` right after the requests: without it Chromium commits only once the page has seen
+        every request's ``success`` event, one more trip through the page's busy main thread (it waits
+        behind the frame that draws the composer being cleared) before the backend may commit, and a
+        sent text's frame waits for that commit (``docs/benchmarks.md``, "Issue 12, fifth pass"). A request
+        that fails still aborts the whole transaction (``abort`` or ``error`` fails the wait)."""
         transaction = self._db.transaction(store, "readwrite")
         done = self._waiters.wait(transaction, "complete", ("error", "abort"), lambda: None)
         try:
@@ -180,6 +187,7 @@ class IndexedDb:
             with contextlib.suppress(StorageError):
                 await done
             raise StorageError(f"IndexedDB refused the write: {error}") from None
+        transaction.commit()
         await done
 
     async def _read(self, store: str, action: Any) -> Any:

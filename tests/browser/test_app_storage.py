@@ -241,3 +241,41 @@ def test_bad_slot_names_are_refused(pyodide_runner: PyodideRunner) -> None:
             + "storage = await SealedStorage.create(database, provider, None)\n"
             + "await storage.put('History/x', 'k', b'')\n"
         )
+
+
+def test_a_write_that_fails_after_its_commit_was_asked_for_stores_none_of_it(
+    pyodide_runner: PyodideRunner,
+) -> None:
+    """``IndexedDb`` asks for the commit right after a write's requests (no trip through the page's main
+    thread first); a request that fails after that still aborts the whole transaction: the write raises
+    ``StorageError`` and none of its records is stored, the earlier record is untouched."""
+    name = "parley-test-commit"
+    outcome = pyodide_runner.run(
+        f"""
+import js
+from pyfront.browser.storage import RECORD_STORE, IndexedDb, StorageError
+database = await IndexedDb.open({name!r})
+bytes_js = lambda data: js.Uint8Array.new(list(data))
+await database.write_many({{"history/a": b"first"}})
+
+def action(store):
+    store.put(bytes_js(b"second"), "history/a")
+    store.put(bytes_js(b"new"), "history/b")
+    store.add(bytes_js(b"clash"), "history/a")  # ConstraintError, after the commit was asked for
+
+try:
+    await database._write(RECORD_STORE, action)
+    failed = "stored"
+except StorageError as error:
+    failed = str(error)
+result = [failed, await database.get("history/a"), await database.get("history/b")]
+await database.write_many({{"history/b": b"later"}})  # the database still takes writes
+result.append(await database.get("history/b"))
+database.close()
+result
+"""
+    )
+    assert outcome[0].startswith("IndexedDB ")  # the transaction's error or abort event, not a throw
+    assert "refused the write" not in outcome[0]
+    stored = [None if value is None else bytes.fromhex(value) for value in outcome[1:]]
+    assert stored == [b"first", None, b"later"]

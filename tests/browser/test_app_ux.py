@@ -146,6 +146,25 @@ def test_keyboard_only_onboard_connect_send_safety_and_back(
     assert "first line\nsecond line" in sent.locator(".text").inner_text()
     expect(bob.locator("#compose-text")).to_have_value("")
 
+    # The composer keeps a text until it has left: a second submit in the same moment does not send it
+    # again, and a text put in meanwhile goes after it, once; the composer then empties.
+    bob.evaluate(
+        """() => {
+            const text = document.querySelector("#compose-text");
+            const form = document.querySelector("#compose");
+            text.value = "only once";
+            form.requestSubmit();
+            form.requestSubmit();
+            text.value = "right after";
+            form.requestSubmit();
+        }"""
+    )
+    expect(message(bob, "right after")).to_have_count(1, timeout=STEP_MS)
+    expect(message(bob, "only once")).to_have_count(1)
+    order = bob.locator("#messages .message .text").all_inner_texts()
+    assert order.index("only once") < order.index("right after")
+    expect(bob.locator("#compose-text")).to_have_value("")
+
     tab_to(bob, "#chat-menu-button", backwards=True)
     bob.keyboard.press("Enter")
     expect(bob.locator("#chat-menu")).to_be_visible()

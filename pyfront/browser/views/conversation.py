@@ -32,6 +32,7 @@ screen" is what bench/e2e.py measures. Text is set with ``textContent`` only.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,8 @@ class ConversationView:
         #: after a DOM change forces a synchronous layout of the page: several ms per message).
         self._following = True
         self._scroll_pending = False
+        #: Texts from the composer on their way (``submitted``), still shown in it until they have left.
+        self._on_its_way: list[str] = []
         self._matches: list[str] = []
         self._match = -1
         panel = element("section", classes="panel chat", id="chat", aria_labelledby="chat-title")
@@ -287,12 +290,24 @@ class ConversationView:
             await on_back()
 
         async def submitted(_event: Any) -> None:
+            # The composer empties once its text is stored and has left, in the frame that shows the
+            # bubble: a change on the screen before that puts a frame between the text's encryption and
+            # its write, whose completion then waits behind it (``docs/benchmarks.md``, "Issue 12, fifth
+            # pass"). Meanwhile the text is still in the composer: a submit sends only what follows it
+            # (Enter pressed twice sends it once), and a text that failed to send stays to send again.
             text = str(self.input.value)
+            for earlier in self._on_its_way:
+                text = text.removeprefix(earlier)
             if not text.strip():
                 return
-            self.input.value = ""
-            self.input.rows = 1
-            await on_send(text)
+            self._on_its_way.append(text)
+            try:
+                await on_send(text)
+            finally:
+                self._on_its_way.remove(text)
+            left = str(self.input.value).removeprefix(text)
+            self.input.value = left
+            self.input.rows = min(left.count("\n") + 1, MAX_COMPOSER_ROWS)
 
         def key_down(event: Any) -> None:
             # Enter sends, Shift+Enter is a new line; not while an input method composes a character.
@@ -941,12 +956,25 @@ class ConversationView:
                     self._menu = None
                 self._shown = [place for place in self._shown if place[1] != message_id]
                 item.remove()
+        restated = [message_id for message_id in changed if message_id in self._items]
         for message_id in changed:
             message = self.contact.conversation.messages.get(message_id)
-            if message is not None:
+            if message is not None and message_id not in self._items:
                 self._upsert(message)
+        if restated:
+            # A received text usually carries the acknowledgement of ours before it: its new bubble is
+            # drawn first, the ticks of the older ones one event-loop turn later (``_restate_shown``).
+            asyncio.get_event_loop().call_soon(self._restate_shown, restated)
         self.timer.value = str(self.contact.conversation.timer)
         self._count()
+
+    def _restate_shown(self, message_ids: list[str]) -> None:
+        """Change in place the bubbles of ``message_ids`` still shown, as their messages stand now (one
+        removed or restated meanwhile is skipped or restated again, to the same result)."""
+        for message_id in message_ids:
+            message = self.contact.conversation.messages.get(message_id)
+            if message is not None and message_id in self._items:
+                self._upsert(message)
 
     def _upsert(self, message: ChatMessage) -> None:
         old = self._items.get(message.message_id)
