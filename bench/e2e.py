@@ -34,6 +34,13 @@ the cascade's end, sealing, the IndexedDB transaction, the frame leaving, the de
 and prints each step's median time after the submit, sender and receiver side by side with ``rendered``:
 where a message's milliseconds go (``docs/benchmarks.md``, "Issue 12, fourth pass").
 
+``--submit painted`` (the default since the fifth pass of issue 12) puts each text in the composer and
+lets the page draw it (one animation frame) before stamping and submitting, as a person's typing is drawn
+before Enter; ``--submit same-task`` sets and submits in one task, as the bench did before, so that the
+frame drawing the text falls inside the message's time. ``--browsers 2`` runs each person in a Chromium
+of their own (two people are two browsers) instead of two contexts of one. The load average before and
+after the run is printed and kept in the JSON (``load_average``).
+
 Run: ``./dev bench e2e`` (needs the loopback-only namespace and Debian's Chromium). It prints the targets
 beside the figures; the JSON has ``message_ms.median``, ``message_ms.p99`` and ``echo_ms.median``.
 """
