@@ -281,9 +281,13 @@ def stamp(page: Page, key: str, table: str = "phase") -> float:
 
 #: Resolves when the sender's page has stored its own copy of every file it sent (the bulk module's
 #: ``busy()``: the same module instance as the app's, imported by URL).
-SENDER_IDLE = """async () => {
+SENDER_IDLE = """async (timeoutMs) => {
   const files = await import("/static/js/files.js");
-  while (files.busy() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  const deadline = performance.now() + timeoutMs;
+  while (files.busy() > 0) {
+    if (performance.now() > deadline) throw new Error(`the sender's copy was not stored in ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   return performance.timeOrigin + performance.now();
 }"""
 
@@ -305,7 +309,7 @@ def encrypted_run(
     expect(alice.locator(".attachment").filter(has_text=path.name)).to_have_attribute(
         "data-phase", "complete", timeout=TRANSFER_MS
     )
-    kept = float(alice.evaluate(SENDER_IDLE))
+    kept = float(alice.evaluate(SENDER_IDLE, TRANSFER_MS))
     figures = {
         "mb_s": size / 1e6 / ((done - started) / 1000),
         "prepare_s": (shown - started) / 1000,

@@ -291,6 +291,7 @@ class SegmentReader {
   close() {
     this.reader?.cancel().catch(() => {});
     this.reader = null;
+    this.next = -1;
   }
 }
 
