@@ -54,7 +54,6 @@ function batchKey(fileId, batch) {
 }
 
 // Write a record; `value` is copied (structured clone) before this returns, so its buffer may be reused.
-// A segment's record is a Blob of its chunk ciphertexts end to end (segmentRecord).
 function put(db, fileId, batch, value) {
   return new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, "readwrite");
@@ -74,15 +73,9 @@ async function get(fileId, batch) {
   });
 }
 
-// A segment's record: its chunk ciphertexts end to end in one Blob. IndexedDB stores a Blob for about
-// two thirds of the CPU of the same bytes as an ArrayBuffer (which it tries to compress: ciphertext never
-// compresses; measured, benchmarks.md) and one buffer or Blob for about half the work of sixteen.
-function segmentRecord(ciphertexts) {
-  return new Blob(ciphertexts);
-}
-
-// A segment's chunk ciphertexts (Uint8Arrays) from its record (an ArrayBuffer: the record read from a
-// Blob or written before Blobs, or an Array of them, written before that).
+// A segment's chunk ciphertexts (Uint8Arrays) from its record: one ArrayBuffer holding them end to end
+// (one buffer costs IndexedDB about half the work of sixteen), or an Array of them (written before), or
+// a Blob of them (read as an ArrayBuffer first; written for a while, see benchmarks.md "Third pass").
 function chunksOf(p, batch, record) {
   if (record === undefined || record === null) return null;
   if (Array.isArray(record)) return record.map((chunk) => new Uint8Array(chunk));
@@ -104,8 +97,8 @@ async function getChunks(p, batch) {
 }
 
 // `parts` end to end in one ArrayBuffer: `scratch.buffer` when it is exactly that size (it is then
-// reused for the next segment: hand it only to calls that copy it at once, like digest()), else a new
-// one that becomes the scratch buffer.
+// reused for the next segment: hand it only to calls that copy it at once, put() and digest()), else a
+// new one that becomes the scratch buffer.
 function joined(scratch, parts) {
   const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
   if (!scratch.buffer || scratch.buffer.byteLength !== total) scratch.buffer = new ArrayBuffer(total);
@@ -338,6 +331,7 @@ function keepSource(source) {
 async function keepAll(source) {
   const p = source.p;
   const db = await openDb();
+  const scratch = {};
   const writes = [];
   const reader = new SegmentReader(source.file, p);
   try {
@@ -345,7 +339,7 @@ async function keepAll(source) {
       while (!source.stopped && source.sends > 0) await change(source);
       if (source.stopped) throw new Error("stopped");
       const chunks = await readSegment(source, batch, reader);
-      const write = put(db, p.fileId, batch, segmentRecord(chunks));
+      const write = put(db, p.fileId, batch, joined(scratch, chunks));
       write.catch(() => {});
       writes.push(write);
       if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
@@ -528,7 +522,7 @@ async function storeSegment(state, batch, pending, last) {
   if (state.failed) return;
   // The write runs while the next segments are decrypted (at most WRITES_IN_FLIGHT at once); counts are
   // reported in order, each once its write and every earlier one are durable.
-  const write = put(state.db, p.fileId, batch, segmentRecord(pending.map((entry) => entry.ciphertext)));
+  const write = put(state.db, p.fileId, batch, joined(state.cipherScratch, pending.map((entry) => entry.ciphertext)));
   write.catch(() => {});
   const count = Math.min(p.chunks, (batch + 1) * BATCH);
   const report = last || (batch + 1) % REPORT_SEGMENTS === 0;
@@ -571,7 +565,7 @@ export async function expect(p, stored, onEvent) {
     return;
   }
   receiving.set(p.fileId, {
-    p, db, next: stored, pending: [], segments, onEvent, failed: false, plainScratch: {},
+    p, db, next: stored, pending: [], segments, onEvent, failed: false, plainScratch: {}, cipherScratch: {},
     chain: Promise.resolve(), reported: Promise.resolve(), inFlight: [],
   });
 }
