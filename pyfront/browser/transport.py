@@ -26,16 +26,16 @@ class BrokerTransport(Registration):
 
     _socket: Any = None
     _proxies: tuple[Any, ...] = ()  # the socket's listeners, removed and destroyed with it
-    _ticker: asyncio.Task[None] | None = None
-    _reconnect: asyncio.Task[None] | None = None
+    _ticking = False
 
     def start(self) -> None:
         """Open the socket and start heartbeats."""
         if self.closed:
             raise InvalidStateError("transport: closed")
         self._connect()
-        if self._ticker is None:
-            self._ticker = asyncio.ensure_future(self._tick_forever())
+        if not self._ticking:
+            self._ticking = True
+            self._tasks.spawn(self._tick_forever())
 
     async def wait_registered(self) -> None:
         """Until the broker accepted our id (wrap in ``asyncio.timeout``); raises if it refused us."""
@@ -73,9 +73,7 @@ class BrokerTransport(Registration):
         """Leave the broker for good: no reconnect."""
         if not self._end("transport"):
             return
-        for task in (self._ticker, self._reconnect):
-            if task is not None:
-                task.cancel()
+        self._tasks.cancel_all()  # the ticker, and a reconnect that waits
         self._drop_socket()
 
     # --- the socket ----------------------------------------------------------------------------------
@@ -122,7 +120,7 @@ class BrokerTransport(Registration):
         self._socket = None
         delay = self._retry_delay()
         if delay is not None:
-            self._reconnect = asyncio.ensure_future(self._reconnect_later(delay))
+            self._tasks.spawn(self._reconnect_later(delay))
 
     async def _reconnect_later(self, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -37,6 +37,7 @@ from pyfront.messaging.signaling import (
     SignalingFailed,
     SignalingState,
 )
+from pyfront.tasks import TaskSet
 
 #: How often the signaling client is ticked (heartbeats are due every 5 s).
 TICK_INTERVAL_S = 1.0
@@ -62,8 +63,9 @@ _MOVES: dict[RegistrationState, frozenset[RegistrationState]] = {
 class Registration(ABC):
     """One registration at one broker; the front opens, feeds and closes the socket, and gives the clock.
 
-    A front's subclass adds no constructor: its own state (the socket, its tasks) starts as class-level
-    defaults, so both fronts are made with this one signature."""
+    A front's subclass adds no constructor: its own state (the socket) starts as class-level defaults, so
+    both fronts are made with this one signature. Its background work (the ticker, the socket's loop or
+    reconnect) runs in ``_tasks``, which ``close`` ends and which logs a failure nobody expected."""
 
     def __init__(
         self,
@@ -79,6 +81,7 @@ class Registration(ABC):
         self._on_event = on_event
         self._backoff = backoff or Backoff()
         self.state = RegistrationState.RUNNING
+        self._tasks = TaskSet(f"broker {peer_id}")
         self._registered: asyncio.Future[None] = asyncio.get_event_loop().create_future()
         self.dropped_frames = 0
         self.reconnects = 0

@@ -44,16 +44,16 @@ class BrokerConnection(Registration):
     """One registration at one broker, kept alive (reconnecting) until ``close``."""
 
     _socket: ClientConnection | None = None
-    _tasks: tuple[asyncio.Task[None], ...] = ()  # connecting and ticking, from start to close
+    _started = False
 
     def start(self) -> None:
+        """Connect (and reconnect) and tick, in the background until ``close``."""
         if self.closed:
             raise InvalidStateError("broker: closed")
-        if not self._tasks:
-            self._tasks = (
-                asyncio.ensure_future(self._connect_forever()),
-                asyncio.ensure_future(self._tick_forever()),
-            )
+        if not self._started:
+            self._started = True
+            self._tasks.spawn(self._connect_forever())
+            self._tasks.spawn(self._tick_forever())
 
     async def wait_registered(self, within_s: float) -> None:
         """Until the broker accepted our id; ``BrokerUnreachable`` after ``within_s`` seconds without, or
@@ -95,18 +95,13 @@ class BrokerConnection(Registration):
 
     def _send_now(self, text: str) -> None:
         if self._socket is not None:
-            task = asyncio.ensure_future(self._socket.send(text))
-            task.add_done_callback(_ignore_failure)
+            self._tasks.spawn(_send_unless_closing(self._socket, text))
 
     async def close(self) -> None:
-        """Leave the broker for good: no reconnect."""
+        """Leave the broker for good: no reconnect; returns when nothing of ours runs any more."""
         if not self._end("broker"):
             return
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
 
     # --- the socket ----------------------------------------------------------------------------------
 
@@ -136,7 +131,9 @@ class BrokerConnection(Registration):
             self.reconnects += 1
 
 
-def _ignore_failure(task: asyncio.Task[None]) -> None:
-    """A heartbeat that could not leave: the socket is closing, and its reconnect follows."""
-    if not task.cancelled():
-        task.exception()
+async def _send_unless_closing(socket: ClientConnection, text: str) -> None:
+    """Write a frame the client sends by itself (a heartbeat). A socket that closes meanwhile is not a
+    failure: the frame is dropped on purpose, as the page drops it, and the reconnect that follows
+    registers us again. Any other error is a bug, and the registration's ``TaskSet`` logs it."""
+    with contextlib.suppress(WebSocketException):
+        await socket.send(text)

@@ -20,7 +20,6 @@ a container with only ``lo``) then gather no candidate at all. ``allow_loopback(
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import aioice.ice
@@ -44,6 +43,7 @@ from pyfront.network.link import (
     LinkCallbacks,
     LinkState,
 )
+from pyfront.tasks import TaskSet
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -90,7 +90,8 @@ class AiortcLink(DataChannelLink):
         super().__init__(callbacks)
         self._pc = RTCPeerConnection(configuration)
         self._channel: RTCDataChannel | None = None
-        self._closing: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._tasks = TaskSet("aiortc link")
         self._pc.on("datachannel", self._on_datachannel)
         self._pc.on("connectionstatechange", self._on_connectionstatechange)
 
@@ -129,13 +130,13 @@ class AiortcLink(DataChannelLink):
         self._channel.send(data)
 
     def _release(self) -> None:
-        self._closing = asyncio.ensure_future(self._pc.close())
+        self._closing = self._tasks.spawn(self._pc.close())
 
     async def closed(self) -> None:
-        """Until aiortc has released the connection's sockets (after ``close``)."""
+        """Until aiortc has released the connection's sockets (after ``close``). Whether or not anyone
+        waits here, a failure to release them is logged once, by ``_tasks``."""
         if self._closing is not None:
-            with contextlib.suppress(Exception):
-                await self._closing
+            await asyncio.gather(self._closing, return_exceptions=True)
 
     # --- aiortc events --------------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ tests/browser/test_app_headless_peer.py). Needs the loopback namespace of ``./de
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import gc
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 
 import aioice.ice
 import pytest
@@ -105,3 +107,36 @@ def test_hostile_descriptions_and_candidates_are_refused_before_aiortc_sees_them
             await each.link.closed()
 
     asyncio.run(body())
+
+
+def test_a_connection_that_fails_to_close_is_logged_once_and_closed_still_returns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aiortc's close fails (injected after the real close ran): the failure is in the log once, with
+    its traceback, whether or not anyone waits in ``closed``; ``closed`` returns, it does not raise."""
+    unhandled: list[dict[str, object]] = []
+
+    async def body() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unhandled.append(context))
+        waited, unwaited = Side(), Side()
+        for side in (waited, unwaited):
+            release = side.link._pc.close
+
+            async def failing_close(release: Callable[[], Awaitable[None]] = release) -> None:
+                await release()
+                raise RuntimeError("the sockets were not released")
+
+            side.link._pc.close = failing_close  # type: ignore[method-assign]
+            side.link.close()
+        await waited.link.closed()
+        await wait(lambda: len(caplog.records) == 2)
+        gc.collect()  # an unretrieved failure would reach the loop's handler here
+
+    with caplog.at_level(logging.ERROR, logger="pyfront.tasks"):
+        asyncio.run(body())
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages
+    assert all(message.startswith("aiortc link: ") for message in messages)
+    assert all(message.endswith("failing_close failed: RuntimeError") for message in messages)
+    assert "the sockets were not released" in caplog.text
+    assert unhandled == []
