@@ -29,6 +29,9 @@ through ``./dev pytest ...`` or ``./dev test``):
     ``save_screenshot(page, name)``  writes ``test-artifacts/<name>.png`` (git-ignored).
     ``console_log(page)``    returns a list that collects the page's console messages and errors.
 
+asyncio (``tests/rig/playwright_loop.py``): a test that uses no Playwright runs with no event loop marked
+running, even after browser tests in the same process (Playwright's sync API leaves its loop marked).
+
 Examples::
 
     from tests.conftest import save_screenshot
@@ -60,6 +63,7 @@ from tests.rig.browser import (
     save_screenshot,
 )
 from tests.rig.firefox import FirefoxFactory, firefox
+from tests.rig.playwright_loop import pytest_runtest_call, pytest_runtest_setup, pytest_runtest_teardown
 from tests.rig.server import (
     LiveServer,
     LiveServerFactory,
@@ -84,7 +88,10 @@ __all__ = [
     "live_server_factory",
     "page",
     "playwright_session",
+    "pytest_runtest_call",
     "pytest_runtest_makereport",
+    "pytest_runtest_setup",
+    "pytest_runtest_teardown",
     "require_loopback_namespace",
     "save_screenshot",
     "snapshot_site",
