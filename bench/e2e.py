@@ -59,7 +59,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from bench.results_io import median, percentile, write_results
 from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace
@@ -387,8 +387,13 @@ def _screen(page: Page, name: str, timeout: float = STEP_MS) -> None:
     expect(page.locator("html")).to_have_attribute("data-screen", name, timeout=timeout)
 
 
-def _person(browser: Browser, url: str, name: str) -> Page:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+def _person(where: Browser | BrowserContext, url: str, name: str) -> Page:
+    """A person onboarded in a fresh context of ``where``, or in ``where`` itself when it is a context
+    (a persistent profile)."""
+    if isinstance(where, BrowserContext):
+        context = where
+    else:
+        context = where.new_context(viewport={"width": 1280, "height": 800})
     context.grant_permissions(["camera", "microphone"])
     context.add_init_script(STAMPS)
     page = context.new_page()
@@ -409,13 +414,23 @@ def _wait(page: Page, expression: str, timeout_s: float = STEP_MS / 1000) -> Any
     raise TimeoutError(expression)
 
 
-def pair(browser: Browser, url: str, bob_browser: Browser | None = None) -> tuple[Page, Page, float]:
+def pair(
+    browser: Browser | BrowserContext,
+    url: str,
+    bob_browser: Browser | BrowserContext | None = None,
+    bob_origin: str | None = None,
+) -> tuple[Page, Page, float]:
     """A and B; B opens A's invite and connects. Returns the pages and the connect-to-ready time (ms).
-    B's page is in ``bob_browser`` when given (two Chromium processes), else in A's browser."""
+    B's page is in ``bob_browser`` when given (two Chromium processes), else in A's browser. Either may
+    be a persistent context (a browser profile on disk), in which each gets a page of their own; then
+    ``bob_origin`` (another name of the same server, e.g. ``http://localhost:PORT``) keeps B's storage
+    apart from A's."""
     alice = _person(browser, url, "Alice")
     _screen(alice, "home")
     expect(alice.locator("#broker-status")).to_have_attribute("data-state", "online", timeout=STEP_MS)
     link = alice.locator("#invite-link").input_value()
+    if bob_origin is not None:
+        link = bob_origin + link[len(url.rstrip("/")) :]
     bob = _person(bob_browser or browser, link, "Bob")
     _screen(bob, "invite")
     clicked = bob.evaluate(CLICK, "#invite-accept")

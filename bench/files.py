@@ -157,13 +157,15 @@ def _wait(page: Page, expression: str, arg: Any = None, timeout_s: float = TRANS
 
 
 class BrowserCpu:
-    """CPU seconds used so far by every thread of one Chromium's processes (``/proc``)."""
+    """CPU seconds used so far by every thread of the processes of one Chromium or more (``/proc``)."""
 
-    def __init__(self, browser: Any) -> None:
-        session = browser.new_browser_cdp_session()
-        processes = session.send("SystemInfo.getProcessInfo")["processInfo"]
-        session.detach()
-        self.kinds = {int(process["id"]): str(process["type"]) for process in processes}
+    def __init__(self, *browsers: Any) -> None:
+        self.kinds: dict[int, str] = {}
+        for browser in browsers:
+            session = browser.new_browser_cdp_session()
+            processes = session.send("SystemInfo.getProcessInfo")["processInfo"]
+            session.detach()
+            self.kinds.update({int(process["id"]): str(process["type"]) for process in processes})
         self.pids = list(self.kinds)
         #: Names for renderer processes known to be a page (``name_pages``).
         self.pages: dict[int, str] = {}
@@ -328,13 +330,15 @@ def random_file(path: Path, size: int) -> Path:
     return path
 
 
-def renderer_rss_mb(browser: Any) -> dict[int, float]:
+def renderer_rss_mb(browsers: list[Any]) -> dict[int, float]:
     """Resident memory of each Chromium renderer process (MB, from /proc): ArrayBuffers and Blobs in
     a page live outside its JS heap, so this is the figure that would grow with a file held in memory."""
+    processes = []
     try:
-        session = browser.new_browser_cdp_session()
-        processes = session.send("SystemInfo.getProcessInfo")["processInfo"]
-        session.detach()
+        for browser in browsers:
+            session = browser.new_browser_cdp_session()
+            processes += session.send("SystemInfo.getProcessInfo")["processInfo"]
+            session.detach()
     except Exception as error:
         print(f"renderer memory not available: {error}")
         return {}
@@ -357,7 +361,9 @@ class Sampler:
     every renderer process's resident memory."""
 
     def __init__(self, pages: dict[str, Page]) -> None:
-        self.browser = next(iter(pages.values())).context.browser
+        self.browsers = list(
+            {id(page.context.browser): page.context.browser for page in pages.values()}.values()
+        )
         self.rss: list[dict[int, float]] = []
         self._sessions = {}
         for name, page in pages.items():
@@ -370,7 +376,7 @@ class Sampler:
         return list(self._sessions.values())
 
     def sample(self) -> None:
-        self.rss.append(renderer_rss_mb(self.browser))
+        self.rss.append(renderer_rss_mb(self.browsers))
         for name, (page, session) in self._sessions.items():
             metrics = {m["name"]: m["value"] for m in session.send("Performance.getMetrics")["metrics"]}
             self.samples[name].append(
@@ -397,7 +403,7 @@ def memory_run(alice: Page, bob: Page, path: Path) -> dict[str, Any]:
     for _page, session in sampler.sessions():  # garbage or kept? collect, then look once more
         session.send("HeapProfiler.collectGarbage")
     time.sleep(2)
-    after_collection = renderer_rss_mb(sampler.browser)
+    after_collection = renderer_rss_mb(sampler.browsers)
     out: dict[str, Any] = {"file_mb": path.stat().st_size / 1e6, "samples": len(sampler.samples["sender"])}
     first = sampler.rss[3]
     peaks = {pid: max(sample.get(pid, 0.0) for sample in sampler.rss) for pid in first}
@@ -440,6 +446,14 @@ def main() -> None:
         "--big-mb", type=int, default=500, help="size of the memory run's file (MB); 0 skips it"
     )
     parser.add_argument("--site", type=Path, help="serve the bundle of this checkout")
+    parser.add_argument(
+        "--profile",
+        choices=("disk", "memory"),
+        default="disk",
+        help="disk: each person in a Chromium of their own with a profile on disk, as a person's browser "
+        "(the default); memory: two fresh contexts of one Chromium (off the record: their storage lives "
+        "in the browser process's memory, as in a private window)",
+    )
     arguments = parser.parse_args()
     require_loopback_namespace()
     total = arguments.mb * 1000 * 1000
@@ -450,10 +464,25 @@ def main() -> None:
         server.start()
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
-                )
-                alice, bob, _connect = pair(browser, server.url)
+                where: Any
+                if arguments.profile == "disk":
+                    where = playwright.chromium.launch_persistent_context(
+                        root / "profile",
+                        executable_path=CHROMIUM_PATH,
+                        args=list(CHROMIUM_ARGS),
+                        headless=True,
+                        viewport={"width": 1280, "height": 800},
+                    )
+                    browser = where.browser
+                    # One Chromium as before, its profile on disk; Bob's page on the server's other name
+                    # (another origin, so another person's storage).
+                    bob_origin = server.url.rstrip("/").replace("127.0.0.1", "localhost")
+                else:
+                    browser = where = playwright.chromium.launch(
+                        executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
+                    )
+                    bob_origin = None
+                alice, bob, _connect = pair(where, server.url, where, bob_origin)
                 bob.locator("#chat-status").wait_for()
                 for page in (alice, bob):
                     page.evaluate(PHASE_STAMPS)
@@ -508,7 +537,7 @@ def main() -> None:
                     big = random_file(root / "big.bin", arguments.big_mb * 1000 * 1000)
                     memory = memory_run(alice, bob, big)
                     print(f"memory during {arguments.big_mb} MB: {memory}")
-                browser.close()
+                where.close()
         finally:
             server.stop()
     raw_mb_s, encrypted_mb_s = median(raw), median(encrypted)
@@ -520,6 +549,7 @@ def main() -> None:
         "ratio_of_medians": round(encrypted_mb_s / raw_mb_s, 3),
         "ratio_per_round": [round(value, 3) for value in paired],
         "file_mb": arguments.mb,
+        "profile": arguments.profile,
         "chunk_bytes": CHUNK,
         "rounds": {
             "raw_mb_s": raw,

@@ -6,26 +6,26 @@
 //   * seal()/send()/keep(): a picked File is read, digested (the file's digest is segmented for this:
 //     stream.FileDigest, one WebCrypto SHA-256 per segment), encrypted with the file's non-extractable
 //     key and sent as FileChunk frames one segment (BATCH chunks) at a time, with bufferedamountlow
-//     back-pressure, straight from the File; the sender's encrypted copy goes to IndexedDB when no send
-//     runs (sends after a reload read it there);
+//     back-pressure, straight from the File; the sender's encrypted copy is stored when no send runs
+//     (sends after a reload read it there);
 //   * attach()/expect(): take FileChunk frames off a data channel before Python's listener sees them,
 //     check the index is the next one (at once, in arrival order), decrypt a segment's chunks in
 //     parallel (the check), digest the segment, store its verified ciphertexts, report the count;
 //   * blob(): decrypt a stored file chunk by chunk into a Blob (a preview, a download).
 // There is no cleartext path: every chunk on the wire and at rest is AES-256-GCM under the file's key,
 // and the key reaches this module only as a non-extractable CryptoKey.
+// Where the ciphertexts are stored is static/js/chunk_store.js's business (OPFS, or IndexedDB).
 // Loaded by Python through globalThis.parleyImport (CSP script-src 'self').
 
+import { BATCH, TAG, closeFile, deleteFile as deleteStored, readSegment as readStored, writeSegment } from "./chunk_store.js";
+
 export const VERSION = 1;
+export { BATCH };
 const subtle = globalThis.crypto.subtle;
-const DB_NAME = "parley-files";
-const STORE = "chunks";
-// Chunks per IndexedDB record and per digest segment (Python's DIGEST_SEGMENT_CHUNKS, passed in as
+// BATCH: chunks per stored segment and per digest segment (Python's DIGEST_SEGMENT_CHUNKS, passed in as
 // p.segmentChunks and checked): one write per 1 MiB, and about one segment in memory per transfer.
-export const BATCH = 16;
 const DIGEST_LABEL = new TextEncoder().encode("parley file digest v1");
 const HEADER = 22; // 0x01 0x07 file_id(16) index(4)
-const TAG = 16;
 // The sender waits while more than this is queued on the channel (Chromium fails the channel at 16 MiB).
 const HIGH_WATER = 4 * 1024 * 1024;
 // Segment writes a receiver keeps in flight, and segments a sender reads ahead (1 MiB each).
@@ -35,50 +35,8 @@ const READ_AHEAD = 3;
 // (accounting, a stored record now and then, the progress bar).
 const REPORT_SEGMENTS = 4;
 
-let database = null;
-
-function openDb() {
-  if (database === null) {
-    database = new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  }
-  return database;
-}
-
-function batchKey(fileId, batch) {
-  return `${fileId}/${String(batch).padStart(8, "0")}`;
-}
-
-// Write a record; `value` is copied (structured clone) before this returns, so its buffer may be reused.
-function put(db, fileId, batch, value) {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, "readwrite");
-    tx.objectStore(STORE).put(value, batchKey(fileId, batch));
-    tx.oncomplete = () => resolve();
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error || new Error("IndexedDB write aborted"));
-  });
-}
-
-async function get(fileId, batch) {
-  const db = await openDb();
-  return new Promise((resolve, reject) => {
-    const request = db.transaction(STORE, "readonly").objectStore(STORE).get(batchKey(fileId, batch));
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-// A segment's chunk ciphertexts (Uint8Arrays) from its record: one ArrayBuffer holding them end to end
-// (one buffer costs IndexedDB about half the work of sixteen), or an Array of them (written before), or
-// a Blob of them (read as an ArrayBuffer first; written for a while, see benchmarks.md "Third pass").
+// A segment's chunk ciphertexts (Uint8Arrays) from its stored bytes (their ciphertexts end to end).
 function chunksOf(p, batch, record) {
-  if (record === undefined || record === null) return null;
-  if (Array.isArray(record)) return record.map((chunk) => new Uint8Array(chunk));
   if (!(record instanceof ArrayBuffer)) return null;
   const out = [];
   let offset = 0;
@@ -92,13 +50,12 @@ function chunksOf(p, batch, record) {
 }
 
 async function getChunks(p, batch) {
-  const record = await get(p.fileId, batch);
-  return chunksOf(p, batch, record instanceof Blob ? await record.arrayBuffer() : record);
+  return chunksOf(p, batch, await readStored(p, batch));
 }
 
 // `parts` end to end in one ArrayBuffer: `scratch.buffer` when it is exactly that size (it is then
-// reused for the next segment: hand it only to calls that copy it at once, put() and digest()), else a
-// new one that becomes the scratch buffer.
+// reused for the next segment: hand it only to calls that copy it at once, like digest()), else a new one
+// that becomes the scratch buffer.
 function joined(scratch, parts) {
   const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
   if (!scratch.buffer || scratch.buffer.byteLength !== total) scratch.buffer = new ArrayBuffer(total);
@@ -120,13 +77,7 @@ export async function deleteFile(fileId) {
     changed(source);
     await source.keeping?.catch(() => {});
   }
-  const db = await openDb();
-  await new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, "readwrite");
-    tx.objectStore(STORE).delete(IDBKeyRange.bound(`${fileId}/`, `${fileId}/\uffff`));
-    tx.oncomplete = () => resolve();
-    tx.onerror = () => reject(tx.error);
-  });
+  await deleteStored(fileId);
 }
 
 // p: {fileId (hex), key (CryptoKey), prefix (Uint8Array 7), aad (Uint8Array), size, chunkSize, chunks,
@@ -162,9 +113,9 @@ function toHex(bytes) {
 // A picked file stays a source while this page has it: a send reads, encrypts and sends it one segment at
 // a time straight from the File, digesting each segment the first time it is read (the offer leaves at
 // once; the digest follows in a FileHash once every segment is digested). The sender's own encrypted copy
-// is written to IndexedDB when no send runs (keep(): after the transfer, or while the link is down), so
+// is stored when no send runs (keep(): after the transfer, or while the link is down), so
 // that storing does not compete with the wire; once it is all stored the source is released and later
-// sends (after a reload) read IndexedDB.
+// sends (after a reload) read the stored copy.
 
 // With no send for this long, a source stores its copy without being asked (keep()).
 const KEEP_AFTER_IDLE_MS = 2000;
@@ -206,7 +157,7 @@ function change(source) {
 }
 
 // A picked File becomes a source: returns {digested, kept}, promises of the file's digest (Uint8Array,
-// once every segment was read) and of its whole encrypted copy being in IndexedDB.
+// once every segment was read) and of its whole encrypted copy being stored.
 export function seal(file, p) {
   checkParams(p);
   const batches = Math.ceil(p.chunks / BATCH);
@@ -330,8 +281,6 @@ function keepSource(source) {
 // Every segment not stored yet, in order, while no send runs (a send that starts pauses it).
 async function keepAll(source) {
   const p = source.p;
-  const db = await openDb();
-  const scratch = {};
   const writes = [];
   const reader = new SegmentReader(source.file, p);
   try {
@@ -339,7 +288,7 @@ async function keepAll(source) {
       while (!source.stopped && source.sends > 0) await change(source);
       if (source.stopped) throw new Error("stopped");
       const chunks = await readSegment(source, batch, reader);
-      const write = put(db, p.fileId, batch, joined(scratch, chunks));
+      const write = writeSegment(p, batch, chunks.map((chunk) => new Uint8Array(chunk)));
       write.catch(() => {});
       writes.push(write);
       if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
@@ -348,11 +297,12 @@ async function keepAll(source) {
     reader.close();
   }
   await Promise.all(writes);
+  await closeFile(p.fileId);
   await source.digested.promise;
 }
 
 // Segment `batch` of p's file as its chunks' ciphertexts: from the File while this page has it, else from
-// IndexedDB (null when it is not stored). `reader` reads the File for this send.
+// its stored copy (null when it is not stored). `reader` reads the File for this send.
 async function segmentOf(p, batch, reader) {
   const source = sources.get(p.fileId);
   if (source && !source.stopped && source.file === reader.file) {
@@ -522,7 +472,7 @@ async function storeSegment(state, batch, pending, last) {
   if (state.failed) return;
   // The write runs while the next segments are decrypted (at most WRITES_IN_FLIGHT at once); counts are
   // reported in order, each once its write and every earlier one are durable.
-  const write = put(state.db, p.fileId, batch, joined(state.cipherScratch, pending.map((entry) => entry.ciphertext)));
+  const write = writeSegment(p, batch, pending.map((entry) => entry.ciphertext));
   write.catch(() => {});
   const count = Math.min(p.chunks, (batch + 1) * BATCH);
   const report = last || (batch + 1) % REPORT_SEGMENTS === 0;
@@ -534,7 +484,10 @@ async function storeSegment(state, batch, pending, last) {
       return fail(state, `could not be stored: ${error}`);
     }
     if (state.failed) return;
-    if (last && receiving.get(p.fileId) === state) receiving.delete(p.fileId);
+    if (last && receiving.get(p.fileId) === state) {
+      receiving.delete(p.fileId);
+      closeFile(p.fileId).catch(() => {}); // written whole: a later read opens it again
+    }
     if (report) state.onEvent("stored", count, last ? await digest : null);
   });
   state.reported = reported;
@@ -543,13 +496,12 @@ async function storeSegment(state, batch, pending, last) {
   if (last) await reported;
 }
 
-// Expect p's chunks from `stored` on (a multiple of BATCH: those before are in IndexedDB and are read
+// Expect p's chunks from `stored` on (a multiple of BATCH: those before are stored and are read
 // again for their segments' digests).
 export async function expect(p, stored, onEvent) {
   checkParams(p);
   const previous = receiving.get(p.fileId);
   if (previous) previous.failed = true; // a resume replaces it; its late segments store nothing
-  const db = await openDb();
   const segments = [];
   for (let batch = 0; batch * BATCH < stored; batch++) {
     const chunks = await getChunks(p, batch);
@@ -565,7 +517,7 @@ export async function expect(p, stored, onEvent) {
     return;
   }
   receiving.set(p.fileId, {
-    p, db, next: stored, pending: [], segments, onEvent, failed: false, plainScratch: {}, cipherScratch: {},
+    p, next: stored, pending: [], segments, onEvent, failed: false, plainScratch: {},
     chain: Promise.resolve(), reported: Promise.resolve(), inFlight: [],
   });
 }
@@ -601,6 +553,7 @@ export async function blob(p, mime) {
       parts.push(await subtle.decrypt(gcm(p, batch * BATCH + i), p.key, chunks[i]));
     }
   }
+  await closeFile(p.fileId);
   return new Blob(parts, { type: mime });
 }
 

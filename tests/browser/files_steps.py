@@ -17,21 +17,42 @@ from tests.browser.app_steps import STEP_MS, screen
 
 TRANSFER_MS = 180_000
 
-#: How many chunk records the page's ``parley-files`` database holds for one file id.
-STORED_RECORDS = """async (fileId) => {
-  const db = await new Promise((resolve, reject) => {
+#: Where the page holds anything of one file id: ``{"indexedDb": records in the ``parley-files``
+#: database, "opfs": bytes of ``parley-files/<file id>`` in the Origin Private File System or null when
+#: there is no such file}``. Read straight from the browser's storage, not through the app's modules.
+STORED = """async (fileId) => {
+  // Opening a database that does not exist would make an empty one, which the app would then not set up.
+  const exists = (await indexedDB.databases()).some((database) => database.name === "parley-files");
+  const db = exists ? await new Promise((resolve, reject) => {
     const request = indexedDB.open("parley-files");
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
-  });
-  const range = IDBKeyRange.bound(fileId + "/", fileId + "/\\uffff");
-  const keys = await new Promise((resolve) => {
-    const request = db.transaction("chunks").objectStore("chunks").getAllKeys(range);
-    request.onsuccess = () => resolve(request.result);
-  });
-  db.close();
-  return keys.length;
+  }) : null;
+  let records = 0;
+  if (db !== null && db.objectStoreNames.contains("chunks")) {
+    const range = IDBKeyRange.bound(fileId + "/", fileId + "/\\uffff");
+    records = await new Promise((resolve) => {
+      const request = db.transaction("chunks").objectStore("chunks").getAllKeys(range);
+      request.onsuccess = () => resolve(request.result.length);
+    });
+  }
+  db?.close();
+  let opfs = null;
+  try {
+    const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle("parley-files");
+    const file = await folder.getFileHandle(fileId);
+    opfs = await file.getFile().then((value) => value.size, () => -1);
+  } catch (error) {
+    if (error.name !== "NotFoundError") throw error;
+  }
+  return { indexedDb: records, opfs };
 }"""
+
+#: How many places (IndexedDB records, plus 1 for an OPFS file) hold anything of one file id.
+STORED_RECORDS = f"""async (fileId) => {{
+  const stored = await ({STORED})(fileId);
+  return stored.indexedDb + (stored.opfs === null ? 0 : 1);
+}}"""
 
 
 def _png(width: int, height: int, rows: bytes) -> bytes:

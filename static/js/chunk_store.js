@@ -1,0 +1,225 @@
+// Where a file's chunk ciphertexts are stored (docs/files.md, "Storage"), for static/js/files.js.
+//
+// A segment (BATCH chunks, 1 MiB) is written and read whole. Two places:
+//   * the Origin Private File System, through static/js/chunk_worker.js: one file per transfer, the
+//     ciphertexts end to end at fixed offsets (chunk i at i * (chunk size + 16)). Used for every new file
+//     where the browser has it: it costs about half the CPU of IndexedDB per stored MiB;
+//   * IndexedDB (`parley-files`, store `chunks`): one record per segment, keyed `<file id>/<segment>`. Used
+//     where there is no OPFS (a browser's private mode) and for files stored there before.
+// A file stays where its first segment went: `placeOf` looks once per file and page.
+
+export const BATCH = 16;
+export const TAG = 16;
+const DB_NAME = "parley-files";
+const STORE = "chunks";
+const WORKER_URL = "/static/js/chunk_worker.js";
+
+// --- IndexedDB -------------------------------------------------------------------------------------
+
+let database = null;
+
+function openDb() {
+  if (database === null) {
+    database = new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  return database;
+}
+
+function batchKey(fileId, batch) {
+  return `${fileId}/${String(batch).padStart(8, "0")}`;
+}
+
+function fileRange(fileId) {
+  return IDBKeyRange.bound(`${fileId}/`, `${fileId}/\uffff`);
+}
+
+function request(mode, act) {
+  return openDb().then((db) => new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const pending = act(tx.objectStore(STORE));
+    if (mode === "readwrite") tx.commit();
+    tx.oncomplete = () => resolve(pending?.result);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new Error("IndexedDB request aborted"));
+  }));
+}
+
+// One scratch buffer for joining a segment's chunks: put() copies it (structured clone) when called.
+const scratch = { buffer: null };
+
+function joined(parts) {
+  const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  if (!scratch.buffer || scratch.buffer.byteLength !== total) scratch.buffer = new ArrayBuffer(total);
+  const out = new Uint8Array(scratch.buffer);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return scratch.buffer;
+}
+
+const indexedDb = {
+  name: "IndexedDB",
+  write: (p, batch, parts) => request("readwrite", (store) => {
+    store.put(joined(parts), batchKey(p.fileId, batch));
+  }),
+  // A segment's record: one ArrayBuffer of its ciphertexts end to end, or (written by earlier versions)
+  // an Array of them or a Blob of them (docs/benchmarks.md, "Third pass").
+  read: async (p, batch) => {
+    let record = await request("readonly", (store) => store.get(batchKey(p.fileId, batch)));
+    if (record instanceof Blob) record = await record.arrayBuffer();
+    if (Array.isArray(record)) record = joined(record.map((chunk) => new Uint8Array(chunk))).slice(0);
+    return record instanceof ArrayBuffer ? record : null;
+  },
+  close: async () => {},
+  delete: (fileId) => request("readwrite", (store) => {
+    store.delete(fileRange(fileId));
+  }),
+  has: (fileId) => request("readonly", (store) => store.getKey(fileRange(fileId))).then((key) => key !== undefined),
+};
+
+// --- the Origin Private File System, in a worker ----------------------------------------------------
+
+let worker = null;
+let nextId = 0;
+const calls = new Map();
+
+function failAll(message) {
+  for (const { reject } of calls.values()) reject(new Error(message));
+  calls.clear();
+}
+
+function startWorker() {
+  const started = new Worker(WORKER_URL);
+  started.addEventListener("message", (event) => {
+    const { id, ok, value, error } = event.data;
+    const call = calls.get(id);
+    if (call === undefined) return;
+    calls.delete(id);
+    if (ok) call.resolve(value);
+    else call.reject(new Error(error));
+  });
+  started.addEventListener("error", (event) => {
+    event.preventDefault();
+    worker = null; // the next call starts a new one
+    failAll(`the file store stopped: ${event.message || "worker error"}`);
+  });
+  return started;
+}
+
+function call(message, transfer = []) {
+  if (worker === null) worker = startWorker();
+  const id = ++nextId;
+  return new Promise((resolve, reject) => {
+    calls.set(id, { resolve, reject });
+    worker.postMessage({ ...message, id }, transfer);
+  });
+}
+
+function segmentOffset(p, batch) {
+  return batch * BATCH * (p.chunkSize + TAG);
+}
+
+// Buffers a segment is joined into for the worker; each comes back with the write's answer.
+const spare = [];
+const SPARE_BUFFERS = 8;
+
+function segmentBuffer(parts) {
+  const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  const index = spare.findIndex((buffer) => buffer.byteLength === total);
+  const buffer = index >= 0 ? spare.splice(index, 1)[0] : new ArrayBuffer(total);
+  const out = new Uint8Array(buffer);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return buffer;
+}
+
+const originPrivate = {
+  name: "OPFS",
+  write: async (p, batch, parts) => {
+    const buffer = segmentBuffer(parts);
+    const message = { op: "write", fileId: p.fileId, total: p.size + p.chunks * TAG, at: segmentOffset(p, batch), buffer };
+    const back = await call(message, [buffer]);
+    if (back instanceof ArrayBuffer && spare.length < SPARE_BUFFERS) spare.push(back);
+  },
+  read: (p, batch) => {
+    const first = batch * BATCH;
+    const last = Math.min(p.chunks, first + BATCH);
+    const length = (last - first) * TAG + Math.min(p.size - first * p.chunkSize, BATCH * p.chunkSize);
+    return call({ op: "read", fileId: p.fileId, at: segmentOffset(p, batch), length });
+  },
+  close: (fileId) => call({ op: "close", fileId }),
+  delete: (fileId) => call({ op: "delete", fileId }),
+};
+
+let available = null;
+
+// Can this page use the Origin Private File System? (Not in some private modes.)
+function originPrivateAvailable() {
+  if (available === null) {
+    available = typeof navigator.storage?.getDirectory !== "function" || typeof Worker !== "function"
+      ? Promise.resolve(false)
+      : call({ op: "probe" }).then(() => true, () => false);
+  }
+  return available;
+}
+
+// --- a file's place ---------------------------------------------------------------------------------
+
+const places = new Map();
+
+// Where fileId's segments are (or go): IndexedDB if any of its records is there, else OPFS if the page
+// has it, else IndexedDB.
+function placeOf(fileId) {
+  let place = places.get(fileId);
+  if (place === undefined) {
+    place = indexedDb.has(fileId).then(async (there) => (there || !(await originPrivateAvailable()) ? indexedDb : originPrivate));
+    place.catch(() => places.delete(fileId));
+    places.set(fileId, place);
+  }
+  return place;
+}
+
+// Store segment `batch` of p's file: `parts` are its chunks' ciphertexts in order (Uint8Arrays, which must
+// not change until this settles). Resolves once it is written.
+export async function writeSegment(p, batch, parts) {
+  return (await placeOf(p.fileId)).write(p, batch, parts);
+}
+
+// Segment `batch` of p's file: an ArrayBuffer of its chunks' ciphertexts end to end, or null when it is not
+// stored.
+export async function readSegment(p, batch) {
+  return (await placeOf(p.fileId)).read(p, batch);
+}
+
+// Nothing more is written to fileId for now (its transfer ended): the file is released.
+export async function closeFile(fileId) {
+  const place = places.get(fileId);
+  if (place !== undefined) await (await place).close(fileId);
+}
+
+// Delete every stored segment of fileId, wherever it is.
+export async function deleteFile(fileId) {
+  places.delete(fileId);
+  await indexedDb.delete(fileId);
+  if (await originPrivateAvailable()) await originPrivate.delete(fileId);
+}
+
+// Where fileId is stored, for tests and the benchmark: "IndexedDB", "OPFS" or null when nothing of it is.
+export async function storedIn(fileId) {
+  if (await indexedDb.has(fileId)) return indexedDb.name;
+  if (await originPrivateAvailable()) {
+    const probe = await originPrivate.read({ fileId, chunkSize: 0, size: 0, chunks: 0 }, 0).catch(() => null);
+    if (probe !== null) return originPrivate.name;
+  }
+  return null;
+}

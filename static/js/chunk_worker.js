@@ -1,0 +1,140 @@
+// Parley's file chunk store in the Origin Private File System (docs/files.md, "Storage"), run by
+// static/js/chunk_store.js in a dedicated worker: FileSystemSyncAccessHandle exists only in workers, and
+// its reads and writes are plain file calls, without IndexedDB's structured clone, value wrapping and
+// database work (about half the CPU per stored MiB, docs/benchmarks.md).
+//
+// One file per transfer, `parley-files/<file id>`, holding the file's chunk ciphertexts (AES-256-GCM under
+// the file's key, exactly as they came off the wire) end to end at their fixed offsets. A file being
+// written is sized to its whole length at once (one quota request, and a full disk fails the transfer
+// before its first chunk rather than in the middle). This worker keeps one open handle per file; a
+// handle locks its file, so only this page's worker touches it.
+//
+// Message in:  {id, op: "probe"}
+//              {id, op: "write", fileId, total, at, buffer} (the buffer is transferred, and back in the answer
+//              for the next write)
+//              {id, op: "read", fileId, at, length}
+//              {id, op: "close" | "delete", fileId}
+// Message out: {id, ok: true, value} (a read's value: an ArrayBuffer, transferred, or null when the file
+//              or the range is not there; a write's: its buffer) | {id, ok: false, error}
+
+const DIRECTORY = "parley-files";
+const FILE_ID = /^[0-9a-f]{32}$/;
+
+let directory = null;
+const handles = new Map();
+
+function folder() {
+  if (directory === null) {
+    directory = navigator.storage.getDirectory().then((root) => root.getDirectoryHandle(DIRECTORY, { create: true }));
+    directory.catch(() => {
+      directory = null;
+    });
+  }
+  return directory;
+}
+
+function checkId(fileId) {
+  if (typeof fileId !== "string" || !FILE_ID.test(fileId)) throw new Error("not a file id");
+}
+
+// The open handle of fileId's file, or null when the file does not exist and `create` is false.
+// (Operations run one at a time, so no two calls open the same file.)
+async function handleOf(fileId, create) {
+  checkId(fileId);
+  let handle = handles.get(fileId);
+  if (handle === undefined) {
+    let file;
+    try {
+      file = await (await folder()).getFileHandle(fileId, { create });
+    } catch (error) {
+      if (!create && error.name === "NotFoundError") return null;
+      throw error;
+    }
+    handle = await file.createSyncAccessHandle();
+    handles.set(fileId, handle);
+  }
+  return handle;
+}
+
+function closeHandle(fileId) {
+  const handle = handles.get(fileId);
+  if (handle === undefined) return;
+  handles.delete(fileId);
+  try {
+    handle.flush();
+  } finally {
+    handle.close();
+  }
+}
+
+// One write call per segment: in a private window's in-memory file system each call is a trip to the
+// browser process, so sixteen calls of 64 KiB cost about three times one of 1 MiB.
+async function write({ fileId, total, at, buffer }) {
+  const handle = await handleOf(fileId, true);
+  if (handle.getSize() < total) handle.truncate(total);
+  const bytes = new Uint8Array(buffer);
+  for (let written = 0; written < bytes.length; ) {
+    const count = handle.write(bytes.subarray(written), { at: at + written });
+    if (count <= 0) throw new Error(`could not write at byte ${at + written}`);
+    written += count;
+  }
+  return buffer;
+}
+
+async function read({ fileId, at, length }) {
+  const handle = await handleOf(fileId, false);
+  if (handle === null || handle.getSize() < at + length) return null;
+  const buffer = new ArrayBuffer(length);
+  const bytes = new Uint8Array(buffer);
+  for (let filled = 0; filled < length; ) {
+    const count = handle.read(bytes.subarray(filled), { at: at + filled });
+    if (count <= 0) return null;
+    filled += count;
+  }
+  return buffer;
+}
+
+async function remove({ fileId }) {
+  checkId(fileId);
+  const handle = handles.get(fileId);
+  handles.delete(fileId);
+  handle?.close();
+  try {
+    await (await folder()).removeEntry(fileId);
+  } catch (error) {
+    if (error.name !== "NotFoundError") throw error;
+  }
+  return null;
+}
+
+const OPERATIONS = {
+  probe: async () => {
+    await folder();
+    return null;
+  },
+  write,
+  read,
+  close: async ({ fileId }) => {
+    checkId(fileId);
+    closeHandle(fileId);
+    return null;
+  },
+  delete: remove,
+};
+
+// Operations run one at a time, in the order they came: a write, then a read of what it wrote.
+let queue = Promise.resolve();
+
+self.addEventListener("message", (event) => {
+  const message = event.data;
+  queue = queue.then(async () => {
+    const operation = OPERATIONS[message?.op];
+    try {
+      if (operation === undefined) throw new Error(`unknown operation ${message?.op}`);
+      const value = await operation(message);
+      self.postMessage({ id: message.id, ok: true, value }, value instanceof ArrayBuffer ? [value] : []);
+    } catch (error) {
+      self.postMessage({ id: message?.id, ok: false, error: `${error?.name ?? "Error"}: ${error?.message ?? error}` });
+    }
+  });
+});
