@@ -104,8 +104,13 @@ function hexBytes(hex) {
   return out;
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+// (Once per received frame: a table lookup per byte, not a string per byte.)
 function toHex(bytes) {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  let out = "";
+  for (const b of bytes) out += HEX[b];
+  return out;
 }
 
 // --- sender ----------------------------------------------------------------------------------------

@@ -8,18 +8,24 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.app_steps import STEP_MS, screen
 
 TRANSFER_MS = 180_000
+#: The chunk size the page sends (``transfer/stream.py`` ``CHUNK_SIZE``).
+CHUNK = 64 * 1024
 
 #: Where the page holds anything of one file id: ``{"indexedDb": records in the ``parley-files``
 #: database, "opfs": bytes of ``parley-files/<file id>`` in the Origin Private File System or null when
-#: there is no such file}``. Read straight from the browser's storage, not through the app's modules.
+#: there is no such file (-1 while the app has it open), "head": its first 64 bytes in hex}``. Read
+#: straight from the browser's storage, not through the app's modules.
 STORED = """async (fileId) => {
   // Opening a database that does not exist would make an empty one, which the app would then not set up.
   const exists = (await indexedDB.databases()).some((database) => database.name === "parley-files");
@@ -38,14 +44,21 @@ STORED = """async (fileId) => {
   }
   db?.close();
   let opfs = null;
+  let head = "";
   try {
-    const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle("parley-files");
-    const file = await folder.getFileHandle(fileId);
-    opfs = await file.getFile().then((value) => value.size, () => -1);
+    // (A test that takes OPFS away from the app keeps the original in globalThis.__getDirectory.)
+    const root = await (globalThis.__getDirectory ?? navigator.storage.getDirectory).call(navigator.storage);
+    const folder = await root.getDirectoryHandle("parley-files");
+    const file = await (await folder.getFileHandle(fileId)).getFile().catch(() => null);
+    opfs = file === null ? -1 : file.size;
+    if (file !== null) {
+      const bytes = new Uint8Array(await file.slice(0, 64).arrayBuffer());
+      head = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    }
   } catch (error) {
     if (error.name !== "NotFoundError") throw error;
   }
-  return { indexedDb: records, opfs };
+  return { indexedDb: records, opfs, head };
 }"""
 
 #: How many places (IndexedDB records, plus 1 for an OPFS file) hold anything of one file id.
@@ -53,6 +66,21 @@ STORED_RECORDS = f"""async (fileId) => {{
   const stored = await ({STORED})(fileId);
   return stored.indexedDb + (stored.opfs === null ? 0 : 1);
 }}"""
+
+
+def stored_encrypted_on_disk(evaluate: Callable[..., Any], file_id: str, plain: bytes) -> None:
+    """The page (``evaluate``: a page's evaluate) holds ``plain``'s file in the Origin Private File System
+    only, as its chunk ciphertexts end to end (each chunk 16 bytes longer), not as the plaintext."""
+    chunks = max(1, -(-len(plain) // CHUNK))
+    deadline = time.monotonic() + STEP_MS / 1000
+    stored = evaluate(STORED, file_id)
+    while stored["opfs"] == -1 and time.monotonic() < deadline:  # the app is reading it just now
+        time.sleep(0.1)
+        stored = evaluate(STORED, file_id)
+    assert stored["indexedDb"] == 0, stored
+    assert stored["opfs"] == len(plain) + 16 * chunks, stored
+    head = bytes.fromhex(stored["head"])
+    assert len(head) == 64 and plain[:16] not in head, stored
 
 
 def _png(width: int, height: int, rows: bytes) -> bytes:

@@ -29,6 +29,7 @@ from tests.browser.files_steps import (
     open_request_and_accept,
     png,
     received_sha256,
+    stored_encrypted_on_disk,
 )
 from tests.rig.browser import BrowserContextFactory, console_log, save_screenshot
 from tests.rig.server import LiveServer
@@ -240,7 +241,9 @@ def test_files_images_gif_video_and_50_mb_both_ways(
     # Bob deletes it for everyone: both bubbles become tombstones and both pages' stored chunks go.
     file_id = str(alice.locator(".attachment").filter(has_text="photo.png").get_attribute("data-file-id"))
     bob.evaluate(SENDER_COPIES_STORED)  # the sender stores its copy once its send ended
-    assert alice.evaluate(STORED_RECORDS, file_id) > 0 and bob.evaluate(STORED_RECORDS, file_id) > 0
+    # Both sides keep it as ciphertext in the Origin Private File System (their profiles' storage).
+    stored_encrypted_on_disk(alice.evaluate, file_id, photo)
+    stored_encrypted_on_disk(bob.evaluate, file_id, photo)
     bob.locator(f"#messages .message[data-id='{file_id}'] .msg-more").click()
     bob.locator(f"#messages .message[data-id='{file_id}'] .msg-delete-all").click()
     for page in (alice, bob):

@@ -23,7 +23,7 @@ from tests.browser.app_steps import message as chromium_message
 from tests.browser.app_steps import onboard as chromium_onboard
 from tests.browser.app_steps import screen as chromium_screen
 from tests.browser.app_steps import send as chromium_send
-from tests.browser.files_steps import complete, png, received_sha256
+from tests.browser.files_steps import complete, png, received_sha256, stored_encrypted_on_disk
 from tests.browser.firefox_steps import (
     OUTSIDE_VIEWPORT,
     accept_request,
@@ -101,6 +101,13 @@ def test_firefox_and_chromium_chat_both_ways_with_noble_and_webcrypto_ml_kem(
         from_chromium
     )
     attachment_complete(alice, "from-firefox.png")  # her own side says sent, 100%
+    # Firefox keeps the received picture as ciphertext in its Origin Private File System.
+    received_id = alice.evaluate(
+        """(name) => [...document.querySelectorAll(".attachment")]
+            .find((node) => node.textContent.includes(name)).getAttribute("data-file-id")""",
+        "from-chromium.png",
+    )
+    stored_encrypted_on_disk(alice.evaluate, str(received_id), from_chromium)
 
     # Alice reloads Firefox and unlocks; Firefox dials Chromium this time and the session resumes.
     reload_and_resume(alice, PASSPHRASE, "Bob")
