@@ -1,8 +1,13 @@
 """File transfer throughput, time to first preview, and page memory (issue 14, part 1).
 
-Two people in two Chromium contexts use the app served by ``app.py serve`` on loopback (as in
-tests/browser/test_app_files.py). Page clocks (``performance.timeOrigin + performance.now()``) time
-everything; both pages run on the same machine clock.
+Two people use the app served by ``app.py serve`` on loopback, in one Chromium. With ``--profile disk``
+(the default) its profile is on disk, as a person's browser is, and Bob's page is on the server's other
+name (``localhost`` beside ``127.0.0.1``: another origin, so storage of his own); with ``--profile
+memory`` they are two fresh contexts, which Chromium keeps off the record: their IndexedDB and Origin
+Private File System live in the browser process's memory behind IPC, as in a private window (and as in
+tests/browser/test_app_files.py). The raw anchor is the same in both. Page clocks
+(``performance.timeOrigin + performance.now()``) time everything; both pages run on the same machine
+clock.
 
 * ``raw_mb_s`` (the anchor, same run): a second ``RTCPeerConnection`` between the same two pages, opened by
   the bench; Alice sends ``--mb`` MB in frames of 64 KiB + 22 bytes (the size of a ``FileChunk`` frame) with

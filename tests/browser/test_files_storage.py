@@ -4,6 +4,7 @@
   there as one file of ciphertexts, read back whole, and deleted;
 * without it (``navigator.storage.getDirectory`` gone, as in some private windows): the same in
   IndexedDB, one record per 1 MiB segment;
+* a file larger than the storage the browser grants fails at its first segment, naming the quota;
 * a file an earlier version stored in IndexedDB, in each of its record layouts (one ArrayBuffer, an Array
   of chunks, a Blob), is read back whole even where OPFS is there, and a transfer it had begun resumes
   into IndexedDB, beside its first segment.
@@ -203,3 +204,28 @@ def test_files_stored_by_earlier_versions_are_read_and_resumed(fresh_page: Any) 
     place, same, stored = report["resumed"]
     assert place == "IndexedDB" and same is True, report
     assert stored == {"indexedDb": 2, "opfs": None, "head": ""}, report
+
+
+TOO_LARGE = (
+    "async () => {"
+    + SETUP
+    + """
+  const huge = { ...params(), size: 2 ** 40 };  // 1 TiB
+  huge.chunks = Math.ceil(huge.size / 65536);
+  let error = null;
+  try {
+    await store.writeSegment(huge, 0, [random(65536 + 16)]);
+  } catch (caught) {
+    error = String(caught);
+  }
+  await files.deleteFile(huge.fileId);
+  return { error, after: await stored(huge.fileId) };
+}"""
+)
+
+
+@pytest.mark.parametrize("fresh_page", [False], indirect=True, ids=["opfs"])
+def test_a_file_beyond_the_quota_fails_at_its_first_segment(fresh_page: Any) -> None:
+    report = fresh_page.evaluate(_with_stored(TOO_LARGE))
+    assert report["error"] is not None and "QuotaExceededError" in report["error"], report
+    assert report["after"] == {"indexedDb": 0, "opfs": None, "head": ""}
