@@ -233,7 +233,11 @@ class PageTransfers(engine.Transfers):
                 )
 
             self._proxies[file_id] = create_proxy(event)
-        await self._module.expect(await self._params(file_id), transfer.done, self._proxies[file_id])
+        self.preparing.add(file_id)  # re-reading what is stored is not a stall
+        try:
+            await self._module.expect(await self._params(file_id), transfer.done, self._proxies[file_id])
+        finally:
+            self.preparing.discard(file_id)
         self.started[file_id] = (time.time(), transfer.done)
         await super()._accept(transfer)
 

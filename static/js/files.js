@@ -77,6 +77,7 @@ export async function deleteFile(fileId) {
     changed(source);
     await source.keeping?.catch(() => {});
   }
+  segmentDigests.delete(fileId);
   await deleteStored(fileId);
 }
 
@@ -414,6 +415,11 @@ export function busy() {
 // --- receiver --------------------------------------------------------------------------------------
 
 const receiving = new Map();
+// The digests of the segments each file being received has verified so far, in order, kept across
+// resumes in this page: a resume re-reads only what it has no digest of (after a reload: everything,
+// once). Without this a resume of a large file re-read it all each time, and a re-read longer than
+// Python's STALL_SECONDS asked again, which re-read it all again.
+const segmentDigests = new Map();
 
 // Take this channel's FileChunk frames (register before the page's own listener).
 export function attach(channel) {
@@ -491,6 +497,7 @@ async function storeSegment(state, batch, pending, last) {
     if (state.failed) return;
     if (last && receiving.get(p.fileId) === state) {
       receiving.delete(p.fileId);
+      segmentDigests.delete(p.fileId);
       closeFile(p.fileId).catch(() => {}); // written whole: a later read opens it again
     }
     if (report) state.onEvent("stored", count, last ? await digest : null);
@@ -507,8 +514,11 @@ export async function expect(p, stored, onEvent) {
   checkParams(p);
   const previous = receiving.get(p.fileId);
   if (previous) previous.failed = true; // a resume replaces it; its late segments store nothing
-  const segments = [];
-  for (let batch = 0; batch * BATCH < stored; batch++) {
+  // Digests of segments past `stored` may be of chunks never stored: dropped. (A copy: the replaced
+  // state may still add to its own.)
+  const segments = (segmentDigests.get(p.fileId) ?? []).slice(0, Math.ceil(stored / BATCH));
+  segmentDigests.set(p.fileId, segments);
+  for (let batch = segments.length; batch * BATCH < stored; batch++) {
     const chunks = await getChunks(p, batch);
     if (!chunks) throw new Error(`batch ${batch} is not stored`);
     const plains = await Promise.all(chunks.map((chunk, i) => subtle.decrypt(gcm(p, batch * BATCH + i), p.key, chunk)));
@@ -531,6 +541,7 @@ export async function expect(p, stored, onEvent) {
 export async function forget(fileId) {
   const state = receiving.get(fileId);
   receiving.delete(fileId);
+  segmentDigests.delete(fileId);
   if (!state) return;
   state.failed = true;
   await state.chain;

@@ -574,6 +574,44 @@ def test_a_stalled_transfer_asks_again_from_what_is_stored() -> None:
     run(body)
 
 
+def test_a_receiver_getting_ready_to_accept_again_is_not_stalled() -> None:
+    """While the page re-reads what it stored before accepting again (``preparing``: for a large file
+    this can outlast ``STALL_SECONDS``), ``tick`` does not ask again; once that ends, the stall clock
+    starts over instead of counting the re-read (before, each long re-read was followed by another ask,
+    and so by another re-read)."""
+    lost = [True]
+
+    def swallow(frame: bytes) -> list[bytes]:
+        if int.from_bytes(frame[18:22], "big") >= 3 and lost[0]:
+            return []
+        return [frame]
+
+    async def body() -> None:
+        alice, bob, wire = await pair([swallow])
+        data = PROVIDER.random_bytes(10 * 1024)
+        file_id = await send_file(bob, ALICE_PEER, data)
+        alice.transfers.tick(0.0, lambda _peer: True)
+        await settle(wire, alice, bob)
+        stalled = alice.transfers.transfers[file_id]
+        assert stalled.done == 3
+        lost[0] = False
+        alice.transfers.preparing.add(file_id)
+        for now in (STALL_SECONDS + 0.5, 2 * STALL_SECONDS, 3 * STALL_SECONDS):
+            alice.transfers.tick(now, lambda _peer: True)
+            await settle(wire, alice, bob)
+            assert stalled.done == 3 and stalled.phase is Phase.ACTIVE
+        alice.transfers.preparing.discard(file_id)
+        alice.transfers.tick(3 * STALL_SECONDS + 1, lambda _peer: True)  # the clock starts again here
+        alice.transfers.tick(4 * STALL_SECONDS, lambda _peer: True)
+        await settle(wire, alice, bob)
+        assert stalled.done == 3
+        alice.transfers.tick(4 * STALL_SECONDS + 1.5, lambda _peer: True)
+        await settle(wire, alice, bob)
+        assert stalled.phase is Phase.COMPLETE and alice.chunks.file(file_id) == data
+
+    run(body)
+
+
 def test_a_digest_that_follows_completes_the_file_only_once_it_came_and_matches() -> None:
     """The page offers a file before it has read it all (``DIGEST_FOLLOWS``) and sends its digest in a
     ``FileHash`` once the whole file is read and stored. The receiver stores every chunk but shows the file

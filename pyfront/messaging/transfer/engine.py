@@ -109,6 +109,10 @@ class Transfers:
         #: The time ``tick`` last gave, and when each received file last moved or was last asked for.
         self._now = 0.0
         self._moved_at: dict[bytes, float] = {}
+        #: Received files being made ready to accept again (the page re-reads what it stored for its
+        #: digests, which can take longer than ``STALL_SECONDS`` for a large file): not stalled, and
+        #: their clock starts again when that ends.
+        self.preparing: set[bytes] = set()
         #: The ``done`` count each transfer's record holds.
         self._saved: dict[bytes, int] = {}
 
@@ -274,6 +278,9 @@ class Transfers:
         self._now = now
         for transfer in self.transfers.values():
             if transfer.role is not Role.RECEIVER or not transfer.open or not ready(transfer.peer_id):
+                continue
+            if transfer.file_id in self.preparing:
+                self._moved_at.pop(transfer.file_id, None)
                 continue
             waited = now - self._moved_at.setdefault(transfer.file_id, now)
             paused = transfer.phase is not Phase.ACTIVE and waited >= RETRY_SECONDS
