@@ -710,7 +710,7 @@ class App:
             save=self.save_settings,
             change_passphrase=self.change_passphrase,
             export_backup=self.export_backup,
-            import_backup=storage.import_backup,
+            import_backup=self.import_backup,
             back=self._back_home,
             fetch_statics=_fetch_statics,
             unblock=messenger.unblock,
@@ -839,15 +839,35 @@ class App:
             raise DecodeError(f"a passphrase needs at least {onboarding.MIN_PASSPHRASE_LENGTH} characters")
         await storage.change_passphrase(new)
 
-    async def export_backup(self, passphrase: str) -> None:
+    async def export_backup(self, passphrase: str) -> str:
+        """Download the encrypted backup, files included (``pyfront.browser.backup``); says what it holds."""
+        from pyfront.browser import backup  # noqa: PLC0415  (the protocol stack loads after the first screen)
+
         assert self.storage is not None
         if len(passphrase) < onboarding.MIN_PASSPHRASE_LENGTH:
             raise DecodeError(
                 f"a backup passphrase needs at least {onboarding.MIN_PASSPHRASE_LENGTH} characters"
             )
-        document = await self.storage.export_backup(passphrase)
-        _download(document, BACKUP_FILE_NAME)
+        files = self.files
+        stored, left_out = (
+            ([], 0) if files is None else backup.files_to_back_up(files.transfers, files.sizes())
+        )
+        exported = await backup.export_backup(
+            self.provider, self.storage, stored, passphrase, left_out=left_out, name=BACKUP_FILE_NAME
+        )
         await notices.remember(self.storage, notices.BackupNotice.EXPORTED)
+        return backup.exported_text(exported)
+
+    async def import_backup(self, file: Any, passphrase: str) -> str:
+        """Replace everything here by the backup in ``file`` (a picked ``File``), all or nothing."""
+        from pyfront.browser import backup  # noqa: PLC0415  (as above)
+
+        assert self.storage is not None
+        old_files = [] if self.files is None else list(self.files.transfers)
+        imported = await backup.import_backup(
+            self.provider, self.storage, file, passphrase, old_files=old_files
+        )
+        return backup.imported_text(imported)
 
 
 def _notification_api() -> Any:
@@ -867,18 +887,6 @@ async def _allow_notifications() -> None:
         permission = str(await notification.requestPermission())
     if permission != "granted":
         raise InvalidStateError("the browser does not allow notifications for this site")
-
-
-def _download(data: bytes, name: str) -> None:
-    from pyodide.ffi import to_js  # noqa: PLC0415
-
-    array = js.Uint8Array.new(len(data))
-    array.assign(data)
-    options = js.Object.fromEntries(to_js([["type", "application/octet-stream"]]))
-    url = js.URL.createObjectURL(js.Blob.new(to_js([array]), options))
-    anchor = ui.element("a", href=url, download=name)
-    anchor.click()
-    asyncio.get_event_loop().call_later(60, lambda: js.URL.revokeObjectURL(url))
 
 
 def _fetch_statics() -> None:

@@ -48,6 +48,8 @@ from pyfront.messaging.transfer.stream import DIGEST_SEGMENT_CHUNKS
 from pyfront.session.content import DIGEST_FOLLOWS, MAX_THUMBNAIL
 from pyfront.tasks import TaskSet
 
+NOT_HERE = "this file is not on this device"
+"""A finished file whose chunks are not stored here (its chat came from a backup without it)."""
 FILES_MODULE_URL = "/static/js/files.js"
 FILES_MODULE_VERSION = 1
 #: JPEG quality of a thumbnail made in the page.
@@ -112,6 +114,8 @@ class PageTransfers(engine.Transfers):
         self._ready: set[str] = set()
         #: Object URLs of previews and files, by file id.
         self.urls: dict[bytes, str] = {}
+        #: Finished files found not stored here (``NOT_HERE``).
+        self.missing: set[bytes] = set()
         #: When this link's transfer of a file started, and its count then (speed and time left).
         self.started: dict[bytes, tuple[float, int]] = {}
         #: Sender: chunks sent on this link so far (progress between acknowledgements), by file id.
@@ -286,10 +290,27 @@ class PageTransfers(engine.Transfers):
             return
         mime = str(message.attachment.get("mime", ""))
         if preview_kind(mime) == "download":
+            if not await self._module.stored(await self._params(transfer.file_id)):
+                self.missing.add(transfer.file_id)
+                self._on_change(transfer)
             return
-        blob = await self._module.blob(await self._params(transfer.file_id), mime)
+        try:
+            blob = await self._decrypted(transfer.file_id, mime)
+        except InvalidStateError:
+            self._on_change(transfer)
+            return
         self.urls[transfer.file_id] = str(self._module.objectUrl(blob))
         self._on_change(transfer)
+
+    async def _decrypted(self, file_id: bytes, mime: str) -> Any:
+        """The stored file as a ``Blob``; ``InvalidStateError`` (``NOT_HERE``) when it is not stored."""
+        try:
+            return await self._module.blob(await self._params(file_id), mime)
+        except JsException as error:
+            if "is not stored" not in str(error):
+                raise
+            self.missing.add(file_id)
+            raise InvalidStateError(NOT_HERE) from None
 
     def want_preview(self, file_id: bytes) -> None:
         """The chat shows a finished file whose preview is not made yet (after a reload)."""
@@ -312,7 +333,7 @@ class PageTransfers(engine.Transfers):
             raise InvalidStateError("this file is not complete")
         if not self._kept(transfer):
             raise InvalidStateError("this file was not kept on this device")
-        blob = await self._module.blob(await self._params(file_id), str(message.attachment["mime"]))
+        blob = await self._decrypted(file_id, str(message.attachment["mime"]))
         return str(self._module.objectUrl(blob))
 
     def _kept(self, transfer: Transfer) -> bool:
@@ -347,6 +368,10 @@ class PageTransfers(engine.Transfers):
         await super().forget(file_id)
 
     # --- what the app tells it ----------------------------------------------------------------------
+
+    def sizes(self) -> dict[bytes, tuple[int, int]]:
+        """Each known file's size and chunk size, by file id (a backup's file sections)."""
+        return {file_id: (stream.size, stream.chunk_size) for file_id, stream in self._streams.items()}
 
     def ready(self, peer_id: str) -> bool:
         """Is the session with ``peer_id`` ready (``tick``)?"""

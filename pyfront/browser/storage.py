@@ -32,7 +32,14 @@ from pyodide.ffi import create_proxy
 
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
-from pyfront.storage.vault import PASSPHRASE_ITERATIONS, Vault, VaultHeader, export_backup, import_backup
+from pyfront.storage.vault import (
+    PASSPHRASE_ITERATIONS,
+    Vault,
+    VaultHeader,
+    export_backup,
+    import_backup,
+    open_backup,
+)
 from pyfront.wakeup import SettledFuture
 
 DB_NAME = "parley"
@@ -373,19 +380,33 @@ class SealedStorage:
 
     # --- backups --------------------------------------------------------------------------------------
 
-    async def export_backup(self, passphrase: str, *, iterations: int = PASSPHRASE_ITERATIONS) -> bytes:
-        """Every record, re-sealed under a fresh key wrapped by ``passphrase``, as one document."""
+    async def export_backup(
+        self, passphrase: str, *, iterations: int = PASSPHRASE_ITERATIONS, manifest: bytes | None = None
+    ) -> bytes:
+        """Every record, re-sealed under a fresh key wrapped by ``passphrase``, as one document (with
+        ``manifest`` sealed beside them: ``pyfront.browser.backup``)."""
         records: dict[str, dict[str, bytes]] = {}
         for slot in await self.database.slots():
             store, _, key = slot.partition("/")
             value = await self.get(store, key)
             if value is not None:
                 records.setdefault(store, {})[key] = value
-        return await export_backup(self._provider, records, passphrase, iterations=iterations)
+        return await export_backup(
+            self._provider, records, passphrase, iterations=iterations, manifest=manifest
+        )
 
     async def import_backup(self, document: bytes, passphrase: str) -> int:
         """Replace every record by the backup's (all or nothing); returns how many were restored."""
-        records = await import_backup(self._provider, document, passphrase)
+        return await self.replace_records(await import_backup(self._provider, document, passphrase))
+
+    async def open_backup(
+        self, document: bytes, passphrase: str
+    ) -> tuple[dict[str, dict[str, bytes]], bytes | None]:
+        """A backup document's records and file manifest (``vault.open_backup``); nothing changes here."""
+        return await open_backup(self._provider, document, passphrase)
+
+    async def replace_records(self, records: dict[str, dict[str, bytes]]) -> int:
+        """Replace every record by ``records`` in one IndexedDB transaction; returns how many."""
         sealed: dict[str, bytes] = {}
         for store, entries in records.items():
             for key, value in entries.items():

@@ -189,8 +189,16 @@ BACKUP_NOTICE = Schema("backup notice", version=1)
 """``notice/backup``: whether the backup prompt was dismissed or a backup exported
 (``pyfront.browser.notices``)."""
 
-BACKUP = Schema("backup", version=1, tag={"format": "parley-backup"})
-"""An exported backup document: the vault header and every record re-sealed."""
+
+def _backup_1_to_2(record: Record) -> Record:
+    """Version 2 adds the sealed file manifest (``pyfront.storage.backup_container``). A version-1
+    document has none: no file section follows it."""
+    return {**record, "version": 2, "files": ""}
+
+
+BACKUP = Schema("backup", version=2, tag={"format": "parley-backup"}, upgrades={1: _backup_1_to_2})
+"""An exported backup document: the vault header, every record re-sealed, and (version 2) the sealed
+manifest of the file sections that follow it in the backup file (empty: none)."""
 
 SCHEMAS: tuple[Schema, ...] = (
     IDENTITY,

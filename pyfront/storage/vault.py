@@ -22,7 +22,8 @@ refused (``AuthenticationError``) even when the wrap that was used is intact. Re
 method is refused unless the caller explicitly turns protection off.
 
 Encrypted backups are the same construction: every record re-sealed under a fresh data key wrapped by a
-backup passphrase, in one versioned document.
+backup passphrase, in one versioned document, with the sealed manifest of the file sections that follow
+it in the backup file (``pyfront.storage.backup_container``).
 
 This module does no I/O: callers (``pyfront.browser.storage`` over IndexedDB, the headless peer over
 SQLite; ``pyfront.browser.webauthn`` for the PRF output) move the bytes; it only seals and opens them.
@@ -75,6 +76,7 @@ __all__ = [
     "VaultHeaderAltered",
     "export_backup",
     "import_backup",
+    "open_backup",
 ]
 
 RECORD_VERSION = 1
@@ -91,6 +93,9 @@ _PASSKEY_WRAP_CONTEXT = b"parley/vault/v2/passkey-wrap"
 _PASSKEY_KEK_INFO = b"parley/vault/v2/passkey-kek"
 _HEADER_MAC_INFO = b"parley/vault/v2/header-mac"
 _RECORD_CONTEXT = b"parley/vault/v1/record"
+# The sealed file manifest of a backup: a store name no record can have (``STORE_NAME`` in
+# pyfront.browser.storage), so no sealed record can stand in for it.
+_MANIFEST_SLOT = ("~backup", "files")
 
 
 class VaultHeaderAltered(AuthenticationError):
@@ -278,8 +283,11 @@ async def export_backup(
     passphrase: str,
     *,
     iterations: int = PASSPHRASE_ITERATIONS,
+    manifest: bytes | None = None,
 ) -> bytes:
-    """Seal plaintext records (``{store: {key: value}}``) under a backup passphrase, as one document."""
+    """Seal plaintext records (``{store: {key: value}}``) under a backup passphrase, as one document;
+    ``manifest`` (``backup_container.encode_manifest``), the list of the file sections that follow the
+    document in the backup file, is sealed under the same key (None: a document without files)."""
     if not passphrase:
         raise InvalidStateError("backup: a backup always needs a passphrase")
     vault = await Vault.create(provider, passphrase, iterations=iterations)
@@ -288,14 +296,16 @@ async def export_backup(
         sealed[store] = {}
         for key in sorted(records[store]):
             sealed[store][key] = b64(await vault.seal(store, key, records[store][key]))
-    document = BACKUP.new(vault=vault.header.to_dict(), records=sealed)
+    files = "" if manifest is None else b64(await vault.seal(*_MANIFEST_SLOT, manifest))
+    document = BACKUP.new(vault=vault.header.to_dict(), records=sealed, files=files)
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
-async def import_backup(
+async def open_backup(
     provider: CryptoProvider, document: bytes, passphrase: str
-) -> dict[str, dict[str, bytes]]:
-    """Open a backup document; all or nothing: any bad record fails the whole import."""
+) -> tuple[dict[str, dict[str, bytes]], bytes | None]:
+    """Open a backup document: its records and its file manifest (None: a document without files, as
+    every version-1 backup is). All or nothing: any bad record fails the whole import."""
     if len(document) > MAX_BACKUP_BYTES:
         raise LimitError(f"backup: {len(document)} bytes exceeds {MAX_BACKUP_BYTES}")
     try:
@@ -319,7 +329,21 @@ async def import_backup(
         out[store] = {}
         for key, value in entries.items():
             out[store][key] = await vault.open(store, key, unb64(value, f"{store}/{key}"))
-    return out
+    files = parsed.get("files")
+    if files == "":
+        return out, None
+    return out, await vault.open(*_MANIFEST_SLOT, unb64(files, "files"))
+
+
+async def import_backup(
+    provider: CryptoProvider, document: bytes, passphrase: str
+) -> dict[str, dict[str, bytes]]:
+    """The records of a backup document without a file manifest (``open_backup``): a version-2
+    document comes with its file sections in a backup file (``pyfront.browser.backup``)."""
+    records, manifest = await open_backup(provider, document, passphrase)
+    if manifest is not None:
+        raise DecodeError("backup: this document belongs to a backup file with files: import the whole file")
+    return records
 
 
 async def _passphrase_key(

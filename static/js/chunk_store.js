@@ -7,6 +7,11 @@
 //   * IndexedDB (`parley-files`, store `chunks`): one record per segment, keyed `<file id>/<segment>`. Used
 //     where there is no OPFS (a browser's private mode) and for files stored there before.
 // A file stays where its first segment went: `placeOf` looks once per file and page.
+//
+// For a backup (static/js/backup.js): `storedBlob` gives a stored file's ciphertexts as a Blob (the OPFS
+// file itself, on disk; or the IndexedDB segments), and an import stages each file apart (`stageSegment`:
+// OPFS `parley-staging/<file id>`, or IndexedDB records `staged-<file id>/<segment>`) until every one
+// verified: then `adoptStaged` puts it in its place, or `discardStaged` deletes it.
 
 export const BATCH = 16;
 export const TAG = 16;
@@ -37,6 +42,8 @@ function batchKey(fileId, batch) {
 function fileRange(fileId) {
   return IDBKeyRange.bound(`${fileId}/`, `${fileId}/\uffff`);
 }
+
+const STAGED = "staged-";
 
 function request(mode, act) {
   return openDb().then((db) => new Promise((resolve, reject) => {
@@ -222,4 +229,83 @@ export async function storedIn(fileId) {
     if (probe !== null) return originPrivate.name;
   }
   return null;
+}
+
+// --- backups ----------------------------------------------------------------------------------------
+
+// The bytes p's file takes stored: its size plus a tag per chunk.
+export function storedLength(p) {
+  return p.size + p.chunks * TAG;
+}
+
+// p's stored ciphertexts end to end as a Blob (nothing read into memory: in OPFS the file itself), or
+// null when the file is not stored here whole-sized.
+export async function storedBlob(p) {
+  const place = await placeOf(p.fileId);
+  if (place === originPrivate) {
+    await originPrivate.close(p.fileId); // the worker's handle would lock the file
+    let file;
+    try {
+      const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle("parley-files");
+      file = await (await folder.getFileHandle(p.fileId)).getFile();
+    } catch (error) {
+      if (error.name === "NotFoundError") return null;
+      throw error;
+    }
+    return file.size === storedLength(p) ? file : null;
+  }
+  const parts = [];
+  for (let batch = 0; batch * BATCH < p.chunks; batch++) {
+    const record = await indexedDb.read(p, batch);
+    if (record === null) return null;
+    parts.push(new Blob([record]));
+  }
+  const out = new Blob(parts);
+  return out.size === storedLength(p) ? out : null;
+}
+
+let stagingPlace = null;
+
+function staging() {
+  if (stagingPlace === null) stagingPlace = originPrivateAvailable().then((opfs) => (opfs ? originPrivate : indexedDb));
+  return stagingPlace;
+}
+
+// Stage segment `batch` of p's file (an ArrayBuffer of its ciphertexts end to end, handed over) apart from
+// the stored files.
+export async function stageSegment(p, batch, buffer) {
+  if (await staging() === originPrivate) {
+    const message = { op: "write", area: "staging", fileId: p.fileId, total: storedLength(p), at: segmentOffset(p, batch), buffer };
+    await call(message, [buffer]);
+  } else {
+    await request("readwrite", (store) => {
+      store.put(buffer, STAGED + batchKey(p.fileId, batch));
+    });
+  }
+}
+
+// p's staged file (all of it verified) becomes its stored file, replacing any stored copy of that id.
+export async function adoptStaged(p) {
+  places.delete(p.fileId);
+  await indexedDb.delete(p.fileId);
+  if (await staging() === originPrivate) {
+    await call({ op: "adopt", fileId: p.fileId });
+    return;
+  }
+  if (await originPrivateAvailable()) await originPrivate.delete(p.fileId);
+  for (let batch = 0; batch * BATCH < p.chunks; batch++) {
+    const record = await request("readonly", (store) => store.get(STAGED + batchKey(p.fileId, batch)));
+    await request("readwrite", (store) => {
+      store.put(record, batchKey(p.fileId, batch));
+      store.delete(STAGED + batchKey(p.fileId, batch));
+    });
+  }
+}
+
+// Delete whatever is staged of fileId.
+export async function discardStaged(fileId) {
+  await request("readwrite", (store) => {
+    store.delete(IDBKeyRange.bound(`${STAGED}${fileId}/`, `${STAGED}${fileId}/\uffff`));
+  });
+  if (await originPrivateAvailable()) await call({ op: "delete", area: "staging", fileId });
 }

@@ -9,26 +9,35 @@
 // before its first chunk rather than in the middle). This worker keeps one open handle per file; a
 // handle locks its file, so only this page's worker touches it.
 //
+// A backup being imported stages its files in `parley-staging/<file id>` (`area: "staging"` on write,
+// close and delete) and moves them into `parley-files` only once every one verified (`adopt`).
+//
 // Message in:  {id, op: "probe"}
-//              {id, op: "write", fileId, total, at, buffer} (the buffer is transferred, and back in the answer
-//              for the next write)
+//              {id, op: "write", fileId, total, at, buffer, area} (the buffer is transferred, and back in
+//              the answer for the next write)
 //              {id, op: "read", fileId, at, length}
-//              {id, op: "close" | "delete", fileId}
+//              {id, op: "close" | "delete", fileId, area}
+//              {id, op: "adopt", fileId} (parley-staging/<file id> becomes parley-files/<file id>)
 // Message out: {id, ok: true, value} (a read's value: an ArrayBuffer, transferred, or null when the file
 //              or the range is not there; a write's: its buffer) | {id, ok: false, error}
 
-const DIRECTORY = "parley-files";
+const DIRECTORIES = { files: "parley-files", staging: "parley-staging" };
 const FILE_ID = /^[0-9a-f]{32}$/;
+// Bytes copied per call when a staged file is adopted by copying (a browser without FileSystemHandle.move).
+const COPY_BYTES = 1024 * 1024;
 
-let directory = null;
+const directories = new Map();
+// Open handles by `<area>/<file id>`.
 const handles = new Map();
 
-function folder() {
-  if (directory === null) {
-    directory = navigator.storage.getDirectory().then((root) => root.getDirectoryHandle(DIRECTORY, { create: true }));
-    directory.catch(() => {
-      directory = null;
-    });
+function folder(area = "files") {
+  const name = DIRECTORIES[area];
+  if (name === undefined) return Promise.reject(new Error(`no area ${area}`));
+  let directory = directories.get(area);
+  if (directory === undefined) {
+    directory = navigator.storage.getDirectory().then((root) => root.getDirectoryHandle(name, { create: true }));
+    directory.catch(() => directories.delete(area));
+    directories.set(area, directory);
   }
   return directory;
 }
@@ -39,27 +48,27 @@ function checkId(fileId) {
 
 // The open handle of fileId's file, or null when the file does not exist and `create` is false.
 // (Operations run one at a time, so no two calls open the same file.)
-async function handleOf(fileId, create) {
+async function handleOf(fileId, create, area = "files") {
   checkId(fileId);
-  let handle = handles.get(fileId);
+  let handle = handles.get(`${area}/${fileId}`);
   if (handle === undefined) {
     let file;
     try {
-      file = await (await folder()).getFileHandle(fileId, { create });
+      file = await (await folder(area)).getFileHandle(fileId, { create });
     } catch (error) {
       if (!create && error.name === "NotFoundError") return null;
       throw error;
     }
     handle = await file.createSyncAccessHandle();
-    handles.set(fileId, handle);
+    handles.set(`${area}/${fileId}`, handle);
   }
   return handle;
 }
 
-function closeHandle(fileId) {
-  const handle = handles.get(fileId);
+function closeHandle(fileId, area = "files") {
+  const handle = handles.get(`${area}/${fileId}`);
   if (handle === undefined) return;
-  handles.delete(fileId);
+  handles.delete(`${area}/${fileId}`);
   try {
     handle.flush();
   } finally {
@@ -69,8 +78,8 @@ function closeHandle(fileId) {
 
 // One write call per segment: in a private window's in-memory file system each call is a trip to the
 // browser process, so sixteen calls of 64 KiB cost about three times one of 1 MiB.
-async function write({ fileId, total, at, buffer }) {
-  const handle = await handleOf(fileId, true);
+async function write({ fileId, total, at, buffer, area }) {
+  const handle = await handleOf(fileId, true, area);
   if (handle.getSize() < total) handle.truncate(total);
   const bytes = new Uint8Array(buffer);
   for (let written = 0; written < bytes.length; ) {
@@ -94,16 +103,47 @@ async function read({ fileId, at, length }) {
   return buffer;
 }
 
-async function remove({ fileId }) {
+async function remove({ fileId, area = "files" }) {
   checkId(fileId);
-  const handle = handles.get(fileId);
-  handles.delete(fileId);
+  const handle = handles.get(`${area}/${fileId}`);
+  handles.delete(`${area}/${fileId}`);
   handle?.close();
   try {
-    await (await folder()).removeEntry(fileId);
+    await (await folder(area)).removeEntry(fileId);
   } catch (error) {
     if (error.name !== "NotFoundError") throw error;
   }
+  return null;
+}
+
+// A staged file (every byte of it verified) takes the place of parley-files/<file id>: moved where the
+// browser can (FileSystemHandle.move), else copied 1 MiB at a time and the staged one removed.
+async function adopt({ fileId }) {
+  checkId(fileId);
+  closeHandle(fileId, "staging");
+  await remove({ fileId, area: "files" });
+  const staged = await (await folder("staging")).getFileHandle(fileId);
+  if (typeof staged.move === "function") {
+    await staged.move(await folder("files"), fileId);
+    return null;
+  }
+  const from = await handleOf(fileId, false, "staging");
+  const to = await handleOf(fileId, true, "files");
+  const buffer = new Uint8Array(COPY_BYTES);
+  const size = from.getSize();
+  to.truncate(size);
+  for (let at = 0; at < size; ) {
+    const count = from.read(buffer.subarray(0, Math.min(COPY_BYTES, size - at)), { at });
+    if (count <= 0) throw new Error(`could not read the staged file at byte ${at}`);
+    for (let written = 0; written < count; ) {
+      const wrote = to.write(buffer.subarray(written, count), { at: at + written });
+      if (wrote <= 0) throw new Error(`could not write at byte ${at + written}`);
+      written += wrote;
+    }
+    at += count;
+  }
+  closeHandle(fileId, "files");
+  await remove({ fileId, area: "staging" });
   return null;
 }
 
@@ -114,12 +154,13 @@ const OPERATIONS = {
   },
   write,
   read,
-  close: async ({ fileId }) => {
+  close: async ({ fileId, area }) => {
     checkId(fileId);
-    closeHandle(fileId);
+    closeHandle(fileId, area);
     return null;
   },
   delete: remove,
+  adopt,
 };
 
 // Operations run one at a time, in the order they came: a write, then a read of what it wrote.

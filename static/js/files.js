@@ -573,6 +573,14 @@ export async function blob(p, mime) {
   return new Blob(parts, { type: mime });
 }
 
+// Is p's file stored here (its first segment readable)? A chat restored from a backup without its files
+// shows them as not on this device.
+export async function stored(p) {
+  const there = (await readStored(p, 0)) !== null;
+  await closeFile(p.fileId);
+  return there;
+}
+
 export function objectUrl(blobValue) {
   return URL.createObjectURL(blobValue);
 }

@@ -26,6 +26,10 @@ from pyfront.messaging.chat import ChatMessage, Direction
 from pyfront.messaging.transfer.offer import INLINE_IMAGE_TYPES, preview_kind
 from pyfront.messaging.transfer.state import Phase, Role, Transfer
 
+#: The status of a finished file whose chunks are not stored here (a chat restored from a backup without
+#: its files, ``PageTransfers.missing``).
+NOT_HERE = "This file is not on this device."
+
 if TYPE_CHECKING:
     from pyfront.browser.files import PageTransfers
 
@@ -204,7 +208,7 @@ class Attachments:
         bar.value = str(percent)
         bar.setAttribute("aria-label", f"{percent}%")
         parts["cancel"].hidden = transfer is None or not transfer.open
-        parts["download"].hidden = not self._available(transfer)
+        parts["download"].hidden = not self._available(transfer) or file_id in self._transfers.missing
         status.textContent = self._status(transfer, percent)
         status.setAttribute("role", "alert" if phase is Phase.FAILED else "status")
         parts["figure"].querySelector(".attachment-progress").hidden = phase is Phase.COMPLETE and bool(url)
@@ -231,6 +235,8 @@ class Attachments:
         if transfer is None:
             return "Preparing…"
         sending = transfer.role is Role.SENDER
+        if transfer.file_id in self._transfers.missing:
+            return NOT_HERE
         if transfer.phase is Phase.COMPLETE:
             return "Sent · 100%" if sending else "Received · 100%"
         if transfer.phase is Phase.FAILED:

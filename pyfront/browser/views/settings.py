@@ -27,8 +27,10 @@ from pyfront.messaging.settings import Settings, format_ice_lines, parse_ice_lin
 class SettingsActions:
     save: Callable[[Settings], Awaitable[None]]
     change_passphrase: Callable[[str, str | None], Awaitable[None]]
-    export_backup: Callable[[str], Awaitable[None]]
-    import_backup: Callable[[bytes, str], Awaitable[int]]
+    export_backup: Callable[[str], Awaitable[str]]
+    """Writes the backup; returns what it holds, to show."""
+    import_backup: Callable[[Any, str], Awaitable[str]]
+    """Imports the picked ``File`` (read in parts, never whole); returns what was imported, to show."""
     back: Callable[[], Awaitable[None]]
     fetch_statics: Callable[[], None]
     unblock: Callable[[str], Awaitable[None]]
@@ -241,25 +243,26 @@ def render(
         _show(secret_result, "Passphrase changed.", True)
 
     async def export_clicked(_event: Any) -> None:
+        _show(backup_result, "Writing the backup…", True)
         try:
-            await actions.export_backup(str(backup_pass.value))
+            written = await actions.export_backup(str(backup_pass.value))
         except Exception as error:
             _show(backup_result, f"No backup: {error}", False)
             return
-        _show(backup_result, "Backup written (check your downloads).", True)
+        _show(backup_result, written, True)
 
     async def import_clicked(_event: Any) -> None:
         files = file_input.files
         if not files or not files.length:
             _show(backup_result, "Choose a backup file first.", False)
             return
+        _show(backup_result, "Checking the backup…", True)
         try:
-            buffer = await files.item(0).arrayBuffer()
-            count = await actions.import_backup(bytes(buffer.to_bytes()), str(backup_pass.value))
+            imported = await actions.import_backup(files.item(0), str(backup_pass.value))
         except Exception as error:
             _show(backup_result, f"Not imported: {error}", False)
             return
-        _show(backup_result, f"Imported {count} records. Reload the page to use them.", True)
+        _show(backup_result, imported, True)
 
     def fetch_clicked(_event: Any) -> None:
         actions.fetch_statics()

@@ -149,6 +149,14 @@ class Transfer:
         return self.phase in _OPEN
 
     @property
+    def stored_whole(self) -> bool:
+        """Is the whole file stored on this side: received and verified, or sent with its copy stored
+        (the sender's digest is recorded only then, ``Transfers.sealed``)? What a backup carries."""
+        if self.role is Role.RECEIVER:
+            return self.phase is Phase.COMPLETE
+        return bool(self.digest)
+
+    @property
     def progress(self) -> float:
         return 1.0 if self.phase is Phase.COMPLETE else self.done / self.chunks
 
