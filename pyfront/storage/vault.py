@@ -330,7 +330,7 @@ async def open_backup(
         for key, value in entries.items():
             out[store][key] = await vault.open(store, key, unb64(value, f"{store}/{key}"))
     files = parsed.get("files")
-    if files == "":
+    if files in ("", None):
         return out, None
     return out, await vault.open(*_MANIFEST_SLOT, unb64(files, "files"))
 

@@ -47,6 +47,7 @@ def test_every_kind_is_listed_once_with_its_current_version() -> None:
         "vault header",
         "chat message",
         "file transfer",
+        "backup",
     )
     assert {versions[kind] for kind in twos} == {2}
     assert {version for kind, version in versions.items() if kind not in twos} == {1}
@@ -114,6 +115,11 @@ def test_contact_1_is_an_accepted_contact() -> None:
     assert migrations.CONTACT.open({"version": 1, "request": True})["request"] is False
     assert migrations.CONTACT.open({"version": 2, "request": "yes"})["request"] == "yes"
     assert "request" not in migrations.CONTACT.open({"version": 2})
+
+
+def test_backup_1_has_no_file_manifest() -> None:
+    old = {"format": "parley-backup", "version": 1, "vault": {"v": 1}, "records": {}}
+    assert migrations.BACKUP.open(old) == {**old, "version": 2, "files": ""}
 
 
 def test_vault_header_1_becomes_its_one_wrap_without_a_mac() -> None:
