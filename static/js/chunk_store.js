@@ -3,7 +3,8 @@
 // A segment (BATCH chunks, 1 MiB) is written and read whole. Two places:
 //   * the Origin Private File System, through static/js/chunk_worker.js: one file per transfer, the
 //     ciphertexts end to end at fixed offsets (chunk i at i * (chunk size + 16)). Used for every new file
-//     where the browser has it: it costs about half the CPU of IndexedDB per stored MiB;
+//     where the browser has it: in a profile on disk it costs about a tenth of IndexedDB's CPU per stored
+//     MiB (docs/benchmarks.md, "Files", "Fourth pass");
 //   * IndexedDB (`parley-files`, store `chunks`): one record per segment, keyed `<file id>/<segment>`. Used
 //     where there is no OPFS (a browser's private mode) and for files stored there before.
 // A file stays where its first segment went: `placeOf` looks once per file and page.

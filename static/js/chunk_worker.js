@@ -1,7 +1,7 @@
 // Parley's file chunk store in the Origin Private File System (docs/files.md, "Storage"), run by
 // static/js/chunk_store.js in a dedicated worker: FileSystemSyncAccessHandle exists only in workers, and
 // its reads and writes are plain file calls, without IndexedDB's structured clone, value wrapping and
-// database work (about half the CPU per stored MiB, docs/benchmarks.md).
+// database work (about a tenth of the CPU per stored MiB in a profile on disk, docs/benchmarks.md).
 //
 // One file per transfer, `parley-files/<file id>`, holding the file's chunk ciphertexts (AES-256-GCM under
 // the file's key, exactly as they came off the wire) end to end at their fixed offsets. A file being
