@@ -214,7 +214,9 @@ async def _stage_all(
             try:
                 digests = bytes((await module.stage(file, offset, params)).to_bytes())
             except JsException as error:
-                raise StorageError(f"backup: {section} could not be read or stored: {error}") from None
+                raise StorageError(
+                    f"backup: {section} could not be read or stored ({error}). Nothing was imported"
+                ) from None
             container.check_segment_digests(provider, section, digests)
         await module.adopt(to_js([_params(s.file_id, s.size, s.chunk_size) for _o, s in placed]))
     except BaseException:

@@ -6,9 +6,10 @@ files, and neither file's plaintext is in it):
 * a fresh profile (an onboarded identity with its own passphrase) imports it, reloads, unlocks: it is
   Bob, the picture shows, each file's Download gives the bytes that were sent, and the received picture
   is stored as ciphertext in its Origin Private File System;
-* the same backup with one byte flipped in a file section, and cut short in the middle of one, are
-  each refused with a clear message by Alice's profile, which holds those very files: her vault and her
-  stored files are unchanged byte for byte afterwards and nothing is left staged;
+* the same backup with one byte flipped in a file section, cut short in the middle of one, and whole
+  but with the browser granting less storage than its files need, is each refused with a clear message
+  by Alice's profile, which holds those very files: her vault and her stored files are unchanged byte
+  for byte afterwards and nothing is left staged;
 * a backup in the previous format (the bare JSON document, no file sections: made from Bob's exactly as
   ``export_backup`` wrote it before version 2) still imports: the chat is there, and its file bubbles
   say the file is not on this device.
@@ -175,6 +176,15 @@ def test_a_backup_carries_the_files_and_a_damaged_one_changes_nothing(
     result = import_backup(alice, tmp_path / "cut.parley", BACKUP_PASSPHRASE)
     expect(result).to_contain_text("cut short", timeout=TRANSFER_MS)
     expect(result).to_have_attribute("data-state", "failed")
+    # Storage full: the browser grants no more (a quota of 1 byte, over the DevTools protocol).
+    cdp = alice.context.new_cdp_session(alice)
+    origin = str(alice.evaluate("location.origin")) + "/"
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": 1})
+    result = import_backup(alice, backup, BACKUP_PASSPHRASE)
+    expect(result).to_contain_text("could not be read or stored", timeout=TRANSFER_MS)
+    expect(result).to_contain_text("QuotaExceededError")
+    expect(result).to_contain_text("Nothing was imported")
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin})
     assert opfs_files(alice) == {**before, "parley-staging": {}}
     alice.reload()
     screen(alice, "home", START_MS)
