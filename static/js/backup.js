@@ -6,14 +6,13 @@
 // Import: `head`/`range` read the start of the picked file; `stage(file, offset, p)` reads one section one
 // segment at a time, hashes each segment and stages it apart from the stored files (static/js/chunk_store.js);
 // Python compares the digests with the sealed manifest, then `adopt` or `discard` the staged files.
-// No section is ever whole in memory: at most READ_AHEAD + 1 segments (1 MiB each) per call.
+// No section is ever whole in memory: two segments (1 MiB each) per call, reused.
 //
 // p: {fileId (hex), size, chunkSize, chunks, segmentChunks}
 
 import { BATCH, TAG, adoptStaged, discardStaged, stageSegment, storedBlob, storedLength } from "./chunk_store.js";
 
 export const VERSION = 1;
-const READ_AHEAD = 2;
 // How long a backup's object URL lives: the browser reads the Blob while the download runs.
 const URL_LIFETIME_MS = 10 * 60 * 1000;
 
@@ -27,29 +26,41 @@ function segmentRange(p, batch) {
   return [start, Math.min(storedLength(p), start + BATCH * (p.chunkSize + TAG))];
 }
 
-// Each segment of the `blob` slice at `offset` holding p's stored file, read in order (READ_AHEAD ahead),
-// digested, then handed to `take(batch, buffer)` if given (which may keep the buffer). Returns the
-// segments' SHA-256 digests end to end.
+// Each segment of p's stored file in `blob` at `offset`, read in order through one BYOB stream reader into
+// two buffers used in turn (a fresh 1 MiB buffer per segment would pile up until the garbage collector
+// ran: memory that grows with the file), digested, then handed to `take(batch, bytes)` if given, whose
+// promise gives the buffer back (it runs while the next segment is read). Returns the segments' SHA-256
+// digests end to end.
 async function digestSegments(blob, offset, p, take) {
   const segments = Math.ceil(p.chunks / BATCH);
+  const segmentBytes = BATCH * (p.chunkSize + TAG);
   const out = new Uint8Array(32 * segments);
-  const reads = [];
-  const read = (batch) => {
-    if (batch < segments) {
+  const reader = blob.slice(offset, offset + storedLength(p)).stream().getReader({ mode: "byob" });
+  const spare = [];
+  let taking = null;
+  try {
+    for (let batch = 0; batch < segments; batch++) {
       const [start, end] = segmentRange(p, batch);
-      const pending = blob.slice(offset + start, offset + end).arrayBuffer();
-      pending.catch(() => {});
-      reads.push(pending);
+      let buffer = spare.pop() ?? new ArrayBuffer(segmentBytes);
+      for (let filled = 0; filled < end - start; ) {
+        const { done, value } = await reader.read(new Uint8Array(buffer, filled, end - start - filled));
+        if (done) throw new Error(`segment ${batch}: ${end - start} bytes expected, ${filled} read`);
+        buffer = value.buffer;
+        filled += value.byteLength;
+      }
+      const bytes = new Uint8Array(buffer, 0, end - start);
+      out.set(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)), 32 * batch);
+      if (take) {
+        if (taking) spare.push(await taking);
+        taking = take(batch, bytes);
+        taking.catch(() => {});
+      } else {
+        spare.push(buffer);
+      }
     }
-  };
-  for (let batch = 0; batch <= READ_AHEAD; batch++) read(batch);
-  for (let batch = 0; batch < segments; batch++) {
-    const buffer = await reads.shift();
-    read(batch + READ_AHEAD + 1);
-    const [start, end] = segmentRange(p, batch);
-    if (buffer.byteLength !== end - start) throw new Error(`segment ${batch}: ${end - start} bytes expected, ${buffer.byteLength} read`);
-    out.set(new Uint8Array(await crypto.subtle.digest("SHA-256", buffer)), 32 * batch);
-    if (take) await take(batch, buffer);
+    if (taking) await taking;
+  } finally {
+    reader.cancel().catch(() => {});
   }
   return out;
 }
@@ -83,7 +94,7 @@ export async function range(file, start, end) {
 export async function stage(file, offset, p) {
   checkParams(p);
   await discardStaged(p.fileId); // anything left of an earlier import that stopped half-way
-  return digestSegments(file, offset, p, (batch, buffer) => stageSegment(p, batch, buffer));
+  return digestSegments(file, offset, p, (batch, bytes) => stageSegment(p, batch, bytes));
 }
 
 // Staged files, every one verified, take their places.

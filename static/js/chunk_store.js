@@ -272,17 +272,20 @@ function staging() {
   return stagingPlace;
 }
 
-// Stage segment `batch` of p's file (an ArrayBuffer of its ciphertexts end to end, handed over) apart from
-// the stored files.
-export async function stageSegment(p, batch, buffer) {
+// Stage segment `batch` of p's file (`bytes`: a Uint8Array of its ciphertexts end to end, from the start
+// of its buffer) apart from the stored files. Resolves, once written, with that buffer to use again.
+export async function stageSegment(p, batch, bytes) {
   if (await staging() === originPrivate) {
-    const message = { op: "write", area: "staging", fileId: p.fileId, total: storedLength(p), at: segmentOffset(p, batch), buffer };
-    await call(message, [buffer]);
-  } else {
-    await request("readwrite", (store) => {
-      store.put(buffer, STAGED + batchKey(p.fileId, batch));
-    });
+    const message = {
+      op: "write", area: "staging", fileId: p.fileId, total: storedLength(p), at: segmentOffset(p, batch),
+      buffer: bytes.buffer, length: bytes.byteLength,
+    };
+    return call(message, [bytes.buffer]);
   }
+  await request("readwrite", (store) => {
+    store.put(bytes.buffer.slice(0, bytes.byteLength), STAGED + batchKey(p.fileId, batch));
+  });
+  return bytes.buffer;
 }
 
 // p's staged file (all of it verified) becomes its stored file, replacing any stored copy of that id.

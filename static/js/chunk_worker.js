@@ -13,8 +13,8 @@
 // close and delete) and moves them into `parley-files` only once every one verified (`adopt`).
 //
 // Message in:  {id, op: "probe"}
-//              {id, op: "write", fileId, total, at, buffer, area} (the buffer is transferred, and back in
-//              the answer for the next write)
+//              {id, op: "write", fileId, total, at, buffer, length, area} (the buffer is transferred,
+//              and back in the answer for the next write; `length`: its first bytes only)
 //              {id, op: "read", fileId, at, length}
 //              {id, op: "close" | "delete", fileId, area}
 //              {id, op: "adopt", fileId} (parley-staging/<file id> becomes parley-files/<file id>)
@@ -78,10 +78,10 @@ function closeHandle(fileId, area = "files") {
 
 // One write call per segment: in a private window's in-memory file system each call is a trip to the
 // browser process, so sixteen calls of 64 KiB cost about three times one of 1 MiB.
-async function write({ fileId, total, at, buffer, area }) {
+async function write({ fileId, total, at, buffer, length, area }) {
   const handle = await handleOf(fileId, true, area);
   if (handle.getSize() < total) handle.truncate(total);
-  const bytes = new Uint8Array(buffer);
+  const bytes = new Uint8Array(buffer, 0, length ?? buffer.byteLength);
   for (let written = 0; written < bytes.length; ) {
     const count = handle.write(bytes.subarray(written), { at: at + written });
     if (count <= 0) throw new Error(`could not write at byte ${at + written}`);
