@@ -198,6 +198,7 @@ async def import_backup(
     for _offset, section in placed:
         if section.file_id.hex() not in known:
             raise DecodeError(f"backup: {section} belongs to no file of the backup's chats")
+    await module.clearStaging()  # what an import interrupted earlier (a closed page) left
     await _stage_all(provider, module, file, placed)
     return Imported(await _replace(storage, records, old_files), len(sections))
 

@@ -10,7 +10,9 @@
 //
 // p: {fileId (hex), size, chunkSize, chunks, segmentChunks}
 
-import { BATCH, TAG, adoptStaged, discardStaged, stageSegment, storedBlob, storedLength } from "./chunk_store.js";
+import {
+  BATCH, TAG, adoptStaged, discardAllStaged, discardStaged, stageSegment, storedBlob, storedLength,
+} from "./chunk_store.js";
 
 export const VERSION = 1;
 // How long a backup's object URL lives: the browser reads the Blob while the download runs.
@@ -89,11 +91,15 @@ export async function range(file, start, end) {
   return new Uint8Array(await file.slice(start, end).arrayBuffer());
 }
 
+// Delete whatever an earlier import that stopped half-way (a closed page) left staged.
+export async function clearStaging() {
+  await discardAllStaged();
+}
+
 // Stage p's section of the picked `file` (at `offset`): each segment hashed, then stored apart. Returns the
 // segments' digests; throws if the file cannot be read or the storage refuses (quota).
 export async function stage(file, offset, p) {
   checkParams(p);
-  await discardStaged(p.fileId); // anything left of an earlier import that stopped half-way
   return digestSegments(file, offset, p, (batch, bytes) => stageSegment(p, batch, bytes));
 }
 

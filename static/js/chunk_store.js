@@ -313,3 +313,11 @@ export async function discardStaged(fileId) {
   });
   if (await originPrivateAvailable()) await call({ op: "delete", area: "staging", fileId });
 }
+
+// Delete everything staged, of any file (left by an import that stopped half-way).
+export async function discardAllStaged() {
+  await request("readwrite", (store) => {
+    store.delete(IDBKeyRange.bound(STAGED, `${STAGED}\uffff`));
+  });
+  if (await originPrivateAvailable()) await call({ op: "clear" });
+}

@@ -18,6 +18,7 @@
 //              {id, op: "read", fileId, at, length}
 //              {id, op: "close" | "delete", fileId, area}
 //              {id, op: "adopt", fileId} (parley-staging/<file id> becomes parley-files/<file id>)
+//              {id, op: "clear"} (every staged file deleted)
 // Message out: {id, ok: true, value} (a read's value: an ArrayBuffer, transferred, or null when the file
 //              or the range is not there; a write's: its buffer) | {id, ok: false, error}
 
@@ -116,6 +117,18 @@ async function remove({ fileId, area = "files" }) {
   return null;
 }
 
+// Every staged file (what an import that stopped half-way, a closed page, left behind).
+async function clear() {
+  for (const key of [...handles.keys()].filter((name) => name.startsWith("staging/"))) {
+    closeHandle(key.slice("staging/".length), "staging");
+  }
+  const directory = await folder("staging");
+  const names = [];
+  for await (const name of directory.keys()) names.push(name);
+  for (const name of names) await directory.removeEntry(name, { recursive: true });
+  return null;
+}
+
 // A staged file (every byte of it verified) takes the place of parley-files/<file id>: moved where the
 // browser can (FileSystemHandle.move), else copied 1 MiB at a time and the staged one removed.
 async function adopt({ fileId }) {
@@ -161,6 +174,7 @@ const OPERATIONS = {
   },
   delete: remove,
   adopt,
+  clear,
 };
 
 // Operations run one at a time, in the order they came: a write, then a read of what it wrote.

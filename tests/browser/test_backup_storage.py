@@ -6,9 +6,11 @@ Chromium, with the Origin Private File System and without it (IndexedDB):
 * ``stage`` reads that section out of a larger file (a backup) at its offset, hashes each segment the same
   way, and stores it apart: nothing of it is among the stored files until ``adopt``, which makes it the
   stored file (it then decrypts to the original), also in place of a stored file of the same id;
-* ``discard`` leaves nothing staged; a section cut short fails to stage.
+* ``discard`` leaves nothing staged, nor does ``clearStaging`` (what an interrupted import left); a
+  section cut short fails to stage.
 
-The bytes are made by files.js's own sender (as in tests/browser/test_files_storage.py).
+The same in Firefox (its OPFS). The bytes are made by files.js's own sender (as in
+tests/browser/test_files_storage.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 import pytest
 
 from tests.browser.test_files_storage import SETUP, _with_stored, fresh_page
+from tests.rig.firefox import FirefoxFactory
+from tests.rig.server import LiveServerFactory
 
 pytestmark = pytest.mark.browser
 __all__ = ["fresh_page"]  # the fixture, used by name
@@ -87,6 +91,13 @@ SCENARIO = (
   await backup.discard([r.fileId]);
   report.discarded = [await store.storedIn(r.fileId), await staged()];
 
+  // An import that stopped half-way (its page closed) left two files staged: the next import clears them.
+  await backup.stage(file, 100, r);
+  await backup.stage(file, 100, { ...p, fileId: hex(random(16)) });
+  const left = await staged();
+  await backup.clearStaging();
+  report.cleared = [left > 0, await staged()];
+
   const cut = new File([random(100), bytes.slice(0, bytes.length - 10)], "cut.parley");
   report.cut = await backup.stage(cut, 100, r).then(() => "staged", (error) => error.message);
   await backup.discard([r.fileId]);
@@ -108,5 +119,23 @@ def test_sections_are_read_staged_apart_then_adopted_or_discarded(fresh_page: An
     assert report["adopted"] == [place, True, 0, 0 if place == "OPFS" else 2], report
     assert report["replaced"] == [place, True, 0], report
     assert report["discarded"] == [None, 0], report
+    assert report["cleared"] == [True, 0], report
+    assert "segment 1" in report["cut"], report
+    assert report["afterCut"] == [None, 0], report
+
+
+@pytest.mark.xdist_group("firefox")
+def test_in_firefox_too(live_server_factory: LiveServerFactory, firefox: FirefoxFactory) -> None:
+    """Firefox's OPFS and byte streams: the same scenario, the same outcome."""
+    server = live_server_factory()
+    page = firefox(server.url).new_page()
+    page.goto(server.url.rstrip("/") + "/static/js/chunk_store.js")
+    report = page.evaluate(_with_stored(SCENARIO))
+    assert report["section"] == [TOTAL, True, 2], report
+    assert report["staged"] == [True, None, 1], report
+    assert report["adopted"] == ["OPFS", True, 0, 0], report
+    assert report["replaced"] == ["OPFS", True, 0], report
+    assert report["discarded"] == [None, 0], report
+    assert report["cleared"] == [True, 0], report
     assert "segment 1" in report["cut"], report
     assert report["afterCut"] == [None, 0], report
