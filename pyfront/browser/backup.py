@@ -31,7 +31,7 @@ from pyodide.ffi import JsException, to_js
 from pyfront.browser.storage import SealedStorage, StorageError
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import import_js_module
-from pyfront.errors import DecodeError, InvalidStateError
+from pyfront.errors import DecodeError, InvalidStateError, LimitError
 from pyfront.messaging.transfer.state import Phase, Role, Transfer
 from pyfront.storage import backup_container as container
 from pyfront.storage.backup_container import FileSection
@@ -176,7 +176,7 @@ async def import_backup(
     head = bytes((await module.range(file, 0, container.HEAD_LENGTH)).to_bytes())
     if not container.is_container(head):  # a backup from before version 2: the bare document
         if total > container.MAX_DOCUMENT_BYTES:
-            raise DecodeError("backup: not a Parley backup")
+            raise LimitError(f"backup: {total} bytes exceeds {container.MAX_DOCUMENT_BYTES}")
         document = bytes((await module.range(file, 0, total)).to_bytes())
         records, manifest = await storage.open_backup(document, passphrase)
         if manifest is not None:
