@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import js
 
 from pyfront.browser import appearance, layout, notices, passkey_unlock, persistence, site, ui, warm, webauthn
+from pyfront.browser.js_values import js_object
 from pyfront.browser.storage import IndexedDb, SealedStorage
 from pyfront.browser.views import (
     invite_prompt,
@@ -397,9 +398,8 @@ class App:
         self._notified.update(fresh)
         body = "New message request" if contact.request else f"New message from {contact.name or 'a contact'}"
         options = {"body": body, "tag": f"parley-{peer_id}"}
-        from pyodide.ffi import to_js  # noqa: PLC0415
 
-        notification.new(NOTIFICATION_TITLE, to_js(options, dict_converter=js.Object.fromEntries))
+        notification.new(NOTIFICATION_TITLE, js_object(options))
 
     def contact_status_changed(self, peer_id: str) -> None:
         contact = self.messenger.contacts.get(peer_id) if self.messenger is not None else None

@@ -28,9 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 import js
-from pyodide.ffi import JsException, create_proxy, to_js
+from pyodide.ffi import JsException, create_proxy
 
 from pyfront.browser import rtc
+from pyfront.browser.js_values import js_object, uint8
 from pyfront.crypto.webcrypto import WebCryptoProvider, import_js_module
 from pyfront.errors import InvalidStateError
 from pyfront.messaging.chat import Kind
@@ -70,12 +71,6 @@ class PageChunks:
 
     async def delete(self, file_id: bytes) -> None:
         await self._module.deleteFile(file_id.hex())
-
-
-def _uint8(data: bytes) -> Any:
-    array = js.Uint8Array.new(len(data))
-    array.assign(data)
-    return array
 
 
 async def load_files_module() -> Any:
@@ -154,14 +149,14 @@ class PageTransfers(engine.Transfers):
         fields = {
             "fileId": file_id.hex(),
             "key": key,
-            "prefix": _uint8(stream.nonce_prefix),
-            "aad": _uint8(stream.aad),
+            "prefix": uint8(stream.nonce_prefix),
+            "aad": uint8(stream.aad),
             "size": stream.size,
             "chunkSize": stream.chunk_size,
             "chunks": stream.chunks,
             "segmentChunks": DIGEST_SEGMENT_CHUNKS,
         }
-        return to_js(fields, dict_converter=js.Object.fromEntries)
+        return js_object(fields)
 
     # --- sending ------------------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ import asyncio
 from typing import Any
 
 import js
-from pyodide.ffi import JsException, create_proxy, to_js
+from pyodide.ffi import JsException, create_proxy
 
+from pyfront.browser.js_values import js_object, uint8
 from pyfront.messaging.courier import Courier
 from pyfront.messaging.mailbox_wire import MailboxError
 from pyfront.tasks import TaskSet
@@ -39,11 +40,9 @@ class FetchHttp:
         return "<FetchHttp>"
 
     async def post(self, url: str, body: bytes) -> tuple[int, bytes]:
-        array = js.Uint8Array.new(len(body))
-        array.assign(body)
         options = {
             "method": "POST",
-            "body": array,
+            "body": uint8(body),
             "headers": {"Content-Type": "application/octet-stream"},
             "cache": "no-store",
             "credentials": "omit",
@@ -51,7 +50,7 @@ class FetchHttp:
             "signal": js.AbortSignal.timeout(int(REQUEST_TIMEOUT_S * 1000)),
         }
         try:
-            response = await js.fetch(url, to_js(options, dict_converter=js.Object.fromEntries))
+            response = await js.fetch(url, js_object(options))
             data = await response.arrayBuffer()
         except JsException as error:
             raise MailboxError(0, "unreachable", f"the mailbox server cannot be reached ({error})") from None

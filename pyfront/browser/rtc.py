@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import js
-from pyodide.ffi import create_proxy, to_js
+from pyodide.ffi import create_proxy
 
+from pyfront.browser.js_values import js_object, uint8
 from pyfront.errors import InvalidStateError
 from pyfront.network.link import (
     DATA_CHANNEL_LABEL,
@@ -62,16 +63,6 @@ class LinkCallbacks:
     on_closed: Callable[[str], None]
 
 
-def _js_object(value: Any) -> Any:
-    return to_js(value, dict_converter=js.Object.fromEntries)
-
-
-def _uint8(data: bytes) -> Any:
-    array = js.Uint8Array.new(len(data))
-    array.assign(data)
-    return array
-
-
 def _destroy_all(listeners: list[tuple[Any, str, Any]]) -> None:
     for _target, _event, proxy in listeners:
         proxy.destroy()
@@ -86,7 +77,7 @@ class RtcLink(DataChannelLink):
         super().__init__(callbacks)
         self._on_candidate = callbacks.on_candidate
         self._label = label
-        self._pc = js.RTCPeerConnection.new(_js_object(configuration))
+        self._pc = js.RTCPeerConnection.new(js_object(configuration))
         self._relay_only = configuration.get("iceTransportPolicy") == "relay"
         #: Candidate types gathered locally (``host``, ``srflx``, ``relay``), and the ICE servers' errors.
         self.local_candidate_types: set[str] = set()
@@ -102,7 +93,7 @@ class RtcLink(DataChannelLink):
     # --- the page's WebRTC calls ---------------------------------------------------------------------
 
     async def _make_offer(self) -> str:
-        self._adopt_channel(self._pc.createDataChannel(self._label, _js_object({"ordered": True})))
+        self._adopt_channel(self._pc.createDataChannel(self._label, js_object({"ordered": True})))
         offer = await self._pc.createOffer()
         await self._pc.setLocalDescription(offer)
         return str(self._pc.localDescription.sdp)
@@ -113,16 +104,16 @@ class RtcLink(DataChannelLink):
         return str(self._pc.localDescription.sdp)
 
     async def _take_remote(self, kind: str, sdp: str) -> None:
-        await self._pc.setRemoteDescription(_js_object({"type": kind, "sdp": sdp}))
+        await self._pc.setRemoteDescription(js_object({"type": kind, "sdp": sdp}))
 
     async def _add_candidate(self, checked: dict[str, Any]) -> None:
-        await self._pc.addIceCandidate(_js_object(checked))
+        await self._pc.addIceCandidate(js_object(checked))
 
     def _buffered(self) -> int:
         return self.buffered_amount
 
     def _transmit(self, data: bytes) -> None:
-        self._channel.send(_uint8(data))
+        self._channel.send(uint8(data))
 
     def _release(self) -> None:
         if self._channel is not None:

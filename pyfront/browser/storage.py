@@ -30,6 +30,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy
 
+from pyfront.browser.js_values import uint8
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.errors import DecodeError, InvalidStateError, ProtocolError
 from pyfront.storage.vault import (
@@ -214,8 +215,7 @@ class IndexedDb:
         return None if value is None else bytes(value.to_bytes())
 
     async def put(self, slot: str, sealed: bytes) -> None:
-        array = js.Uint8Array.new(len(sealed))
-        array.assign(sealed)
+        array = uint8(sealed)
         await self._write(RECORD_STORE, lambda s: s.put(array, slot))
 
     async def write_many(
@@ -223,11 +223,7 @@ class IndexedDb:
     ) -> None:
         """In one transaction (all or nothing): empty the store if ``clear``, delete ``deletes``, then put
         ``puts``."""
-        arrays = {}
-        for slot, sealed in puts.items():
-            array = js.Uint8Array.new(len(sealed))
-            array.assign(sealed)
-            arrays[slot] = array
+        arrays = {slot: uint8(sealed) for slot, sealed in puts.items()}
 
         def action(store: Any) -> None:
             if clear:

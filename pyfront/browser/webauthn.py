@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import js
-from pyodide.ffi import to_js
 
+from pyfront.browser.js_values import js_object, uint8
 from pyfront.errors import ProtocolError
 from pyfront.storage.vault import PrfOutput
 from pyfront.storage.vault_header import PRF_OUTPUT_LENGTH, PasskeyWrap
@@ -76,18 +76,8 @@ def base64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _bytes_in(data: bytes) -> Any:
-    array = js.Uint8Array.new(len(data))
-    array.assign(data)
-    return array
-
-
-def _object(value: dict[str, Any]) -> Any:
-    return to_js(value, dict_converter=js.Object.fromEntries)
-
-
 def _descriptors(passkeys: Sequence[PasskeyWrap]) -> list[dict[str, Any]]:
-    return [{"type": "public-key", "id": _bytes_in(wrap.credential_id)} for wrap in passkeys]
+    return [{"type": "public-key", "id": uint8(wrap.credential_id)} for wrap in passkeys]
 
 
 def _random(length: int) -> Any:
@@ -175,7 +165,7 @@ async def _forget(credential_id: bytes) -> None:
         return
     options = {"rpId": str(js.location.hostname), "credentialId": base64url(credential_id)}
     try:
-        await js.PublicKeyCredential.signalUnknownCredential(_object(options))
+        await js.PublicKeyCredential.signalUnknownCredential(js_object(options))
     except Exception as error:  # a hint only
         js.console.warn(f"passkey: signalUnknownCredential refused ({getattr(error, 'name', error)})")
 
@@ -197,11 +187,11 @@ async def register(*, user_name: str, prf_salt: bytes, existing: Sequence[Passke
             "authenticatorSelection": {"residentKey": "required", "userVerification": "required"},
             "excludeCredentials": _descriptors(existing),
             "timeout": PASSKEY_TIMEOUT_MS,
-            "extensions": {"prf": {"eval": {"first": _bytes_in(prf_salt)}}},
+            "extensions": {"prf": {"eval": {"first": uint8(prf_salt)}}},
         }
     }
     try:
-        credential = await credentials.create(_object(options))
+        credential = await credentials.create(js_object(options))
     except Exception as error:  # a DOMException from the browser
         raise _failure(error, "registering") from None
     credential_id = bytes(credential.rawId.to_bytes())
@@ -223,7 +213,7 @@ async def authenticate(passkeys: Sequence[PasskeyWrap]) -> PrfAnswer:
     problem = _address_problem()
     if problem:
         raise PasskeyUnsupported(problem)
-    salts = {base64url(wrap.credential_id): {"first": _bytes_in(wrap.prf_salt)} for wrap in passkeys}
+    salts = {base64url(wrap.credential_id): {"first": uint8(wrap.prf_salt)} for wrap in passkeys}
     options = {
         "publicKey": {
             "rpId": str(js.location.hostname),
@@ -235,7 +225,7 @@ async def authenticate(passkeys: Sequence[PasskeyWrap]) -> PrfAnswer:
         }
     }
     try:
-        assertion = await credentials.get(_object(options))
+        assertion = await credentials.get(js_object(options))
     except Exception as error:  # a DOMException from the browser
         raise _failure(error, "unlocking") from None
     credential_id = bytes(assertion.rawId.to_bytes())

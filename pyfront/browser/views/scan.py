@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import js
-from pyodide.ffi import to_js
 
+from pyfront.browser.js_values import js_object
 from pyfront.browser.ui import Handlers, append, element
 
 JSQR_URL = "/static/vendor/jsqr/jsQR.js"
@@ -46,10 +46,6 @@ CAMERA_PROBLEMS = {
 }
 
 OnCode = Callable[[bytes], Awaitable[str | None]]
-
-
-def _js_object(value: Any) -> Any:
-    return to_js(value, dict_converter=js.Object.fromEntries)
 
 
 def camera_problem(error: Exception) -> str:
@@ -138,7 +134,7 @@ class ScanView:
         )
         container.append(panel)
         self._canvas = js.document.createElement("canvas")
-        self._context = self._canvas.getContext("2d", _js_object({"willReadFrequently": True}))
+        self._context = self._canvas.getContext("2d", js_object({"willReadFrequently": True}))
 
         async def cancelled(_event: Any) -> None:
             self.stop()
@@ -172,7 +168,7 @@ class ScanView:
             return
         try:
             stream = await devices.getUserMedia(
-                _js_object({"video": {"facingMode": {"ideal": "environment"}}, "audio": False})
+                js_object({"video": {"facingMode": {"ideal": "environment"}}, "audio": False})
             )
         except Exception as error:  # a DOMException from the browser
             self._fail(camera_problem(error))
