@@ -28,6 +28,7 @@ from typing import Any
 import js
 from pyodide.ffi import JsException, to_js
 
+from pyfront.browser.js_values import js_object, uint8
 from pyfront.browser.storage import SealedStorage, StorageError
 from pyfront.crypto.provider import CryptoProvider
 from pyfront.crypto.webcrypto import import_js_module
@@ -90,13 +91,7 @@ def _params(file_id: bytes, size: int, chunk_size: int) -> Any:
         "chunks": max(1, -(-size // chunk_size)),
         "segmentChunks": container.SEGMENT_CHUNKS,
     }
-    return to_js(fields, dict_converter=js.Object.fromEntries)
-
-
-def _uint8(data: bytes) -> Any:
-    array = js.Uint8Array.new(len(data))
-    array.assign(data)
-    return array
+    return js_object(fields)
 
 
 # --- export -------------------------------------------------------------------------------------------
@@ -153,7 +148,7 @@ async def export_backup(
     manifest = container.encode_manifest(sections)
     document = await storage.export_backup(passphrase, manifest=manifest)
     head = container.encode_head(len(document))
-    module.download(to_js([_uint8(head + document), *blobs]), name)
+    module.download(to_js([uint8(head + document), *blobs]), name)
     return Exported(files=len(sections), left_out=left_out)
 
 
@@ -236,7 +231,5 @@ async def _replace(
     known = records.get(_TRANSFER_STORE, {})
     gone = [file_id.hex() for file_id in old_files if file_id.hex() not in known]
     if gone:
-        files = await import_js_module("/static/js/chunk_store.js")
-        for file_id in gone:
-            await files.deleteFile(file_id)
+        await (await _module()).forget(to_js(gone))
     return count

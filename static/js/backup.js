@@ -11,7 +11,8 @@
 // p: {fileId (hex), size, chunkSize, chunks, segmentChunks}
 
 import {
-  BATCH, TAG, adoptStaged, discardAllStaged, discardStaged, stageSegment, storedBlob, storedLength,
+  BATCH, TAG, adoptStaged, deleteFile, discardAllStaged, discardStaged, segmentBounds, stageSegment, storedBlob,
+  storedLength,
 } from "./chunk_store.js";
 
 export const VERSION = 1;
@@ -20,12 +21,6 @@ const URL_LIFETIME_MS = 10 * 60 * 1000;
 
 function checkParams(p) {
   if (p.segmentChunks !== BATCH) throw new Error(`segments of ${p.segmentChunks} chunks: ${BATCH} expected`);
-}
-
-// [start, end) of segment `batch` in p's stored file.
-function segmentRange(p, batch) {
-  const start = batch * BATCH * (p.chunkSize + TAG);
-  return [start, Math.min(storedLength(p), start + BATCH * (p.chunkSize + TAG))];
 }
 
 // Each segment of p's stored file in `blob` at `offset`, read in order through one BYOB stream reader into
@@ -42,7 +37,7 @@ async function digestSegments(blob, offset, p, take) {
   let taking = null;
   try {
     for (let batch = 0; batch < segments; batch++) {
-      const [start, end] = segmentRange(p, batch);
+      const [start, end] = segmentBounds(p, batch);
       let buffer = spare.pop() ?? new ArrayBuffer(segmentBytes);
       for (let filled = 0; filled < end - start; ) {
         const { done, value } = await reader.read(new Uint8Array(buffer, filled, end - start - filled));
@@ -106,6 +101,11 @@ export async function stage(file, offset, p) {
 // Staged files, every one verified, take their places.
 export async function adopt(params) {
   for (const p of params) await adoptStaged(p);
+}
+
+// Delete these stored files (the replaced vault's, which the imported chats do not know).
+export async function forget(fileIds) {
+  for (const fileId of fileIds) await deleteFile(fileId);
 }
 
 // Delete what is staged of these file ids.

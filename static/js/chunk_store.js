@@ -19,6 +19,8 @@ export const TAG = 16;
 const DB_NAME = "parley-files";
 const STORE = "chunks";
 const WORKER_URL = "/static/js/chunk_worker.js";
+// The OPFS directory of stored files (chunk_worker.js's "files" area).
+const DIRECTORY = "parley-files";
 
 // --- IndexedDB -------------------------------------------------------------------------------------
 
@@ -57,19 +59,29 @@ function request(mode, act) {
   }));
 }
 
-// One scratch buffer for joining a segment's chunks: put() copies it (structured clone) when called.
-const scratch = { buffer: null };
+// The bytes `parts` (Uint8Arrays) take end to end.
+function lengthOf(parts) {
+  return parts.reduce((sum, part) => sum + part.byteLength, 0);
+}
 
-function joined(parts) {
-  const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
-  if (!scratch.buffer || scratch.buffer.byteLength !== total) scratch.buffer = new ArrayBuffer(total);
-  const out = new Uint8Array(scratch.buffer);
+// `parts` copied end to end into `buffer` (exactly their length); returns it.
+function joinInto(buffer, parts) {
+  const out = new Uint8Array(buffer);
   let offset = 0;
   for (const part of parts) {
     out.set(part, offset);
     offset += part.byteLength;
   }
-  return scratch.buffer;
+  return buffer;
+}
+
+// One scratch buffer for joining a segment's chunks: put() copies it (structured clone) when called.
+const scratch = { buffer: null };
+
+function joined(parts) {
+  const total = lengthOf(parts);
+  if (!scratch.buffer || scratch.buffer.byteLength !== total) scratch.buffer = new ArrayBuffer(total);
+  return joinInto(scratch.buffer, parts);
 }
 
 const indexedDb = {
@@ -130,8 +142,15 @@ function call(message, transfer = []) {
   });
 }
 
-function segmentOffset(p, batch) {
-  return batch * BATCH * (p.chunkSize + TAG);
+// The bytes p's file takes stored: its size plus a tag per chunk.
+export function storedLength(p) {
+  return p.size + p.chunks * TAG;
+}
+
+// [start, end) of segment `batch` in p's stored file (chunk i at i * (chunk size + 16)).
+export function segmentBounds(p, batch) {
+  const start = batch * BATCH * (p.chunkSize + TAG);
+  return [start, Math.min(storedLength(p), start + BATCH * (p.chunkSize + TAG))];
 }
 
 // Buffers a segment is joined into for the worker; each comes back with the write's answer.
@@ -139,31 +158,22 @@ const spare = [];
 const SPARE_BUFFERS = 8;
 
 function segmentBuffer(parts) {
-  const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  const total = lengthOf(parts);
   const index = spare.findIndex((buffer) => buffer.byteLength === total);
-  const buffer = index >= 0 ? spare.splice(index, 1)[0] : new ArrayBuffer(total);
-  const out = new Uint8Array(buffer);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return buffer;
+  return joinInto(index >= 0 ? spare.splice(index, 1)[0] : new ArrayBuffer(total), parts);
 }
 
 const originPrivate = {
   name: "OPFS",
   write: async (p, batch, parts) => {
     const buffer = segmentBuffer(parts);
-    const message = { op: "write", fileId: p.fileId, total: p.size + p.chunks * TAG, at: segmentOffset(p, batch), buffer };
+    const message = { op: "write", fileId: p.fileId, total: storedLength(p), at: segmentBounds(p, batch)[0], buffer };
     const back = await call(message, [buffer]);
     if (back instanceof ArrayBuffer && spare.length < SPARE_BUFFERS) spare.push(back);
   },
   read: (p, batch) => {
-    const first = batch * BATCH;
-    const last = Math.min(p.chunks, first + BATCH);
-    const length = (last - first) * TAG + Math.min(p.size - first * p.chunkSize, BATCH * p.chunkSize);
-    return call({ op: "read", fileId: p.fileId, at: segmentOffset(p, batch), length });
+    const [start, end] = segmentBounds(p, batch);
+    return call({ op: "read", fileId: p.fileId, at: start, length: end - start });
   },
   close: (fileId) => call({ op: "close", fileId }),
   delete: (fileId) => call({ op: "delete", fileId }),
@@ -234,11 +244,6 @@ export async function storedIn(fileId) {
 
 // --- backups ----------------------------------------------------------------------------------------
 
-// The bytes p's file takes stored: its size plus a tag per chunk.
-export function storedLength(p) {
-  return p.size + p.chunks * TAG;
-}
-
 // p's stored ciphertexts end to end as a Blob (nothing read into memory: in OPFS the file itself), or
 // null when the file is not stored here whole-sized.
 export async function storedBlob(p) {
@@ -247,7 +252,7 @@ export async function storedBlob(p) {
     await originPrivate.close(p.fileId); // the worker's handle would lock the file
     let file;
     try {
-      const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle("parley-files");
+      const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle(DIRECTORY);
       file = await (await folder.getFileHandle(p.fileId)).getFile();
     } catch (error) {
       if (error.name === "NotFoundError") return null;
@@ -277,7 +282,7 @@ function staging() {
 export async function stageSegment(p, batch, bytes) {
   if (await staging() === originPrivate) {
     const message = {
-      op: "write", area: "staging", fileId: p.fileId, total: storedLength(p), at: segmentOffset(p, batch),
+      op: "write", area: "staging", fileId: p.fileId, total: storedLength(p), at: segmentBounds(p, batch)[0],
       buffer: bytes.buffer, length: bytes.byteLength,
     };
     return call(message, [bytes.buffer]);

@@ -28,8 +28,21 @@ const FILE_ID = /^[0-9a-f]{32}$/;
 const COPY_BYTES = 1024 * 1024;
 
 const directories = new Map();
-// Open handles by `<area>/<file id>`.
+// Open handles by `keyOf(area, file id)`.
 const handles = new Map();
+
+function keyOf(area, fileId) {
+  return `${area}/${fileId}`;
+}
+
+// All of `bytes` written at byte `at` (a sync access handle may write less than asked).
+function writeAll(handle, bytes, at) {
+  for (let written = 0; written < bytes.length; ) {
+    const count = handle.write(bytes.subarray(written), { at: at + written });
+    if (count <= 0) throw new Error(`could not write at byte ${at + written}`);
+    written += count;
+  }
+}
 
 function folder(area = "files") {
   const name = DIRECTORIES[area];
@@ -51,7 +64,7 @@ function checkId(fileId) {
 // (Operations run one at a time, so no two calls open the same file.)
 async function handleOf(fileId, create, area = "files") {
   checkId(fileId);
-  let handle = handles.get(`${area}/${fileId}`);
+  let handle = handles.get(keyOf(area, fileId));
   if (handle === undefined) {
     let file;
     try {
@@ -61,15 +74,15 @@ async function handleOf(fileId, create, area = "files") {
       throw error;
     }
     handle = await file.createSyncAccessHandle();
-    handles.set(`${area}/${fileId}`, handle);
+    handles.set(keyOf(area, fileId), handle);
   }
   return handle;
 }
 
 function closeHandle(fileId, area = "files") {
-  const handle = handles.get(`${area}/${fileId}`);
+  const handle = handles.get(keyOf(area, fileId));
   if (handle === undefined) return;
-  handles.delete(`${area}/${fileId}`);
+  handles.delete(keyOf(area, fileId));
   try {
     handle.flush();
   } finally {
@@ -82,12 +95,7 @@ function closeHandle(fileId, area = "files") {
 async function write({ fileId, total, at, buffer, length, area }) {
   const handle = await handleOf(fileId, true, area);
   if (handle.getSize() < total) handle.truncate(total);
-  const bytes = new Uint8Array(buffer, 0, length ?? buffer.byteLength);
-  for (let written = 0; written < bytes.length; ) {
-    const count = handle.write(bytes.subarray(written), { at: at + written });
-    if (count <= 0) throw new Error(`could not write at byte ${at + written}`);
-    written += count;
-  }
+  writeAll(handle, new Uint8Array(buffer, 0, length ?? buffer.byteLength), at);
   return buffer;
 }
 
@@ -106,8 +114,8 @@ async function read({ fileId, at, length }) {
 
 async function remove({ fileId, area = "files" }) {
   checkId(fileId);
-  const handle = handles.get(`${area}/${fileId}`);
-  handles.delete(`${area}/${fileId}`);
+  const handle = handles.get(keyOf(area, fileId));
+  handles.delete(keyOf(area, fileId));
   handle?.close();
   try {
     await (await folder(area)).removeEntry(fileId);
@@ -148,11 +156,7 @@ async function adopt({ fileId }) {
   for (let at = 0; at < size; ) {
     const count = from.read(buffer.subarray(0, Math.min(COPY_BYTES, size - at)), { at });
     if (count <= 0) throw new Error(`could not read the staged file at byte ${at}`);
-    for (let written = 0; written < count; ) {
-      const wrote = to.write(buffer.subarray(written, count), { at: at + written });
-      if (wrote <= 0) throw new Error(`could not write at byte ${at + written}`);
-      written += wrote;
-    }
+    writeAll(to, buffer.subarray(0, count), at);
     at += count;
   }
   closeHandle(fileId, "files");
