@@ -545,9 +545,10 @@ def test_the_file_digest_is_segmented_sha256() -> None:
         partial.digest()
 
 
-def test_a_stalled_transfer_asks_again_from_what_is_stored() -> None:
-    """Chunks lost on the way with nothing after them (a link that closed and reopened unseen): after
-    ``STALL_SECONDS`` without progress the receiver's ``tick`` asks again from its stored count."""
+async def stalled_at_three() -> tuple[Side, Side, Wire, bytes, bytes]:
+    """Bob sends Alice 10 chunks, and every chunk from the fourth on is lost once, with nothing after it
+    (a link that closed and reopened unseen): Alice's transfer stays active with 3 stored, her clock at
+    0. Returns both sides, the wire (which loses nothing more), the file id and the file."""
     lost = [True]
 
     def swallow(frame: bytes) -> list[bytes]:
@@ -555,15 +556,24 @@ def test_a_stalled_transfer_asks_again_from_what_is_stored() -> None:
             return []
         return [frame]
 
+    alice, bob, wire = await pair([swallow])
+    data = PROVIDER.random_bytes(10 * 1024)
+    file_id = await send_file(bob, ALICE_PEER, data)
+    alice.transfers.tick(0.0, lambda _peer: True)
+    await settle(wire, alice, bob)
+    stalled = alice.transfers.transfers[file_id]
+    assert stalled.phase is Phase.ACTIVE and stalled.done == 3
+    lost[0] = False
+    return alice, bob, wire, file_id, data
+
+
+def test_a_stalled_transfer_asks_again_from_what_is_stored() -> None:
+    """Chunks lost on the way with nothing after them: after ``STALL_SECONDS`` without progress the
+    receiver's ``tick`` asks again from its stored count."""
+
     async def body() -> None:
-        alice, bob, wire = await pair([swallow])
-        data = PROVIDER.random_bytes(10 * 1024)
-        file_id = await send_file(bob, ALICE_PEER, data)
-        alice.transfers.tick(0.0, lambda _peer: True)
-        await settle(wire, alice, bob)
+        alice, bob, wire, file_id, data = await stalled_at_three()
         stalled = alice.transfers.transfers[file_id]
-        assert stalled.phase is Phase.ACTIVE and stalled.done == 3
-        lost[0] = False
         alice.transfers.tick(STALL_SECONDS - 1, lambda _peer: True)
         await settle(wire, alice, bob)
         assert stalled.done == 3  # not yet
@@ -579,22 +589,10 @@ def test_a_receiver_getting_ready_to_accept_again_is_not_stalled() -> None:
     this can outlast ``STALL_SECONDS``), ``tick`` does not ask again; once that ends, the stall clock
     starts over instead of counting the re-read (before, each long re-read was followed by another ask,
     and so by another re-read)."""
-    lost = [True]
-
-    def swallow(frame: bytes) -> list[bytes]:
-        if int.from_bytes(frame[18:22], "big") >= 3 and lost[0]:
-            return []
-        return [frame]
 
     async def body() -> None:
-        alice, bob, wire = await pair([swallow])
-        data = PROVIDER.random_bytes(10 * 1024)
-        file_id = await send_file(bob, ALICE_PEER, data)
-        alice.transfers.tick(0.0, lambda _peer: True)
-        await settle(wire, alice, bob)
+        alice, bob, wire, file_id, data = await stalled_at_three()
         stalled = alice.transfers.transfers[file_id]
-        assert stalled.done == 3
-        lost[0] = False
         alice.transfers.preparing.add(file_id)
         for now in (STALL_SECONDS + 0.5, 2 * STALL_SECONDS, 3 * STALL_SECONDS):
             alice.transfers.tick(now, lambda _peer: True)
