@@ -34,11 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import Page, sync_playwright
 
-from bench.e2e import _site
+from bench.e2e import disk_profile, served
 from bench.files import random_file
 from bench.results_io import write_results
-from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace
-from tests.rig.server import LiveServer, free_port
+from tests.rig.browser import require_loopback_namespace
 
 HEAD = 13
 #: Memory a process holds (``/proc/<pid>/status``): its own (anonymous) and shared memory, not the pages
@@ -160,45 +159,33 @@ def main() -> None:
     require_loopback_namespace()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        site = _site(arguments.site, root / "site")
-        server = LiveServer(free_port(), root / "data", site, root / "server.log")
-        server.start()
-        try:
-            with sync_playwright() as playwright:
-                context = playwright.chromium.launch_persistent_context(
-                    root / "profile",
-                    executable_path=CHROMIUM_PATH,
-                    args=list(CHROMIUM_ARGS),
-                    headless=True,
-                    accept_downloads=True,
-                )
-                page = context.new_page()
-                page.set_default_timeout(STEP_MS)
-                page.goto(server.url.rstrip("/") + "/static/js/backup.js")
-                for name in ("source", "backup"):
-                    page.evaluate(INPUT, name)
-                source = random_file(root / "source.bin", arguments.mb * 1000 * 1000)
-                page.set_input_files("#source", str(source))
-                heap_before = heap_mb(page)
-                store_s, store_memory = timed(page, STORE)
-                print(f"stored {arguments.mb} MB in {store_s:.2f} s, memory {store_memory}")
-                source.unlink()
-                peak = Peak()
-                start = time.monotonic()
-                with page.expect_download(timeout=STEP_MS) as download_info:
-                    page.evaluate(EXPORT)
-                saved = root / "backup.parley"
-                download_info.value.save_as(saved)
-                export_s = time.monotonic() - start
-                export_memory = peak.stop()
-                print(f"exported in {export_s:.2f} s ({saved.stat().st_size} bytes), memory {export_memory}")
-                page.set_input_files("#backup", str(saved))
-                import_s, import_memory = timed(page, IMPORT)
-                print(f"imported in {import_s:.2f} s, memory {import_memory}")
-                heap_after = heap_mb(page)
-                context.close()
-        finally:
-            server.stop()
+        with served(arguments.site, root) as server, sync_playwright() as playwright:
+            context = disk_profile(playwright, root / "profile", accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(STEP_MS)
+            page.goto(server.url.rstrip("/") + "/static/js/backup.js")
+            for name in ("source", "backup"):
+                page.evaluate(INPUT, name)
+            source = random_file(root / "source.bin", arguments.mb * 1000 * 1000)
+            page.set_input_files("#source", str(source))
+            heap_before = heap_mb(page)
+            store_s, store_memory = timed(page, STORE)
+            print(f"stored {arguments.mb} MB in {store_s:.2f} s, memory {store_memory}")
+            source.unlink()
+            peak = Peak()
+            start = time.monotonic()
+            with page.expect_download(timeout=STEP_MS) as download_info:
+                page.evaluate(EXPORT)
+            saved = root / "backup.parley"
+            download_info.value.save_as(saved)
+            export_s = time.monotonic() - start
+            export_memory = peak.stop()
+            print(f"exported in {export_s:.2f} s ({saved.stat().st_size} bytes), memory {export_memory}")
+            page.set_input_files("#backup", str(saved))
+            import_s, import_memory = timed(page, IMPORT)
+            print(f"imported in {import_s:.2f} s, memory {import_memory}")
+            heap_after = heap_mb(page)
+            context.close()
     figures = {
         "file_mb": arguments.mb,
         "store_s": round(store_s, 2),

@@ -54,12 +54,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from bench.results_io import median, percentile, write_results
 from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace
@@ -489,6 +491,26 @@ def timeline_medians(timeline: list[dict[str, float]]) -> dict[str, dict[str, fl
     return dict(sorted(out.items(), key=lambda item: item[1]["median"]))
 
 
+@contextmanager
+def served(checkout: Path | None, root: Path) -> Iterator[LiveServer]:
+    """Our server on loopback, its files under ``root``, serving the bundle of ``checkout`` (this
+    checkout's when None; ``--site`` of the benches)."""
+    server = LiveServer(free_port(), root / "data", _site(checkout, root / "site"), root / "server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def disk_profile(playwright: Playwright, directory: Path, **options: Any) -> BrowserContext:
+    """One Chromium whose profile is on disk in ``directory``, as a person's browser is (a context of
+    ``browser.new_context()`` is off the record: its storage lives in the browser process's memory)."""
+    return playwright.chromium.launch_persistent_context(
+        directory, executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True, **options
+    )
+
+
 def _site(checkout: Path | None, destination: Path) -> Path:
     """The static root to serve: this checkout's bundle, or one built by another checkout's own code."""
     if checkout is None:
@@ -538,53 +560,47 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        site = _site(arguments.site, root / "site")
-        server = LiveServer(free_port(), root / "data", site, root / "server.log")
-        server.start()
-        try:
-            with sync_playwright() as playwright:
-                browsers = [
-                    playwright.chromium.launch(
-                        executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
-                    )
-                    for _ in range(arguments.browsers)
-                ]
-                browser, bob_browser = browsers[0], browsers[-1]
-                connects = []
-                pages: tuple[Page, Page] | None = None
-                for _ in range(arguments.rounds):
-                    if pages is not None:
-                        for page in pages:
-                            page.context.close()
-                    alice, bob, connect_ms = pair(browser, server.url, bob_browser)
-                    connects.append(connect_ms)
-                    pages = (alice, bob)
-                    print(f"connect click -> ready: {connect_ms:.0f} ms")
-                assert pages is not None
-                anchor_ms = float(pages[1].evaluate(ANCHOR, 2000))
-                _echo_pair(*pages)
-                if arguments.profile:
-                    for page in pages:
-                        _python(page, PROFILE_INSTALL)
-                timeline: list[dict[str, float]] | None = None
-                if arguments.timeline:
-                    timeline = []
-                    for page in pages:
-                        _python(page, TIMELINE_INSTALL)
-                samples, echoes = latencies(
-                    *pages, arguments.messages, timeline, painted=arguments.submit == "painted"
+        with served(arguments.site, root) as server, sync_playwright() as playwright:
+            browsers = [
+                playwright.chromium.launch(
+                    executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
                 )
-                profile, probe = {}, {}
-                if arguments.profile:
-                    for name, page in zip(("alice", "bob"), pages, strict=True):
-                        profile[name] = json.loads(_python(page, PROFILE_READ))
-                    probe = json.loads(
-                        pages[1].evaluate("(code) => globalThis.parleyPyodide.runPythonAsync(code)", PROBE)
-                    )
-                for each in browsers:
-                    each.close()
-        finally:
-            server.stop()
+                for _ in range(arguments.browsers)
+            ]
+            browser, bob_browser = browsers[0], browsers[-1]
+            connects = []
+            pages: tuple[Page, Page] | None = None
+            for _ in range(arguments.rounds):
+                if pages is not None:
+                    for page in pages:
+                        page.context.close()
+                alice, bob, connect_ms = pair(browser, server.url, bob_browser)
+                connects.append(connect_ms)
+                pages = (alice, bob)
+                print(f"connect click -> ready: {connect_ms:.0f} ms")
+            assert pages is not None
+            anchor_ms = float(pages[1].evaluate(ANCHOR, 2000))
+            _echo_pair(*pages)
+            if arguments.profile:
+                for page in pages:
+                    _python(page, PROFILE_INSTALL)
+            timeline: list[dict[str, float]] | None = None
+            if arguments.timeline:
+                timeline = []
+                for page in pages:
+                    _python(page, TIMELINE_INSTALL)
+            samples, echoes = latencies(
+                *pages, arguments.messages, timeline, painted=arguments.submit == "painted"
+            )
+            profile, probe = {}, {}
+            if arguments.profile:
+                for name, page in zip(("alice", "bob"), pages, strict=True):
+                    profile[name] = json.loads(_python(page, PROFILE_READ))
+                probe = json.loads(
+                    pages[1].evaluate("(code) => globalThis.parleyPyodide.runPythonAsync(code)", PROBE)
+                )
+            for each in browsers:
+                each.close()
     load_after = os.getloadavg()
     figures = {
         "load_average": {"before": list(load_before), "after": list(load_after)},

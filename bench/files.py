@@ -57,10 +57,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-from bench.e2e import ECHO_CONNECT, ECHO_OFFER, GATHERED, _site, pair
+from bench.e2e import ECHO_CONNECT, ECHO_OFFER, GATHERED, disk_profile, pair, served
 from bench.results_io import median, write_results
 from tests.rig.browser import CHROMIUM_ARGS, CHROMIUM_PATH, require_loopback_namespace
-from tests.rig.server import LiveServer, free_port
 
 CHUNK = 64 * 1024
 FRAME = CHUNK + 16 + 22
@@ -455,96 +454,84 @@ def main() -> None:
         "--profile",
         choices=("disk", "memory"),
         default="disk",
-        help="disk: each person in a Chromium of their own with a profile on disk, as a person's browser "
-        "(the default); memory: two fresh contexts of one Chromium (off the record: their storage lives "
-        "in the browser process's memory, as in a private window)",
+        help="disk: one Chromium with its profile on disk, as a person's browser, Bob's page on the "
+        "server's other name (the default); memory: two fresh contexts of one Chromium (off the record: "
+        "their storage lives in the browser process's memory, as in a private window)",
     )
     arguments = parser.parse_args()
     require_loopback_namespace()
     total = arguments.mb * 1000 * 1000
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        site = _site(arguments.site, root / "site")
-        server = LiveServer(free_port(), root / "data", site, root / "server.log")
-        server.start()
-        try:
-            with sync_playwright() as playwright:
-                where: Any
-                if arguments.profile == "disk":
-                    where = playwright.chromium.launch_persistent_context(
-                        root / "profile",
-                        executable_path=CHROMIUM_PATH,
-                        args=list(CHROMIUM_ARGS),
-                        headless=True,
-                        viewport={"width": 1280, "height": 800},
-                    )
-                    browser = where.browser
-                    # One Chromium as before, its profile on disk; Bob's page on the server's other name
-                    # (another origin, so another person's storage).
-                    bob_origin = server.url.rstrip("/").replace("127.0.0.1", "localhost")
-                else:
-                    browser = where = playwright.chromium.launch(
-                        executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
-                    )
-                    bob_origin = None
-                alice, bob, _connect = pair(where, server.url, where, bob_origin)
-                bob.locator("#chat-status").wait_for()
-                for page in (alice, bob):
-                    page.evaluate(PHASE_STAMPS)
-                offer = alice.evaluate(ECHO_OFFER)
-                answer = bob.evaluate(RAW_ANSWER, offer)
-                alice.evaluate(ECHO_CONNECT, answer)
-                cpu = BrowserCpu(browser)
-                name_pages(cpu, {"sender page": alice, "receiver page": bob})
-                raw, raw_cpu, runs, loads = [], [], [], []
-                raw_threads: list[dict[str, float]] = []
-                encrypted_threads: list[dict[str, float]] = []
-                for round_number in range(arguments.rounds):
-                    speed, seconds, by_thread = raw_run(alice, bob, total, cpu)
-                    raw.append(speed)
-                    raw_cpu.append(seconds)
-                    raw_threads.append(by_thread)
-                    path = random_file(root / f"file-{round_number}.bin", total)
-                    run, by_thread = encrypted_run(alice, bob, path, cpu)
-                    runs.append(run)
-                    encrypted_threads.append(by_thread)
-                    loads.append(os.getloadavg()[0])
-                    run = runs[-1]
-                    print(
-                        f"round {round_number}: raw {raw[-1]:.1f} MB/s ({raw_cpu[-1]:.2f} CPU s), "
-                        f"encrypted {run['mb_s']:.1f} MB/s ({run['cpu_s']:.2f} CPU s; prepare "
-                        f"{run['prepare_s']:.2f} s, then {run['wire_mb_s']:.1f} MB/s; sender's copy stored "
-                        f"{run['copy_after_s']:.2f} s after, {run['copy_cpu_s']:.2f} CPU s) "
-                        f"load {loads[-1]:.1f}"
-                    )
-                table = threads_table(raw_threads[-1], encrypted_threads[-1])
-                print("CPU seconds by thread, last round (raw, encrypted, difference):")
-                for name, (raw_s, encrypted_s) in table.items():
-                    print(f"  {name:60} {raw_s:6.2f} {encrypted_s:6.2f} {encrypted_s - raw_s:+6.2f}")
-                encrypted = [run["mb_s"] for run in runs]
-                prepare = [run["prepare_s"] for run in runs]
-                wire = [run["wire_mb_s"] for run in runs]
-                png_bytes = int(alice.evaluate(MAKE_PNG, 1210))
-                picked = float(alice.evaluate(PICK_PNG))
-                thumbnail_at = stamp(bob, "photo.png:thumbnail", "image")
-                full_at = stamp(bob, "photo.png:full", "image")
-                preview = {
-                    "image_bytes": png_bytes,
-                    "to_thumbnail_ms": round(thumbnail_at - picked),
-                    "to_full_image_ms": round(full_at - picked),
-                }
-                print(
-                    f"5 MB image: thumbnail after {preview['to_thumbnail_ms']} ms, "
-                    f"full {preview['to_full_image_ms']} ms"
+        with served(arguments.site, root) as server, sync_playwright() as playwright:
+            where: Any
+            if arguments.profile == "disk":
+                where = disk_profile(playwright, root / "profile", viewport={"width": 1280, "height": 800})
+                browser = where.browser
+                # One Chromium as before, its profile on disk; Bob's page on the server's other name
+                # (another origin, so another person's storage).
+                bob_origin = server.url.rstrip("/").replace("127.0.0.1", "localhost")
+            else:
+                browser = where = playwright.chromium.launch(
+                    executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS), headless=True
                 )
-                memory: dict[str, Any] = {}
-                if arguments.big_mb:
-                    big = random_file(root / "big.bin", arguments.big_mb * 1000 * 1000)
-                    memory = memory_run(alice, bob, big)
-                    print(f"memory during {arguments.big_mb} MB: {memory}")
-                where.close()
-        finally:
-            server.stop()
+                bob_origin = None
+            alice, bob, _connect = pair(where, server.url, where, bob_origin)
+            bob.locator("#chat-status").wait_for()
+            for page in (alice, bob):
+                page.evaluate(PHASE_STAMPS)
+            offer = alice.evaluate(ECHO_OFFER)
+            answer = bob.evaluate(RAW_ANSWER, offer)
+            alice.evaluate(ECHO_CONNECT, answer)
+            cpu = BrowserCpu(browser)
+            name_pages(cpu, {"sender page": alice, "receiver page": bob})
+            raw, raw_cpu, runs, loads = [], [], [], []
+            raw_threads: list[dict[str, float]] = []
+            encrypted_threads: list[dict[str, float]] = []
+            for round_number in range(arguments.rounds):
+                speed, seconds, by_thread = raw_run(alice, bob, total, cpu)
+                raw.append(speed)
+                raw_cpu.append(seconds)
+                raw_threads.append(by_thread)
+                path = random_file(root / f"file-{round_number}.bin", total)
+                run, by_thread = encrypted_run(alice, bob, path, cpu)
+                runs.append(run)
+                encrypted_threads.append(by_thread)
+                loads.append(os.getloadavg()[0])
+                run = runs[-1]
+                print(
+                    f"round {round_number}: raw {raw[-1]:.1f} MB/s ({raw_cpu[-1]:.2f} CPU s), "
+                    f"encrypted {run['mb_s']:.1f} MB/s ({run['cpu_s']:.2f} CPU s; prepare "
+                    f"{run['prepare_s']:.2f} s, then {run['wire_mb_s']:.1f} MB/s; sender's copy stored "
+                    f"{run['copy_after_s']:.2f} s after, {run['copy_cpu_s']:.2f} CPU s) "
+                    f"load {loads[-1]:.1f}"
+                )
+            table = threads_table(raw_threads[-1], encrypted_threads[-1])
+            print("CPU seconds by thread, last round (raw, encrypted, difference):")
+            for name, (raw_s, encrypted_s) in table.items():
+                print(f"  {name:60} {raw_s:6.2f} {encrypted_s:6.2f} {encrypted_s - raw_s:+6.2f}")
+            encrypted = [run["mb_s"] for run in runs]
+            prepare = [run["prepare_s"] for run in runs]
+            wire = [run["wire_mb_s"] for run in runs]
+            png_bytes = int(alice.evaluate(MAKE_PNG, 1210))
+            picked = float(alice.evaluate(PICK_PNG))
+            thumbnail_at = stamp(bob, "photo.png:thumbnail", "image")
+            full_at = stamp(bob, "photo.png:full", "image")
+            preview = {
+                "image_bytes": png_bytes,
+                "to_thumbnail_ms": round(thumbnail_at - picked),
+                "to_full_image_ms": round(full_at - picked),
+            }
+            print(
+                f"5 MB image: thumbnail after {preview['to_thumbnail_ms']} ms, "
+                f"full {preview['to_full_image_ms']} ms"
+            )
+            memory: dict[str, Any] = {}
+            if arguments.big_mb:
+                big = random_file(root / "big.bin", arguments.big_mb * 1000 * 1000)
+                memory = memory_run(alice, bob, big)
+                print(f"memory during {arguments.big_mb} MB: {memory}")
+            where.close()
     raw_mb_s, encrypted_mb_s = median(raw), median(encrypted)
     paired = [e / r for e, r in zip(encrypted, raw, strict=True)]
     figures = {
